@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Set up flare_sr on a fresh machine: torch, BasicSR 1.4.2 and this package (editable).
+# BasicSR's setup.py asks for torch at build time, so it is built without isolation, after torch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PIP="python -m pip install -q --disable-pip-version-check"
+python -c 'import torch, torchvision' 2>/dev/null || $PIP "torch==2.14.1" "torchvision==0.29.1"
+python -c 'import basicsr' 2>/dev/null || { $PIP cython numpy && $PIP --no-build-isolation "basicsr==1.4.2"; }
+$PIP -r requirements.txt pytest
+$PIP --no-deps -e .
+python -c 'import flare_sr; print("flare_sr", flare_sr.__version__, "ready")'

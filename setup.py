@@ -1,0 +1,28 @@
+"""Install flare_sr as a package (``pip install -e .``) so that ``import flare_sr`` works from anywhere."""
+from setuptools import find_packages, setup
+
+
+def read_requirements():
+    with open('requirements.txt') as handle:
+        return [line.split('#')[0].strip() for line in handle if line.split('#')[0].strip()]
+
+
+def read_version():
+    scope = {}
+    with open('flare_sr/version.py') as handle:
+        exec(handle.read(), scope)
+    return scope['__version__']
+
+
+setup(
+    name='flare_sr',
+    version=read_version(),
+    description='Lens-flare and light-scattering removal as a BasicSR plugin (Pix2Pix + HINet cascade)',
+    long_description=open('README.md').read(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=('flare_sr', 'flare_sr.*')),
+    package_data={'flare_sr': ['tests/data/*']},
+    python_requires='>=3.9',
+    install_requires=read_requirements(),
+    zip_safe=False,
+)
