@@ -1,0 +1,207 @@
+"""Archs: registration, and compatibility with the official HINet and pix2pix implementations.
+
+The reference files in ``data/`` hold weights, inputs and outputs produced by the official classes
+(see ``data/README.md``); our nets must load those weights strictly and reproduce the outputs.
+"""
+import importlib.util
+import json
+import os
+
+import pytest
+import torch
+
+import flare_sr  # noqa: F401  (registers the archs; must precede basicsr imports)
+from basicsr.archs import build_network
+from basicsr.models.base_model import BaseModel
+from basicsr.utils.registry import ARCH_REGISTRY
+from flare_sr.archs.hinet_arch import HINet
+from flare_sr.archs.patchgan_arch import PatchGANDiscriminator
+from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
+
+DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data')
+ARCH_BY_PREFIX = {'hinet': 'HINet', 'unet': 'Pix2PixUNet', 'patchgan': 'PatchGANDiscriminator'}
+REFERENCE_FILES = sorted(
+    name for name in os.listdir(DATA_DIR) if name.endswith('.pt') and name.split('_')[0] in ARCH_BY_PREFIX)
+
+
+def load_reference(name):
+    record = torch.load(os.path.join(DATA_DIR, name), weights_only=True)
+    weights = record['params'] if 'params' in record else record['state_dict']
+    return ARCH_BY_PREFIX[name.split('_')[0]], record, weights
+
+
+def build_from_reference(name):
+    arch, record, weights = load_reference(name)
+    net = build_network({'type': arch, **record['config']})
+    net.load_state_dict(weights, strict=True)
+    return net, record
+
+
+def assert_outputs_equal(ours, official):
+    if isinstance(official, list):
+        assert isinstance(ours, list) and len(ours) == len(official)
+        for ours_part, official_part in zip(ours, official):
+            torch.testing.assert_close(ours_part, official_part, atol=1e-5, rtol=0)
+    else:
+        torch.testing.assert_close(ours, official, atol=1e-5, rtol=0)
+
+
+def test_import_registers_archs_with_basicsr():
+    assert ARCH_REGISTRY.get('HINet') is HINet
+    assert ARCH_REGISTRY.get('Pix2PixUNet') is Pix2PixUNet
+    assert ARCH_REGISTRY.get('PatchGANDiscriminator') is PatchGANDiscriminator
+    net = build_network({'type': 'HINet', 'wf': 4, 'depth': 2})
+    assert isinstance(net, HINet) and net.size_multiple == 4
+
+
+def test_reference_data_covers_every_arch_and_norm():
+    assert {name.split('_')[0] for name in REFERENCE_FILES} == set(ARCH_BY_PREFIX)
+    for prefix in ('unet', 'patchgan'):
+        norms = {load_reference(name)[1]['config']['norm'] for name in REFERENCE_FILES if name.startswith(prefix)}
+        assert norms == {'batch', 'instance', 'none'}
+
+
+@pytest.mark.parametrize('name', REFERENCE_FILES)
+def test_official_weights_load_strictly_and_reproduce_outputs(name):
+    net, record = build_from_reference(name)
+    net.eval()
+    with torch.no_grad():
+        assert_outputs_equal(net(record['input']), record['output_eval'])
+    if 'output_train' in record:  # batch statistics instead of running ones
+        net.train()
+        with torch.no_grad():
+            assert_outputs_equal(net(record['input']), record['output_train'])
+
+
+def test_official_hinet_checkpoint_loads_through_basicsr(name='hinet_wf4_depth3.pt'):
+    """The path `path.pretrain_network_g` + `param_key_g: params` takes in a BasicSR model."""
+    _, record, _ = load_reference(name)
+    net = HINet(**record['config'])
+    BaseModel.__new__(BaseModel).load_network(net, os.path.join(DATA_DIR, name), strict=True, param_key='params')
+    with torch.no_grad():
+        assert_outputs_equal(net(record['input']), record['output_eval'])
+
+
+def full_size_configs():
+    with open(os.path.join(DATA_DIR, 'official_keys_full_size.json')) as file:
+        return json.load(file)
+
+
+@pytest.mark.parametrize('variant', sorted(full_size_configs()))
+def test_full_size_state_dict_keys_and_shapes_match_official(variant):
+    expected = full_size_configs()[variant]
+    with torch.device('meta'):  # shapes only: no memory, no init time
+        net = ARCH_REGISTRY.get(expected['arch'])(**expected['config'])
+    ours = {key: list(tensor.shape) for key, tensor in net.state_dict().items()}
+    assert list(ours) == list(expected['keys'])
+    assert ours == expected['keys']
+
+
+def test_default_param_counts_match_the_published_sizes():
+    with torch.device('meta'):
+        counts = {
+            'hinet': sum(p.numel() for p in HINet().parameters()),
+            'hinet_depth4': sum(p.numel() for p in HINet(depth=4).parameters()),
+            'unet_256': sum(p.numel() for p in Pix2PixUNet().parameters()),
+        }
+    assert counts == {'hinet': 88_669_702, 'hinet_depth4': 22_070_790, 'unet_256': 54_413_955}
+
+
+def test_pix2pix_output_is_tanh_bounded_and_saturates():
+    torch.manual_seed(0)
+    net = Pix2PixUNet(num_downs=5, ngf=4, norm='instance').eval()
+    with torch.no_grad():
+        out = net(torch.randn(1, 3, 32, 32) * 1e4)
+    assert out.shape == (1, 3, 32, 32)
+    assert out.abs().max() <= 1
+    assert out.abs().max() > 0.99  # would be unbounded without the final Tanh
+
+
+@pytest.mark.parametrize('n_layers, side', [(3, 30), (4, 14)])
+def test_patchgan_returns_one_logit_map_per_image(n_layers, side):
+    torch.manual_seed(0)
+    net = PatchGANDiscriminator(ndf=4, n_layers=n_layers).eval()
+    with torch.no_grad():
+        net.model[-1].bias.fill_(-10.0)
+        logits = net(torch.rand(2, 6, 256, 256))
+    assert logits.shape == (2, 1, side, side)
+    assert logits.max() < 0  # raw scores: a sigmoid probability could never be negative
+
+
+def test_size_multiples_and_padded_input_shapes():
+    hinet = HINet(wf=4, depth=3)
+    unet = Pix2PixUNet(num_downs=5, ngf=2)
+    assert hinet.size_multiple == 8 and unet.size_multiple == 32
+    with torch.no_grad():
+        # HINet strictly needs 2**(depth-1): 12 = 3 * 4 works although it is not a multiple of 8.
+        assert [out.shape for out in hinet(torch.rand(1, 3, 12, 16))] == [(1, 3, 12, 16)] * 2
+        assert unet(torch.rand(1, 3, 64, 96)).shape == (1, 3, 64, 96)
+
+
+def test_sizes_the_nets_cannot_take_fail_with_a_readable_error():
+    with pytest.raises(ValueError, match=r'divisible by 4, got 18x16'):
+        HINet(wf=4, depth=3)(torch.rand(1, 3, 18, 16))
+    with pytest.raises(ValueError, match=r'size_multiple=32, got 32x48'):
+        Pix2PixUNet(num_downs=5, ngf=2)(torch.rand(1, 3, 32, 48))
+
+
+@pytest.mark.parametrize('arch', [Pix2PixUNet, PatchGANDiscriminator])
+def test_unknown_norm_is_rejected(arch):
+    with pytest.raises(ValueError, match=r"norm must be one of batch, instance, none, got 'group'"):
+        arch(norm='group')
+
+
+def last_output(net, x):
+    out = net(x)
+    return out[-1] if isinstance(out, list) else out
+
+
+def test_nets_train_a_step_without_inplace_autograd_errors():
+    """One optimiser step through every net: the backward pass must work and change the eval output."""
+    torch.manual_seed(0)
+    cases = [
+        (HINet(wf=4, depth=3), torch.rand(2, 3, 16, 16), (2, 3, 16, 16)),
+        (HINet(in_chn=1, wf=4, depth=2), torch.rand(2, 1, 8, 8), (2, 1, 8, 8)),
+        (Pix2PixUNet(num_downs=6, ngf=2, use_dropout=True), torch.rand(2, 3, 64, 64), (2, 3, 64, 64)),
+        (PatchGANDiscriminator(ndf=4), torch.rand(2, 6, 32, 32), (2, 1, 2, 2)),
+    ]
+    for net, x, out_shape in cases:
+        with torch.no_grad():
+            before = last_output(net.eval(), x)
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+        last_output(net.train(), x).square().mean().backward()
+        optimizer.step()
+        with torch.no_grad():
+            after = last_output(net.eval(), x)
+        assert after.shape == out_shape
+        assert not torch.equal(before, after)
+
+
+def load_bench_script(repo_root):
+    path = os.path.join(repo_root, 'scripts', 'bench', 'bench_model_cost.py')
+    spec = importlib.util.spec_from_file_location('bench_model_cost', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_mac_counter_counts_conv_and_transposed_conv_by_hand(repo_root):
+    bench = load_bench_script(repo_root)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ConvTranspose2d(8, 4, 2, stride=2),
+                              torch.nn.Flatten(), torch.nn.Linear(4 * 32 * 32, 10))
+    conv = 16 * 16 * 8 * (3 * 3 * 3)  # output elements x (in * k * k)
+    transposed = 8 * 16 * 16 * (4 * 2 * 2)  # input elements scattered into out * k * k
+    linear = 4 * 32 * 32 * 10
+    assert bench.count_macs(net, (1, 3, 16, 16)) == conv + transposed + linear
+
+
+def test_mac_counter_reproduces_the_reference_costs(repo_root):
+    """REFERENCE.md section 7 measured these at 256x256 independently (HINet 157.6, depth 4 121.6, unet_256 6.05)."""
+    bench = load_bench_script(repo_root)
+    gmacs = {}
+    for name, opt in [('hinet', {'type': 'HINet'}), ('hinet_depth4', {'type': 'HINet', 'depth': 4}),
+                      ('unet_256', {'type': 'Pix2PixUNet'})]:
+        with torch.device('meta'):
+            net = build_network(opt)
+        gmacs[name] = round(bench.count_macs(net, (1, 3, 256, 256)) / 1e9, 2)
+    assert gmacs == {'hinet': 157.6, 'hinet_depth4': 121.63, 'unet_256': 6.05}
