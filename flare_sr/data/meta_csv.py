@@ -1,0 +1,135 @@
+"""Train/val split files: one CSV row per image pair, and the ``fold`` selection the datasets apply to it.
+
+Columns: ``img_id,input_img,label_img,fold,width,height``. ``input_img``/``label_img`` are file names
+inside the lq/gt folders (as in the challenge's train.csv), so a CSV stays valid when the data moves.
+``fold`` holds one or more tags joined by ``+``: ``train``, ``val``, ``except`` (never used) or a
+k-fold number ``0``..``k-1``. ``train+val`` is a validation pair that ``--full-train`` also trains on.
+A dataset option ``fold: val`` or ``fold: ['0', '1', '3']`` keeps the rows carrying any of those tags.
+"""
+import csv
+import io
+import os
+
+import numpy as np
+
+from flare_sr.errors import FlareSRError
+from flare_sr.utils.atomic import atomic_path
+
+COLUMNS = ('img_id', 'input_img', 'label_img', 'fold', 'width', 'height')
+REQUIRED_COLUMNS = COLUMNS[:4]
+STRATEGIES = ('random', 'kfold', 'size')
+TEST_SIZE = (2448, 3264)  # (height, width) of every challenge test image
+
+
+def write_split_csv(path, rows):
+    """Write rows (dicts with COLUMNS) atomically: an interrupted write keeps the previous CSV."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator='\n')
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({column: row.get(column, '') for column in COLUMNS})
+    with atomic_path(path) as tmp:
+        with open(tmp, 'w', encoding='utf-8', newline='') as handle:
+            handle.write(buffer.getvalue())
+
+
+def read_split_csv(path):
+    """Rows as dicts of strings; a missing file, missing column or empty cell is an error naming the line."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FlareSRError(f'{path}: meta CSV not found')
+    with open(path, encoding='utf-8-sig', newline='') as handle:
+        reader = csv.DictReader(handle)
+        missing = [column for column in REQUIRED_COLUMNS if column not in (reader.fieldnames or [])]
+        if missing:
+            raise FlareSRError(f'{path}: missing column(s) {", ".join(missing)} (need {",".join(REQUIRED_COLUMNS)}; '
+                               'write a split with scripts/split_dataset.py)')
+        rows = []
+        for line_number, row in enumerate(reader, start=2):
+            empty = [column for column in REQUIRED_COLUMNS if not (row.get(column) or '').strip()]
+            if empty:
+                raise FlareSRError(f'{path}: line {line_number} has an empty {empty[0]}')
+            rows.append({key: (value or '').strip() for key, value in row.items() if key})
+    if not rows:
+        raise FlareSRError(f'{path}: meta CSV has no rows')
+    return rows
+
+
+def fold_tags(row):
+    return set(row['fold'].split('+'))
+
+
+def normalize_fold(fold):
+    """The dataset option ``fold`` (a name, a number or a list of them) as a set of strings."""
+    if fold is None:
+        return None
+    values = fold if isinstance(fold, (list, tuple)) else [fold]
+    return {str(value).strip() for value in values}
+
+
+def select_rows(rows, fold, csv_path):
+    """Rows carrying any of the requested fold tags; an empty selection names the folds that do exist."""
+    wanted = normalize_fold(fold)
+    if wanted is None:
+        raise FlareSRError(f'{csv_path}: a meta CSV needs the option "fold" (e.g. fold: train)')
+    chosen = [row for row in rows if fold_tags(row) & wanted]
+    if not chosen:
+        available = sorted(set().union(*(fold_tags(row) for row in rows)))
+        raise FlareSRError(f'{csv_path}: no row has fold {sorted(wanted)}; folds present: {available}')
+    return chosen
+
+
+def resolve_pairs(rows, lq_dir, gt_dir, csv_path):
+    """[(img_id, lq_path, gt_path)] with the CSV's file names joined to the folders; missing files are errors."""
+    pairs = []
+    for row in rows:
+        lq_path = os.path.join(lq_dir, row['input_img'])
+        gt_path = os.path.join(gt_dir, row['label_img'])
+        for path in (lq_path, gt_path):
+            if not os.path.isfile(path):
+                raise FlareSRError(f'{path}: listed in {csv_path} (img_id {row["img_id"]}) but not found')
+        pairs.append((row['img_id'], lq_path, gt_path))
+    return pairs
+
+
+def _validation_count(candidates, val_ratio, total):
+    if not 0 < val_ratio < 1:
+        raise FlareSRError(f'--val-ratio must be between 0 and 1, got {val_ratio}')
+    return min(len(candidates), max(1, round(val_ratio * total)))
+
+
+def make_split(pairs, sizes, strategy, val_ratio=0.1, folds=5, seed=0, full_train=False, test_size=TEST_SIZE):
+    """Rows for ``pairs`` [(key, lq, gt)] with ``sizes`` [(h, w)] by strategy.
+
+    random: a seeded ``val_ratio`` share is ``val``. kfold: a seeded permutation dealt into ``folds``
+    folds. size: the ``val`` share is drawn only from images of ``test_size``, so validation looks
+    like the test set. ``full_train`` tags validation rows ``train+val`` (optimistic validation).
+    """
+    if strategy not in STRATEGIES:
+        raise FlareSRError(f'unknown split strategy "{strategy}" (choose from {", ".join(STRATEGIES)})')
+    if len(pairs) < 2:
+        raise FlareSRError(f'{len(pairs)} pair(s): a split needs at least 2')
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(pairs))
+    if strategy == 'kfold':
+        if full_train:
+            raise FlareSRError('--full-train has no meaning with k-fold: list every fold in the train dataset instead')
+        if not 2 <= folds <= len(pairs):
+            raise FlareSRError(f'--folds must be between 2 and the number of pairs ({len(pairs)}), got {folds}')
+        tags = [''] * len(pairs)
+        for rank, index in enumerate(order):
+            tags[index] = str(rank % folds)
+    else:
+        candidates = list(order)
+        if strategy == 'size':
+            candidates = [index for index in order if tuple(sizes[index]) == tuple(test_size)]
+            if not candidates:
+                raise FlareSRError(f'no pair of the test size {test_size[0]}x{test_size[1]} (HxW) to validate on')
+        val = set(candidates[:_validation_count(candidates, val_ratio, len(pairs))])
+        val_tag = 'train+val' if full_train else 'val'
+        tags = [val_tag if index in val else 'train' for index in range(len(pairs))]
+    return [
+        dict(img_id=key, input_img=os.path.basename(lq), label_img=os.path.basename(gt), fold=tag,
+             width=size[1], height=size[0])
+        for (key, lq, gt), size, tag in zip(pairs, sizes, tags)
+    ]

@@ -1,0 +1,134 @@
+"""PairedFlareDataset on real files: pairing, aligned crops, deterministic keys, selections, bad inputs."""
+import numpy as np
+import pytest
+import torch
+import skimage.data
+
+import flare_sr  # noqa: F401  (import first: torchvision alias, registration)
+from basicsr.data import build_dataset
+from flare_sr.data.image_io import pair_paths, write_image
+from flare_sr.data.meta_csv import make_split, write_split_csv
+from flare_sr.errors import FlareSRError
+
+
+def make_pairs(root, sizes, name='train'):
+    """Dacon-named pairs cut from a real photo, with lq = 255 - gt so any misaligned crop shows."""
+    photo = skimage.data.astronaut()
+    lq_dir, gt_dir = root / f'{name}_input_img', root / f'{name}_label_img'
+    for number, (height, width) in enumerate(sizes):
+        gt = np.roll(photo, 17 * number, axis=1)[:height, :width]
+        write_image(gt_dir / f'{name}_label_{10000 + number}.png', gt)
+        write_image(lq_dir / f'{name}_input_{10000 + number}.png', 255 - gt)
+    return lq_dir, gt_dir
+
+
+def dataset(lq_dir, gt_dir, **options):
+    opt = dict(type='PairedFlareDataset', name='pairs', dataroot_lq=str(lq_dir),
+               dataroot_gt=None if gt_dir is None else str(gt_dir), io_backend={'type': 'disk'}, phase='train',
+               gt_size=32, use_hflip=True, use_rot=True, seed=7)
+    opt.update(options)
+    return build_dataset(opt)
+
+
+def test_registered_and_returns_float_rgb_chw(tmp_path):
+    lq_dir, gt_dir = make_pairs(tmp_path, [(40, 50), (48, 40)])
+    ds = dataset(lq_dir, gt_dir)
+    sample = ds[5]
+    assert set(sample) == {'lq', 'gt', 'lq_path', 'gt_path'}
+    assert sample['lq'].dtype == sample['gt'].dtype == torch.float32
+    assert tuple(sample['lq'].shape) == tuple(sample['gt'].shape) == (3, 32, 32)
+    assert 0 <= float(sample['gt'].min()) and float(sample['gt'].max()) <= 1
+    assert sample['lq_path'].endswith('train_input_10001.png')
+    assert sample['gt_path'].endswith('train_label_10001.png')
+
+
+def test_crops_and_flips_stay_aligned_over_many_keys(tmp_path):
+    lq_dir, gt_dir = make_pairs(tmp_path, [(60, 70), (64, 64)])
+    ds = dataset(lq_dir, gt_dir)
+    seen_positions = set()
+    for key in range(len(ds), len(ds) + 40):
+        sample = ds[key]
+        assert np.abs((sample['lq'] + sample['gt']).numpy() - 1).max() < 1e-6
+        seen_positions.add(float(sample['gt'].sum()))
+    assert len(seen_positions) > 20  # crops and flips really vary
+
+
+def test_same_key_same_sample_even_in_a_new_dataset(tmp_path):
+    lq_dir, gt_dir = make_pairs(tmp_path, [(60, 70), (64, 64), (50, 80)])
+    first, second = dataset(lq_dir, gt_dir), dataset(lq_dir, gt_dir)
+    for key in (3, 10, 1234567):
+        assert np.array_equal(first[key]['gt'].numpy(), second[key]['gt'].numpy())
+    assert not np.array_equal(first[3]['gt'].numpy(), first[6]['gt'].numpy())  # same image, other draw
+    assert first[6]['gt_path'] == first[3]['gt_path']
+    other_seed = dataset(lq_dir, gt_dir, seed=8)
+    assert any(not np.array_equal(first[k]['gt'].numpy(), other_seed[k]['gt'].numpy()) for k in (3, 4, 5))
+
+
+def test_validation_returns_whole_images_unchanged(tmp_path):
+    lq_dir, gt_dir = make_pairs(tmp_path, [(37, 53)])
+    sample = dataset(lq_dir, gt_dir, phase='val')[0]
+    assert tuple(sample['gt'].shape) == (3, 37, 53)
+    photo = skimage.data.astronaut()[:37, :53]
+    assert np.allclose(sample['gt'].numpy().transpose(1, 2, 0) * 255, photo, atol=1e-3)
+
+
+def test_test_phase_without_labels(tmp_path):
+    lq_dir, _ = make_pairs(tmp_path, [(20, 30), (20, 30)], name='test')
+    ds = dataset(lq_dir, None, phase='test')
+    assert len(ds) == 2 and set(ds[1]) == {'lq', 'lq_path'}
+    with pytest.raises(FlareSRError, match='dataroot_gt is required in phase train'):
+        dataset(lq_dir, None)
+
+
+def test_unpaired_file_fails_at_construction(tmp_path):
+    lq_dir, gt_dir = make_pairs(tmp_path, [(20, 30), (20, 30)])
+    (gt_dir / 'train_label_10001.png').unlink()
+    with pytest.raises(FlareSRError, match=r'train_input_10001\.png: no partner'):
+        dataset(lq_dir, gt_dir)
+
+
+def test_size_mismatch_names_both_files(tmp_path):
+    lq_dir, gt_dir = make_pairs(tmp_path, [(40, 40)])
+    write_image(gt_dir / 'train_label_10000.png', np.zeros((40, 41, 3), np.uint8))
+    with pytest.raises(FlareSRError, match=r'train_input_10000\.png: size 40x40 differs from its label .*'
+                                           r'train_label_10000\.png \(40x41\)'):
+        dataset(lq_dir, gt_dir)[0]
+
+
+def test_image_smaller_than_gt_size(tmp_path):
+    lq_dir, gt_dir = make_pairs(tmp_path, [(40, 20)])
+    with pytest.raises(FlareSRError, match=r'train_input_10000\.png / .*train_label_10000\.png: 40x20 is smaller '
+                                           r'than gt_size 32'):
+        dataset(lq_dir, gt_dir)[0]
+
+
+def test_unreadable_file_named(tmp_path):
+    lq_dir, gt_dir = make_pairs(tmp_path, [(40, 40)])
+    (lq_dir / 'train_input_10000.png').write_bytes(b'not a png at all')
+    with pytest.raises(FlareSRError, match=r'train_input_10000\.png: not a readable image'):
+        dataset(lq_dir, gt_dir)[0]
+
+
+def test_meta_csv_fold_selection(tmp_path):
+    lq_dir, gt_dir = make_pairs(tmp_path, [(40, 40)] * 5)
+    pairs = pair_paths(lq_dir, gt_dir)
+    rows = make_split(pairs, [(40, 40)] * 5, 'kfold', folds=5, seed=3)
+    write_split_csv(tmp_path / 'split.csv', rows)
+    fold_of = {row['label_img']: row['fold'] for row in rows}
+    train = dataset(lq_dir, gt_dir, meta_csv=str(tmp_path / 'split.csv'), fold=['0', '1', '3', '4'])
+    val = dataset(lq_dir, gt_dir, meta_csv=str(tmp_path / 'split.csv'), fold=2, phase='val')
+    assert len(train) == 4 and len(val) == 1
+    assert fold_of[val[0]['gt_path'].split('/')[-1]] == '2'
+    assert all(fold_of[gt.split('/')[-1]] != '2' for _, gt in train.items)
+    with pytest.raises(FlareSRError, match=r"split\.csv: no row has fold \['7'\]"):
+        dataset(lq_dir, gt_dir, meta_csv=str(tmp_path / 'split.csv'), fold=7)
+
+
+def test_meta_info_file_selects_images(tmp_path):
+    lq_dir, gt_dir = make_pairs(tmp_path, [(40, 40)] * 3)
+    (tmp_path / 'meta.txt').write_text('train_label_10002.png (40,40,3)\ntrain_label_10000.png (40,40,3)\n')
+    ds = dataset(lq_dir, gt_dir, meta_info_file=str(tmp_path / 'meta.txt'))
+    assert [gt.split('/')[-1] for _, gt in ds.items] == ['train_label_10002.png', 'train_label_10000.png']
+    (tmp_path / 'meta.txt').write_text('train_label_10009.png\n')
+    with pytest.raises(FlareSRError, match='train_label_10009.png has no pair'):
+        dataset(lq_dir, gt_dir, meta_info_file=str(tmp_path / 'meta.txt'))
