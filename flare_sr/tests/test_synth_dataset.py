@@ -1,0 +1,98 @@
+"""SyntheticFlareDataset: per-key determinism, variety, LMDB-backed clean images, BasicSR build path."""
+import os
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from skimage import data as skimage_data
+
+import flare_sr  # noqa: F401
+from basicsr.data import build_dataset
+from basicsr.utils.lmdb_util import make_lmdb_from_imgs
+from flare_sr.data.image_io import read_image, write_image
+from flare_sr.errors import FlareSRError
+
+PHOTOS = ('astronaut.png', 'chelsea.png', 'coffee.png')
+
+
+@pytest.fixture(scope='module')
+def clean_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('clean')
+    for name in PHOTOS:
+        photo = read_image(os.path.join(skimage_data.data_dir, name))
+        write_image(folder / name, cv2.resize(photo, (80, 60), interpolation=cv2.INTER_AREA))
+    return folder
+
+
+def make_dataset(root, **extra):
+    opt = dict(type='SyntheticFlareDataset', name='synth', dataroot_gt=str(root), io_backend={'type': 'disk'},
+               gt_size=48, use_hflip=True, use_rot=True, phase='train', seed=3, scale=1)
+    return build_dataset({**opt, **extra})
+
+
+def find_window(image, window):
+    """(top, left) where ``window`` appears exactly in ``image``, or None."""
+    size = window.shape[0]
+    for top in range(image.shape[0] - size + 1):
+        for left in range(image.shape[1] - size + 1):
+            if np.array_equal(image[top:top + size, left:left + size], window):
+                return top, left
+    return None
+
+
+def test_same_key_same_sample_and_keys_vary(clean_dir):
+    dataset = make_dataset(clean_dir)
+    assert len(dataset) == 3
+    key = 5 * len(dataset) + 1
+    first, again = dataset[key], make_dataset(clean_dir)[key]
+    assert first['lq'].shape == first['gt'].shape == (3, 48, 48) and first['lq'].dtype == torch.float32
+    assert torch.equal(first['lq'], again['lq']) and torch.equal(first['gt'], again['gt'])
+    assert first['lq_path'].endswith(sorted(PHOTOS)[1])  # index = key % len
+    same_image_later = dataset[key + 7 * len(dataset)]
+    assert same_image_later['gt_path'] == first['gt_path']
+    assert not torch.equal(same_image_later['lq'], first['lq'])
+    flares = torch.stack([dataset[(draw + 1) * 3]['lq'] - dataset[(draw + 1) * 3]['gt'] for draw in range(6)])
+    assert len({tuple(np.round(f.mean(dim=(1, 2)).numpy(), 4)) for f in flares}) == 6
+    assert 0 <= first['lq'].min() and first['lq'].max() <= 1
+
+
+def test_flare_options_reach_the_synthesis(clean_dir):
+    switched_off = dict(glow=False, streaks=False, ghosts=False, haze=False, source=False, noise_prob=0.0)
+    sample = make_dataset(clean_dir, flare=switched_off)[4]
+    torch.testing.assert_close(sample['lq'], sample['gt'], atol=1e-5, rtol=0)
+    with pytest.raises(FlareSRError, match='flare.ghosts_count'):
+        make_dataset(clean_dir, flare={'ghosts_count': [1, 2]})
+
+
+def test_validation_phase_fixes_the_flare_per_image(clean_dir):
+    dataset = make_dataset(clean_dir, phase='val')
+    assert torch.equal(dataset[1]['lq'], dataset[1]['lq'])
+    assert dataset[1]['lq'].shape == (3, 60, 80)
+
+
+def test_clean_images_from_lmdb_are_real_crops_of_the_sources(clean_dir, tmp_path):
+    keys = [os.path.splitext(name)[0] for name in sorted(PHOTOS)]
+    lmdb_path = str(tmp_path / 'clean.lmdb')
+    make_lmdb_from_imgs(str(clean_dir), lmdb_path, sorted(PHOTOS), keys, n_thread=1)
+    no_flare_in_label = dict(keep_source_in_label=False)
+    dataset = build_dataset(dict(type='SyntheticFlareDataset', name='lmdb', dataroot_gt=lmdb_path,
+                                 io_backend={'type': 'lmdb'}, gt_size=32, phase='train', seed=0,
+                                 flare=no_flare_in_label))
+    assert len(dataset) == 3
+    for key in (3, 4, 5):
+        sample = dataset[key]
+        assert sample['gt_path'] == f'{lmdb_path}/{keys[key % 3]}'
+        source = (read_image(clean_dir / sorted(PHOTOS)[key % 3]) * 255).round()
+        window = (sample['gt'].numpy().transpose(1, 2, 0) * 255).round()
+        assert find_window(source, window) is not None
+        assert not torch.equal(sample['lq'], sample['gt'])
+
+
+def test_bad_roots_and_small_images_fail_by_name(clean_dir, tmp_path):
+    with pytest.raises(FlareSRError, match='dataroot_gt'):
+        build_dataset(dict(type='SyntheticFlareDataset', name='x', phase='train'))
+    with pytest.raises(FlareSRError, match='meta_info.txt'):
+        make_dataset(tmp_path / 'missing.lmdb', io_backend={'type': 'lmdb'})
+    with pytest.raises(FlareSRError, match='smaller than gt_size 64'):
+        make_dataset(clean_dir, gt_size=64)[3]

@@ -1,0 +1,122 @@
+"""The synthesis scripts on real files: Dacon naming, demo determinism and layout, preview grid size."""
+import csv
+import filecmp
+import importlib.util
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+import flare_sr  # noqa: F401
+from flare_sr.data.image_io import read_image, write_image
+
+
+def load_script(repo_root, name):
+    spec = importlib.util.spec_from_file_location(f'script_{name}', os.path.join(repo_root, 'scripts', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def clean_dir(tmp_path):
+    folder = tmp_path / 'clean'
+    ys, xs = np.mgrid[0:40, 0:56].astype(np.float32)
+    for k in range(2):
+        write_image(folder / f'photo_{k}.png', np.stack([xs / 55, ys / 39, np.full_like(xs, 0.3 * k)], axis=-1))
+    return folder
+
+
+def test_synthesize_flare_writes_dacon_names_and_refuses_to_overwrite(repo_root, clean_dir, tmp_path, capsys):
+    out = tmp_path / 'out'
+    load_script(repo_root, 'synthesize_flare').main(
+        ['--clean', str(clean_dir), '--out', str(out), '--per-image', '2', '--split', 'test', '--family', 'psf'])
+    assert '4 test pairs from 2 clean images (psf flare' in capsys.readouterr().out
+    assert sorted(os.listdir(out)) == ['test.csv', 'test_input_img', 'test_label_img']
+    assert sorted(os.listdir(out / 'test_input_img')) == [f'test_input_{n}.png' for n in range(20000, 20004)]
+    assert sorted(os.listdir(out / 'test_label_img')) == [f'test_label_{n}.png' for n in range(20000, 20004)]
+    assert read_image(out / 'test_input_img' / 'test_input_20003.png').shape == (40, 56, 3)
+    before = (out / 'test.csv').read_bytes()
+    script = os.path.join(repo_root, 'scripts', 'synthesize_flare.py')
+    again = subprocess.run([sys.executable, script, '--clean', str(clean_dir), '--out', str(out), '--split', 'test'],
+                           capture_output=True, text=True)
+    assert again.returncode == 2 and 'test_input_img: already exists' in again.stderr
+    assert 'Traceback' not in again.stderr and (out / 'test.csv').read_bytes() == before
+    load_script(repo_root, 'synthesize_flare').main(['--clean', str(clean_dir), '--out', str(out)])  # train beside test
+    assert sorted(os.listdir(out)) == ['test.csv', 'test_input_img', 'test_label_img', 'train.csv', 'train_input_img',
+                                       'train_label_img']
+    assert (out / 'test.csv').read_bytes() == before
+
+
+def test_synthesize_flare_names_the_corrupt_input(repo_root, clean_dir, tmp_path, capsys):
+    (clean_dir / 'broken.png').write_bytes(b'\x89PNG\r\n\x1a\n not really a png')
+    script = load_script(repo_root, 'synthesize_flare')
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(['--clean', str(clean_dir), '--out', str(tmp_path / 'out')])
+    assert exit_info.value.code == 2
+    assert 'broken.png' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists() or not os.listdir(tmp_path / 'out')  # nothing half-written is left
+
+
+def test_train_split_numbers_from_10000_with_a_challenge_style_csv(repo_root, clean_dir, tmp_path):
+    load_script(repo_root, 'synthesize_flare').main(['--clean', str(clean_dir), '--out', str(tmp_path / 'out')])
+    with open(tmp_path / 'out' / 'train.csv') as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows == [{'img_id': f'train_{n}', 'input_img': f'train_input_{n}.png', 'label_img': f'train_label_{n}.png'}
+                    for n in (10000, 10001)]
+    for row in rows:
+        assert (tmp_path / 'out' / 'train_input_img' / row['input_img']).is_file()
+        assert (tmp_path / 'out' / 'train_label_img' / row['label_img']).is_file()
+
+
+def test_demo_dataset_is_deterministic_with_the_dacon_layout(repo_root, tmp_path, capsys):
+    demo = load_script(repo_root, 'make_demo_dataset')
+    args = ['--scale', '0.25', '--per-photo-train', '2', '--per-photo-test', '1', '--seed', '5']
+    demo.main(['--out', str(tmp_path / 'a'), *args])
+    summary = capsys.readouterr().out
+    demo.main(['--out', str(tmp_path / 'b'), *args])
+    comparison = filecmp.dircmp(tmp_path / 'a', tmp_path / 'b')
+    assert not comparison.diff_files and not comparison.left_only and not comparison.right_only
+    for sub in comparison.subdirs.values():
+        assert not sub.diff_files and not sub.left_only and not sub.right_only
+        _, mismatch, errors = filecmp.cmpfiles(sub.left, sub.right, sub.common_files, shallow=False)
+        assert not mismatch and not errors
+    n_train, n_test = 2 * len(demo.TRAIN_PHOTOS), len(demo.TEST_PHOTOS)
+    assert f'{n_train} train pairs' in summary and f'{n_test} test pairs' in summary and 'input PSNR' in summary
+    root = tmp_path / 'a'
+    assert sorted(os.listdir(root)) == ['test.csv', 'test_input_img', 'test_label_img', 'train.csv',
+                                        'train_input_img', 'train_label_img']
+    sizes = {read_image(root / 'train_input_img' / name).shape[:2] for name in os.listdir(root / 'train_input_img')}
+    assert sizes == {(48, 64), (24, 32)}  # 2:1 like 2448x3264 / 1224x1632, H:W = 3:4
+    assert sorted(os.listdir(root / 'test_label_img'))[0] == 'test_label_20000.png'
+    other_seed = tmp_path / 'c'
+    demo.main(['--out', str(other_seed), *args[:-1], '6'])
+    assert not filecmp.cmp(root / 'train_input_img' / 'train_input_10000.png',
+                           other_seed / 'train_input_img' / 'train_input_10000.png', shallow=False)
+
+
+def test_demo_uses_held_out_photos_for_test(repo_root):
+    demo = load_script(repo_root, 'make_demo_dataset')
+    assert not set(demo.TRAIN_PHOTOS) & set(demo.TEST_PHOTOS)
+    families = {(job[0], job[4]) for job in demo.plan(0, 2, 1, demo.demo_sizes(1))}
+    assert families == {('train', 'procedural'), ('test', 'psf')}
+
+
+def test_preview_writes_a_labelled_grid_of_the_expected_size(repo_root, clean_dir, tmp_path):
+    option_file = tmp_path / 'preview.yml'
+    option_file.write_text(yaml.safe_dump({'scale': 1, 'datasets': {'train': {
+        'name': 'clean', 'type': 'SyntheticFlareDataset', 'dataroot_gt': str(clean_dir),
+        'io_backend': {'type': 'disk'}, 'gt_size': 32, 'use_hflip': True, 'use_rot': True}}}))
+    out = tmp_path / 'grid.png'
+    load_script(repo_root, 'preview_augmentations').main(
+        ['--opt', str(option_file), '--out', str(out), '--n', '3', '--columns', '2', '--cell', '40'])
+    grid = cv2.imread(str(out))
+    assert grid.shape == (2 * (40 + 20), 2 * 2 * 40, 3)
+    assert grid[60:, 80:].max() == 0  # the 4th pair slot is empty
+    assert grid[:20, :40].max() > 0  # text drawn in the label bar
+    input_cell, label_cell = grid[20:60, :40].astype(int), grid[20:60, 40:80].astype(int)
+    assert np.abs(input_cell - label_cell).mean() > 0.5  # the input carries flare
