@@ -1,0 +1,259 @@
+"""Every fix flare_sr needs in BasicSR 1.4.2, in one place, each a small wrapper around BasicSR's own code.
+
+``apply()`` installs the wrappers into the module globals that ``basicsr.train``, ``basicsr.test`` and
+``basicsr.utils.options`` look up at call time; BasicSR's functions themselves are never copied. It is
+idempotent. What each wrapper fixes:
+
+- ``load_resume_state``: BasicSR maps every tensor to ``storage.cuda()`` (crashes on CPU) and looks for
+  states under a cwd-relative ``experiments/<name>``, so ``--auto_resume`` from another directory
+  silently starts over. Ours maps to the model's device and reads ``opt['path']['training_states']``
+  (absolute, from ``root_path``).
+- ``init_dist``: BasicSR hard-wires NCCL and divides by ``torch.cuda.device_count()`` (zero on CPU).
+  Ours picks ``dist_params.backend`` from the option file, else NCCL with CUDA and gloo without.
+- ``parse_options``: accepts ``--local-rank`` (what ``torch.distributed.launch`` passes), falls back
+  from ``prefetch_mode: cuda`` to the CPU prefetcher without a GPU, and gives test runs default
+  ``val.save_img`` / ``val.suffix`` instead of a KeyError.
+- ``create_train_val_dataloader``: trains flare_sr datasets through ``ResumableSampler`` with the
+  dataset seed set to ``manual_seed``, skips the part of the epoch a resumed run already trained on,
+  keeps DataLoader set-up off the global RNG, and corrects the epoch count BasicSR derives with
+  ``ceil`` where the loader drops the last partial batch (a run could end before ``total_iter``).
+"""
+import functools
+import math
+import os
+import subprocess
+import sys
+import warnings
+from os import path as osp
+
+import torch
+import torch.distributed as dist
+
+from flare_sr.errors import FlareSRError
+
+_MARK = '_flare_sr_fixes_applied'
+
+
+def apply():
+    """Install all wrappers (once per process)."""
+    import basicsr.test
+    import basicsr.train
+    import basicsr.utils.options
+
+    if getattr(basicsr.train, _MARK, False):
+        return
+    basicsr.utils.options.init_dist = _wrap_init_dist(basicsr.utils.options.init_dist)
+    basicsr.train.parse_options = _wrap_parse_options(basicsr.train.parse_options)
+    basicsr.test.parse_options = _wrap_parse_options(basicsr.test.parse_options)
+    basicsr.train.load_resume_state = load_resume_state
+    basicsr.train.create_train_val_dataloader = _wrap_create_train_val_dataloader(
+        basicsr.train.create_train_val_dataloader)
+    basicsr.train.EnlargedSampler = _choose_train_sampler
+    setattr(basicsr.train, _MARK, True)
+
+
+# ----------------------------------------------------------------------------------------------
+# command line and options
+def normalise_local_rank_argv(argv):
+    """``--local-rank N`` / ``--local-rank=N`` (torch.distributed.launch) -> BasicSR's ``--local_rank``."""
+    return [arg.replace('--local-rank', '--local_rank', 1) if arg.startswith('--local-rank') else arg
+            for arg in argv]
+
+
+def option_path_from_argv(argv=None):
+    """The ``-opt`` value of a command line, or None."""
+    argv = sys.argv[1:] if argv is None else argv
+    for index, arg in enumerate(argv):
+        if arg == '-opt' and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith('-opt='):
+            return arg.split('=', 1)[1]
+    return None
+
+
+def _wrap_parse_options(parse_options):
+
+    @functools.wraps(parse_options)
+    def wrapper(root_path, is_train=True):
+        sys.argv = normalise_local_rank_argv(sys.argv)
+        opt, args = parse_options(root_path, is_train)
+        _fall_back_from_cuda_prefetch(opt)
+        if not is_train:
+            val = opt.setdefault('val', {})
+            val.setdefault('save_img', False)
+            val.setdefault('suffix', None)
+        return opt, args
+
+    return wrapper
+
+
+def _fall_back_from_cuda_prefetch(opt):
+    train_opt = opt.get('datasets', {}).get('train')
+    if train_opt and train_opt.get('prefetch_mode') == 'cuda' and (opt['num_gpu'] == 0
+                                                                    or not torch.cuda.is_available()):
+        warnings.warn('datasets.train.prefetch_mode: cuda needs a GPU; using the CPU prefetcher instead')
+        train_opt['prefetch_mode'] = 'cpu'
+
+
+# ----------------------------------------------------------------------------------------------
+# distributed start-up
+def _dist_params_from_option_file():
+    """``dist_params`` and ``num_gpu`` of the option file on the command line (init_dist is not given them)."""
+    import yaml
+
+    path = option_path_from_argv()
+    if path is None or not osp.isfile(path):
+        return {}, 'auto'
+    with open(path) as handle:
+        opt = yaml.safe_load(handle) or {}
+    return dict(opt.get('dist_params') or {}), opt.get('num_gpu', 'auto')
+
+
+def default_backend(num_gpu):
+    """NCCL when this run uses GPUs, gloo otherwise (CPU training under torchrun)."""
+    uses_gpu = torch.cuda.is_available() and num_gpu != 0
+    return 'nccl' if uses_gpu else 'gloo'
+
+
+def _export_slurm_env(port):
+    """Translate SLURM's variables into the env:// ones torch.distributed reads."""
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
+    os.environ.setdefault('MASTER_ADDR', subprocess.getoutput(
+        f"scontrol show hostname {os.environ['SLURM_NODELIST']} | head -n1"))
+    if port is not None:
+        os.environ['MASTER_PORT'] = str(port)
+    os.environ.setdefault('MASTER_PORT', '29500')
+
+
+def _wrap_init_dist(init_dist):
+
+    @functools.wraps(init_dist)
+    def wrapper(launcher, backend=None, **kwargs):
+        params, num_gpu = _dist_params_from_option_file()
+        params.update(kwargs)
+        backend = backend or params.pop('backend', None) or default_backend(num_gpu)
+        params.pop('backend', None)
+        if backend == 'nccl':  # BasicSR's own path is right for GPUs
+            init_dist(launcher, backend=backend, **(params if launcher == 'slurm' else {}))
+        else:
+            if launcher == 'slurm':
+                _export_slurm_env(params.get('port'))
+            if torch.cuda.is_available() and num_gpu != 0:
+                torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
+            dist.init_process_group(backend=backend)
+        if dist.get_rank() == 0:
+            print(f'torch.distributed: {backend} backend, {dist.get_world_size()} processes', flush=True)
+
+    return wrapper
+
+
+# ----------------------------------------------------------------------------------------------
+# resume
+def latest_training_state(state_dir):
+    """Path of the highest-iteration ``<iter>.state`` in ``state_dir`` (temporary files ignored), or None."""
+    if not osp.isdir(state_dir):
+        return None
+    iters = [int(name[:-len('.state')]) for name in os.listdir(state_dir)
+             if name.endswith('.state') and name[:-len('.state')].isdigit()]
+    return osp.join(state_dir, f'{max(iters)}.state') if iters else None
+
+
+def resume_map_location(opt):
+    """Where resumed tensors go: the current CUDA device when the run uses GPUs, else the CPU."""
+    if opt['num_gpu'] != 0 and torch.cuda.is_available():
+        return torch.device('cuda', torch.cuda.current_device())
+    return torch.device('cpu')
+
+
+def load_resume_state(opt):
+    """Replacement for ``basicsr.train.load_resume_state``: CPU-safe and independent of the working directory."""
+    import basicsr.train
+
+    if opt['auto_resume']:
+        state_path = latest_training_state(opt['path']['training_states'])
+        if state_path is not None:
+            opt['path']['resume_state'] = state_path
+    else:
+        state_path = opt['path'].get('resume_state')
+    if state_path is None:
+        return None
+    if not osp.isfile(state_path):
+        raise FlareSRError(f'path.resume_state: {state_path}: file not found')
+    try:
+        state = torch.load(state_path, map_location=resume_map_location(opt), weights_only=False)
+    except Exception as error:  # noqa: BLE001  (any unreadable state is the same user-facing problem)
+        raise FlareSRError(f'{state_path}: unreadable training state ({error}); delete it to resume from '
+                           'the one before') from error
+    basicsr.train.check_resume(opt, state['iter'])
+    for key, value in opt['path'].items():
+        if key.startswith('pretrain_network_') and value and not osp.isfile(value):
+            raise FlareSRError(f'{state_path}: its network file {value} is missing')
+    opt['resumed_from'] = {'epoch': state['epoch'], 'iter': state['iter']}
+    return state
+
+
+# ----------------------------------------------------------------------------------------------
+# data order
+def _is_flare_sr_dataset(dataset):
+    return type(dataset).__module__.startswith('flare_sr.')
+
+
+def _choose_train_sampler(dataset, num_replicas, rank, ratio=1):
+    """Stands in for BasicSR's EnlargedSampler: our datasets accept sample keys, so they get ResumableSampler."""
+    from basicsr.data.data_sampler import EnlargedSampler
+
+    from flare_sr.data.sampling import ResumableSampler
+
+    sampler_class = ResumableSampler if _is_flare_sr_dataset(dataset) else EnlargedSampler
+    return sampler_class(dataset, num_replicas, rank, ratio)
+
+
+def _registered_in_flare_sr(dataset_type):
+    from basicsr.utils.registry import DATASET_REGISTRY
+
+    try:
+        return DATASET_REGISTRY.get(dataset_type).__module__.startswith('flare_sr.')
+    except KeyError:
+        return False
+
+
+def resumed_epoch_skip(iters_done, epoch, iters_per_epoch, batch_size):
+    """Samples of ``epoch`` this rank already trained on when the run stopped after ``iters_done`` iterations.
+
+    Every epoch runs exactly ``iters_per_epoch`` iterations (the loader drops the partial batch), so
+    epoch ``e`` covers iterations ``e*n+1 .. (e+1)*n``. None means the numbers do not fit (the batch
+    size or the data changed since the checkpoint).
+    """
+    consumed_iters = iters_done - epoch * iters_per_epoch
+    if not 0 <= consumed_iters <= iters_per_epoch:
+        return None
+    return consumed_iters * batch_size
+
+
+def _wrap_create_train_val_dataloader(create_train_val_dataloader):
+
+    @functools.wraps(create_train_val_dataloader)
+    def wrapper(opt, logger):
+        train_opt = opt['datasets'].get('train')
+        if train_opt is not None and _registered_in_flare_sr(train_opt['type']):
+            train_opt['seed'] = opt['manual_seed']
+        train_loader, sampler, val_loaders, total_epochs, total_iters = create_train_val_dataloader(opt, logger)
+        # The loader's own generator seeds its workers, so building an iterator (every epoch, and
+        # once more on resume) leaves the global torch RNG, which the model uses, untouched.
+        train_loader.generator = torch.Generator().manual_seed(int(opt['manual_seed']) + int(opt['rank']))
+        iters_per_epoch = len(train_loader)
+        total_epochs = math.ceil(total_iters / iters_per_epoch)
+        resumed = opt.get('resumed_from')
+        if resumed and hasattr(sampler, 'skip_next'):
+            skip = resumed_epoch_skip(resumed['iter'], resumed['epoch'], iters_per_epoch, train_loader.batch_size)
+            if skip is None:
+                logger.warning(f"Resume: iteration {resumed['iter']} is not inside epoch {resumed['epoch']} "
+                               'with the current batch size; the epoch restarts from its first sample.')
+            else:
+                sampler.skip_next(skip)
+                logger.info(f"Resume: skipping the {skip} samples of epoch {resumed['epoch']} already trained on.")
+        return train_loader, sampler, val_loaders, total_epochs, total_iters
+
+    return wrapper

@@ -1,0 +1,339 @@
+"""FlareBaseModel: what every flare_sr model adds to BasicSR's SRModel.
+
+- Crash-safe checkpoints: networks and training states go through ``atomic_torch_save``; a state also
+  carries every rank's RNG states, the AMP grad scaler, the skipped-step count and the best metrics,
+  so a resumed run continues exactly where the killed one stopped.
+- ``train.amp: bf16 | fp16 | false`` (fp16 with a GradScaler; on CPU fp16 falls back to bf16),
+  ``train.channels_last`` on GPU, DDP on CPU (gloo) and GPU.
+- ``train.nonfinite: stop | skip``: a NaN/inf loss stops the run before the optimizer step (so no
+  checkpoint ever holds the damage) or drops that step; weights that are not finite are never saved.
+- Validation through ``predict`` (tiled with ``val.tile``), BasicSR's PSNR/SSIM on uint8 images, the
+  raw input's scores as a baseline, side-by-side input|output|label images to TensorBoard and disk.
+
+Hooks for subclasses (Pix2PixModel, HINetModel, the cascade's CascadeModel):
+- ``forward_image(net, lq)``: a [0,1] Bx3xhxw batch on the device -> the [0,1] restored batch.
+- ``predict(lq_cpu)``: a 1x3xHxW CPU tensor in [0,1] -> the 1x3xHxW CPU result in [0,1]; validation
+  and testing only ever call this, so a model that chains several networks overrides just ``predict``.
+"""
+import contextlib
+import random
+from collections import OrderedDict
+from os import path as osp
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from basicsr.metrics import calculate_metric
+from basicsr.models.sr_model import SRModel
+from basicsr.utils import get_root_logger, tensor2img
+from basicsr.utils.dist_util import get_dist_info, master_only
+from torch.nn.parallel import DataParallel, DistributedDataParallel
+from tqdm import tqdm
+
+from flare_sr.data.image_io import write_image
+from flare_sr.utils.atomic import atomic_torch_save
+from flare_sr.utils.tiling import tiled_forward
+
+
+# ----------------------------------------------------------------------------------------------
+# RNG states (saved with each training state, and kept out of validation's way)
+def capture_rng_states():
+    """Every global RNG a training step may draw from."""
+    states = {'torch': torch.get_rng_state(), 'numpy': np.random.get_state(), 'python': random.getstate()}
+    if torch.cuda.is_available():
+        states['cuda'] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(states):
+    torch.set_rng_state(states['torch'].cpu())
+    np.random.set_state(states['numpy'])
+    random.setstate(states['python'])
+    if 'cuda' in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([state.cpu() for state in states['cuda']])
+
+
+@contextlib.contextmanager
+def preserved_rng_states():
+    """Run a block without moving any global RNG, so validating does not change how training continues."""
+    states = capture_rng_states()
+    try:
+        yield
+    finally:
+        restore_rng_states(states)
+
+
+def side_by_side(*images):
+    """Concatenate 1x3xHxW tensors left to right (input | output | label)."""
+    return torch.cat([image.float().clamp(0, 1) for image in images], dim=-1)
+
+
+class FlareBaseModel(SRModel):
+    """SRModel with the flare_sr training guarantees; see the module docstring for the hooks."""
+
+    def __init__(self, opt):
+        self.train_opt = opt.get('train') or {}
+        super().__init__(opt)
+
+    # ---------------------------------------------------------------- devices and precision
+    @property
+    def uses_channels_last(self):
+        return bool(self.train_opt.get('channels_last', False)) and self.device.type == 'cuda'
+
+    def model_to_device(self, net):
+        """Move to the device; DDP also on CPU (``device_ids=None``), channels_last on GPU when asked."""
+        net = net.to(self.device)
+        if self.uses_channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        if self.opt['dist']:
+            device_ids = [torch.cuda.current_device()] if self.device.type == 'cuda' else None
+            return DistributedDataParallel(
+                net, device_ids=device_ids, find_unused_parameters=self.opt.get('find_unused_parameters', False))
+        if self.opt['num_gpu'] > 1:
+            return DataParallel(net)
+        return net
+
+    def to_device(self, tensor):
+        tensor = tensor.to(self.device)
+        return tensor.contiguous(memory_format=torch.channels_last) if self.uses_channels_last else tensor
+
+    def feed_data(self, data):
+        self.lq = self.to_device(data['lq'])
+        if 'gt' in data:
+            self.gt = self.to_device(data['gt'])
+
+    def init_training_settings(self):
+        if self.train_opt.get('channels_last') and self.device.type != 'cuda':
+            get_root_logger().info('train.channels_last: ignored on the CPU (it only speeds up GPU convolutions).')
+        self._setup_amp()
+        self.nonfinite_mode = self.train_opt.get('nonfinite', 'stop')
+        self.skipped_steps = 0
+        super().init_training_settings()
+
+    def _setup_amp(self):
+        """``train.amp``: bf16 autocast, fp16 autocast + GradScaler, or full precision."""
+        logger = get_root_logger()
+        amp = self.train_opt.get('amp', False)
+        amp = 'false' if amp in (False, None) else str(amp).lower()
+        if amp == 'fp16' and self.device.type == 'cpu':
+            logger.warning('train.amp: fp16 needs a GPU; using bf16 autocast on the CPU instead.')
+            amp = 'bf16'
+        if amp == 'bf16' and self.device.type == 'cuda' and not torch.cuda.is_bf16_supported():
+            logger.warning('train.amp: bf16 is not supported by this GPU; using fp16 instead.')
+            amp = 'fp16'
+        self.amp_dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(amp)
+        self.scaler = torch.amp.GradScaler('cuda', enabled=amp == 'fp16')
+        if self.amp_dtype is not None:
+            logger.info(f'Mixed precision: {amp} autocast' + (' with a grad scaler.' if amp == 'fp16' else '.'))
+
+    def autocast(self):
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype or torch.float32,
+                              enabled=self.amp_dtype is not None)
+
+    # ---------------------------------------------------------------- non-finite guard
+    def step_allowed(self, current_iter, losses):
+        """True when every loss is finite on every rank; otherwise stop (raise) or count a skipped step.
+
+        All ranks agree (max-reduced flag), so under DDP they skip or stop together.
+        """
+        values = torch.stack([value.detach().float().reshape(()) for value in losses.values()])
+        bad = (~torch.isfinite(values)).any().float()
+        if self.opt['dist']:
+            dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+        if bad.item() == 0:
+            return True
+        described = ', '.join(f'{name}={value.item():.4g}' for name, value in zip(losses, values))
+        if self.nonfinite_mode == 'skip':
+            self.skipped_steps += 1
+            get_root_logger().warning(f'iteration {current_iter}: non-finite loss ({described}); step skipped '
+                                      f'({self.skipped_steps} so far)')
+            return False
+        raise FloatingPointError(
+            f'training stopped at iteration {current_iter}: non-finite loss ({described}); no optimizer step '
+            'was taken and the last checkpoint is intact. Lower the learning rate, check the data, or set '
+            'train.nonfinite: skip')
+
+    def backward_and_step(self, loss, optimizer, params=None):
+        """Scaled backward, optional ``train.grad_clip`` (max grad norm), optimizer step, scaler update."""
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        grad_clip = self.train_opt.get('grad_clip')
+        if grad_clip and params is not None:
+            self.scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+
+    def get_current_log(self):
+        log = OrderedDict(self.log_dict)
+        for index, optimizer in enumerate(self.optimizers):
+            log['lr' if index == 0 else f'lr_{index}'] = optimizer.param_groups[0]['lr']
+        if self.nonfinite_mode == 'skip':
+            log['skipped_steps'] = self.skipped_steps
+        return log
+
+    # ---------------------------------------------------------------- checkpoints
+    def _check_finite_weights(self, current_iter):
+        for name in ('net_g', 'net_d', 'net_g_ema'):
+            net = getattr(self, name, None)
+            if net is not None and not all(torch.isfinite(p).all() for p in net.parameters()):
+                raise FloatingPointError(f'iteration {current_iter}: {name} has non-finite weights; refusing to '
+                                         'overwrite checkpoints with them (the last checkpoint is intact)')
+
+    def save(self, epoch, current_iter):
+        self._check_finite_weights(current_iter)
+        super().save(epoch, current_iter)
+
+    @master_only
+    def save_network(self, net, net_label, current_iter, param_key='params'):
+        """BasicSR's layout (``<label>_<iter|latest>.pth`` holding ``{param_key: state_dict}``), written atomically."""
+        nets = net if isinstance(net, list) else [net]
+        keys = param_key if isinstance(param_key, list) else [param_key]
+        save_dict = {key: {name.removeprefix('module.'): tensor.cpu()
+                           for name, tensor in self.get_bare_model(each).state_dict().items()}
+                     for each, key in zip(nets, keys)}
+        label = 'latest' if current_iter == -1 else current_iter
+        atomic_torch_save(save_dict, osp.join(self.opt['path']['models'], f'{net_label}_{label}.pth'))
+
+    def save_training_state(self, epoch, current_iter):
+        """Optimizers, schedulers, scaler, skip count, best metrics and each rank's RNG states, atomically.
+
+        Called on every rank (gathering the RNG states is collective); only rank 0 writes.
+        """
+        if current_iter == -1:
+            return
+        rng = capture_rng_states()
+        rank, world_size = get_dist_info()
+        rng_per_rank = [None] * world_size
+        if self.opt['dist']:
+            dist.all_gather_object(rng_per_rank, rng)
+        else:
+            rng_per_rank = [rng]
+        if rank != 0:
+            return
+        state = {
+            'epoch': epoch, 'iter': current_iter,
+            'optimizers': [optimizer.state_dict() for optimizer in self.optimizers],
+            'schedulers': [scheduler.state_dict() for scheduler in self.schedulers],
+            'scaler': self.scaler.state_dict(), 'skipped_steps': self.skipped_steps,
+            'best_metric_results': getattr(self, 'best_metric_results', {}), 'rng_per_rank': rng_per_rank,
+        }
+        atomic_torch_save(state, osp.join(self.opt['path']['training_states'], f'{current_iter}.state'))
+
+    def resume_training(self, resume_state):
+        super().resume_training(resume_state)
+        if 'scaler' in resume_state:
+            self.scaler.load_state_dict(resume_state['scaler'])
+        self.skipped_steps = resume_state.get('skipped_steps', 0)
+        if resume_state.get('best_metric_results'):
+            self.best_metric_results = resume_state['best_metric_results']
+        rng_per_rank = resume_state.get('rng_per_rank')
+        if rng_per_rank:
+            rank, _ = get_dist_info()
+            restore_rng_states(rng_per_rank[rank] if rank < len(rng_per_rank) else rng_per_rank[0])
+
+    # ---------------------------------------------------------------- inference
+    def forward_image(self, net, lq):
+        """Network output for a [0,1] batch, as a [0,1] image batch. Subclasses map their conventions here."""
+        return net(lq)
+
+    def inference_net(self):
+        """The network validation uses: the EMA copy when there is one, never the DDP wrapper."""
+        return self.get_bare_model(getattr(self, 'net_g_ema', self.net_g))
+
+    def tile_options(self):
+        tile = (self.opt.get('val') or {}).get('tile') or {}
+        return dict(tile_size=tile.get('size'), overlap=tile.get('overlap', 32), batch=tile.get('batch', 1),
+                    self_ensemble=tile.get('self_ensemble', False))
+
+    def predict(self, lq_cpu):
+        """1x3xHxW CPU [0,1] -> 1x3xHxW CPU [0,1], through ``tiled_forward`` with the ``val.tile`` options."""
+        net = self.inference_net()
+        was_training = net.training
+        net.eval()
+        try:
+            out = tiled_forward(lambda batch: self.forward_image(net, self.to_device(batch)), lq_cpu,
+                                multiple=getattr(net, 'size_multiple', 1), device=self.device,
+                                **self.tile_options())
+        finally:
+            net.train(was_training)
+        return out.clamp(0, 1)
+
+    def test(self):
+        """BasicSR's hook (used by its own callers): the predicted image for the fed ``lq``."""
+        self.output = self.predict(self.lq.cpu()).to(self.device)
+
+    # ---------------------------------------------------------------- validation
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        """Score ``predict`` on every image, beside the raw input's scores; log, draw and save as configured."""
+        with preserved_rng_states():
+            self._validate(dataloader, current_iter, tb_logger, save_img)
+
+    def _validate(self, dataloader, current_iter, tb_logger, save_img):
+        dataset_name = dataloader.dataset.opt['name']
+        val_opt = self.opt['val']
+        metrics = val_opt.get('metrics') or {}
+        if metrics:
+            self._initialize_best_metric_results(dataset_name)
+        self.metric_results = {name: 0.0 for name in metrics}
+        self.input_metric_results = {name: 0.0 for name in metrics}
+        scored = 0
+        logger = get_root_logger()
+        for index, val_data in enumerate(tqdm(dataloader, desc=f'validate {dataset_name}', unit='image',
+                                              disable=not val_opt.get('pbar', False))):
+            image_name = osp.splitext(osp.basename(val_data['lq_path'][0]))[0]
+            lq = val_data['lq']
+            output = self.predict(lq)
+            gt = val_data.get('gt')
+            panels = [lq, output] if gt is None else [lq, output, gt]
+            if gt is not None and metrics:
+                scores = self._score(output, lq, gt, metrics)
+                scored += 1
+                logger.info(f'  {dataset_name} {image_name}: ' + ', '.join(
+                    f'{name} {value:.4f} (input {base:.4f})' for name, (value, base) in scores.items()))
+            if tb_logger is not None and index < val_opt.get('tb_images', 3):
+                tb_logger.add_image(f'val_{dataset_name}/{image_name} (input|output|label)',
+                                    side_by_side(*panels)[0], current_iter)
+            if save_img:
+                self._save_images(dataset_name, image_name, current_iter, output, panels)
+        if scored:
+            for name in metrics:
+                self.metric_results[name] /= scored
+                self.input_metric_results[name] /= scored
+                self._update_best_metric_result(dataset_name, name, self.metric_results[name], current_iter)
+            self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+
+    def _score(self, output, lq, gt, metrics):
+        """Each configured BasicSR metric on uint8 BGR HWC images, for the output and for the raw input."""
+        gt_img = tensor2img(gt)
+        out_img, lq_img = tensor2img(output), tensor2img(lq)
+        scores = {}
+        for name, metric_opt in metrics.items():
+            value = calculate_metric({'img': out_img, 'img2': gt_img}, metric_opt)
+            base = calculate_metric({'img': lq_img, 'img2': gt_img}, metric_opt)
+            self.metric_results[name] += value
+            self.input_metric_results[name] += base
+            scores[name] = (value, base)
+        return scores
+
+    def _save_images(self, dataset_name, image_name, current_iter, output, panels):
+        """Output PNG plus an input|output|label PNG; in training one folder per image and iteration."""
+        root = self.opt['path']['visualization']
+        if self.opt['is_train']:
+            stem = osp.join(root, image_name, f'{image_name}_{current_iter}')
+            output_path, compare_path = f'{stem}.png', f'{stem}_compare.png'
+        else:
+            suffix = self.opt['val'].get('suffix')
+            file_name = f'{image_name}_{suffix}.png' if suffix else f'{image_name}.png'
+            output_path = osp.join(root, dataset_name, file_name)
+            compare_path = osp.join(root, f'{dataset_name}_compare', file_name)
+        write_image(output_path, tensor2img(output, rgb2bgr=False))
+        write_image(compare_path, tensor2img(side_by_side(*panels), rgb2bgr=False))
+
+    def _log_validation_metric_values(self, current_iter, dataset_name, tb_logger):
+        super()._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+        get_root_logger().info(f'Input baseline {dataset_name}: ' + ', '.join(
+            f'{name} {value:.4f}' for name, value in self.input_metric_results.items()))
+        if tb_logger is not None and isinstance(current_iter, int):
+            for name, value in self.input_metric_results.items():
+                tb_logger.add_scalar(f'metrics/{dataset_name}/input_{name}', value, current_iter)
