@@ -1,0 +1,175 @@
+"""Stage-III training data: stage-I (Pix2Pix) outputs of the training inputs, paired with the labels.
+
+HINet phase 2 learns to clean what the U-Net leaves behind, so its inputs are the U-Net's outputs
+on the training images themselves (the original solution's ``source: {config, checkpoint}``). The
+phase-2 option file names its source:
+
+    stage3_source:
+      main_opt: options/pix2pix.yml            # stage I's options (network_g builds the U-Net)
+      main_checkpoint: experiments/pix2pix/models/net_g_latest.pth
+      tile: {size: 512, overlap: 64, batch: 1} # full-resolution tiled inference, as in testing
+      dataroot_lq: datasets/dacon/train_input_img   # training inputs and labels (folders)
+      dataroot_gt: datasets/dacon/train_label_img
+      meta_csv: datasets/dacon/split.csv       # optional: only the rows of `fold`
+      fold: train
+      patch_size: 512                          # packed like scripts/create_lmdb.py
+      stride: 256
+
+and its ``datasets.train`` reads ``<OUT>/lq.lmdb`` and ``<OUT>/gt.lmdb`` (io_backend lmdb), which
+this module writes: full-size outputs to ``<OUT>_images/``, patches via the data issue's packer.
+
+Cache: ``<OUT>.manifest.json`` records the sha256 of the stage-I checkpoint, the U-Net options, the
+tile and patch options and every input/label file's size and mtime. A matching manifest means the
+LMDBs are reused; any change (a new checkpoint above all) rebuilds them. The manifest is written
+only after the LMDBs are complete, so an interrupted build is redone, never trusted.
+
+    python -m flare_sr.data.stage_outputs -opt options/hinet_phase2.yml [--force]
+"""
+import argparse
+import hashlib
+import json
+import os
+import time
+from os import path as osp
+
+from flare_sr.errors import FlareSRError
+from flare_sr.utils.atomic import atomic_path
+
+REQUIRED = ('main_opt', 'main_checkpoint', 'dataroot_lq', 'dataroot_gt', 'patch_size', 'stride')
+
+
+def sha256_of(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def stage3_settings(phase2_opt, option_file):
+    """(source options, OUT folder) from a phase-2 option dict; one-line errors naming the missing key."""
+    source = phase2_opt.get('stage3_source')
+    if not isinstance(source, dict):
+        raise FlareSRError(f'{option_file}: stage3_source: missing (stage III needs the stage-I outputs)')
+    for key in REQUIRED:
+        if source.get(key) is None:
+            raise FlareSRError(f'{option_file}: stage3_source.{key}: missing')
+    train = ((phase2_opt.get('datasets') or {}).get('train')) or {}
+    lq_root, gt_root = train.get('dataroot_lq', ''), train.get('dataroot_gt', '')
+    out_dir = osp.dirname(osp.normpath(lq_root))
+    if osp.basename(osp.normpath(lq_root)) != 'lq.lmdb' or osp.normpath(gt_root) != osp.join(out_dir, 'gt.lmdb'):
+        raise FlareSRError(f'{option_file}: datasets.train must read the stage-III LMDBs: dataroot_lq '
+                           f'<OUT>/lq.lmdb and dataroot_gt <OUT>/gt.lmdb (got {lq_root!r}, {gt_root!r})')
+    for key in ('main_opt', 'main_checkpoint'):
+        if not osp.isfile(source[key]):
+            raise FlareSRError(f'{option_file}: stage3_source.{key}: {source[key]} does not exist')
+    return source, out_dir
+
+
+def select_pairs(source, option_file):
+    """[(key, input, label)] from the source folders, restricted to ``meta_csv``'s ``fold`` when given."""
+    from flare_sr.data.image_io import pair_paths
+    from flare_sr.data.meta_csv import read_split_csv, resolve_pairs, select_rows
+
+    if source.get('meta_csv'):
+        rows = select_rows(read_split_csv(source['meta_csv']), source.get('fold'), source['meta_csv'])
+        return resolve_pairs(rows, source['dataroot_lq'], source['dataroot_gt'], source['meta_csv'])
+    return pair_paths(source['dataroot_lq'], source['dataroot_gt'])
+
+
+def build_manifest(source, main_opt, pairs):
+    """Everything the stage-III data depends on; equal manifests mean equal data."""
+    def stamp(path):
+        info = os.stat(path)
+        return [osp.abspath(path), info.st_size, info.st_mtime_ns]
+
+    return {
+        'checkpoint_sha256': sha256_of(source['main_checkpoint']),
+        'network_g': main_opt.get('network_g'),
+        'tile': source.get('tile') or {},
+        'patch_size': source['patch_size'], 'stride': source['stride'],
+        'pairs': [[key, stamp(lq), stamp(gt)] for key, lq, gt in pairs],
+    }
+
+
+def _read_manifest(path):
+    try:
+        with open(path, encoding='utf-8') as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def _write_manifest(path, manifest):
+    with atomic_path(path) as tmp:
+        with open(tmp, 'w', encoding='utf-8') as handle:
+            json.dump(manifest, handle, indent=1)
+
+
+def run_stage1(source, main_opt, pairs, images_dir, progress=True):
+    """Tiled stage-I inference of every input; full-size PNGs named by pairing key, written atomically."""
+    import torch
+    from tqdm import tqdm
+
+    from flare_sr.data.image_io import read_image, write_image
+    from flare_sr.infer import build_test_model
+
+    opt = dict(main_opt)
+    opt['path'] = dict(opt.get('path') or {}, pretrain_network_g=source['main_checkpoint'], strict_load_g=True)
+    opt['val'] = dict(opt.get('val') or {}, tile=dict(source.get('tile') or {}))
+    model = build_test_model(opt, source['main_opt'])
+    outputs = []
+    for key, lq_path, _ in tqdm(pairs, desc='stage-I outputs', unit='image', disable=not progress):
+        image = torch.from_numpy(read_image(lq_path)).permute(2, 0, 1)[None]
+        target = osp.join(images_dir, f'{key}.png')
+        write_image(target, model.predict(image)[0].permute(1, 2, 0).numpy())
+        outputs.append(target)
+    return outputs
+
+
+def ensure_stage3_data(phase2_opt, option_file, force=False, progress=True):
+    """Build (or reuse) the stage-III LMDBs for a phase-2 option dict. Returns (OUT folder, rebuilt?)."""
+    from flare_sr.data.lmdb_pack import pack_lmdb
+    from flare_sr.utils.options_check import load_option_file
+
+    source, out_dir = stage3_settings(phase2_opt, option_file)
+    main_opt = load_option_file(source['main_opt'])
+    pairs = select_pairs(source, option_file)
+    manifest = build_manifest(source, main_opt, pairs)
+    manifest_path = f'{out_dir}.manifest.json'
+    complete = all(osp.isdir(osp.join(out_dir, name)) for name in ('lq.lmdb', 'gt.lmdb'))
+    if not force and complete and _read_manifest(manifest_path) == manifest:
+        return out_dir, False
+    if osp.exists(manifest_path):
+        os.remove(manifest_path)  # from here on the old LMDBs no longer count as current
+    start = time.time()
+    images_dir = f'{out_dir}_images'
+    outputs = run_stage1(source, main_opt, pairs, images_dir, progress)
+    packed = [(key, output, gt) for (key, _, gt), output in zip(pairs, outputs)]
+    summary = pack_lmdb(packed, out_dir, source['patch_size'], source['stride'], overwrite=True, progress=progress)
+    _write_manifest(manifest_path, manifest)
+    print(f"stage-III data: {len(pairs)} stage-I outputs -> {summary['patches']} patch pairs in {out_dir} "
+          f'({time.time() - start:.1f} s)')
+    return out_dir, True
+
+
+def main(argv=None):
+    from flare_sr.errors import exit_on_user_error
+    from flare_sr.utils.options_check import load_option_file
+
+    @exit_on_user_error
+    def run():
+        parser = argparse.ArgumentParser(description='Build or reuse the stage-III LMDBs of a phase-2 option file.')
+        parser.add_argument('-opt', required=True, help='HINet phase-2 option file with a stage3_source block')
+        parser.add_argument('--force', action='store_true', help='rebuild even when the cache is current')
+        args = parser.parse_args(argv)
+        out_dir, rebuilt = ensure_stage3_data(load_option_file(args.opt), args.opt, force=args.force)
+        if not rebuilt:
+            print(f'stage-III data: {out_dir} is current (same stage-I checkpoint and inputs); reused')
+
+    run()
+
+
+if __name__ == '__main__':
+    import flare_sr  # noqa: F401  (registrations before basicsr builds anything)
+    main()

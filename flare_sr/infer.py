@@ -1,0 +1,171 @@
+"""Remove flare from a folder of images at full resolution, and pack the challenge submission.
+
+    python flare_sr/infer.py -opt options/test_cascade.yml --input datasets/dacon/test_input_img \
+        --output results/submission --zip results/submission.zip [--tile 512] [--self-ensemble]
+
+Works with any flare_sr test option file (CascadeModel, Pix2PixModel, HINetModel): the model and its
+checkpoints come from it, its datasets are ignored (no labels needed). One PNG per input, same size;
+``test_input_20000.png`` becomes ``test_20000.png`` (the challenge's naming), other names keep their
+stem. Every file is written atomically, so an interrupted run never leaves half an image or half a
+zip. Exit status: 0 done, 2 bad input (one ``error:`` line naming the file).
+"""
+import argparse
+import os
+import re
+import sys
+import time
+import zipfile
+from os import path as osp
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if sys.path and osp.abspath(sys.path[0] or os.getcwd()) == osp.join(ROOT, 'flare_sr'):
+    sys.path[0] = ROOT  # see train.py: never import flare_sr's modules under a second name
+
+import flare_sr  # noqa: E402,F401  (first: torchvision alias and registrations)
+from flare_sr.errors import FlareSRError, exit_on_user_error  # noqa: E402
+from flare_sr.utils.atomic import atomic_path  # noqa: E402
+
+_DACON_INPUT = re.compile(r'^(?P<prefix>.+)_input_(?P<number>\d+)$')
+
+
+def submission_name(input_path):
+    """``test_input_20000.png`` -> ``test_20000.png``; any other image -> its stem + ``.png``."""
+    stem = osp.splitext(osp.basename(input_path))[0]
+    match = _DACON_INPUT.match(stem)
+    if match:
+        stem = f"{match.group('prefix')}_{match.group('number')}"
+    return f'{stem}.png'
+
+
+def plan_outputs(inputs, output_dir):
+    """[(input, output)]; two inputs that map to one output, or an output over an input, are errors."""
+    owners = {}
+    input_set = {osp.abspath(path) for path in inputs}
+    plan = []
+    for path in inputs:
+        target = osp.join(output_dir, submission_name(path))
+        if target in owners:
+            raise FlareSRError(f'{path}: its output {target} would overwrite the output of {owners[target]}')
+        if osp.abspath(target) in input_set:
+            raise FlareSRError(f'{path}: its output {target} would overwrite an input; choose another --output')
+        owners[target] = path
+        plan.append((path, target))
+    return plan
+
+
+def check_writable(output_dir):
+    """Create the folder and prove it takes a file now, before any inference time is spent."""
+    import tempfile
+
+    if osp.exists(output_dir) and not osp.isdir(output_dir):
+        raise FlareSRError(f'{output_dir}: --output exists and is not a folder')
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_dir):
+            pass
+    except OSError as error:
+        raise FlareSRError(f'{output_dir}: output folder is not writable ({error.strerror or error})') from None
+
+
+def build_test_model(opt, source, tile=None, overlap=None, self_ensemble=False):
+    """A test-mode model from option dict ``opt`` (read from ``source``; datasets ignored), tile overrides applied."""
+    import torch
+    from basicsr.models import build_model
+
+    from flare_sr.utils.options_check import OptionChecker
+
+    opt = dict(opt, datasets={})
+    opt.pop('train', None)
+    problems = OptionChecker(is_train=False).check(opt)
+    if problems:
+        raise FlareSRError(f'{source}: ' + '; '.join(problems))
+    num_gpu = opt.get('num_gpu', 'auto')
+    opt.update(is_train=False, dist=False, rank=0, world_size=1,
+               num_gpu=torch.cuda.device_count() if num_gpu == 'auto' else num_gpu)
+    opt['val'] = dict(opt.get('val') or {})
+    tile_opt = opt['val']['tile'] = dict(opt['val'].get('tile') or {})
+    if tile is not None:
+        tile_opt['size'] = tile
+    if overlap is not None:
+        tile_opt['overlap'] = overlap
+    if self_ensemble:
+        tile_opt['self_ensemble'] = True
+    return build_model(opt)
+
+
+def build_inference_model(option_file, tile=None, overlap=None, self_ensemble=False):
+    """The test model of ``option_file`` (CascadeModel, Pix2PixModel or HINetModel)."""
+    from flare_sr.utils.options_check import load_option_file
+
+    return build_test_model(load_option_file(option_file), option_file, tile, overlap, self_ensemble)
+
+
+def save_tile_preview(model, image_path, png_path):
+    """The first input with the tile grid the model will use (colour = accumulated blend weight)."""
+    from flare_sr.data.image_io import read_image
+    from flare_sr.utils.tiling import tile_grid_preview
+
+    image = read_image(image_path)
+    tile = model.tile_options()
+    multiple = getattr(model, 'size_multiple', None) or getattr(model.inference_net(), 'size_multiple', 1)
+    tile_grid_preview(image.shape[0], image.shape[1], tile['tile_size'], tile['overlap'], multiple, image, png_path)
+    print(f'tile grid of {image_path}: {png_path}')
+
+
+def write_zip(zip_path, files):
+    """Pack ``files`` flat (by file name) into ``zip_path`` atomically."""
+    with atomic_path(zip_path) as tmp:
+        with zipfile.ZipFile(tmp, 'w', compression=zipfile.ZIP_DEFLATED) as archive:
+            for path in files:
+                archive.write(path, arcname=osp.basename(path))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('-opt', required=True, help='test option file (model, checkpoints, val.tile)')
+    parser.add_argument('--input', required=True, help='folder of flared images')
+    parser.add_argument('--output', required=True, help='folder for the restored PNGs (created)')
+    parser.add_argument('--zip', help='also pack the outputs into this submission zip')
+    parser.add_argument('--tile', type=int, help='tile size (overrides val.tile.size; smaller if out of memory)')
+    parser.add_argument('--overlap', type=int, help='tile overlap (overrides val.tile.overlap)')
+    parser.add_argument('--self-ensemble', action='store_true', help='average x8 flips/rotations (8x slower)')
+    parser.add_argument('--save-tiles', metavar='PNG', help='also draw the tile grid and blend weights over the first input')
+    return parser.parse_args(argv)
+
+
+@exit_on_user_error
+def main(argv=None):
+    import torch
+    from tqdm import tqdm
+
+    from flare_sr.data.image_io import list_images, peek_size, read_image, write_image
+
+    args = parse_args(argv)
+    inputs = list_images(args.input)
+    for path in inputs:
+        peek_size(path)  # fail on an unreadable file now, not after an hour of inference
+    plan = plan_outputs(inputs, args.output)
+    check_writable(args.output)
+    model = build_inference_model(args.opt, args.tile, args.overlap, args.self_ensemble)
+    if args.save_tiles:
+        save_tile_preview(model, plan[0][0], args.save_tiles)
+    start = time.time()
+    pixels = 0
+    for source, target in tqdm(plan, desc='infer', unit='image'):
+        image = read_image(source)
+        lq = torch.from_numpy(image).permute(2, 0, 1)[None]
+        out = model.predict(lq)[0].permute(1, 2, 0).numpy()
+        assert out.shape == image.shape, (out.shape, image.shape)
+        write_image(target, out)
+        pixels += image.shape[0] * image.shape[1]
+    seconds = time.time() - start
+    summary = (f'wrote {len(plan)} images ({pixels / 1e6:.1f} Mpixel) to {args.output} in {seconds:.1f} s '
+               f'({seconds / len(plan):.2f} s/image)')
+    if args.zip:
+        write_zip(args.zip, [target for _, target in plan])
+        summary += f'; submission zip {args.zip} ({osp.getsize(args.zip) / 2**20:.1f} MiB)'
+    print(summary)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,89 @@
+"""CascadeModel: the test-time chain Pix2Pix U-Net (stage I) -> HINet (stages II/III).
+
+Both networks run inside ONE tiled function, tile by tile: a tile goes through the U-Net (which works
+in [-1,1]), back to [0,1], through HINet, and is clamped; only then is it blended. Running the stages
+one after the other over the whole frame would need a second frame-sized buffer and tile the
+intermediate image twice. The tile grid is on the least common multiple of both archs' multiples.
+
+Options:
+    network_main / network_post        the two archs (BasicSR network options)
+    path.pretrain_network_main / _post  checkpoints ({param_key: state_dict}); strict_load_main/_post,
+                                        param_key_main/_post as in BasicSR (defaults true / 'params')
+    cascade: {use_main, use_post}      switch a stage off to score the other alone (both default true)
+    val.tile                           as every flare_sr model (size, overlap, batch, self_ensemble)
+    val.restore_light_source           {threshold: 0.97, scale: 1.5}: put saturated lights back (off if absent)
+"""
+import math
+
+from basicsr.archs import build_network
+from basicsr.models.base_model import BaseModel
+from basicsr.utils import get_root_logger
+from basicsr.utils.registry import MODEL_REGISTRY
+
+from flare_sr.errors import FlareSRError
+from flare_sr.models.flare_base import FlareBaseModel
+from flare_sr.models.pix2pix_model import to_signed, to_unit
+from flare_sr.utils.light_source import restore_light_source_tensor
+from flare_sr.utils.tiling import tiled_forward
+
+
+@MODEL_REGISTRY.register()
+class CascadeModel(FlareBaseModel):
+    """Test-only chain of network_main (Pix2PixUNet) and network_post (HINet); see the module docstring."""
+
+    STAGES = ('main', 'post')
+
+    def __init__(self, opt):
+        if opt.get('is_train'):
+            raise FlareSRError('model_type CascadeModel is for testing only: train each stage with '
+                               'Pix2PixModel / HINetModel (flare_sr/train_pipeline.py runs all three)')
+        self.train_opt = {}
+        BaseModel.__init__(self, opt)  # SRModel.__init__ would build a network_g we do not have
+        switches = opt.get('cascade') or {}
+        self.enabled = [stage for stage in self.STAGES if switches.get(f'use_{stage}', True)]
+        if not self.enabled:
+            raise FlareSRError('cascade: use_main and use_post are both false; enable at least one stage')
+        self.nets = {}
+        for stage in self.enabled:
+            net = self.model_to_device(build_network(opt[f'network_{stage}']))
+            self.print_network(net)
+            self._load(stage, net)
+            self.nets[stage] = net.eval()
+        get_root_logger().info(f'Cascade stages: {" -> ".join(self.enabled)}')
+
+    def _load(self, stage, net):
+        path_opt = self.opt.get('path') or {}
+        load_path = path_opt.get(f'pretrain_network_{stage}')
+        if load_path is None:
+            get_root_logger().warning(f'path.pretrain_network_{stage} is not set: network_{stage} keeps random weights')
+            return
+        self.load_network(net, load_path, path_opt.get(f'strict_load_{stage}', True),
+                          path_opt.get(f'param_key_{stage}', 'params'))
+
+    def run_stages(self, lq):
+        """One batch of [0,1] tiles through the enabled stages, each output clamped to [0,1]."""
+        image = lq
+        if 'main' in self.nets:
+            image = to_unit(self.nets['main'](to_signed(image))).clamp(0, 1)
+        if 'post' in self.nets:
+            image = self.nets['post'](image)[-1].clamp(0, 1)
+        return image
+
+    @property
+    def size_multiple(self):
+        return math.lcm(*(getattr(self.get_bare_model(net), 'size_multiple', 1) for net in self.nets.values()))
+
+    def predict(self, lq_cpu):
+        out = tiled_forward(lambda batch: self.run_stages(self.to_device(batch)), lq_cpu,
+                            multiple=self.size_multiple, device=self.device, **self.tile_options())
+        out = out.clamp(0, 1)
+        restore = (self.opt.get('val') or {}).get('restore_light_source')
+        if restore:
+            out = restore_light_source_tensor(lq_cpu, out, **(restore if isinstance(restore, dict) else {}))
+        return out
+
+    def inference_net(self):
+        raise FlareSRError('CascadeModel has no single network; use predict()')
+
+    def save(self, epoch, current_iter):
+        raise FlareSRError('CascadeModel is for testing only; nothing to save')

@@ -1,0 +1,107 @@
+"""CascadeModel: loads both checkpoints, chains them tile by tile, scores through BasicSR's test pipeline."""
+import os
+import shutil
+import subprocess
+import sys
+
+import flare_sr  # noqa: F401
+import pytest
+import torch
+import yaml
+from basicsr.models import build_model
+
+from flare_sr.archs.hinet_arch import HINet
+from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
+from flare_sr.data.image_io import write_image
+from flare_sr.errors import FlareSRError
+
+MAIN = dict(type='Pix2PixUNet', in_ch=3, out_ch=3, num_downs=5, ngf=8, norm='batch', use_dropout=False)
+POST = dict(type='HINet', in_chn=3, wf=8, depth=3)
+
+
+def _networks():
+    torch.manual_seed(0)
+    main = Pix2PixUNet(**{k: v for k, v in MAIN.items() if k != 'type'}).eval()
+    post = HINet(**{k: v for k, v in POST.items() if k != 'type'}).eval()
+    return main, post
+
+
+def _checkpoints(tmp_path):
+    main, post = _networks()
+    paths = {}
+    for name, net in (('main', main), ('post', post)):
+        paths[name] = str(tmp_path / f'net_{name}.pth')
+        torch.save({'params': net.state_dict()}, paths[name])
+    return main, post, paths
+
+
+def _opt(paths, **extra):
+    opt = dict(name='cascade_unit', model_type='CascadeModel', is_train=False, dist=False, num_gpu=0, scale=1,
+               rank=0, world_size=1, network_main=dict(MAIN), network_post=dict(POST),
+               path=dict(pretrain_network_main=paths['main'], pretrain_network_post=paths['post']),
+               val=dict(tile=dict(size=96, overlap=16, batch=2)))
+    opt.update(extra)
+    return opt
+
+
+def test_cascade_composes_the_two_checkpoints_and_each_stage_alone(tmp_path):
+    main, post, paths = _checkpoints(tmp_path)
+    lq = torch.rand(1, 3, 90, 150, generator=torch.Generator().manual_seed(3))
+    padded = torch.nn.functional.pad(lq, (0, 10, 0, 6), mode='reflect')  # to the lcm multiple 32, as tiling does
+    with torch.no_grad():
+        stage1 = ((main(padded * 2 - 1) + 1) / 2).clamp(0, 1)
+        both = post(stage1)[-1].clamp(0, 1)[..., :90, :150]
+        alone_post = post(padded[..., :96, :152])[-1].clamp(0, 1)[..., :90, :150]  # HINet alone: multiple 8
+    whole = dict(tile=dict(size=None))
+    model = build_model(_opt(paths, val=whole))
+    assert torch.allclose(model.predict(lq), both, atol=1e-5)
+    only_main = build_model(_opt(paths, val=whole, cascade=dict(use_post=False)))
+    assert torch.allclose(only_main.predict(lq), stage1[..., :90, :150], atol=1e-5)
+    only_post = build_model(_opt(paths, val=whole, cascade=dict(use_main=False)))
+    assert torch.allclose(only_post.predict(lq), alone_post, atol=1e-5)
+    tiled = build_model(_opt(paths)).predict(lq)  # 96-pixel tiles: HINet's instance norms see tiles
+    assert tiled.shape == lq.shape and (tiled - both).abs().mean() < 0.02
+
+
+def test_cascade_refuses_training_wrong_checkpoints_and_no_stage(tmp_path):
+    _, _, paths = _checkpoints(tmp_path)
+    with pytest.raises(FlareSRError, match='testing only'):
+        build_model(_opt(paths, is_train=True))
+    with pytest.raises(FlareSRError, match='both false'):
+        build_model(_opt(paths, cascade=dict(use_main=False, use_post=False)))
+    swapped = dict(main=paths['post'], post=paths['main'])
+    with pytest.raises(RuntimeError):  # strict loading: a HINet checkpoint is no U-Net
+        build_model(_opt(swapped))
+
+
+def test_cascade_through_basicsr_test_pipeline(tmp_path, repo_root):
+    """flare_sr/test.py: per-image and mean PSNR/SSIM, the input baseline, saved outputs."""
+    _, _, paths = _checkpoints(tmp_path)
+    generator = torch.Generator().manual_seed(5)
+    for index in range(2):
+        label = torch.rand(3, 64, 80, generator=generator)
+        write_image(tmp_path / 'lq' / f'test_input_{20000 + index}.png',
+                    (label * 0.7 + 0.3).permute(1, 2, 0).numpy())
+        write_image(tmp_path / 'gt' / f'test_label_{20000 + index}.png', label.permute(1, 2, 0).numpy())
+    name = f'pytest_cascade_{os.getpid()}'
+    opt = {k: v for k, v in _opt(paths).items() if k not in ('is_train', 'dist', 'rank', 'world_size')}
+    opt.update(name=name, datasets=dict(test_1=dict(
+        name='tiny', type='PairedFlareDataset', phase='test', dataroot_lq=str(tmp_path / 'lq'),
+        dataroot_gt=str(tmp_path / 'gt'), io_backend=dict(type='disk'))))
+    opt['val'].update(save_img=True, suffix=None, metrics=dict(
+        psnr=dict(type='calculate_psnr', crop_border=0, test_y_channel=False),
+        ssim=dict(type='calculate_ssim', crop_border=0, test_y_channel=False)))
+    option_file = tmp_path / 'test_cascade.yml'
+    option_file.write_text(yaml.safe_dump(opt))
+    results = os.path.join(repo_root, 'results', name)
+    try:
+        run = subprocess.run([sys.executable, 'flare_sr/test.py', '-opt', str(option_file)], cwd=repo_root,
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr[-2000:]
+        log = open(next(os.path.join(results, f) for f in os.listdir(results) if f.endswith('.log'))).read()
+        assert 'tiny test_input_20000: psnr' in log and '(input ' in log
+        assert '# psnr:' in log and '# ssim:' in log and 'Input baseline tiny: psnr' in log
+        saved = sorted(os.listdir(os.path.join(results, 'visualization', 'tiny')))
+        assert saved == ['test_input_20000.png', 'test_input_20001.png']
+    finally:
+        shutil.rmtree(results, ignore_errors=True)

@@ -1,0 +1,104 @@
+"""train_pipeline.py: three real stages on tiny data; an interrupted stage resumes, finished ones are skipped."""
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import flare_sr  # noqa: F401
+import numpy as np
+import yaml
+
+from flare_sr.data.image_io import write_image
+
+VAL = dict(val_freq=1000, save_img=False, tile=dict(size=None),
+           metrics=dict(psnr=dict(type='calculate_psnr', crop_border=0, test_y_channel=False)))
+
+
+def _dataset(lq, gt, train):
+    opt = dict(name='train' if train else 'val', type='PairedFlareDataset', dataroot_lq=str(lq), dataroot_gt=str(gt),
+               io_backend=dict(type='disk'))
+    if train:
+        opt.update(gt_size=32, use_hflip=True, use_rot=False, batch_size_per_gpu=2, num_worker_per_gpu=0,
+                   dataset_enlarge_ratio=1)
+    return opt
+
+
+def _options(tmp_path, tag):
+    """Tiny stage options (seconds per stage) with unique experiment names."""
+    rng = np.random.default_rng(0)
+    for split, count in (('train', 4), ('val', 1)):
+        for index in range(count):
+            label = rng.uniform(0, 1, (64, 64, 3))
+            write_image(tmp_path / split / 'gt' / f'{split}_label_{index}.png', label)
+            write_image(tmp_path / split / 'lq' / f'{split}_input_{index}.png', np.clip(label + 0.2, 0, 1))
+    train = _dataset(tmp_path / 'train' / 'lq', tmp_path / 'train' / 'gt', True)
+    val = _dataset(tmp_path / 'val' / 'lq', tmp_path / 'val' / 'gt', False)
+    common = dict(num_gpu=0, manual_seed=0, val=VAL, path=dict(pretrain_network_g=None, resume_state=None),
+                  logger=dict(print_freq=2, save_checkpoint_freq=2, use_tb_logger=False))
+    adam = dict(type='Adam', lr=1e-3, betas=[0.9, 0.999])
+    scheduler = dict(type='MultiStepLR', milestones=[1000], gamma=0.5)
+    main = dict(name=f'{tag}_p2p', model_type='Pix2PixModel', datasets=dict(train=train, val=val),
+                network_g=dict(type='Pix2PixUNet', num_downs=5, ngf=4),
+                network_d=dict(type='PatchGANDiscriminator', in_ch=6, ndf=4, n_layers=2),
+                train=dict(total_iter=4, optim_g=adam, optim_d=adam, scheduler=scheduler,
+                           pixel_opt=dict(type='L1Loss', loss_weight=100.0),
+                           gan_opt=dict(type='GANLoss', gan_type='lsgan', loss_weight=1.0)), **common)
+    hinet_train = dict(total_iter=8, optim_g=adam, scheduler=scheduler,
+                       pixel_opt=dict(type='L1Loss', loss_weight=1.0))
+    phase1 = dict(name=f'{tag}_h1', model_type='HINetModel', datasets=dict(train=train, val=val),
+                  network_g=dict(type='HINet', wf=4, depth=2), train=hinet_train, **common)
+    stage3 = tmp_path / 'stage3'
+    phase2 = dict(phase1, name=f'{tag}_h2', train=dict(hinet_train, total_iter=4),
+                  datasets=dict(train=dict(train, io_backend=dict(type='lmdb'), dataroot_lq=str(stage3 / 'lq.lmdb'),
+                                           dataroot_gt=str(stage3 / 'gt.lmdb')), val=val),
+                  stage3_source=dict(main_opt='set by the pipeline', main_checkpoint='set by the pipeline',
+                                     tile=dict(size=None), dataroot_lq=train['dataroot_lq'],
+                                     dataroot_gt=train['dataroot_gt'], patch_size=32, stride=32))
+    files = []
+    for stage, opt in (('main', main), ('phase1', phase1), ('phase2', phase2)):
+        path = tmp_path / f'{stage}.yml'
+        path.write_text(yaml.safe_dump(opt, sort_keys=False))
+        files += [f'--{stage}', str(path)]
+    return files, [main['name'], phase1['name'], phase2['name']]
+
+
+def test_pipeline_resumes_an_interrupted_stage_and_skips_finished_ones(tmp_path, repo_root):
+    tag = f'pytest_pipe_{os.getpid()}'
+    files, names = _options(tmp_path, tag)
+    command = [sys.executable, 'flare_sr/train_pipeline.py', *files, '--name', tag]
+    experiments = os.path.join(repo_root, 'experiments')
+    try:
+        first = subprocess.Popen(command, cwd=repo_root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True, start_new_session=True)
+        states = os.path.join(experiments, names[1], 'training_states')
+        deadline = time.time() + 60
+        while not glob.glob(os.path.join(states, '*.state')) and time.time() < deadline and first.poll() is None:
+            time.sleep(0.2)
+        os.killpg(first.pid, signal.SIGKILL)  # stage II dies mid-way, as with a power cut
+        first.wait()
+        assert glob.glob(os.path.join(states, '*.state')), first.stdout.read()[-3000:]
+        assert os.path.isfile(os.path.join(experiments, names[0], 'models', 'net_g_latest.pth'))
+        assert not os.path.isfile(os.path.join(experiments, names[1], 'models', 'net_g_latest.pth'))
+
+        second = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=150)
+        assert second.returncode == 0, (second.stdout + second.stderr)[-3000:]
+        assert f'stage I (Pix2Pix, {names[0]}): done, skipped' in second.stdout
+        log = ''.join(open(path).read() for path in sorted(glob.glob(os.path.join(experiments, names[1], '*.log'))))
+        assert 'Resuming training from' in log
+        assert 'stage-III data: 4 stage-I outputs -> 16 patch pairs' in second.stdout
+        resolved = yaml.safe_load(open(os.path.join(experiments, tag, f'stage_III_{names[2]}.yml')))
+        assert resolved['path']['pretrain_network_g'].endswith(f'{names[1]}/models/net_g_latest.pth')
+        table = second.stdout[second.stdout.index('stage  '):]
+        for name in names:
+            row = next(line for line in table.splitlines() if name in line)
+            assert len([cell for cell in row.split() if cell.replace('.', '').isdigit()]) >= 2  # PSNR, input PSNR
+
+        third = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=60)
+        assert third.returncode == 0 and third.stdout.count('done, skipped') == 3
+    finally:
+        for name in [*names, tag]:
+            shutil.rmtree(os.path.join(experiments, name), ignore_errors=True)
+            shutil.rmtree(os.path.join(repo_root, 'tb_logger', name), ignore_errors=True)

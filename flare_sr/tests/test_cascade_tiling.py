@@ -1,0 +1,141 @@
+"""Tiled inference: exact where it can be, bounded seams where it cannot, exact sizes, tile-sized calls."""
+import flare_sr  # noqa: F401  (first: registers archs and patches torchvision)
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from flare_sr.errors import FlareSRError
+from flare_sr.utils.tiling import TileLayout, receptive_radius, tile_grid_preview, tiled_forward
+
+
+def _photo(height, width):
+    """A natural image (skimage's astronaut), tiled/cropped to the requested size, as 1x3xHxW in [0,1]."""
+    from skimage import data
+    photo = data.astronaut().astype(np.float32) / 255
+    reps = (-(-height // photo.shape[0]), -(-width // photo.shape[1]), 1)
+    photo = np.tile(photo, reps)[:height, :width]
+    return torch.from_numpy(np.ascontiguousarray(photo)).permute(2, 0, 1)[None]
+
+
+def _unet_eval():
+    from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
+    torch.manual_seed(0)
+    net = Pix2PixUNet(3, 3, num_downs=5, ngf=8, norm='batch', use_dropout=False)
+    for module in net.modules():  # non-trivial running statistics, as after training
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 1.5)
+    return net.eval()
+
+
+def test_unet_tiles_equal_whole_frame_when_overlap_covers_receptive_field():
+    """BatchNorm in eval has no image-wide statistics. Tiles start on the 2**num_downs grid, so each tile
+    sees the whole frame's sampling lattice; the zero weight margin (overlap/4) hides every output that
+    the cut's zero padding can reach (radius measured by autograd). Then tiled == whole within 1e-5."""
+    net = _unet_eval()
+    multiple = net.size_multiple
+    assert multiple == 32
+    radius = receptive_radius(net, 256)
+    overlap = 4 * radius + (-4 * radius) % multiple
+    image = _photo(901, 1111)
+    whole = tiled_forward(net, image, None, multiple=multiple)
+    layout = TileLayout(901, 1111, 2 * overlap + 64, overlap, multiple)
+    assert len(layout) >= 4 and all(s % multiple == 0 for s in layout.starts_y + layout.starts_x)
+    tiled = tiled_forward(net, image, 2 * overlap + 64, overlap, batch=2, multiple=multiple)
+    assert tiled.shape == whole.shape == (1, 3, 901, 1111)
+    assert (tiled - whole).abs().max().item() < 1e-5
+    # The condition matters: a margin well inside the receptive field leaves visible differences.
+    short = tiled_forward(net, image, 2 * overlap + 64, 16, multiple=multiple)
+    assert (short - whole).abs().max().item() > 1e-4
+
+
+def _seam_step(tiled, whole):
+    """Largest row/column-averaged jump of (tiled - whole): a seam is a line where that difference steps."""
+    diff = (tiled - whole)[0].mean(0)
+    step_x = (diff[:, 1:] - diff[:, :-1]).abs().mean(0)
+    step_y = (diff[1:] - diff[:-1]).abs().mean(1)
+    return max(step_x.max().item(), step_y.max().item())
+
+
+def test_hinet_seams_are_bounded():
+    """HINet's instance norms see each tile's own statistics, so tiles cannot match the whole frame; the
+    smooth window spreads the difference so no row/column steps. Measured (wf 8, depth 3, 320x448,
+    tile 192): blended step 0.011, mean |diff| 0.004; abutting tiles step 0.033."""
+    from flare_sr.archs.hinet_arch import HINet
+    torch.manual_seed(0)
+    net = HINet(in_chn=3, wf=8, depth=3).eval()
+    image = _photo(320, 448)
+
+    def net_fn(x):
+        return net(x)[-1]
+
+    multiple = net.size_multiple
+    whole = tiled_forward(net_fn, image, None, multiple=multiple)
+    blended = tiled_forward(net_fn, image, 192, 64, multiple=multiple)
+    hard = tiled_forward(net_fn, image, 192, 0, multiple=multiple)  # abutting tiles, no blending
+    assert blended.shape == (1, 3, 320, 448)
+    assert (blended - whole).abs().mean().item() < 0.008
+    assert _seam_step(blended, whole) < 0.02
+    assert _seam_step(blended, whole) < 0.5 * _seam_step(hard, whole)
+
+
+def test_odd_sizes_come_back_exactly_and_identity_is_preserved():
+    image = torch.rand(1, 3, 1001, 1333, generator=torch.Generator().manual_seed(1))
+    for tile, overlap, multiple in [(256, 32, 16), (512, 64, 32), (None, 0, 8)]:
+        out = tiled_forward(lambda x: x, image, tile, overlap, batch=3, multiple=multiple)
+        assert out.shape == image.shape
+        assert torch.allclose(out, image, atol=1e-6)  # weights renormalise to exactly one everywhere
+    small = torch.rand(1, 3, 1, 7)
+    assert tiled_forward(lambda x: x * 2, small, 64, 8, multiple=4).shape == small.shape
+
+
+def test_net_fn_only_ever_sees_tiles():
+    seen = []
+
+    def net_fn(x):
+        seen.append(tuple(x.shape))
+        assert x.device.type == 'cpu'
+        return x
+
+    image = torch.rand(1, 3, 700, 900)
+    tiled_forward(net_fn, image, 256, 32, batch=4, multiple=16)
+    assert seen and all(b <= 4 and h * w <= 256 * 256 for b, _, h, w in seen)
+    assert sum(b for b, *_ in seen) == TileLayout(700, 900, 256, 32, 16).__len__()
+
+
+def test_self_ensemble_averages_the_eight_flips_and_rotations():
+    """A net that paints a fixed gradient is not flip-equivariant; its x8 ensemble must be symmetric."""
+    def painter(x):
+        ramp = torch.linspace(0, 1, x.shape[-1]).expand_as(x)
+        return x * 0 + ramp
+
+    image = torch.rand(1, 3, 64, 64)
+    plain = tiled_forward(painter, image)
+    ensemble = tiled_forward(painter, image, self_ensemble=True)
+    assert not torch.allclose(plain, plain.flip(-1))
+    assert torch.allclose(ensemble, ensemble.flip(-1), atol=1e-6)
+    assert torch.allclose(ensemble, ensemble.transpose(-1, -2), atol=1e-6)
+    assert torch.allclose(ensemble, torch.full_like(ensemble, 0.5), atol=1e-6)
+    # Equivariant nets are unchanged by the ensemble (tiles, padding and all).
+    odd = torch.rand(1, 3, 97, 131)
+    assert torch.allclose(tiled_forward(lambda x: x.sqrt(), odd, 64, 16, multiple=8, self_ensemble=True),
+                          odd.sqrt(), atol=1e-6)
+
+
+def test_out_of_memory_suggests_a_smaller_tile():
+    def greedy(x):
+        raise torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 20.00 GiB')
+
+    with pytest.raises(FlareSRError, match=r'smaller val.tile.size.*e\.g\. 256'):
+        tiled_forward(greedy, torch.rand(1, 3, 600, 600), 512, 32, multiple=16)
+    with pytest.raises(FlareSRError, match='more than twice val.tile.overlap'):
+        tiled_forward(lambda x: x, torch.rand(1, 3, 600, 600), 64, 32)
+
+
+def test_grid_preview_png(tmp_path):
+    from flare_sr.data.image_io import read_image
+    path = tmp_path / 'grid.png'
+    picture = tile_grid_preview(333, 517, 128, 32, multiple=16, path=path)
+    assert picture.shape == (333, 517, 3)
+    assert read_image(path).shape == (333, 517, 3)

@@ -1,0 +1,233 @@
+"""Full-resolution inference through overlapping tiles that blend without seams.
+
+Why tiles: a 2448x3264 frame through HINet needs tens of GiB of activations. Only tiles ever go to
+the device; the frame, its padded copy and two float32 accumulators stay on the CPU, so memory grows
+with the image buffers and never with the network's activations over the frame.
+
+Why this window: a cut makes the network zero-pad where the frame really continues, which corrupts
+outputs up to the receptive-field radius from the cut. Each tile's weight is therefore 0 for the
+outer quarter of the overlap at every side that touches another tile, rises as a raised cosine over
+the middle half, and is 1 inside. Sides on the frame border keep weight 1 (nothing else covers
+them). Outputs are divided by the accumulated weight, so the weights need not sum to one.
+
+Why starts on multiples of ``multiple``: a stride-2 layer maps an input shift ``s`` to an output
+shift ``s/2`` only when ``s`` is even; after ``n`` such layers the shift must divide by ``2**n``
+(an arch's ``size_multiple``). Tiles cut on that grid see the same sampling lattice as the whole
+frame, so a net without image-wide statistics (BatchNorm in eval) gives the whole-frame result
+exactly when overlap/4 >= its receptive-field radius.
+"""
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from flare_sr.errors import FlareSRError
+
+
+def pad_to_multiple(image, multiple):
+    """Pad bottom/right of a 1xCxHxW tensor up to a multiple (reflect; replicate where too thin to reflect)."""
+    height, width = image.shape[-2:]
+    pad_h = (-height) % multiple
+    pad_w = (-width) % multiple
+    if pad_h == 0 and pad_w == 0:
+        return image
+    mode = 'reflect' if pad_h < height and pad_w < width else 'replicate'
+    return F.pad(image, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def _axis_tiles(length, tile, overlap, multiple):
+    """(tile length, starts) along one axis, all on the ``multiple`` grid.
+
+    Why not a fixed stride: with a coarse grid (256 for unet_256) rounding the stride down and pushing
+    the last tile against the border can process 1.5-4x the frame's pixels. Instead take the fewest
+    tiles of at most ``tile`` that still overlap by ``overlap``, shrink them to the shortest length
+    that covers the axis, and spread them evenly, so the extra work stays near (count-1) * overlap.
+    """
+    if tile >= length:
+        return length, [0]
+    units, max_units = length // multiple, tile // multiple
+    overlap_units = -(-overlap // multiple)
+    if max_units <= overlap_units:
+        raise FlareSRError(f'tile options: val.tile.size {tile} leaves no stride after val.tile.overlap {overlap} '
+                           f'on the {multiple}-pixel grid; use a size of at least {(overlap_units + 1) * multiple}')
+    for count in range(2, units + 1):
+        for size in range(-(-units // count), max_units + 1):
+            if size - -(-(units - size) // (count - 1)) >= overlap_units:
+                return size * multiple, [index * (units - size) // (count - 1) * multiple for index in range(count)]
+    raise AssertionError('unreachable: count == units always fits')
+
+
+def _axis_weight(tile, overlap, ramp_before, ramp_after):
+    """1-D window: zero margin (overlap/4) at cut sides, raised-cosine ramp over overlap/2, flat centre."""
+    weight = np.ones(tile, dtype=np.float32)
+    margin = overlap // 4
+    ramp_len = overlap - 2 * margin
+    ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp_len, dtype=np.float32) + 0.5) / max(ramp_len, 1))
+    rising = np.concatenate([np.zeros(margin, np.float32), ramp]).astype(np.float32)
+    if ramp_before:
+        weight[:len(rising)] = rising
+    if ramp_after:
+        weight[tile - len(rising):] = np.minimum(weight[tile - len(rising):], rising[::-1])
+    return weight
+
+
+class TileLayout:
+    """Where the tiles of one frame go and how each one is weighted."""
+
+    def __init__(self, height, width, tile_size=None, overlap=32, multiple=1):
+        self.height, self.width, self.multiple = height, width, multiple
+        self.padded_h = height + (-height) % multiple
+        self.padded_w = width + (-width) % multiple
+        if tile_size is None:
+            tile, self.overlap = max(self.padded_h, self.padded_w), 0
+        else:
+            tile = max(multiple, int(tile_size) // multiple * multiple)
+            overlap = int(overlap)
+            if overlap < 0 or tile <= 2 * overlap:
+                raise FlareSRError(
+                    f'tile options: val.tile.size {tile_size} (rounded to {tile} for multiple {multiple}) must be '
+                    f'more than twice val.tile.overlap {overlap}; use a larger size or a smaller overlap')
+            self.overlap = overlap
+        self.max_tile = tile  # the requested bound; tile_h/tile_w may be shorter (see _axis_tiles)
+        self.tile_h, self.starts_y = _axis_tiles(self.padded_h, tile, self.overlap, multiple)
+        self.tile_w, self.starts_x = _axis_tiles(self.padded_w, tile, self.overlap, multiple)
+
+    @property
+    def boxes(self):
+        """(top, left) of every tile, row by row."""
+        return [(top, left) for top in self.starts_y for left in self.starts_x]
+
+    def __len__(self):
+        return len(self.starts_y) * len(self.starts_x)
+
+    def weight(self, top, left):
+        """HxW window of the tile at (top, left); ramps only on sides shared with another tile."""
+        wy = _axis_weight(self.tile_h, self.overlap, top > 0, top + self.tile_h < self.padded_h)
+        wx = _axis_weight(self.tile_w, self.overlap, left > 0, left + self.tile_w < self.padded_w)
+        return torch.from_numpy(np.outer(wy, wx))
+
+
+_ENSEMBLE = [(rot, flip) for flip in (False, True) for rot in range(4)]
+
+
+def _transform(batch, rot, flip):
+    if flip:
+        batch = batch.flip(-1)
+    return torch.rot90(batch, rot, dims=(-2, -1))
+
+
+def _untransform(batch, rot, flip):
+    batch = torch.rot90(batch, -rot, dims=(-2, -1))
+    return batch.flip(-1) if flip else batch
+
+
+def _run(net_fn, batch, device, self_ensemble):
+    """net_fn on one CPU batch of tiles; returns float32 CPU output. x8 flips/rotations when asked."""
+    batch = batch.to(device)
+    if not self_ensemble:
+        return net_fn(batch).float().cpu()
+    total = None
+    for rot, flip in _ENSEMBLE:
+        out = _untransform(net_fn(_transform(batch, rot, flip)), rot, flip).float().cpu()
+        total = out if total is None else total + out
+    return total / len(_ENSEMBLE)
+
+
+def _is_out_of_memory(error):
+    if isinstance(error, torch.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
+
+
+def tiled_forward(net_fn, image, tile_size=None, overlap=32, batch=1, multiple=1, device='cpu',
+                  self_ensemble=False, progress=False):
+    """Apply ``net_fn`` to a 1x3xHxW CPU tensor tile by tile; returns the blended 1x3xHxW CPU result.
+
+    ``tile_size=None`` runs the whole frame padded to ``multiple``. Tiles go to ``device`` ``batch``
+    at a time; everything frame-sized stays on the CPU.
+    """
+    if image.dim() != 4 or image.shape[0] != 1:
+        raise ValueError(f'tiled_forward expects a 1xCxHxW tensor, got shape {tuple(image.shape)}')
+    height, width = image.shape[-2:]
+    layout = TileLayout(height, width, tile_size, overlap, multiple)
+    padded = pad_to_multiple(image.float().cpu(), multiple)
+    accum = None
+    weight_sum = torch.zeros(1, 1, layout.padded_h, layout.padded_w)
+    boxes = layout.boxes
+    try:
+        with torch.inference_mode(), tqdm(total=len(boxes), desc='tiles', unit='tile',
+                                          disable=not progress, leave=False) as bar:
+            for first in range(0, len(boxes), max(1, int(batch))):
+                chunk = boxes[first:first + max(1, int(batch))]
+                tiles = torch.cat([padded[..., t:t + layout.tile_h, l:l + layout.tile_w] for t, l in chunk])
+                outputs = _run(net_fn, tiles, device, self_ensemble)
+                if accum is None:
+                    accum = torch.zeros(1, outputs.shape[1], layout.padded_h, layout.padded_w)
+                for (top, left), out in zip(chunk, outputs):
+                    window = layout.weight(top, left)
+                    accum[0, :, top:top + layout.tile_h, left:left + layout.tile_w] += out * window
+                    weight_sum[0, 0, top:top + layout.tile_h, left:left + layout.tile_w] += window
+                bar.update(len(chunk))
+    except Exception as error:  # noqa: BLE001  (only memory exhaustion is rewritten; the rest re-raises)
+        if not _is_out_of_memory(error):
+            raise
+        smaller = max(multiple, (layout.max_tile // 2) // multiple * multiple)
+        raise FlareSRError(
+            f'tile size {layout.tile_h}x{layout.tile_w} (batch {batch}) does not fit in {device} memory; '
+            f'use a smaller val.tile.size / --tile, e.g. {smaller}, or val.tile.batch 1') from None
+    return (accum / weight_sum)[..., :height, :width]
+
+
+def tile_grid_preview(height, width, tile_size, overlap=32, multiple=1, image=None, path=None):
+    """Picture of the layout: each tile tints the frame with its own colour in proportion to its blend
+    weight (so cross-fades show as smooth colour ramps, hard cuts as edges), tile borders drawn.
+
+    Returns an HxWx3 uint8 RGB array; writes it as PNG when ``path`` is given.
+    """
+    import cv2
+
+    layout = TileLayout(height, width, tile_size, overlap, multiple)
+    palette = np.array([(255, 64, 64), (64, 255, 64), (64, 128, 255), (255, 255, 64), (255, 64, 255),
+                        (64, 255, 255)], np.float32) / 255
+    tint = np.zeros((layout.padded_h, layout.padded_w, 3), np.float32)
+    weight_sum = np.zeros((layout.padded_h, layout.padded_w, 1), np.float32)
+    for index, (top, left) in enumerate(layout.boxes):
+        window = layout.weight(top, left).numpy()[..., None]
+        tint[top:top + layout.tile_h, left:left + layout.tile_w] += window * palette[index % len(palette)]
+        weight_sum[top:top + layout.tile_h, left:left + layout.tile_w] += window
+    tint = (tint / weight_sum)[:height, :width]
+    if image is None:
+        base = np.full((height, width, 3), 0.5, np.float32)
+    else:
+        base = np.asarray(image, np.float32)[:height, :width]
+    picture = np.clip(base * 0.5 + tint * 0.5, 0, 1)
+    picture = np.ascontiguousarray((picture * 255).round().astype(np.uint8))
+    for index, (top, left) in enumerate(layout.boxes):
+        bottom = min(top + layout.tile_h, height) - 1
+        right = min(left + layout.tile_w, width) - 1
+        colour = tuple(int(c) for c in palette[index % len(palette)] * 255)
+        cv2.rectangle(picture, (left, top), (right, bottom), colour, 1)
+    if path is not None:
+        from flare_sr.data.image_io import write_image
+        write_image(path, picture)
+    return picture
+
+
+def tile_count(height, width, tile_size, overlap=32, multiple=1):
+    """How many tiles a frame takes (for progress estimates and docs)."""
+    return len(TileLayout(height, width, tile_size, overlap, multiple))
+
+
+def receptive_radius(net_fn, size, channels=3):
+    """Measured receptive-field radius of ``net_fn`` at the centre of a size x size input (autograd).
+
+    Used by tests and docs to choose an overlap: exact tiling needs overlap // 4 >= this radius.
+    """
+    probe = torch.rand(1, channels, size, size, generator=torch.Generator().manual_seed(0)).requires_grad_()
+    centre = size // 2
+    out = net_fn(probe)
+    out[0, :, centre, centre].sum().backward()
+    rows, cols = torch.nonzero(probe.grad.abs().sum(dim=(0, 1)) > 0, as_tuple=True)
+    return int(max((rows - centre).abs().max(), (cols - centre).abs().max()))
+
+
