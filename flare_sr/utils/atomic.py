@@ -11,6 +11,15 @@ import tempfile
 from flare_sr.errors import FlareSRError
 
 
+def _current_umask():
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _current_umask()
+
+
 def _describe_os_error(error, path):
     if error.errno == errno.ENOSPC:
         return f'{path}: no space left on device; nothing was replaced'
@@ -31,9 +40,11 @@ def atomic_path(path, is_dir=False):
         os.makedirs(parent, exist_ok=True)
         if is_dir:
             tmp = tempfile.mkdtemp(prefix=f'.{os.path.basename(path)}.', suffix='.tmp', dir=parent)
+            os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; outputs get the usual umask mode
         else:
             fd, tmp = tempfile.mkstemp(prefix=f'.{os.path.basename(path)}.', suffix='.tmp', dir=parent)
             os.close(fd)
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual umask mode
     except OSError as error:
         raise FlareSRError(_describe_os_error(error, path)) from error
     try:
