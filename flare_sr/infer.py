@@ -139,8 +139,11 @@ def main(argv=None):
     from tqdm import tqdm
 
     from flare_sr.data.image_io import list_images, peek_size, read_image, write_image
+    from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
 
     args = parse_args(argv)
+    if not torch.cuda.is_available():
+        keep_freed_cpu_memory()
     inputs = list_images(args.input)
     for path in inputs:
         peek_size(path)  # fail on an unreadable file now, not after an hour of inference

@@ -27,9 +27,14 @@ def run(pipeline_name, is_train):
     """Check the options, then run ``basicsr.<pipeline_name>`` with our fixes; shared by train.py and test.py."""
     import importlib
 
+    import torch
     import torch.distributed as dist
 
+    from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
+
     basicsr_fixes.apply()
+    if not torch.cuda.is_available():
+        keep_freed_cpu_memory()
     check_option_file(basicsr_fixes.option_path_from_argv(), is_train=is_train)
     module = importlib.import_module(f'basicsr.{pipeline_name}')
     try:

@@ -11,6 +11,7 @@ run (full disk, map full) never leaves an LMDB that looks complete and never tou
 import math
 import os
 import re
+import signal
 import time
 from multiprocessing import Pool
 
@@ -187,16 +188,22 @@ def _cut_pair(job):
     return records
 
 
+def _restore_default_sigterm():
+    """Pool workers must die on the SIGTERM ``Pool.terminate`` sends, not run the parent's clean-up handler."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _map(function, jobs, workers, desc, unit, progress):
     """Ordered parallel map with a progress bar; one worker runs in-process."""
     bar = tqdm(total=len(jobs), desc=desc, unit=unit, disable=not progress)
+    workers = min(workers, len(jobs))
     try:
         if workers <= 1:
             for job in jobs:
                 yield function(job)
                 bar.update()
         else:
-            with Pool(workers) as pool:
+            with Pool(workers, initializer=_restore_default_sigterm) as pool:
                 for result in pool.imap(function, jobs):
                     yield result
                     bar.update()

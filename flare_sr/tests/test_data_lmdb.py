@@ -330,3 +330,14 @@ def test_killed_pack_never_leaves_a_complete_looking_lmdb(tmp_path, kill_signal)
         assert process.returncode == 128 + signal.SIGTERM and leftovers == []
     else:
         assert process.returncode == -signal.SIGKILL and len(leftovers) == 1
+
+
+def test_cli_with_more_workers_than_pairs_exits(tmp_path):
+    """A real worker pool under the CLI's SIGTERM handler: the workers get the default handler back, and the
+    pool never starts more workers than there are pairs. The run must finish and pack every patch."""
+    lq_dir, gt_dir = make_pairs(tmp_path, [(64, 64), (64, 64)])
+    result = subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'create_lmdb.py'), '--lq', str(lq_dir),
+                             '--gt', str(gt_dir), '--out', str(tmp_path / 'out'), '--patch-size', '32',
+                             '--stride', '32', '--workers', '2'], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert 'packed 2 pairs into 8 patch pairs' in result.stdout

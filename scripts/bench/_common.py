@@ -1,0 +1,118 @@
+"""Helpers shared by the bench scripts: tables, timing, machine name, peak memory, test images.
+
+Not a benchmark itself (no ``bench_`` prefix). The scripts put ``scripts/bench`` on sys.path through
+Python's own rule (a script's folder comes first), so ``import _common`` works from any directory.
+"""
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import torch
+
+# Natural photographs shipped with scikit-image (nothing is downloaded).
+PHOTOS = ('astronaut.png', 'chelsea.png', 'coffee.png', 'motorcycle_left.png', 'motorcycle_right.png',
+          'rocket.jpg')
+
+
+def parse_size(text):
+    """'2448x3264' -> (2448, 3264)."""
+    height, width = (int(part) for part in text.lower().split('x'))
+    return height, width
+
+
+def machine_name(device='cpu'):
+    """Human-readable device name for table headers (CPU model and cores, or the GPU)."""
+    if str(device).startswith('cuda'):
+        return f'{torch.cuda.get_device_name(0)} (GPU)'
+    model = platform.processor() or 'unknown CPU'
+    try:
+        with open('/proc/cpuinfo', encoding='ascii', errors='replace') as handle:
+            for line in handle:
+                if line.startswith('model name'):
+                    model = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f'{model}, {os.cpu_count()} cores, torch {torch.get_num_threads()} threads'
+
+
+def synchronize(device):
+    if str(device).startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def timed(function, device='cpu'):
+    """(result, seconds) of one call, with the device synchronised on both sides."""
+    synchronize(device)
+    start = time.perf_counter()
+    result = function()
+    synchronize(device)
+    return result, time.perf_counter() - start
+
+
+def peak_rss_mib():
+    """Peak resident memory of this process so far (ru_maxrss is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(argv, env=None):
+    """Run ``python argv...`` in a fresh process (so its peak RSS is its own) and parse its last stdout line as JSON."""
+    result = subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f'child {" ".join(argv)} failed (exit {result.returncode}):\n{result.stderr[-3000:]}')
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def print_table(title, header, rows, notes=()):
+    """Markdown table (pastes into the README as is), with a title line above and notes below."""
+    cells = [[str(cell) for cell in row] for row in [header, *rows]]
+    widths = [max(len(row[column]) for row in cells) for column in range(len(header))]
+    print(f'\n{title}')
+    for index, row in enumerate(cells):
+        print('| ' + ' | '.join(cell.ljust(width) for cell, width in zip(row, widths)) + ' |')
+        if index == 0:
+            print('|' + '|'.join('-' * (width + 2) for width in widths) + '|')
+    for note in notes:
+        print(note)
+    sys.stdout.flush()
+
+
+def natural_pair(size, rng, photo_index=0):
+    """(lq, gt) HxWx3 uint8 RGB pair that compresses like a real photo.
+
+    gt: a scikit-image photograph upscaled (bicubic) to ``size`` plus mild sensor noise, so PNG size and
+    decode cost resemble the challenge's camera images rather than flat synthetic colour. lq: gt plus a
+    soft veiling glow around a random light source and its own noise, enough for a non-trivial PSNR.
+    """
+    import skimage.io
+    from skimage import data as skdata
+
+    height, width = size
+    path = os.path.join(skdata.data_dir, PHOTOS[photo_index % len(PHOTOS)])
+    photo = skimage.io.imread(path)
+    if photo.ndim == 2:
+        photo = np.stack([photo] * 3, axis=-1)
+    photo = photo[..., :3].astype(np.float32)
+    if rng.random() < 0.5:
+        photo = photo[:, ::-1]
+    gt = cv2.resize(np.ascontiguousarray(photo), (width, height), interpolation=cv2.INTER_CUBIC)
+    gt = np.clip(gt + rng.normal(0, 2.0, gt.shape), 0, 255)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    cy, cx = rng.uniform(0.2, 0.8) * height, rng.uniform(0.2, 0.8) * width
+    radius = 0.25 * min(height, width)
+    glow = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * radius ** 2))[..., None] * np.array(
+        rng.uniform(60, 140, 3), np.float32)
+    lq = np.clip(gt + glow + rng.normal(0, 2.0, gt.shape), 0, 255)
+    return lq.round().astype(np.uint8), gt.round().astype(np.uint8)
+
+
+def write_png_rgb(path, img_rgb_uint8):
+    """Plain PNG write for throw-away benchmark data in a temp dir (cv2's default compression, like most cameras' tools)."""
+    if not cv2.imwrite(path, np.ascontiguousarray(img_rgb_uint8[..., ::-1])):
+        raise OSError(f'could not write {path}')
