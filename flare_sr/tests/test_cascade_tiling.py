@@ -139,3 +139,26 @@ def test_grid_preview_png(tmp_path):
     picture = tile_grid_preview(333, 517, 128, 32, multiple=16, path=path)
     assert picture.shape == (333, 517, 3)
     assert read_image(path).shape == (333, 517, 3)
+
+
+@pytest.mark.parametrize('tile, overlap, multiple, bound', [
+    (2560, 64, 256, 0.08),   # unet_256 at full size: 2 tiles of 2560x1792
+    (1280, 64, 64, 0.10),    # the tiny demo archs
+    (512, 64, 256, 2.4),     # unet_256 with a 512 tile: the grid forces stride 256, like the sliding window
+])
+def test_tile_grid_covers_the_frame_on_the_grid_with_little_overlap_work(tile, overlap, multiple, bound):
+    layout = TileLayout(2448, 3264, tile, overlap, multiple)
+    covered = np.zeros((layout.padded_h, layout.padded_w), np.int32)
+    for top, left in layout.boxes:
+        assert top % multiple == 0 and left % multiple == 0
+        covered[top:top + layout.tile_h, left:left + layout.tile_w] += 1
+    assert covered.min() >= 1 and layout.tile_h <= tile and layout.tile_w <= tile
+    for starts, size in ((layout.starts_y, layout.tile_h), (layout.starts_x, layout.tile_w)):
+        assert all(size - (b - a) >= overlap for a, b in zip(starts, starts[1:]))  # neighbours overlap enough
+    overhead = len(layout) * layout.tile_h * layout.tile_w / (layout.padded_h * layout.padded_w) - 1
+    assert overhead <= bound
+
+
+def test_tile_without_room_for_a_stride_names_the_smallest_size_that_works():
+    with pytest.raises(FlareSRError, match='at least 512'):
+        TileLayout(1000, 1000, 256, 64, 256)
