@@ -23,6 +23,20 @@ from flare_sr.errors import exit_on_user_error  # noqa: E402
 from flare_sr.utils.options_check import check_option_file  # noqa: E402
 
 
+def prepare_stage3_data(option_path):
+    """Stage III trains on stage-I outputs: build them, or reuse the cache, before anything reads the options' LMDBs.
+
+    Under torchrun every rank would build at once, so there the data must already exist
+    (``python -m flare_sr.data.stage_outputs -opt ...`` or ``flare_sr/train_pipeline.py``).
+    """
+    from flare_sr.data.stage_outputs import ensure_stage3_data
+    from flare_sr.utils.options_check import load_option_file
+
+    opt = load_option_file(option_path)
+    if opt.get('stage3_source') is not None and int(os.environ.get('WORLD_SIZE', '1')) == 1:
+        ensure_stage3_data(opt, option_path)
+
+
 def run(pipeline_name, is_train):
     """Check the options, then run ``basicsr.<pipeline_name>`` with our fixes; shared by train.py and test.py."""
     import importlib
@@ -35,7 +49,10 @@ def run(pipeline_name, is_train):
     basicsr_fixes.apply()
     if not torch.cuda.is_available():
         keep_freed_cpu_memory()
-    check_option_file(basicsr_fixes.option_path_from_argv(), is_train=is_train)
+    option_path = basicsr_fixes.option_path_from_argv()
+    if is_train:
+        prepare_stage3_data(option_path)
+    check_option_file(option_path, is_train=is_train)
     module = importlib.import_module(f'basicsr.{pipeline_name}')
     try:
         getattr(module, f'{pipeline_name}_pipeline')(ROOT)

@@ -87,3 +87,18 @@ def test_stage3_options_are_checked(setup):
     wrong = dict(phase2, datasets=dict(train=dict(dataroot_lq='a/lq.lmdb', dataroot_gt='b/gt.lmdb')))
     with pytest.raises(FlareSRError, match='datasets.train must read the stage-III LMDBs'):
         ensure_stage3_data(wrong, 'phase2.yml')
+
+
+def test_train_py_builds_stage3_data_from_the_phase2_option_file(setup, monkeypatch):
+    """`python flare_sr/train.py -opt hinet_phase2.yml` alone: the data exists before the options are checked."""
+    from flare_sr.train import prepare_stage3_data
+
+    tmp_path, phase2, _, _, out = setup
+    option_file = tmp_path / 'hinet_phase2.yml'
+    option_file.write_text(yaml.safe_dump(phase2))
+    monkeypatch.setenv('WORLD_SIZE', '2')  # under torchrun the ranks must not all build it
+    prepare_stage3_data(str(option_file))
+    assert not out.exists()
+    monkeypatch.setenv('WORLD_SIZE', '1')
+    prepare_stage3_data(str(option_file))
+    assert (out / 'lq.lmdb' / 'data.mdb').is_file() and (out / 'gt.lmdb' / 'data.mdb').is_file()
