@@ -6,8 +6,6 @@ neither augmentations nor the data order survive a restart. Our sampler yields *
 takes ``index = key % len(dataset)`` and draws its randomness from ``sample_rng``; a resumed run
 that skips the consumed draws then sees exactly the samples the uninterrupted run would have seen.
 """
-import math
-
 import numpy as np
 import torch
 from basicsr.data.data_sampler import EnlargedSampler
@@ -46,7 +44,3 @@ class ResumableSampler(EnlargedSampler):
     def __len__(self):
         return self.num_samples
 
-
-def iters_per_epoch(num_samples, batch_size):
-    """Iterations BasicSR's loader runs per epoch for one rank (drop_last=True in training)."""
-    return max(1, math.floor(num_samples / batch_size))

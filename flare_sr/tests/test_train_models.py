@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from flare_sr.tests.test_train_support import (REPO, TEST_SCRIPT, experiment_dirs, hinet_options, load_params,
-                                               make_flare_pairs, pix2pix_options, remove_experiment, run_train,
-                                               tb_scalars, unique_name, write_options)
+                                               make_flare_pairs, pix2pix_options, run_train,
+                                               tb_scalars, write_options)
 
 
 @pytest.fixture(scope='module')
@@ -18,19 +18,6 @@ def tiny_data(tmp_path_factory):
     root = tmp_path_factory.mktemp('flare_pairs')
     return {'train': make_flare_pairs(str(root / 'train'), 6, seed=1),
             'val': make_flare_pairs(str(root / 'val'), 2, seed=2, prefix='test')}
-
-
-@pytest.fixture
-def experiment():
-    names = []
-
-    def new(stem):
-        names.append(unique_name(stem))
-        return names[-1]
-
-    yield new
-    for name in names:
-        remove_experiment(name)
 
 
 def _mean(values):
@@ -69,7 +56,7 @@ def _train_resume_and_check(tmp_path, opt, loss_tag, iters, more_iters, net_labe
     result = run_train(write_options(tmp_path / 'second.yml', opt), second_cwd, '--auto_resume')
     assert result.returncode == 0, result.stderr[-3000:]
     log = result.stdout + result.stderr
-    assert f'Resuming training from epoch' in log and f'iter: {iters}.' in log
+    assert 'Resuming training from epoch' in log and f'iter: {iters}.' in log
     for label in net_labels:
         assert f'{label}_{iters}.pth' in log  # the resumed run loaded each saved network
         params = load_params(os.path.join(exp_dir, 'models', f'{label}_latest.pth'))

@@ -15,8 +15,8 @@ import torch
 
 from flare_sr.errors import FlareSRError
 from flare_sr.tests.test_train_support import (assert_same_weights, experiment_dirs, hinet_options, load_params,
-                                               make_flare_pairs, pix2pix_options, remove_experiment, run_train,
-                                               subprocess_env, train_command, unique_name, write_options)
+                                               make_flare_pairs, pix2pix_options, run_train,
+                                               subprocess_env, train_command, write_options)
 from flare_sr.utils.options_check import check_option_file
 
 
@@ -25,19 +25,6 @@ def tiny_data(tmp_path_factory):
     root = tmp_path_factory.mktemp('flare_pairs')
     return {'train': make_flare_pairs(str(root / 'train'), 7, seed=3),
             'val': make_flare_pairs(str(root / 'val'), 1, seed=4, prefix='test')}
-
-
-@pytest.fixture
-def experiment():
-    names = []
-
-    def new(stem):
-        names.append(unique_name(stem))
-        return names[-1]
-
-    yield new
-    for name in names:
-        remove_experiment(name)
 
 
 def _state(name, iteration):
