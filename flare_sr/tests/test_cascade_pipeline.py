@@ -46,7 +46,7 @@ def _options(tmp_path, tag):
                 train=dict(total_iter=4, optim_g=adam, optim_d=adam, scheduler=scheduler,
                            pixel_opt=dict(type='L1Loss', loss_weight=100.0),
                            gan_opt=dict(type='GANLoss', gan_type='lsgan', loss_weight=1.0)), **common)
-    hinet_train = dict(total_iter=8, optim_g=adam, scheduler=scheduler,
+    hinet_train = dict(total_iter=300, optim_g=adam, scheduler=scheduler,  # long enough to be killed mid-way
                        pixel_opt=dict(type='L1Loss', loss_weight=1.0))
     phase1 = dict(name=f'{tag}_h1', model_type='HINetModel', datasets=dict(train=train, val=val),
                   network_g=dict(type='HINet', wf=4, depth=2), train=hinet_train, **common)
@@ -76,7 +76,7 @@ def test_pipeline_resumes_an_interrupted_stage_and_skips_finished_ones(tmp_path,
         states = os.path.join(experiments, names[1], 'training_states')
         deadline = time.time() + 60
         while not glob.glob(os.path.join(states, '*.state')) and time.time() < deadline and first.poll() is None:
-            time.sleep(0.2)
+            time.sleep(0.05)
         os.killpg(first.pid, signal.SIGKILL)  # stage II dies mid-way, as with a power cut
         first.wait()
         assert glob.glob(os.path.join(states, '*.state')), first.stdout.read()[-3000:]
