@@ -163,6 +163,8 @@ class FlareBaseModel(SRModel):
             torch.nn.utils.clip_grad_norm_(params, grad_clip)
         self.scaler.step(optimizer)
         self.scaler.update()
+        if optimizer is getattr(self, 'optimizer_g', None) and self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)  # SRModel builds net_g_ema; its own step is what we replace
 
     def get_current_log(self):
         log = OrderedDict(self.log_dict)

@@ -130,3 +130,17 @@ def test_psnr_loss_is_minus_mean_psnr_per_image():
     psnrs = torch.tensor([20.0, 40.0])  # 10*log10(1/mse) for mse 1e-2 and 1e-4
     loss = PSNRLoss(loss_weight=0.5)(pred, target)
     assert torch.isclose(loss, -0.5 * psnrs.mean(), atol=1e-3)
+
+
+def test_ema_weights_follow_training(tmp_path, tiny_data, experiment):
+    """train.ema_decay: the saved params_ema move away from the start, but lag behind params."""
+    name = experiment('test_ema')
+    opt = hinet_options(tiny_data, name, total_iter=6, ema_decay=0.5)
+    opt['logger']['save_checkpoint_freq'] = 2
+    result = run_train(write_options(tmp_path / 'ema.yml', opt), tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = torch.load(os.path.join(experiment_dirs(name)[0], 'models', 'net_g_latest.pth'))
+    first = torch.load(os.path.join(experiment_dirs(name)[0], 'models', 'net_g_2.pth'))
+    weight = 'last.weight'
+    assert not torch.equal(saved['params_ema'][weight], first['params_ema'][weight])  # updated every step
+    assert not torch.equal(saved['params_ema'][weight], saved['params'][weight])      # an average, not a copy
