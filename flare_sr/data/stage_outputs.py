@@ -5,7 +5,8 @@ on the training images themselves (the original solution's ``source: {config, ch
 phase-2 option file names its source:
 
     stage3_source:
-      main_opt: options/pix2pix.yml            # stage I's options (network_g builds the U-Net)
+      main_opt: options/pix2pix.yml            # stage I's options (network_g builds the U-Net; its
+                                               # top-level `residual` says how G's output maps to an image)
       main_checkpoint: experiments/pix2pix/models/net_g_latest.pth
       tile: {size: 512, overlap: 64, batch: 1} # full-resolution tiled inference, as in testing
       dataroot_lq: datasets/dacon/train_input_img   # training inputs and labels (folders)
@@ -18,8 +19,8 @@ phase-2 option file names its source:
 and its ``datasets.train`` reads ``<OUT>/lq.lmdb`` and ``<OUT>/gt.lmdb`` (io_backend lmdb), which
 this module writes: full-size outputs to ``<OUT>_images/``, patches via the data issue's packer.
 
-Cache: ``<OUT>.manifest.json`` records the sha256 of the stage-I checkpoint, the U-Net options, the
-tile and patch options and every input/label file's size and mtime. A matching manifest means the
+Cache: ``<OUT>.manifest.json`` records the sha256 of the stage-I checkpoint, the U-Net options (with
+``residual``), the tile and patch options and every input/label file's size and mtime. A matching manifest means the
 LMDBs are reused; any change (a new checkpoint above all) rebuilds them. The manifest is written
 only after the LMDBs are complete, so an interrupted build is redone, never trusted.
 
@@ -33,6 +34,7 @@ import time
 from os import path as osp
 
 from flare_sr.errors import FlareSRError
+from flare_sr.models.main_net import is_residual
 from flare_sr.utils.atomic import atomic_path
 
 REQUIRED = ('main_opt', 'main_checkpoint', 'dataroot_lq', 'dataroot_gt', 'patch_size', 'stride')
@@ -86,6 +88,7 @@ def build_manifest(source, main_opt, pairs):
     return {
         'checkpoint_sha256': sha256_of(source['main_checkpoint']),
         'network_g': main_opt.get('network_g'),
+        'residual': is_residual(main_opt),
         'tile': source.get('tile') or {},
         'patch_size': source['patch_size'], 'stride': source['stride'],
         'pairs': [[key, stamp(lq), stamp(gt)] for key, lq, gt in pairs],

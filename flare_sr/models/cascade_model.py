@@ -10,6 +10,8 @@ Options:
     path.pretrain_network_main / _post  checkpoints ({param_key: state_dict}); strict_load_main/_post,
                                         param_key_main/_post as in BasicSR (defaults true / 'params')
     cascade: {use_main, use_post}      switch a stage off to score the other alone (both default true)
+    cascade.main_residual              true when network_main was trained with ``residual: true`` (its
+                                        stage-I option file's top-level key); default false
     val.tile                           as every flare_sr model (size, overlap, batch, self_ensemble)
     val.restore_light_source           {threshold: 0.97, scale: 1.5}: put saturated lights back (off if absent)
 """
@@ -22,7 +24,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from flare_sr.errors import FlareSRError
 from flare_sr.models.flare_base import FlareBaseModel
-from flare_sr.models.pix2pix_model import to_signed, to_unit
+from flare_sr.models.main_net import restore_image
 from flare_sr.utils.light_source import restore_light_source_tensor
 from flare_sr.utils.tiling import tiled_forward
 
@@ -41,6 +43,7 @@ class CascadeModel(FlareBaseModel):
         BaseModel.__init__(self, opt)  # SRModel.__init__ would build a network_g we do not have
         switches = opt.get('cascade') or {}
         self.enabled = [stage for stage in self.STAGES if switches.get(f'use_{stage}', True)]
+        self.main_residual = bool(switches.get('main_residual', False))
         if not self.enabled:
             raise FlareSRError('cascade: use_main and use_post are both false; enable at least one stage')
         self.nets = {}
@@ -49,7 +52,8 @@ class CascadeModel(FlareBaseModel):
             self.print_network(net)
             self._load(stage, net)
             self.nets[stage] = net.eval()
-        get_root_logger().info(f'Cascade stages: {" -> ".join(self.enabled)}')
+        residual = ' (residual)' if 'main' in self.enabled and self.main_residual else ''
+        get_root_logger().info(f'Cascade stages: {" -> ".join(self.enabled)}{residual}')
 
     def _load(self, stage, net):
         path_opt = self.opt.get('path') or {}
@@ -64,7 +68,7 @@ class CascadeModel(FlareBaseModel):
         """One batch of [0,1] tiles through the enabled stages, each output clamped to [0,1]."""
         image = lq
         if 'main' in self.nets:
-            image = to_unit(self.nets['main'](to_signed(image))).clamp(0, 1)
+            image = restore_image(self.nets['main'], image, self.main_residual)
         if 'post' in self.nets:
             image = self.nets['post'](image)[-1].clamp(0, 1)
         return image

@@ -1,7 +1,9 @@
 """Pix2PixModel: the conditional GAN of stage I (Isola et al. 2017) on BasicSR's training loop.
 
 Images enter and leave the model in [0,1]; inside, everything is in [-1,1] as in pix2pix (the
-generator ends in Tanh), so the L1 weight of 100 means what it meant there. Each iteration updates
+generator ends in Tanh), so the L1 weight of 100 means what it meant there. The top-level option
+``residual: true`` makes the generator's output a correction added to the input (see
+``flare_sr/models/main_net.py``); ``false`` (the default) is classic pix2pix. Each iteration updates
 the discriminator on ``cat(lq, fake.detach())`` / ``cat(lq, gt)`` (loss halved, as in pix2pix), then
 the generator on ``GAN(D(cat(lq, fake))) + 100 * L1(fake, gt)``. Both have their own optimizer and
 scheduler, and both are saved and resumed (BasicSR maps ``network_d`` to ``net_d_<iter>.pth``).
@@ -14,19 +16,17 @@ from basicsr.losses import build_loss
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from flare_sr.models.flare_base import FlareBaseModel
-
-
-def to_signed(image01):
-    return image01 * 2 - 1
-
-
-def to_unit(signed):
-    return (signed + 1) / 2
+from flare_sr.models.main_net import generate_signed, is_residual, restore_image, to_signed, to_unit
 
 
 @MODEL_REGISTRY.register()
 class Pix2PixModel(FlareBaseModel):
-    """network_g: Pix2PixUNet; network_d: PatchGANDiscriminator (in_ch 6); train.gan_opt: BasicSR GANLoss."""
+    """network_g: Pix2PixUNet; network_d: PatchGANDiscriminator (in_ch 6); train.gan_opt: BasicSR GANLoss;
+    residual: true|false (top level)."""
+
+    def __init__(self, opt):
+        self.residual = is_residual(opt)
+        super().__init__(opt)
 
     def init_training_settings(self):
         self.net_d = self.model_to_device(build_network(self.opt['network_d']))
@@ -50,14 +50,14 @@ class Pix2PixModel(FlareBaseModel):
         self.optimizers += [self.optimizer_g, self.optimizer_d]
 
     def forward_image(self, net, lq):
-        return to_unit(net(to_signed(lq)))
+        return restore_image(net, lq, self.residual)
 
     def optimize_parameters(self, current_iter):
         lq, gt = to_signed(self.lq), to_signed(self.gt)
         update_g = current_iter % self.net_d_iters == 0 and current_iter > self.net_d_init_iters
         with torch.set_grad_enabled(update_g), self.autocast():
-            fake = self.net_g(lq)
-        self.output = to_unit(fake.detach())
+            fake = generate_signed(self.net_g, lq, self.residual)
+        self.output = to_unit(fake.detach().clamp(-1, 1))
         log = OrderedDict()
         log.update(self._update_discriminator(current_iter, lq, gt, fake.detach()))
         if update_g:

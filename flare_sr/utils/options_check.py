@@ -23,6 +23,7 @@ TOP_LEVEL = {
     'name': STR, 'model_type': STR, 'scale': INT, 'num_gpu': (INT, 'auto'), 'manual_seed': INT,
     'find_unused_parameters': BOOL, 'datasets': DICT, 'path': DICT, 'train': DICT, 'val': DICT, 'logger': DICT,
     'dist_params': DICT, 'stage3_source': DICT, 'cascade': DICT,
+    'residual': BOOL,  # Pix2PixModel: the generator's output is added to the input (flare_sr/models/main_net.py)
 }
 DATASET = {
     'type': STR, 'name': STR, 'phase': STR, 'dataroot_lq': STR, 'dataroot_gt': STR, 'io_backend': DICT,
@@ -50,6 +51,8 @@ IO_BACKEND = {'type': ('disk', 'lmdb')}
 # Consumed by flare_sr/data/stage_outputs.py (stage-III data = stage-I outputs of the training images).
 STAGE3_SOURCE = {'main_opt': STR, 'main_checkpoint': STR, 'tile': DICT, 'dataroot_lq': STR, 'dataroot_gt': STR,
                  'meta_csv': (STR, None), 'fold': (STR, INT, LIST, None), 'patch_size': INT, 'stride': INT}
+# Consumed by flare_sr/models/cascade_model.py.
+CASCADE = {'use_main': BOOL, 'use_post': BOOL, 'main_residual': BOOL}
 SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')
 DATASET_PATHS = ('dataroot_lq', 'dataroot_gt', 'meta_info_file', 'meta_csv')
 
@@ -155,7 +158,8 @@ class OptionChecker:
                 self.problems.append('logger: missing (print_freq, save_checkpoint_freq, use_tb_logger)')
         if isinstance(opt.get('val'), dict):
             self._val(opt['val'])
-        for key, schema in (('logger', LOGGER), ('dist_params', DIST_PARAMS), ('stage3_source', STAGE3_SOURCE)):
+        for key, schema in (('logger', LOGGER), ('dist_params', DIST_PARAMS), ('stage3_source', STAGE3_SOURCE),
+                            ('cascade', CASCADE)):
             if isinstance(opt.get(key), dict):
                 self._keys(key, opt[key], schema)
         if isinstance(opt.get('logger'), dict) and isinstance(opt['logger'].get('wandb'), dict):

@@ -1,0 +1,123 @@
+"""``residual: true`` for the stage-I U-Net: image = clamp(lq + G(lq), -1, 1) in [-1,1] space.
+
+A generator whose last layer is zeroed outputs exactly 0 (Tanh(0)), so a residual model must return
+its input unchanged: in Pix2PixModel's predict and training step, in CascadeModel, and in the
+stage-III data, which must also be rebuilt when only the ``residual`` switch changes.
+"""
+import flare_sr  # noqa: F401  (first: torchvision alias before BasicSR loads)
+
+import cv2
+import lmdb
+import numpy as np
+import pytest
+import torch
+import yaml
+from basicsr.models import build_model
+
+from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
+from flare_sr.data.image_io import write_image
+from flare_sr.data.stage_outputs import ensure_stage3_data
+from flare_sr.utils.options_check import OptionChecker
+
+UNET = dict(in_ch=3, out_ch=3, num_downs=5, ngf=8, norm='batch', use_dropout=False)
+
+
+def zero_output_layer(net):
+    """Zero the U-Net's last (transposed) convolution: its Tanh then outputs exactly 0 everywhere."""
+    last = [module for module in net.modules() if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))][-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        if last.bias is not None:
+            last.bias.zero_()
+    return net
+
+
+def _pix2pix(residual):
+    opt = {'model_type': 'Pix2PixModel', 'is_train': False, 'dist': False, 'num_gpu': 0,
+           'network_g': dict(type='Pix2PixUNet', **UNET), 'path': {}, 'val': {'tile': {'size': 64, 'overlap': 16}}}
+    if residual is not None:
+        opt['residual'] = residual
+    model = build_model(opt)
+    zero_output_layer(model.net_g)
+    return model
+
+
+def test_residual_pix2pix_with_a_zero_generator_is_the_identity():
+    image = torch.rand(1, 3, 70, 90, generator=torch.Generator().manual_seed(0))  # padded and tiled
+    assert torch.allclose(_pix2pix(True).predict(image), image, atol=1e-6)
+    for classic in (_pix2pix(False), _pix2pix(None)):  # the default is classic pix2pix: G(lq) is the image
+        assert torch.allclose(classic.predict(image), torch.full_like(image, 0.5), atol=1e-6)
+
+
+def test_residual_training_step_starts_from_the_input():
+    model = _pix2pix(True)
+    model.net_g.train()
+    lq, gt = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    from flare_sr.models.main_net import generate_signed, to_signed
+
+    fake = generate_signed(model.net_g, to_signed(lq), model.residual)
+    assert torch.allclose(fake, to_signed(lq), atol=1e-6)
+    fake.sub(to_signed(gt)).abs().mean().backward()  # the loss reaches G through the residual sum
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.net_g.parameters())
+
+
+def _checkpoint(path, zero):
+    torch.manual_seed(0)
+    net = Pix2PixUNet(**UNET)
+    if zero:
+        zero_output_layer(net)
+    torch.save({'params': net.state_dict()}, path)
+    return str(path)
+
+
+def test_cascade_main_residual_is_honoured(tmp_path):
+    opt = dict(name='cascade_residual', model_type='CascadeModel', is_train=False, dist=False, num_gpu=0,
+               network_main=dict(type='Pix2PixUNet', **UNET), network_post=dict(type='HINet', wf=4, depth=2),
+               path=dict(pretrain_network_main=_checkpoint(tmp_path / 'main.pth', zero=True)),
+               val=dict(tile=dict(size=None)))
+    image = torch.rand(1, 3, 40, 50, generator=torch.Generator().manual_seed(1))
+    residual = build_model(dict(opt, cascade=dict(use_post=False, main_residual=True)))
+    assert torch.allclose(residual.predict(image), image, atol=1e-6)
+    classic = build_model(dict(opt, cascade=dict(use_post=False)))
+    assert torch.allclose(classic.predict(image), torch.full_like(image, 0.5), atol=1e-6)
+
+
+def test_options_check_knows_the_residual_keys():
+    base = dict(name='x', model_type='CascadeModel', datasets={})
+    assert OptionChecker(False).check(dict(base, residual=True, cascade=dict(main_residual=True))) == []
+    problems = OptionChecker(False).check(dict(base, residual='yes', cascade=dict(main_residuall=True)))
+    assert "residual: expected true or false, got the string 'yes'" in problems
+    assert 'cascade.main_residuall: unknown key (did you mean main_residual?)' in problems
+
+
+def _packed_lq(out_dir, key):
+    env = lmdb.open(str(out_dir / 'lq.lmdb'), readonly=True, lock=False)
+    with env.begin() as txn:
+        data = txn.get(key.encode())
+    env.close()
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+
+
+@pytest.mark.parametrize('residual', [True, False])
+def test_stage3_data_honours_the_main_options_residual(tmp_path, residual):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    write_image(tmp_path / 'in' / 'train_input_10000.png', image)
+    write_image(tmp_path / 'gt' / 'train_label_10000.png', image)
+    main_opt = tmp_path / 'pix2pix.yml'
+    main = dict(name='p2p', model_type='Pix2PixModel', num_gpu=0, datasets={}, residual=residual,
+                network_g=dict(type='Pix2PixUNet', **UNET))
+    main_opt.write_text(yaml.safe_dump(main))
+    out = tmp_path / 'stage3'
+    phase2 = dict(datasets=dict(train=dict(dataroot_lq=str(out / 'lq.lmdb'), dataroot_gt=str(out / 'gt.lmdb'))),
+                  stage3_source=dict(main_opt=str(main_opt), main_checkpoint=_checkpoint(tmp_path / 'g.pth', zero=True),
+                                     tile=dict(size=None), dataroot_lq=str(tmp_path / 'in'),
+                                     dataroot_gt=str(tmp_path / 'gt'), patch_size=64, stride=64))
+    assert ensure_stage3_data(phase2, 'phase2.yml', progress=False)[1]
+    packed = _packed_lq(out, 'train_10000_s0000_0000')
+    if residual:
+        np.testing.assert_array_equal(packed, image)  # the zero correction leaves the input exactly
+    else:
+        assert np.all(np.abs(packed.astype(int) - 128) <= 1)  # classic: Tanh(0) = mid-grey
+    main_opt.write_text(yaml.safe_dump(dict(main, residual=not residual)))  # only the switch changes
+    assert ensure_stage3_data(phase2, 'phase2.yml', progress=False)[1], 'a changed residual must rebuild'
