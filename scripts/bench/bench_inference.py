@@ -45,7 +45,7 @@ from _common import (machine_name, natural_pair, parse_size, peak_rss_mib, print
 from bench_model_cost import count_macs
 from flare_sr.data.image_io import pair_paths, read_image
 from flare_sr.data.patches import patch_grid
-from flare_sr.models.pix2pix_model import to_signed, to_unit
+from flare_sr.models.main_net import is_residual, restore_image
 from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
 from flare_sr.utils.tiling import TileLayout, pad_to_multiple, tiled_forward
 
@@ -75,6 +75,16 @@ def arch_options(arch):
     return tiny_archs() if arch == 'tiny' else [(opt, 'full size') for opt in FULL_ARCHS]
 
 
+def main_residual(args):
+    """Whether the main net is residual: ``--main-residual``, else what options/tiny/pix2pix.yml says for tiny archs."""
+    if args.main_residual != 'auto':
+        return args.main_residual == 'true'
+    if args.arch != 'tiny':
+        return False
+    with open(os.path.join(ROOT, 'options', 'tiny', 'pix2pix.yml'), encoding='utf-8') as handle:
+        return is_residual(yaml.safe_load(handle))
+
+
 def load_nets(args):
     """(main, post) in eval mode on the device; checkpoints hold the weights under ``params`` (BasicSR)."""
     torch.manual_seed(0)
@@ -91,12 +101,12 @@ def load_nets(args):
 class Cascade:
     """The three methods over one (main, post) pair; every call takes and returns a 1x3xHxW CPU tensor."""
 
-    def __init__(self, main, post, device, batch):
-        self.main, self.post, self.device, self.batch = main, post, device, batch
+    def __init__(self, main, post, device, batch, residual):
+        self.main, self.post, self.device, self.batch, self.residual = main, post, device, batch, residual
         self.multiple = math.lcm(main.size_multiple, post.size_multiple)
 
     def run_main(self, tiles):
-        return to_unit(self.main(to_signed(tiles))).clamp(0, 1)
+        return restore_image(self.main, tiles, self.residual)
 
     def run_post(self, tiles):
         return self.post(tiles)[-1].clamp(0, 1)
@@ -186,7 +196,7 @@ def child(args):
     height, width = parse_size(args.size)
     lq_uint8, _ = natural_pair((height, width), np.random.default_rng(args.seed))
     lq = torch.from_numpy(lq_uint8).permute(2, 0, 1)[None].float() / 255
-    cascade = Cascade(*load_nets(args), args.device, args.batch)
+    cascade = Cascade(*load_nets(args), args.device, args.batch, main_residual(args))
     warm = torch.rand(1, 3, args.patch, args.patch)  # first-call costs (allocator, cuDNN) out of the timing
     cascade.run(args.child, warm, argparse.Namespace(tile=None, overlap=0), args.patch)
     rss_before = peak_rss_mib()
@@ -213,7 +223,7 @@ def demo_psnr(args):
     if not os.path.isdir(lq_dir):
         subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'make_demo_dataset.py'), '--out', args.demo,
                         '--seed', '0', '--scale', str(args.demo_scale)], check=True)
-    cascade = Cascade(*load_nets(args), args.device, args.batch)
+    cascade = Cascade(*load_nets(args), args.device, args.batch, main_residual(args))
     scores = {name: [] for name in ('input', *METHODS)}
     patch = None
     for _, lq_path, gt_path in pair_paths(lq_dir, gt_dir):
@@ -245,6 +255,8 @@ def parse_args():
     parser.add_argument('--methods', nargs='+', choices=METHODS, default=list(METHODS))
     parser.add_argument('--main-ckpt', help='trained Pix2PixUNet checkpoint (weights under params)')
     parser.add_argument('--post-ckpt', help='trained HINet checkpoint (weights under params)')
+    parser.add_argument('--main-residual', choices=['auto', 'true', 'false'], default='auto',
+                        help="the main model's `residual` option (auto: options/tiny/pix2pix.yml for tiny archs)")
     parser.add_argument('--demo', default=os.path.join(ROOT, 'datasets', 'demo'), help='demo set for PSNR')
     parser.add_argument('--demo-scale', type=float, default=1, help='make_demo_dataset --scale if --demo is missing')
     parser.add_argument('--no-psnr', action='store_true', help='skip the demo-set PSNR')
@@ -288,7 +300,8 @@ def main():
         print(f'running {method} ...', flush=True)
         argv = [os.path.abspath(__file__), '--child', method, '--size', args.size, '--arch', args.arch,
                 '--device', args.device, '--patch', str(args.patch), '--tile', str(args.tile),
-                '--overlap', str(args.overlap), '--batch', str(args.batch), '--seed', str(args.seed)]
+                '--overlap', str(args.overlap), '--batch', str(args.batch), '--seed', str(args.seed),
+                '--main-residual', args.main_residual]
         argv += ['--keep-cpu-memory'] if args.keep_cpu_memory else []
         for flag, value in (('--main-ckpt', args.main_ckpt), ('--post-ckpt', args.post_ckpt)):
             if value:
