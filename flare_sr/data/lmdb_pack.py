@@ -268,7 +268,6 @@ def pack_lmdb(pairs, out_dir, patch, stride, workers=1, overwrite=False, compres
     jobs = [(key, lq_path, gt_path, patch, stride, compress_level) for key, lq_path, gt_path in pairs]
     value_bytes = {'lq': 0, 'gt': 0}
     with atomic_path(out_dir, is_dir=True) as tmp_dir:
-        os.chmod(tmp_dir, 0o777 & ~_current_umask())  # mkdtemp makes it private; OUT is an ordinary folder
         makers = []
         try:
             makers = [LmdbMaker(os.path.join(tmp_dir, name), map_size=map_size, compress_level=compress_level)
@@ -290,12 +289,6 @@ def pack_lmdb(pairs, out_dir, patch, stride, workers=1, overwrite=False, compres
                                '(is the disk full?)') from error
     return dict(pairs=len(pairs), patches=num_patches, lq_bytes=value_bytes['lq'], gt_bytes=value_bytes['gt'],
                 seconds=time.time() - start, map_size=map_size, out=out_dir)
-
-
-def _current_umask():
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
 
 
 def _abandon(makers):

@@ -24,7 +24,7 @@ def _save_unet(path, seed):
     return net.eval()
 
 
-def _lq_value(out_dir, key):
+def packed_lq(out_dir, key):
     env = lmdb.open(str(out_dir / 'lq.lmdb'), readonly=True, lock=False)
     with env.begin() as txn:
         data = txn.get(key.encode())
@@ -63,8 +63,8 @@ def test_stage3_data_is_cached_and_rebuilt_on_checkpoint_change(setup):
         lq = image.permute(2, 0, 1)[None].float() / 255
         expected = ((net(lq * 2 - 1) + 1) / 2).clamp(0, 1)[0].permute(1, 2, 0).numpy()
     expected = (expected * 255 + 0.5).astype(np.uint8)
-    np.testing.assert_array_equal(_lq_value(out, 'train_10000_s0032_0064'), expected[32:64, 64:96])
-    first = _lq_value(out, 'train_10001_s0000_0000')
+    np.testing.assert_array_equal(packed_lq(out, 'train_10000_s0032_0064'), expected[32:64, 64:96])
+    first = packed_lq(out, 'train_10001_s0000_0000')
     stamp = os.stat(out / 'lq.lmdb' / 'data.mdb').st_mtime_ns
 
     assert ensure_stage3_data(phase2, 'phase2.yml', progress=False) == (str(out), False)  # unchanged: reused
@@ -72,7 +72,7 @@ def test_stage3_data_is_cached_and_rebuilt_on_checkpoint_change(setup):
 
     _save_unet(checkpoint, seed=1)  # stage I retrained: a new checkpoint at the same path
     assert ensure_stage3_data(phase2, 'phase2.yml', progress=False) == (str(out), True)
-    assert not np.array_equal(_lq_value(out, 'train_10001_s0000_0000'), first)
+    assert not np.array_equal(packed_lq(out, 'train_10001_s0000_0000'), first)
     assert ensure_stage3_data(phase2, 'phase2.yml', progress=False)[1] is False
 
     os.utime(tmp_path / 'gt' / 'train_label_10001.png', ns=(1, 1))  # a label changed

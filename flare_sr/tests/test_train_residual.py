@@ -6,8 +6,6 @@ stage-III data, which must also be rebuilt when only the ``residual`` switch cha
 """
 import flare_sr  # noqa: F401  (first: torchvision alias before BasicSR loads)
 
-import cv2
-import lmdb
 import numpy as np
 import pytest
 import torch
@@ -17,6 +15,7 @@ from basicsr.models import build_model
 from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
 from flare_sr.data.image_io import write_image
 from flare_sr.data.stage_outputs import ensure_stage3_data
+from flare_sr.tests.test_cascade_stage_outputs import packed_lq
 from flare_sr.utils.options_check import OptionChecker
 
 UNET = dict(in_ch=3, out_ch=3, num_downs=5, ngf=8, norm='batch', use_dropout=False)
@@ -90,14 +89,6 @@ def test_options_check_knows_the_residual_keys():
     assert 'cascade.main_residuall: unknown key (did you mean main_residual?)' in problems
 
 
-def _packed_lq(out_dir, key):
-    env = lmdb.open(str(out_dir / 'lq.lmdb'), readonly=True, lock=False)
-    with env.begin() as txn:
-        data = txn.get(key.encode())
-    env.close()
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
-
-
 @pytest.mark.parametrize('residual', [True, False])
 def test_stage3_data_honours_the_main_options_residual(tmp_path, residual):
     rng = np.random.default_rng(0)
@@ -114,7 +105,7 @@ def test_stage3_data_honours_the_main_options_residual(tmp_path, residual):
                                      tile=dict(size=None), dataroot_lq=str(tmp_path / 'in'),
                                      dataroot_gt=str(tmp_path / 'gt'), patch_size=64, stride=64))
     assert ensure_stage3_data(phase2, 'phase2.yml', progress=False)[1]
-    packed = _packed_lq(out, 'train_10000_s0000_0000')
+    packed = packed_lq(out, 'train_10000_s0000_0000')
     if residual:
         np.testing.assert_array_equal(packed, image)  # the zero correction leaves the input exactly
     else:
