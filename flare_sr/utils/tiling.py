@@ -213,11 +213,6 @@ def tile_grid_preview(height, width, tile_size, overlap=32, multiple=1, image=No
     return picture
 
 
-def tile_count(height, width, tile_size, overlap=32, multiple=1):
-    """How many tiles a frame takes (for progress estimates and docs)."""
-    return len(TileLayout(height, width, tile_size, overlap, multiple))
-
-
 def receptive_radius(net_fn, size, channels=3):
     """Measured receptive-field radius of ``net_fn`` at the centre of a size x size input (autograd).
 
