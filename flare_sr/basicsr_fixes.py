@@ -10,7 +10,8 @@ idempotent. What each wrapper fixes:
   (absolute, from ``root_path``).
 - ``init_dist``: BasicSR hard-wires NCCL and divides by ``torch.cuda.device_count()`` (zero on CPU).
   Ours picks ``dist_params.backend`` from the option file, else NCCL with CUDA and gloo without.
-- ``parse_options``: accepts ``--local-rank`` (what ``torch.distributed.launch`` passes), falls back
+- ``parse_options``: checks the options once, as parsed (``--force_yml`` included), before any folder
+  exists (``flare_sr.utils.options_check``); accepts ``--local-rank`` (what ``torch.distributed.launch`` passes), falls back
   from ``prefetch_mode: cuda`` to the CPU prefetcher without a GPU, and gives test runs default
   ``val.save_img`` / ``val.suffix`` instead of a KeyError.
 - ``create_train_val_dataloader``: trains flare_sr datasets through ``ResumableSampler`` with the
@@ -30,6 +31,7 @@ import torch
 import torch.distributed as dist
 
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.options_check import check_options, check_parseable, load_option_file
 
 _MARK = '_flare_sr_fixes_applied'
 
@@ -71,12 +73,30 @@ def option_path_from_argv(argv=None):
     return None
 
 
+def force_yml_from_argv(argv=None):
+    """The ``--force_yml`` entries of a command line (BasicSR's ``nargs='+'``), or []."""
+    argv = sys.argv[1:] if argv is None else argv
+    if '--force_yml' not in argv:
+        return []
+    entries = []
+    for arg in argv[argv.index('--force_yml') + 1:]:
+        if arg.startswith('-'):
+            break
+        entries.append(arg)
+    return entries
+
+
 def _wrap_parse_options(parse_options):
 
     @functools.wraps(parse_options)
     def wrapper(root_path, is_train=True):
         sys.argv = normalise_local_rank_argv(sys.argv)
+        option_path = option_path_from_argv()
+        check_parseable(load_option_file(option_path), option_path, force_yml_from_argv())
         opt, args = parse_options(root_path, is_train)
+        # once, on what BasicSR parsed (--force_yml included), before train_pipeline creates any folder
+        with open(os.devnull, 'w') as devnull:
+            check_options(opt, option_path, is_train, stream=None if opt['rank'] == 0 else devnull)
         _fall_back_from_cuda_prefetch(opt)
         if not is_train:
             val = opt.setdefault('val', {})

@@ -20,7 +20,6 @@ if sys.path and osp.abspath(sys.path[0] or os.getcwd()) == osp.join(ROOT, 'flare
 import flare_sr  # noqa: E402,F401  (first: torchvision alias and registrations)
 from flare_sr import basicsr_fixes  # noqa: E402
 from flare_sr.errors import exit_on_user_error  # noqa: E402
-from flare_sr.utils.options_check import check_option_file  # noqa: E402
 
 
 def prepare_stage3_data(option_path):
@@ -38,7 +37,7 @@ def prepare_stage3_data(option_path):
 
 
 def run(pipeline_name, is_train):
-    """Check the options, then run ``basicsr.<pipeline_name>`` with our fixes; shared by train.py and test.py."""
+    """Run ``basicsr.<pipeline_name>`` with our fixes (its parser checks the options); shared by train.py and test.py."""
     import importlib
 
     import torch
@@ -52,7 +51,6 @@ def run(pipeline_name, is_train):
     option_path = basicsr_fixes.option_path_from_argv()
     if is_train:
         prepare_stage3_data(option_path)
-    check_option_file(option_path, is_train=is_train)
     module = importlib.import_module(f'basicsr.{pipeline_name}')
     try:
         getattr(module, f'{pipeline_name}_pipeline')(ROOT)

@@ -21,6 +21,7 @@ fixed by ``(seed, i)``, so validation scores stay comparable.
 
 The held-out ``psf_flare`` family is deliberately not reachable from here: it is for test sets only.
 """
+import dataclasses
 import os
 
 import numpy as np
@@ -34,6 +35,7 @@ from flare_sr.data.flare_synthesis import FlareConfig, synthesize_flare
 from flare_sr.data.image_io import list_images, read_image
 from flare_sr.data.sampling import sample_rng
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.options_check import strict_keys
 
 
 def random_crop(img, size, rng, path):
@@ -89,6 +91,22 @@ class SyntheticFlareDataset(data.Dataset):
             self.paths = list_images(self.root)
         else:
             raise FlareSRError(f'option io_backend.type {self.io_opt["type"]!r}: expected disk or lmdb')
+
+    @staticmethod
+    def check_options(opt, key_path):
+        """Problems with the ``flare`` overrides (FlareConfig's fields), as option-checker lines; [] when none."""
+        flare = opt.get('flare')
+        if flare is None:
+            return []
+        if not isinstance(flare, dict):
+            return [f'{key_path}.flare: expected a mapping of flare settings, got {flare!r}']
+        problems = strict_keys(flare, [field.name for field in dataclasses.fields(FlareConfig)], f'{key_path}.flare')
+        if not problems:
+            try:
+                FlareConfig.from_options(flare, option_name=f'{key_path}.flare')
+            except FlareSRError as error:
+                problems.append(str(error).removeprefix('option '))
+        return problems
 
     def __len__(self):
         return len(self.paths)

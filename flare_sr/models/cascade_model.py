@@ -13,7 +13,8 @@ Options:
     cascade.main_residual              true when network_main was trained with ``residual: true`` (its
                                         stage-I option file's top-level key); default false
     val.tile                           as every flare_sr model (size, overlap, batch, self_ensemble)
-    val.restore_light_source           {threshold: 0.97, scale: 1.5}: put saturated lights back (off if absent)
+    val.restore_light_source           as every flare_sr model: {threshold: 0.97, scale: 1.5} puts saturated
+                                        lights back (off if absent)
 """
 import math
 
@@ -25,7 +26,6 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from flare_sr.errors import FlareSRError
 from flare_sr.models.flare_base import FlareBaseModel
 from flare_sr.models.main_net import restore_image
-from flare_sr.utils.light_source import restore_light_source_tensor
 from flare_sr.utils.tiling import tiled_forward
 
 
@@ -34,6 +34,8 @@ class CascadeModel(FlareBaseModel):
     """Test-only chain of network_main (Pix2PixUNet) and network_post (HINet); see the module docstring."""
 
     STAGES = ('main', 'post')
+    CASCADE_OPTIONS = {'use_main': True, 'use_post': True, 'main_residual': False}  # ``cascade:`` keys, defaults
+    tiled_networks = ('network_main', 'network_post')  # the tile grid follows their size_multiple
 
     def __init__(self, opt):
         if opt.get('is_train'):
@@ -41,9 +43,9 @@ class CascadeModel(FlareBaseModel):
                                'Pix2PixModel / HINetModel (flare_sr/train_pipeline.py runs all three)')
         self.train_opt = {}
         BaseModel.__init__(self, opt)  # SRModel.__init__ would build a network_g we do not have
-        switches = opt.get('cascade') or {}
-        self.enabled = [stage for stage in self.STAGES if switches.get(f'use_{stage}', True)]
-        self.main_residual = bool(switches.get('main_residual', False))
+        switches = dict(self.CASCADE_OPTIONS, **(opt.get('cascade') or {}))
+        self.enabled = [stage for stage in self.STAGES if switches[f'use_{stage}']]
+        self.main_residual = bool(switches['main_residual'])
         if not self.enabled:
             raise FlareSRError('cascade: use_main and use_post are both false; enable at least one stage')
         self.nets = {}
@@ -80,11 +82,7 @@ class CascadeModel(FlareBaseModel):
     def predict(self, lq_cpu):
         out = tiled_forward(lambda batch: self.run_stages(self.to_device(batch)), lq_cpu,
                             multiple=self.size_multiple, device=self.device, **self.tile_options())
-        out = out.clamp(0, 1)
-        restore = (self.opt.get('val') or {}).get('restore_light_source')
-        if restore:
-            out = restore_light_source_tensor(lq_cpu, out, **(restore if isinstance(restore, dict) else {}))
-        return out
+        return self.restore_light_sources(lq_cpu, out.clamp(0, 1))
 
     def inference_net(self):
         raise FlareSRError('CascadeModel has no single network; use predict()')

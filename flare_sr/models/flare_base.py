@@ -7,7 +7,7 @@
   ``train.channels_last`` on GPU, DDP on CPU (gloo) and GPU.
 - ``train.nonfinite: stop | skip``: a NaN/inf loss stops the run before the optimizer step (so no
   checkpoint ever holds the damage) or drops that step; weights that are not finite are never saved.
-- Validation through ``predict`` (tiled with ``val.tile``), BasicSR's PSNR/SSIM on uint8 images, the
+- Validation through ``predict`` (tiled with ``val.tile``, light sources restored with ``val.restore_light_source``), BasicSR's PSNR/SSIM on uint8 images, the
   raw input's scores as a baseline, side-by-side input|output|label images to TensorBoard and disk.
 
 Hooks for subclasses (Pix2PixModel, HINetModel, the cascade's CascadeModel):
@@ -32,7 +32,8 @@ from tqdm import tqdm
 
 from flare_sr.data.image_io import write_image
 from flare_sr.utils.atomic import atomic_torch_save
-from flare_sr.utils.tiling import tiled_forward
+from flare_sr.utils.light_source import restore_light_source_tensor
+from flare_sr.utils.tiling import TILE_OPTIONS, tiled_forward
 
 
 # ----------------------------------------------------------------------------------------------
@@ -244,9 +245,10 @@ class FlareBaseModel(SRModel):
         return self.get_bare_model(getattr(self, 'net_g_ema', self.net_g))
 
     def tile_options(self):
-        tile = (self.opt.get('val') or {}).get('tile') or {}
-        return dict(tile_size=tile.get('size'), overlap=tile.get('overlap', 32), batch=tile.get('batch', 1),
-                    self_ensemble=tile.get('self_ensemble', False))
+        """``val.tile`` with the defaults of ``TILE_OPTIONS``, as ``tiled_forward`` keyword arguments."""
+        tile = dict(TILE_OPTIONS, **((self.opt.get('val') or {}).get('tile') or {}))
+        return dict(tile_size=tile['size'], overlap=tile['overlap'], batch=tile['batch'],
+                    self_ensemble=tile['self_ensemble'])
 
     def predict(self, lq_cpu):
         """1x3xHxW CPU [0,1] -> 1x3xHxW CPU [0,1], through ``tiled_forward`` with the ``val.tile`` options."""
@@ -259,7 +261,14 @@ class FlareBaseModel(SRModel):
                                 **self.tile_options())
         finally:
             net.train(was_training)
-        return out.clamp(0, 1)
+        return self.restore_light_sources(lq_cpu, out.clamp(0, 1))
+
+    def restore_light_sources(self, lq_cpu, out):
+        """``val.restore_light_source`` (``true`` or ``{threshold, scale}``): saturated lights of the input put back."""
+        restore = (self.opt.get('val') or {}).get('restore_light_source')
+        if not restore:
+            return out
+        return restore_light_source_tensor(lq_cpu, out, **(restore if isinstance(restore, dict) else {}))
 
     def test(self):
         """BasicSR's hook (used by its own callers): the predicted image for the fed ``lq``."""

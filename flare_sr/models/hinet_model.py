@@ -16,6 +16,8 @@ from flare_sr.models.flare_base import FlareBaseModel
 class HINetModel(FlareBaseModel):
     """network_g: HINet (returns [stage1, stage2], both residual on the input)."""
 
+    train_losses = ('pixel_opt',)  # the train.*_opt it applies (the option checker refuses others)
+
     def forward_image(self, net, lq):
         return net(lq)[-1]
 

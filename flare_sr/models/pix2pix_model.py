@@ -24,6 +24,8 @@ class Pix2PixModel(FlareBaseModel):
     """network_g: Pix2PixUNet; network_d: PatchGANDiscriminator (in_ch 6); train.gan_opt: BasicSR GANLoss;
     residual: true|false (top level)."""
 
+    train_losses = ('pixel_opt', 'gan_opt')  # the train.*_opt it applies (the option checker refuses others)
+
     def __init__(self, opt):
         self.residual = is_residual(opt)
         super().__init__(opt)

@@ -158,15 +158,20 @@ def test_nonfinite_loss_skip_mode_drops_steps_and_finishes(tmp_path, tiny_data, 
     (lambda o: o['train'].update(total_iter=10.5), 'train.total_iter: expected an integer, got 10.5'),
     (lambda o: o['network_g'].update(widht=8), 'network_g.widht: unknown key'),
     (lambda o: o['network_g'].update(depth='4'), "network_g.depth: expected an integer, got the string '4'"),
-    (lambda o: o['datasets']['train'].update(use_flip=True), 'datasets.train.use_flip: unknown key (did you mean '
-                                                              'use_hflip?)'),
+    (lambda o: o['datasets']['train'].update(use_flip=False), 'datasets.train.use_flip: False contradicts use_hflip: '
+                                                               'True'),
+    (lambda o: o['train']['optim_g'].update(type='Adamm'), "train.optim_g.type: unknown optimizer 'Adamm' (supported: "
+                                                          'Adam, AdamW, SGD)'),
+    (lambda o: o['train']['scheduler'].update(type='CosineLR'), "train.scheduler.type: unknown scheduler 'CosineLR'"),
+    (lambda o: o['train']['scheduler'].pop('milestones'), 'train.scheduler.milestones: missing'),
     (lambda o: o['datasets']['train'].update(dataroot_gt='/no/such/folder'), 'datasets.train.dataroot_gt: '
                                                                              '/no/such/folder does not exist'),
     (lambda o: o['path'].update(pretrain_network_g='missing.pth'), 'path.pretrain_network_g: missing.pth does not'),
     (lambda o: o['train'].update(amp='fp32'), "train.amp: expected true or false or 'bf16' or 'fp16'"),
     (lambda o: o['train'].update(nonfinite='ignore'), "train.nonfinite: expected 'stop' or 'skip'"),
     (lambda o: o['val']['tile'].update(overlapp=8), 'val.tile.overlapp: unknown key (did you mean overlap?)'),
-    (lambda o: o['val']['metrics']['psnr'].update(test_ychannel=True), 'val.metrics.psnr.test_ychannel: unknown'),
+    (lambda o: o['val']['metrics']['psnr'].update(better='hihger'), "val.metrics.psnr.better: expected 'higher' or "
+                                                                    "'lower', got the string 'hihger'"),
     (lambda o: o.update(model_type='HINetModle'), "model_type: unknown 'HINetModle' (did you mean HINetModel?)"),
     (lambda o: o.update(dist_params={'backend': 'mpi'}), "dist_params.backend: expected 'nccl' or 'gloo'"),
 ])

@@ -1,60 +1,86 @@
-"""Check an option file before BasicSR parses it, so a typo fails in a second instead of hours in.
+"""Check the options once, after BasicSR has parsed them (``--force_yml`` included), before anything is created.
 
-BasicSR reads options with ``dict.get`` and a default, so ``lrr: 1e-4`` is silently ignored and
-``lr: 1e-4`` (a *string* in YAML 1.1) crashes deep inside the optimizer. ``check_option_file`` reports
-every unknown key, wrong type and missing path as one line naming the file and the key path, e.g.
-``options/x.yml: train.optim_g.lrr: unknown key (did you mean lr?)``.
+BasicSR reads options with ``dict.get`` and a default, so a typo is silently ignored and ``lr: 2e-4``
+(a *string* in YAML 1.1) crashes deep inside the optimizer. The field's own files, however, carry keys
+that flare_sr does not read (``use_shuffle``, ``wandb``, Real-ESRGAN's ``l1_gt_usm``) and forks' names
+for keys it does (HINet's ``use_flip``, ``val.grids``). So the checker is strict only where strictness
+cannot refuse someone else's file:
+
+- **errors** (one ``FlareSRError`` line listing every problem): keys flare_sr owns (``val.tile``,
+  ``val.restore_light_source``, ``cascade``, ``stage3_source``, ``train.amp``, ``train.nonfinite``, a
+  dataset's ``flare`` settings), unknown ``type`` names, a value of the wrong type, keys a constructor
+  would reject (networks, losses, optimizers, schedulers), missing files, and what would crash or be
+  silently ignored later (a loss the model does not apply, a tile the network's grid makes impossible).
+- **warnings** (one ``warning:`` line each): keys BasicSR or a fork owns that flare_sr does not read.
+  A correction is suggested only when it is likely a typo (close spelling and length).
+- **notes** (one ``note:`` line each): a fork's setting mapped to flare_sr's (``use_flip`` ->
+  ``use_hflip``, ``val.grids/crop_size/max_minibatch`` -> ``val.tile``, ``use_grad_clip`` ->
+  ``grad_clip: 0.01``).
+
+Whole-number floats (``val_freq: !!float 5e3``) count as integers and are stored as ints.
 
 Where the keys come from: networks, losses, metrics, optimizers and schedulers by ``inspect`` of the
-class they build (so a new arch argument needs no edit here); datasets from the set below plus every
-``opt['key']`` / ``opt.get('key')`` their source reads; the other sections from the schemas below.
+class they build (:mod:`flare_sr.utils.optim` for the last two); flare_sr's own sections from the code
+that reads them (``TILE_OPTIONS`` in :mod:`flare_sr.utils.tiling`, ``CascadeModel.CASCADE_OPTIONS``, the
+signature of :func:`flare_sr.utils.light_source.restore_light_source_tensor`, a dataset class's
+``check_options``); models declare ``train_losses`` (the ``train.*_opt`` they apply) and
+``tiled_networks`` (whose ``size_multiple`` the tile grid follows).
 """
 import difflib
 import inspect
+import math
 import os
 import re
+import sys
 from os import path as osp
 
 from flare_sr.errors import FlareSRError
 
 NUMBER, INT, BOOL, STR, DICT, LIST = 'a number', 'an integer', 'true or false', 'a string', 'a mapping', 'a list'
+NULL = None
 
+# Keys BasicSR (or a fork) owns: known here so they pass silently; anything else in these sections warns.
 TOP_LEVEL = {
     'name': STR, 'model_type': STR, 'scale': INT, 'num_gpu': (INT, 'auto'), 'manual_seed': INT,
     'find_unused_parameters': BOOL, 'datasets': DICT, 'path': DICT, 'train': DICT, 'val': DICT, 'logger': DICT,
-    'dist_params': DICT, 'stage3_source': DICT, 'cascade': DICT,
+    'dist_params': DICT,
+    # flare_sr's own (checked strictly below)
+    'stage3_source': DICT, 'cascade': DICT,
     'residual': BOOL,  # Pix2PixModel: the generator's output is added to the input (flare_sr/models/main_net.py)
 }
+PARSER_ADDED = {'is_train', 'dist', 'rank', 'world_size', 'auto_resume'}  # set by BasicSR's parse_options
 DATASET = {
     'type': STR, 'name': STR, 'phase': STR, 'dataroot_lq': STR, 'dataroot_gt': STR, 'io_backend': DICT,
     'meta_info_file': STR, 'meta_csv': STR, 'fold': (STR, INT, LIST), 'gt_size': INT, 'use_hflip': BOOL,
-    'use_rot': BOOL,
+    'use_rot': BOOL, 'use_flip': BOOL, 'use_shuffle': BOOL, 'color': (STR, NULL),
     'seed': INT, 'batch_size_per_gpu': INT, 'num_worker_per_gpu': INT, 'dataset_enlarge_ratio': INT,
-    'prefetch_mode': ('cpu', 'cuda', None), 'pin_memory': BOOL, 'persistent_workers': BOOL, 'num_prefetch_queue': INT,
+    'prefetch_mode': ('cpu', 'cuda', NULL), 'pin_memory': BOOL, 'persistent_workers': BOOL, 'num_prefetch_queue': INT,
     'filename_tmpl': STR, 'scale': INT,
 }
-PATH = {'resume_state': (STR, None), 'ignore_resume_networks': (LIST, None)}
-PATH_PREFIXES = {'pretrain_network_': (STR, None), 'strict_load_': BOOL, 'param_key_': (STR, None)}
+IO_BACKEND = {'type': ('disk', 'lmdb'), 'readonly': BOOL, 'lock': BOOL, 'readahead': BOOL, 'meminit': BOOL}
+PATH = {'resume_state': (STR, NULL), 'ignore_resume_networks': (LIST, NULL), 'visualization': STR,
+        'experiments_root': STR, 'models': STR, 'training_states': STR, 'log': STR, 'results_root': STR}
+PATH_PREFIXES = {'pretrain_network_': (STR, NULL), 'strict_load_': BOOL, 'param_key_': (STR, NULL)}
 TRAIN = {
-    'total_iter': INT, 'warmup_iter': INT, 'ema_decay': NUMBER, 'optim_g': DICT, 'optim_d': DICT, 'scheduler': DICT,
-    'pixel_opt': DICT, 'perceptual_opt': DICT, 'gan_opt': DICT, 'net_d_iters': INT, 'net_d_init_iters': INT,
-    'amp': (BOOL, 'bf16', 'fp16'), 'nonfinite': ('stop', 'skip'), 'grad_clip': (NUMBER, None),
-    'channels_last': BOOL,
+    'total_iter': INT, 'warmup_iter': INT, 'ema_decay': NUMBER, 'scheduler': DICT,
+    'net_d_iters': INT, 'net_d_init_iters': INT, 'grad_clip': (NUMBER, NULL), 'use_grad_clip': BOOL,
+    'mixing_augs': DICT,
+    # flare_sr's own
+    'amp': (BOOL, 'bf16', 'fp16'), 'nonfinite': ('stop', 'skip'), 'channels_last': BOOL,
 }
-VAL = {'val_freq': INT, 'save_img': BOOL, 'suffix': (STR, None), 'pbar': BOOL, 'metrics': DICT, 'tile': DICT,
-       'tb_images': INT, 'restore_light_source': (DICT, BOOL)}
-TILE = {'size': (INT, None), 'overlap': INT, 'batch': INT, 'self_ensemble': BOOL}
+VAL = {'val_freq': INT, 'save_img': BOOL, 'suffix': (STR, NULL), 'pbar': BOOL, 'metrics': DICT, 'tile': DICT,
+       'tb_images': INT, 'restore_light_source': (DICT, BOOL),
+       # HINet / NAFNet
+       'grids': BOOL, 'crop_size': INT, 'max_minibatch': INT, 'use_image': BOOL, 'rgb2bgr': BOOL}
 LOGGER = {'print_freq': INT, 'save_checkpoint_freq': INT, 'use_tb_logger': BOOL, 'wandb': DICT}
-WANDB = {'project': (STR, None), 'resume_id': (STR, None)}
-DIST_PARAMS = {'backend': ('nccl', 'gloo', None), 'port': INT}
-IO_BACKEND = {'type': ('disk', 'lmdb')}
-# Consumed by flare_sr/data/stage_outputs.py (stage-III data = stage-I outputs of the training images).
+WANDB = {'project': (STR, NULL), 'resume_id': (STR, NULL), 'entity': (STR, NULL)}
+DIST_PARAMS = {'backend': ('nccl', 'gloo', NULL), 'port': INT}
+# flare_sr's own, read by flare_sr/data/stage_outputs.py (stage-III data = stage-I outputs of the training images)
 STAGE3_SOURCE = {'main_opt': STR, 'main_checkpoint': STR, 'tile': DICT, 'dataroot_lq': STR, 'dataroot_gt': STR,
-                 'meta_csv': (STR, None), 'fold': (STR, INT, LIST, None), 'patch_size': INT, 'stride': INT}
-# Consumed by flare_sr/models/cascade_model.py.
-CASCADE = {'use_main': BOOL, 'use_post': BOOL, 'main_residual': BOOL}
-SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')
+                 'meta_csv': (STR, NULL), 'fold': (STR, INT, LIST, NULL), 'patch_size': INT, 'stride': INT}
+SCHEDULER_COUNTS = ('milestones', 'periods', 'T_max', 'restarts')  # iteration counts inside train.scheduler
 DATASET_PATHS = ('dataroot_lq', 'dataroot_gt', 'meta_info_file', 'meta_csv')
+HINET_GRAD_CLIP = 0.01  # HINet's ImageRestorationModel: use_grad_clip -> clip_grad_norm_(params, 0.01)
 
 
 def load_option_file(path):
@@ -81,13 +107,91 @@ def load_option_file(path):
     return opt
 
 
-def check_option_file(path, is_train=True):
-    """Load and check ``path``; raise one FlareSRError listing every problem found. Returns the options."""
-    opt = load_option_file(path)
-    problems = OptionChecker(is_train).check(opt)
+def check_parseable(opt, path, force_yml=None):
+    """What BasicSR's ``parse_options`` dereferences before flare_sr sees the options, as one line.
+
+    ``force_yml``: the ``--force_yml`` entries (``a:b:c=value``); BasicSR can set a new last key but
+    not create the sections above it.
+    """
+    problems = []
+    if not isinstance(opt.get('name'), str):
+        problems.append('name: missing (every option file names its experiment)')
+    if 'num_gpu' not in opt:
+        problems.append('num_gpu: missing (0 for the CPU, auto for every visible GPU)')
+    if not isinstance(opt.get('datasets'), dict) or not all(isinstance(d, dict) for d in opt['datasets'].values()):
+        problems.append('datasets: missing or not a mapping of datasets (train, val, test_1, ...)')
+    if not isinstance(opt.get('path', {}), dict):
+        problems.append('path: expected a mapping')
+    for entry in force_yml or ():
+        if entry.count('=') != 1:
+            problems.append(f'--force_yml {entry}: expected one key:path=value')
+            continue
+        keys = entry.split('=')[0].strip().split(':')
+        section = opt
+        for depth, key in enumerate(keys[:-1]):
+            section = section.get(key) if isinstance(section, dict) else None
+            if not isinstance(section, dict):
+                problems.append(f'--force_yml {entry}: {":".join(keys[:depth + 1])} is not a section of {path}')
+                break
     if problems:
         raise FlareSRError(f'{path}: ' + '; '.join(problems))
+
+
+def check_options(opt, source, is_train=True, stream=None):
+    """Check (and normalise in place) parsed options; print warnings and notes; raise one FlareSRError.
+
+    Args:
+        opt: the options as BasicSR's ``parse_options`` returns them (or as read from the YAML).
+        source: the option file, named in every message.
+        is_train: training (train, logger sections required) or testing.
+        stream: where warnings and notes go (default stderr); None on ranks other than 0 is the
+            caller's choice of ``open(os.devnull)``.
+    Returns:
+        ``opt``, normalised: whole-number floats of counts as ints, ``use_flip`` as ``use_hflip``,
+        HINet's ``val.grids`` as ``val.tile``, ``use_grad_clip`` as ``grad_clip``.
+    """
+    checker = OptionChecker(is_train)
+    problems = checker.check(opt)
+    stream = sys.stderr if stream is None else stream
+    for kind, lines in (('note', checker.notes), ('warning', checker.warnings)):
+        for line in lines:
+            print(f'{kind}: {source}: {line}', file=stream, flush=True)
+    if problems:
+        raise FlareSRError(f'{source}: ' + '; '.join(problems))
     return opt
+
+
+def check_option_file(path, is_train=True, stream=None):
+    """Load and check ``path`` as it stands (no command-line overrides); returns the normalised options."""
+    opt = load_option_file(path)
+    check_parseable(opt, path)
+    return check_options(opt, path, is_train, stream)
+
+
+def suggestion(key, known, cutoff=0.8):
+    """`` (did you mean X?)`` when ``key`` is a likely typo of one of ``known``, else ''.
+
+    Likely typo: difflib ratio of at least ``cutoff`` and a length within 2 (``use_shuffle`` is not a
+    misspelt ``use_hflip``; ``lrr`` is a misspelt ``lr``).
+    """
+    key = str(key)
+    close = [name for name in difflib.get_close_matches(key, [str(k) for k in known], n=3, cutoff=cutoff)
+             if abs(len(name) - len(key)) <= 2]
+    return f' (did you mean {close[0]}?)' if close else ''
+
+
+def strict_keys(values, known, key_path):
+    """Problems for a section flare_sr owns: every key must be one of ``known`` (a typo gets a suggestion)."""
+    problems = []
+    for key in values:
+        if key not in known:
+            hint = suggestion(key, known) or f' (known: {", ".join(sorted(map(str, known)))})'
+            problems.append(f'{key_path}.{key}: unknown key{hint}')
+    return problems
+
+
+def _is_whole_float(value):
+    return isinstance(value, float) and math.isfinite(value) and value.is_integer()
 
 
 def _matches(value, expected):
@@ -96,7 +200,7 @@ def _matches(value, expected):
     if expected == NUMBER:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if expected == INT:
-        return isinstance(value, int) and not isinstance(value, bool)
+        return (isinstance(value, int) and not isinstance(value, bool)) or _is_whole_float(value)
     if expected == BOOL:
         return isinstance(value, bool)
     if expected == STR:
@@ -106,6 +210,10 @@ def _matches(value, expected):
     if expected == LIST:
         return isinstance(value, (list, tuple))
     return value == expected  # a literal choice (including None)
+
+
+def _wants_int(expected):
+    return expected == INT or (isinstance(expected, tuple) and INT in expected and NUMBER not in expected)
 
 
 def _describe(expected):
@@ -131,93 +239,127 @@ def _type_of_default(default):
     return None  # None or another object: any value
 
 
+def _parameters(target, skip):
+    """Named parameters of a constructor or function, and whether it also takes ``**kwargs``."""
+    try:
+        parameters = list(inspect.signature(target).parameters.values())
+    except (TypeError, ValueError):
+        return None, True
+    named = {p.name: p for p in parameters if p.name not in skip and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    return named, any(p.kind == p.VAR_KEYWORD for p in parameters)
+
+
 class OptionChecker:
-    """Collects problems as ``key.path: what is wrong`` strings."""
+    """Collects ``key.path: what is wrong`` strings in ``problems``, ``warnings`` and ``notes``."""
 
     def __init__(self, is_train):
         self.is_train = is_train
-        self.problems = []
+        self.problems, self.warnings, self.notes = [], [], []
 
     def check(self, opt):
-        self._keys('', opt, TOP_LEVEL, prefixes={'network_': DICT})
-        for required in ('name', 'model_type', 'datasets'):
-            if required not in opt:
-                self.problems.append(f'{required}: missing')
-        self._model_type(opt.get('model_type'))
+        """Check ``opt`` (normalising it in place); returns the problems (errors)."""
+        self._top_level(opt)
+        model_cls = self._model_type(opt.get('model_type'))
         for key, value in opt.items():
-            if key.startswith('network_') and isinstance(value, dict):
+            if str(key).startswith('network_') and isinstance(value, dict):
                 self._registered('ARCH', key, value)
         self._datasets(opt.get('datasets'))
-        self._path(opt.get('path') or {})
+        if isinstance(opt.get('path'), dict):
+            self._path(opt['path'])
         if self.is_train:
             if not isinstance(opt.get('train'), dict):
                 self.problems.append('train: missing (training needs a train section)')
             else:
-                self._train(opt['train'])
+                self._train(opt['train'], model_cls)
             if not isinstance(opt.get('logger'), dict):
                 self.problems.append('logger: missing (print_freq, save_checkpoint_freq, use_tb_logger)')
         if isinstance(opt.get('val'), dict):
-            self._val(opt['val'])
-        for key, schema in (('logger', LOGGER), ('dist_params', DIST_PARAMS), ('stage3_source', STAGE3_SOURCE),
-                            ('cascade', CASCADE)):
-            if isinstance(opt.get(key), dict):
-                self._keys(key, opt[key], schema)
-        if isinstance(opt.get('logger'), dict) and isinstance(opt['logger'].get('wandb'), dict):
-            self._keys('logger.wandb', opt['logger']['wandb'], WANDB)
-        if isinstance(opt.get('stage3_source'), dict) and isinstance(opt['stage3_source'].get('tile'), dict):
-            self._keys('stage3_source.tile', opt['stage3_source']['tile'], TILE)
+            self._val(opt['val'], model_cls)
+        if isinstance(opt.get('logger'), dict):
+            self._keys('logger', opt['logger'], LOGGER)
+            if isinstance(opt['logger'].get('wandb'), dict):
+                self._keys('logger.wandb', opt['logger']['wandb'], WANDB)
+        if isinstance(opt.get('dist_params'), dict):
+            self._keys('dist_params', opt['dist_params'], DIST_PARAMS)
+        self._flare_sr_sections(opt, model_cls)
         return self.problems
 
     # ------------------------------------------------------------------ generic
-    def _unknown(self, key_path, key, known):
-        close = difflib.get_close_matches(key, known, n=1)
-        hint = f' (did you mean {close[0]}?)' if close else ''
-        self.problems.append(f'{key_path}: unknown key{hint}')
+    def _warn_unknown(self, key_path, key, known, reader='flare_sr'):
+        self.warnings.append(f'{key_path}: not read by {reader}, ignored{suggestion(key, known)}')
 
-    def _value(self, key_path, value, expected):
+    def _value(self, section, key, key_path, expected):
+        """Type check of ``section[key]``; a whole-number float where an integer is expected becomes an int."""
+        value = section[key]
         if _matches(value, expected):
-            return
+            if _wants_int(expected) and _is_whole_float(value):
+                section[key] = int(value)
+            return True
         got = f'the string {value!r}' if isinstance(value, str) else repr(value)
         hint = ''
         if isinstance(value, str) and re.fullmatch(r'[-+]?\d+(\.\d*)?[eE][-+]?\d+', value):
-            hint = ' (YAML reads 1e-4 as text: write 1.0e-4)'
+            hint = ' (YAML reads 1e-4 as text: write 1.0e-4 or !!float 1e-4)'
         self.problems.append(f'{key_path}: expected {_describe(expected)}, got {got}{hint}')
+        return False
 
-    def _keys(self, section, values, schema, prefixes=None):
-        """Every key known (exactly or by prefix), every value of the expected type."""
+    def _counts(self, section, key, key_path):
+        """An iteration count or a list of them (milestones, periods): whole numbers, stored as ints."""
+        value = section.get(key)
+        if isinstance(value, (list, tuple)):
+            section[key] = list(value)
+            for index in range(len(value)):
+                self._value(section[key], index, f'{key_path}[{index}]', INT)
+        elif value is not None:
+            self._value(section, key, key_path, INT)
+
+    def _keys(self, section, values, schema, prefixes=None, strict=False, reader='flare_sr'):
+        """Known keys type-checked; unknown ones are errors (``strict``) or warnings."""
         prefixes = prefixes or {}
-        for key, value in values.items():
+        known = list(schema) + [f'{p}<x>' for p in prefixes]
+        for key in list(values):
             key_path = f'{section}.{key}' if section else str(key)
-            expected = schema.get(key)
-            if expected is None:
-                expected = next((kind for prefix, kind in prefixes.items() if str(key).startswith(prefix)), None)
-            if expected is None:
-                self._unknown(key_path, str(key), list(schema) + [f'{p}...' for p in prefixes])
+            expected = schema.get(key, 'unknown')
+            if expected == 'unknown':
+                expected = next((kind for prefix, kind in prefixes.items() if str(key).startswith(prefix)), 'unknown')
+            if expected == 'unknown':
+                if strict:
+                    self.problems += strict_keys({key: None}, list(schema), section)
+                else:
+                    self._warn_unknown(key_path, key, known, reader)
             else:
-                self._value(key_path, value, expected)
+                self._value(values, key, key_path, expected)
 
-    def _constructor_keys(self, key_path, values, target, skip=('img', 'img2')):
-        """Keys against the named parameters of a constructor or function: unknown names, defaults' types.
+    def _constructor_keys(self, key_path, values, target, skip=('img', 'img2'), extra=None, lenient=False):
+        """Keys against the named parameters of a constructor or function; required ones must be there.
 
-        ``**kwargs`` is not taken as "anything goes": BasicSR's metrics accept it and ignore a misspelt key.
+        A key the target cannot take is an error (it would raise TypeError later), except for targets that
+        swallow ``**kwargs`` (BasicSR's metrics), where it is ignored and so only warned about; ``lenient``
+        warns for every unknown key. ``extra``: further keys the caller reads, with their types.
         """
-        try:
-            parameters = inspect.signature(target).parameters.values()
-        except (TypeError, ValueError):
+        by_name, takes_kwargs = _parameters(target, skip)
+        if by_name is None:
             return
-        by_name = {p.name: p for p in parameters
-                   if p.name not in skip and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-        for key, value in values.items():
+        extra = extra or {}
+        for key in list(values):
             if key == 'type':
                 continue
-            if key not in by_name:
-                self._unknown(f'{key_path}.{key}', key, list(by_name))
-                continue
-            expected = _type_of_default(by_name[key].default)
-            if expected is not None and value is not None:
-                self._value(f'{key_path}.{key}', value, expected)
+            if key in extra:
+                self._value(values, key, f'{key_path}.{key}', extra[key])
+            elif key in by_name:
+                expected = _type_of_default(by_name[key].default)
+                if expected is not None and values[key] is not None:
+                    self._value(values, key, f'{key_path}.{key}', expected)
+            elif takes_kwargs or lenient:
+                self._warn_unknown(f'{key_path}.{key}', key, list(by_name) + list(extra), getattr(
+                    target, '__name__', 'it'))
+            else:
+                hint = suggestion(key, list(by_name))
+                self.problems.append(f'{key_path}.{key}: unknown key{hint}')
+        for name, parameter in by_name.items():
+            if parameter.default is inspect.Parameter.empty and name not in values:
+                self.problems.append(f'{key_path}.{name}: missing ({getattr(target, "__name__", "it")} needs it)')
 
-    def _registered(self, kind, key_path, values):
+    def _registered(self, kind, key_path, values, skip=('img', 'img2'), extra=None):
         """``type`` in the BasicSR registry of ``kind``, other keys against that class's constructor."""
         from basicsr.utils import registry
 
@@ -230,12 +372,11 @@ class OptionChecker:
             self._unknown_choice(f'{key_path}.type', type_name, list(table.keys()))
             return None
         target = table.get(type_name)
-        self._constructor_keys(key_path, values, target)
+        self._constructor_keys(key_path, values, target, skip=skip, extra=extra)
         return target
 
     def _unknown_choice(self, key_path, value, choices):
-        close = difflib.get_close_matches(str(value), choices, n=1)
-        hint = f' (did you mean {close[0]}?)' if close else f' (one of {", ".join(sorted(choices))})'
+        hint = suggestion(value, choices, cutoff=0.6) or f' (one of {", ".join(sorted(choices))})'
         self.problems.append(f'{key_path}: unknown {value!r}{hint}')
 
     def _existing_path(self, key_path, value):
@@ -243,11 +384,29 @@ class OptionChecker:
             self.problems.append(f'{key_path}: {value} does not exist (relative paths start at {os.getcwd()})')
 
     # ------------------------------------------------------------------ sections
+    def _top_level(self, opt):
+        for required in ('name', 'model_type', 'datasets'):
+            if required not in opt:
+                self.problems.append(f'{required}: missing')
+        for key in list(opt):
+            if key in PARSER_ADDED:
+                continue
+            if str(key).startswith('network_'):
+                self._value(opt, key, str(key), DICT)
+            elif key in TOP_LEVEL:
+                self._value(opt, key, str(key), TOP_LEVEL[key])
+            else:
+                self._warn_unknown(str(key), key, list(TOP_LEVEL))
+
     def _model_type(self, model_type):
         from basicsr.utils.registry import MODEL_REGISTRY
 
-        if isinstance(model_type, str) and model_type not in MODEL_REGISTRY:
+        if not isinstance(model_type, str):
+            return None
+        if model_type not in MODEL_REGISTRY:
             self._unknown_choice('model_type', model_type, [k for k in MODEL_REGISTRY.keys() if 'Model' in k])
+            return None
+        return MODEL_REGISTRY.get(model_type)
 
     def _datasets(self, datasets):
         if not isinstance(datasets, dict):
@@ -258,7 +417,7 @@ class OptionChecker:
                 self.problems.append(f'{key_path}: unknown phase (use train, val or test, e.g. val_1)')
                 continue
             if not isinstance(dataset_opt, dict):
-                self._value(key_path, dataset_opt, DICT)
+                self._value(datasets, phase, key_path, DICT)
                 continue
             self._dataset(key_path, dataset_opt)
 
@@ -269,73 +428,232 @@ class OptionChecker:
         if type_name not in DATASET_REGISTRY:
             self._unknown_choice(f'{key_path}.type', type_name, list(DATASET_REGISTRY.keys()))
             return
+        dataset_cls = DATASET_REGISTRY.get(type_name)
         known = dict(DATASET)
-        for key in _keys_read_by(DATASET_REGISTRY.get(type_name)):
+        for key in _keys_read_by(dataset_cls):
             known.setdefault(key, None)
-        for key, value in dataset_opt.items():
+        for key in list(dataset_opt):
             if key not in known:
-                self._unknown(f'{key_path}.{key}', key, list(known))
+                self._warn_unknown(f'{key_path}.{key}', key, list(known), type_name)
             elif known[key] is not None:
-                self._value(f'{key_path}.{key}', value, known[key])
+                self._value(dataset_opt, key, f'{key_path}.{key}', known[key])
+        self._fork_dataset_keys(key_path, dataset_opt)
         if isinstance(dataset_opt.get('io_backend'), dict):
             self._keys(f'{key_path}.io_backend', dataset_opt['io_backend'], IO_BACKEND)
         for key in DATASET_PATHS:
             self._existing_path(f'{key_path}.{key}', dataset_opt.get(key))
-        if key_path.endswith('train'):
+        if key_path.split('.')[-1].split('_')[0] == 'train':
             for key in ('batch_size_per_gpu', 'num_worker_per_gpu'):
                 if key not in dataset_opt:
                     self.problems.append(f'{key_path}.{key}: missing')
+        check = getattr(dataset_cls, 'check_options', None)
+        if check is not None:
+            self.problems += check(dataset_opt, key_path)
+
+    def _fork_dataset_keys(self, key_path, dataset_opt):
+        """HINet/NAFNet's ``use_flip`` honoured as ``use_hflip``; ``use_shuffle`` and ``color`` as far as they go."""
+        if 'use_flip' in dataset_opt:
+            use_flip = dataset_opt.pop('use_flip')
+            if 'use_hflip' in dataset_opt and dataset_opt['use_hflip'] != use_flip:
+                self.problems.append(f'{key_path}.use_flip: {use_flip} contradicts use_hflip: '
+                                     f'{dataset_opt["use_hflip"]} (use_flip is the HINet/NAFNet name for it)')
+            elif 'use_hflip' not in dataset_opt:
+                dataset_opt['use_hflip'] = use_flip
+                self.notes.append(f'{key_path}.use_flip: {use_flip} (HINet/NAFNet) used as use_hflip: {use_flip}')
+        if dataset_opt.get('use_shuffle') is False and key_path.split('.')[-1].startswith('train'):
+            self.warnings.append(f'{key_path}.use_shuffle: false is ignored; training samples are always shuffled '
+                                 '(reproducibly, by manual_seed)')
+        if isinstance(dataset_opt.get('color'), str) and dataset_opt['color'].lower() == 'y':
+            self.problems.append(f'{key_path}.color: y (luminance-only images) is not supported: flare removal '
+                                 'needs colour; remove it')
 
     def _path(self, paths):
         self._keys('path', paths, PATH, prefixes=PATH_PREFIXES)
         for key, value in paths.items():
-            if key.startswith('pretrain_network_') or key == 'resume_state':
+            if str(key).startswith('pretrain_network_') or key == 'resume_state':
                 self._existing_path(f'path.{key}', value)
 
-    def _train(self, train):
-        from basicsr.models import lr_scheduler
+    def _train(self, train, model_cls):
+        from basicsr.utils.registry import LOSS_REGISTRY
 
-        self._keys('train', train, TRAIN)
+        for key in list(train):
+            if str(key).startswith('optim_') or str(key).endswith('_opt'):
+                self._value(train, key, f'train.{key}', (DICT, NULL))
+            elif key in TRAIN:
+                self._value(train, key, f'train.{key}', TRAIN[key])
+            else:
+                self._warn_unknown(f'train.{key}', key, list(TRAIN) + ['optim_g', 'pixel_opt'])
+        for key in ('total_iter', 'warmup_iter', 'net_d_iters', 'net_d_init_iters'):
+            self._counts(train, key, f'train.{key}')
         if 'total_iter' not in train:
             self.problems.append('train.total_iter: missing')
-        for name in ('optim_g', 'optim_d'):
-            if isinstance(train.get(name), dict):
+        for name in [key for key in train if str(key).startswith('optim_')]:
+            if isinstance(train[name], dict):
                 self._optimizer(f'train.{name}', train[name])
-        scheduler = train.get('scheduler')
-        if isinstance(scheduler, dict):
-            kind = scheduler.get('type')
-            if kind not in SCHEDULERS:
-                self._unknown_choice('train.scheduler.type', kind, list(SCHEDULERS))
-            else:
-                cls = lr_scheduler.MultiStepRestartLR if 'MultiStep' in kind else lr_scheduler.CosineAnnealingRestartLR
-                self._constructor_keys('train.scheduler', scheduler, cls, skip=('optimizer', 'last_epoch'))
-        for name in ('pixel_opt', 'perceptual_opt', 'gan_opt'):
-            if isinstance(train.get(name), dict):
-                self._registered('LOSS', f'train.{name}', train[name])
+        if isinstance(train.get('scheduler'), dict):
+            self._scheduler(train['scheduler'])
+        losses = [key for key in train if str(key).endswith('_opt') and isinstance(train[key], dict)]
+        for name in losses:
+            self._registered('LOSS', f'train.{name}', train[name])
+        self._losses_applied(train, losses, model_cls, LOSS_REGISTRY)
+        if train.get('use_grad_clip') and train.get('grad_clip') is None:
+            train['grad_clip'] = HINET_GRAD_CLIP
+            self.notes.append(f'train.use_grad_clip: true (HINet) used as grad_clip: {HINET_GRAD_CLIP} '
+                              '(max gradient norm, as HINet clips)')
+        mixing = train.get('mixing_augs')
+        if isinstance(mixing, dict) and mixing.get('mixup'):
+            self.warnings.append('train.mixing_augs.mixup: not implemented by flare_sr; trained without mixup')
+
+    def _losses_applied(self, train, losses, model_cls, loss_registry):
+        """A flare_sr model applies exactly its ``train_losses``: a missing one would crash, another is ignored."""
+        applied = getattr(model_cls, 'train_losses', None)
+        if applied is None:
+            return
+        model = model_cls.__name__
+        for name in applied:
+            if name not in losses:
+                self.problems.append(f'train.{name}: missing ({model} trains with {" and ".join(applied)})')
+        for name in losses:
+            if name not in applied:
+                self.problems.append(f'train.{name}: {model} does not apply it (it trains with '
+                                     f'{" and ".join(applied)} only); remove it')
 
     def _optimizer(self, key_path, optim):
-        import torch
+        from flare_sr.utils.optim import OPTIMIZERS
 
-        if optim.get('type') != 'Adam':
-            self.problems.append(f'{key_path}.type: BasicSR 1.4.2 supports only Adam, got {optim.get("type")!r}')
+        kind = optim.get('type')
+        if kind not in OPTIMIZERS:
+            self.problems.append(f'{key_path}.type: unknown optimizer {kind!r} (supported: {", ".join(OPTIMIZERS)})')
             return
-        self._constructor_keys(key_path, optim, torch.optim.Adam, skip=('params',))
+        self._constructor_keys(key_path, optim, OPTIMIZERS[kind], skip=('params',))
         betas = optim.get('betas')
         if betas is not None and not (isinstance(betas, (list, tuple)) and len(betas) == 2
                                       and all(_matches(beta, NUMBER) for beta in betas)):
             self.problems.append(f'{key_path}.betas: expected two numbers, e.g. [0.5, 0.999], got {betas!r}')
 
-    def _val(self, val):
+    def _scheduler(self, scheduler):
+        from flare_sr.utils.optim import SCHEDULERS
+
+        kind = scheduler.get('type')
+        if kind not in SCHEDULERS:
+            self.problems.append(f'train.scheduler.type: unknown scheduler {kind!r} '
+                                 f'(supported: {", ".join(SCHEDULERS)})')
+            return
+        for key in SCHEDULER_COUNTS:
+            self._counts(scheduler, key, f'train.scheduler.{key}')
+        self._constructor_keys('train.scheduler', scheduler, SCHEDULERS[kind],
+                               skip=('self', 'optimizer', 'last_epoch', 'verbose'))
+
+    def _val(self, val, model_cls):
         self._keys('val', val, VAL)
+        for key in ('val_freq', 'tb_images'):
+            self._counts(val, key, f'val.{key}')
         if self.is_train and 'val_freq' not in val:
             self.problems.append('val.val_freq: missing')
-        if isinstance(val.get('tile'), dict):
-            self._keys('val.tile', val['tile'], TILE)
-        for name, metric in (val.get('metrics') or {}).items():
+        self._grids_as_tile(val)
+        if val.get('use_image') is False:
+            self.notes.append('val.use_image: false (NAFNet: metrics on float tensors); flare_sr scores the saved '
+                              '8-bit images, as use_image: true')
+        for name, metric in list((val.get('metrics') or {}).items()):
             if isinstance(metric, dict):
-                self._registered('METRIC', f'val.metrics.{name}', metric)
+                self._registered('METRIC', f'val.metrics.{name}', metric, extra={'better': ('higher', 'lower')})
             else:
-                self._value(f'val.metrics.{name}', metric, DICT)
+                self._value(val['metrics'], name, f'val.metrics.{name}', DICT)
+
+    def _grids_as_tile(self, val):
+        """HINet's ``grids: true`` + ``crop_size`` + ``max_minibatch`` as ``val.tile`` (size and batch)."""
+        from flare_sr.utils.tiling import TILE_OPTIONS
+
+        if not val.get('grids'):
+            return
+        if isinstance(val.get('tile'), dict):
+            self.notes.append('val.grids: val.tile is set too and is used instead')
+            return
+        size = val.get('crop_size')
+        if not isinstance(size, int) or size <= 0:
+            self.problems.append('val.grids: true needs val.crop_size (the grid size in pixels)')
+            return
+        overlap = min(TILE_OPTIONS['overlap'], size // 4)
+        batch = val.get('max_minibatch', TILE_OPTIONS['batch'])
+        val['tile'] = {'size': size, 'overlap': overlap, 'batch': batch}
+        self.notes.append(f'val.grids (HINet): mapped to val.tile: {{size: {size}, overlap: {overlap}, batch: {batch}}}'
+                          ' (blended tiles instead of averaged grids)')
+
+    # ------------------------------------------------------------------ flare_sr's own sections
+    def _flare_sr_sections(self, opt, model_cls):
+        from flare_sr.utils.tiling import TILE_OPTIONS
+
+        val = opt.get('val') if isinstance(opt.get('val'), dict) else {}
+        tile = val.get('tile')
+        if isinstance(tile, dict):
+            self._keys('val.tile', tile, _schema(TILE_OPTIONS), strict=True)
+            self._tile(tile, opt, model_cls)
+        if val.get('restore_light_source'):
+            self._light_source(val['restore_light_source'], model_cls)
+        source = opt.get('stage3_source')
+        if isinstance(source, dict):
+            self._keys('stage3_source', source, STAGE3_SOURCE, strict=True)
+            for key in ('patch_size', 'stride'):
+                self._counts(source, key, f'stage3_source.{key}')
+            if isinstance(source.get('tile'), dict):
+                self._keys('stage3_source.tile', source['tile'], _schema(TILE_OPTIONS), strict=True)
+        cascade = opt.get('cascade')
+        if isinstance(cascade, dict):
+            known = getattr(model_cls, 'CASCADE_OPTIONS', None)
+            if known is None:
+                self.problems.append(f'cascade: only CascadeModel reads it, not {opt.get("model_type")}; remove it')
+            else:
+                self._keys('cascade', cascade, _schema(known), strict=True)
+
+    def _tile(self, tile, opt, model_cls):
+        """A tile size and overlap the networks' grid allows, said at start-up (not at the first validation)."""
+        from flare_sr.utils.tiling import TILE_OPTIONS, tile_size_problem
+
+        for key in ('size', 'overlap', 'batch'):
+            self._counts(tile, key, f'val.tile.{key}')
+        size, overlap = tile.get('size'), tile.get('overlap')
+        if size is None:
+            return
+        if not isinstance(size, int) or not isinstance(overlap, (int, type(None))):
+            return  # already reported
+        multiple = _size_multiple(opt, model_cls)
+        problem = tile_size_problem(size, TILE_OPTIONS['overlap'] if overlap is None else overlap, multiple)
+        if problem:
+            self.problems.append(f'val.tile: {problem}')
+
+    def _light_source(self, restore, model_cls):
+        from flare_sr.utils.light_source import restore_light_source_tensor
+
+        if model_cls is not None and not hasattr(model_cls, 'restore_light_sources'):
+            self.problems.append(f'val.restore_light_source: {model_cls.__name__} does not apply it; use a flare_sr '
+                                 'model (HINetModel, Pix2PixModel, CascadeModel) or remove it')
+        if isinstance(restore, dict):
+            known, _ = _parameters(restore_light_source_tensor, skip=('lq', 'out'))
+            self._keys('val.restore_light_source', restore, {key: NUMBER for key in known}, strict=True)
+
+
+def _schema(defaults):
+    """Expected types from a table of defaults (None: an integer or null, as ``val.tile.size``)."""
+    return {key: (INT, NULL) if default is None else _type_of_default(default) for key, default in defaults.items()}
+
+
+def _size_multiple(opt, model_cls):
+    """Least common multiple of the ``size_multiple`` of the networks the model tiles (built on the meta device)."""
+    import torch
+    from basicsr.archs import build_network
+
+    multiples = [1]
+    for key in getattr(model_cls, 'tiled_networks', ('network_g',)):
+        net_opt = opt.get(key)
+        if not isinstance(net_opt, dict):
+            continue
+        try:
+            with torch.device('meta'):
+                net = build_network(dict(net_opt))
+        except Exception:  # noqa: BLE001  (a bad network option is reported on its own key)
+            continue
+        multiples.append(int(getattr(net, 'size_multiple', 1)))
+    return math.lcm(*multiples)
 
 
 def _keys_read_by(dataset_class):

@@ -23,6 +23,10 @@ from tqdm import tqdm
 
 from flare_sr.errors import FlareSRError
 
+# ``val.tile`` (and ``stage3_source.tile``) keys and their defaults; models read them through these.
+# size None runs the whole frame; overlap in pixels; batch tiles per forward; self_ensemble x8 flips/rotations.
+TILE_OPTIONS = {'size': None, 'overlap': 32, 'batch': 1, 'self_ensemble': False}
+
 
 def pad_to_multiple(image, multiple):
     """Pad bottom/right of a 1xCxHxW tensor up to a multiple (reflect; replicate where too thin to reflect)."""
@@ -55,6 +59,25 @@ def _axis_tiles(length, tile, overlap, multiple):
             if size - -(-(units - size) // (count - 1)) >= overlap_units:
                 return size * multiple, [index * (units - size) // (count - 1) * multiple for index in range(count)]
     raise AssertionError('unreachable: count == units always fits')
+
+
+def tile_size_problem(tile_size, overlap, multiple):
+    """Why ``tile_size`` / ``overlap`` cannot tile on the ``multiple``-pixel grid, with what works; None if they can.
+
+    Checked at start-up, for any frame: tiles are ``tile_size`` rounded down to the grid, must be more
+    than twice the overlap, and must leave a stride of one grid unit after it (see :func:`_axis_tiles`).
+    """
+    if overlap < 0:
+        return f'overlap {overlap} must be 0 or more'
+    tile = max(multiple, int(tile_size) // multiple * multiple)
+    overlap_units = -(-overlap // multiple)
+    if tile > 2 * overlap and tile // multiple > overlap_units:
+        return None
+    smallest = multiple * max(2 * overlap // multiple + 1, overlap_units + 1)
+    largest_overlap = min((tile + 1) // 2 - 1, tile - multiple)
+    return (f'size {tile_size} with overlap {overlap} cannot tile on the network\'s {multiple}-pixel grid (tiles are '
+            f'multiples of {multiple}, more than twice the overlap, with a stride of at least {multiple} after it); '
+            f'use size {smallest} or more, or overlap {largest_overlap} or less')
 
 
 def _axis_weight(tile, overlap, ramp_before, ramp_after):
