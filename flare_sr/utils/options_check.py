@@ -397,6 +397,9 @@ class OptionChecker:
                 self._value(opt, key, str(key), TOP_LEVEL[key])
             else:
                 self._warn_unknown(str(key), key, list(TOP_LEVEL))
+        if opt.get('scale', 1) != 1 and _matches(opt.get('scale'), INT):
+            self.warnings.append(f'scale: {opt["scale"]} is ignored: flare_sr restores images at their own size '
+                                 '(lq and gt must be the same size)')
 
     def _model_type(self, model_type):
         from basicsr.utils.registry import MODEL_REGISTRY
