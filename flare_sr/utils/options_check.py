@@ -480,9 +480,10 @@ class OptionChecker:
         from basicsr.utils.registry import LOSS_REGISTRY
 
         for key in list(train):
-            if str(key).startswith('optim_') or str(key).endswith('_opt'):
-                self._value(train, key, f'train.{key}', (DICT, NULL))
-            elif key in TRAIN:
+            named = str(key).startswith('optim_') or str(key).endswith('_opt')
+            if named and (train[key] is None or isinstance(train[key], dict)):
+                continue  # an optimizer or a loss: checked below
+            if key in TRAIN:
                 self._value(train, key, f'train.{key}', TRAIN[key])
             else:
                 self._warn_unknown(f'train.{key}', key, list(TRAIN) + ['optim_g', 'pixel_opt'])
