@@ -22,14 +22,14 @@ TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'fi
 
 
 def _copy_renamed(src_dir, dst_dir, names, suffix='', size=None):
-    """The first images of ``src_dir`` as ``<name><suffix>.png`` (resized to ``size`` x ``size`` if given)."""
+    """The first images of ``src_dir`` as ``<name><suffix>.png`` (resized to ``size`` = (width, height) if given)."""
     os.makedirs(dst_dir, exist_ok=True)
     for index, path in enumerate(sorted(os.listdir(src_dir))[:len(names)]):
         target = os.path.join(dst_dir, f'{names[index]}{suffix}.png')
         if size is None:
             shutil.copy(os.path.join(src_dir, path), target)
-        else:  # NIQE needs at least 96 pixels after crop_border
-            cv2.imwrite(target, cv2.resize(cv2.imread(os.path.join(src_dir, path)), (size, size)))
+        else:  # NIQE needs two 96-pixel blocks after crop_border
+            cv2.imwrite(target, cv2.resize(cv2.imread(os.path.join(src_dir, path)), size))
 
 
 @pytest.fixture(scope='module')
@@ -45,11 +45,11 @@ def field_data(tmp_path_factory):
     train_lq, train_gt = make_flare_pairs(str(generated / 'train'), 6, size=(48, 48), seed=1)
     val_lq, val_gt = make_flare_pairs(str(generated / 'val'), 2, size=(48, 48), seed=2, prefix='test')
     names = [f'{index:04d}' for index in range(1, 7)]
-    for kind, lq, gt, count, size in (('train', train_lq, train_gt, 6, None), ('val', val_lq, val_gt, 2, 104)):
+    for kind, lq, gt, count, size in (('train', train_lq, train_gt, 6, None), ('val', val_lq, val_gt, 2, (200, 104))):
         _copy_renamed(lq, str(root / kind / 'lq'), names[:count], size=size)
         _copy_renamed(gt, str(root / kind / 'gt'), names[:count], size=size)
-    _copy_renamed(val_gt, str(root / 'val_x4' / 'gt'), ['0801'], size=104)
-    _copy_renamed(val_lq, str(root / 'val_x4' / 'lq'), ['0801'], suffix='x4', size=104)
+    _copy_renamed(val_gt, str(root / 'val_x4' / 'gt'), ['0801'], size=(200, 104))
+    _copy_renamed(val_lq, str(root / 'val_x4' / 'lq'), ['0801'], suffix='x4', size=(200, 104))
     (root / 'meta_info_train.txt').write_text(''.join(f'{name}.png (48,48,3)\n' for name in names[:4]))
     (root / 'meta_info_pairs.txt').write_text(''.join(f'train/gt/{name}.png, train/lq/{name}.png\n' for name in names))
     os.makedirs(root / 'lmdb')
@@ -115,9 +115,10 @@ def test_field_training_file_trains_two_iterations(field_data, tmp_path, templat
         models = os.path.join(experiment_dirs(opt['name'])[0], 'models')
         assert os.path.isfile(os.path.join(models, 'net_g_2.pth'))  # save_checkpoint_freq !!float 2e0 honoured
         log = result.stdout + result.stderr
-        if 'val' in opt:  # val_freq !!float 2e0: one validation, at iteration 2, on every validation set
+        if 'val' in opt:  # val_freq !!float 2e0: a validation at iteration 2 (and BasicSR's final one) of each set
             for dataset in (d['name'] for phase, d in opt['datasets'].items() if phase.startswith('val')):
-                assert len(re.findall(rf'Validation {dataset}\n', log)) == 1, log[-3000:]
+                assert len(re.findall(rf'Validation {dataset}\n', log)) == 2, log[-3000:]
+                assert re.search(rf'Validation {dataset}\n\t # psnr: [\d.]+\tBest: [\d.]+ @ 2 iter', log)
     finally:
         remove_experiment(opt['name'])
 
