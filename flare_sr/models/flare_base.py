@@ -7,7 +7,7 @@
   ``train.channels_last`` on GPU, DDP on CPU (gloo) and GPU.
 - ``train.nonfinite: stop | skip``: a NaN/inf loss stops the run before the optimizer step (so no
   checkpoint ever holds the damage) or drops that step; weights that are not finite are never saved.
-- Validation through ``predict`` (tiled with ``val.tile``, light sources restored with ``val.restore_light_source``), BasicSR's PSNR/SSIM on uint8 images, the
+- Validation through ``predict`` (tiled with ``val.tile``), BasicSR's PSNR/SSIM on uint8 images, the
   raw input's scores as a baseline, side-by-side input|output|label images to TensorBoard and disk.
 
 Hooks for subclasses (Pix2PixModel, HINetModel, the cascade's CascadeModel):
