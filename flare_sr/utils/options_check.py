@@ -644,16 +644,14 @@ def _schema(defaults):
 def _size_multiple(opt, model_cls):
     """Least common multiple of the ``size_multiple`` of the networks the model tiles (built on the meta device)."""
     import torch
-    from basicsr.archs import build_network
+    from basicsr.utils.registry import ARCH_REGISTRY
 
     multiples = [1]
     for key in getattr(model_cls, 'tiled_networks', ('network_g',)):
-        net_opt = opt.get(key)
-        if not isinstance(net_opt, dict):
-            continue
-        try:
+        net_opt = dict(opt.get(key) or {})
+        try:  # not basicsr's build_network: its log line would set up BasicSR's logger before train_pipeline does
             with torch.device('meta'):
-                net = build_network(dict(net_opt))
+                net = ARCH_REGISTRY.get(net_opt.pop('type'))(**net_opt)
         except Exception:  # noqa: BLE001  (a bad network option is reported on its own key)
             continue
         multiples.append(int(getattr(net, 'size_multiple', 1)))
