@@ -10,10 +10,11 @@ idempotent. What each wrapper fixes:
   (absolute, from ``root_path``).
 - ``init_dist``: BasicSR hard-wires NCCL and divides by ``torch.cuda.device_count()`` (zero on CPU).
   Ours picks ``dist_params.backend`` from the option file, else NCCL with CUDA and gloo without.
-- ``parse_options``: checks the options once, as parsed (``--force_yml`` included), before any folder
-  exists (``flare_sr.utils.options_check``); accepts ``--local-rank`` (what ``torch.distributed.launch`` passes), falls back
+- ``parse_options``: accepts ``--local-rank`` (what ``torch.distributed.launch`` passes), falls back
   from ``prefetch_mode: cuda`` to the CPU prefetcher without a GPU, and gives test runs default
   ``val.save_img`` / ``val.suffix`` instead of a KeyError.
+- ``parse_options`` also checks the options once, as parsed (``--force_yml`` included), before any
+  folder exists (``flare_sr.utils.options_check``).
 - ``create_train_val_dataloader``: trains flare_sr datasets through ``ResumableSampler`` with the
   dataset seed set to ``manual_seed``, skips the part of the epoch a resumed run already trained on,
   keeps DataLoader set-up off the global RNG, and corrects the epoch count BasicSR derives with

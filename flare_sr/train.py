@@ -37,7 +37,7 @@ def prepare_stage3_data(option_path):
 
 
 def run(pipeline_name, is_train):
-    """Run ``basicsr.<pipeline_name>`` with our fixes (its parser checks the options); shared by train.py and test.py."""
+    """Run ``basicsr.<pipeline_name>`` with our fixes (its parser checks the options); for train.py and test.py."""
     import importlib
 
     import torch

@@ -158,10 +158,10 @@ def test_nonfinite_loss_skip_mode_drops_steps_and_finishes(tmp_path, tiny_data, 
     (lambda o: o['train'].update(total_iter=10.5), 'train.total_iter: expected an integer, got 10.5'),
     (lambda o: o['network_g'].update(widht=8), 'network_g.widht: unknown key'),
     (lambda o: o['network_g'].update(depth='4'), "network_g.depth: expected an integer, got the string '4'"),
-    (lambda o: o['datasets']['train'].update(use_flip=False), 'datasets.train.use_flip: False contradicts use_hflip: '
-                                                               'True'),
-    (lambda o: o['train']['optim_g'].update(type='Adamm'), "train.optim_g.type: unknown optimizer 'Adamm' (supported: "
-                                                          'Adam, AdamW, SGD)'),
+    (lambda o: o['datasets']['train'].update(use_flip=False),
+     'datasets.train.use_flip: False contradicts use_hflip: True'),
+    (lambda o: o['train']['optim_g'].update(type='Adamm'),
+     "train.optim_g.type: unknown optimizer 'Adamm' (supported: Adam, AdamW, "),
     (lambda o: o['train']['scheduler'].update(type='CosineLR'), "train.scheduler.type: unknown scheduler 'CosineLR'"),
     (lambda o: o['train']['scheduler'].pop('milestones'), 'train.scheduler.milestones: missing'),
     (lambda o: o['datasets']['train'].update(dataroot_gt='/no/such/folder'), 'datasets.train.dataroot_gt: '

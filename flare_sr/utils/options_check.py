@@ -120,8 +120,8 @@ def check_parseable(opt, path, force_yml=None):
         problems.append('num_gpu: missing (0 for the CPU, auto for every visible GPU)')
     if not isinstance(opt.get('datasets'), dict) or not all(isinstance(d, dict) for d in opt['datasets'].values()):
         problems.append('datasets: missing or not a mapping of datasets (train, val, test_1, ...)')
-    if not isinstance(opt.get('path', {}), dict):
-        problems.append('path: expected a mapping')
+    if not isinstance(opt.get('path'), dict):
+        problems.append('path: missing or not a mapping (e.g. path: {pretrain_network_g: ~, resume_state: ~})')
     for entry in force_yml or ():
         if entry.count('=') != 1:
             problems.append(f'--force_yml {entry}: expected one key:path=value')
