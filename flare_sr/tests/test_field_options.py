@@ -365,3 +365,16 @@ def test_light_source_restore_works_for_every_flare_sr_model_and_is_refused_else
     bad['val']['restore_light_source'] = True
     with pytest.raises(FlareSRError, match='val.restore_light_source: SRModel does not apply it'):
         _check(bad)
+
+
+def test_what_basicsr_parser_dereferences_is_one_line(tmp_path, tiny_data):
+    """BasicSR's parse_options indexes num_gpu, path and datasets before flare_sr sees the options: a KeyError
+    traceback there becomes one line naming each missing section."""
+    opt = hinet_options(tiny_data, 'unused', total_iter=2)
+    for key in ('num_gpu', 'path'):
+        opt.pop(key)
+    with pytest.raises(FlareSRError) as error:
+        check_option_file(write_options(tmp_path / 'bare.yml', opt))
+    assert str(error.value) == (f'{tmp_path / "bare.yml"}: num_gpu: missing (0 for the CPU, auto for every visible '
+                                'GPU); path: missing or not a mapping (e.g. path: {pretrain_network_g: ~, '
+                                'resume_state: ~})')
