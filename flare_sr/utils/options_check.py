@@ -144,8 +144,7 @@ def check_options(opt, source, is_train=True, stream=None):
         opt: the options as BasicSR's ``parse_options`` returns them (or as read from the YAML).
         source: the option file, named in every message.
         is_train: training (train, logger sections required) or testing.
-        stream: where warnings and notes go (default stderr); None on ranks other than 0 is the
-            caller's choice of ``open(os.devnull)``.
+        stream: where notes and warnings go (default stderr; ranks other than 0 pass a null device).
     Returns:
         ``opt``, normalised: whole-number floats of counts as ints, ``use_flip`` as ``use_hflip``,
         HINet's ``val.grids`` as ``val.tile``, ``use_grad_clip`` as ``grad_clip``.
@@ -312,7 +311,7 @@ class OptionChecker:
         elif value is not None:
             self._value(section, key, key_path, INT)
 
-    def _keys(self, section, values, schema, prefixes=None, strict=False, reader='flare_sr'):
+    def _keys(self, section, values, schema, prefixes=None, strict=False):
         """Known keys type-checked; unknown ones are errors (``strict``) or warnings."""
         prefixes = prefixes or {}
         known = list(schema) + [f'{p}<x>' for p in prefixes]
@@ -325,16 +324,16 @@ class OptionChecker:
                 if strict:
                     self.problems += strict_keys({key: None}, list(schema), section)
                 else:
-                    self._warn_unknown(key_path, key, known, reader)
+                    self._warn_unknown(key_path, key, known)
             else:
                 self._value(values, key, key_path, expected)
 
-    def _constructor_keys(self, key_path, values, target, skip=('img', 'img2'), extra=None, lenient=False):
+    def _constructor_keys(self, key_path, values, target, skip=('img', 'img2'), extra=None):
         """Keys against the named parameters of a constructor or function; required ones must be there.
 
         A key the target cannot take is an error (it would raise TypeError later), except for targets that
-        swallow ``**kwargs`` (BasicSR's metrics), where it is ignored and so only warned about; ``lenient``
-        warns for every unknown key. ``extra``: further keys the caller reads, with their types.
+        swallow ``**kwargs`` (BasicSR's metrics), where it is ignored and so only warned about. ``extra``:
+        further keys the caller reads, with their types (a metric's ``better``).
         """
         by_name, takes_kwargs = _parameters(target, skip)
         if by_name is None:
@@ -349,7 +348,7 @@ class OptionChecker:
                 expected = _type_of_default(by_name[key].default)
                 if expected is not None and values[key] is not None:
                     self._value(values, key, f'{key_path}.{key}', expected)
-            elif takes_kwargs or lenient:
+            elif takes_kwargs:
                 self._warn_unknown(f'{key_path}.{key}', key, list(by_name) + list(extra), getattr(
                     target, '__name__', 'it'))
             else:
