@@ -161,7 +161,7 @@ def test_nonfinite_loss_skip_mode_drops_steps_and_finishes(tmp_path, tiny_data, 
     (lambda o: o['datasets']['train'].update(use_flip=False),
      'datasets.train.use_flip: False contradicts use_hflip: True'),
     (lambda o: o['train']['optim_g'].update(type='Adamm'),
-     "train.optim_g.type: unknown optimizer 'Adamm' (supported: Adam, AdamW, "),
+     "train.optim_g.type: unknown optimizer 'Adamm' (one of Adam, AdamW, "),
     (lambda o: o['train']['scheduler'].update(type='CosineLR'), "train.scheduler.type: unknown scheduler 'CosineLR'"),
     (lambda o: o['train']['scheduler'].pop('milestones'), 'train.scheduler.milestones: missing'),
     (lambda o: o['datasets']['train'].update(dataroot_gt='/no/such/folder'), 'datasets.train.dataroot_gt: '

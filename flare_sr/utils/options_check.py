@@ -328,12 +328,13 @@ class OptionChecker:
             else:
                 self._value(values, key, key_path, expected)
 
-    def _constructor_keys(self, key_path, values, target, skip=('img', 'img2'), extra=None):
+    def _constructor_keys(self, key_path, values, target, skip=('img', 'img2'), extra=None, filled=()):
         """Keys against the named parameters of a constructor or function; required ones must be there.
 
         A key the target cannot take is an error (it would raise TypeError later), except for targets that
         swallow ``**kwargs`` (BasicSR's metrics), where it is ignored and so only warned about. ``extra``:
-        further keys the caller reads, with their types (a metric's ``better``).
+        further keys the caller reads, with their types (a metric's ``better``). ``filled``: required
+        parameters the caller fills in when the options leave them out.
         """
         by_name, takes_kwargs = _parameters(target, skip)
         if by_name is None:
@@ -355,7 +356,7 @@ class OptionChecker:
                 hint = suggestion(key, list(by_name))
                 self.problems.append(f'{key_path}.{key}: unknown key{hint}')
         for name, parameter in by_name.items():
-            if parameter.default is inspect.Parameter.empty and name not in values:
+            if parameter.default is inspect.Parameter.empty and name not in values and name not in filled:
                 self.problems.append(f'{key_path}.{name}: missing ({getattr(target, "__name__", "it")} needs it)')
 
     def _registered(self, kind, key_path, values, skip=('img', 'img2'), extra=None):
@@ -475,7 +476,7 @@ class OptionChecker:
             if str(key).startswith('pretrain_network_') or key == 'resume_state':
                 self._existing_path(f'path.{key}', value)
 
-    def _train(self, train, model_cls):
+    def _train(self, train, model_cls=None):
         from basicsr.utils.registry import LOSS_REGISTRY
 
         for key in list(train):
@@ -526,7 +527,7 @@ class OptionChecker:
 
         kind = optim.get('type')
         if kind not in OPTIMIZERS:
-            self.problems.append(f'{key_path}.type: unknown optimizer {kind!r} (supported: {", ".join(OPTIMIZERS)})')
+            self.problems.append(f'{key_path}.type: unknown optimizer {kind!r} (one of {", ".join(OPTIMIZERS)})')
             return
         self._constructor_keys(key_path, optim, OPTIMIZERS[kind], skip=('params',))
         betas = optim.get('betas')
@@ -539,13 +540,13 @@ class OptionChecker:
 
         kind = scheduler.get('type')
         if kind not in SCHEDULERS:
-            self.problems.append(f'train.scheduler.type: unknown scheduler {kind!r} '
-                                 f'(supported: {", ".join(SCHEDULERS)})')
+            self.problems.append(f'train.scheduler.type: unknown scheduler {kind!r} (one of {", ".join(SCHEDULERS)})')
             return
         for key in SCHEDULER_COUNTS:
             self._counts(scheduler, key, f'train.scheduler.{key}')
         self._constructor_keys('train.scheduler', scheduler, SCHEDULERS[kind],
-                               skip=('self', 'optimizer', 'last_epoch', 'verbose'))
+                               skip=('self', 'optimizer', 'last_epoch', 'verbose'),
+                               filled=('total_iter',))  # the forks' LinearLR/VibrateLR: from train.total_iter
 
     def _val(self, val, model_cls):
         self._keys('val', val, VAL)
