@@ -36,6 +36,7 @@ class CascadeModel(FlareBaseModel):
     STAGES = ('main', 'post')
     CASCADE_OPTIONS = {'use_main': True, 'use_post': True, 'main_residual': False}  # ``cascade:`` keys, defaults
     tiled_networks = ('network_main', 'network_post')  # the tile grid follows their size_multiple
+    networks = tiled_networks  # the network_* it builds (the option checker warns about others)
 
     def __init__(self, opt):
         if opt.get('is_train'):

@@ -17,6 +17,7 @@ class HINetModel(FlareBaseModel):
     """network_g: HINet (returns [stage1, stage2], both residual on the input)."""
 
     train_losses = ('pixel_opt',)  # the train.*_opt it applies (the option checker refuses others)
+    networks = ('network_g',)  # the network_* it builds (the option checker warns about others)
 
     def forward_image(self, net, lq):
         return net(lq)[-1]

@@ -25,6 +25,7 @@ class Pix2PixModel(FlareBaseModel):
     residual: true|false (top level)."""
 
     train_losses = ('pixel_opt', 'gan_opt')  # the train.*_opt it applies (the option checker refuses others)
+    networks = ('network_g', 'network_d')  # the network_* it builds (the option checker warns about others)
 
     def __init__(self, opt):
         self.residual = is_residual(opt)

@@ -255,10 +255,12 @@ def test_unknown_basicsr_keys_warn_and_the_run_goes_on(tmp_path, tiny_data, expe
     opt['train']['optim_g_lr_mult'] = 2
     opt['val']['metrics']['psnr']['test_ychannel'] = True
     opt['logger']['wandb'] = {'project': None, 'resume_id': None, 'entity': None}
+    opt['network_d'] = {'type': 'PatchGANDiscriminator', 'in_ch': 6, 'ndf': 4}  # Real-ESRGAN's, without its GAN
     result = run_train(write_options(tmp_path / 'unknown.yml', opt), tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(messages(result.stderr, 'warning')) == [
         'datasets.train.use_mixup: not read by PairedFlareDataset, ignored',
+        'network_d: HINetModel builds no such network (it builds network_g); ignored',
         'train.optim_g_lr_mult: not read by flare_sr, ignored',
         'val.metrics.psnr.test_ychannel: not read by calculate_psnr, ignored (did you mean test_y_channel?)']
     assert os.path.isfile(os.path.join(experiment_dirs(name)[0], 'models', 'net_g_latest.pth'))

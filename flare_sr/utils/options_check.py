@@ -24,7 +24,7 @@ class they build (:mod:`flare_sr.utils.optim` for the last two); flare_sr's own 
 that reads them (``TILE_OPTIONS`` in :mod:`flare_sr.utils.tiling`, ``CascadeModel.CASCADE_OPTIONS``, the
 signature of :func:`flare_sr.utils.light_source.restore_light_source_tensor`, a dataset class's
 ``check_options``); models declare ``train_losses`` (the ``train.*_opt`` they apply) and
-``tiled_networks`` (whose ``size_multiple`` the tile grid follows).
+``tiled_networks`` (whose ``size_multiple`` the tile grid follows) and ``networks`` (the ones they build).
 """
 import difflib
 import inspect
@@ -259,9 +259,13 @@ class OptionChecker:
         """Check ``opt`` (normalising it in place); returns the problems (errors)."""
         self._top_level(opt)
         model_cls = self._model_type(opt.get('model_type'))
+        built = getattr(model_cls, 'networks', None)
         for key, value in opt.items():
             if str(key).startswith('network_') and isinstance(value, dict):
                 self._registered('ARCH', key, value)
+                if built is not None and key not in built:
+                    self.warnings.append(f'{key}: {model_cls.__name__} builds no such network (it builds '
+                                         f'{" and ".join(built)}); ignored')
         self._datasets(opt.get('datasets'))
         if isinstance(opt.get('path'), dict):
             self._path(opt['path'])
