@@ -237,6 +237,6 @@ def list_images(folder):
 
 
 def pair_paths(lq_dir, gt_dir, filename_tmpl='{}'):
-    """[(key, lq_path, gt_path)] sorted by key, paired by flare_sr.data.pairing's rules (extensions may differ)."""
+    """[(key, lq_path, gt_path)] in gt file order, paired by flare_sr.data.pairing's rules (extensions may differ)."""
     return pair_names(list_images(lq_dir), list_images(gt_dir), filename_tmpl, lq_where=os.fspath(lq_dir),
                       gt_where=os.fspath(gt_dir))

@@ -101,7 +101,7 @@ def _index(names, forms_of):
 
 
 def pair_names(lq_names, gt_names, filename_tmpl='{}', lq_where='lq', gt_where='gt', all_lq=True, keys=False):
-    """[(key, lq_name, gt_name)] sorted by key, by the module's rules; names are paths or file names, or with
+    """[(key, lq_name, gt_name)] in the order of ``gt_names``, by the module's rules; names are paths or file names, or with
     ``keys`` LMDB keys (no extension to strip).
 
     Every gt name must find a partner; every lq name too unless ``all_lq`` is False (a meta file chose the
@@ -158,4 +158,4 @@ def pair_names(lq_names, gt_names, filename_tmpl='{}', lq_where='lq', gt_where='
         if key in keys:
             raise FlareSRError(f'{lq_name}: same pairing key "{key}" as {keys[key]}; keep one of them')
         keys[key] = lq_name
-    return sorted((key, lq_name, gt_name) for gt_name, (key, lq_name) in partner.items())
+    return [(partner[gt_name][0], partner[gt_name][1], gt_name) for gt_name in gt_names]
