@@ -7,8 +7,8 @@ Works with any flare_sr test option file (CascadeModel, Pix2PixModel, HINetModel
 checkpoints come from it, its datasets are ignored (no labels needed). One PNG per input, same size;
 ``test_input_20000.png`` becomes ``test_20000.png`` (the challenge's naming), other names keep their
 stem. A 16-bit input gives a 16-bit PNG, an alpha channel is kept, and the EXIF orientation is applied
-(the output looks as the photo does in a viewer). Every file is written atomically, so an interrupted run never leaves half an image or half a
-zip. Exit status: 0 done, 2 bad input (one ``error:`` line naming the file).
+(the output looks as the photo does in a viewer). Every file is written atomically, so an interrupted
+run never leaves half an image or half a zip. Exit status: 0 done, 2 bad input (one ``error:`` line naming the file).
 """
 import argparse
 import os

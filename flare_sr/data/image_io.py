@@ -5,8 +5,8 @@ Conversions (all readers): grayscale -> 3 equal channels; gray+alpha and RGBA ->
 orientation is ignored on purpose, so inputs stay pixel-aligned with their labels. ``read_photo`` (for
 inference) instead applies the EXIF orientation and keeps the bit depth and alpha for ``write_image``.
 Errors (FlareSRError naming the path): missing, zero-byte, not an image, truncated PNG/JPEG, unsupported
-sample type, more pixels than OpenCV decodes (OPENCV_IO_MAX_IMAGE_PIXELS). Files are read as bytes (``numpy.fromfile`` + ``cv2.imdecode``) because ``cv2.imread``
-fails on some non-ASCII paths.
+sample type, more pixels than OpenCV decodes (OPENCV_IO_MAX_IMAGE_PIXELS). Files are read as bytes
+(``numpy.fromfile`` + ``cv2.imdecode``) because ``cv2.imread`` fails on some non-ASCII paths.
 """
 import os
 
@@ -54,8 +54,9 @@ def _check_complete(path, data):
 def _decode_limit_error(source, error):
     """cv2's decoders refuse images above CV_IO_MAX_IMAGE_PIXELS (2**30 by default) with an assertion."""
     if 'MAX_IMAGE' in str(error):
-        return FlareSRError(f'{source}: larger than OpenCV decodes ({str(error).strip().splitlines()[-1]}); raise the '
-                            'limit with the environment variable OPENCV_IO_MAX_IMAGE_PIXELS (pixels) or split the image')
+        return FlareSRError(f'{source}: larger than OpenCV decodes ({str(error).strip().splitlines()[-1]}); raise '
+                            'the limit with the environment variable OPENCV_IO_MAX_IMAGE_PIXELS (pixels) or split '
+                            'the image')
     return FlareSRError(f'{source}: not a readable image ({str(error).strip().splitlines()[-1]})')
 
 

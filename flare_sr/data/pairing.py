@@ -101,8 +101,8 @@ def _index(names, forms_of):
 
 
 def pair_names(lq_names, gt_names, filename_tmpl='{}', lq_where='lq', gt_where='gt', all_lq=True, keys=False):
-    """[(key, lq_name, gt_name)] in the order of ``gt_names``, by the module's rules; names are paths or file names, or with
-    ``keys`` LMDB keys (no extension to strip).
+    """[(key, lq_name, gt_name)] in the order of ``gt_names``, by the module's rules; names are paths or file
+    names, or with ``keys`` LMDB keys (no extension to strip).
 
     Every gt name must find a partner; every lq name too unless ``all_lq`` is False (a meta file chose the
     gt names, so other lq files may be left over). Two files with the same stem on one side, and an

@@ -161,7 +161,7 @@ def _follow_advice(image, net, tile, overlap, batch, multiple):
     ((200, 300), 100, 40, 1, 1, 85 * 85, ['e.g. 82']),  # half (50) is refused at overlap 40: smallest that works
 ])
 def test_out_of_memory_advice_works_on_the_grid_when_followed(size, tile, overlap, batch, multiple, max_pixels,
-                                                               expected):
+                                                              expected):
     image = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(0))
     out, messages = _follow_advice(image, _memory_limited(max_pixels), tile, overlap, batch, multiple)
     assert torch.allclose(out, image, atol=1e-6)

@@ -130,5 +130,5 @@ def test_meta_info_file_selects_images(tmp_path):
     ds = dataset(lq_dir, gt_dir, meta_info_file=str(tmp_path / 'meta.txt'))
     assert [gt.split('/')[-1] for _, gt in ds.items] == ['train_label_10002.png', 'train_label_10000.png']
     (tmp_path / 'meta.txt').write_text('train_label_10009.png\n')
-    with pytest.raises(FlareSRError, match=r'meta\.txt: lists train_label_10009\.png, which is not in .*train_label_img'):
+    with pytest.raises(FlareSRError, match=r'meta\.txt: lists train_label_10009\.png, which is not in .*label_img'):
         dataset(lq_dir, gt_dir, meta_info_file=str(tmp_path / 'meta.txt'))
