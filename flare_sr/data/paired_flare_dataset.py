@@ -14,7 +14,8 @@ Options (BasicSR style):
         the patches of the selected images.
     gt_size, use_hflip, use_rot: paired random crop and flips/rotations, in phase ``train`` only;
         ``val``/``test`` return whole images.
-Returns dict(lq, gt, lq_path, gt_path): float32 RGB CHW tensors in [0, 1].
+Returns dict(lq, gt, lq_path, gt_path): float32 RGB CHW tensors in [0, 1]; outside phase ``train`` also
+``bit_depth`` (8 or 16, the input file's), so saved outputs keep a 16-bit input's depth.
 
 Randomness comes only from ``sample_rng(opt, key, len(self))`` so a resumed run sees the same crops.
 Pairing is checked when the dataset is built (and the LMDB key sets, cheaply); pixel sizes are
@@ -23,6 +24,7 @@ Images are read in their own dtype and cropped before the conversion to float (f
 """
 import os
 
+import numpy as np
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
@@ -143,8 +145,9 @@ class PairedFlareDataset(data.Dataset):
         index = key % len(self)
         lq_path, gt_path = self.items[index]
         lq = self._read(lq_path, 'lq')
+        depth = {} if self.phase == 'train' else {'bit_depth': 16 if lq.dtype == np.uint16 else 8}  # saved outputs
         if gt_path is None:
-            return {'lq': img2tensor(lq), 'lq_path': lq_path}
+            return {'lq': img2tensor(lq), 'lq_path': lq_path, **depth}
         gt = self._read(gt_path, 'gt')
         if lq.shape != gt.shape:
             raise FlareSRError(f'{lq_path}: size {lq.shape[0]}x{lq.shape[1]} differs from its label {gt_path} '
@@ -154,4 +157,4 @@ class PairedFlareDataset(data.Dataset):
             if self.gt_size:
                 gt, lq = paired_random_crop(gt, lq, self.gt_size, rng, f'{lq_path} / {gt_path}')
             lq, gt = augment([lq, gt], self.opt.get('use_hflip', False), self.opt.get('use_rot', False), rng)
-        return {'lq': img2tensor(lq), 'gt': img2tensor(gt), 'lq_path': lq_path, 'gt_path': gt_path}
+        return {'lq': img2tensor(lq), 'gt': img2tensor(gt), 'lq_path': lq_path, 'gt_path': gt_path, **depth}

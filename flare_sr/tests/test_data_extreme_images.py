@@ -1,7 +1,8 @@
 """Images at the extremes through infer.py on real files: 16-bit in -> 16-bit out (values checked against the
-8-bit path), alpha kept, EXIF orientation applied, a single file as --input, tiny and odd sizes, and one clear
-line for images beyond the decoders' pixel limits."""
+8-bit path), alpha kept, EXIF orientation applied, a single file as --input, tiny and odd sizes, one clear
+line for images beyond the decoders' pixel limits; and test.py's saved outputs keep a 16-bit set's depth."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -9,12 +10,14 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
+import yaml
 from PIL import Image, ImageOps
 
 import flare_sr  # noqa: F401  (import first: torchvision alias, registration)
 from flare_sr.data.image_io import peek_size, read_photo
 from flare_sr.errors import FlareSRError
 from flare_sr.tests.test_cascade_infer import _infer_in_process, _option_file
+from flare_sr.tests.test_cascade_model import _checkpoints, _opt
 
 
 def _raw(path):
@@ -123,3 +126,33 @@ def test_unreadable_orientation_never_blocks_the_pixels(tmp_path):
     (tmp_path / 'empty.png').write_bytes(b'')
     with pytest.raises(FlareSRError, match=r'empty\.png: empty file'):
         read_photo(tmp_path / 'empty.png')
+
+
+def test_test_py_saves_16bit_outputs_for_a_16bit_test_set(tmp_path, repo_root):
+    """flare_sr/test.py with save_img: the 16-bit set's outputs are 16-bit and round to the 8-bit set's outputs."""
+    _, _, paths = _checkpoints(tmp_path)
+    photo = skimage.data.astronaut()[:64, :80, ::-1]
+    for depth, scale, dtype in (('8', 1, np.uint8), ('16', 257, np.uint16)):
+        for side, img in (('lq', photo), ('gt', 255 - photo)):
+            (tmp_path / depth / side).mkdir(parents=True)
+            cv2.imwrite(str(tmp_path / depth / side / f'{side}_0001.png'), img.astype(dtype) * scale)
+    name = f'pytest_depth_{os.getpid()}'
+    opt = {k: v for k, v in _opt(paths).items() if k not in ('is_train', 'dist', 'rank', 'world_size')}
+    opt.update(name=name, datasets={f'test_{depth}': dict(
+        name=f'set{depth}', type='PairedFlareDataset', phase='test', dataroot_lq=str(tmp_path / depth / 'lq'),
+        dataroot_gt=str(tmp_path / depth / 'gt'), io_backend=dict(type='disk')) for depth in ('8', '16')})
+    opt['val'].update(save_img=True, suffix=None)
+    option_file = tmp_path / 'test.yml'
+    option_file.write_text(yaml.safe_dump(opt))
+    results = os.path.join(repo_root, 'results', name)
+    try:
+        run = subprocess.run([sys.executable, 'flare_sr/test.py', '-opt', str(option_file)], cwd=repo_root,
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-2000:]
+        out8, out16 = (_raw(os.path.join(results, 'visualization', f'set{depth}', 'lq_0001.png'))
+                       for depth in ('8', '16'))
+    finally:
+        shutil.rmtree(results, ignore_errors=True)
+    assert out8.dtype == np.uint8 and out16.dtype == np.uint16 and out16.shape == out8.shape == (64, 80, 3)
+    assert np.abs(out16.astype(np.float64) / 257 - out8).max() <= 0.5 + 1e-6
+    assert np.count_nonzero(out16 % 257) > out16.size // 2
