@@ -28,7 +28,7 @@ from flare_sr.errors import FlareSRError
 
 LQ_WORDS = ('input', 'inp', 'in', 'lq', 'lr', 'low', 'blur', 'blurry', 'noisy', 'rain', 'rainy', 'flare', 'flared',
             'degraded', 'hazy', 'source', 'src')
-GT_WORDS = ('label', 'gt', 'groundtruth', 'hr', 'high', 'sharp', 'clean', 'norain', 'target', 'tar', 'ref',
+GT_WORDS = ('label', 'gt', 'groundtruth', 'hr', 'high', 'sharp', 'clean', 'clear', 'norain', 'target', 'tar', 'ref',
             'reference')
 _SEPARATORS = '_-. '
 _TOKEN = re.compile(r'[^_\-. ]+')

@@ -75,7 +75,7 @@ def test_validation_returns_whole_images_unchanged(tmp_path):
 def test_test_phase_without_labels(tmp_path):
     lq_dir, _ = make_pairs(tmp_path, [(20, 30), (20, 30)], name='test')
     ds = dataset(lq_dir, None, phase='test')
-    assert len(ds) == 2 and set(ds[1]) == {'lq', 'lq_path'}
+    assert len(ds) == 2 and set(ds[1]) == {'lq', 'lq_path', 'bit_depth'} and ds[1]['bit_depth'] == 8
     with pytest.raises(FlareSRError, match='dataroot_gt is required in phase train'):
         dataset(lq_dir, None)
 
