@@ -1,4 +1,4 @@
-"""Remove flare from a folder of images at full resolution, and pack the challenge submission.
+"""Remove flare from an image or a folder of images at full resolution, and pack the challenge submission.
 
     python flare_sr/infer.py -opt options/test_cascade.yml --input datasets/dacon/test_input_img \
         --output results/submission --zip results/submission.zip [--tile 512] [--self-ensemble]
@@ -6,8 +6,9 @@
 Works with any flare_sr test option file (CascadeModel, Pix2PixModel, HINetModel): the model and its
 checkpoints come from it, its datasets are ignored (no labels needed). One PNG per input, same size;
 ``test_input_20000.png`` becomes ``test_20000.png`` (the challenge's naming), other names keep their
-stem. Every file is written atomically, so an interrupted run never leaves half an image or half a
-zip. Exit status: 0 done, 2 bad input (one ``error:`` line naming the file).
+stem. A 16-bit input gives a 16-bit PNG, an alpha channel is kept, and the EXIF orientation is applied
+(the output looks as the photo does in a viewer). Every file is written atomically, so an interrupted
+run never leaves half an image or half a zip. Exit status: 0 done, 2 bad input (one ``error:`` line naming the file).
 """
 import argparse
 import os
@@ -35,6 +36,19 @@ def submission_name(input_path):
     if match:
         stem = f"{match.group('prefix')}_{match.group('number')}"
     return f'{stem}.png'
+
+
+def list_inputs(path):
+    """[path] for an image file, the folder's images for a folder (flare_sr.data.image_io.list_images)."""
+    from flare_sr.data.image_io import IMAGE_EXTENSIONS, list_images
+
+    if osp.isfile(path):
+        if not path.lower().endswith(IMAGE_EXTENSIONS):
+            raise FlareSRError(f'{path}: not an image file ({", ".join(IMAGE_EXTENSIONS)})')
+        return [path]
+    if not osp.exists(path):
+        raise FlareSRError(f'{path}: --input is neither an image file nor a folder')
+    return list_images(path)
 
 
 def plan_outputs(inputs, output_dir):
@@ -123,7 +137,7 @@ def write_zip(zip_path, files):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('-opt', required=True, help='test option file (model, checkpoints, val.tile)')
-    parser.add_argument('--input', required=True, help='folder of flared images')
+    parser.add_argument('--input', required=True, help='a flared image, or a folder of them')
     parser.add_argument('--output', required=True, help='folder for the restored PNGs (created)')
     parser.add_argument('--zip', help='also pack the outputs into this submission zip')
     parser.add_argument('--tile', type=int, help='tile size (overrides val.tile.size; smaller if out of memory)')
@@ -138,13 +152,13 @@ def main(argv=None):
     import torch
     from tqdm import tqdm
 
-    from flare_sr.data.image_io import list_images, peek_size, read_image, write_image
+    from flare_sr.data.image_io import peek_size, read_photo, write_image
     from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
 
     args = parse_args(argv)
     if not torch.cuda.is_available():
         keep_freed_cpu_memory()
-    inputs = list_images(args.input)
+    inputs = list_inputs(args.input)
     for path in inputs:
         peek_size(path)  # fail on an unreadable file now, not after an hour of inference
     plan = plan_outputs(inputs, args.output)
@@ -155,11 +169,11 @@ def main(argv=None):
     start = time.time()
     pixels = 0
     for source, target in tqdm(plan, desc='infer', unit='image'):
-        image = read_image(source)
+        image, info = read_photo(source)
         lq = torch.from_numpy(image).permute(2, 0, 1)[None]
         out = model.predict(lq)[0].permute(1, 2, 0).numpy()
         assert out.shape == image.shape, (out.shape, image.shape)
-        write_image(target, out)
+        write_image(target, out, bit_depth=info['bit_depth'], alpha=info['alpha'])
         pixels += image.shape[0] * image.shape[1]
     seconds = time.time() - start
     summary = (f'wrote {len(plan)} images ({pixels / 1e6:.1f} Mpixel) to {args.output} in {seconds:.1f} s '

@@ -297,7 +297,8 @@ class FlareBaseModel(SRModel):
                 tb_logger.add_image(f'val_{dataset_name}/{image_name} (input|output|label)',
                                     side_by_side(*panels)[0], current_iter)
             if save_img:
-                self._save_images(dataset_name, image_name, current_iter, output, panels)
+                bit_depth = int(val_data['bit_depth'][0]) if 'bit_depth' in val_data else 8
+                self._save_images(dataset_name, image_name, current_iter, output, panels, bit_depth)
         if scored:
             for name in metrics:
                 self.metric_results[name] /= scored
@@ -318,8 +319,9 @@ class FlareBaseModel(SRModel):
             scores[name] = (value, base)
         return scores
 
-    def _save_images(self, dataset_name, image_name, current_iter, output, panels):
-        """Output PNG plus an input|output|label PNG; in training one folder per image and iteration."""
+    def _save_images(self, dataset_name, image_name, current_iter, output, panels, bit_depth=8):
+        """Output PNG (16-bit for a 16-bit input) plus an 8-bit input|output|label PNG; in training one folder
+        per image and iteration."""
         root = self.opt['path']['visualization']
         if self.opt['is_train']:
             stem = osp.join(root, image_name, f'{image_name}_{current_iter}')
@@ -329,7 +331,8 @@ class FlareBaseModel(SRModel):
             file_name = f'{image_name}_{suffix}.png' if suffix else f'{image_name}.png'
             output_path = osp.join(root, dataset_name, file_name)
             compare_path = osp.join(root, f'{dataset_name}_compare', file_name)
-        write_image(output_path, tensor2img(output, rgb2bgr=False))
+        output_img = output[0].permute(1, 2, 0).cpu().numpy() if bit_depth == 16 else tensor2img(output, rgb2bgr=False)
+        write_image(output_path, output_img, bit_depth=bit_depth)
         write_image(compare_path, tensor2img(side_by_side(*panels), rgb2bgr=False))
 
     def _log_validation_metric_values(self, current_iter, dataset_name, tb_logger):

@@ -171,11 +171,46 @@ def tiled_forward(net_fn, image, tile_size=None, overlap=32, batch=1, multiple=1
     except Exception as error:  # noqa: BLE001  (only memory exhaustion is rewritten; the rest re-raises)
         if not _is_out_of_memory(error):
             raise
-        smaller = max(multiple, (layout.max_tile // 2) // multiple * multiple)
         raise FlareSRError(
             f'tile size {layout.tile_h}x{layout.tile_w} (batch {batch}) does not fit in {device} memory; '
-            f'use a smaller val.tile.size / --tile, e.g. {smaller}, or val.tile.batch 1') from None
+            + out_of_memory_advice(height, width, layout, overlap, multiple, batch)) from None
     return (accum / weight_sum)[..., :height, :width]
+
+
+def _working_layout(height, width, tile, overlap, multiple, below):
+    """TileLayout for (tile, overlap) if the tiler accepts it and its tiles are smaller than ``below``, else None."""
+    try:
+        layout = TileLayout(height, width, tile, overlap, multiple)
+    except FlareSRError:
+        return None
+    return layout if max(layout.tile_h, layout.tile_w) < below else None
+
+
+def out_of_memory_advice(height, width, layout, overlap, multiple, batch):
+    """What to change after an out-of-memory error, checked against TileLayout for this frame, grid and overlap.
+
+    Suggests a tile size the tiler accepts with the same overlap and whose tiles are smaller: the largest at
+    most half the current tile side, else the smallest that works. Where none exists on the grid, it names a
+    smaller tile with a lower overlap that does work. A batch above 1 is named first.
+    """
+    current = max(layout.tile_h, layout.tile_w)
+    step = max(multiple, (current // 32) // multiple * multiple)
+    working = [size for size in range(current - step, 0, -step)
+               if _working_layout(height, width, size, overlap, multiple, current)]
+    batch_hint = f'val.tile.batch 1 (now {batch}), or ' if int(batch) > 1 else ''
+    if working:
+        halved = [size for size in working if size <= current // 2]
+        size = halved[0] if halved else working[-1]
+        smaller = TileLayout(height, width, size, overlap, multiple)
+        return (f'use {batch_hint}a smaller val.tile.size / --tile, e.g. {size} (tiles of {smaller.tile_h}x'
+                f'{smaller.tile_w} on the {multiple}-pixel grid with overlap {overlap})')
+    size = max(multiple, (current // 2) // multiple * multiple)
+    for lower in sorted({overlap // 2, overlap // 4, overlap // 8, 0}, reverse=True):
+        if lower < overlap and _working_layout(height, width, size, lower, multiple, current):
+            return (f'use {batch_hint}a lower overlap: no tile smaller than {current} works on the {multiple}-pixel '
+                    f'grid with overlap {overlap}; e.g. --tile {size} --overlap {lower} (val.tile.size / .overlap)'
+                    + (' (no blending between tiles: seams may show)' if lower == 0 else ''))
+    return f'use {batch_hint}a smaller image: no smaller tile works on the {multiple}-pixel grid'
 
 
 def tile_grid_preview(height, width, tile_size, overlap=32, multiple=1, image=None, path=None):
