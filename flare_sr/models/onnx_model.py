@@ -12,6 +12,7 @@ onnx and onnxruntime are optional (``pip install flare_sr[onnx]``); they are imp
 when used.
 """
 import json
+import warnings
 
 import torch
 
@@ -63,7 +64,12 @@ def export_onnx(model, out_path, opset=OPSET, probe_size=None):
     module = TileModule(model).cpu().eval()
     probe = torch.rand(1, 3, probe_size, probe_size, generator=torch.Generator().manual_seed(0))
     axes = {0: 'batch', 2: 'height', 3: 'width'}
-    with torch.inference_mode(False), torch.no_grad():
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        # The tracer warns that the archs' size checks become constants (they only raise on bad sizes,
+        # which tiling never sends) and that HIN's instance norm uses input statistics (it always does).
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        warnings.filterwarnings('ignore', message='.*instance_norm.*')
+        warnings.simplefilter('ignore', DeprecationWarning)
         torch.onnx.export(module, (probe,), out_path, input_names=['tiles'], output_names=['restored'],
                           dynamic_axes={'tiles': axes, 'restored': axes}, opset_version=opset, dynamo=False)
     metadata = {'model_type': type(model).__name__, 'size_multiple': str(multiple),
