@@ -127,7 +127,10 @@ def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_e
     for key, value in (('size', tile), ('overlap', overlap), ('self_ensemble', self_ensemble or None)):
         if value is not None:
             tile_opt[key] = value
-    return OnnxRuntimePredictor(opt, onnx_path)
+    import torch
+
+    gpu = torch.cuda.is_available() and opt.get('num_gpu', 'auto') != 0
+    return OnnxRuntimePredictor(opt, onnx_path, device='cuda' if gpu else 'cpu')
 
 
 def save_tile_preview(model, image_path, png_path):
