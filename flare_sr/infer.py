@@ -110,7 +110,7 @@ def build_inference_model(option_file, tile=None, overlap=None, self_ensemble=Fa
 
 def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_ensemble=False):
     """An OnnxRuntimePredictor for ``onnx_path`` with ``option_file``'s val options (its networks are not built)."""
-    from flare_sr.models.onnx_model import OnnxRuntimePredictor
+    from flare_sr.models.onnx_backend import OnnxRuntimePredictor
     from flare_sr.utils.options_check import OptionChecker, load_option_file
 
     if not onnx_path:

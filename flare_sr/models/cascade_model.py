@@ -16,8 +16,8 @@ Options:
     val.restore_light_source           {threshold: 0.97, scale: 1.5}: put saturated lights back (off if absent)
     val.precision                      fp32 | bf16 | fp16 | auto (flare_sr/utils/precision.py)
 
-On the CPU the nets and tiles are channels_last: oneDNN's NHWC convolutions took 25-30% less time per
-pixel than NCHW for the tiny cascade on 512-1280 tiles (docs/benchmarks.md).
+On the CPU the nets and tiles are channels_last: with oneDNN's NHWC convolutions a 1280x1664 tile costs
+about what a 512 tile does per pixel, where in NCHW it cost 1.21x (tiny cascade, docs/benchmarks.md).
 """
 import math
 

@@ -55,7 +55,7 @@ from flare_sr.data.image_io import pair_paths, read_image
 from flare_sr.data.patches import patch_grid
 from flare_sr.infer import build_test_model
 from flare_sr.models.main_net import restore_image
-from flare_sr.models.onnx_model import OnnxRuntimePredictor, export_onnx
+from flare_sr.models.onnx_backend import OnnxRuntimePredictor, export_onnx
 from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
 from flare_sr.utils.options_check import load_option_file
 from flare_sr.utils.precision import cpu_bf16_support
