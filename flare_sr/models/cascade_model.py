@@ -60,7 +60,9 @@ class CascadeModel(FlareBaseModel):
                 net = net.to(memory_format=torch.channels_last)
             self.nets[stage] = net.eval()
         residual = ' (residual)' if 'main' in self.enabled and self.main_residual else ''
-        get_root_logger().info(f'Cascade stages: {" -> ".join(self.enabled)}{residual}')
+        precision = self.tile_options()['precision']
+        get_root_logger().info(f'Cascade stages: {" -> ".join(self.enabled)}{residual}; precision {precision}'
+                               f'{", channels_last" if self.channels_last else ""}')
 
     def _load(self, stage, net):
         path_opt = self.opt.get('path') or {}

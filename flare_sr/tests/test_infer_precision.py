@@ -69,6 +69,7 @@ def test_forced_bf16_runs_the_net_in_bf16_but_accumulates_in_fp32():
         blended_in_fp32 = tiled_forward(lambda t: conv_bf16(t.bfloat16()).float(), image, 32, 8)
     assert torch.allclose(out, blended_in_fp32, atol=1e-6)
 
+
 def test_model_reads_val_precision_and_test_py_flag(tmp_path, monkeypatch):
     _cpu_reports(monkeypatch)
     _, _, paths = _checkpoints(tmp_path)

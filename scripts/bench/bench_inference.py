@@ -328,8 +328,9 @@ def main():
     targets = {'bf16': ' (target: cost <= 0.05 dB)', 'onnxruntime': ''}
     for row, target in targets.items():
         if row in results and 'fp32' in results and 'psnr' in results[row]:
-            notes.append(f"{LABELS[row]}: {results['fp32']['seconds'] / results[row]['seconds']:.2f}x the speed of fp32, "
-                         f"PSNR {results[row]['psnr'] - results['fp32']['psnr']:+.3f} dB{target}")
+            speed = results['fp32']['seconds'] / results[row]['seconds']
+            cost = results[row]['psnr'] - results['fp32']['psnr']
+            notes.append(f'{LABELS[row]}: {speed:.2f}x the speed of fp32, PSNR {cost:+.3f} dB{target}')
     first = next(iter(results.values()))
     if 'psnr' in first:
         notes.append(f"demo PSNR: {first['images']} held-out test images of {os.path.relpath(args.demo, ROOT)}, raw "
