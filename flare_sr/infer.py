@@ -110,6 +110,8 @@ def build_inference_model(option_file, tile=None, overlap=None, self_ensemble=Fa
 
 def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_ensemble=False):
     """An OnnxRuntimePredictor for ``onnx_path`` with ``option_file``'s val options (its networks are not built)."""
+    import torch
+
     from flare_sr.models.onnx_backend import OnnxRuntimePredictor
     from flare_sr.utils.options_check import OptionChecker, load_option_file
 
@@ -127,8 +129,6 @@ def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_e
     for key, value in (('size', tile), ('overlap', overlap), ('self_ensemble', self_ensemble or None)):
         if value is not None:
             tile_opt[key] = value
-    import torch
-
     gpu = torch.cuda.is_available() and opt.get('num_gpu', 'auto') != 0
     return OnnxRuntimePredictor(opt, onnx_path, device='cuda' if gpu else 'cpu')
 
