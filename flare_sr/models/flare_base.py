@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from flare_sr.data.image_io import write_image
 from flare_sr.utils.atomic import atomic_torch_save
+from flare_sr.utils.precision import resolve_precision
 from flare_sr.utils.tiling import tiled_forward
 
 
@@ -244,9 +245,12 @@ class FlareBaseModel(SRModel):
         return self.get_bare_model(getattr(self, 'net_g_ema', self.net_g))
 
     def tile_options(self):
-        tile = (self.opt.get('val') or {}).get('tile') or {}
+        """``tiled_forward``'s keyword arguments from ``val.tile`` and ``val.precision`` (resolved for the device)."""
+        val = self.opt.get('val') or {}
+        tile = val.get('tile') or {}
         return dict(tile_size=tile.get('size'), overlap=tile.get('overlap', 32), batch=tile.get('batch', 1),
-                    self_ensemble=tile.get('self_ensemble', False))
+                    self_ensemble=tile.get('self_ensemble', False),
+                    precision=resolve_precision(val.get('precision', 'fp32'), self.device))
 
     def predict(self, lq_cpu):
         """1x3xHxW CPU [0,1] -> 1x3xHxW CPU [0,1], through ``tiled_forward`` with the ``val.tile`` options."""

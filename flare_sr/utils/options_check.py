@@ -42,7 +42,8 @@ TRAIN = {
     'channels_last': BOOL,
 }
 VAL = {'val_freq': INT, 'save_img': BOOL, 'suffix': (STR, None), 'pbar': BOOL, 'metrics': DICT, 'tile': DICT,
-       'tb_images': INT, 'restore_light_source': (DICT, BOOL)}
+       'tb_images': INT, 'restore_light_source': (DICT, BOOL),
+       'precision': ('fp32', 'bf16', 'fp16', 'auto')}  # flare_sr/utils/precision.py
 TILE = {'size': (INT, None), 'overlap': INT, 'batch': INT, 'self_ensemble': BOOL}
 LOGGER = {'print_freq': INT, 'save_checkpoint_freq': INT, 'use_tb_logger': BOOL, 'wandb': DICT}
 WANDB = {'project': (STR, None), 'resume_id': (STR, None)}

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.precision import autocast
 
 
 def pad_to_multiple(image, multiple):
@@ -121,14 +122,20 @@ def _untransform(batch, rot, flip):
     return batch.flip(-1) if flip else batch
 
 
-def _run(net_fn, batch, device, self_ensemble):
-    """net_fn on one CPU batch of tiles; returns float32 CPU output. x8 flips/rotations when asked."""
+def _run(net_fn, batch, device, self_ensemble, precision='fp32'):
+    """net_fn on one CPU batch of tiles (autocast at ``precision``); returns float32 CPU output.
+    x8 flips/rotations when asked, averaged in float32."""
     batch = batch.to(device)
+
+    def forward(tiles):
+        with autocast(precision, device):
+            return net_fn(tiles)
+
     if not self_ensemble:
-        return net_fn(batch).float().cpu()
+        return forward(batch).float().cpu()
     total = None
     for rot, flip in _ENSEMBLE:
-        out = _untransform(net_fn(_transform(batch, rot, flip)), rot, flip).float().cpu()
+        out = _untransform(forward(_transform(batch, rot, flip)), rot, flip).float().cpu()
         total = out if total is None else total + out
     return total / len(_ENSEMBLE)
 
@@ -140,11 +147,13 @@ def _is_out_of_memory(error):
 
 
 def tiled_forward(net_fn, image, tile_size=None, overlap=32, batch=1, multiple=1, device='cpu',
-                  self_ensemble=False, progress=False):
-    """Apply ``net_fn`` to a 1x3xHxW CPU tensor tile by tile; returns the blended 1x3xHxW CPU result.
+                  self_ensemble=False, progress=False, precision='fp32'):
+    """Apply ``net_fn`` to a 1x3xHxW CPU tensor tile by tile; returns the blended 1x3xHxW float32 CPU result.
 
     ``tile_size=None`` runs the whole frame padded to ``multiple``. Tiles go to ``device`` ``batch``
-    at a time; everything frame-sized stays on the CPU.
+    at a time; everything frame-sized stays on the CPU. ``precision`` ('fp32', 'bf16', 'fp16',
+    already resolved by ``flare_sr.utils.precision.resolve_precision``) is the autocast dtype of
+    ``net_fn`` only: each tile's output is cast to float32 before it is weighted and accumulated.
     """
     if image.dim() != 4 or image.shape[0] != 1:
         raise ValueError(f'tiled_forward expects a 1xCxHxW tensor, got shape {tuple(image.shape)}')
@@ -152,7 +161,7 @@ def tiled_forward(net_fn, image, tile_size=None, overlap=32, batch=1, multiple=1
     layout = TileLayout(height, width, tile_size, overlap, multiple)
     padded = pad_to_multiple(image.float().cpu(), multiple)
     accum = None
-    weight_sum = torch.zeros(1, 1, layout.padded_h, layout.padded_w)
+    weight_sum = torch.zeros(1, 1, layout.padded_h, layout.padded_w, dtype=torch.float32)
     boxes = layout.boxes
     try:
         with torch.inference_mode(), tqdm(total=len(boxes), desc='tiles', unit='tile',
@@ -160,9 +169,9 @@ def tiled_forward(net_fn, image, tile_size=None, overlap=32, batch=1, multiple=1
             for first in range(0, len(boxes), max(1, int(batch))):
                 chunk = boxes[first:first + max(1, int(batch))]
                 tiles = torch.cat([padded[..., t:t + layout.tile_h, l:l + layout.tile_w] for t, l in chunk])
-                outputs = _run(net_fn, tiles, device, self_ensemble)
+                outputs = _run(net_fn, tiles, device, self_ensemble, precision)
                 if accum is None:
-                    accum = torch.zeros(1, outputs.shape[1], layout.padded_h, layout.padded_w)
+                    accum = torch.zeros(1, outputs.shape[1], layout.padded_h, layout.padded_w, dtype=torch.float32)
                 for (top, left), out in zip(chunk, outputs):
                     window = layout.weight(top, left)
                     accum[0, :, top:top + layout.tile_h, left:left + layout.tile_w] += out * window
