@@ -49,7 +49,7 @@ def _train_resume_and_check(tmp_path, opt, loss_tag, iters, more_iters, net_labe
     for metric in ('psnr', 'ssim', 'input_psnr', 'input_ssim'):
         assert f'metrics/val/{metric}' in scalars, sorted(scalars)
     assert any(tag.startswith('image:val_val/') and 'input|output|label' in tag for tag in scalars)
-    compare = os.path.join(exp_dir, 'visualization', 'test_input_10000', f'test_input_10000_{iters}_compare.png')
+    compare = os.path.join(exp_dir, 'visualization', 'val', 'test_input_10000', f'test_input_10000_{iters}_compare.png')
     assert os.path.isfile(compare)
 
     opt['train']['total_iter'] = iters + more_iters
