@@ -124,6 +124,11 @@ def build_scheduler(optimizer, options, total_iter, key_path='train.scheduler'):
         if not (isinstance(options['total_iter'], (int, float)) and options['total_iter'] > 0
                 and math.isfinite(options['total_iter'])):
             raise FlareSRError(f'{key_path}: {kind} needs train.total_iter > 0, got {options["total_iter"]!r}')
+    periods = options.get('periods')
+    if kind == 'CosineAnnealingRestartLR' and isinstance(periods, (list, tuple)) and total_iter \
+            and sum(periods) < total_iter:
+        raise FlareSRError(f'{key_path}.periods: they add up to {sum(periods)} iterations, but train.total_iter is '
+                           f'{total_iter}; CosineAnnealingRestartLR fails after its last period')
     try:
         return SCHEDULERS[kind](optimizer, **options)
     except (TypeError, ValueError, AssertionError) as error:
