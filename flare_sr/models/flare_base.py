@@ -38,7 +38,7 @@ from tqdm import tqdm
 from flare_sr.data.image_io import write_image
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.atomic import atomic_torch_save
-from flare_sr.utils.checkpoint import check_fits, load_weights_only, network_state_dict
+from flare_sr.utils.checkpoint import check_fits, load_weights_only, network_state_dict, to_plain
 from flare_sr.utils.optim import build_optimizer, build_scheduler
 from flare_sr.utils.tiling import tiled_forward
 
@@ -264,7 +264,7 @@ class FlareBaseModel(SRModel):
             'scaler': self.scaler.state_dict(), 'skipped_steps': self.skipped_steps,
             'best_metric_results': getattr(self, 'best_metric_results', {}), 'rng_per_rank': rng_per_rank,
         }
-        atomic_torch_save(state, osp.join(self.opt['path']['training_states'], f'{current_iter}.state'))
+        atomic_torch_save(to_plain(state), osp.join(self.opt['path']['training_states'], f'{current_iter}.state'))
 
     def _check_resumable(self, resume_state):
         """One FlareSRError when the state's optimizers or schedulers are not the ones these options build."""

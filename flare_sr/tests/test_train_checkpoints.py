@@ -70,6 +70,7 @@ def test_training_state_loads_weights_only_and_round_trips_exactly(tmp_path):
     opt = model_options(tmp_path)
     model = HINetModel(copy.deepcopy(opt))
     train_steps(model, 3)
+    model.best_metric_results = {'val': {'psnr': {'better': 'higher', 'val': np.float64(30.5), 'iter': 3}}}
     model.save_network(model.net_g, 'net_g', 3)
     model.save_training_state(epoch=0, current_iter=3)
     expected_draws = draws()
@@ -85,6 +86,7 @@ def test_training_state_loads_weights_only_and_round_trips_exactly(tmp_path):
     resumed = HINetModel(resumed_opt)
     resumed.resume_training(load_training_state(str(path)))
     assert draws() == expected_draws
+    assert resumed.best_metric_results == {'val': {'psnr': {'better': 'higher', 'val': 30.5, 'iter': 3}}}
 
     saved, loaded = model.optimizer_g.state_dict(), resumed.optimizer_g.state_dict()
     assert saved['param_groups'][0]['lr'] == loaded['param_groups'][0]['lr']

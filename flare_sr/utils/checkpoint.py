@@ -15,6 +15,7 @@ import pickle
 import re
 from os import path as osp
 
+import numpy as np
 import torch
 
 from flare_sr.errors import FlareSRError
@@ -26,6 +27,23 @@ _STATE_FILE = re.compile(r'^(?P<iter>\d+)\.state$')
 def _first_line(error):
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0].rstrip('.')
+
+
+def to_plain(value):
+    """``value`` with numpy scalars as Python numbers and numpy arrays as tensors, so it saves ``weights_only``
+    loadable (BasicSR's metrics return numpy floats; dicts, lists and tuples are walked)."""
+    if isinstance(value, dict):
+        plain = type(value)()  # keeps OrderedDict and Counter (a scheduler's milestones)
+        for key, item in value.items():
+            plain[key] = to_plain(item)
+        return plain
+    if isinstance(value, (list, tuple)) and not hasattr(value, '_fields'):
+        return type(value)(to_plain(item) for item in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value.copy())
+    return value
 
 
 def latest_training_state(state_dir):
