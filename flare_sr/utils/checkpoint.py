@@ -47,10 +47,11 @@ def to_plain(value):
 
 
 def latest_training_state(state_dir):
-    """Path of the highest-iteration ``<iter>.state`` in ``state_dir`` (temporary files ignored), or None."""
+    """Path of the highest-iteration ``<iter>.state`` file in ``state_dir`` (temporary files ignored), or None."""
     if not osp.isdir(state_dir):
         return None
-    iters = [int(match['iter']) for match in map(_STATE_FILE.match, os.listdir(state_dir)) if match]
+    iters = [int(match['iter']) for match in map(_STATE_FILE.match, os.listdir(state_dir))
+             if match and osp.isfile(osp.join(state_dir, match.string))]
     return osp.join(state_dir, f'{max(iters)}.state') if iters else None
 
 
