@@ -59,13 +59,22 @@ def capture_rng_states():
     return states
 
 
+def _numpy_state(saved):
+    """``np.random.set_state``'s argument from a saved numpy state: the dict form, or the legacy tuple of states
+    converted by ``scripts/convert_training_state.py``; the key as a tensor (on any device) or an array."""
+    def as_key(key):
+        return torch.as_tensor(key).cpu().numpy().astype(np.uint32)
+
+    if isinstance(saved, dict):
+        return dict(saved, state=dict(saved['state'], key=as_key(saved['state']['key'])))
+    name, key, *rest = saved
+    return (name, as_key(key), *rest)
+
+
 def restore_rng_states(states):
     """Set every global RNG from ``capture_rng_states``' result (also after a save and load)."""
     torch.set_rng_state(states['torch'].cpu())
-    numpy_state = dict(states['numpy'])
-    key = numpy_state['state']['key']
-    numpy_state['state'] = dict(numpy_state['state'], key=np.asarray(key.cpu().numpy(), dtype=np.uint32))
-    np.random.set_state(numpy_state)
+    np.random.set_state(_numpy_state(states['numpy']))
     random.setstate(states['python'])
     if 'cuda' in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([state.cpu() for state in states['cuda']])
@@ -122,7 +131,7 @@ class FlareBaseModel(SRModel):
 
     def init_training_settings(self):
         if self.train_opt.get('channels_last') and self.device.type != 'cuda':
-            get_root_logger().info('train.channels_last: ignored on the CPU (it only speeds up GPU convolutions).')
+            get_root_logger().warning('train.channels_last: ignored on the CPU (it only speeds up GPU convolutions).')
         self._setup_amp()
         self.nonfinite_mode = self.train_opt.get('nonfinite', 'stop')
         self.skipped_steps = 0

@@ -84,9 +84,14 @@ def load_weights_only(path, key_path=None, map_location='cpu'):
     except pickle.UnpicklingError as error:
         unsafe = re.search(r'Unsupported global: GLOBAL (\S+)', str(error))
         if unsafe:
+            hint = ''
+            if unsafe[1].startswith('numpy.'):
+                hint = ('; a training state from an older flare_sr holds numpy RNG states: if you trust it, '
+                        f'python scripts/convert_training_state.py {path}')
             raise FlareSRError(
                 f'{where}: refused: it holds the Python object {unsafe[1]}, and unpickling that could run code; '
-                'flare_sr loads checkpoints as weights only (tensors and plain data), as it writes them') from None
+                f'flare_sr loads checkpoints as weights only (tensors and plain data), as it writes them{hint}'
+            ) from None
         raise FlareSRError(f'{where}: not a PyTorch checkpoint ({_first_line(error)})') from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
         raise FlareSRError(f'{where}: truncated or not a PyTorch checkpoint ({_first_line(error)})') from None
