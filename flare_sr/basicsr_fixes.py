@@ -180,7 +180,13 @@ def load_resume_state(opt):
         state_path = opt['path'].get('resume_state')
     if state_path is None:
         return None
-    state = load_training_state(state_path, map_location=resume_map_location(opt))
+    try:
+        state = load_training_state(state_path, map_location=resume_map_location(opt))
+    except FlareSRError as error:
+        if not opt['auto_resume']:
+            raise
+        raise FlareSRError(f'{error}; --auto_resume picked it as the latest state: move it away to resume from the '
+                           'one before') from None
     saved_by = state.get('model_type')
     if saved_by is not None and saved_by != opt['model_type']:
         raise FlareSRError(f'path.resume_state: {state_path} was saved by {saved_by}, but model_type is '

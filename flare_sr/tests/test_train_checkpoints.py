@@ -249,3 +249,19 @@ def test_state_of_an_older_flare_sr_is_refused_with_the_way_to_convert_it(tmp_pa
     model.resume_training(load_training_state(str(path)))
     assert np.array_equal(np.random.rand(4), expected)
     assert model.best_metric_results['val']['psnr']['val'] == 21.0
+
+
+def test_auto_resume_from_a_broken_latest_state_says_how_to_use_the_one_before(tmp_path):
+    model = HINetModel(model_options(tmp_path))
+    model.save_training_state(epoch=0, current_iter=2)
+    broken = tmp_path / 'training_states' / '4.state'
+    broken.write_bytes((tmp_path / 'training_states' / '2.state').read_bytes()[:100])
+    opt = model_options(tmp_path)
+    opt['auto_resume'] = True
+    with pytest.raises(FlareSRError) as error:
+        basicsr_fixes.load_resume_state(opt)
+    assert str(error.value).startswith(f'path.resume_state: {broken}: truncated or not a PyTorch checkpoint (')
+    assert str(error.value).endswith('; --auto_resume picked it as the latest state: move it away to resume from the '
+                                     'one before')
+    broken.unlink()
+    assert basicsr_fixes.load_resume_state(opt)['iter'] == 2
