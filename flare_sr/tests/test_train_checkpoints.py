@@ -253,6 +253,7 @@ def test_state_of_an_older_flare_sr_is_refused_with_the_way_to_convert_it(tmp_pa
 
 def test_auto_resume_from_a_broken_latest_state_says_how_to_use_the_one_before(tmp_path):
     model = HINetModel(model_options(tmp_path))
+    model.save_network(model.net_g, 'net_g', 2)
     model.save_training_state(epoch=0, current_iter=2)
     broken = tmp_path / 'training_states' / '4.state'
     broken.write_bytes((tmp_path / 'training_states' / '2.state').read_bytes()[:100])
