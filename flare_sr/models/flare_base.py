@@ -169,11 +169,11 @@ class FlareBaseModel(SRModel):
         self.optimizers.append(self.optimizer_g)
 
     def setup_schedulers(self):
-        """``train.scheduler`` for every optimizer (none: constant learning rates); the options stay as written."""
-        scheduler_opt = self.train_opt.get('scheduler')
-        if scheduler_opt:
-            self.schedulers = [build_scheduler(optimizer, scheduler_opt, self.train_opt.get('total_iter'))
-                               for optimizer in self.optimizers]
+        """``train.scheduler`` for every optimizer (none: constant learning rates after any ``train.warmup_iter``);
+        the options stay as written."""
+        scheduler_opt = self.train_opt.get('scheduler') or {'type': 'Constant'}
+        self.schedulers = [build_scheduler(optimizer, scheduler_opt, self.train_opt.get('total_iter'))
+                           for optimizer in self.optimizers]
 
     def autocast(self):
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype or torch.float32,

@@ -24,6 +24,7 @@ SCHEDULER_OPTIONS = {
     'TrueCosineAnnealingLR': {'T_max': 10, 'eta_min': 1e-5},
     'LinearLR': {},
     'VibrateLR': {},
+    'Constant': {},
 }
 
 
@@ -122,3 +123,15 @@ def test_option_checker_accepts_the_forks_optimizers_and_schedulers():
         checker = OptionChecker(is_train=True)
         checker._train(dict(base, optim_g=optim, scheduler=scheduler))
         assert checker.problems == []
+
+
+def test_without_a_scheduler_the_rate_is_constant_after_the_warm_up(tmp_path):
+    opt = model_options(tmp_path, optim={'type': 'SGD', 'lr': 0.1})
+    del opt['train']['scheduler']
+    model = HINetModel(opt)
+    rates = []
+    for current_iter in range(1, 8):
+        model.update_learning_rate(current_iter, warmup_iter=4)
+        rates.extend(model.get_current_learning_rate())
+        model.optimizer_g.step()
+    assert rates == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1, 0.1, 0.1])

@@ -61,6 +61,14 @@ class VibrateLR(LRScheduler):
         return [weight * group['initial_lr'] for group in self.optimizer.param_groups]
 
 
+class Constant(LRScheduler):
+    """The initial rate at every step: what a run without ``train.scheduler`` gets. Unlike no scheduler at all,
+    it restores the rate after BasicSR's linear warm-up (``train.warmup_iter``), which lowers it in place."""
+
+    def get_lr(self):
+        return [group['initial_lr'] for group in self.optimizer.param_groups]
+
+
 # type -> class; constructor arguments are validated by inspecting these classes.
 OPTIMIZERS = {
     'Adam': torch.optim.Adam,
@@ -78,6 +86,7 @@ SCHEDULERS = {
     'TrueCosineAnnealingLR': torch.optim.lr_scheduler.CosineAnnealingLR,  # HINet/NAFNet: cosine, no restarts
     'LinearLR': LinearLR,  # HINet/NAFNet
     'VibrateLR': VibrateLR,  # HINet/NAFNet
+    'Constant': Constant,  # flare_sr: the default when train.scheduler is absent
 }
 # Schedulers the forks size with train.total_iter (their option files give only the type).
 SIZED_BY_TOTAL_ITER = ('LinearLR', 'VibrateLR')
