@@ -206,8 +206,8 @@ def test_command_line_resume_from_network_file_or_malicious_state_is_one_error_l
     assert result.returncode == 0, result.stderr[-3000:]
     exp_dir = experiment_dirs(name)[0]
     before = sorted(os.listdir(exp_dir))
-    network, state = os.path.join(exp_dir, 'models', 'net_g_2.pth'), os.path.join(exp_dir, 'training_states',
-                                                                                   '2.state')
+    network = os.path.join(exp_dir, 'models', 'net_g_2.pth')
+    state = os.path.join(exp_dir, 'training_states', '2.state')
     marker = tmp_path / 'payload_ran'
     evil = tmp_path / 'evil.state'
     torch.save({'epoch': 0, 'iter': 2, 'optimizers': [Payload(marker)], 'schedulers': []}, evil)

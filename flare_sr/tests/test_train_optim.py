@@ -116,10 +116,11 @@ def test_option_checker_accepts_the_forks_optimizers_and_schedulers():
     """HINet/NAFNet write AdamW with betas [0.9, 0.9] and TrueCosineAnnealingLR; LinearLR and VibrateLR carry only
     their type (the forks size them with train.total_iter)."""
     base = {'total_iter': 100, 'pixel_opt': {'type': 'L1Loss'}}
-    for optim, scheduler in (({'type': 'AdamW', 'lr': 1e-3, 'weight_decay': 0.0, 'betas': [0.9, 0.9]},
-                               {'type': 'TrueCosineAnnealingLR', 'T_max': 400000, 'eta_min': 1e-7}),
-                              ({'type': 'SGD', 'lr': 0.1, 'momentum': 0.9}, {'type': 'LinearLR'}),
-                              ({'type': 'Adam', 'lr': 1e-3}, {'type': 'VibrateLR'})):
+    cases = [({'type': 'AdamW', 'lr': 1e-3, 'weight_decay': 0.0, 'betas': [0.9, 0.9]},
+              {'type': 'TrueCosineAnnealingLR', 'T_max': 400000, 'eta_min': 1e-7}),
+             ({'type': 'SGD', 'lr': 0.1, 'momentum': 0.9}, {'type': 'LinearLR'}),
+             ({'type': 'Adam', 'lr': 1e-3}, {'type': 'VibrateLR'})]
+    for optim, scheduler in cases:
         checker = OptionChecker(is_train=True)
         checker._train(dict(base, optim_g=optim, scheduler=scheduler))
         assert checker.problems == []
