@@ -16,6 +16,7 @@ import re
 from os import path as osp
 
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.optim import OPTIMIZERS, SCHEDULERS, SIZED_BY_TOTAL_ITER
 
 NUMBER, INT, BOOL, STR, DICT, LIST = 'a number', 'an integer', 'true or false', 'a string', 'a mapping', 'a list'
 
@@ -54,7 +55,6 @@ STAGE3_SOURCE = {'main_opt': STR, 'main_checkpoint': STR, 'tile': DICT, 'dataroo
                  'meta_csv': (STR, None), 'fold': (STR, INT, LIST, None), 'patch_size': INT, 'stride': INT}
 # Consumed by flare_sr/models/cascade_model.py.
 CASCADE = {'use_main': BOOL, 'use_post': BOOL, 'main_residual': BOOL}
-SCHEDULERS = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')
 DATASET_PATHS = ('dataroot_lq', 'dataroot_gt', 'meta_info_file', 'meta_csv')
 
 
@@ -294,8 +294,6 @@ class OptionChecker:
                 self._existing_path(f'path.{key}', value)
 
     def _train(self, train):
-        from basicsr.models import lr_scheduler
-
         self._keys('train', train, TRAIN)
         if 'total_iter' not in train:
             self.problems.append('train.total_iter: missing')
@@ -308,19 +306,17 @@ class OptionChecker:
             if kind not in SCHEDULERS:
                 self._unknown_choice('train.scheduler.type', kind, list(SCHEDULERS))
             else:
-                cls = lr_scheduler.MultiStepRestartLR if 'MultiStep' in kind else lr_scheduler.CosineAnnealingRestartLR
-                self._constructor_keys('train.scheduler', scheduler, cls, skip=('optimizer', 'last_epoch'))
+                skip = ('optimizer', 'last_epoch') + (('total_iter',) if kind in SIZED_BY_TOTAL_ITER else ())
+                self._constructor_keys('train.scheduler', scheduler, SCHEDULERS[kind], skip=skip)
         for name in ('pixel_opt', 'perceptual_opt', 'gan_opt'):
             if isinstance(train.get(name), dict):
                 self._registered('LOSS', f'train.{name}', train[name])
 
     def _optimizer(self, key_path, optim):
-        import torch
-
-        if optim.get('type') != 'Adam':
-            self.problems.append(f'{key_path}.type: BasicSR 1.4.2 supports only Adam, got {optim.get("type")!r}')
+        if optim.get('type') not in OPTIMIZERS:
+            self._unknown_choice(f'{key_path}.type', optim.get('type'), list(OPTIMIZERS))
             return
-        self._constructor_keys(key_path, optim, torch.optim.Adam, skip=('params',))
+        self._constructor_keys(key_path, optim, OPTIMIZERS[optim['type']], skip=('params',))
         betas = optim.get('betas')
         if betas is not None and not (isinstance(betas, (list, tuple)) and len(betas) == 2
                                       and all(_matches(beta, NUMBER) for beta in betas)):
