@@ -24,5 +24,7 @@ setup(
     package_data={'flare_sr': ['tests/data/*']},
     python_requires='>=3.9',
     install_requires=read_requirements(),
+    # ONNX export (scripts/export_onnx.py) and infer.py --backend onnxruntime: pip install flare_sr[onnx]
+    extras_require={'onnx': ['onnx>=1.16', 'onnxruntime>=1.18']},
     zip_safe=False,
 )

@@ -4,15 +4,20 @@
 ``basicsr.utils.options`` look up at call time; BasicSR's functions themselves are never copied. It is
 idempotent. What each wrapper fixes:
 
-- ``load_resume_state``: BasicSR maps every tensor to ``storage.cuda()`` (crashes on CPU) and looks for
-  states under a cwd-relative ``experiments/<name>``, so ``--auto_resume`` from another directory
-  silently starts over. Ours maps to the model's device and reads ``opt['path']['training_states']``
-  (absolute, from ``root_path``).
+- ``load_resume_state``: BasicSR maps every tensor to ``storage.cuda()`` (crashes on CPU), unpickles
+  the state with ``weights_only=False`` (a state from someone else can run code) and looks for states
+  under a cwd-relative ``experiments/<name>``, so ``--auto_resume`` from another directory silently
+  starts over. Ours loads as weights only (``flare_sr/utils/checkpoint.py``: a network file, folder or
+  broken file is one line), maps to the model's device, reads ``opt['path']['training_states']``
+  (absolute, from ``root_path``) and refuses a state of another model type.
 - ``init_dist``: BasicSR hard-wires NCCL and divides by ``torch.cuda.device_count()`` (zero on CPU).
-  Ours picks ``dist_params.backend`` from the option file, else NCCL with CUDA and gloo without.
-- ``parse_options``: accepts ``--local-rank`` (what ``torch.distributed.launch`` passes), falls back
-  from ``prefetch_mode: cuda`` to the CPU prefetcher without a GPU, and gives test runs default
-  ``val.save_img`` / ``val.suffix`` instead of a KeyError.
+  Ours picks ``dist_params.backend`` from the option file, else NCCL with CUDA and gloo without; an
+  explicit ``nccl`` without GPUs becomes gloo with a warning (``flare_sr/utils/hardware.py``), and a
+  launcher started without its environment is one ``error:`` line.
+- ``parse_options``: accepts ``--local-rank`` (what ``torch.distributed.launch`` passes), fits GPU-only
+  settings to this machine (``num_gpu``, ``prefetch_mode: cuda``, ``pin_memory``; one warning line each),
+  refuses two validation sets of one name (their images and metrics are kept apart by name), and
+  gives test runs default ``val.save_img`` / ``val.suffix`` instead of a KeyError.
 - ``parse_options`` also checks the options once, as parsed (``--force_yml`` included), before any
   folder exists (``flare_sr.utils.options_check``).
 - ``create_train_val_dataloader``: trains flare_sr datasets through ``ResumableSampler`` with the
@@ -25,13 +30,14 @@ import math
 import os
 import subprocess
 import sys
-import warnings
 from os import path as osp
 
 import torch
 import torch.distributed as dist
 
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.checkpoint import latest_training_state, load_training_state
+from flare_sr.utils.hardware import check_launcher_env, choose_backend, fit_to_hardware, warn
 from flare_sr.utils.options_check import check_options, check_parseable, load_option_file
 
 _MARK = '_flare_sr_fixes_applied'
@@ -98,7 +104,9 @@ def _wrap_parse_options(parse_options):
         # once, on what BasicSR parsed (--force_yml included), before train_pipeline creates any folder
         with open(os.devnull, 'w') as devnull:
             check_options(opt, option_path, is_train, stream=None if opt['rank'] == 0 else devnull)
-        _fall_back_from_cuda_prefetch(opt)
+        for message in fit_to_hardware(opt, torch.cuda.device_count()):
+            warn(message, opt['rank'])
+        _check_dataset_names(opt)
         if not is_train:
             val = opt.setdefault('val', {})
             val.setdefault('save_img', False)
@@ -108,12 +116,17 @@ def _wrap_parse_options(parse_options):
     return wrapper
 
 
-def _fall_back_from_cuda_prefetch(opt):
-    train_opt = opt.get('datasets', {}).get('train')
-    if train_opt and train_opt.get('prefetch_mode') == 'cuda' and (opt['num_gpu'] == 0
-                                                                    or not torch.cuda.is_available()):
-        warnings.warn('datasets.train.prefetch_mode: cuda needs a GPU; using the CPU prefetcher instead')
-        train_opt['prefetch_mode'] = 'cpu'
+def _check_dataset_names(opt):
+    """Validation images, logs and best metrics are kept apart by dataset name: two sets must not share one."""
+    seen = {}
+    for phase, dataset_opt in (opt.get('datasets') or {}).items():
+        if phase.split('_')[0] == 'train':
+            continue
+        name = dataset_opt.get('name')
+        if name in seen:
+            raise FlareSRError(f'datasets.{phase}.name: {name!r} is also the name of datasets.{seen[name]}; give '
+                               'each validation set its own name (its images and metrics are kept under it)')
+        seen[name] = phase
 
 
 # ----------------------------------------------------------------------------------------------
@@ -128,12 +141,6 @@ def _dist_params_from_option_file():
     with open(path) as handle:
         opt = yaml.safe_load(handle) or {}
     return dict(opt.get('dist_params') or {}), opt.get('num_gpu', 'auto')
-
-
-def default_backend(num_gpu):
-    """NCCL when this run uses GPUs, gloo otherwise (CPU training under torchrun)."""
-    uses_gpu = torch.cuda.is_available() and num_gpu != 0
-    return 'nccl' if uses_gpu else 'gloo'
 
 
 def _export_slurm_env(port):
@@ -152,9 +159,12 @@ def _wrap_init_dist(init_dist):
 
     @functools.wraps(init_dist)
     def wrapper(launcher, backend=None, **kwargs):
+        check_launcher_env(launcher)
         params, num_gpu = _dist_params_from_option_file()
         params.update(kwargs)
-        backend = backend or params.pop('backend', None) or default_backend(num_gpu)
+        backend, warning = choose_backend(backend or params.pop('backend', None), num_gpu, torch.cuda.device_count())
+        if warning:
+            warn(warning)
         params.pop('backend', None)
         if backend == 'nccl':  # BasicSR's own path is right for GPUs
             init_dist(launcher, backend=backend, **(params if launcher == 'slurm' else {}))
@@ -172,15 +182,6 @@ def _wrap_init_dist(init_dist):
 
 # ----------------------------------------------------------------------------------------------
 # resume
-def latest_training_state(state_dir):
-    """Path of the highest-iteration ``<iter>.state`` in ``state_dir`` (temporary files ignored), or None."""
-    if not osp.isdir(state_dir):
-        return None
-    iters = [int(name[:-len('.state')]) for name in os.listdir(state_dir)
-             if name.endswith('.state') and name[:-len('.state')].isdigit()]
-    return osp.join(state_dir, f'{max(iters)}.state') if iters else None
-
-
 def resume_map_location(opt):
     """Where resumed tensors go: the current CUDA device when the run uses GPUs, else the CPU."""
     if opt['num_gpu'] != 0 and torch.cuda.is_available():
@@ -200,13 +201,18 @@ def load_resume_state(opt):
         state_path = opt['path'].get('resume_state')
     if state_path is None:
         return None
-    if not osp.isfile(state_path):
-        raise FlareSRError(f'path.resume_state: {state_path}: file not found')
     try:
-        state = torch.load(state_path, map_location=resume_map_location(opt), weights_only=False)
-    except Exception as error:  # noqa: BLE001  (any unreadable state is the same user-facing problem)
-        raise FlareSRError(f'{state_path}: unreadable training state ({error}); delete it to resume from '
-                           'the one before') from error
+        state = load_training_state(state_path, map_location=resume_map_location(opt))
+    except FlareSRError as error:
+        if not opt['auto_resume']:
+            raise
+        raise FlareSRError(f'{error}; --auto_resume picked it as the latest state: move it away to resume from the '
+                           'one before') from None
+    saved_by = state.get('model_type')
+    if saved_by is not None and saved_by != opt['model_type']:
+        raise FlareSRError(f'path.resume_state: {state_path} was saved by {saved_by}, but model_type is '
+                           f"{opt['model_type']}; resume with the options it was trained with, or start from its "
+                           'weights with path.pretrain_network_g')
     basicsr.train.check_resume(opt, state['iter'])
     for key, value in opt['path'].items():
         if key.startswith('pretrain_network_') and value and not osp.isfile(value):

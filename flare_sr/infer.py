@@ -1,4 +1,4 @@
-"""Remove flare from a folder of images at full resolution, and pack the challenge submission.
+"""Remove flare from an image or a folder of images at full resolution, and pack the challenge submission.
 
     python flare_sr/infer.py -opt options/test_cascade.yml --input datasets/dacon/test_input_img \
         --output results/submission --zip results/submission.zip [--tile 512] [--self-ensemble]
@@ -6,8 +6,13 @@
 Works with any flare_sr test option file (CascadeModel, Pix2PixModel, HINetModel): the model and its
 checkpoints come from it, its datasets are ignored (no labels needed). One PNG per input, same size;
 ``test_input_20000.png`` becomes ``test_20000.png`` (the challenge's naming), other names keep their
-stem. Every file is written atomically, so an interrupted run never leaves half an image or half a
-zip. Exit status: 0 done, 2 bad input (one ``error:`` line naming the file).
+stem. A 16-bit input gives a 16-bit PNG, an alpha channel is kept, and the EXIF orientation is applied
+(the output looks as the photo does in a viewer). Every file is written atomically, so an interrupted
+run never leaves half an image or half a zip. Exit status: 0 done, 2 bad input (one ``error:`` line naming the file).
+
+``--precision fp32|bf16|fp16|auto`` overrides ``val.precision`` (docs/inference.md). ``--backend
+onnxruntime --onnx model.onnx`` runs the tile function exported by scripts/export_onnx.py through ONNX
+Runtime, with the same tiling, blending, light-source restore and naming (fp32; needs flare_sr[onnx]).
 """
 import argparse
 import os
@@ -24,6 +29,7 @@ if sys.path and osp.abspath(sys.path[0] or os.getcwd()) == osp.join(ROOT, 'flare
 import flare_sr  # noqa: E402,F401  (first: torchvision alias and registrations)
 from flare_sr.errors import FlareSRError, exit_on_user_error  # noqa: E402
 from flare_sr.utils.atomic import atomic_path  # noqa: E402
+from flare_sr.utils.precision import PRECISIONS  # noqa: E402
 
 _DACON_INPUT = re.compile(r'^(?P<prefix>.+)_input_(?P<number>\d+)$')
 
@@ -35,6 +41,19 @@ def submission_name(input_path):
     if match:
         stem = f"{match.group('prefix')}_{match.group('number')}"
     return f'{stem}.png'
+
+
+def list_inputs(path):
+    """[path] for an image file, the folder's images for a folder (flare_sr.data.image_io.list_images)."""
+    from flare_sr.data.image_io import IMAGE_EXTENSIONS, list_images
+
+    if osp.isfile(path):
+        if not path.lower().endswith(IMAGE_EXTENSIONS):
+            raise FlareSRError(f'{path}: not an image file ({", ".join(IMAGE_EXTENSIONS)})')
+        return [path]
+    if not osp.exists(path):
+        raise FlareSRError(f'{path}: --input is neither an image file nor a folder')
+    return list_images(path)
 
 
 def plan_outputs(inputs, output_dir):
@@ -67,8 +86,9 @@ def check_writable(output_dir):
         raise FlareSRError(f'{output_dir}: output folder is not writable ({error.strerror or error})') from None
 
 
-def build_test_model(opt, source, tile=None, overlap=None, self_ensemble=False):
-    """A test-mode model from option dict ``opt`` (read from ``source``; datasets ignored), tile overrides applied."""
+def build_test_model(opt, source, tile=None, overlap=None, self_ensemble=False, precision=None):
+    """A test-mode model from option dict ``opt`` (read from ``source``; datasets ignored), tile and
+    precision overrides applied."""
     import torch
     from basicsr.models import build_model
 
@@ -90,14 +110,41 @@ def build_test_model(opt, source, tile=None, overlap=None, self_ensemble=False):
         tile_opt['overlap'] = overlap
     if self_ensemble:
         tile_opt['self_ensemble'] = True
+    if precision is not None:
+        opt['val']['precision'] = precision
     return build_model(opt)
 
 
-def build_inference_model(option_file, tile=None, overlap=None, self_ensemble=False):
+def build_inference_model(option_file, tile=None, overlap=None, self_ensemble=False, precision=None):
     """The test model of ``option_file`` (CascadeModel, Pix2PixModel or HINetModel)."""
     from flare_sr.utils.options_check import load_option_file
 
-    return build_test_model(load_option_file(option_file), option_file, tile, overlap, self_ensemble)
+    return build_test_model(load_option_file(option_file), option_file, tile, overlap, self_ensemble, precision)
+
+
+def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_ensemble=False):
+    """An OnnxRuntimePredictor for ``onnx_path`` with ``option_file``'s val options (its networks are not built)."""
+    import torch
+
+    from flare_sr.models.onnx_backend import OnnxRuntimePredictor
+    from flare_sr.utils.options_check import OptionChecker, load_option_file
+
+    if not onnx_path:
+        raise FlareSRError('--backend onnxruntime needs --onnx FILE (written by scripts/export_onnx.py)')
+    if not osp.isfile(onnx_path):
+        raise FlareSRError(f'{onnx_path}: --onnx file not found')
+    opt = dict(load_option_file(option_file), datasets={}, path={})
+    opt.pop('train', None)
+    problems = OptionChecker(is_train=False).check(opt)
+    if problems:
+        raise FlareSRError(f'{option_file}: ' + '; '.join(problems))
+    val = opt['val'] = dict(opt.get('val') or {})
+    tile_opt = val['tile'] = dict(val.get('tile') or {})
+    for key, value in (('size', tile), ('overlap', overlap), ('self_ensemble', self_ensemble or None)):
+        if value is not None:
+            tile_opt[key] = value
+    gpu = torch.cuda.is_available() and opt.get('num_gpu', 'auto') != 0
+    return OnnxRuntimePredictor(opt, onnx_path, device='cuda' if gpu else 'cpu')
 
 
 def save_tile_preview(model, image_path, png_path):
@@ -123,13 +170,18 @@ def write_zip(zip_path, files):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('-opt', required=True, help='test option file (model, checkpoints, val.tile)')
-    parser.add_argument('--input', required=True, help='folder of flared images')
+    parser.add_argument('--input', required=True, help='a flared image, or a folder of them')
     parser.add_argument('--output', required=True, help='folder for the restored PNGs (created)')
     parser.add_argument('--zip', help='also pack the outputs into this submission zip')
     parser.add_argument('--tile', type=int, help='tile size (overrides val.tile.size; smaller if out of memory)')
     parser.add_argument('--overlap', type=int, help='tile overlap (overrides val.tile.overlap)')
     parser.add_argument('--self-ensemble', action='store_true', help='average x8 flips/rotations (8x slower)')
     parser.add_argument('--save-tiles', metavar='PNG', help='also draw the tile grid and blend weights over the first input')
+    parser.add_argument('--precision', choices=PRECISIONS,
+                        help='network precision (overrides val.precision; auto: bf16 where native, else fp32)')
+    parser.add_argument('--backend', choices=['pytorch', 'onnxruntime'], default='pytorch',
+                        help='run the tiles through PyTorch or ONNX Runtime (needs --onnx)')
+    parser.add_argument('--onnx', metavar='FILE', help='ONNX file from scripts/export_onnx.py (--backend onnxruntime)')
     return parser.parse_args(argv)
 
 
@@ -138,28 +190,37 @@ def main(argv=None):
     import torch
     from tqdm import tqdm
 
-    from flare_sr.data.image_io import list_images, peek_size, read_image, write_image
+    from flare_sr.data.image_io import peek_size, read_photo, write_image
     from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
 
     args = parse_args(argv)
     if not torch.cuda.is_available():
         keep_freed_cpu_memory()
-    inputs = list_images(args.input)
+    inputs = list_inputs(args.input)
     for path in inputs:
         peek_size(path)  # fail on an unreadable file now, not after an hour of inference
     plan = plan_outputs(inputs, args.output)
     check_writable(args.output)
-    model = build_inference_model(args.opt, args.tile, args.overlap, args.self_ensemble)
+    if args.backend == 'onnxruntime':
+        if args.precision not in (None, 'fp32'):
+            raise FlareSRError(f'--precision {args.precision}: the onnxruntime backend runs the exported fp32 model')
+        model = build_onnx_predictor(args.opt, args.onnx, args.tile, args.overlap, args.self_ensemble)
+        print(f'backend: onnxruntime {model.describe()}')
+    else:
+        if args.onnx:
+            raise FlareSRError('--onnx is only read with --backend onnxruntime')
+        model = build_inference_model(args.opt, args.tile, args.overlap, args.self_ensemble, args.precision)
+        print(f"backend: pytorch on {model.device}, precision {model.tile_options()['precision']}")
     if args.save_tiles:
         save_tile_preview(model, plan[0][0], args.save_tiles)
     start = time.time()
     pixels = 0
     for source, target in tqdm(plan, desc='infer', unit='image'):
-        image = read_image(source)
+        image, info = read_photo(source)
         lq = torch.from_numpy(image).permute(2, 0, 1)[None]
         out = model.predict(lq)[0].permute(1, 2, 0).numpy()
         assert out.shape == image.shape, (out.shape, image.shape)
-        write_image(target, out)
+        write_image(target, out, bit_depth=info['bit_depth'], alpha=info['alpha'])
         pixels += image.shape[0] * image.shape[1]
     seconds = time.time() - start
     summary = (f'wrote {len(plan)} images ({pixels / 1e6:.1f} Mpixel) to {args.output} in {seconds:.1f} s '

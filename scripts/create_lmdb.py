@@ -24,6 +24,9 @@ def parse_args(argv=None):
     parser.add_argument('--patch-size', type=int, required=True, help='square patch side in pixels')
     parser.add_argument('--stride', type=int, required=True,
                         help='step between patches; the last row and column touch the border')
+    parser.add_argument('--filename-tmpl', default='{}',
+                        help="BasicSR's filename_tmpl: the lq stem is this template of the gt stem, e.g. '{}_flare' "
+                             '(pairing rules: docs/data.md)')
     parser.add_argument('--meta', help='split CSV from scripts/split_dataset.py; packs only the rows of --fold')
     parser.add_argument('--fold', nargs='+', help='fold tag(s) to pack from --meta, e.g. train, or 0 1 3 4')
     parser.add_argument('--workers', type=int, default=min(4, os.cpu_count() or 1), help='parallel processes')
@@ -38,7 +41,7 @@ def select_pairs(args):
     if args.meta is None:
         if args.fold:
             raise FlareSRError('--fold needs --meta CSV')
-        return pair_paths(args.lq, args.gt)
+        return pair_paths(args.lq, args.gt, args.filename_tmpl)
     rows = select_rows(read_split_csv(args.meta), args.fold, args.meta)
     return resolve_pairs(rows, args.lq, args.gt, args.meta)
 

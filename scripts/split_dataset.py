@@ -26,6 +26,9 @@ def parse_args(argv=None):
     parser.add_argument('--lq', required=True, help='folder of degraded inputs (e.g. train_input_img)')
     parser.add_argument('--gt', required=True, help='folder of clean labels (e.g. train_label_img)')
     parser.add_argument('--out', required=True, help='CSV to write (replaced atomically)')
+    parser.add_argument('--filename-tmpl', default='{}',
+                        help="BasicSR's filename_tmpl: the lq stem is this template of the gt stem, e.g. '{}_flare' "
+                             '(pairing rules: docs/data.md)')
     parser.add_argument('--strategy', choices=STRATEGIES, default='random',
                         help='random: seeded share; kfold: --folds folds; size: val only from --test-size images')
     parser.add_argument('--val-ratio', type=float, default=0.1, help='share of all pairs used for validation')
@@ -41,7 +44,7 @@ def parse_args(argv=None):
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
-    pairs = pair_paths(args.lq, args.gt)
+    pairs = pair_paths(args.lq, args.gt, args.filename_tmpl)
     sizes = []
     for _, lq_path, gt_path in pairs:
         size = peek_size(lq_path)

@@ -2,25 +2,26 @@
 
 Conversions (all readers): grayscale -> 3 equal channels; gray+alpha and RGBA -> alpha simply dropped
 (no compositing); 16-bit -> divided by 65535; CMYK JPEG -> RGB (libjpeg's conversion); EXIF
-orientation is ignored on purpose, so inputs stay pixel-aligned with their labels.
+orientation is ignored on purpose, so inputs stay pixel-aligned with their labels. ``read_photo`` (for
+inference) instead applies the EXIF orientation and keeps the bit depth and alpha for ``write_image``.
 Errors (FlareSRError naming the path): missing, zero-byte, not an image, truncated PNG/JPEG, unsupported
-sample type. Files are read as bytes (``numpy.fromfile`` + ``cv2.imdecode``) because ``cv2.imread``
-fails on some non-ASCII paths.
+sample type, more pixels than OpenCV decodes (OPENCV_IO_MAX_IMAGE_PIXELS). Files are read as bytes
+(``numpy.fromfile`` + ``cv2.imdecode``) because ``cv2.imread`` fails on some non-ASCII paths.
 """
 import os
-import re
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
+from flare_sr.data.pairing import pair_names
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.atomic import atomic_path
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 _JPEG_START = b'\xff\xd8'
-# Dacon naming: train_input_10000.png <-> train_label_10000.png (also test_input_N <-> test_label_N).
-_DACON_STEM = re.compile(r'^(?P<prefix>.*?)_(?:input|label)_(?P<number>\d+)$')
+_EXIF_ORIENTATION = 0x0112
 
 
 def _check_file(path):
@@ -50,37 +51,95 @@ def _check_complete(path, data):
         raise FlareSRError(f'{path}: truncated JPEG (no end-of-image marker FFD9)')
 
 
-def _decode(path):
-    """Decode to an HxWx3 RGB array of the file's own depth (uint8 or uint16)."""
-    data = _read_bytes(path)
-    _check_complete(path, data)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+def _decode_limit_error(source, error):
+    """cv2's decoders refuse images above CV_IO_MAX_IMAGE_PIXELS (2**30 by default) with an assertion."""
+    if 'MAX_IMAGE' in str(error):
+        return FlareSRError(f'{source}: larger than OpenCV decodes ({str(error).strip().splitlines()[-1]}); raise '
+                            'the limit with the environment variable OPENCV_IO_MAX_IMAGE_PIXELS (pixels) or split '
+                            'the image')
+    return FlareSRError(f'{source}: not a readable image ({str(error).strip().splitlines()[-1]})')
+
+
+def decode_image(data, source, keep_alpha=False):
+    """Decode image bytes to an HxWx3 RGB array of the file's own depth (uint8 or uint16).
+
+    ``data``: a uint8 numpy buffer (file or LMDB record); ``source`` names it in errors. With ``keep_alpha``
+    returns ``(rgb, alpha)``, alpha an HxW array of the same dtype or None.
+    """
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error as error:
+        raise _decode_limit_error(source, error) from None
     if img is None or img.size == 0:
-        raise FlareSRError(f'{path}: not a readable image (corrupt or unsupported format)')
+        raise FlareSRError(f'{source}: not a readable image (corrupt or unsupported format)')
     if img.dtype not in (np.uint8, np.uint16):
-        raise FlareSRError(f'{path}: unsupported sample type {img.dtype} (use 8- or 16-bit images)')
+        raise FlareSRError(f'{source}: unsupported sample type {img.dtype} (use 8- or 16-bit images)')
     if img.ndim == 2:
         img = img[:, :, None]
     channels = img.shape[2]
     if channels in (1, 2):  # gray, gray + alpha
-        return np.repeat(img[:, :, :1], 3, axis=2)
-    if channels in (3, 4):  # BGR, BGRA
-        return np.ascontiguousarray(img[:, :, 2::-1])
-    raise FlareSRError(f'{path}: unsupported channel count {channels}')
+        rgb, alpha = np.repeat(img[:, :, :1], 3, axis=2), (img[:, :, 1] if channels == 2 else None)
+    elif channels in (3, 4):  # BGR, BGRA
+        rgb, alpha = np.ascontiguousarray(img[:, :, 2::-1]), (img[:, :, 3] if channels == 4 else None)
+    else:
+        raise FlareSRError(f'{source}: unsupported channel count {channels}')
+    return (rgb, alpha) if keep_alpha else rgb
 
 
-def read_image(path):
-    """HxWx3 float32 RGB in [0, 1] (conversions and errors in the module docstring)."""
-    path = os.fspath(path)
-    img = _decode(path)
+def _decode(path, keep_alpha=False):
+    data = _read_bytes(path)
+    _check_complete(path, data)
+    return decode_image(data, path, keep_alpha)
+
+
+def to_float32(img):
+    """uint8 / uint16 array -> float32 in [0, 1] (divided by 255 / 65535); float32 stays."""
+    if img.dtype == np.float32:
+        return img
     scale = 65535.0 if img.dtype == np.uint16 else 255.0
     return img.astype(np.float32) / np.float32(scale)
 
 
+def read_image_native(path):
+    """HxWx3 RGB of the file's own depth (uint8 or uint16): crop this, then ``to_float32`` only what is kept."""
+    return _decode(os.fspath(path))
+
+
+def read_image(path):
+    """HxWx3 float32 RGB in [0, 1] (conversions and errors in the module docstring)."""
+    return to_float32(read_image_native(path))
+
+
+def read_photo(path):
+    """A photo to restore, as the user sees it: (HxWx3 float32 RGB in [0, 1], info).
+
+    Unlike ``read_image`` (training pairs must stay pixel-aligned) the EXIF orientation is applied.
+    ``info``: ``bit_depth`` 8 or 16, ``alpha`` (HxW array of that depth, oriented) or None, ``orientation``
+    (the EXIF value applied, 1 = none). Write the result back with ``write_image(..., bit_depth, alpha)``.
+    """
+    path = os.fspath(path)
+    orientation = _header(path)[1]
+    rgb, alpha = _decode(path, keep_alpha=True)
+    rgb = _orient(rgb, orientation)
+    alpha = None if alpha is None else _orient(alpha, orientation)
+    info = dict(bit_depth=16 if rgb.dtype == np.uint16 else 8, alpha=alpha, orientation=orientation)
+    return to_float32(rgb), info
+
+
+def _orient(img, orientation):
+    """Apply an EXIF orientation (1..8) to an HxW[xC] array."""
+    if orientation in (5, 6, 7, 8):
+        img = np.swapaxes(img, 0, 1)  # transpose; 6 and 8 become rotations with a flip below
+    if orientation in (2, 3, 6, 7):
+        img = img[:, ::-1]
+    if orientation in (3, 4, 7, 8):
+        img = img[::-1]
+    return np.ascontiguousarray(img)
+
+
 def read_image_uint8(path):
     """HxWx3 uint8 RGB: exact for 8-bit files (LMDB packing must not round-trip through float); 16-bit rounded."""
-    path = os.fspath(path)
-    img = _decode(path)
+    img = read_image_native(path)
     if img.dtype == np.uint16:
         img = np.round(img.astype(np.float32) / 257.0).astype(np.uint8)
     return img
@@ -92,18 +151,29 @@ def image_size(path):
     return img.shape[0], img.shape[1]
 
 
-def peek_size(path):
-    """(height, width) from the file header only: fast for listing hundreds of large photos, not a validation."""
-    from PIL import Image, UnidentifiedImageError
+def _header(path):
+    """((height, width), EXIF orientation) from the file header only.
 
-    path = os.fspath(path)
+    PIL's decompression-bomb guard (MAX_IMAGE_PIXELS, 89 Mpixel) is for decoding untrusted pixels; a header
+    read allocates nothing, and a 200-Mpixel camera photo is a real input, so it is lifted here.
+    """
     _check_file(path)
+    limit = Image.MAX_IMAGE_PIXELS
     try:
+        Image.MAX_IMAGE_PIXELS = None
         with Image.open(path) as img:
             width, height = img.size
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+            orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise FlareSRError(f'{path}: not a readable image ({error})') from error
-    return height, width
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    return (height, width), orientation if orientation in range(1, 9) else 1
+
+
+def peek_size(path):
+    """(height, width) from the file header only: fast for listing hundreds of large photos, not a validation."""
+    return _header(os.fspath(path))[0]
 
 
 def to_uint8(img):
@@ -113,21 +183,37 @@ def to_uint8(img):
     return (np.clip(img, 0, 1) * 255.0 + 0.5).astype(np.uint8)
 
 
-def encode_png(img_rgb, compress_level=1):
-    """PNG bytes of an RGB image (uint8, or float in [0, 1])."""
-    img = to_uint8(np.asarray(img_rgb))
+def to_uint16(img):
+    """uint16 stays; uint8 is scaled by 257 (exact); float in [0, 1] is clipped and rounded."""
+    if img.dtype == np.uint16:
+        return img
+    if img.dtype == np.uint8:
+        return img.astype(np.uint16) * np.uint16(257)
+    return (np.clip(img, 0, 1) * 65535.0 + 0.5).astype(np.uint16)
+
+
+def encode_png(img_rgb, compress_level=1, bit_depth=8, alpha=None):
+    """PNG bytes of an RGB image (uint8, uint16, or float in [0, 1]) at ``bit_depth`` 8 or 16.
+
+    ``alpha``: optional HxW channel (any of those dtypes, converted to ``bit_depth``) written as RGBA.
+    """
+    convert = to_uint16 if bit_depth == 16 else to_uint8
+    img = convert(np.asarray(img_rgb))
     if img.ndim == 3:
         img = img[:, :, ::-1]
-    ok, buffer = cv2.imencode('.png', img, [cv2.IMWRITE_PNG_COMPRESSION, int(compress_level)])
+        if alpha is not None:
+            img = np.concatenate([img, convert(np.asarray(alpha))[:, :, None]], axis=2)
+    ok, buffer = cv2.imencode('.png', np.ascontiguousarray(img), [cv2.IMWRITE_PNG_COMPRESSION, int(compress_level)])
     if not ok:
         raise FlareSRError(f'cannot PNG-encode an image of shape {img.shape}')
     return buffer.tobytes()
 
 
-def write_image(path, img):
-    """Write an RGB image (float in [0, 1] or uint8) as PNG atomically; parent folders are created."""
+def write_image(path, img, bit_depth=8, alpha=None):
+    """Write an RGB image (float in [0, 1], uint8 or uint16) as an 8- or 16-bit PNG atomically (RGBA with
+    ``alpha``); parent folders are created."""
     path = os.fspath(path)
-    payload = encode_png(img, compress_level=3)
+    payload = encode_png(img, compress_level=3, bit_depth=bit_depth, alpha=alpha)
     with atomic_path(path) as tmp:
         with open(tmp, 'wb') as handle:
             handle.write(payload)
@@ -151,33 +237,7 @@ def list_images(folder):
     return paths
 
 
-def pair_key(path):
-    """Pairing key of a file: Dacon ``train_input_N``/``train_label_N`` -> ``train_N``, otherwise the stem."""
-    stem = os.path.splitext(os.path.basename(path))[0]
-    match = _DACON_STEM.match(stem)
-    if match:
-        return f"{match.group('prefix')}_{match.group('number')}"
-    return stem
-
-
-def _index_by_key(paths):
-    index = {}
-    for path in paths:
-        key = pair_key(path)
-        if key in index:
-            raise FlareSRError(f'{path}: same pairing key "{key}" as {index[key]}; keep one of them')
-        index[key] = path
-    return index
-
-
-def pair_paths(lq_dir, gt_dir):
-    """[(key, lq_path, gt_path)] sorted by key; Dacon naming and identical stems pair, extensions may differ."""
-    lq = _index_by_key(list_images(lq_dir))
-    gt = _index_by_key(list_images(gt_dir))
-    lq_only = sorted(set(lq) - set(gt))
-    gt_only = sorted(set(gt) - set(lq))
-    if lq_only or gt_only:
-        orphan, partner_dir = (lq[lq_only[0]], gt_dir) if lq_only else (gt[gt_only[0]], lq_dir)
-        total = len(lq_only) + len(gt_only)
-        raise FlareSRError(f'{orphan}: no partner in {partner_dir} ({total} unpaired file(s) in all)')
-    return [(key, lq[key], gt[key]) for key in sorted(lq)]
+def pair_paths(lq_dir, gt_dir, filename_tmpl='{}'):
+    """[(key, lq_path, gt_path)] in gt file order, paired by flare_sr.data.pairing's rules (extensions may differ)."""
+    return pair_names(list_images(lq_dir), list_images(gt_dir), filename_tmpl, lq_where=os.fspath(lq_dir),
+                      gt_where=os.fspath(gt_dir))

@@ -1,4 +1,10 @@
-"""Pack aligned lq/gt patch pairs into BasicSR-format LMDBs, and verify packed LMDBs.
+"""Pack aligned lq/gt patch pairs into BasicSR-format LMDBs, verify them, and read any BasicSR-format LMDB.
+
+Reading (``LmdbImages``, the one LMDB reader of both datasets; ``read_meta_info``): LMDBs made here or by
+BasicSR's own ``basicsr.utils.lmdb_util.make_lmdb_from_imgs`` / ``LmdbMaker``. A ``meta_info.txt`` line is
+``<name> (h,w,c) <level>``; the key is the name without its image extension, so keys may hold spaces and
+parentheses (``flare (1)``) and, unlike BasicSR's reader which cuts at the first '.', dots. Records decode
+like image files (gray -> 3 channels, 16-bit kept, alpha dropped).
 
 Layout: ``OUT/lq.lmdb`` and ``OUT/gt.lmdb`` written with ``basicsr.utils.lmdb_util.LmdbMaker``: PNG
 values (BGR, as BasicSR decodes them), ``meta_info.txt`` lines ``<key>.png (h,w,c) <level>`` and
@@ -21,14 +27,16 @@ import numpy as np
 from basicsr.utils.lmdb_util import LmdbMaker
 from tqdm import tqdm
 
-from flare_sr.data.image_io import encode_png, image_size, read_image_uint8
+from flare_sr.data.image_io import IMAGE_EXTENSIONS, decode_image, encode_png, image_size, read_image_uint8
 from flare_sr.data.patches import patch_grid
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.atomic import atomic_path
 
 LMDB_NAMES = ('lq.lmdb', 'gt.lmdb')
 PATCH_KEY = re.compile(r'^(?P<image>.+)_s(?P<y>\d+)_(?P<x>\d+)$')
-_META_LINE = re.compile(r'^(?P<key>[^.\s]+)\.png \((?P<h>\d+),(?P<w>\d+),(?P<c>\d+)\) (?P<level>\d+)$')
+# BasicSR's meta line: a name, then optionally " (h,w,c)" and after it optionally " <compress level>".
+_META_LINE = re.compile(r'^(?P<name>.+?)(?:\s+\(\s*(?P<h>\d+)\s*,\s*(?P<w>\d+)\s*,\s*(?P<c>\d+)\s*\)'
+                        r'(?:\s+(?P<level>\d+))?)?$')
 _PAGE = 4096
 
 
@@ -50,28 +58,84 @@ def image_key_of_patch(key):
 # ----------------------------------------------------------------------------------------------- reading meta
 
 
+def parse_meta_line(line):
+    """(name, (h, w, c) or None) of one meta_info line (BasicSR's ``meta_info_file`` or an LMDB's
+    ``meta_info.txt``); None for a blank line. Names may hold spaces: ``flare (1).png (512,512,3) 1``."""
+    match = _META_LINE.match(line.strip())
+    if not match:
+        return None
+    shape = tuple(int(match.group(name)) for name in 'hwc') if match.group('h') else None
+    return match.group('name'), shape
+
+
+def key_of_name(name):
+    """An LMDB key from a meta_info name: the name without its image extension (``a b.png`` -> ``a b``)."""
+    stem, ext = os.path.splitext(name)
+    return stem if ext.lower() in IMAGE_EXTENSIONS else name
+
+
 def read_meta_info(lmdb_path):
     """[(key, (h, w, c))] from ``meta_info.txt``; malformed or duplicate lines are errors naming the line."""
     meta_path = os.path.join(lmdb_path, 'meta_info.txt')
     if not os.path.isfile(os.path.join(lmdb_path, 'data.mdb')):
         raise FlareSRError(f'{lmdb_path}: not an LMDB (no data.mdb)')
     if not os.path.isfile(meta_path):
-        raise FlareSRError(f'{meta_path}: missing (every packed LMDB has one)')
+        raise FlareSRError(f'{meta_path}: missing (every LMDB made by BasicSR or flare_sr has one)')
     entries, seen = [], set()
-    with open(meta_path, encoding='ascii', errors='replace') as handle:
+    with open(meta_path, encoding='utf-8', errors='replace') as handle:
         for line_number, line in enumerate(handle, start=1):
-            match = _META_LINE.match(line.strip())
-            if not match:
+            if not line.strip():
+                continue
+            parsed = parse_meta_line(line)
+            if parsed is None or parsed[1] is None:
                 raise FlareSRError(f'{meta_path}: line {line_number} is not "<key>.png (h,w,c) <level>": '
                                    f'{line.strip()!r}')
-            key = match.group('key')
+            key = key_of_name(parsed[0])
             if key in seen:
                 raise FlareSRError(f'{meta_path}: key {key} is listed twice (line {line_number})')
             seen.add(key)
-            entries.append((key, tuple(int(match.group(name)) for name in 'hwc')))
+            entries.append((key, parsed[1]))
     if not entries:
         raise FlareSRError(f'{meta_path}: empty, the LMDB holds no patches')
     return entries
+
+
+_ENVIRONMENTS = {}
+
+
+class LmdbImages:
+    """Records of one LMDB as images: ``get(key)`` -> HxWx3 RGB uint8 / uint16 (see ``decode_image``).
+
+    The environment opens on first use, once per process and LMDB file: py-lmdb refuses a second handle
+    on an environment a process already has open (a train and a val dataset on one LMDB), and handles
+    must not cross into DataLoader workers. ``readahead`` is BasicSR's ``io_backend`` option.
+    """
+
+    def __init__(self, lmdb_path, readahead=False):
+        self.path = os.fspath(lmdb_path)
+        self.readahead = bool(readahead)
+
+    def _env(self):
+        data_file = os.path.join(self.path, 'data.mdb')
+        try:
+            stat = os.stat(data_file)
+        except OSError as error:
+            raise FlareSRError(f'{self.path}: not an LMDB ({error.strerror})') from None
+        cache_key = (os.getpid(), stat.st_dev, stat.st_ino)  # a replaced LMDB at the same path is a new one
+        if cache_key not in _ENVIRONMENTS:
+            try:
+                _ENVIRONMENTS[cache_key] = lmdb.open(self.path, readonly=True, lock=False, readahead=self.readahead,
+                                                     subdir=True)
+            except lmdb.Error as error:
+                raise FlareSRError(f'{self.path}: cannot open LMDB ({error})') from error
+        return _ENVIRONMENTS[cache_key]
+
+    def get(self, key):
+        with self._env().begin(write=False) as txn:
+            value = txn.get(key.encode('utf-8'))
+        if value is None:
+            raise FlareSRError(f'{self.path}: record {key!r} is listed in meta_info.txt but missing')
+        return decode_image(np.frombuffer(value, np.uint8), f'{self.path}: record {key!r}')
 
 
 def _open_readonly(lmdb_path):
@@ -104,23 +168,26 @@ def _describe_difference(first_name, first, second_name, second):
     return f'{example} ({len(only_first) + len(only_second)} keys differ)'
 
 
+def lmdb_keys(lmdb_path):
+    """Keys of ``meta_info.txt`` in file order, once the LMDB is seen to hold as many records."""
+    lmdb_path = os.fspath(lmdb_path)
+    meta = read_meta_info(lmdb_path)
+    records = _record_count(lmdb_path)
+    if records is not None and records != len(meta):
+        raise FlareSRError(f'{lmdb_path}: holds {records} records but meta_info.txt lists {len(meta)}')
+    return [key for key, _ in meta]
+
+
 def quick_check_lmdb(lq_path, gt_path):
     """Cheap start-up check: both meta files parse, their key sets match, and each LMDB holds as many records.
 
     Returns the sorted keys. Raises FlareSRError naming the LMDB and the first mismatching key.
     """
     lq_path, gt_path = os.fspath(lq_path), os.fspath(gt_path)
-    metas = {}
-    for path in (lq_path, gt_path):
-        meta = read_meta_info(path)
-        records = _record_count(path)
-        if records is not None and records != len(meta):
-            raise FlareSRError(f'{path}: holds {records} records but meta_info.txt lists {len(meta)}')
-        metas[path] = dict(meta)
-    if set(metas[lq_path]) != set(metas[gt_path]):
-        raise FlareSRError(f'{lq_path} and {gt_path} differ: '
-                           + _describe_difference('lq', metas[lq_path], 'gt', metas[gt_path]))
-    return sorted(metas[lq_path])
+    lq_keys, gt_keys = lmdb_keys(lq_path), lmdb_keys(gt_path)
+    if set(lq_keys) != set(gt_keys):
+        raise FlareSRError(f'{lq_path} and {gt_path} differ: ' + _describe_difference('lq', lq_keys, 'gt', gt_keys))
+    return sorted(lq_keys)
 
 
 def full_check_lmdb(lq_path, gt_path, progress=True):
@@ -137,7 +204,7 @@ def full_check_lmdb(lq_path, gt_path, progress=True):
                 stored = []
                 for raw_key, value in tqdm(txn.cursor(), total=len(meta), desc=os.path.basename(path),
                                            unit='patch', disable=not progress):
-                    key = raw_key.decode('ascii', errors='replace')
+                    key = raw_key.decode('utf-8', errors='replace')
                     stored.append(key)
                     if key not in meta:
                         continue

@@ -25,43 +25,16 @@ import dataclasses
 import os
 
 import numpy as np
-import torch
-from basicsr.data.data_util import paths_from_lmdb
-from basicsr.utils import FileClient, imfrombytes
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
 from flare_sr.data.flare_synthesis import FlareConfig, synthesize_flare
-from flare_sr.data.image_io import list_images, read_image
+from flare_sr.data.image_io import list_images, read_image_native, to_float32
+from flare_sr.data.lmdb_pack import LmdbImages, read_meta_info
 from flare_sr.data.sampling import sample_rng
+from flare_sr.data.transforms import augment, img2tensor, paired_random_crop
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.options_check import strict_keys
-
-
-def random_crop(img, size, rng, path):
-    """A ``size`` x ``size`` window at a random place; an image too small for it is a user error."""
-    height, width = img.shape[:2]
-    if height < size or width < size:
-        raise FlareSRError(f'{path}: image is {height}x{width}, smaller than gt_size {size}')
-    top = int(rng.integers(0, height - size + 1))
-    left = int(rng.integers(0, width - size + 1))
-    return img[top:top + size, left:left + size]
-
-
-def random_flip_rotate(img, rng, hflip, rotate):
-    """Horizontal flip, and with ``rotate`` a vertical flip and a transpose: the 8 symmetries of a square."""
-    if hflip and rng.random() < 0.5:
-        img = img[:, ::-1]
-    if rotate:
-        if rng.random() < 0.5:
-            img = img[::-1]
-        if rng.random() < 0.5:
-            img = img.transpose(1, 0, 2)
-    return np.ascontiguousarray(img)
-
-
-def to_chw_tensor(img):
-    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float()
 
 
 @DATASET_REGISTRY.register()
@@ -78,15 +51,13 @@ class SyntheticFlareDataset(data.Dataset):
         self.io_opt = dict(opt.get('io_backend') or {'type': 'disk'})
         self.gt_size = opt.get('gt_size')
         self.flare_config = FlareConfig.from_options(opt.get('flare'), option_name='flare')
-        self.file_client = None  # opened lazily: LMDB handles must not cross worker forks
         if self.io_opt['type'] == 'lmdb':
             if not os.path.isfile(os.path.join(self.root, 'meta_info.txt')):
                 raise FlareSRError(f'{self.root}: not an LMDB made by basicsr.utils.lmdb_util (no meta_info.txt)')
             if not self.root.endswith('.lmdb'):
                 raise FlareSRError(f'option dataroot_gt {self.root}: an LMDB folder name must end with .lmdb')
-            self.paths = paths_from_lmdb(self.root)
-            if not self.paths:
-                raise FlareSRError(f'{self.root}/meta_info.txt: lists no images')
+            self.paths = [key for key, _ in read_meta_info(self.root)]
+            self.lmdb = LmdbImages(self.root, self.io_opt.get('readahead', False))
         elif self.io_opt['type'] == 'disk':
             self.paths = list_images(self.root)
         else:
@@ -112,15 +83,8 @@ class SyntheticFlareDataset(data.Dataset):
         return len(self.paths)
 
     def _read_clean(self, path):
-        if self.io_opt['type'] == 'disk':
-            return read_image(path)
-        if self.file_client is None:
-            backend = {key: value for key, value in self.io_opt.items() if key != 'type'}
-            self.file_client = FileClient('lmdb', db_paths=[self.root], client_keys=['gt'], **backend)
-        payload = self.file_client.get(path, 'gt')
-        if payload is None:
-            raise FlareSRError(f'{self.root}: key {path!r} is listed in meta_info.txt but missing from the LMDB')
-        return np.ascontiguousarray(imfrombytes(payload, float32=True)[:, :, ::-1])
+        """HxWx3 RGB in the file's own dtype: crop before converting to float."""
+        return read_image_native(path) if self.io_opt['type'] == 'disk' else self.lmdb.get(path)
 
     def __getitem__(self, key):
         index = key % len(self)
@@ -129,10 +93,10 @@ class SyntheticFlareDataset(data.Dataset):
         if self.opt.get('phase', 'train') == 'train':
             rng = sample_rng(self.opt, key, len(self))
             if self.gt_size:
-                clean = random_crop(clean, int(self.gt_size), rng, path)
-            clean = random_flip_rotate(clean, rng, self.opt.get('use_hflip', False), self.opt.get('use_rot', False))
+                clean = paired_random_crop(clean, [], int(self.gt_size), rng, path)[0]
+            clean = augment(clean, self.opt.get('use_hflip', False), self.opt.get('use_rot', False), rng)
         else:  # validation compares like with like: whole image i, the same flare every time
             rng = np.random.default_rng([int(self.opt.get('seed', 0)), index])
-        flared, info = synthesize_flare(clean, rng, self.flare_config)
+        flared, info = synthesize_flare(np.ascontiguousarray(to_float32(clean)), rng, self.flare_config)
         source = path if self.io_opt['type'] == 'disk' else f'{self.root}/{path}'
-        return {'lq': to_chw_tensor(flared), 'gt': to_chw_tensor(info['label']), 'lq_path': source, 'gt_path': source}
+        return {'lq': img2tensor(flared), 'gt': img2tensor(info['label']), 'lq_path': source, 'gt_path': source}

@@ -15,9 +15,14 @@ Options:
     val.tile                           as every flare_sr model (size, overlap, batch, self_ensemble)
     val.restore_light_source           as every flare_sr model: {threshold: 0.97, scale: 1.5} puts saturated
                                         lights back (off if absent)
+    val.precision                      fp32 | bf16 | fp16 | auto (flare_sr/utils/precision.py)
+
+On the CPU the nets and tiles are channels_last: with oneDNN's NHWC convolutions a 1280x1664 tile costs
+about what a 512 tile does per pixel, where in NCHW it cost 1.21x (tiny cascade, docs/benchmarks.md).
 """
 import math
 
+import torch
 from basicsr.archs import build_network
 from basicsr.models.base_model import BaseModel
 from basicsr.utils import get_root_logger
@@ -54,9 +59,13 @@ class CascadeModel(FlareBaseModel):
             net = self.model_to_device(build_network(opt[f'network_{stage}']))
             self.print_network(net)
             self._load(stage, net)
+            if self.channels_last:
+                net = net.to(memory_format=torch.channels_last)
             self.nets[stage] = net.eval()
         residual = ' (residual)' if 'main' in self.enabled and self.main_residual else ''
-        get_root_logger().info(f'Cascade stages: {" -> ".join(self.enabled)}{residual}')
+        precision = self.tile_options()['precision']
+        get_root_logger().info(f'Cascade stages: {" -> ".join(self.enabled)}{residual}; precision {precision}'
+                               f'{", channels_last" if self.channels_last else ""}')
 
     def _load(self, stage, net):
         path_opt = self.opt.get('path') or {}
@@ -66,6 +75,15 @@ class CascadeModel(FlareBaseModel):
             return
         self.load_network(net, load_path, path_opt.get(f'strict_load_{stage}', True),
                           path_opt.get(f'param_key_{stage}', 'params'))
+
+    @property
+    def channels_last(self):
+        return self.device.type == 'cpu' or self.uses_channels_last
+
+    def tile_input(self, batch):
+        """A CPU batch of tiles on the device, in the nets' memory format."""
+        batch = batch.to(self.device)
+        return batch.contiguous(memory_format=torch.channels_last) if self.channels_last else batch
 
     def run_stages(self, lq):
         """One batch of [0,1] tiles through the enabled stages, each output clamped to [0,1]."""
@@ -81,7 +99,7 @@ class CascadeModel(FlareBaseModel):
         return math.lcm(*(getattr(self.get_bare_model(net), 'size_multiple', 1) for net in self.nets.values()))
 
     def predict(self, lq_cpu):
-        out = tiled_forward(lambda batch: self.run_stages(self.to_device(batch)), lq_cpu,
+        out = tiled_forward(lambda batch: self.run_stages(self.tile_input(batch)), lq_cpu,
                             multiple=self.size_multiple, device=self.device, **self.tile_options())
         return self.restore_light_sources(lq_cpu, out.clamp(0, 1))
 

@@ -2,13 +2,18 @@
 
 - Crash-safe checkpoints: networks and training states go through ``atomic_torch_save``; a state also
   carries every rank's RNG states, the AMP grad scaler, the skipped-step count and the best metrics,
-  so a resumed run continues exactly where the killed one stopped.
+  so a resumed run continues exactly where the killed one stopped. States hold only tensors and plain
+  data and load with ``torch.load(..., weights_only=True)``, as network files do
+  (``flare_sr/utils/checkpoint.py``); a state of another model type or optimizer is one error line.
+- Optimizers and schedulers from ``flare_sr/utils/optim.py`` (BasicSR's, its master branch's and the
+  HINet/NAFNet forks': AdamW, SGD, TrueCosineAnnealingLR, ...); the options are never modified.
 - ``train.amp: bf16 | fp16 | false`` (fp16 with a GradScaler; on CPU fp16 falls back to bf16),
   ``train.channels_last`` on GPU, DDP on CPU (gloo) and GPU.
 - ``train.nonfinite: stop | skip``: a NaN/inf loss stops the run before the optimizer step (so no
   checkpoint ever holds the damage) or drops that step; weights that are not finite are never saved.
 - Validation through ``predict`` (tiled with ``val.tile``), BasicSR's PSNR/SSIM on uint8 images, the
-  raw input's scores as a baseline, side-by-side input|output|label images to TensorBoard and disk.
+  raw input's scores as a baseline, side-by-side input|output|label images to TensorBoard and disk,
+  kept apart per validation set (``visualization/<dataset name>/``).
 
 Hooks for subclasses (Pix2PixModel, HINetModel, the cascade's CascadeModel):
 - ``forward_image(net, lq)``: a [0,1] Bx3xhxw batch on the device -> the [0,1] restored batch.
@@ -31,24 +36,47 @@ from torch.nn.parallel import DataParallel, DistributedDataParallel
 from tqdm import tqdm
 
 from flare_sr.data.image_io import write_image
+from flare_sr.errors import FlareSRError
 from flare_sr.utils.atomic import atomic_torch_save
+from flare_sr.utils.checkpoint import check_fits, load_weights_only, network_state_dict, to_plain
 from flare_sr.utils.light_source import restore_light_source_tensor
+from flare_sr.utils.optim import build_optimizer, build_scheduler
+from flare_sr.utils.precision import resolve_precision
 from flare_sr.utils.tiling import TILE_OPTIONS, tiled_forward
 
 
 # ----------------------------------------------------------------------------------------------
 # RNG states (saved with each training state, and kept out of validation's way)
 def capture_rng_states():
-    """Every global RNG a training step may draw from."""
-    states = {'torch': torch.get_rng_state(), 'numpy': np.random.get_state(), 'python': random.getstate()}
+    """Every global RNG a training step may draw from, as tensors and plain data (``weights_only`` loadable).
+
+    numpy's MT19937 key (624 uint32) is kept as an int64 tensor; python's state is a tuple of ints.
+    """
+    numpy_state = np.random.get_state(legacy=False)
+    key = torch.from_numpy(numpy_state['state']['key'].astype(np.int64))
+    numpy_state['state'] = dict(numpy_state['state'], key=key)
+    states = {'torch': torch.get_rng_state(), 'numpy': numpy_state, 'python': random.getstate()}
     if torch.cuda.is_available():
         states['cuda'] = torch.cuda.get_rng_state_all()
     return states
 
 
+def _numpy_state(saved):
+    """``np.random.set_state``'s argument from a saved numpy state: the dict form, or the legacy tuple of states
+    converted by ``scripts/convert_training_state.py``; the key as a tensor (on any device) or an array."""
+    def as_key(key):
+        return torch.as_tensor(key).cpu().numpy().astype(np.uint32)
+
+    if isinstance(saved, dict):
+        return dict(saved, state=dict(saved['state'], key=as_key(saved['state']['key'])))
+    name, key, *rest = saved
+    return (name, as_key(key), *rest)
+
+
 def restore_rng_states(states):
+    """Set every global RNG from ``capture_rng_states``' result (also after a save and load)."""
     torch.set_rng_state(states['torch'].cpu())
-    np.random.set_state(states['numpy'])
+    np.random.set_state(_numpy_state(states['numpy']))
     random.setstate(states['python'])
     if 'cuda' in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([state.cpu() for state in states['cuda']])
@@ -105,7 +133,7 @@ class FlareBaseModel(SRModel):
 
     def init_training_settings(self):
         if self.train_opt.get('channels_last') and self.device.type != 'cuda':
-            get_root_logger().info('train.channels_last: ignored on the CPU (it only speeds up GPU convolutions).')
+            get_root_logger().warning('train.channels_last: ignored on the CPU (it only speeds up GPU convolutions).')
         self._setup_amp()
         self.nonfinite_mode = self.train_opt.get('nonfinite', 'stop')
         self.skipped_steps = 0
@@ -126,6 +154,28 @@ class FlareBaseModel(SRModel):
         self.scaler = torch.amp.GradScaler('cuda', enabled=amp == 'fp16')
         if self.amp_dtype is not None:
             logger.info(f'Mixed precision: {amp} autocast' + (' with a grad scaler.' if amp == 'fp16' else '.'))
+
+    # ---------------------------------------------------------------- optimizers and schedulers
+    def get_optimizer(self, optim_type, params, lr=None, **kwargs):
+        """BasicSR's hook, from ``flare_sr.utils.optim.OPTIMIZERS`` (Adam, AdamW, SGD, ...)."""
+        options = dict(type=optim_type, **kwargs) if lr is None else dict(type=optim_type, lr=lr, **kwargs)
+        return build_optimizer(params, options, 'train.optim')
+
+    def build_optimizer(self, name, net):
+        """The optimizer of ``train.<name>`` (e.g. ``optim_g``) over ``net``'s trainable parameters."""
+        params = [param for param in net.parameters() if param.requires_grad]
+        return build_optimizer(params, self.train_opt[name], f'train.{name}')
+
+    def setup_optimizers(self):
+        self.optimizer_g = self.build_optimizer('optim_g', self.net_g)
+        self.optimizers.append(self.optimizer_g)
+
+    def setup_schedulers(self):
+        """``train.scheduler`` for every optimizer (none: constant learning rates after any ``train.warmup_iter``);
+        the options stay as written."""
+        scheduler_opt = self.train_opt.get('scheduler') or {'type': 'Constant'}
+        self.schedulers = [build_scheduler(optimizer, scheduler_opt, self.train_opt.get('total_iter'))
+                           for optimizer in self.optimizers]
 
     def autocast(self):
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype or torch.float32,
@@ -201,7 +251,9 @@ class FlareBaseModel(SRModel):
     def save_training_state(self, epoch, current_iter):
         """Optimizers, schedulers, scaler, skip count, best metrics and each rank's RNG states, atomically.
 
-        Called on every rank (gathering the RNG states is collective); only rank 0 writes.
+        Also the model type and the optimizer and scheduler classes, so a resume with other ones is refused.
+        Everything is tensors and plain data, so it loads with ``weights_only=True``. Called on every rank
+        (gathering the RNG states is collective); only rank 0 writes.
         """
         if current_iter == -1:
             return
@@ -215,15 +267,34 @@ class FlareBaseModel(SRModel):
         if rank != 0:
             return
         state = {
-            'epoch': epoch, 'iter': current_iter,
+            'epoch': epoch, 'iter': current_iter, 'model_type': type(self).__name__,
             'optimizers': [optimizer.state_dict() for optimizer in self.optimizers],
             'schedulers': [scheduler.state_dict() for scheduler in self.schedulers],
+            'optimizer_types': [type(optimizer).__name__ for optimizer in self.optimizers],
+            'scheduler_types': [type(scheduler).__name__ for scheduler in self.schedulers],
             'scaler': self.scaler.state_dict(), 'skipped_steps': self.skipped_steps,
             'best_metric_results': getattr(self, 'best_metric_results', {}), 'rng_per_rank': rng_per_rank,
         }
-        atomic_torch_save(state, osp.join(self.opt['path']['training_states'], f'{current_iter}.state'))
+        atomic_torch_save(to_plain(state), osp.join(self.opt['path']['training_states'], f'{current_iter}.state'))
+
+    def _check_resumable(self, resume_state):
+        """One FlareSRError when the state's optimizers or schedulers are not the ones these options build."""
+        where = f"path.resume_state: {self.opt['path'].get('resume_state')}"
+        for kind, own in (('optimizer', self.optimizers), ('scheduler', self.schedulers)):
+            saved = resume_state.get(f'{kind}s', [])
+            saved_types = resume_state.get(f'{kind}_types')
+            own_types = [type(each).__name__ for each in own]
+            if len(saved) != len(own):
+                raise FlareSRError(f'{where} holds {len(saved)} {kind}(s), but {type(self).__name__} with these '
+                                   f'options trains with {len(own)}: it was saved by another model type; start from '
+                                   'its weights with path.pretrain_network_g instead')
+            if saved_types is not None and list(saved_types) != own_types:
+                raise FlareSRError(f'{where} was saved with {kind}(s) {", ".join(saved_types)}, but the options '
+                                   f'build {", ".join(own_types)}; resume with the {kind} it was trained with, or '
+                                   'start from its weights with path.pretrain_network_g')
 
     def resume_training(self, resume_state):
+        self._check_resumable(resume_state)
         super().resume_training(resume_state)
         if 'scaler' in resume_state:
             self.scaler.load_state_dict(resume_state['scaler'])
@@ -235,6 +306,20 @@ class FlareBaseModel(SRModel):
             rank, _ = get_dist_info()
             restore_rng_states(rng_per_rank[rank] if rank < len(rng_per_rank) else rng_per_rank[0])
 
+    def load_network(self, net, load_path, strict=True, param_key='params'):
+        """BasicSR's ``load_network`` semantics (``param_key`` falling back to ``params``, ``module.`` prefixes
+        dropped, ``strict``), loaded as weights only, with one line for a file that is not a fitting network.
+        """
+        key_path = next((f'path.{key}' for key, value in (self.opt.get('path') or {}).items()
+                         if key.startswith('pretrain_network_') and value == load_path), 'checkpoint')
+        checkpoint = load_weights_only(load_path, key_path)
+        state_dict = network_state_dict(checkpoint, load_path, param_key, key_path)
+        net = self.get_bare_model(net)
+        check_fits(net, state_dict, load_path, key_path, strict)
+        get_root_logger().info(f'Loading {type(net).__name__} model from {load_path}, with param key: [{param_key}].')
+        self._print_different_keys_loading(net, state_dict, strict)
+        net.load_state_dict(state_dict, strict=strict)
+
     # ---------------------------------------------------------------- inference
     def forward_image(self, net, lq):
         """Network output for a [0,1] batch, as a [0,1] image batch. Subclasses map their conventions here."""
@@ -245,10 +330,13 @@ class FlareBaseModel(SRModel):
         return self.get_bare_model(getattr(self, 'net_g_ema', self.net_g))
 
     def tile_options(self):
-        """``val.tile`` with the defaults of ``TILE_OPTIONS``, as ``tiled_forward`` keyword arguments."""
-        tile = dict(TILE_OPTIONS, **((self.opt.get('val') or {}).get('tile') or {}))
+        """``tiled_forward``'s keyword arguments from ``val.tile`` (defaults: ``TILE_OPTIONS``) and ``val.precision``
+        (resolved for the device)."""
+        val = self.opt.get('val') or {}
+        tile = dict(TILE_OPTIONS, **(val.get('tile') or {}))
         return dict(tile_size=tile['size'], overlap=tile['overlap'], batch=tile['batch'],
-                    self_ensemble=tile['self_ensemble'])
+                    self_ensemble=tile['self_ensemble'],
+                    precision=resolve_precision(val.get('precision', 'fp32'), self.device))
 
     def predict(self, lq_cpu):
         """1x3xHxW CPU [0,1] -> 1x3xHxW CPU [0,1], through ``tiled_forward`` with the ``val.tile`` options."""
@@ -306,7 +394,8 @@ class FlareBaseModel(SRModel):
                 tb_logger.add_image(f'val_{dataset_name}/{image_name} (input|output|label)',
                                     side_by_side(*panels)[0], current_iter)
             if save_img:
-                self._save_images(dataset_name, image_name, current_iter, output, panels)
+                bit_depth = int(val_data['bit_depth'][0]) if 'bit_depth' in val_data else 8
+                self._save_images(dataset_name, image_name, current_iter, output, panels, bit_depth)
         if scored:
             for name in metrics:
                 self.metric_results[name] /= scored
@@ -327,18 +416,21 @@ class FlareBaseModel(SRModel):
             scores[name] = (value, base)
         return scores
 
-    def _save_images(self, dataset_name, image_name, current_iter, output, panels):
-        """Output PNG plus an input|output|label PNG; in training one folder per image and iteration."""
+    def _save_images(self, dataset_name, image_name, current_iter, output, panels, bit_depth=8):
+        """Output PNG (16-bit for a 16-bit input) plus an 8-bit input|output|label PNG, under the dataset's name
+        (validation sets may share file names, e.g. Flare7K's real and synthetic test sets); in training one
+        folder per image and iteration."""
         root = self.opt['path']['visualization']
         if self.opt['is_train']:
-            stem = osp.join(root, image_name, f'{image_name}_{current_iter}')
+            stem = osp.join(root, dataset_name, image_name, f'{image_name}_{current_iter}')
             output_path, compare_path = f'{stem}.png', f'{stem}_compare.png'
         else:
             suffix = self.opt['val'].get('suffix')
             file_name = f'{image_name}_{suffix}.png' if suffix else f'{image_name}.png'
             output_path = osp.join(root, dataset_name, file_name)
             compare_path = osp.join(root, f'{dataset_name}_compare', file_name)
-        write_image(output_path, tensor2img(output, rgb2bgr=False))
+        output_img = output[0].permute(1, 2, 0).cpu().numpy() if bit_depth == 16 else tensor2img(output, rgb2bgr=False)
+        write_image(output_path, output_img, bit_depth=bit_depth)
         write_image(compare_path, tensor2img(side_by_side(*panels), rgb2bgr=False))
 
     def _log_validation_metric_values(self, current_iter, dataset_name, tb_logger):

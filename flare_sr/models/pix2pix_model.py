@@ -46,10 +46,9 @@ class Pix2PixModel(FlareBaseModel):
         super().init_training_settings()  # pixel loss, optimizers, schedulers, AMP, guard
 
     def setup_optimizers(self):
-        train_opt = self.opt['train']
-        optim_g, optim_d = dict(train_opt['optim_g']), dict(train_opt['optim_d'])
-        self.optimizer_g = self.get_optimizer(optim_g.pop('type'), self.net_g.parameters(), **optim_g)
-        self.optimizer_d = self.get_optimizer(optim_d.pop('type'), self.net_d.parameters(), **optim_d)
+        """``train.optim_g`` for the generator, ``train.optim_d`` for the discriminator (in this order in states)."""
+        self.optimizer_g = self.build_optimizer('optim_g', self.net_g)
+        self.optimizer_d = self.build_optimizer('optim_d', self.net_d)
         self.optimizers += [self.optimizer_g, self.optimizer_d]
 
     def forward_image(self, net, lq):

@@ -70,7 +70,8 @@ def test_cascade_refuses_training_wrong_checkpoints_and_no_stage(tmp_path):
     with pytest.raises(FlareSRError, match='both false'):
         build_model(_opt(paths, cascade=dict(use_main=False, use_post=False)))
     swapped = dict(main=paths['post'], post=paths['main'])
-    with pytest.raises(RuntimeError):  # strict loading: a HINet checkpoint is no U-Net
+    with pytest.raises(FlareSRError, match=r'^path.pretrain_network_main: .*net_post.pth does not fit Pix2PixUNet: '
+                                           r'\d+ missing .* unexpected'):  # strict: a HINet checkpoint is no U-Net
         build_model(_opt(swapped))
 
 

@@ -1,5 +1,7 @@
 """Tiled inference: exact where it can be, bounded seams where it cannot, exact sizes, tile-sized calls."""
 import flare_sr  # noqa: F401  (first: registers archs and patches torchvision)
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -123,12 +125,54 @@ def test_self_ensemble_averages_the_eight_flips_and_rotations():
                           odd.sqrt(), atol=1e-6)
 
 
-def test_out_of_memory_suggests_a_smaller_tile():
-    def greedy(x):
-        raise torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 20.00 GiB')
+def _memory_limited(max_pixels):
+    """A net (identity) that runs out of memory, as torch does, when a batch holds more than ``max_pixels``."""
+    def net(x):
+        if x.shape[0] * x.shape[-2] * x.shape[-1] > max_pixels:
+            raise torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 20.00 GiB')
+        return x
+    return net
 
-    with pytest.raises(FlareSRError, match=r'smaller val.tile.size.*e\.g\. 256'):
-        tiled_forward(greedy, torch.rand(1, 3, 600, 600), 512, 32, multiple=16)
+
+def _follow_advice(image, net, tile, overlap, batch, multiple):
+    """Run the tiler, and after each out-of-memory error apply what the message suggests, as a user would."""
+    messages = []
+    for _ in range(8):
+        try:
+            return tiled_forward(net, image, tile, overlap, batch, multiple), messages
+        except FlareSRError as error:
+            message = str(error)
+            messages.append(message)
+            if 'val.tile.batch 1' in message:
+                batch = 1
+            suggested = re.search(r'e\.g\. (?:--tile )?(\d+)(?: --overlap (\d+))?', message)
+            assert suggested, message
+            TileLayout(*image.shape[-2:], int(suggested.group(1)), int(suggested.group(2) or overlap), multiple)
+            tile, overlap = int(suggested.group(1)), int(suggested.group(2) or overlap)
+    raise AssertionError(f'advice never converged: {messages}')
+
+
+@pytest.mark.parametrize('size, tile, overlap, batch, multiple, max_pixels, expected', [
+    ((1000, 1500), 1024, 64, 1, 256, 600 * 600, ['e.g. 512 (tiles of 512x512 on the 256-pixel grid with overlap 64)']),
+    # the issue's case: unet_256 at 512 with overlap 64 -- '256' is refused by the tiler, so lower the overlap
+    ((1000, 1500), 512, 64, 1, 256, 300 * 300, ['lower overlap', 'e.g. --tile 256 --overlap 0']),
+    ((600, 600), None, 32, 1, 16, 320 * 320, ['e.g. 304']),  # whole frame: the configured overlap applies
+    ((300, 400), 100, 32, 2, 1, 80 * 80, ['val.tile.batch 1 (now 2)', 'e.g. 66']),  # half (49) is refused: 66 works
+    ((200, 300), 100, 40, 1, 1, 85 * 85, ['e.g. 82']),  # half (50) is refused at overlap 40: smallest that works
+])
+def test_out_of_memory_advice_works_on_the_grid_when_followed(size, tile, overlap, batch, multiple, max_pixels,
+                                                              expected):
+    image = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(0))
+    out, messages = _follow_advice(image, _memory_limited(max_pixels), tile, overlap, batch, multiple)
+    assert torch.allclose(out, image, atol=1e-6)
+    assert messages and all('\n' not in message for message in messages)
+    for part in expected:
+        assert part in messages[0] or part in ' '.join(messages), messages
+
+
+def test_out_of_memory_other_errors_and_bad_sizes_are_unchanged():
+    with pytest.raises(RuntimeError, match='boom'):
+        tiled_forward(lambda x: (_ for _ in ()).throw(RuntimeError('boom')), torch.rand(1, 3, 64, 64), 32, 8)
     with pytest.raises(FlareSRError, match='more than twice val.tile.overlap'):
         tiled_forward(lambda x: x, torch.rand(1, 3, 600, 600), 64, 32)
 

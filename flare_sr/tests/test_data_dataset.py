@@ -75,7 +75,7 @@ def test_validation_returns_whole_images_unchanged(tmp_path):
 def test_test_phase_without_labels(tmp_path):
     lq_dir, _ = make_pairs(tmp_path, [(20, 30), (20, 30)], name='test')
     ds = dataset(lq_dir, None, phase='test')
-    assert len(ds) == 2 and set(ds[1]) == {'lq', 'lq_path'}
+    assert len(ds) == 2 and set(ds[1]) == {'lq', 'lq_path', 'bit_depth'} and ds[1]['bit_depth'] == 8
     with pytest.raises(FlareSRError, match='dataroot_gt is required in phase train'):
         dataset(lq_dir, None)
 
@@ -130,5 +130,5 @@ def test_meta_info_file_selects_images(tmp_path):
     ds = dataset(lq_dir, gt_dir, meta_info_file=str(tmp_path / 'meta.txt'))
     assert [gt.split('/')[-1] for _, gt in ds.items] == ['train_label_10002.png', 'train_label_10000.png']
     (tmp_path / 'meta.txt').write_text('train_label_10009.png\n')
-    with pytest.raises(FlareSRError, match='train_label_10009.png has no pair'):
+    with pytest.raises(FlareSRError, match=r'meta\.txt: lists train_label_10009\.png, which is not in .*label_img'):
         dataset(lq_dir, gt_dir, meta_info_file=str(tmp_path / 'meta.txt'))

@@ -104,3 +104,30 @@ def test_local_rank_argument_of_torch_distributed_launch_is_accepted(tmp_path, m
     opt, args = basicsr.train.parse_options(str(tmp_path), is_train=True)
     assert args.local_rank == 1 and opt['dist'] is False
     assert basicsr_fixes.normalise_local_rank_argv(['--local-rank', '3']) == ['--local_rank', '3']
+
+
+def test_torchrun_on_cpu_trains_an_option_file_written_for_8_gpus(tmp_path, names):
+    """What BasicSR's templates carry (dist_params nccl on port 29500, num_gpu 8, prefetch_mode cuda with
+    pin_memory) plus flare_sr's GPU settings: two CPU ranks train, each setting falls back with one
+    warning line (from rank 0 only), and the run ends with a checkpoint."""
+    data = {'train': make_flare_pairs(str(tmp_path / 'train'), 4, seed=9),
+            'val': make_flare_pairs(str(tmp_path / 'val'), 1, seed=10, prefix='test')}
+    opt = hinet_options(data, names('test_ddp_gpu_file'), total_iter=2, amp='fp16', channels_last=True)
+    opt.update(num_gpu=8, dist_params={'backend': 'nccl', 'port': 29500})
+    opt['datasets']['train'].update(prefetch_mode='cuda', pin_memory=True, batch_size_per_gpu=1)
+    command = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', TRAIN_SCRIPT,
+               '-opt', write_options(tmp_path / 'gpu_file.yml', opt), '--launcher', 'pytorch']
+    result = subprocess.run(command, cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert 'torch.distributed: gloo backend, 2 processes' in result.stdout
+    warnings = [line for line in result.stderr.splitlines() if line.startswith('warning: ')]
+    assert warnings == [
+        'warning: dist_params.backend: nccl needs GPUs, but no GPU is visible; using gloo',
+        'warning: num_gpu: 8, but no GPU is visible (CUDA unavailable); training on the CPU (num_gpu: 0)',
+        'warning: datasets.train.prefetch_mode: cuda needs a GPU; using the CPU prefetcher instead',
+        'warning: datasets.train.pin_memory: true only speeds up copies to a GPU; off on the CPU',
+    ]
+    assert 'Traceback' not in result.stderr
+    log = result.stdout + result.stderr
+    assert 'train.amp: fp16 needs a GPU; using bf16 autocast on the CPU instead.' in log
+    assert os.path.isfile(os.path.join(experiment_dirs(opt['name'])[0], 'models', 'net_g_latest.pth'))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from flare_sr.data.image_io import read_image_uint8
 from flare_sr.tests.test_train_support import (REPO, TEST_SCRIPT, experiment_dirs, hinet_options, load_params,
                                                make_flare_pairs, pix2pix_options, run_train,
                                                tb_scalars, write_options)
@@ -49,7 +50,7 @@ def _train_resume_and_check(tmp_path, opt, loss_tag, iters, more_iters, net_labe
     for metric in ('psnr', 'ssim', 'input_psnr', 'input_ssim'):
         assert f'metrics/val/{metric}' in scalars, sorted(scalars)
     assert any(tag.startswith('image:val_val/') and 'input|output|label' in tag for tag in scalars)
-    compare = os.path.join(exp_dir, 'visualization', 'test_input_10000', f'test_input_10000_{iters}_compare.png')
+    compare = os.path.join(exp_dir, 'visualization', 'val', 'test_input_10000', f'test_input_10000_{iters}_compare.png')
     assert os.path.isfile(compare)
 
     opt['train']['total_iter'] = iters + more_iters
@@ -144,3 +145,30 @@ def test_ema_weights_follow_training(tmp_path, tiny_data, experiment):
     weight = 'last.weight'
     assert not torch.equal(saved['params_ema'][weight], first['params_ema'][weight])  # updated every step
     assert not torch.equal(saved['params_ema'][weight], saved['params'][weight])      # an average, not a copy
+
+
+def test_two_validation_sets_with_the_same_file_names_keep_their_own_images(tmp_path, tiny_data, experiment):
+    """Flare7K's real and synthetic test sets share file names: each set's images go under its name, and each
+    input|output|label image shows that set's input and label."""
+    sets = {name: make_flare_pairs(str(tmp_path / name), 1, seed=seed, prefix='test')
+            for name, seed in (('real', 11), ('synthetic', 12))}
+    opt = hinet_options(tiny_data, experiment('test_two_val_sets'), total_iter=1)
+    del opt['datasets']['val']
+    for index, (name, (lq_dir, gt_dir)) in enumerate(sets.items(), start=1):
+        opt['datasets'][f'val_{index}'] = {'name': name, 'type': 'PairedFlareDataset', 'dataroot_lq': lq_dir,
+                                           'dataroot_gt': gt_dir, 'io_backend': {'type': 'disk'}}
+    opt['val']['val_freq'] = 1
+    result = run_train(write_options(tmp_path / 'two_sets.yml', opt), tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    visualization = os.path.join(experiment_dirs(opt['name'])[0], 'visualization')
+    assert sorted(os.listdir(visualization)) == ['real', 'synthetic']
+    inputs = {name: read_image_uint8(os.path.join(lq_dir, 'test_input_10000.png'))
+              for name, (lq_dir, _) in sets.items()}
+    assert not np.array_equal(inputs['real'], inputs['synthetic'])
+    for name, (lq_dir, gt_dir) in sets.items():
+        stem = os.path.join(visualization, name, 'test_input_10000', 'test_input_10000_1')
+        compare, output = read_image_uint8(f'{stem}_compare.png'), read_image_uint8(f'{stem}.png')
+        width = inputs[name].shape[1]
+        assert np.array_equal(compare[:, :width], inputs[name])
+        assert np.array_equal(compare[:, width:2 * width], output)
+        assert np.array_equal(compare[:, 2 * width:], read_image_uint8(os.path.join(gt_dir, 'test_label_10000.png')))

@@ -3,6 +3,7 @@ leaves the previous checkpoint loadable; NaN losses stop (or skip) as the option
 files fail before training with the key named."""
 import flare_sr  # noqa: F401  (first: torchvision alias before BasicSR loads)
 
+import math
 import os
 import signal
 import subprocess
@@ -29,19 +30,21 @@ def tiny_data(tmp_path_factory):
 
 def _state(name, iteration):
     path = os.path.join(experiment_dirs(name)[0], 'training_states', f'{iteration}.state')
-    return torch.load(path, map_location='cpu', weights_only=False)
+    return torch.load(path, map_location='cpu', weights_only=True)
 
 
 def test_sigkill_then_auto_resume_equals_uninterrupted_run(tmp_path, tiny_data, experiment):
-    """Pix2Pix with dropout, BatchNorm, random crops/flips/rotations and two optimizers: every source of
-    randomness and state must survive. 7 images, batch 2: epochs of 3 iterations and checkpoints every
-    5 (at 5 and 10, both inside an epoch), so the run resumes mid-epoch and must skip exactly the
-    samples already trained on."""
-    total, every = 14, 5
+    """Pix2Pix with dropout, BatchNorm, random crops/flips/rotations and two optimizers (AdamW as HINet and
+    NAFNet write it, and Adam) under TrueCosineAnnealingLR: every source of randomness and state must
+    survive. 7 images, batch 2: epochs of 3 iterations and checkpoints every 5 (at 5 and 10, both inside
+    an epoch), so the run resumes mid-epoch and must skip exactly the samples already trained on."""
+    total, every, lr, eta_min = 14, 5, 2e-3, 1e-4
     names = {'whole': experiment('test_kill_whole'), 'killed': experiment('test_kill_killed')}
     paths = {}
     for key, name in names.items():
-        opt = pix2pix_options(tiny_data, name, total_iter=total)
+        opt = pix2pix_options(tiny_data, name, total_iter=total,
+                              scheduler={'type': 'TrueCosineAnnealingLR', 'T_max': total, 'eta_min': eta_min})
+        opt['train']['optim_g'] = {'type': 'AdamW', 'lr': lr, 'betas': [0.9, 0.9], 'weight_decay': 0.01}
         opt['logger']['save_checkpoint_freq'] = every
         opt['val']['val_freq'] = 5  # validation between checkpoints must not shift any RNG
         paths[key] = write_options(tmp_path / f'{key}.yml', opt)
@@ -70,10 +73,13 @@ def test_sigkill_then_auto_resume_equals_uninterrupted_run(tmp_path, tiny_data, 
         assert_same_weights(*models, atol=1e-6)
     assert states[-1] % 3 != 0, 'the resumed checkpoint must lie inside an epoch'
     final = [_state(name, 10) for name in names.values()]
+    cosine = eta_min + (lr - eta_min) * (1 + math.cos(math.pi * 9 / total)) / 2  # 9 scheduler steps by iteration 10
     for optimizer in range(2):
         lrs = [state['optimizers'][optimizer]['param_groups'][0]['lr'] for state in final]
         steps = [state['optimizers'][optimizer]['state'][0]['step'] for state in final]
-        assert lrs[0] == lrs[1] and steps[0] == steps[1]
+        assert lrs[0] == lrs[1] == pytest.approx(cosine, rel=1e-9) and steps[0] == steps[1]
+        assert final[0]['schedulers'][optimizer] == final[1]['schedulers'][optimizer]
+    assert final[0]['optimizer_types'] == final[1]['optimizer_types'] == ['AdamW', 'Adam']
     assert final[0]['epoch'] == final[1]['epoch']
 
 

@@ -70,6 +70,7 @@ TRAIN = {
 }
 VAL = {'val_freq': INT, 'save_img': BOOL, 'suffix': (STR, NULL), 'pbar': BOOL, 'metrics': DICT, 'tile': DICT,
        'tb_images': INT, 'restore_light_source': (DICT, BOOL),
+       'precision': ('fp32', 'bf16', 'fp16', 'auto'),  # flare_sr's own: flare_sr/utils/precision.py
        # HINet / NAFNet
        'grids': BOOL, 'crop_size': INT, 'max_minibatch': INT, 'use_image': BOOL, 'rgb2bgr': BOOL}
 LOGGER = {'print_freq': INT, 'save_checkpoint_freq': INT, 'use_tb_logger': BOOL, 'wandb': DICT}
@@ -540,9 +541,12 @@ class OptionChecker:
             self.problems.append(f'{key_path}.betas: expected two numbers, e.g. [0.5, 0.999], got {betas!r}')
 
     def _scheduler(self, scheduler):
-        from flare_sr.utils.optim import SCHEDULERS
+        from flare_sr.utils.optim import REFUSED_SCHEDULERS, SCHEDULERS
 
         kind = scheduler.get('type')
+        if kind in REFUSED_SCHEDULERS:
+            self.problems.append(f'train.scheduler.type: {kind} is not supported: {REFUSED_SCHEDULERS[kind]}')
+            return
         if kind not in SCHEDULERS:
             self.problems.append(f'train.scheduler.type: unknown scheduler {kind!r} (one of {", ".join(SCHEDULERS)})')
             return

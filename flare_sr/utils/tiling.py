@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.precision import autocast
 
 # ``val.tile`` (and ``stage3_source.tile``) keys and their defaults; models read them through these.
 # size None runs the whole frame; overlap in pixels; batch tiles per forward; self_ensemble x8 flips/rotations.
@@ -144,14 +145,20 @@ def _untransform(batch, rot, flip):
     return batch.flip(-1) if flip else batch
 
 
-def _run(net_fn, batch, device, self_ensemble):
-    """net_fn on one CPU batch of tiles; returns float32 CPU output. x8 flips/rotations when asked."""
+def _run(net_fn, batch, device, self_ensemble, precision='fp32'):
+    """net_fn on one CPU batch of tiles (autocast at ``precision``); returns float32 CPU output.
+    x8 flips/rotations when asked, averaged in float32."""
     batch = batch.to(device)
+
+    def forward(tiles):
+        with autocast(precision, device):
+            return net_fn(tiles)
+
     if not self_ensemble:
-        return net_fn(batch).float().cpu()
+        return forward(batch).float().cpu()
     total = None
     for rot, flip in _ENSEMBLE:
-        out = _untransform(net_fn(_transform(batch, rot, flip)), rot, flip).float().cpu()
+        out = _untransform(forward(_transform(batch, rot, flip)), rot, flip).float().cpu()
         total = out if total is None else total + out
     return total / len(_ENSEMBLE)
 
@@ -163,11 +170,13 @@ def _is_out_of_memory(error):
 
 
 def tiled_forward(net_fn, image, tile_size=None, overlap=32, batch=1, multiple=1, device='cpu',
-                  self_ensemble=False, progress=False):
-    """Apply ``net_fn`` to a 1x3xHxW CPU tensor tile by tile; returns the blended 1x3xHxW CPU result.
+                  self_ensemble=False, progress=False, precision='fp32'):
+    """Apply ``net_fn`` to a 1x3xHxW CPU tensor tile by tile; returns the blended 1x3xHxW float32 CPU result.
 
     ``tile_size=None`` runs the whole frame padded to ``multiple``. Tiles go to ``device`` ``batch``
-    at a time; everything frame-sized stays on the CPU.
+    at a time; everything frame-sized stays on the CPU. ``precision`` ('fp32', 'bf16', 'fp16',
+    already resolved by ``flare_sr.utils.precision.resolve_precision``) is the autocast dtype of
+    ``net_fn`` only: each tile's output is cast to float32 before it is weighted and accumulated.
     """
     if image.dim() != 4 or image.shape[0] != 1:
         raise ValueError(f'tiled_forward expects a 1xCxHxW tensor, got shape {tuple(image.shape)}')
@@ -175,7 +184,7 @@ def tiled_forward(net_fn, image, tile_size=None, overlap=32, batch=1, multiple=1
     layout = TileLayout(height, width, tile_size, overlap, multiple)
     padded = pad_to_multiple(image.float().cpu(), multiple)
     accum = None
-    weight_sum = torch.zeros(1, 1, layout.padded_h, layout.padded_w)
+    weight_sum = torch.zeros(1, 1, layout.padded_h, layout.padded_w, dtype=torch.float32)
     boxes = layout.boxes
     try:
         with torch.inference_mode(), tqdm(total=len(boxes), desc='tiles', unit='tile',
@@ -183,9 +192,9 @@ def tiled_forward(net_fn, image, tile_size=None, overlap=32, batch=1, multiple=1
             for first in range(0, len(boxes), max(1, int(batch))):
                 chunk = boxes[first:first + max(1, int(batch))]
                 tiles = torch.cat([padded[..., t:t + layout.tile_h, l:l + layout.tile_w] for t, l in chunk])
-                outputs = _run(net_fn, tiles, device, self_ensemble)
+                outputs = _run(net_fn, tiles, device, self_ensemble, precision)
                 if accum is None:
-                    accum = torch.zeros(1, outputs.shape[1], layout.padded_h, layout.padded_w)
+                    accum = torch.zeros(1, outputs.shape[1], layout.padded_h, layout.padded_w, dtype=torch.float32)
                 for (top, left), out in zip(chunk, outputs):
                     window = layout.weight(top, left)
                     accum[0, :, top:top + layout.tile_h, left:left + layout.tile_w] += out * window
@@ -194,11 +203,46 @@ def tiled_forward(net_fn, image, tile_size=None, overlap=32, batch=1, multiple=1
     except Exception as error:  # noqa: BLE001  (only memory exhaustion is rewritten; the rest re-raises)
         if not _is_out_of_memory(error):
             raise
-        smaller = max(multiple, (layout.max_tile // 2) // multiple * multiple)
         raise FlareSRError(
             f'tile size {layout.tile_h}x{layout.tile_w} (batch {batch}) does not fit in {device} memory; '
-            f'use a smaller val.tile.size / --tile, e.g. {smaller}, or val.tile.batch 1') from None
+            + out_of_memory_advice(height, width, layout, overlap, multiple, batch)) from None
     return (accum / weight_sum)[..., :height, :width]
+
+
+def _working_layout(height, width, tile, overlap, multiple, below):
+    """TileLayout for (tile, overlap) if the tiler accepts it and its tiles are smaller than ``below``, else None."""
+    try:
+        layout = TileLayout(height, width, tile, overlap, multiple)
+    except FlareSRError:
+        return None
+    return layout if max(layout.tile_h, layout.tile_w) < below else None
+
+
+def out_of_memory_advice(height, width, layout, overlap, multiple, batch):
+    """What to change after an out-of-memory error, checked against TileLayout for this frame, grid and overlap.
+
+    Suggests a tile size the tiler accepts with the same overlap and whose tiles are smaller: the largest at
+    most half the current tile side, else the smallest that works. Where none exists on the grid, it names a
+    smaller tile with a lower overlap that does work. A batch above 1 is named first.
+    """
+    current = max(layout.tile_h, layout.tile_w)
+    step = max(multiple, (current // 32) // multiple * multiple)
+    working = [size for size in range(current - step, 0, -step)
+               if _working_layout(height, width, size, overlap, multiple, current)]
+    batch_hint = f'val.tile.batch 1 (now {batch}), or ' if int(batch) > 1 else ''
+    if working:
+        halved = [size for size in working if size <= current // 2]
+        size = halved[0] if halved else working[-1]
+        smaller = TileLayout(height, width, size, overlap, multiple)
+        return (f'use {batch_hint}a smaller val.tile.size / --tile, e.g. {size} (tiles of {smaller.tile_h}x'
+                f'{smaller.tile_w} on the {multiple}-pixel grid with overlap {overlap})')
+    size = max(multiple, (current // 2) // multiple * multiple)
+    for lower in sorted({overlap // 2, overlap // 4, overlap // 8, 0}, reverse=True):
+        if lower < overlap and _working_layout(height, width, size, lower, multiple, current):
+            return (f'use {batch_hint}a lower overlap: no tile smaller than {current} works on the {multiple}-pixel '
+                    f'grid with overlap {overlap}; e.g. --tile {size} --overlap {lower} (val.tile.size / .overlap)'
+                    + (' (no blending between tiles: seams may show)' if lower == 0 else ''))
+    return f'use {batch_hint}a smaller image: no smaller tile works on the {multiple}-pixel grid'
 
 
 def tile_grid_preview(height, width, tile_size, overlap=32, multiple=1, image=None, path=None):

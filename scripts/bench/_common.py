@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 import torch
 
+from flare_sr.utils.precision import cpu_bf16_support
+
 # Natural photographs shipped with scikit-image (nothing is downloaded).
 PHOTOS = ('astronaut.png', 'chelsea.png', 'coffee.png', 'motorcycle_left.png', 'motorcycle_right.png',
           'rocket.jpg')
@@ -26,20 +28,38 @@ def parse_size(text):
     return height, width
 
 
-def machine_name(device='cpu'):
-    """Human-readable device name for table headers (CPU model and cores, or the GPU)."""
-    if str(device).startswith('cuda'):
-        return f'{torch.cuda.get_device_name(0)} (GPU)'
-    model = platform.processor() or 'unknown CPU'
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo (platform.processor() elsewhere)."""
     try:
         with open('/proc/cpuinfo', encoding='ascii', errors='replace') as handle:
             for line in handle:
                 if line.startswith('model name'):
-                    model = line.split(':', 1)[1].strip()
-                    break
+                    return line.split(':', 1)[1].strip()
     except OSError:
         pass
-    return f'{model}, {os.cpu_count()} cores, torch {torch.get_num_threads()} threads'
+    return platform.processor() or 'unknown CPU'
+
+
+def onnxruntime_version():
+    try:
+        import onnxruntime
+    except ImportError:
+        return 'not installed'
+    return onnxruntime.__version__
+
+
+def machine_name(device='cpu'):
+    """Where a table was measured, for every bench's title: the CPU model and its cores, whether bf16 is
+    native there (AMX-BF16 / AVX512-BF16) or emulated, torch's thread count, the torch and onnxruntime
+    versions, and the GPU with its bf16 support on ``cuda``."""
+    support = cpu_bf16_support()
+    cpu = (f'{cpu_model()}, {os.cpu_count()} cores, bf16 {"native (" + support + ")" if support else "emulated"}, '
+           f'{torch.get_num_threads()} threads')
+    versions = f'torch {torch.__version__}, onnxruntime {onnxruntime_version()}'
+    if str(device).startswith('cuda'):
+        gpu_bf16 = 'bf16' if torch.cuda.is_bf16_supported() else 'no bf16'
+        return f'{torch.cuda.get_device_name(0)} (GPU, {gpu_bf16}); host {cpu}; {versions}'
+    return f'{cpu}; {versions}'
 
 
 def synchronize(device):

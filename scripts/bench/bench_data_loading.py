@@ -3,7 +3,9 @@
 Both sides use PairedFlareDataset, BasicSR's build_dataloader, the ResumableSampler the training
 pipeline uses, and the same batch size, workers, gt_size and flips. Only the storage differs:
   lmdb: 512x512 patches (stride 256) packed by scripts/create_lmdb.py, a random gt_size crop of one patch;
-  disk: the full PNG pair decoded per sample, a random gt_size crop of the frame.
+  disk: the full PNG pair decoded per sample, a random gt_size crop of the frame in the file's dtype;
+  disk, float first: the same, but the whole frame converted to float before the crop (the path before
+  issue 12; a subclass that only moves the conversion), to measure what cropping first saves.
 The data is generated in a temp folder: upscaled scikit-image photos plus noise (so the PNGs compress
 and decode like camera images), written as PNG pairs of ``--size`` and packed with the real
 scripts/create_lmdb.py. Timing starts after ``--warmup`` batches (worker start-up, first LMDB open).
@@ -25,6 +27,8 @@ import numpy as np
 from basicsr.data import build_dataloader, build_dataset
 
 from _common import machine_name, natural_pair, parse_size, print_table, write_png_rgb
+from flare_sr.data.image_io import to_float32
+from flare_sr.data.paired_flare_dataset import PairedFlareDataset
 from flare_sr.data.sampling import ResumableSampler
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -64,9 +68,16 @@ def dataset_options(backend, lq_root, gt_root, args):
     }
 
 
-def measure(opt, args):
+class FloatFirstDataset(PairedFlareDataset):
+    """The disk path before issue 12: every decoded frame becomes float32 before the crop."""
+
+    def _read(self, path, client_key):
+        return to_float32(super()._read(path, client_key))
+
+
+def measure(opt, args, float_first=False):
     """Samples/s over ``--batches`` batches after ``--warmup`` (one loader iterator, as in one epoch)."""
-    dataset = build_dataset(opt)
+    dataset = FloatFirstDataset(opt) if float_first else build_dataset(opt)
     needed = (args.warmup + args.batches) * args.batch
     ratio = max(1, math.ceil(needed / len(dataset)))  # a tiny disk set is enlarged like dataset_enlarge_ratio
     sampler = ResumableSampler(dataset, num_replicas=1, rank=0, ratio=ratio)
@@ -111,20 +122,24 @@ def main():
         print(pack(lq_dir, gt_dir, lmdb_dir, args.patch, args.stride, min(args.workers, args.pairs)), flush=True)
 
         rows, rates = [], {}
-        for backend, lq_root, gt_root, storage in (
-                ('lmdb', os.path.join(lmdb_dir, 'lq.lmdb'), os.path.join(lmdb_dir, 'gt.lmdb'),
-                 f'LMDB {args.patch}px patches, stride {args.stride}'),
-                ('disk', lq_dir, gt_dir, f'full {size[0]}x{size[1]} PNG, decode + crop')):
-            items, rate, per_batch = measure(dataset_options(backend, lq_root, gt_root, args), args)
-            rates[backend] = rate
-            rows.append([backend, storage, items, f'{rate:.1f}', f'{per_batch * 1000:.0f}'])
+        for name, backend, lq_root, gt_root, storage, float_first in (
+                ('lmdb', 'lmdb', os.path.join(lmdb_dir, 'lq.lmdb'), os.path.join(lmdb_dir, 'gt.lmdb'),
+                 f'LMDB {args.patch}px patches, stride {args.stride}', False),
+                ('disk', 'disk', lq_dir, gt_dir, f'full {size[0]}x{size[1]} PNG, decode + crop', False),
+                ('disk, float first', 'disk', lq_dir, gt_dir, 'the same, whole frame to float before the crop',
+                 True)):
+            items, rate, per_batch = measure(dataset_options(backend, lq_root, gt_root, args), args, float_first)
+            rates[name] = rate
+            rows.append([name, storage, items, f'{rate:.1f}', f'{per_batch * 1000:.0f}'])
     ratio = rates['lmdb'] / rates['disk']
+    crop_first = rates['disk'] / rates['disk, float first']
     print_table(
         f'Data loading, PairedFlareDataset through BasicSR build_dataloader - {machine_name()}; '
         f'batch {args.batch}, workers {args.workers}, gt_size {args.gt_size}, {args.batches} batches after '
         f'{args.warmup} warm-up',
         ['backend', 'storage', 'dataset items', 'samples/s', 'ms/batch'], rows,
-        [f'LMDB / disk: {ratio:.1f}x (target >= 10x)'])
+        [f'LMDB / disk: {ratio:.1f}x (target >= 10x)',
+         f'disk, crop in the file dtype / float first: {crop_first:.2f}x'])
 
 
 if __name__ == '__main__':

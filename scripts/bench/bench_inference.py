@@ -1,122 +1,110 @@
-"""Full-resolution cascade inference (Pix2Pix U-Net -> HINet) on a 2448x3264 frame: ours vs the original method.
+"""Full-resolution cascade inference on a 2448x3264 frame: ours (fp32, bf16, ONNX Runtime) vs the original method
+vs the 512/256 sliding window, one table, all rows measured side by side in one run.
 
-Methods, all computed in the same run on the same frame and weights:
-  ours      flare_sr.utils.tiling.tiled_forward: each tile through both stages at full resolution,
-            blended with a smooth window; the tile size is chosen to minimise the overlap overhead
-            under ``--max-tile`` (or fixed with ``--tile``).
-  original  the challenge solution: Pix2Pix on 512 windows at stride 256 (last window flush with the
-            border) averaged uniformly, then the whole frame down to half size (1224x1632), HINet
-            there, and bicubic upsampling back to full size.
-  sliding   full-resolution sliding window at stride = patch/2, both stages per window, averaged
-            uniformly (the issue's 3x target baseline).
-Each method's time and peak memory come from a fresh subprocess (CPU: peak RSS from ru_maxrss, minus
-the RSS before the method ran; GPU: torch.cuda.max_memory_allocated). "Pixels / padded frame" is the
-pixels every net processed over the pixels of one pass over the frame padded to the nets' multiple; the
-archs are fully convolutional, so it is also their MAC ratio (GMACs are counted on the meta device).
-PSNR: on the demo test set (challenge metric: 8-bit, per image, averaged), with ``--main-ckpt`` and
-``--post-ckpt`` (random weights otherwise, which only shows the methods run). On the demo's small
-images the original's window keeps the same fraction of the frame (512/2448 of the height).
+Rows (all from the CascadeModel that test.py and infer.py build, same option file, checkpoints and nets):
+  fp32 ours         CascadeModel.predict: every tile through both stages at full resolution, blended with a
+                    smooth window (flare_sr.utils.tiling); tiles of val.tile.size / overlap of the option file
+                    (options/test_cascade.yml: 1792 / 64) unless --tile / --overlap say otherwise.
+  bf16 ours         the same with val.precision bf16 (autocast; tiles still blend in fp32). On a CPU without
+                    AMX / AVX512-BF16 this is emulated (the title says which).
+  onnxruntime ours  the same tiling through ONNX Runtime, on the tile function scripts/export_onnx.py exports
+                    (exported once before the rows run; export time not counted).
+  original          the challenge solution: Pix2Pix on 512 windows at stride 256 (last window flush with the
+                    border) averaged uniformly, then the frame down to half size (1224x1632), HINet there,
+                    bicubic upsampling back.
+  sliding           both stages on 512 windows at stride 256, averaged uniformly (the 3x target's baseline).
+The baselines run the model's own nets (same weights, memory format and allocator setting).
 
-Archs: ``--arch tiny`` (default; options/tiny/*.yml when present, else Pix2PixUNet ngf 16 / 5 downs and
-HINet wf 16 / depth 3) keeps the 8-megapixel CPU run to minutes; ``--arch full`` is the challenge
-size (unet_256 ngf 64, HINet wf 64 depth 4), for a GPU.
+Each row runs in a fresh subprocess: a warm-up call on one 512 window, then the timed frame (wall clock,
+device synchronised), peak RSS (ru_maxrss; GPU: torch.cuda.max_memory_allocated) and the demo PSNR. The
+CPU allocator keeps freed memory as infer.py / test.py do (flare_sr/utils/cpu_memory.py) unless
+--default-malloc. "Pixels / padded frame" is what each net processed over one pass over the padded frame
+(the archs are fully convolutional, so it is also their MAC ratio; GMACs are counted on the meta device).
+PSNR: the challenge metric (8-bit, per image, averaged) on the demo's held-out test images
+(datasets/demo, built by scripts/make_demo_dataset.py when missing); on their 192x256 frames the
+original / sliding window keeps the same fraction of the frame (512/2448 of the height).
+
+Archs and weights: ``--arch tiny`` (default) reads options/tiny/test_cascade.yml's nets and checkpoints
+(the demo's: ``bash scripts/run_demo.sh`` trains them in minutes) and options/test_cascade.yml's tiling;
+``--arch full`` reads options/test_cascade.yml whole (challenge-size nets, for a GPU). ``-opt`` picks any
+cascade option file; ``--main-ckpt`` / ``--post-ckpt`` override its checkpoints. Missing checkpoints
+leave random weights (the PSNR column then says so).
 
 Examples:
     python scripts/bench/bench_inference.py
-    python scripts/bench/bench_inference.py --arch full --device cuda --main-ckpt M.pth --post-ckpt P.pth
+    python scripts/bench/bench_inference.py --device cuda --arch full --main-ckpt M.pth --post-ckpt P.pth
 """
 import argparse
-import glob
+import copy
 import json
 import math
 import os
 import subprocess
 import sys
+import tempfile
 
 import flare_sr  # noqa: F401  (first: torchvision alias and registrations)
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 from basicsr.archs import build_network
 
-from _common import (machine_name, natural_pair, parse_size, peak_rss_mib, print_table,
-                     run_child, timed)
+from _common import machine_name, natural_pair, parse_size, peak_rss_mib, print_table, run_child, timed
 from bench_model_cost import count_macs
 from flare_sr.data.image_io import pair_paths, read_image
 from flare_sr.data.patches import patch_grid
-from flare_sr.models.main_net import is_residual, restore_image
+from flare_sr.infer import build_test_model
+from flare_sr.models.main_net import restore_image
+from flare_sr.models.onnx_backend import OnnxRuntimePredictor, export_onnx
 from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
-from flare_sr.utils.tiling import TileLayout, pad_to_multiple, tiled_forward
+from flare_sr.utils.options_check import load_option_file
+from flare_sr.utils.precision import cpu_bf16_support
+from flare_sr.utils.tiling import TileLayout, pad_to_multiple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ORIGINAL_PATCH, ORIGINAL_HEIGHT = 512, 2448
-METHODS = ('ours', 'original', 'sliding')
-FULL_ARCHS = ({'type': 'Pix2PixUNet', 'num_downs': 8, 'ngf': 64, 'norm': 'batch'},
-              {'type': 'HINet', 'wf': 64, 'depth': 4})
-TINY_FALLBACK = ({'type': 'Pix2PixUNet', 'num_downs': 5, 'ngf': 16, 'norm': 'batch'},
-                 {'type': 'HINet', 'wf': 16, 'depth': 3})
+ROWS = ('fp32', 'bf16', 'onnxruntime', 'original', 'sliding')
+LABELS = {'fp32': 'fp32 ours', 'bf16': 'bf16 ours', 'onnxruntime': 'ONNX Runtime ours', 'original': 'original method',
+          'sliding': 'sliding window'}
+SHIPPED = os.path.join(ROOT, 'options', 'test_cascade.yml')
+TINY = os.path.join(ROOT, 'options', 'tiny', 'test_cascade.yml')
 
 
-def tiny_archs():
-    """network_g of options/tiny/*pix2pix*.yml and *hinet*.yml when the team's tiny configs exist."""
-    found = []
-    for pattern, fallback in zip(('*pix2pix*.yml', '*hinet*.yml'), TINY_FALLBACK):
-        paths = sorted(glob.glob(os.path.join(ROOT, 'options', 'tiny', pattern)))
-        if paths:
-            with open(paths[0], encoding='utf-8') as handle:
-                found.append((yaml.safe_load(handle)['network_g'], os.path.relpath(paths[0], ROOT)))
-        else:
-            found.append((fallback, 'built-in'))
-    return found
-
-
-def arch_options(arch):
-    return tiny_archs() if arch == 'tiny' else [(opt, 'full size') for opt in FULL_ARCHS]
-
-
-def main_residual(args):
-    """Whether the main net is residual: ``--main-residual``, else what options/tiny/pix2pix.yml says for tiny archs."""
-    if args.main_residual != 'auto':
-        return args.main_residual == 'true'
-    if args.arch != 'tiny':
-        return False
-    with open(os.path.join(ROOT, 'options', 'tiny', 'pix2pix.yml'), encoding='utf-8') as handle:
-        return is_residual(yaml.safe_load(handle))
-
-
-def load_nets(args):
-    """(main, post) in eval mode on the device; checkpoints hold the weights under ``params`` (BasicSR)."""
-    torch.manual_seed(0)
-    nets = []
-    for (opt, _), ckpt in zip(arch_options(args.arch), (args.main_ckpt, args.post_ckpt)):
-        net = build_network(dict(opt))
+def bench_options(args):
+    """The cascade option dict every row builds its model from (nets, checkpoints, tiling, residual)."""
+    opt = load_option_file(args.opt or (TINY if args.arch == 'tiny' else SHIPPED))
+    shipped_tile = (load_option_file(SHIPPED).get('val') or {}).get('tile') or {}
+    tile = dict((opt.get('val') or {}).get('tile') or {}) if args.opt else dict(shipped_tile)
+    tile.update({key: value for key, value in (('size', args.tile), ('overlap', args.overlap)) if value is not None})
+    tile['batch'] = args.batch
+    path = dict(opt.get('path') or {})
+    for stage, ckpt in (('main', args.main_ckpt), ('post', args.post_ckpt)):
         if ckpt:
-            state = torch.load(ckpt, map_location='cpu', weights_only=True)
-            net.load_state_dict(state.get('params', state), strict=True)
-        nets.append(net.to(args.device).eval())
-    return nets
+            path[f'pretrain_network_{stage}'] = ckpt
+        value = path.get(f'pretrain_network_{stage}')
+        if value and not os.path.isfile(value if os.path.isabs(value) else os.path.join(ROOT, value)):
+            path.pop(f'pretrain_network_{stage}')  # the bench still runs; the table says "random weights"
+    opt.update(path=path, num_gpu=1 if args.device.startswith('cuda') else 0, name='bench_inference')
+    opt['val'] = dict(opt.get('val') or {}, tile=tile, precision='fp32', restore_light_source=False)
+    return opt
 
 
-class Cascade:
-    """The three methods over one (main, post) pair; every call takes and returns a 1x3xHxW CPU tensor."""
+def trained(opt):
+    return all(opt['path'].get(f'pretrain_network_{stage}') for stage in ('main', 'post'))
 
-    def __init__(self, main, post, device, batch, residual):
-        self.main, self.post, self.device, self.batch, self.residual = main, post, device, batch, residual
-        self.multiple = math.lcm(main.size_multiple, post.size_multiple)
+
+class Baselines:
+    """The original method and the sliding window over a CascadeModel's own nets (CPU 1x3xHxW in and out)."""
+
+    def __init__(self, model, batch):
+        self.model, self.batch = model, batch
+        self.main, self.post = model.nets['main'], model.nets['post']
 
     def run_main(self, tiles):
-        return restore_image(self.main, tiles, self.residual)
+        return restore_image(self.main, tiles, self.model.main_residual)
 
     def run_post(self, tiles):
         return self.post(tiles)[-1].clamp(0, 1)
-
-    def run_both(self, tiles):
-        return self.run_post(self.run_main(tiles))
-
-    def ours(self, lq, tile, overlap):
-        return tiled_forward(self.run_both, lq, tile, overlap, batch=self.batch, multiple=self.multiple,
-                             device=self.device)
 
     def uniform_windows(self, net_fn, lq, patch):
         """Average of ``net_fn`` over patch windows at stride patch/2 (the original's vote averaging)."""
@@ -127,7 +115,7 @@ class Cascade:
         with torch.inference_mode():
             for first in range(0, len(boxes), self.batch):
                 chunk = boxes[first:first + self.batch]
-                tiles = torch.cat([lq[..., y:y + patch, x:x + patch] for y, x in chunk]).to(self.device)
+                tiles = self.model.tile_input(torch.cat([lq[..., y:y + patch, x:x + patch] for y, x in chunk]))
                 outputs = net_fn(tiles).float().cpu()
                 for (y, x), out in zip(chunk, outputs):
                     accum[0, :, y:y + patch, x:x + patch] += out
@@ -140,73 +128,29 @@ class Cascade:
         half = F.interpolate(main_out, size=(height // 2, width // 2), mode='bicubic', antialias=True,
                              align_corners=False).clamp(0, 1)
         with torch.inference_mode():
-            padded = pad_to_multiple(half, self.post.size_multiple).to(self.device)
+            padded = self.model.tile_input(pad_to_multiple(half, self.post.size_multiple))
             post_out = self.run_post(padded).float().cpu()[..., :height // 2, :width // 2]
         return F.interpolate(post_out, size=(height, width), mode='bicubic', align_corners=False).clamp(0, 1)
 
     def sliding(self, lq, patch):
-        return self.uniform_windows(self.run_both, lq, patch)
-
-    def run(self, method, lq, args, patch):
-        if method == 'ours':
-            return self.ours(lq, args.tile, args.overlap)
-        return getattr(self, method)(lq, patch)
+        return self.uniform_windows(lambda tiles: self.run_post(self.run_main(tiles)), lq, patch)
 
 
-def choose_tile(height, width, overlap, multiple, max_tile):
-    """The tile bound (<= max_tile, on the multiple grid) whose layout processes the fewest pixels."""
-    best = None
-    for tile in range(multiple, max(max_tile, multiple) + 1, multiple):
-        if tile <= 2 * overlap:
-            continue
-        try:
-            layout = TileLayout(height, width, tile, overlap, multiple)
-        except Exception:  # noqa: BLE001  (a bound too small for the grid: not a candidate)
-            continue
-        pixels = len(layout) * layout.tile_h * layout.tile_w
-        if best is None or pixels < best[0]:
-            best = (pixels, tile)
-    return best[1]
+def build_runner(row, opt, args):
+    """(run(lq, tile_size, patch) -> output, the model): one row's method, built as infer.py builds it."""
+    opt = copy.deepcopy(opt)
+    if row == 'bf16':
+        opt['val']['precision'] = 'bf16'
+    model = build_test_model(opt, 'bench options')
+    if row in ('fp32', 'bf16', 'onnxruntime'):
+        predictor = OnnxRuntimePredictor(opt, args.onnx, device=args.device) if row == 'onnxruntime' else model
 
-
-def work(method, height, width, args, multiple, main_multiple, post_multiple):
-    """[(stage, tile height, tile width, count)] every net processes for one frame."""
-    if method == 'ours':
-        layout = TileLayout(height, width, args.tile, args.overlap, multiple)
-        return [(stage, layout.tile_h, layout.tile_w, len(layout)) for stage in ('main', 'post')]
-    windows = len(patch_grid(height, width, args.patch, args.patch // 2))
-    if method == 'sliding':
-        return [(stage, args.patch, args.patch, windows) for stage in ('main', 'post')]
-    half_h, half_w = (-(-(side // 2) // post_multiple) * post_multiple for side in (height, width))
-    return [('main', args.patch, args.patch, windows), ('post', half_h, half_w, 1)]
-
-
-def gmacs(work_items, args):
-    """Total GMACs of the work list, counted on the meta device (free at any size)."""
-    with torch.device('meta'):
-        nets = {stage: build_network(dict(opt)).eval()
-                for stage, (opt, _) in zip(('main', 'post'), arch_options(args.arch))}
-    return sum(count_macs(nets[stage], (1, 3, h, w)) * count for stage, h, w, count in work_items) / 1e9
-
-
-def child(args):
-    """One method on one synthetic frame in this fresh process: seconds and peak memory as JSON."""
-    if args.keep_cpu_memory:
-        keep_freed_cpu_memory()
-    height, width = parse_size(args.size)
-    lq_uint8, _ = natural_pair((height, width), np.random.default_rng(args.seed))
-    lq = torch.from_numpy(lq_uint8).permute(2, 0, 1)[None].float() / 255
-    cascade = Cascade(*load_nets(args), args.device, args.batch, main_residual(args))
-    warm = torch.rand(1, 3, args.patch, args.patch)  # first-call costs (allocator, cuDNN) out of the timing
-    cascade.run(args.child, warm, argparse.Namespace(tile=None, overlap=0), args.patch)
-    rss_before = peak_rss_mib()
-    if args.device.startswith('cuda'):
-        torch.cuda.reset_peak_memory_stats()
-    out, seconds = timed(lambda: cascade.run(args.child, lq, args, args.patch), args.device)
-    assert out.shape == lq.shape
-    gpu_peak = torch.cuda.max_memory_allocated() / 2**20 if args.device.startswith('cuda') else None
-    return {'seconds': seconds, 'rss_growth_mib': peak_rss_mib() - rss_before, 'rss_peak_mib': peak_rss_mib(),
-            'gpu_peak_mib': gpu_peak}
+        def run(lq, tile_size, patch):
+            predictor.opt['val']['tile']['size'] = tile_size
+            return predictor.predict(lq)
+        return run, model
+    baselines = Baselines(model, args.batch)
+    return (lambda lq, tile_size, patch: getattr(baselines, row)(lq, patch)), model
 
 
 def psnr_uint8(output, label):
@@ -217,57 +161,105 @@ def psnr_uint8(output, label):
     return float('inf') if mse == 0 else 20 * math.log10(255 / math.sqrt(mse))
 
 
-def demo_psnr(args):
-    """Mean PSNR per method on the demo test set (plus the raw input); builds the set when missing."""
+def demo_pairs(args):
+    """[(lq, gt)] 1x3xHxW tensors of the demo's held-out test images; builds the demo set when missing."""
     lq_dir, gt_dir = (os.path.join(args.demo, name) for name in ('test_input_img', 'test_label_img'))
     if not os.path.isdir(lq_dir):
         subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'make_demo_dataset.py'), '--out', args.demo,
-                        '--seed', '0', '--scale', str(args.demo_scale)], check=True)
-    cascade = Cascade(*load_nets(args), args.device, args.batch, main_residual(args))
-    scores = {name: [] for name in ('input', *METHODS)}
-    patch = None
-    for _, lq_path, gt_path in pair_paths(lq_dir, gt_dir):
-        lq = torch.from_numpy(read_image(lq_path)).permute(2, 0, 1)[None]
-        gt = torch.from_numpy(read_image(gt_path)).permute(2, 0, 1)[None]
-        height, width = lq.shape[-2:]
-        # The original's window as the same fraction of the frame height, on the U-Net's grid.
-        multiple = cascade.main.size_multiple
-        patch = max(multiple, int(ORIGINAL_PATCH * height / ORIGINAL_HEIGHT) // multiple * multiple)
-        patch = min(patch, height // multiple * multiple, width // multiple * multiple)
-        tile = choose_tile(height, width, args.overlap, cascade.multiple, args.max_tile)
-        demo_args = argparse.Namespace(tile=tile, overlap=args.overlap)
-        scores['input'].append(psnr_uint8(lq, gt))
-        for method in METHODS:
-            scores[method].append(psnr_uint8(cascade.run(method, lq, demo_args, patch), gt))
-    return {name: float(np.mean(values)) for name, values in scores.items()}, len(scores['input']), patch
+                        '--seed', '0'], check=True)
+    return [tuple(torch.from_numpy(read_image(path)).permute(2, 0, 1)[None] for path in (lq_path, gt_path))
+            for _, lq_path, gt_path in pair_paths(lq_dir, gt_dir)]
+
+
+def demo_patch(height, width, multiple):
+    """The original's 512 window as the same fraction of a demo frame's height, on the U-Net's grid."""
+    patch = max(multiple, int(ORIGINAL_PATCH * height / ORIGINAL_HEIGHT) // multiple * multiple)
+    return min(patch, height // multiple * multiple, width // multiple * multiple)
+
+
+def child(args):
+    """One row in this fresh process: seconds, peak memory and demo PSNR as JSON."""
+    if not args.default_malloc and not args.device.startswith('cuda'):
+        keep_freed_cpu_memory()
+    opt = json.loads(args.opt_json)
+    run, model = build_runner(args.child, opt, args)
+    tile_size = opt['val']['tile'].get('size')
+    height, width = parse_size(args.size)
+    lq_uint8, _ = natural_pair((height, width), np.random.default_rng(args.seed))
+    lq = torch.from_numpy(lq_uint8).permute(2, 0, 1)[None].float() / 255
+    run(torch.rand(1, 3, args.patch, args.patch), None, args.patch)  # first-call costs out of the timing
+    rss_before = peak_rss_mib()
+    if args.device.startswith('cuda'):
+        torch.cuda.reset_peak_memory_stats()
+    out, seconds = timed(lambda: run(lq, tile_size, args.patch), args.device)
+    assert out.shape == lq.shape
+    result = {'seconds': seconds, 'rss_growth_mib': peak_rss_mib() - rss_before, 'rss_peak_mib': peak_rss_mib(),
+              'gpu_peak_mib': torch.cuda.max_memory_allocated() / 2**20 if args.device.startswith('cuda') else None}
+    if not args.no_psnr:
+        scores, inputs = [], []
+        main_multiple = model.nets['main'].size_multiple
+        for demo_lq, demo_gt in demo_pairs(args):
+            patch = demo_patch(*demo_lq.shape[-2:], main_multiple)
+            scores.append(psnr_uint8(run(demo_lq, tile_size, patch), demo_gt))
+            inputs.append(psnr_uint8(demo_lq, demo_gt))
+        result.update(psnr=float(np.mean(scores)), input_psnr=float(np.mean(inputs)), images=len(scores),
+                      demo_patch=patch)
+    return result
+
+
+def work(row, height, width, args, opt, multiple, post_multiple):
+    """[(stage, tile height, tile width, count)] every net processes for one frame."""
+    if row in ('fp32', 'bf16', 'onnxruntime'):
+        tile = opt['val']['tile']
+        layout = TileLayout(height, width, tile.get('size'), tile.get('overlap', 32), multiple)
+        return [(stage, layout.tile_h, layout.tile_w, len(layout)) for stage in ('main', 'post')]
+    windows = len(patch_grid(height, width, args.patch, args.patch // 2))
+    if row == 'sliding':
+        return [(stage, args.patch, args.patch, windows) for stage in ('main', 'post')]
+    half_h, half_w = (-(-(side // 2) // post_multiple) * post_multiple for side in (height, width))
+    return [('main', args.patch, args.patch, windows), ('post', half_h, half_w, 1)]
+
+
+def gmacs(work_items, opt):
+    """Total GMACs of the work list, counted on the meta device (free at any size)."""
+    with torch.device('meta'):
+        nets = {stage: build_network(dict(opt[f'network_{stage}'])).eval() for stage in ('main', 'post')}
+    return sum(count_macs(nets[stage], (1, 3, h, w)) * count for stage, h, w, count in work_items) / 1e9
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--size', default='2448x3264', help='HxW of the synthetic full-resolution frame')
-    parser.add_argument('--arch', choices=['tiny', 'full'], default='tiny', help='tiny for CPU, full for GPU')
+    parser.add_argument('--arch', choices=['tiny', 'full'], default='tiny',
+                        help='tiny: options/tiny/test_cascade.yml nets (CPU); full: options/test_cascade.yml (GPU)')
+    parser.add_argument('-opt', help='cascade option file (nets, checkpoints, val.tile); overrides --arch')
     parser.add_argument('--device', default='cpu', help='cpu or cuda')
     parser.add_argument('--patch', type=int, default=ORIGINAL_PATCH, help='window of original/sliding (stride patch/2)')
-    parser.add_argument('--tile', type=int, help='our tile bound (default: least overhead under --max-tile)')
-    parser.add_argument('--max-tile', type=int, help='largest tile side to consider (default 1536 CPU, 2560 GPU)')
-    parser.add_argument('--overlap', type=int, default=64, help='our tile overlap (val.tile.overlap)')
+    parser.add_argument('--tile', type=int, help="our tile bound (default: the option file's val.tile.size)")
+    parser.add_argument('--overlap', type=int, help="our tile overlap (default: the option file's val.tile.overlap)")
     parser.add_argument('--batch', type=int, default=1, help='tiles/windows per forward pass')
-    parser.add_argument('--methods', nargs='+', choices=METHODS, default=list(METHODS))
+    parser.add_argument('--rows', nargs='+', choices=ROWS, default=list(ROWS), help='a subset of the rows')
     parser.add_argument('--main-ckpt', help='trained Pix2PixUNet checkpoint (weights under params)')
     parser.add_argument('--post-ckpt', help='trained HINet checkpoint (weights under params)')
-    parser.add_argument('--main-residual', choices=['auto', 'true', 'false'], default='auto',
-                        help="the main model's `residual` option (auto: options/tiny/pix2pix.yml for tiny archs)")
     parser.add_argument('--demo', default=os.path.join(ROOT, 'datasets', 'demo'), help='demo set for PSNR')
-    parser.add_argument('--demo-scale', type=float, default=1, help='make_demo_dataset --scale if --demo is missing')
     parser.add_argument('--no-psnr', action='store_true', help='skip the demo-set PSNR')
-    parser.add_argument('--keep-cpu-memory', action='store_true',
-                        help='glibc keeps freed memory for reuse (no mmap per large tensor); see the profile notes')
+    parser.add_argument('--default-malloc', action='store_true',
+                        help="glibc's default allocator instead of keeping freed memory (see docs/benchmarks.md)")
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--child', choices=METHODS, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.max_tile is None:
-        args.max_tile = 2560 if args.device.startswith('cuda') else 1536
-    return args
+    parser.add_argument('--child', choices=ROWS, help=argparse.SUPPRESS)
+    parser.add_argument('--opt-json', help=argparse.SUPPRESS)
+    parser.add_argument('--onnx', help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def child_argv(row, args, opt, onnx_path):
+    argv = [os.path.abspath(__file__), '--child', row, '--opt-json', json.dumps(opt), '--size', args.size,
+            '--device', args.device, '--patch', str(args.patch), '--batch', str(args.batch), '--seed', str(args.seed),
+            '--demo', args.demo]
+    argv += ['--default-malloc'] if args.default_malloc else []
+    argv += ['--no-psnr'] if args.no_psnr else []
+    argv += ['--onnx', onnx_path] if onnx_path else []
+    return argv
 
 
 def main():
@@ -277,73 +269,79 @@ def main():
         print(json.dumps(child(args)))
         return
     height, width = parse_size(args.size)
-    main_net, post_net = load_nets(args)
-    multiples = (main_net.size_multiple, post_net.size_multiple)
-    multiple = math.lcm(*multiples)
-    del main_net, post_net
-    if args.tile is None:
-        args.tile = choose_tile(height, width, args.overlap, multiple, args.max_tile)
-    layout = TileLayout(height, width, args.tile, args.overlap, multiple)
-    padded_pixels = layout.padded_h * layout.padded_w
-    archs = arch_options(args.arch)
-    ideal_gmacs = gmacs([('main', layout.padded_h, layout.padded_w, 1), ('post', layout.padded_h, layout.padded_w, 1)],
-                        args)
+    opt = bench_options(args)
+    model = build_test_model(copy.deepcopy(opt), 'bench options')
+    multiple, post_multiple = model.size_multiple, model.nets['post'].size_multiple
+    tile = opt['val']['tile']
+    layout = TileLayout(height, width, tile.get('size'), tile.get('overlap', 32), multiple)
+    with tempfile.TemporaryDirectory(prefix='bench_onnx_') as workdir:
+        onnx_path = None
+        if 'onnxruntime' in args.rows:
+            onnx_path = os.path.join(workdir, 'cascade.onnx')
+            print('exporting the cascade tile function to ONNX ...', flush=True)
+            export_onnx(model, onnx_path)
+        del model
+        results = {}
+        for row in args.rows:
+            print(f'running {LABELS[row]} ...', flush=True)
+            results[row] = run_child(child_argv(row, args, opt, onnx_path))
+            items = work(row, height, width, args, opt, multiple, post_multiple)
+            pixels = {stage: sum(h * w * n for s, h, w, n in items if s == stage) for stage in ('main', 'post')}
+            results[row]['pixel_ratio'] = {stage: value / (layout.padded_h * layout.padded_w)
+                                           for stage, value in pixels.items()}
+            results[row]['gmacs'] = gmacs(items, opt)
+
+    ours = f'{len(layout)} tiles of {layout.tile_h}x{layout.tile_w} (val.tile.size {tile.get("size")}, overlap ' \
+           f'{tile.get("overlap", 32)})'
     descriptions = {
-        'ours': f'tiled_forward, {len(layout)} tiles of {layout.tile_h}x{layout.tile_w} (bound {args.tile}, '
-                f'overlap {args.overlap}), both stages at full res',
+        'fp32': f'CascadeModel.predict, {ours}',
+        'bf16': f'same, val.precision bf16 ({"native " + cpu_bf16_support() if cpu_bf16_support() else "EMULATED"})'
+        if not args.device.startswith('cuda') else 'same, val.precision bf16',
+        'onnxruntime': 'same tiling, tile function through ONNX Runtime (fp32)',
         'original': f'Pix2Pix {args.patch} windows stride {args.patch // 2} averaged; HINet at '
                     f'{height // 2}x{width // 2}, bicubic up',
         'sliding': f'both stages on {args.patch} windows at stride {args.patch // 2}, averaged',
     }
-    results = {}
-    for method in args.methods:
-        print(f'running {method} ...', flush=True)
-        argv = [os.path.abspath(__file__), '--child', method, '--size', args.size, '--arch', args.arch,
-                '--device', args.device, '--patch', str(args.patch), '--tile', str(args.tile),
-                '--overlap', str(args.overlap), '--batch', str(args.batch), '--seed', str(args.seed),
-                '--main-residual', args.main_residual]
-        argv += ['--keep-cpu-memory'] if args.keep_cpu_memory else []
-        for flag, value in (('--main-ckpt', args.main_ckpt), ('--post-ckpt', args.post_ckpt)):
-            if value:
-                argv += [flag, value]
-        results[method] = run_child(argv)
-        items = work(method, height, width, args, multiple, *multiples)
-        pixels = {stage: sum(h * w * count for s, h, w, count in items if s == stage) for stage in ('main', 'post')}
-        results[method]['pixel_ratio'] = {stage: value / padded_pixels for stage, value in pixels.items()}
-        results[method]['gmacs'] = gmacs(items, args)
-
-    psnr, images, demo_patch = ({}, 0, None) if args.no_psnr else demo_psnr(args)
     reference = results.get('sliding')
     rows = []
-    for method in args.methods:
-        result = results[method]
-        speedup = f"{reference['seconds'] / result['seconds']:.2f}x" if reference else 'n/a'
+    for row in args.rows:
+        result = results[row]
         ratio = result['pixel_ratio']
-        rows.append([method, descriptions[method], f"{result['seconds']:.1f}", speedup,
-                     f"{result['rss_growth_mib']:.0f} / {result['rss_peak_mib']:.0f}",
-                     'n/a' if result['gpu_peak_mib'] is None else f"{result['gpu_peak_mib']:.0f}",
+        memory = f"{result['rss_growth_mib']:.0f} / {result['rss_peak_mib']:.0f}"
+        if result['gpu_peak_mib'] is not None:
+            memory += f" (GPU {result['gpu_peak_mib']:.0f})"
+        rows.append([LABELS[row], descriptions[row], f"{result['seconds']:.1f}",
+                     f"{reference['seconds'] / result['seconds']:.2f}x" if reference else 'n/a', memory,
                      f"{ratio['main']:.2f} / {ratio['post']:.2f}", f"{result['gmacs']:.0f}",
-                     f"{psnr[method]:.2f}" if psnr else 'skipped'])
-    allocator = 'glibc keeps freed memory (--keep-cpu-memory)' if args.keep_cpu_memory else 'default glibc malloc'
-    weights = 'trained checkpoints' if args.main_ckpt and args.post_ckpt else 'RANDOM weights (PSNR not meaningful)'
-    notes = [f'archs: main {archs[0][0]} ({archs[0][1]}); post {archs[1][0]} ({archs[1][1]}); {weights}; {allocator}',
+                     f"{result['psnr']:.2f}" if 'psnr' in result else 'skipped'])
+    weights = 'trained checkpoints' if trained(opt) else 'RANDOM weights (PSNR not meaningful)'
+    allocator = "glibc's default malloc" if args.default_malloc else 'freed CPU memory kept (as infer.py/test.py)'
+    nets = {stage: ', '.join(f'{k} {v}' for k, v in opt[f'network_{stage}'].items()) for stage in ('main', 'post')}
+    notes = [f"nets: main {nets['main']}; post {nets['post']}; {weights} "
+             f"({opt['path'].get('pretrain_network_main')}, {opt['path'].get('pretrain_network_post')}); {allocator}; "
+             f'load average before the run {os.getloadavg()[0]:.1f}',
              f'frame {height}x{width}, padded to {layout.padded_h}x{layout.padded_w} (multiple {multiple}); '
-             f'one pass of both nets over the padded frame = {ideal_gmacs:.0f} GMACs',
-             f"our tile-overlap overhead: {results['ours']['pixel_ratio']['main'] - 1:.1%} (target <= 15%)"
-             if 'ours' in results else '']
-    if 'ours' in results and reference:
-        notes.append(f"ours vs sliding window: {reference['seconds'] / results['ours']['seconds']:.2f}x faster "
-                     '(target >= 3x)')
-    if 'ours' in results and 'original' in results:
-        notes.append(f"ours vs original: {results['original']['seconds'] / results['ours']['seconds']:.2f}x the speed "
-                     '(original runs HINet on a quarter of the pixels)')
-    if psnr:
-        notes.append(f"demo PSNR: {images} images of {args.demo}, raw input {psnr['input']:.2f} dB; original/sliding "
-                     f'window there {demo_patch}px (same fraction of the frame as 512 of 2448)')
-    print_table(f'Cascade inference at {height}x{width} - {machine_name(args.device)}; --arch {args.arch}',
-                ['method', 'what runs', 'time (s)', 'speed-up vs sliding', 'peak RSS growth / peak (MiB)',
-                 'GPU peak (MiB)', 'pixels / padded frame (main / post)', 'GMACs', 'demo PSNR (dB)'],
-                rows, [note for note in notes if note])
+             f'our tile-overlap overhead {layout_overhead(layout):.1%}']
+    if 'fp32' in results and reference:
+        notes.append(f"fp32 ours vs sliding window: {reference['seconds'] / results['fp32']['seconds']:.2f}x faster "
+                     f"(target >= 3x); work ratio {results['sliding']['gmacs'] / results['fp32']['gmacs']:.2f}x")
+    targets = {'bf16': ' (target: cost <= 0.05 dB)', 'onnxruntime': ''}
+    for row, target in targets.items():
+        if row in results and 'fp32' in results and 'psnr' in results[row]:
+            speed = results['fp32']['seconds'] / results[row]['seconds']
+            cost = results[row]['psnr'] - results['fp32']['psnr']
+            notes.append(f'{LABELS[row]}: {speed:.2f}x the speed of fp32, PSNR {cost:+.3f} dB{target}')
+    first = next(iter(results.values()))
+    if 'psnr' in first:
+        notes.append(f"demo PSNR: {first['images']} held-out test images of {os.path.relpath(args.demo, ROOT)}, raw "
+                     f"input {first['input_psnr']:.2f} dB; original/sliding window there {first['demo_patch']}px")
+    print_table(f'Cascade inference at {height}x{width} - {machine_name(args.device)}',
+                ['row', 'what runs', 'time (s)', 'vs sliding', 'peak RSS growth / peak (MiB)',
+                 'pixels / padded frame (main / post)', 'GMACs', 'demo PSNR (dB)'], rows, notes)
+
+
+def layout_overhead(layout):
+    return len(layout) * layout.tile_h * layout.tile_w / (layout.padded_h * layout.padded_w) - 1
 
 
 if __name__ == '__main__':

@@ -21,6 +21,7 @@ from basicsr.archs import build_network
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
+from _common import machine_name
 from flare_sr.errors import FlareSRError, exit_on_user_error
 
 CONFIGS = [
@@ -127,6 +128,7 @@ def main():
             row.append(f'{time_forward(opt, sizes[0], args.device):.3f}')
         rows.append(row)
 
+    print(f'Model cost - {machine_name(args.device)}')
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
     for line in [header, ['-' * width for width in widths], *rows]:
         print(' | '.join(str(cell).ljust(width) for cell, width in zip(line, widths)))

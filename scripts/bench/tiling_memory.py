@@ -12,6 +12,8 @@ import resource
 import subprocess
 import sys
 
+from _common import machine_name
+
 HEIGHT, WIDTH = 2448, 3264
 
 
@@ -43,6 +45,7 @@ def main():
         print(json.dumps(measure(args.child, args.width, args.tile)))
         return
     frame = 3 * HEIGHT * WIDTH * 4
+    print(f'Tiled vs whole-frame peak memory - {machine_name()}')
     print(f'frame {HEIGHT}x{WIDTH}, one float32 image buffer = {frame / 2**20:.0f} MiB, net width {args.width}')
     for mode in ('tiled', 'whole'):
         result = subprocess.run([sys.executable, __file__, '--child', mode, '--width', str(args.width),

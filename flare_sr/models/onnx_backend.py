@@ -1,0 +1,142 @@
+"""ONNX export of a test model's tile function, and an ONNX Runtime predictor with the same tiling.
+
+What is exported: the function every tile goes through in ``predict`` (``tile_function``): for
+CascadeModel the chained U-Net -> [0,1] -> HINet -> clamp (``run_stages``), for a one-network model
+(Pix2PixModel, HINetModel, any FlareBaseModel) ``forward_image`` of its inference network. It takes a
+Bx3xHxW float32 batch in [0,1] and returns one of the same shape; H and W are dynamic and must be
+multiples of ``size_multiple``, which the file carries in its metadata with the model type.
+Tiling, blending, clamping and the light-source restore stay outside the graph, in
+:class:`OnnxRuntimePredictor`, which runs them exactly as the PyTorch models do.
+
+onnx and onnxruntime are optional (``pip install flare_sr[onnx]``); they are imported only here,
+when used.
+"""
+import json
+import warnings
+
+import torch
+
+from flare_sr.errors import FlareSRError
+from flare_sr.utils.light_source import restore_light_source_tensor
+from flare_sr.utils.tiling import tiled_forward
+
+OPSET = 17  # InstanceNormalization, Resize, Pad and every op our archs use exist unchanged since opset 13
+
+
+def tile_function(model):
+    """The callable ``predict`` applies to each batch of tiles on the model's device ([0,1] in, [0,1] out)."""
+    if hasattr(model, 'run_stages'):
+        return model.run_stages
+    net = model.inference_net()
+    return lambda batch: model.forward_image(net, batch)
+
+
+class TileModule(torch.nn.Module):
+    """``tile_function(model)`` as an nn.Module (what torch.onnx.export traces); owns the model's nets."""
+
+    def __init__(self, model):
+        super().__init__()
+        nets = model.nets.values() if hasattr(model, 'nets') else [model.inference_net()]
+        self.nets = torch.nn.ModuleList([model.get_bare_model(net).eval() for net in nets])
+        self.function = tile_function(model)
+
+    def forward(self, tiles):
+        return self.function(tiles)
+
+
+def model_size_multiple(model):
+    multiple = getattr(model, 'size_multiple', None)
+    return multiple or getattr(model.inference_net(), 'size_multiple', 1)
+
+
+def export_onnx(model, out_path, opset=OPSET, probe_size=None):
+    """Write ``model``'s tile function to ``out_path`` (fp32, CPU, dynamic batch/height/width).
+
+    ``probe_size`` is the side of the example tile traced (default: 2 multiples, at least 64).
+    Returns the metadata dict stored in the file. Raises FlareSRError when onnx is not installed.
+    """
+    try:
+        import onnx
+    except ImportError:
+        raise FlareSRError('ONNX export needs the onnx package: pip install flare_sr[onnx]') from None
+    multiple = model_size_multiple(model)
+    probe_size = probe_size or max(2 * multiple, 64 // multiple * multiple or multiple)
+    module = TileModule(model).cpu().eval()
+    probe = torch.rand(1, 3, probe_size, probe_size, generator=torch.Generator().manual_seed(0))
+    axes = {0: 'batch', 2: 'height', 3: 'width'}
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        # The tracer warns that the archs' size checks become constants (they only raise on bad sizes,
+        # which tiling never sends) and that HIN's instance norm uses input statistics (it always does).
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        warnings.filterwarnings('ignore', message='.*instance_norm.*')
+        warnings.simplefilter('ignore', DeprecationWarning)
+        torch.onnx.export(module, (probe,), out_path, input_names=['tiles'], output_names=['restored'],
+                          dynamic_axes={'tiles': axes, 'restored': axes}, opset_version=opset, dynamo=False)
+    metadata = {'model_type': type(model).__name__, 'size_multiple': str(multiple),
+                'input': 'tiles: Bx3xHxW float32 in [0,1], H and W multiples of size_multiple',
+                'output': 'restored: Bx3xHxW float32 in [0,1]'}
+    proto = onnx.load(out_path)
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto)
+    onnx.save(proto, out_path)
+    return metadata
+
+
+class OnnxRuntimePredictor:
+    """``predict`` of a flare_sr test model, with the tile function run by ONNX Runtime.
+
+    ``opt`` is the test option dict (its ``val.tile``, ``val.restore_light_source`` apply as in the
+    PyTorch models; checkpoints and networks are not read); ``onnx_path`` a file from ``export_onnx``.
+    ``threads``: intra-op threads (default: torch's count). Raises FlareSRError for a missing
+    onnxruntime, an unreadable file or a file without flare_sr's metadata.
+    """
+
+    def __init__(self, opt, onnx_path, threads=None, device='cpu'):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise FlareSRError('--backend onnxruntime needs the onnxruntime package: pip install flare_sr[onnx]') \
+                from None
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        providers = ['CPUExecutionProvider']
+        if str(device).startswith('cuda') and 'CUDAExecutionProvider' in onnxruntime.get_available_providers():
+            providers.insert(0, 'CUDAExecutionProvider')
+        try:
+            self.session = onnxruntime.InferenceSession(onnx_path, options, providers=providers)
+        except Exception as error:  # noqa: BLE001  (onnxruntime raises its own exception types)
+            raise FlareSRError(f'{onnx_path}: not a loadable ONNX model ({str(error).splitlines()[0]})') from None
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        if 'size_multiple' not in metadata:
+            raise FlareSRError(f'{onnx_path}: no size_multiple in its metadata; export it with scripts/export_onnx.py')
+        self.size_multiple = int(metadata['size_multiple'])
+        self.model_type = metadata.get('model_type', '?')
+        self.opt = opt
+        self.providers = self.session.get_providers()
+
+    def tile_options(self):
+        tile = (self.opt.get('val') or {}).get('tile') or {}
+        return dict(tile_size=tile.get('size'), overlap=tile.get('overlap', 32), batch=tile.get('batch', 1),
+                    self_ensemble=tile.get('self_ensemble', False))
+
+    def run_tiles(self, tiles):
+        """Bx3xhxw float32 CPU tensor -> the session's output as a tensor."""
+        (out,) = self.session.run(None, {'tiles': tiles.float().contiguous().numpy()})
+        return torch.from_numpy(out)
+
+    def predict(self, lq_cpu):
+        """1x3xHxW CPU [0,1] -> 1x3xHxW float32 CPU [0,1], tiled and blended as the PyTorch model does."""
+        out = tiled_forward(self.run_tiles, lq_cpu, multiple=self.size_multiple, device='cpu',
+                            **self.tile_options()).clamp(0, 1)
+        # Only CascadeModel.predict restores light sources; the one-network models ignore the option.
+        restore = (self.opt.get('val') or {}).get('restore_light_source')
+        if restore and self.model_type == 'CascadeModel':
+            out = restore_light_source_tensor(lq_cpu, out, **(restore if isinstance(restore, dict) else {}))
+        return out
+
+    def describe(self):
+        return json.dumps({'model_type': self.model_type, 'size_multiple': self.size_multiple,
+                           'providers': self.providers})

@@ -1,0 +1,187 @@
+"""Load network checkpoints and training states as weights only, and tell a misused file in one line.
+
+``torch.load(..., weights_only=False)`` unpickles arbitrary Python objects, so a ``.state`` or ``.pth``
+file from someone else could run code. Everything here loads with ``weights_only=True`` (tensors and
+plain data: dicts, lists, tuples, numbers, strings); a file that needs more is refused, its payload
+never runs. flare_sr's own training states hold only such data (RNG states included, see
+``flare_sr/models/flare_base.py``).
+
+Misuses named in one line (BasicSR #717 and its kind): a network file given as ``path.resume_state``
+(names the matching ``training_states/<iter>.state``), a training state given as
+``path.pretrain_network_*``, a folder, a missing, empty, truncated or non-PyTorch file.
+"""
+import os
+import pickle
+import re
+from os import path as osp
+
+import numpy as np
+import torch
+
+from flare_sr.errors import FlareSRError
+
+_NETWORK_FILE = re.compile(r'^net_(?P<label>\w+?)_(?P<iter>\d+|latest)\.pth$')
+_STATE_FILE = re.compile(r'^(?P<iter>\d+)\.state$')
+
+
+def _first_line(error):
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0].rstrip('.')
+
+
+def to_plain(value):
+    """``value`` with numpy scalars as Python numbers and numpy arrays as tensors, so it saves ``weights_only``
+    loadable (BasicSR's metrics return numpy floats; dicts, lists and tuples are walked)."""
+    if isinstance(value, dict):
+        plain = type(value)()  # keeps OrderedDict and Counter (a scheduler's milestones)
+        for key, item in value.items():
+            plain[key] = to_plain(item)
+        return plain
+    if isinstance(value, (list, tuple)) and not hasattr(value, '_fields'):
+        return type(value)(to_plain(item) for item in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value.copy())
+    return value
+
+
+def latest_training_state(state_dir):
+    """Path of the highest-iteration ``<iter>.state`` file in ``state_dir`` (temporary files ignored), or None."""
+    if not osp.isdir(state_dir):
+        return None
+    iters = [int(match['iter']) for match in map(_STATE_FILE.match, os.listdir(state_dir))
+             if match and osp.isfile(osp.join(state_dir, match.string))]
+    return osp.join(state_dir, f'{max(iters)}.state') if iters else None
+
+
+def _folder_hint(folder):
+    """For a folder given where a file belongs: the file that was probably meant."""
+    for candidate in (folder, osp.join(folder, 'training_states')):
+        latest = latest_training_state(candidate)
+        if latest is not None:
+            return f'; its latest training state is {latest}'
+    return ''
+
+
+def load_weights_only(path, key_path=None, map_location='cpu'):
+    """``torch.load(path, weights_only=True)``; any failure is one FlareSRError naming ``key_path`` and the file.
+
+    Args:
+        path (str): a ``.pth`` / ``.state`` file.
+        key_path (str | None): the option that named it (``path.resume_state``), for the message.
+        map_location: as ``torch.load``.
+    """
+    where = f'{key_path}: {path}' if key_path else str(path)
+    if osp.isdir(path):
+        raise FlareSRError(f'{where} is a folder, not a file{_folder_hint(path)}')
+    if not osp.isfile(path):
+        raise FlareSRError(f'{where}: file not found')
+    if osp.getsize(path) == 0:
+        raise FlareSRError(f'{where}: empty file (an interrupted copy?)')
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        unsafe = re.search(r'Unsupported global: GLOBAL (\S+)', str(error))
+        if unsafe:
+            hint = ''
+            if unsafe[1].startswith('numpy.'):
+                hint = ('; a training state from an older flare_sr holds numpy RNG states: if you trust it, '
+                        f'python scripts/convert_training_state.py {path}')
+            raise FlareSRError(
+                f'{where}: refused: it holds the Python object {unsafe[1]}, and unpickling that could run code; '
+                f'flare_sr loads checkpoints as weights only (tensors and plain data), as it writes them{hint}'
+            ) from None
+        raise FlareSRError(f'{where}: not a PyTorch checkpoint ({_first_line(error)})') from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise FlareSRError(f'{where}: truncated or not a PyTorch checkpoint ({_first_line(error)})') from None
+
+
+def is_training_state(checkpoint):
+    """True for a BasicSR/flare_sr training state (``{'epoch', 'iter', 'optimizers', ...}``)."""
+    return isinstance(checkpoint, dict) and 'iter' in checkpoint and 'optimizers' in checkpoint
+
+
+def state_for_network_file(path):
+    """``(state path, exists)`` for a network file ``<exp>/models/net_<x>_<iter|latest>.pth``, or None.
+
+    The training state saved with ``net_g_4.pth`` is ``<exp>/training_states/4.state``; ``_latest`` is
+    written at the end of a run (without a state), so the latest state there is the match.
+    """
+    match = _NETWORK_FILE.match(osp.basename(path))
+    if not match:
+        return None
+    state_dir = osp.join(osp.dirname(osp.dirname(osp.abspath(path))), 'training_states')
+    if match['iter'] == 'latest':
+        latest = latest_training_state(state_dir)
+        return (latest, True) if latest else (osp.join(state_dir, '<iter>.state'), False)
+    state_path = osp.join(state_dir, f'{match["iter"]}.state')
+    return state_path, osp.isfile(state_path)
+
+
+def network_file_instead_of_state(path, key_path='path.resume_state'):
+    """The one-line message for a network file given where a training state belongs (BasicSR #717)."""
+    message = f'{key_path}: {path} is a network file (weights only), not a training state'
+    match = state_for_network_file(path)
+    if match is not None and match[1]:
+        message += f'; resume from its training state with {key_path}: {match[0]}'
+    elif match is not None:
+        message += f'; no training state was saved with it ({match[0]} is missing)'
+    return message + f'; to start from its weights alone, set path.pretrain_network_g: {path}'
+
+
+def load_training_state(path, key_path='path.resume_state', map_location='cpu'):
+    """A training state loaded as weights only, or one FlareSRError saying what the file is instead."""
+    checkpoint = load_weights_only(path, key_path, map_location)
+    if is_training_state(checkpoint):
+        return checkpoint
+    if isinstance(checkpoint, dict) and (('params' in checkpoint or 'params_ema' in checkpoint)
+                                         or all(torch.is_tensor(value) for value in checkpoint.values())):
+        raise FlareSRError(network_file_instead_of_state(path, key_path))
+    keys = ', '.join(map(str, list(checkpoint)[:5])) if isinstance(checkpoint, dict) else type(checkpoint).__name__
+    raise FlareSRError(f'{key_path}: {path} is not a training state (it holds {keys}; a state holds iter, epoch, '
+                       'optimizers and schedulers)')
+
+
+def network_state_dict(checkpoint, path, param_key, key_path):
+    """The state_dict inside a network checkpoint, as BasicSR chooses it: ``checkpoint[param_key]``, falling back
+    to ``'params'`` (``param_key`` None or a bare state_dict: the checkpoint itself). ``'module.'`` prefixes are
+    dropped. One FlareSRError for a training state or a checkpoint without the key."""
+    if is_training_state(checkpoint):
+        raise FlareSRError(
+            f'{key_path}: {path} is a training state (optimizers, schedulers, iteration), not a network file; resume '
+            f'it with path.resume_state: {path}, or take the weights from models/net_g_{checkpoint["iter"]}.pth of '
+            'the same experiment')
+    if not isinstance(checkpoint, dict):
+        raise FlareSRError(f'{key_path}: {path} holds a {type(checkpoint).__name__}, not a state_dict')
+    if param_key is not None and param_key not in checkpoint and 'params' in checkpoint:
+        param_key = 'params'
+    if param_key is not None and param_key in checkpoint:
+        state_dict = checkpoint[param_key]
+    elif all(torch.is_tensor(value) for value in checkpoint.values()):
+        state_dict = checkpoint  # a bare state_dict, as many repositories save them
+    else:
+        keys = ', '.join(map(str, list(checkpoint)[:5]))
+        param_option = key_path.replace('pretrain_network_', 'param_key_')
+        raise FlareSRError(f'{key_path}: {path} has no {param_key!r} entry (it holds {keys}); set {param_option} '
+                           'to the entry that holds the weights')
+    if not isinstance(state_dict, dict):
+        raise FlareSRError(f'{key_path}: {path}: entry {param_key!r} is not a state_dict')
+    return {name.removeprefix('module.'): value for name, value in state_dict.items()}
+
+
+def check_fits(net, state_dict, path, key_path, strict):
+    """One FlareSRError when ``state_dict`` does not fit ``net``: with ``strict``, any missing, unexpected or
+    differently shaped key; without, only when nothing at all would load."""
+    own = net.state_dict()
+    missing = [name for name in own if name not in state_dict]
+    unexpected = [name for name in state_dict if name not in own]
+    reshaped = [name for name in own if name in state_dict and tuple(own[name].shape) != tuple(state_dict[name].shape)]
+    loadable = len(own) - len(missing) - len(reshaped)
+    if (strict and (missing or unexpected or reshaped)) or (own and loadable == 0):
+        parts = [f'{len(items)} {label} (e.g. {items[0]})' for label, items in
+                 (('missing', missing), ('unexpected', unexpected), ('of another shape', reshaped)) if items]
+        strict_option = key_path.replace('pretrain_network_', 'strict_load_')
+        hint = f'; set {strict_option}: false to load the keys that fit' if loadable else ''
+        raise FlareSRError(f'{key_path}: {path} does not fit {type(net).__name__}: ' + ', '.join(parts) +
+                           ' keys (a checkpoint of another network or size?)' + hint)

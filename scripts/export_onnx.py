@@ -1,0 +1,50 @@
+"""Export the tile function of a flare_sr test model to ONNX, for flare_sr/infer.py --backend onnxruntime.
+
+    python scripts/export_onnx.py -opt options/test_cascade.yml --out model.onnx
+    python flare_sr/infer.py -opt options/test_cascade.yml --backend onnxruntime --onnx model.onnx \
+        --input DIR --output DIR
+
+The model is the one test.py and infer.py build from the option file (same networks, checkpoints,
+``cascade`` switches). For CascadeModel the file holds the chained U-Net -> HINet tile function; for
+a one-network model (Pix2PixModel, HINetModel) that network with its input/output mapping. Input
+``tiles`` and output ``restored``: Bx3xHxW float32 in [0,1], dynamic B, H and W (multiples of the
+``size_multiple`` stored in the file's metadata). fp32 only. The file is written atomically.
+Needs ``pip install flare_sr[onnx]``. Exit status: 0 done, 2 bad input (one ``error:`` line).
+"""
+import argparse
+import os
+from os import path as osp
+
+import flare_sr  # noqa: F401  (first: torchvision alias and registrations)
+from flare_sr.errors import FlareSRError, exit_on_user_error
+from flare_sr.infer import build_inference_model
+from flare_sr.models.onnx_backend import OPSET, export_onnx
+from flare_sr.utils.atomic import atomic_path
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('-opt', required=True, help='test option file (model, networks, checkpoints)')
+    parser.add_argument('--out', required=True, help='ONNX file to write (e.g. model.onnx)')
+    parser.add_argument('--opset', type=int, default=OPSET, help=f'ONNX opset (default {OPSET})')
+    return parser.parse_args(argv)
+
+
+@exit_on_user_error
+def main(argv=None):
+    args = parse_args(argv)
+    if osp.isdir(args.out):
+        raise FlareSRError(f'{args.out}: --out is a folder; give a file name such as model.onnx')
+    if osp.abspath(args.out) == osp.abspath(args.opt):
+        raise FlareSRError(f'{args.out}: --out would overwrite the option file')
+    model = build_inference_model(args.opt)
+    parent = osp.dirname(osp.abspath(args.out))
+    os.makedirs(parent, exist_ok=True)
+    with atomic_path(args.out) as tmp:
+        metadata = export_onnx(model, tmp, opset=args.opset)
+    print(f"exported {metadata['model_type']} tile function (size multiple {metadata['size_multiple']}, "
+          f'opset {args.opset}, dynamic batch/height/width) to {args.out} ({osp.getsize(args.out) / 2**20:.1f} MiB)')
+
+
+if __name__ == '__main__':
+    main()
