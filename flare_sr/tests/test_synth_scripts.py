@@ -85,11 +85,15 @@ def test_demo_dataset_is_deterministic_with_the_dacon_layout(repo_root, tmp_path
         assert not sub.diff_files and not sub.left_only and not sub.right_only
         _, mismatch, errors = filecmp.cmpfiles(sub.left, sub.right, sub.common_files, shallow=False)
         assert not mismatch and not errors
-    n_train, n_test = 2 * len(demo.TRAIN_PHOTOS), len(demo.TEST_PHOTOS)
+    n_train, n_test = 2 * len(demo.TRAIN_PHOTOS), len(demo.TEST_PHOTOS) * len(demo.HELDOUT_FAMILIES)
     assert f'{n_train} train pairs' in summary and f'{n_test} test pairs' in summary and 'input PSNR' in summary
     root = tmp_path / 'a'
-    assert sorted(os.listdir(root)) == ['test.csv', 'test_input_img', 'test_label_img', 'train.csv',
-                                        'train_input_img', 'train_label_img']
+    assert sorted(os.listdir(root)) == ['test.csv', 'test_input_img', 'test_label_img', 'train.csv', 'train_clean_img',
+                                        'train_input_img', 'train_label_img', 'val_input_img', 'val_label_img']
+    assert len(os.listdir(root / 'train_clean_img')) == n_train
+    with open(root / 'test.csv') as handle:
+        folds = [row['fold'] for row in csv.DictReader(handle)]
+    assert sorted(set(folds)) == sorted([*demo.HELDOUT_FAMILIES, 'clean']) and folds.count('clean') == len(demo.TEST_PHOTOS)
     sizes = {read_image(root / 'train_input_img' / name).shape[:2] for name in os.listdir(root / 'train_input_img')}
     assert sizes == {(48, 64), (24, 32)}  # 2:1 like 2448x3264 / 1224x1632, H:W = 3:4
     assert sorted(os.listdir(root / 'test_label_img'))[0] == 'test_label_20000.png'
@@ -103,7 +107,9 @@ def test_demo_uses_held_out_photos_for_test(repo_root):
     demo = load_script(repo_root, 'make_demo_dataset')
     assert not set(demo.TRAIN_PHOTOS) & set(demo.TEST_PHOTOS)
     families = {(job[0], job[4]) for job in demo.plan(0, 2, 1, demo.demo_sizes(1))}
-    assert families == {('train', 'procedural'), ('test', 'psf')}
+    assert families == {('train', 'procedural'), ('val', 'procedural'), ('test', 'clean')} | {
+        ('test', family) for family in demo.HELDOUT_FAMILIES}
+    assert {job[2] for job in demo.plan(0, 2, 1, demo.demo_sizes(1)) if job[0] == 'val'} <= set(demo.TRAIN_PHOTOS)
 
 
 def test_preview_writes_a_labelled_grid_of_the_expected_size(repo_root, clean_dir, tmp_path):
