@@ -126,3 +126,17 @@ def test_preview_writes_a_labelled_grid_of_the_expected_size(repo_root, clean_di
     assert grid[:20, :40].max() > 0  # text drawn in the label bar
     input_cell, label_cell = grid[20:60, :40].astype(int), grid[20:60, 40:80].astype(int)
     assert np.abs(input_cell - label_cell).mean() > 0.5  # the input carries flare
+
+
+def test_preview_shows_each_synthesis_component_on_its_own(repo_root, clean_dir, tmp_path):
+    out = tmp_path / 'components.png'
+    preview = load_script(repo_root, 'preview_augmentations')
+    preview.main(['--components', str(clean_dir / 'photo_0.png'), '--out', str(out), '--n', '2', '--cell', '32'])
+    grid = cv2.imread(str(out))
+    rows = len(preview.component_configs())
+    assert grid.shape == (rows * (32 + 20), 3 * 32, 3)
+    clean_cell = grid[20:52, :32].astype(int)
+    for row in range(rows):  # every row's draws differ from the clean image shown first
+        top = row * 52 + 20
+        assert (grid[top:top + 32, :32].astype(int) == clean_cell).all()
+        assert np.abs(grid[top:top + 32, 32:64].astype(int) - clean_cell).mean() > 0.2, row
