@@ -24,10 +24,7 @@ FAMILY_ORDER = ('psf', 'raytrace', 'anamorphic', 'clean')
 
 def flare_psnr_metric():
     """BasicSR's registered ``calculate_flare_psnr``, or None when this checkout does not have it."""
-    try:
-        return METRIC_REGISTRY.get('calculate_flare_psnr')
-    except KeyError:
-        return None
+    return METRIC_REGISTRY.get('calculate_flare_psnr') if 'calculate_flare_psnr' in METRIC_REGISTRY else None
 
 
 def score(results, data):
