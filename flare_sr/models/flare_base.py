@@ -7,12 +7,12 @@
   ``train.channels_last`` on GPU, DDP on CPU (gloo) and GPU.
 - ``train.fft_opt`` (e.g. FFTLoss) adds a frequency-domain term to every pixel loss; ``train.saturation_mask``
   (``{threshold, dilation, source}``) keeps clipped light sources out of those losses (Wu et al.). Both off
-  by default; see ``reconstruction_losses``.
+  by default; see ``reconstruction_losses``. Metrics that take ``img_lq`` (calculate_flare_psnr) get the
+  input image too; see ``_score``.
 - ``train.nonfinite: stop | skip``: a NaN/inf loss stops the run before the optimizer step (so no
   checkpoint ever holds the damage) or drops that step; weights that are not finite are never saved.
-- Validation through ``predict`` (tiled with ``val.tile``), BasicSR's PSNR/SSIM and flare_sr's
-  flare-region PSNR on uint8 images, the raw input's scores as a baseline, side-by-side input|output|label
-  images to TensorBoard and disk.
+- Validation through ``predict`` (tiled with ``val.tile``), BasicSR's PSNR/SSIM on uint8 images, the
+  raw input's scores as a baseline, side-by-side input|output|label images to TensorBoard and disk.
 
 Hooks for subclasses (Pix2PixModel, HINetModel, the cascade's CascadeModel):
 - ``forward_image(net, lq)``: a [0,1] Bx3xhxw batch on the device -> the [0,1] restored batch.
@@ -136,36 +136,6 @@ class FlareBaseModel(SRModel):
         if self.amp_dtype is not None:
             logger.info(f'Mixed precision: {amp} autocast' + (' with a grad scaler.' if amp == 'fp16' else '.'))
 
-    # ---------------------------------------------------------------- reconstruction losses
-    def _setup_loss_options(self):
-        """``train.fft_opt`` (a frequency loss beside pixel_opt) and ``train.saturation_mask``; both off by default."""
-        fft_opt = self.train_opt.get('fft_opt')
-        self.cri_fft = build_loss(fft_opt).to(self.device) if fft_opt else None
-        mask_opt = self.train_opt.get('saturation_mask')
-        self.saturation_mask_opt = (mask_opt if isinstance(mask_opt, dict) else {}) if mask_opt else None
-
-    def loss_keep_mask(self, lq, gt):
-        """Bx1xHxW: 1 where reconstruction losses apply, 0 on (dilated) saturated pixels; None when unmasked.
-
-        ``lq``, ``gt`` in [0, 1]; options ``train.saturation_mask: {threshold, dilation, source}``.
-        """
-        if self.saturation_mask_opt is None:
-            return None
-        return saturation_keep_mask(lq, gt, **self.saturation_mask_opt)
-
-    def reconstruction_losses(self, output, target, keep=None, suffix=''):
-        """``{l_pix<suffix>: pixel_opt loss[, l_fft<suffix>: fft_opt loss]}`` of one output against its label.
-
-        With a ``keep`` mask the output is replaced by the label where ``keep`` is 0 (Wu et al.): those pixels
-        cost nothing and get no gradient, whatever the loss.
-        """
-        if keep is not None:
-            output = output * keep + target * (1 - keep)
-        losses = OrderedDict([(f'l_pix{suffix}', self.cri_pix(output, target))])
-        if self.cri_fft is not None:
-            losses[f'l_fft{suffix}'] = self.cri_fft(output, target)
-        return losses
-
     def autocast(self):
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype or torch.float32,
                               enabled=self.amp_dtype is not None)
@@ -205,6 +175,36 @@ class FlareBaseModel(SRModel):
         self.scaler.update()
         if optimizer is getattr(self, 'optimizer_g', None) and self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)  # SRModel builds net_g_ema; its own step is what we replace
+
+    # ---------------------------------------------------------------- reconstruction losses
+    def _setup_loss_options(self):
+        """``train.fft_opt`` (a frequency loss beside pixel_opt) and ``train.saturation_mask``; both off by default."""
+        fft_opt = self.train_opt.get('fft_opt')
+        self.cri_fft = build_loss(fft_opt).to(self.device) if fft_opt else None
+        mask_opt = self.train_opt.get('saturation_mask')
+        self.saturation_mask_opt = (mask_opt if isinstance(mask_opt, dict) else {}) if mask_opt else None
+
+    def loss_keep_mask(self, lq, gt):
+        """Bx1xHxW: 1 where reconstruction losses apply, 0 on (dilated) saturated pixels; None when unmasked.
+
+        ``lq``, ``gt`` in [0, 1]; options ``train.saturation_mask: {threshold, dilation, source}``.
+        """
+        if self.saturation_mask_opt is None:
+            return None
+        return saturation_keep_mask(lq, gt, **self.saturation_mask_opt)
+
+    def reconstruction_losses(self, output, target, keep=None, suffix=''):
+        """``{l_pix<suffix>: pixel_opt loss[, l_fft<suffix>: fft_opt loss]}`` of one output against its label.
+
+        With a ``keep`` mask the output is replaced by the label where ``keep`` is 0 (Wu et al.): those pixels
+        cost nothing and get no gradient, whatever the loss.
+        """
+        if keep is not None:
+            output = output * keep + target * (1 - keep)
+        losses = OrderedDict([(f'l_pix{suffix}', self.cri_pix(output, target))])
+        if self.cri_fft is not None:
+            losses[f'l_fft{suffix}'] = self.cri_fft(output, target)
+        return losses
 
     def get_current_log(self):
         log = OrderedDict(self.log_dict)
