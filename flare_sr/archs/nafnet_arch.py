@@ -115,7 +115,7 @@ class NAFNet(nn.Module):
             upsampling (1x1 conv + PixelShuffle(2)) halves them.
         middle_blk_num: NAFBlocks at the lowest resolution.
         enc_blk_nums, dec_blk_nums: NAFBlocks per encoder level (top first) and per decoder level (bottom
-            first); the official nets have as many decoder levels as encoder levels. Examples:
+            first); equal lengths (one decoder level per encoder level), else ValueError. Examples:
             SIDD width 32 or 64 with ``[2, 2, 4, 8]``, 12, ``[2, 2, 2, 2]``; GoPro width 64 with
             ``[1, 1, 1, 28]``, 1, ``[1, 1, 1, 1]``.
 
@@ -126,6 +126,10 @@ class NAFNet(nn.Module):
 
     def __init__(self, img_channel=3, width=16, middle_blk_num=1, enc_blk_nums=(), dec_blk_nums=()):
         super().__init__()
+        if len(enc_blk_nums) != len(dec_blk_nums):
+            # The official net builds but fails in forward with a shape error (or skips levels).
+            raise ValueError(f'NAFNet: enc_blk_nums {list(enc_blk_nums)} and dec_blk_nums {list(dec_blk_nums)} '
+                             'need one entry per level each (the same length)')
         self.intro = nn.Conv2d(img_channel, width, 3, padding=1)
         self.ending = nn.Conv2d(width, img_channel, 3, padding=1)
         self.encoders = nn.ModuleList()

@@ -181,8 +181,8 @@ class FlareBaseModel(SRModel):
         """``train.fft_opt`` (a frequency loss beside pixel_opt) and ``train.saturation_mask``; both off by default."""
         fft_opt = self.train_opt.get('fft_opt')
         self.cri_fft = build_loss(fft_opt).to(self.device) if fft_opt else None
-        mask_opt = self.train_opt.get('saturation_mask')
-        self.saturation_mask_opt = (mask_opt if isinstance(mask_opt, dict) else {}) if mask_opt else None
+        mask_opt = self.train_opt.get('saturation_mask')  # a mapping ({} = defaults), true (defaults), false/absent
+        self.saturation_mask_opt = dict(mask_opt) if isinstance(mask_opt, dict) else ({} if mask_opt else None)
 
     def loss_keep_mask(self, lq, gt):
         """Bx1xHxW: 1 where reconstruction losses apply, 0 on (dilated) saturated pixels; None when unmasked.

@@ -205,6 +205,11 @@ def test_sizes_the_nets_cannot_take_fail_with_a_readable_error():
         Pix2PixUNet(num_downs=5, ngf=2)(torch.rand(1, 3, 32, 48))
 
 
+def test_nafnet_levels_must_pair_up():
+    with pytest.raises(ValueError, match=r'enc_blk_nums \[1, 1\] and dec_blk_nums \[1\] need one entry per level'):
+        NAFNet(enc_blk_nums=[1, 1], dec_blk_nums=[1])
+
+
 @pytest.mark.parametrize('arch', [Pix2PixUNet, PatchGANDiscriminator])
 def test_unknown_norm_is_rejected(arch):
     with pytest.raises(ValueError, match=r"norm must be one of batch, instance, none, got 'group'"):

@@ -51,6 +51,23 @@ def test_derived_region_is_where_input_and_label_differ_beyond_the_threshold():
         psnr_of_mse((3 * 10**2 + 3 * 4**2) / (3 * 3)), abs=1e-12)
 
 
+def test_crop_border_and_y_channel_as_calculate_psnr():
+    """The region is found on the cropped colour images; with test_y_channel the PSNR is BasicSR's Y PSNR."""
+    rng = np.random.default_rng(0)
+    gt = rng.integers(0, 200, (8, 8, 3)).astype(np.uint8)
+    lq = gt + 40
+    out = gt + rng.integers(0, 20, (8, 8, 3)).astype(np.uint8)
+    out[0] = 255  # a bad border row: cropped away
+    for y in (False, True):
+        expected = calculate_metric({'img': out, 'img2': gt}, {'type': 'calculate_psnr', 'crop_border': 1,
+                                                              'test_y_channel': y})
+        assert calculate_flare_psnr(out, gt, crop_border=1, test_y_channel=y, img_lq=lq) == pytest.approx(
+            expected, abs=1e-9)  # the region is the whole (cropped) image here
+    chw = calculate_flare_psnr(out.transpose(2, 0, 1), gt.transpose(2, 0, 1), input_order='CHW',
+                               img_lq=lq.transpose(2, 0, 1))
+    assert chw == pytest.approx(calculate_flare_psnr(out, gt, img_lq=lq), abs=1e-12)
+
+
 def test_empty_region_is_not_scored_and_a_perfect_region_is_infinite():
     gt = np.full((4, 4, 3), 80, np.uint8)
     assert math.isnan(calculate_flare_psnr(gt + 1, gt, img_lq=gt))  # flare-free pair: nothing to score
@@ -207,6 +224,11 @@ def test_options_off_by_default_and_models_log_their_losses():
     """Defaults: no mask, no FFT term. On: HINet logs both per stage and summed; Pix2Pix logs l_g_fft."""
     plain = training_model('HINetModel', {'type': 'NAFNet', 'width': 4}, pixel_opt={'type': 'L1Loss'})
     assert plain.cri_fft is None and plain.loss_keep_mask(torch.ones(1, 3, 4, 4), torch.ones(1, 3, 4, 4)) is None
+    for setting, masked in ((False, None), ({}, 0.0), (True, 0.0)):  # an empty mapping means the defaults
+        model = training_model('HINetModel', {'type': 'NAFNet', 'width': 4}, pixel_opt={'type': 'L1Loss'},
+                               saturation_mask=setting)
+        keep = model.loss_keep_mask(torch.ones(1, 3, 4, 4), torch.ones(1, 3, 4, 4))
+        assert keep is None if masked is None else keep.max().item() == masked
     extras = dict(fft_opt={'type': 'FFTLoss', 'loss_weight': 0.1}, saturation_mask=True)
     hinet = training_model('HINetModel', {'type': 'HINet', 'wf': 4, 'depth': 2}, pixel_opt={'type': 'L1Loss'},
                            **extras)
