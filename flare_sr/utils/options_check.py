@@ -40,6 +40,7 @@ TRAIN = {
     'pixel_opt': DICT, 'perceptual_opt': DICT, 'gan_opt': DICT, 'net_d_iters': INT, 'net_d_init_iters': INT,
     'amp': (BOOL, 'bf16', 'fp16'), 'nonfinite': ('stop', 'skip'), 'grad_clip': (NUMBER, None),
     'channels_last': BOOL,
+    'fft_opt': DICT, 'saturation_mask': (DICT, BOOL),  # flare_sr/models/flare_base.py reconstruction_losses
 }
 VAL = {'val_freq': INT, 'save_img': BOOL, 'suffix': (STR, None), 'pbar': BOOL, 'metrics': DICT, 'tile': DICT,
        'tb_images': INT, 'restore_light_source': (DICT, BOOL)}
@@ -196,7 +197,7 @@ class OptionChecker:
             else:
                 self._value(key_path, value, expected)
 
-    def _constructor_keys(self, key_path, values, target, skip=('img', 'img2')):
+    def _constructor_keys(self, key_path, values, target, skip=('img', 'img2', 'img_lq', 'lq_path', 'gt_path')):
         """Keys against the named parameters of a constructor or function: unknown names, defaults' types.
 
         ``**kwargs`` is not taken as "anything goes": BasicSR's metrics accept it and ignore a misspelt key.
@@ -309,9 +310,14 @@ class OptionChecker:
             else:
                 cls = lr_scheduler.MultiStepRestartLR if 'MultiStep' in kind else lr_scheduler.CosineAnnealingRestartLR
                 self._constructor_keys('train.scheduler', scheduler, cls, skip=('optimizer', 'last_epoch'))
-        for name in ('pixel_opt', 'perceptual_opt', 'gan_opt'):
+        for name in ('pixel_opt', 'perceptual_opt', 'gan_opt', 'fft_opt'):
             if isinstance(train.get(name), dict):
                 self._registered('LOSS', f'train.{name}', train[name])
+        if isinstance(train.get('saturation_mask'), dict):
+            from flare_sr.losses.saturation_mask import saturation_keep_mask
+
+            self._constructor_keys('train.saturation_mask', train['saturation_mask'], saturation_keep_mask,
+                                   skip=('lq', 'gt'))
 
     def _optimizer(self, key_path, optim):
         import torch
@@ -334,6 +340,7 @@ class OptionChecker:
         for name, metric in (val.get('metrics') or {}).items():
             if isinstance(metric, dict):
                 self._registered('METRIC', f'val.metrics.{name}', metric)
+                self._existing_path(f'val.metrics.{name}.mask_folder', metric.get('mask_folder'))
             else:
                 self._value(f'val.metrics.{name}', metric, DICT)
 
