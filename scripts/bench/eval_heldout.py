@@ -11,8 +11,9 @@ Every single model gets the same training budget: ``--iters`` iterations of ``--
 ``--patch`` pixels, from the tiny option files (options/tiny/*.yml) otherwise. The cascade is trained by
 ``flare_sr/train_pipeline.py`` (stage I Pix2Pix, stage II HINet, stage III HINet on stage-I outputs for
 ``--iters // 2``), so it costs 2.5 budgets; "Pix2Pix alone" is its stage I, "HINet alone" its stage II.
-The NAFNet post model (if the ``NAFNet`` arch is registered) is trained alone with the same budget and
-the HINet phase-1 recipe. Outputs are written by ``flare_sr/test.py`` and scored here with skimage's
+The NAFNet post model (tiny: width 16, one block per level) is trained alone with the same budget and the
+HINet phase-1 recipe, and so are HINet with ``train.fft_opt`` (FFTLoss, weight 0.1) and HINet with
+``train.saturation_mask`` (no loss on clipped light sources), when this checkout has them. Outputs are written by ``flare_sr/test.py`` and scored here with skimage's
 PSNR and SSIM. Prints one Markdown table (input first, then each model) and the machine.
 """
 import argparse
@@ -23,15 +24,14 @@ import subprocess
 import sys
 import time
 
+import flare_sr  # noqa: F401  (first: torchvision alias for BasicSR)
 import numpy as np
 import torch
 import yaml
-from basicsr.utils.registry import ARCH_REGISTRY
+from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
-import _common  # noqa: F401  (scripts/bench on sys.path)
-import flare_sr  # noqa: F401
 from flare_sr.data.image_io import read_image_uint8
 from flare_sr.data.meta_csv import read_split_csv
 from flare_sr.errors import FlareSRError, exit_on_user_error
@@ -40,6 +40,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FAMILIES = ('psf', 'raytrace', 'anamorphic', 'clean')
 NAFNET = {'type': 'NAFNet', 'img_channel': 3, 'width': 16, 'middle_blk_num': 1,
           'enc_blk_nums': [1, 1, 1], 'dec_blk_nums': [1, 1, 1]}
+FFT_OPT = {'type': 'FFTLoss', 'loss_weight': 0.1}
 
 
 def load(path):
@@ -120,12 +121,12 @@ def score(args, results_name):
                                             f'{stem}.png'))
         lq = read_image_uint8(os.path.join(args.data, 'test_input_img', row['input_img']))
         gt = read_image_uint8(os.path.join(args.data, 'test_label_img', row['label_img']))
-        entry = [peak_signal_noise_ratio(gt, lq, data_range=255) if row['fold'] != 'clean' else np.nan,
+        entry = [peak_signal_noise_ratio(gt, lq, data_range=255) if row['fold'] != 'clean' else float('inf'),
                  structural_similarity(gt, lq, channel_axis=2, data_range=255),
                  peak_signal_noise_ratio(gt, out, data_range=255),
                  structural_similarity(gt, out, channel_axis=2, data_range=255)]
         values.setdefault(row['fold'], []).append(entry)
-    return {family: np.nanmean(np.array(entries, dtype=float), axis=0) for family, entries in values.items()}
+    return {family: np.mean(np.array(entries, dtype=float), axis=0) for family, entries in values.items()}
 
 
 def machine():
@@ -141,7 +142,7 @@ def machine():
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data', default='datasets/demo', help='folder from scripts/make_demo_dataset.py')
-    parser.add_argument('--iters', type=int, default=600, help='training iterations per model (the budget)')
+    parser.add_argument('--iters', type=int, default=300, help='training iterations per model (the budget)')
     parser.add_argument('--batch', type=int, default=8)
     parser.add_argument('--patch', type=int, default=64)
     parser.add_argument('--prefix', default='eval', help='experiment names: <prefix>_pix2pix, <prefix>_hinet, ...')
@@ -176,22 +177,31 @@ def main(argv=None):
                                     paths['hinet'], '--phase2', paths['stage3'], '--name', f'{args.prefix}_pipeline',
                                     '--quiet'])]
     has_nafnet = 'NAFNet' in ARCH_REGISTRY
+    singles = []  # (label, experiment name, change): post models trained alone on the same budget
     if has_nafnet:
-        nafnet = budgeted(load('options/tiny/hinet_phase1.yml'), f'{args.prefix}_nafnet', args, args.iters)
-        nafnet['network_g'] = NAFNET
-        paths['nafnet'] = write_options(folder, 'nafnet', nafnet)
-        jobs.append(('NAFNet', ['flare_sr/train.py', '-opt', paths['nafnet']]))
+        singles.append(('NAFNet alone', f'{args.prefix}_nafnet', {'network_g': NAFNET}))
+    if 'FFTLoss' in LOSS_REGISTRY:  # the loss options came with it (branch nafnet)
+        singles.append(('HINet + FFT loss', f'{args.prefix}_hinet_fft', {'fft_opt': FFT_OPT}))
+        singles.append(('HINet + saturation mask', f'{args.prefix}_hinet_mask', {'saturation_mask': {}}))
+    for label, name, change in singles:
+        opt = budgeted(load('options/tiny/hinet_phase1.yml'), name, args, args.iters)
+        if 'network_g' in change:
+            opt['network_g'] = change['network_g']
+        else:
+            opt['train'].update(change)
+        paths[name] = write_options(folder, name, opt)
+        jobs.append((label, ['flare_sr/train.py', '-opt', paths[name]]))
     for label, command in tqdm(jobs, desc='training', unit='job'):
-        seconds[label] = run(command, os.path.join(folder, f'train_{label.split()[0]}.log'))
+        seconds[label] = run(command, os.path.join(folder, f'train_{len(seconds)}.log'))
     variants = [('cascade', p2p, hinet['network_g'], checkpoint(p2p['name']), checkpoint(stage3['name'])),
                 ('Pix2Pix alone', p2p, hinet['network_g'], checkpoint(p2p['name']), None),
                 ('HINet alone', p2p, hinet['network_g'], None, checkpoint(hinet['name']))]
-    if has_nafnet:
-        variants.append(('NAFNet alone', p2p, NAFNET, None, checkpoint(f'{args.prefix}_nafnet')))
+    for label, name, change in singles:
+        variants.append((label, p2p, change.get('network_g', hinet['network_g']), None, checkpoint(name)))
     table = {}
     for label, main_opt, post_net, main_ckpt, post_ckpt in tqdm(variants, desc='testing', unit='model'):
-        name = f'{args.prefix}_test_{label.split()[0].lower()}'
-        path = write_options(folder, f'test_{label.split()[0].lower()}',
+        name = f'{args.prefix}_test_{len(table)}'
+        path = write_options(folder, f'test_{len(table)}',
                              test_options(args, name, main_opt, post_net, main_ckpt, post_ckpt))
         run(['flare_sr/test.py', '-opt', path], os.path.join(folder, f'{name}.log'))
         table[label] = score(args, name)
@@ -210,8 +220,8 @@ def main(argv=None):
         cells = [f'{first[family][0]:.2f} / {first[family][1]:.3f}' if family != 'clean' else 'inf / 1.000']
         cells += [f'{scores[family][2]:.2f} / {scores[family][3]:.3f}' for scores in table.values()]
         print(f'| {family} | ' + ' | '.join(cells) + ' |')
-    if not has_nafnet:
-        print('\nNAFNet: not measured (the NAFNet arch is not registered in this checkout).')
+    if not singles:
+        print('\nNAFNet and the loss options: not measured (not in this checkout).')
 
 
 if __name__ == '__main__':
