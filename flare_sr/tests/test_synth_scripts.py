@@ -140,3 +140,28 @@ def test_preview_shows_each_synthesis_component_on_its_own(repo_root, clean_dir,
         top = row * 52 + 20
         assert (grid[top:top + 32, :32].astype(int) == clean_cell).all()
         assert np.abs(grid[top:top + 32, 32:64].astype(int) - clean_cell).mean() > 0.2, row
+
+
+def test_demo_summary_scores_each_family_and_the_flare_region(repo_root, tmp_path, capsys):
+    """Outputs equal to the labels: every family gains exactly (label - input), the flare region becomes inf."""
+    demo = load_script(repo_root, 'make_demo_dataset')
+    data = tmp_path / 'demo'
+    demo.main(['--out', str(data), '--scale', '0.25', '--per-photo-train', '1', '--per-photo-test', '1'])
+    with open(data / 'test.csv') as handle:
+        rows = list(csv.DictReader(handle))
+    results = tmp_path / 'results'
+    for row in rows:
+        folder = results / 'visualization' / f'demo_{row["fold"]}'
+        folder.mkdir(parents=True, exist_ok=True)
+        label = cv2.imread(str(data / 'test_label_img' / row['label_img']))
+        cv2.imwrite(str(folder / row['input_img']), label)  # a perfect model
+    capsys.readouterr()
+    picture = tmp_path / 'grid.png'
+    load_script(repo_root, 'demo_summary').main(['--results', str(results), '--data', str(data),
+                                                 '--picture', str(picture)])
+    lines = capsys.readouterr().out.splitlines()
+    for family in demo.HELDOUT_FAMILIES:
+        line = next(line for line in lines if f'held-out {family}' in line)
+        assert '-> inf dB' in line and 'flare region' in line
+    assert 'flare-free photos: output PSNR inf dB' in '\n'.join(lines)
+    assert cv2.imread(str(picture)).shape[0] == 4 * cv2.imread(str(data / 'test_input_img' / rows[0]['input_img'])).shape[0]
