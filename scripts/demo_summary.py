@@ -69,7 +69,8 @@ def main(argv=None):
                   f'(worst {min(e[2] for e in entries):.2f} dB; the input is the label)')
             continue
         inp = np.mean([e[1] for e in entries])
-        region = f'; flare region {np.nanmean([e[3] for e in entries]):.2f} -> {np.nanmean([e[4] for e in entries]):.2f} dB'
+        region_in, region_out = np.nanmean([e[3] for e in entries]), np.nanmean([e[4] for e in entries])
+        region = f'; flare region {region_in:.2f} -> {region_out:.2f} dB'
         print(f'  held-out {family:10s}: whole image {inp:.2f} -> {output:.2f} dB ({output - inp:+.2f} dB)'
               + (region if flare_psnr_metric() else ''))
     write_image(args.picture, np.concatenate(pictures, axis=0))

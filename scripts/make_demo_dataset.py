@@ -146,8 +146,8 @@ def build(out, seed, scale, per_photo_train, per_photo_test, clean_share=0.0):
             write_image(os.path.join(tmp, input_dir, input_name), flared)
             write_image(os.path.join(tmp, label_dir, label_name), label)
         for name, photo, size, rng in clean_crops(seed, sizes, per_photo_train):
-            write_image(os.path.join(tmp, 'train_clean_img', name), to_uint8(random_crop_resize(photo_of(photo),
-                                                                                                   size, rng)))
+            crop = random_crop_resize(photo_of(photo), size, rng)
+            write_image(os.path.join(tmp, 'train_clean_img', name), to_uint8(crop))
         write_dacon_csv(os.path.join(tmp, 'train.csv'), 'train', [job[1] for job in jobs if job[0] == 'train'])
         tests = [job for job in jobs if job[0] == 'test']
         write_dacon_csv(os.path.join(tmp, 'test.csv'), 'test', [job[1] for job in tests],

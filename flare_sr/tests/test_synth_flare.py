@@ -43,7 +43,8 @@ def test_flare_only_adds_light_in_linear_space(scene, seed):
 
 def test_label_is_the_clean_image_unless_the_source_is_kept(scene):
     neutral_camera = dict(exposure_prob=0.0, tone_prob=0.0)
-    _, info = synthesize_flare(scene, np.random.default_rng(1), FlareConfig(keep_source_in_label=False, **neutral_camera))
+    config = FlareConfig(keep_source_in_label=False, **neutral_camera)
+    _, info = synthesize_flare(scene, np.random.default_rng(1), config)
     np.testing.assert_array_equal(info['label'], scene)
     config = only('source', source_in_frame_prob=1.0)
     flared, info = synthesize_flare(scene, np.random.default_rng(1), config)
@@ -101,8 +102,6 @@ def test_config_overrides_are_checked_by_name():
         FlareConfig.from_options({'gamma': [2.2, 1.8]})
 
 
-
-
 def _flare_alone(config, seed, size=(96, 128)):
     """(flare_linear, info) of ``config`` on a black frame."""
     _, info = synthesize_flare(np.zeros((*size, 3), np.float32), np.random.default_rng(seed), config)
@@ -151,7 +150,8 @@ def test_scratch_streaks_run_through_the_light(seed):
 
 def test_several_lights_dim_with_the_inverse_square_of_their_distance():
     fixed = dict(glow_strength=(1.0, 1.0), glow_core=(1.0, 1.0), glow_radius=(0.03, 0.03), glow_power=(2.0, 2.0))
-    config = only('glow', light_count=(4, 5), light_distance=(1.2, 3.0), source_in_frame_prob=1.0, **fixed, **FIXED_WHITE)
+    config = only('glow', light_count=(4, 5), light_distance=(1.2, 3.0), source_in_frame_prob=1.0, **fixed,
+                  **FIXED_WHITE)
     _, info = _flare_alone(config, 5)
     lights = sorted(info['lights'], key=lambda light: light['distance'])
     assert len(lights) == 4 and lights[0]['distance'] == 1.0

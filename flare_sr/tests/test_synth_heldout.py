@@ -76,9 +76,9 @@ def test_raytraced_ghosts_lie_on_the_line_through_the_optical_centre(seed):
 
 def test_anamorphic_streak_is_horizontal():
     for seed in range(3):
-        _, info = anamorphic_flare(BLACK, np.random.default_rng(seed), {'noise_prob': 0.0, 'source_in_frame_prob': 1.0,
-                                                                         'ring_prob': 0.0, 'ghost_count': (0, 1),
-                                                                         'source_brightness': (0.0, 0.0)})
+        streak_only = {'noise_prob': 0.0, 'source_in_frame_prob': 1.0, 'ring_prob': 0.0, 'ghost_count': (0, 1),
+                       'source_brightness': (0.0, 0.0)}
+        _, info = anamorphic_flare(BLACK, np.random.default_rng(seed), streak_only)
         x, y = (int(round(v)) for v in info['light_xy'])
         energy = info['flare_linear'].sum(axis=2)
         assert energy[y, :].sum() > 5 * energy[:, x].sum()

@@ -93,7 +93,8 @@ def test_demo_dataset_is_deterministic_with_the_dacon_layout(repo_root, tmp_path
     assert len(os.listdir(root / 'train_clean_img')) == n_train
     with open(root / 'test.csv') as handle:
         folds = [row['fold'] for row in csv.DictReader(handle)]
-    assert sorted(set(folds)) == sorted([*demo.HELDOUT_FAMILIES, 'clean']) and folds.count('clean') == len(demo.TEST_PHOTOS)
+    assert sorted(set(folds)) == sorted([*demo.HELDOUT_FAMILIES, 'clean'])
+    assert folds.count('clean') == len(demo.TEST_PHOTOS)
     sizes = {read_image(root / 'train_input_img' / name).shape[:2] for name in os.listdir(root / 'train_input_img')}
     assert sizes == {(48, 64), (24, 32)}  # 2:1 like 2448x3264 / 1224x1632, H:W = 3:4
     assert sorted(os.listdir(root / 'test_label_img'))[0] == 'test_label_20000.png'
@@ -164,4 +165,5 @@ def test_demo_summary_scores_each_family_and_the_flare_region(repo_root, tmp_pat
         line = next(line for line in lines if f'held-out {family}' in line)
         assert '-> inf dB' in line and 'flare region' in line
     assert 'flare-free photos: output PSNR inf dB' in '\n'.join(lines)
-    assert cv2.imread(str(picture)).shape[0] == 4 * cv2.imread(str(data / 'test_input_img' / rows[0]['input_img'])).shape[0]
+    height = cv2.imread(str(data / 'test_input_img' / rows[0]['input_img'])).shape[0]
+    assert cv2.imread(str(picture)).shape[0] == 4 * height  # one row per family

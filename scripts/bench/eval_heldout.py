@@ -13,7 +13,8 @@ Every single model gets the same training budget: ``--iters`` iterations of ``--
 ``--iters // 2``), so it costs 2.5 budgets; "Pix2Pix alone" is its stage I, "HINet alone" its stage II.
 The NAFNet post model (tiny: width 16, one block per level) is trained alone with the same budget and the
 HINet phase-1 recipe, and so are HINet with ``train.fft_opt`` (FFTLoss, weight 0.1) and HINet with
-``train.saturation_mask`` (no loss on clipped light sources), when this checkout has them. Outputs are written by ``flare_sr/test.py`` and scored here with skimage's
+``train.saturation_mask`` (no loss on clipped light sources), when this checkout has them.
+Outputs are written by ``flare_sr/test.py`` and scored here with skimage's
 PSNR and SSIM. Prints one Markdown table (input first, then each model) and the machine.
 """
 import argparse
@@ -98,7 +99,8 @@ def test_options(args, name, main_opt, post_net, main_ckpt, post_ckpt):
     for index, family in enumerate(FAMILIES, start=1):
         datasets[f'test_{index}'] = dict(
             name=f'demo_{family}', type='PairedFlareDataset', phase='test', io_backend={'type': 'disk'},
-            dataroot_lq=os.path.join(args.data, 'test_input_img'), dataroot_gt=os.path.join(args.data, 'test_label_img'),
+            dataroot_lq=os.path.join(args.data, 'test_input_img'),
+            dataroot_gt=os.path.join(args.data, 'test_label_img'),
             meta_csv=os.path.join(args.data, 'test.csv'), fold=family)
     opt = dict(name=name, model_type='CascadeModel', num_gpu=0, manual_seed=0, datasets=datasets,
                network_main=main_opt['network_g'], network_post=post_net,
