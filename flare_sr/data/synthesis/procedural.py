@@ -46,8 +46,9 @@ CAMERA_EFFECTS = ('chromatic', 'defocus', 'blur', 'bloom', 'exposure', 'tone', '
 class FlareConfig:
     """Settings of the training family. Tuples are ``(low, high)`` ranges sampled uniformly per flare
     (integer ranges are ``[low, high)``); ``<name>`` switches a component, ``<name>_prob`` is the
-    chance it appears in one flare. Lengths are fractions of the image diagonal (pixels "at 512"
-    for blur-like settings), intensities linear light with white = 1.
+    chance it appears in one flare. Lengths are fractions of the image diagonal times ``frame_scale``
+    (pixels "at 512" for blur-like settings; ``frame_scale`` 2 gives a training crop the flare of a
+    frame twice its size), intensities linear light with white = 1.
     """
     gamma: tuple = (1.8, 2.2)                   # camera curve to linearise the sRGB scene
     frame_scale: float = 1.0                    # the image is a crop of a frame this many times its diagonal
