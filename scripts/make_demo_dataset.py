@@ -1,15 +1,20 @@
 """Build a small flare dataset in the Dacon layout from the photographs that ship with scikit-image.
 
-Nothing is downloaded: ``skimage.data.data_dir`` holds the photos. The train part gets the
-procedural flare used for on-the-fly training; the test part uses *other* photos and the held-out
-Fourier-optics flare family (``psf_flare``), so the demo test measures generalisation both to
-unseen scenes and to flare the training synthesis never produced. Sizes keep the challenge's 2:1
-ratio (2448x3264 and 1224x1632, H:W = 3:4) at demo scale. Same seed -> byte-identical files.
+Nothing is downloaded: ``skimage.data.data_dir`` holds the photos. Folders written into ``--out``:
 
-``--clean-share`` adds flare-free training pairs (input = label: a crop's label, light source
-included, paired with itself) until they make that share of the training set. Real photos are
-often nearly flare-free; without such pairs a short schedule learns "always change the image"
-and damages them. The flared pairs are the same with or without clean ones.
+* ``train_clean_img/``: clean crops of the training photos, for on-the-fly synthesis
+  (SyntheticFlareDataset draws a fresh procedural flare for every sample);
+* ``train_input_img/``, ``train_label_img/``, ``train.csv``: fixed procedural-flare pairs (stage II/III
+  inputs), plus ``--clean-share`` flare-free pairs (input = label);
+* ``val_input_img/``, ``val_label_img/``: procedural flare on other crops of the *training* photos, the
+  validation set for every tuning choice (the held-out families are never used to choose anything);
+* ``test_input_img/``, ``test_label_img/``, ``test.csv``: *other* photos with each held-out flare family
+  (flare_sr.data.heldout: psf, raytrace, anamorphic) and flare-free pairs; ``test.csv`` has a ``fold``
+  column naming the family (``clean`` for flare-free), so a dataset can select one with ``meta_csv``/``fold``.
+
+Sizes keep the challenge's 2:1 ratio (2448x3264 and 1224x1632, H:W = 3:4) at demo scale. Same seed,
+byte-identical files. Flare-free training pairs matter: real photos are often nearly flare-free, and
+without such pairs a short schedule learns "always change the image" and damages them.
 
     python scripts/make_demo_dataset.py --out datasets/demo --seed 0 --scale 1 --clean-share 0.4
 """
@@ -21,8 +26,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from flare_sr.data.flare_synthesis import FAMILIES, FIRST_ID, dacon_names, psnr, write_dacon_csv
+from skimage.metrics import peak_signal_noise_ratio
+
+from flare_sr.data.heldout import HELDOUT_FAMILIES
 from flare_sr.data.image_io import read_image, to_uint8, write_image
+from flare_sr.data.meta_csv import FIRST_ID, dacon_names, write_dacon_csv
+from flare_sr.data.synthesis import synthesize_flare
 from flare_sr.errors import FlareSRError, exit_on_user_error
 from flare_sr.utils.atomic import atomic_path
 
@@ -31,7 +40,8 @@ TRAIN_PHOTOS = ('astronaut.png', 'chelsea.png', 'motorcycle_left.png', 'motorcyc
                 'camera.png', 'grass.png', 'gravel.png', 'brick.png')
 TEST_PHOTOS = ('coffee.png', 'rocket.jpg', 'coins.png')  # held out: never seen in training
 LARGE_SIZE = (192, 256)  # (H, W) at --scale 1; 'small' is exactly half, as 1224x1632 is half of 2448x3264
-SPLIT_CODE = {'train': 1, 'test': 2}
+SPLIT_CODE = {'train': 1, 'test': 2, 'val': 3, 'clean': 4}
+FAMILIES = {'procedural': synthesize_flare, **HELDOUT_FAMILIES}
 
 
 def demo_sizes(scale):
@@ -64,51 +74,85 @@ def clean_count(flared, share):
 
 def plan(seed, per_photo_train, per_photo_test, sizes, clean_share=0.0):
     """Every pair to build: (split, number, photo, size, family, rng, clean). Each pair has its own
-    generator, keyed by its photo and its index k there; clean pairs (training only) take the k after
-    the flared ones, spread round-robin over the photos, so adding them changes no flared pair."""
+    generator, keyed by split, photo and index; training clean pairs take the indices after the flared
+    ones, spread round-robin over the photos, so adding them changes no flared pair. The test split
+    holds ``per_photo_test`` pairs per photo and held-out family, then one flare-free pair per photo."""
     large, small = sizes
     n_clean = clean_count(per_photo_train * len(TRAIN_PHOTOS), clean_share)
     jobs = []
-    for split, photos, count, family in (('train', TRAIN_PHOTOS, per_photo_train, 'procedural'),
-                                         ('test', TEST_PHOTOS, per_photo_test, 'psf')):
-        number = FIRST_ID[split]
-        for photo_index, photo in enumerate(photos):
-            extra = len(range(photo_index, n_clean, len(photos))) if split == 'train' else 0
-            for k in range(count + extra):
-                size = large if split == 'test' or k % 2 == 0 else small  # the challenge tests at full size
-                rng = np.random.default_rng([seed, SPLIT_CODE[split], photo_index, k])
-                jobs.append((split, number, photo, size, family, rng, k >= count))
+    number = FIRST_ID['train']
+    for photo_index, photo in enumerate(TRAIN_PHOTOS):
+        extra = len(range(photo_index, n_clean, len(TRAIN_PHOTOS)))
+        for k in range(per_photo_train + extra):
+            size = large if k % 2 == 0 else small
+            rng = np.random.default_rng([seed, SPLIT_CODE['train'], photo_index, k])
+            jobs.append(('train', number, photo, size, 'procedural', rng, k >= per_photo_train))
+            number += 1
+    number = FIRST_ID['val']
+    for photo_index, photo in enumerate(TRAIN_PHOTOS):
+        rng = np.random.default_rng([seed, SPLIT_CODE['val'], photo_index])
+        jobs.append(('val', number, photo, large, 'procedural', rng, False))
+        number += 1
+    number = FIRST_ID['test']
+    for family_index, family in enumerate(sorted(HELDOUT_FAMILIES)):
+        for photo_index, photo in enumerate(TEST_PHOTOS):
+            for k in range(per_photo_test):
+                rng = np.random.default_rng([seed, SPLIT_CODE['test'], family_index, photo_index, k])
+                jobs.append(('test', number, photo, large, family, rng, False))
                 number += 1
+    for photo_index, photo in enumerate(TEST_PHOTOS):
+        rng = np.random.default_rng([seed, SPLIT_CODE['clean'], photo_index])
+        jobs.append(('test', number, photo, large, 'clean', rng, True))
+        number += 1
     return jobs
 
 
+def clean_crops(seed, sizes, per_photo):
+    """(file name, photo, size, rng) of the clean training crops for on-the-fly synthesis, all ``large``."""
+    return [(f'clean_{photo_index:02d}_{k}.png', photo, sizes[0],
+             np.random.default_rng([seed, SPLIT_CODE['clean'], 100 + photo_index, k]))
+            for photo_index, photo in enumerate(TRAIN_PHOTOS) for k in range(per_photo)]
+
+
 def build(out, seed, scale, per_photo_train, per_photo_test, clean_share=0.0):
-    """Write the dataset into ``out`` atomically; returns {split: [input PSNR per flared pair]}, the
-    number of clean pairs and the sizes."""
+    """Write the dataset into ``out`` atomically; returns {split or test family: [input PSNR per flared
+    pair]}, the number of flare-free training pairs and the sizes."""
     from skimage import data as skimage_data
 
     sizes = demo_sizes(scale)
     photos = {}
+
+    def photo_of(name):
+        if name not in photos:
+            photos[name] = read_image(os.path.join(skimage_data.data_dir, name))
+        return photos[name]
+
     jobs = plan(seed, per_photo_train, per_photo_test, sizes, clean_share)
-    input_psnr = {'train': [], 'test': []}
+    input_psnr = {}
     with atomic_path(out, is_dir=True) as tmp:
         for split, number, photo, size, family, rng, is_clean in tqdm(jobs, desc='demo pairs', unit='pair'):
-            if photo not in photos:
-                photos[photo] = read_image(os.path.join(skimage_data.data_dir, photo))
-            clean = random_crop_resize(photos[photo], size, rng)
-            flared, info = FAMILIES[family](clean, rng)
-            flared, label = to_uint8(flared), to_uint8(info['label'])
+            clean = random_crop_resize(photo_of(photo), size, rng)
+            if family == 'clean':
+                flared = label = to_uint8(clean)
+            else:
+                flared, info = FAMILIES[family](clean, rng)
+                flared, label = to_uint8(flared), to_uint8(info['label'])
             if is_clean:
                 flared = label
             else:
-                input_psnr[split].append(psnr(flared / 255.0, label / 255.0))
+                key = family if split == 'test' else split
+                input_psnr.setdefault(key, []).append(peak_signal_noise_ratio(label, flared, data_range=255))
             _, input_name, label_name, input_dir, label_dir = dacon_names(split, number)
             write_image(os.path.join(tmp, input_dir, input_name), flared)
             write_image(os.path.join(tmp, label_dir, label_name), label)
-        for split in ('train', 'test'):
-            numbers = [job[1] for job in jobs if job[0] == split]
-            write_dacon_csv(os.path.join(tmp, f'{split}.csv'), split, numbers)
-    return input_psnr, sum(job[-1] for job in jobs), sizes
+        for name, photo, size, rng in clean_crops(seed, sizes, per_photo_train):
+            crop = random_crop_resize(photo_of(photo), size, rng)
+            write_image(os.path.join(tmp, 'train_clean_img', name), to_uint8(crop))
+        write_dacon_csv(os.path.join(tmp, 'train.csv'), 'train', [job[1] for job in jobs if job[0] == 'train'])
+        tests = [job for job in jobs if job[0] == 'test']
+        write_dacon_csv(os.path.join(tmp, 'test.csv'), 'test', [job[1] for job in tests],
+                        folds=[job[4] for job in tests])
+    return input_psnr, sum(job[-1] for job in jobs if job[0] == 'train'), sizes
 
 
 def parse_args(argv=None):
@@ -120,7 +164,8 @@ def parse_args(argv=None):
     parser.add_argument('--per-photo-train', type=int, default=4,
                         help=f'flared crops per training photo ({len(TRAIN_PHOTOS)} photos), alternating large/small')
     parser.add_argument('--per-photo-test', type=int, default=2,
-                        help=f'flared crops per held-out test photo ({len(TEST_PHOTOS)} photos), all large')
+                        help=f'flared crops per held-out test photo ({len(TEST_PHOTOS)} photos) and held-out family '
+                             f'({len(HELDOUT_FAMILIES)}), all large')
     parser.add_argument('--clean-share', type=float, default=0.4,
                         help='share of flare-free (input = label) pairs in the training set, in [0, 1); '
                              'the test set is never changed')
@@ -134,11 +179,13 @@ def main(argv=None):
         raise FlareSRError('--per-photo-train/--per-photo-test: must be at least 1')
     input_psnr, n_clean, (large, small) = build(args.out, args.seed, args.scale, args.per_photo_train,
                                                 args.per_photo_test, args.clean_share)
+    tests = ', '.join(f'{family} {np.mean(input_psnr[family]):.2f} dB' for family in sorted(HELDOUT_FAMILIES))
     print(f'demo dataset {args.out}: {len(input_psnr["train"])} train pairs (procedural flare, '
           f'{large[0]}x{large[1]} and {small[0]}x{small[1]}) + {n_clean} flare-free train pairs '
-          f'(input = label), {len(input_psnr["test"])} test pairs '
-          f'(held-out photos, psf flare, {large[0]}x{large[1]}); input PSNR train '
-          f'{np.mean(input_psnr["train"]):.2f} dB, test {np.mean(input_psnr["test"]):.2f} dB')
+          f'(input = label), {len(TRAIN_PHOTOS) * args.per_photo_train} clean crops, {len(input_psnr["val"])} val '
+          f'pairs, {sum(len(input_psnr[f]) for f in HELDOUT_FAMILIES)} test pairs (held-out photos and flare '
+          f'families, {large[0]}x{large[1]}) + {len(TEST_PHOTOS)} flare-free test pairs; input PSNR train '
+          f'{np.mean(input_psnr["train"]):.2f} dB, val {np.mean(input_psnr["val"]):.2f} dB, test {tests}')
 
 
 if __name__ == '__main__':

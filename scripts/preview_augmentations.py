@@ -5,6 +5,12 @@
         --out preview.png
     python scripts/preview_augmentations.py --gt datasets/demo/train_label_img \
         --dataset-type SyntheticFlareDataset --out preview.png
+    python scripts/preview_augmentations.py --components datasets/demo/train_clean_img/clean_00_0.png \
+        --out components.png
+
+``--components IMAGE`` shows each synthesis component on its own instead (flare_sr.data.synthesis): one
+row per component (glow, bleed, haze, streaks, scatter, ghosts, source) and per camera effect
+(chromatic, defocus, bloom, exposure, tone), ``--n`` random draws each, on that clean image.
 
 The dataset is built through BasicSR's ``build_dataset`` from the option file's ``datasets.train``
 block (or from a folder pair), so the preview shows the real crops, flips and synthetic flare.
@@ -17,12 +23,14 @@ import math
 import flare_sr  # noqa: F401  (first: torchvision alias for BasicSR, registers our datasets)
 import cv2
 import numpy as np
+import torch
 import yaml
 from basicsr.data import build_dataset
 from basicsr.utils import set_random_seed
 from basicsr.utils.options import ordered_yaml
 
-from flare_sr.data.image_io import write_image
+from flare_sr.data.image_io import read_image, write_image
+from flare_sr.data.synthesis import COMPONENTS, FlareConfig, synthesize_flare
 from flare_sr.errors import FlareSRError, exit_on_user_error
 
 LABEL_HEIGHT = 20
@@ -98,6 +106,33 @@ def preview_grid(dataset, count, cell, columns):
     return np.concatenate(rows, axis=0)
 
 
+CAMERA_SHOWN = {'chromatic': dict(chromatic_prob=1.0), 'defocus': dict(defocus_prob=1.0, defocus_radius=(3.0, 6.0)),
+                'bloom': dict(bloom_prob=1.0), 'exposure': dict(exposure_prob=1.0), 'tone': dict(tone_prob=1.0)}
+
+
+def component_configs():
+    """[(label, FlareConfig)]: each component alone, then the full flare with one camera effect on."""
+    configs = [(name, FlareConfig.only(name, source_in_frame_prob=1.0)) for name in COMPONENTS]
+    configs += [(f'+{effect}', FlareConfig.only(*COMPONENTS, **settings))
+                for effect, settings in CAMERA_SHOWN.items()]
+    return configs
+
+
+def component_grid(path, count, cell, seed):
+    """One row per component or camera effect: the clean image, then ``count`` random draws."""
+    clean = read_image(path)
+    tensor = lambda img: torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))  # noqa: E731
+    configs = component_configs()
+    rows = []
+    for row, (label, config) in enumerate(configs):
+        tiles = [labelled(fit_cell(tensor(clean), cell), 'clean')]
+        for draw in range(count):
+            flared, _ = synthesize_flare(clean, np.random.default_rng([seed, row, draw]), config)
+            tiles.append(labelled(fit_cell(tensor(flared), cell), f'{label} #{draw}'))
+        rows.append(np.concatenate(tiles, axis=1))
+    return np.concatenate(rows, axis=0)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--opt', help='BasicSR option file; its datasets.<phase> block is previewed')
@@ -107,6 +142,8 @@ def parse_args(argv=None):
     parser.add_argument('--dataset-type', default='PairedFlareDataset', help='dataset type for --lq/--gt')
     parser.add_argument('--gt-size', type=int, default=96,
                         help='crop size for --lq/--gt (the demo small images are 96x128)')
+    parser.add_argument('--components', metavar='IMAGE',
+                        help='show each synthesis component and camera effect on its own, on this clean image')
     parser.add_argument('--out', required=True, help='PNG to write')
     parser.add_argument('--n', type=int, default=8, help='number of pairs')
     parser.add_argument('--columns', type=int, default=4, help='pairs per row')
@@ -120,6 +157,12 @@ def main(argv=None):
     args = parse_args(argv)
     if args.n < 1 or args.columns < 1 or args.cell < 8:
         raise FlareSRError('--n and --columns must be at least 1, --cell at least 8')
+    if args.components:
+        grid = component_grid(args.components, args.n, args.cell, args.seed)
+        write_image(args.out, grid)
+        print(f'{args.out}: {len(component_configs())} synthesis components x {args.n} draws, '
+              f'{grid.shape[1]}x{grid.shape[0]} px')
+        return
     set_random_seed(args.seed)  # BasicSR's own datasets draw from the global generators
     dataset_opt = dataset_options(args)
     try:

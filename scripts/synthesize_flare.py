@@ -7,8 +7,9 @@ Each split owns its folders and CSV, so train and test can share one --out folde
 
 Train pairs are numbered from 10000 (``train_input_img/train_input_10000.png`` and
 ``train_label_img/train_label_10000.png``), test pairs from 20000 (``test_input_img/`` plus
-``test_label_img/`` for scoring). ``--family psf`` is the held-out Fourier-optics flare: use it for
-test sets so that they measure generalisation beyond the training synthesis. Pair ``k`` of image
+``test_label_img/`` for scoring). ``--family psf``, ``raytrace`` or ``anamorphic`` are the held-out
+families (flare_sr.data.heldout): use them for test sets so that they measure generalisation beyond
+the training synthesis. Pair ``k`` of image
 ``i`` uses the generator seeded by ``(seed, i, k)``: the same inputs and seed give the same files.
 """
 import argparse
@@ -18,10 +19,16 @@ import flare_sr  # noqa: F401  (first: torchvision alias for BasicSR)
 import numpy as np
 from tqdm import tqdm
 
-from flare_sr.data.flare_synthesis import FAMILIES, FIRST_ID, dacon_names, psnr, write_dacon_csv
+from skimage.metrics import peak_signal_noise_ratio
+
+from flare_sr.data.heldout import HELDOUT_FAMILIES
 from flare_sr.data.image_io import list_images, read_image, to_uint8, write_image
+from flare_sr.data.meta_csv import FIRST_ID, dacon_names, write_dacon_csv
+from flare_sr.data.synthesis import synthesize_flare
 from flare_sr.errors import FlareSRError, exit_on_user_error
 from flare_sr.utils.atomic import atomic_path
+
+FAMILIES = {'procedural': synthesize_flare, **HELDOUT_FAMILIES}  # training family first, then the held-out ones
 
 
 def parse_args(argv=None):
@@ -32,7 +39,8 @@ def parse_args(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--per-image', type=int, default=1, help='flared versions of every clean image')
     parser.add_argument('--family', choices=sorted(FAMILIES), default='procedural',
-                        help='procedural (training family) or psf (held-out Fourier-optics family, for tests)')
+                        help='procedural (the training family) or a held-out family for test sets: '
+                             f'{", ".join(sorted(HELDOUT_FAMILIES))} (docs/synthesis.md)')
     parser.add_argument('--split', choices=sorted(FIRST_ID), default='train')
     parser.add_argument('--overwrite', action='store_true', help='replace this split if --out already has it')
     return parser.parse_args(argv)
@@ -67,7 +75,7 @@ def main(argv=None):
                 _, input_name, label_name, _, _ = dacon_names(args.split, number)
                 write_image(os.path.join(tmp_inputs, input_name), flared)
                 write_image(os.path.join(tmp_labels, label_name), label)
-                input_psnr.append(psnr(flared / 255.0, label / 255.0))
+                input_psnr.append(peak_signal_noise_ratio(label, flared, data_range=255))
                 numbers.append(number)
                 progress.update()
         progress.close()

@@ -133,3 +133,33 @@ def make_split(pairs, sizes, strategy, val_ratio=0.1, folds=5, seed=0, full_trai
              width=size[1], height=size[0])
         for (key, lq, gt), size, tag in zip(pairs, sizes, tags)
     ]
+
+
+# Dacon challenge naming: the one home of ``{split}_input_{n}.png`` and the challenge's train.csv/test.csv.
+FIRST_ID = {'train': 10000, 'test': 20000, 'val': 30000}  # the challenge: train from 10000, test from 20000
+
+
+def dacon_names(split, number):
+    """(img_id, input file, label file, input folder, label folder) of pair ``number`` in ``split``."""
+    return (f'{split}_{number}', f'{split}_input_{number}.png', f'{split}_label_{number}.png',
+            f'{split}_input_img', f'{split}_label_img')
+
+
+def write_dacon_csv(path, split, numbers, folds=None):
+    """``train.csv`` (img_id,input_img,label_img) or ``test.csv`` (img_id,input_img) as the challenge has them.
+
+    With ``folds`` (one tag per number) a ``label_img`` and a ``fold`` column are added, so the file is
+    also a split CSV (``meta_csv`` + ``fold``) that selects e.g. one flare family of a test set.
+    """
+    columns = ['img_id', 'input_img'] + (['label_img'] if split == 'train' or folds else []) + \
+        (['fold'] if folds else [])
+    rows = [','.join(columns)]
+    for index, number in enumerate(numbers):
+        img_id, input_name, label_name = dacon_names(split, number)[:3]
+        values = {'img_id': img_id, 'input_img': input_name, 'label_img': label_name}
+        if folds:
+            values['fold'] = folds[index]
+        rows.append(','.join(values[column] for column in columns))
+    with atomic_path(path) as tmp:
+        with open(tmp, 'w', newline='') as handle:
+            handle.write('\n'.join(rows) + '\n')

@@ -19,7 +19,8 @@ Options (BasicSR style)::
 Outside phase ``train`` images are whole (no crop, flip or rotation) and the flare of image ``i`` is
 fixed by ``(seed, i)``, so validation scores stay comparable.
 
-The held-out ``psf_flare`` family is deliberately not reachable from here: it is for test sets only.
+The held-out families (``flare_sr.data.heldout``) are deliberately not reachable from here: they are for
+test sets only (flare_sr/tests/test_synth_heldout.py checks it on sampled data).
 """
 import dataclasses
 import os
@@ -28,7 +29,7 @@ import numpy as np
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
-from flare_sr.data.flare_synthesis import FlareConfig, synthesize_flare
+from flare_sr.data.synthesis import FlareConfig, synthesize_flare
 from flare_sr.data.image_io import list_images, read_image_native, to_float32
 from flare_sr.data.lmdb_pack import LmdbImages, read_meta_info
 from flare_sr.data.sampling import sample_rng

@@ -1,4 +1,4 @@
-"""CascadeModel: the test-time chain Pix2Pix U-Net (stage I) -> HINet (stages II/III).
+"""CascadeModel: the test-time chain Pix2Pix U-Net (stage I) -> HINet or NAFNet (stages II/III).
 
 Both networks run inside ONE tiled function, tile by tile: a tile goes through the U-Net (which works
 in [-1,1]), back to [0,1], through HINet, and is clamped; only then is it blended. Running the stages
@@ -6,7 +6,8 @@ one after the other over the whole frame would need a second frame-sized buffer 
 intermediate image twice. The tile grid is on the least common multiple of both archs' multiples.
 
 Options:
-    network_main / network_post        the two archs (BasicSR network options)
+    network_main / network_post        the two archs (BasicSR network options); network_post may be any
+                                        net HINetModel trains (HINet, NAFNet)
     path.pretrain_network_main / _post  checkpoints ({param_key: state_dict}); strict_load_main/_post,
                                         param_key_main/_post as in BasicSR (defaults true / 'params')
     cascade: {use_main, use_post}      switch a stage off to score the other alone (both default true)
@@ -30,13 +31,14 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from flare_sr.errors import FlareSRError
 from flare_sr.models.flare_base import FlareBaseModel
+from flare_sr.models.hinet_model import final_output
 from flare_sr.models.main_net import restore_image
 from flare_sr.utils.tiling import tiled_forward
 
 
 @MODEL_REGISTRY.register()
 class CascadeModel(FlareBaseModel):
-    """Test-only chain of network_main (Pix2PixUNet) and network_post (HINet); see the module docstring."""
+    """Test-only chain of network_main (Pix2PixUNet) and network_post (HINet, NAFNet); see the module docstring."""
 
     STAGES = ('main', 'post')
     CASCADE_OPTIONS = {'use_main': True, 'use_post': True, 'main_residual': False}  # ``cascade:`` keys, defaults
@@ -91,7 +93,7 @@ class CascadeModel(FlareBaseModel):
         if 'main' in self.nets:
             image = restore_image(self.nets['main'], image, self.main_residual)
         if 'post' in self.nets:
-            image = self.nets['post'](image)[-1].clamp(0, 1)
+            image = final_output(self.nets['post'](image)).clamp(0, 1)
         return image
 
     @property

@@ -9,6 +9,10 @@
   HINet/NAFNet forks': AdamW, SGD, TrueCosineAnnealingLR, ...); the options are never modified.
 - ``train.amp: bf16 | fp16 | false`` (fp16 with a GradScaler; on CPU fp16 falls back to bf16),
   ``train.channels_last`` on GPU, DDP on CPU (gloo) and GPU.
+- ``train.fft_opt`` (e.g. FFTLoss) adds a frequency-domain term to every pixel loss; ``train.saturation_mask``
+  (``{threshold, dilation, source}``) keeps clipped light sources out of those losses (Wu et al.). Both off
+  by default; see ``reconstruction_losses``. Metrics that take ``img_lq`` (calculate_flare_psnr) get the
+  input image too; see ``_score``.
 - ``train.nonfinite: stop | skip``: a NaN/inf loss stops the run before the optimizer step (so no
   checkpoint ever holds the damage) or drops that step; weights that are not finite are never saved.
 - Validation through ``predict`` (tiled with ``val.tile``), BasicSR's PSNR/SSIM on uint8 images, the
@@ -21,6 +25,8 @@ Hooks for subclasses (Pix2PixModel, HINetModel, the cascade's CascadeModel):
   and testing only ever call this, so a model that chains several networks overrides just ``predict``.
 """
 import contextlib
+import inspect
+import math
 import random
 from collections import OrderedDict
 from os import path as osp
@@ -28,15 +34,18 @@ from os import path as osp
 import numpy as np
 import torch
 import torch.distributed as dist
+from basicsr.losses import build_loss
 from basicsr.metrics import calculate_metric
 from basicsr.models.sr_model import SRModel
 from basicsr.utils import get_root_logger, tensor2img
 from basicsr.utils.dist_util import get_dist_info, master_only
+from basicsr.utils.registry import METRIC_REGISTRY
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 from tqdm import tqdm
 
 from flare_sr.data.image_io import write_image
 from flare_sr.errors import FlareSRError
+from flare_sr.losses.saturation_mask import saturation_keep_mask
 from flare_sr.utils.atomic import atomic_torch_save
 from flare_sr.utils.checkpoint import check_fits, load_weights_only, network_state_dict, to_plain
 from flare_sr.utils.light_source import restore_light_source_tensor
@@ -100,6 +109,8 @@ def side_by_side(*images):
 class FlareBaseModel(SRModel):
     """SRModel with the flare_sr training guarantees; see the module docstring for the hooks."""
 
+    optional_train_losses = ('fft_opt',)  # added to every pixel loss by reconstruction_losses when present
+
     def __init__(self, opt):
         self.train_opt = opt.get('train') or {}
         super().__init__(opt)
@@ -137,6 +148,7 @@ class FlareBaseModel(SRModel):
         self._setup_amp()
         self.nonfinite_mode = self.train_opt.get('nonfinite', 'stop')
         self.skipped_steps = 0
+        self._setup_loss_options()
         super().init_training_settings()
 
     def _setup_amp(self):
@@ -216,6 +228,36 @@ class FlareBaseModel(SRModel):
         self.scaler.update()
         if optimizer is getattr(self, 'optimizer_g', None) and self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)  # SRModel builds net_g_ema; its own step is what we replace
+
+    # ---------------------------------------------------------------- reconstruction losses
+    def _setup_loss_options(self):
+        """``train.fft_opt`` (a frequency loss beside pixel_opt) and ``train.saturation_mask``; both off by default."""
+        fft_opt = self.train_opt.get('fft_opt')
+        self.cri_fft = build_loss(fft_opt).to(self.device) if fft_opt else None
+        mask_opt = self.train_opt.get('saturation_mask')  # a mapping ({} = defaults), true (defaults), false/absent
+        self.saturation_mask_opt = dict(mask_opt) if isinstance(mask_opt, dict) else ({} if mask_opt else None)
+
+    def loss_keep_mask(self, lq, gt):
+        """Bx1xHxW: 1 where reconstruction losses apply, 0 on (dilated) saturated pixels; None when unmasked.
+
+        ``lq``, ``gt`` in [0, 1]; options ``train.saturation_mask: {threshold, dilation, source}``.
+        """
+        if self.saturation_mask_opt is None:
+            return None
+        return saturation_keep_mask(lq, gt, **self.saturation_mask_opt)
+
+    def reconstruction_losses(self, output, target, keep=None, suffix=''):
+        """``{l_pix<suffix>: pixel_opt loss[, l_fft<suffix>: fft_opt loss]}`` of one output against its label.
+
+        With a ``keep`` mask the output is replaced by the label where ``keep`` is 0 (Wu et al.): those pixels
+        cost nothing and get no gradient, whatever the loss.
+        """
+        if keep is not None:
+            output = output * keep + target * (1 - keep)
+        losses = OrderedDict([(f'l_pix{suffix}', self.cri_pix(output, target))])
+        if self.cri_fft is not None:
+            losses[f'l_fft{suffix}'] = self.cri_fft(output, target)
+        return losses
 
     def get_current_log(self):
         log = OrderedDict(self.log_dict)
@@ -376,7 +418,7 @@ class FlareBaseModel(SRModel):
             self._initialize_best_metric_results(dataset_name)
         self.metric_results = {name: 0.0 for name in metrics}
         self.input_metric_results = {name: 0.0 for name in metrics}
-        scored = 0
+        self.metric_counts = {name: 0 for name in metrics}
         logger = get_root_logger()
         for index, val_data in enumerate(tqdm(dataloader, desc=f'validate {dataset_name}', unit='image',
                                               disable=not val_opt.get('pbar', False))):
@@ -386,8 +428,8 @@ class FlareBaseModel(SRModel):
             gt = val_data.get('gt')
             panels = [lq, output] if gt is None else [lq, output, gt]
             if gt is not None and metrics:
-                scores = self._score(output, lq, gt, metrics)
-                scored += 1
+                paths = {key: val_data[key][0] for key in ('lq_path', 'gt_path') if key in val_data}
+                scores = self._score(output, lq, gt, metrics, paths)
                 logger.info(f'  {dataset_name} {image_name}: ' + ', '.join(
                     f'{name} {value:.4f} (input {base:.4f})' for name, (value, base) in scores.items()))
             if tb_logger is not None and index < val_opt.get('tb_images', 3):
@@ -396,23 +438,34 @@ class FlareBaseModel(SRModel):
             if save_img:
                 bit_depth = int(val_data['bit_depth'][0]) if 'bit_depth' in val_data else 8
                 self._save_images(dataset_name, image_name, current_iter, output, panels, bit_depth)
-        if scored:
+        if any(self.metric_counts.values()):
             for name in metrics:
-                self.metric_results[name] /= scored
-                self.input_metric_results[name] /= scored
+                count = self.metric_counts[name]
+                self.metric_results[name] = self.metric_results[name] / count if count else float('nan')
+                self.input_metric_results[name] = self.input_metric_results[name] / count if count else float('nan')
                 self._update_best_metric_result(dataset_name, name, self.metric_results[name], current_iter)
             self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
 
-    def _score(self, output, lq, gt, metrics):
-        """Each configured BasicSR metric on uint8 BGR HWC images, for the output and for the raw input."""
+    def _score(self, output, lq, gt, metrics, paths=None):
+        """Each configured BasicSR metric on uint8 BGR HWC images, for the output and for the raw input.
+
+        A metric whose function takes ``img_lq``, ``lq_path`` or ``gt_path`` (calculate_flare_psnr) gets the
+        input image and the file paths too. A NaN score means "not scored" (e.g. no flare region): such an
+        image is left out of that metric's mean.
+        """
         gt_img = tensor2img(gt)
         out_img, lq_img = tensor2img(output), tensor2img(lq)
+        extras = {'img_lq': lq_img, **(paths or {})}
         scores = {}
         for name, metric_opt in metrics.items():
-            value = calculate_metric({'img': out_img, 'img2': gt_img}, metric_opt)
-            base = calculate_metric({'img': lq_img, 'img2': gt_img}, metric_opt)
-            self.metric_results[name] += value
-            self.input_metric_results[name] += base
+            accepted = inspect.signature(METRIC_REGISTRY.get(metric_opt['type'])).parameters
+            data = {key: value for key, value in extras.items() if key in accepted}
+            value = calculate_metric({'img': out_img, 'img2': gt_img, **data}, metric_opt)
+            base = calculate_metric({'img': lq_img, 'img2': gt_img, **data}, metric_opt)
+            if not (math.isnan(value) or math.isnan(base)):
+                self.metric_results[name] += value
+                self.input_metric_results[name] += base
+                self.metric_counts[name] += 1
             scores[name] = (value, base)
         return scores
 

@@ -5,8 +5,10 @@ generator ends in Tanh), so the L1 weight of 100 means what it meant there. The 
 ``residual: true`` makes the generator's output a correction added to the input (see
 ``flare_sr/models/main_net.py``); ``false`` (the default) is classic pix2pix. Each iteration updates
 the discriminator on ``cat(lq, fake.detach())`` / ``cat(lq, gt)`` (loss halved, as in pix2pix), then
-the generator on ``GAN(D(cat(lq, fake))) + 100 * L1(fake, gt)``. Both have their own optimizer and
-scheduler, and both are saved and resumed (BasicSR maps ``network_d`` to ``net_d_<iter>.pth``).
+the generator on ``GAN(D(cat(lq, fake))) + 100 * L1(fake, gt)`` (plus ``train.fft_opt``, and both
+reconstruction terms under ``train.saturation_mask``, when set; computed in [-1,1] like the L1). Both have
+their own optimizer and scheduler, and both are saved and resumed (BasicSR maps ``network_d`` to
+``net_d_<iter>.pth``).
 """
 from collections import OrderedDict
 
@@ -92,11 +94,12 @@ class Pix2PixModel(FlareBaseModel):
         try:
             with self.autocast():
                 logits = net_d(torch.cat([lq, fake], 1))
-            losses = OrderedDict(l_g_pix=self.cri_pix(fake.float(), gt),
-                                 l_g_gan=self.cri_gan(logits.float(), True, is_disc=False))
+            keep = self.loss_keep_mask(self.lq, self.gt)  # from the [0,1] images; the blend is the same in [-1,1]
+            losses = OrderedDict((f'l_g_{name[2:]}', loss)
+                                 for name, loss in self.reconstruction_losses(fake.float(), gt, keep).items())
+            losses['l_g_gan'] = self.cri_gan(logits.float(), True, is_disc=False)
             if self.step_allowed(current_iter, losses):
-                self.backward_and_step(losses['l_g_pix'] + losses['l_g_gan'], self.optimizer_g,
-                                       self.net_g.parameters())
+                self.backward_and_step(sum(losses.values()), self.optimizer_g, self.net_g.parameters())
         finally:
             net_d.requires_grad_(True)
         return OrderedDict((name, loss.detach()) for name, loss in losses.items())

@@ -11,6 +11,7 @@ import flare_sr  # noqa: F401
 from basicsr.data import build_dataset
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 from flare_sr.data.image_io import read_image, write_image
+from flare_sr.data.synthesis import COMPONENTS
 from flare_sr.errors import FlareSRError
 
 PHOTOS = ('astronaut.png', 'chelsea.png', 'coffee.png')
@@ -58,11 +59,13 @@ def test_same_key_same_sample_and_keys_vary(clean_dir):
 
 
 def test_flare_options_reach_the_synthesis(clean_dir):
-    switched_off = dict(glow=False, streaks=False, ghosts=False, haze=False, source=False, noise_prob=0.0)
+    switched_off = {**{name: False for name in COMPONENTS}, 'noise_prob': 0.0, 'exposure_prob': 0.0, 'tone_prob': 0.0}
     sample = make_dataset(clean_dir, flare=switched_off)[4]
     torch.testing.assert_close(sample['lq'], sample['gt'], atol=1e-5, rtol=0)
     with pytest.raises(FlareSRError, match='flare.ghosts_count'):
         make_dataset(clean_dir, flare={'ghosts_count': [1, 2]})
+    always_clean = make_dataset(clean_dir, flare={'clean_prob': 1.0})[4]
+    assert torch.equal(always_clean['lq'], always_clean['gt'])  # flare-free samples: input = label
 
 
 def test_validation_phase_fixes_the_flare_per_image(clean_dir):
@@ -75,7 +78,7 @@ def test_clean_images_from_lmdb_are_real_crops_of_the_sources(clean_dir, tmp_pat
     keys = [os.path.splitext(name)[0] for name in sorted(PHOTOS)]
     lmdb_path = str(tmp_path / 'clean.lmdb')
     make_lmdb_from_imgs(str(clean_dir), lmdb_path, sorted(PHOTOS), keys, n_thread=1)
-    no_flare_in_label = dict(keep_source_in_label=False)
+    no_flare_in_label = dict(keep_source_in_label=False, exposure_prob=0.0, tone_prob=0.0)
     dataset = build_dataset(dict(type='SyntheticFlareDataset', name='lmdb', dataroot_gt=lmdb_path,
                                  io_backend={'type': 'lmdb'}, gt_size=32, phase='train', seed=0,
                                  flare=no_flare_in_label))

@@ -1,20 +1,16 @@
-"""Procedural flare physics and the held-out Fourier-optics family."""
-import cv2
+"""Procedural (training) flare: each component's physical property, compositing, options."""
 import numpy as np
 import pytest
 
 import flare_sr  # noqa: F401
-from flare_sr.data import flare_synthesis, synthetic_flare_dataset
-from flare_sr.data.flare_synthesis import FlareConfig, psf_flare, synthesize_flare
+from flare_sr.data.synthesis import COMPONENTS, FlareConfig, synthesize_flare
+from flare_sr.data.synthesis.optics import chromatic_aberration, defocus
+from flare_sr.data.synthesis.sensor import bloom, tone_map
+from flare_sr.data.synthesis.sources import inverse_square
 from flare_sr.errors import FlareSRError
 
-ALL_OFF = dict(glow=False, streaks=False, ghosts=False, haze=False, source=False)
-QUIET = dict(noise_prob=0.0, blur_prob=0.0)
-
-
-def only(*components, **settings):
-    """A noise- and blur-free FlareConfig with just the named components on."""
-    return FlareConfig(**{**ALL_OFF, **{name: True for name in components}, **QUIET, **settings})
+only = FlareConfig.only  # just the named components, always present, camera effects off
+QUIET = dict(noise_prob=0.0)
 
 
 @pytest.fixture(scope='module')
@@ -36,17 +32,19 @@ def test_same_generator_state_gives_same_flare_and_different_states_differ(scene
 
 @pytest.mark.parametrize('seed', range(4))
 def test_flare_only_adds_light_in_linear_space(scene, seed):
-    flared, info = synthesize_flare(scene, np.random.default_rng(seed), FlareConfig(**QUIET))
-    gamma = info['gamma']
-    assert 1.8 <= gamma <= 2.2
-    clean_linear, flared_linear = scene.astype(np.float64) ** gamma, flared.astype(np.float64) ** gamma
-    assert (flared_linear >= clean_linear - 1e-5).all()
+    """Every component and camera effect on (exposure, tone curve, bloom): the input never falls below the label
+    developed by the same camera, because flare only adds light and the camera's curve is monotone."""
+    flared, info = synthesize_flare(scene, np.random.default_rng(seed), FlareConfig(**QUIET, light_count=(3, 4)))
+    assert 1.8 <= info['gamma'] <= 2.2
+    assert (flared >= info['label'] - 1e-5).all()
     assert flared.min() >= 0 and flared.max() <= 1
-    assert (flared_linear - clean_linear).mean() > 1e-3  # and it does add something
+    assert (flared - info['label']).mean() > 1e-3  # and it does add something
 
 
 def test_label_is_the_clean_image_unless_the_source_is_kept(scene):
-    _, info = synthesize_flare(scene, np.random.default_rng(1), FlareConfig(keep_source_in_label=False))
+    neutral_camera = dict(exposure_prob=0.0, tone_prob=0.0)
+    config = FlareConfig(keep_source_in_label=False, **neutral_camera)
+    _, info = synthesize_flare(scene, np.random.default_rng(1), config)
     np.testing.assert_array_equal(info['label'], scene)
     config = only('source', source_in_frame_prob=1.0)
     flared, info = synthesize_flare(scene, np.random.default_rng(1), config)
@@ -86,7 +84,7 @@ def test_ghosts_lie_on_the_line_through_the_optical_centre(seed):
 
 
 def test_each_component_can_be_switched_on_alone_and_all_off_leaves_the_scene(scene):
-    for name in ('glow', 'streaks', 'ghosts', 'haze', 'source'):
+    for name in COMPONENTS:
         config = only(name, source_in_frame_prob=1.0)
         _, info = synthesize_flare(scene, np.random.default_rng(3), config)
         assert info['components'] == [name]
@@ -104,48 +102,97 @@ def test_config_overrides_are_checked_by_name():
         FlareConfig.from_options({'gamma': [2.2, 1.8]})
 
 
-def _colour_structure(flare_linear):
-    """L1 distance between the red and the blue flare pattern, each normalised to unit energy."""
-    red, blue = flare_linear[..., 0], flare_linear[..., 2]
-    return float(np.abs(red / red.sum() - blue / blue.sum()).sum())
+def _flare_alone(config, seed, size=(96, 128)):
+    """(flare_linear, info) of ``config`` on a black frame."""
+    _, info = synthesize_flare(np.zeros((*size, 3), np.float32), np.random.default_rng(seed), config)
+    return info['flare_linear'], info
 
 
-def test_psf_family_has_wavelength_dependent_structure_and_the_procedural_one_does_not():
-    """Fourier optics scales the diffraction pattern with wavelength, so red and blue flare differ in shape
-    (rainbow speckle); the procedural glow and streaks are one pattern times one colour."""
-    black = np.zeros((128, 128, 3), np.float32)
-    white_light = dict(source_in_frame_prob=1.0, color_temperature=(6500.0, 6500.0), rgb_gain_jitter=0.0)
+FIXED_WHITE = dict(color_temperature=(6500.0, 6500.0), rgb_gain_jitter=0.0, intensity=(1.0, 1.0))
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_light_bleed_is_wide_smooth_and_tinted(seed):
+    flare, info = _flare_alone(only('bleed', source_in_frame_prob=1.0, **FIXED_WHITE), seed)
+    x, y = (int(round(v)) for v in info['light_xy'])
+    energy = flare.sum(axis=2)
+    far = np.hypot(*np.mgrid[0:96, 0:128][::-1] - np.array([x, y])[:, None, None]) > 0.25 * np.hypot(96, 128)
+    assert energy[far].mean() > 0.15 * energy[y, x]  # reaches far across the frame
+    assert np.abs(np.diff(energy, axis=1)).max() < 0.05 * energy.max()  # low frequency: no edges
+    tint = flare[y, x] / flare[y, x].max()
+    assert tint.min() < 0.97  # coloured although the light is white
+
+
+def test_veiling_glare_lifts_blacks_and_lowers_contrast():
+    scene = np.zeros((96, 128, 3), np.float32)
+    scene[:, 64:] = 0.8
+    config = only('haze', source_in_frame_prob=1.0)
     for seed in range(3):
-        _, info = psf_flare(black, np.random.default_rng(seed), {**white_light, 'noise_prob': 0.0})
-        assert _colour_structure(info['flare_linear']) > 0.1
-        _, info = synthesize_flare(black, np.random.default_rng(seed), only('glow', 'streaks', **white_light))
-        assert _colour_structure(info['flare_linear']) < 1e-4
+        flared, info = synthesize_flare(scene, np.random.default_rng(seed), config)
+        dark, bright = flared[:, :64].mean(), flared[:, 64:].mean()
+        assert flared[:, :64].min() > 0.02  # every black pixel lifted
+        assert (bright - dark) / (bright + dark) < 1.0 * 0.99  # Michelson contrast below the scene's 1.0
 
 
-def test_psf_family_is_deterministic_and_only_adds_light(scene):
-    first, info = psf_flare(scene, np.random.default_rng(4), {'noise_prob': 0.0})
-    second, _ = psf_flare(scene, np.random.default_rng(4), {'noise_prob': 0.0})
-    np.testing.assert_array_equal(first, second)
-    assert info['family'] == 'psf'
-    assert (first.astype(np.float64) ** info['gamma'] >= scene.astype(np.float64) ** info['gamma'] - 1e-5).all()
+@pytest.mark.parametrize('seed', range(3))
+def test_scratch_streaks_run_through_the_light(seed):
+    config = only('scatter', source_in_frame_prob=1.0, scratch_count=(1, 2), dust_spread=(1e-4, 1e-4))
+    flare, info = _flare_alone(config, seed, size=(128, 128))
+    x, y = info['light_xy']
+    energy = flare.sum(axis=2)
+    ys, xs = np.mgrid[0:128, 0:128]
+    keep = (np.hypot(xs - x, ys - y) > 10) & (energy > 0.3 * energy[np.hypot(xs - x, ys - y) > 10].max())
+    points = np.stack([xs[keep] - x, ys[keep] - y], axis=1).astype(float)
+    direction = np.linalg.svd(points, full_matrices=False)[2][0]  # best line through the light
+    distance = np.abs(points[:, 0] * direction[1] - points[:, 1] * direction[0])
+    assert len(points) > 10 and np.percentile(distance, 90) < 4.0
 
 
-def test_held_out_psf_family_is_not_reachable_from_the_training_dataset():
-    assert 'psf_flare' not in vars(synthetic_flare_dataset)
-    assert 'point_spread_rgb' not in vars(synthetic_flare_dataset)
-    assert synthetic_flare_dataset.synthesize_flare is flare_synthesis.synthesize_flare
-    with pytest.raises(FlareSRError, match='flare.family'):
-        FlareConfig.from_options({'family': 'psf'})
+def test_several_lights_dim_with_the_inverse_square_of_their_distance():
+    fixed = dict(glow_strength=(1.0, 1.0), glow_core=(1.0, 1.0), glow_radius=(0.03, 0.03), glow_power=(2.0, 2.0))
+    config = only('glow', light_count=(4, 5), light_distance=(1.2, 3.0), source_in_frame_prob=1.0, **fixed,
+                  **FIXED_WHITE)
+    _, info = _flare_alone(config, 5)
+    lights = sorted(info['lights'], key=lambda light: light['distance'])
+    assert len(lights) == 4 and lights[0]['distance'] == 1.0
+    peaks = [light['layers']['glow'].max() for light in lights]
+    for light, peak in zip(lights, peaks):
+        assert peak == pytest.approx(2.0 * inverse_square(light['distance']), rel=0.02)
+    assert peaks == sorted(peaks, reverse=True)  # farther, dimmer
 
 
-def test_psf_family_above_work_size_matches_the_full_resolution_convolution():
-    """Large photos are convolved downscaled and upsampled: same energy and, blurred, the same pattern."""
-    black = np.zeros((150, 200, 3), np.float32)
-    settings = {'source_in_frame_prob': 1.0, 'noise_prob': 0.0}
-    for seed in range(2):
-        flared, fast = psf_flare(black, np.random.default_rng(seed), {**settings, 'work_size': 100})
-        _, exact = psf_flare(black, np.random.default_rng(seed), {**settings, 'work_size': 1000})
-        assert flared.shape == black.shape and fast['flare_linear'].shape == black.shape
-        fast_map, exact_map = (cv2.GaussianBlur(info['flare_linear'], (0, 0), 3) for info in (fast, exact))
-        assert abs(fast_map.sum() / exact_map.sum() - 1) < 0.15
-        assert np.abs(fast_map - exact_map).sum() / exact_map.sum() < 0.15
+def test_bloom_spills_only_around_saturated_pixels_mostly_along_columns():
+    linear = np.full((64, 64, 3), 0.5, np.float32)
+    linear[32, 32] = 40.0
+    spill = bloom(linear, strength=0.5, length=4.0)
+    assert spill.min() >= 0 and spill[:8, :8].max() == 0
+    assert spill.sum() <= 0.5 * 39.0 * 3 * 1.0001  # no more than the spilled share of the excess
+    assert spill[32, :, 0].sum() < spill[:, 32, 0].sum()  # columns (CCD readout direction) get more
+    assert bloom(np.full((8, 8, 3), 0.9, np.float32), 0.5, 4.0).max() == 0  # nothing saturated, no bloom
+
+
+def test_tone_curve_keeps_order_black_and_white():
+    ramp = np.linspace(0, 1, 1001, dtype=np.float32)[None, :, None].repeat(3, axis=2)
+    for contrast in (-0.3, 0.0, 0.6):
+        curve = tone_map(ramp, 2.2, contrast)[0, :, 0]
+        assert (np.diff(curve) > 0).all()
+        assert curve[0] == 0 and curve[-1] == pytest.approx(1.0)
+
+
+def test_chromatic_aberration_moves_red_out_and_blue_in():
+    layer = np.zeros((101, 101, 3), np.float32)
+    layer[50, 85] = 1.0  # a point 35 px right of the centre
+    split = chromatic_aberration(layer, 0.05)
+    columns = np.arange(101)
+    centroid = [(split[..., c].sum(axis=0) * columns).sum() / split[..., c].sum() for c in range(3)]
+    assert centroid[0] == pytest.approx(50 + 35 * 1.05, abs=0.2)
+    assert centroid[1] == pytest.approx(85)
+    assert centroid[2] == pytest.approx(50 + 35 * 0.95, abs=0.2)
+
+
+def test_defocus_spreads_a_point_into_a_disc_and_keeps_its_energy():
+    layer = np.zeros((41, 41, 3), np.float32)
+    layer[20, 20] = 1.0
+    blurred = defocus(layer, 3.0)
+    assert blurred.sum() == pytest.approx(3.0, rel=1e-4)
+    assert blurred[20, 20, 0] < 0.05 and blurred[20, 22, 0] > 0 and blurred[20, 26, 0] == 0

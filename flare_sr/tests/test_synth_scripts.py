@@ -85,11 +85,16 @@ def test_demo_dataset_is_deterministic_with_the_dacon_layout(repo_root, tmp_path
         assert not sub.diff_files and not sub.left_only and not sub.right_only
         _, mismatch, errors = filecmp.cmpfiles(sub.left, sub.right, sub.common_files, shallow=False)
         assert not mismatch and not errors
-    n_train, n_test = 2 * len(demo.TRAIN_PHOTOS), len(demo.TEST_PHOTOS)
+    n_train, n_test = 2 * len(demo.TRAIN_PHOTOS), len(demo.TEST_PHOTOS) * len(demo.HELDOUT_FAMILIES)
     assert f'{n_train} train pairs' in summary and f'{n_test} test pairs' in summary and 'input PSNR' in summary
     root = tmp_path / 'a'
-    assert sorted(os.listdir(root)) == ['test.csv', 'test_input_img', 'test_label_img', 'train.csv',
-                                        'train_input_img', 'train_label_img']
+    assert sorted(os.listdir(root)) == ['test.csv', 'test_input_img', 'test_label_img', 'train.csv', 'train_clean_img',
+                                        'train_input_img', 'train_label_img', 'val_input_img', 'val_label_img']
+    assert len(os.listdir(root / 'train_clean_img')) == n_train
+    with open(root / 'test.csv') as handle:
+        folds = [row['fold'] for row in csv.DictReader(handle)]
+    assert sorted(set(folds)) == sorted([*demo.HELDOUT_FAMILIES, 'clean'])
+    assert folds.count('clean') == len(demo.TEST_PHOTOS)
     sizes = {read_image(root / 'train_input_img' / name).shape[:2] for name in os.listdir(root / 'train_input_img')}
     assert sizes == {(48, 64), (24, 32)}  # 2:1 like 2448x3264 / 1224x1632, H:W = 3:4
     assert sorted(os.listdir(root / 'test_label_img'))[0] == 'test_label_20000.png'
@@ -103,7 +108,9 @@ def test_demo_uses_held_out_photos_for_test(repo_root):
     demo = load_script(repo_root, 'make_demo_dataset')
     assert not set(demo.TRAIN_PHOTOS) & set(demo.TEST_PHOTOS)
     families = {(job[0], job[4]) for job in demo.plan(0, 2, 1, demo.demo_sizes(1))}
-    assert families == {('train', 'procedural'), ('test', 'psf')}
+    assert families == {('train', 'procedural'), ('val', 'procedural'), ('test', 'clean')} | {
+        ('test', family) for family in demo.HELDOUT_FAMILIES}
+    assert {job[2] for job in demo.plan(0, 2, 1, demo.demo_sizes(1)) if job[0] == 'val'} <= set(demo.TRAIN_PHOTOS)
 
 
 def test_preview_writes_a_labelled_grid_of_the_expected_size(repo_root, clean_dir, tmp_path):
@@ -120,3 +127,43 @@ def test_preview_writes_a_labelled_grid_of_the_expected_size(repo_root, clean_di
     assert grid[:20, :40].max() > 0  # text drawn in the label bar
     input_cell, label_cell = grid[20:60, :40].astype(int), grid[20:60, 40:80].astype(int)
     assert np.abs(input_cell - label_cell).mean() > 0.5  # the input carries flare
+
+
+def test_preview_shows_each_synthesis_component_on_its_own(repo_root, clean_dir, tmp_path):
+    out = tmp_path / 'components.png'
+    preview = load_script(repo_root, 'preview_augmentations')
+    preview.main(['--components', str(clean_dir / 'photo_0.png'), '--out', str(out), '--n', '2', '--cell', '32'])
+    grid = cv2.imread(str(out))
+    rows = len(preview.component_configs())
+    assert grid.shape == (rows * (32 + 20), 3 * 32, 3)
+    clean_cell = grid[20:52, :32].astype(int)
+    for row in range(rows):  # every row's draws differ from the clean image shown first
+        top = row * 52 + 20
+        assert (grid[top:top + 32, :32].astype(int) == clean_cell).all()
+        assert np.abs(grid[top:top + 32, 32:64].astype(int) - clean_cell).mean() > 0.2, row
+
+
+def test_demo_summary_scores_each_family_and_the_flare_region(repo_root, tmp_path, capsys):
+    """Outputs equal to the labels: every family gains exactly (label - input), the flare region becomes inf."""
+    demo = load_script(repo_root, 'make_demo_dataset')
+    data = tmp_path / 'demo'
+    demo.main(['--out', str(data), '--scale', '0.25', '--per-photo-train', '1', '--per-photo-test', '1'])
+    with open(data / 'test.csv') as handle:
+        rows = list(csv.DictReader(handle))
+    results = tmp_path / 'results'
+    for row in rows:
+        folder = results / 'visualization' / f'demo_{row["fold"]}'
+        folder.mkdir(parents=True, exist_ok=True)
+        label = cv2.imread(str(data / 'test_label_img' / row['label_img']))
+        cv2.imwrite(str(folder / row['input_img']), label)  # a perfect model
+    capsys.readouterr()
+    picture = tmp_path / 'grid.png'
+    load_script(repo_root, 'demo_summary').main(['--results', str(results), '--data', str(data),
+                                                 '--picture', str(picture)])
+    lines = capsys.readouterr().out.splitlines()
+    for family in demo.HELDOUT_FAMILIES:
+        line = next(line for line in lines if f'held-out {family}' in line)
+        assert '-> inf dB' in line and 'flare region' in line
+    assert 'flare-free photos: output PSNR inf dB' in '\n'.join(lines)
+    height = cv2.imread(str(data / 'test_input_img' / rows[0]['input_img'])).shape[0]
+    assert cv2.imread(str(picture)).shape[0] == 4 * height  # one row per family

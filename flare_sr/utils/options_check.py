@@ -67,6 +67,7 @@ TRAIN = {
     'mixing_augs': DICT,
     # flare_sr's own
     'amp': (BOOL, 'bf16', 'fp16'), 'nonfinite': ('stop', 'skip'), 'channels_last': BOOL,
+    'saturation_mask': (DICT, BOOL),  # flare_sr/losses/saturation_mask.py (Wu et al.)
 }
 VAL = {'val_freq': INT, 'save_img': BOOL, 'suffix': (STR, NULL), 'pbar': BOOL, 'metrics': DICT, 'tile': DICT,
        'tb_images': INT, 'restore_light_source': (DICT, BOOL),
@@ -81,6 +82,8 @@ STAGE3_SOURCE = {'main_opt': STR, 'main_checkpoint': STR, 'tile': DICT, 'dataroo
                  'meta_csv': (STR, NULL), 'fold': (STR, INT, LIST, NULL), 'patch_size': INT, 'stride': INT}
 SCHEDULER_COUNTS = ('milestones', 'periods', 'T_max', 'restarts')  # iteration counts inside train.scheduler
 DATASET_PATHS = ('dataroot_lq', 'dataroot_gt', 'meta_info_file', 'meta_csv')
+# What a metric function receives from validation rather than from its options (flare_base._score).
+METRIC_INPUTS = ('img', 'img2', 'img_lq', 'lq_path', 'gt_path')
 HINET_GRAD_CLIP = 0.01  # HINet's ImageRestorationModel: use_grad_clip -> clip_grad_norm_(params, 0.01)
 
 
@@ -505,6 +508,11 @@ class OptionChecker:
         for name in losses:
             self._registered('LOSS', f'train.{name}', train[name])
         self._losses_applied(train, losses, model_cls, LOSS_REGISTRY)
+        if isinstance(train.get('saturation_mask'), dict):
+            from flare_sr.losses.saturation_mask import saturation_keep_mask  # its signature is the schema
+
+            self._constructor_keys('train.saturation_mask', train['saturation_mask'], saturation_keep_mask,
+                                   skip=('lq', 'gt'))
         if train.get('use_grad_clip') and train.get('grad_clip') is None:
             train['grad_clip'] = HINET_GRAD_CLIP
             self.notes.append(f'train.use_grad_clip: true (HINet) used as grad_clip: {HINET_GRAD_CLIP} '
@@ -518,12 +526,13 @@ class OptionChecker:
         applied = getattr(model_cls, 'train_losses', None)
         if applied is None:
             return
+        optional = getattr(model_cls, 'optional_train_losses', ())
         model = model_cls.__name__
         for name in applied:
             if name not in losses:
                 self.problems.append(f'train.{name}: missing ({model} trains with {" and ".join(applied)})')
         for name in losses:
-            if name not in applied:
+            if name not in applied and name not in optional:
                 self.problems.append(f'train.{name}: {model} does not apply it (it trains with '
                                      f'{" and ".join(applied)} only); remove it')
 
@@ -568,7 +577,9 @@ class OptionChecker:
                               '8-bit images, as use_image: true')
         for name, metric in list((val.get('metrics') or {}).items()):
             if isinstance(metric, dict):
-                self._registered('METRIC', f'val.metrics.{name}', metric, extra={'better': ('higher', 'lower')})
+                self._registered('METRIC', f'val.metrics.{name}', metric, skip=METRIC_INPUTS,
+                                 extra={'better': ('higher', 'lower')})
+                self._existing_path(f'val.metrics.{name}.mask_folder', metric.get('mask_folder'))
             else:
                 self._value(val['metrics'], name, f'val.metrics.{name}', DICT)
 

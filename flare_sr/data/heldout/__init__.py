@@ -1,0 +1,22 @@
+"""Held-out flare families, for evaluation only: no training code imports this package.
+
+Each family is made by a method that no training component (``flare_sr.data.synthesis``) uses:
+
+* ``psf``: Fourier optics, a pupil with dust and scratches propagated to a PSF at three wavelengths
+  (Wu et al. ICCV 2021's scattering model) and convolved with the light sources.
+* ``raytrace``: ghosts traced through a random paraxial lens prescription with ray-transfer
+  matrices, Monte-Carlo rays through the aperture splatted into a histogram per colour.
+* ``anamorphic``: a cylindrical-lens flare, drawn with scikit-image's rasterisers and SciPy filters:
+  a horizontal streak across the frame, a dispersive halo ring and vertically stretched ghosts.
+
+All share the training's compositing (scene and flare added in linear light, same gamma range),
+so a gain on them measures how the *flare shapes* transfer. ``HELDOUT_FAMILIES`` maps names to
+``f(clean_rgb01, rng) -> (flared, info)``, the contract of ``synthesize_flare``.
+"""
+from flare_sr.data.heldout.anamorphic import anamorphic_flare
+from flare_sr.data.heldout.psf import psf_flare
+from flare_sr.data.heldout.raytrace import raytrace_flare
+
+HELDOUT_FAMILIES = {'psf': psf_flare, 'raytrace': raytrace_flare, 'anamorphic': anamorphic_flare}
+
+__all__ = ['HELDOUT_FAMILIES', 'anamorphic_flare', 'psf_flare', 'raytrace_flare']

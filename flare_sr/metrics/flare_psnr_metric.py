@@ -1,0 +1,143 @@
+"""Flare-region PSNR: PSNR inside the part of the image the flare covers (Flare7K's G-PSNR / S-PSNR idea).
+
+Whole-image PSNR dilutes a flare over the clean rest of the frame: removing a glow that covers a tenth of
+the image moves it little. ``calculate_flare_psnr`` scores only the flare region, found in one of two ways:
+
+- **derived from the pair** (default): the pixels where the input differs from the label by more than
+  ``threshold`` (a fraction of full scale, 0.03 = 7.65 of 255 levels) in any channel. Paired flare data
+  adds flare to a clean label, so this is where the flare is; 0.03 sits above 8-bit rounding and mild
+  compression noise and below the glare the literature's synthesis adds around a source.
+- **from annotated masks** (``mask_folder``): Flare7K/Flare7K++ ``mask/`` images, coloured [255,255,0]
+  glare, [255,0,0] streak, [0,0,255] light source. As in Flare7K's ``evaluate.py`` the colours are read as
+  soft weights: glare = G/255, streak = (R-G)/255, light source = B/255; ``mask_type`` picks
+  ``glare`` (G-PSNR), ``streak`` (S-PSNR), ``flare`` (glare or streak, R/255, the default) or ``global``
+  (everything but the light source, 1 - B/255).
+
+PSNR is then ``10 log10(255^2 / mse)`` with ``mse = sum(w d^2) / (C sum(w))`` over the region's weights
+``w`` (0/1 when derived): the mean squared error of the region's pixels only. Images whose region is
+empty (a flare-free pair, an empty mask) return NaN, "not scored": flare_sr's validation averages each
+metric over the images that have a score, as Flare7K's evaluation drops them.
+"""
+import math
+import os
+import re
+from os import path as osp
+
+import numpy as np
+from basicsr.metrics.metric_util import reorder_image, to_y_channel
+from basicsr.utils.registry import METRIC_REGISTRY
+
+from flare_sr.data.image_io import IMAGE_EXTENSIONS, read_image_uint8
+from flare_sr.errors import FlareSRError
+
+MASK_TYPES = ('flare', 'glare', 'streak', 'global')
+# "input_000000" / "train_input_10000" / "gt_000000" -> "mask_000000" / "train_mask_10000" (Flare7K naming).
+_ROLE_WORD = re.compile(r'(^|_)(input|lq|gt|label)(?=_|\d|$)')
+
+
+def derived_flare_region(img_lq, img2, threshold):
+    """HxW bool: where the input and the label differ by more than ``threshold * 255`` in any channel.
+
+    ``img_lq``, ``img2``: HxWxC (or HxW) arrays in [0, 255]; ``threshold`` a fraction of full scale.
+    """
+    difference = np.abs(img_lq.astype(np.float64) - img2.astype(np.float64))
+    if difference.ndim == 3:
+        difference = difference.max(axis=2)
+    return difference > threshold * 255.0
+
+
+def mask_weights(mask_rgb, mask_type):
+    """HxW float weights in [0, 1] from a Flare7K mask (HxWx3 uint8 RGB); see the module docstring."""
+    red, green, blue = (mask_rgb[..., index].astype(np.float64) / 255.0 for index in range(3))
+    if mask_type == 'glare':
+        return green
+    if mask_type == 'streak':
+        return np.clip(red - green, 0.0, 1.0)
+    if mask_type == 'global':
+        return 1.0 - blue
+    return red  # flare: glare [255,255,0] or streak [255,0,0]
+
+
+def find_mask(mask_folder, *image_paths):
+    """The mask file in ``mask_folder`` for an image: same stem, or the stem with input/lq/gt/label -> mask."""
+    stems = []
+    for image_path in image_paths:
+        if image_path:
+            stem = osp.splitext(osp.basename(image_path))[0]
+            stems += [stem, _ROLE_WORD.sub(lambda match: f'{match.group(1)}mask', stem, count=1)]
+    stems = list(dict.fromkeys(stems))
+    if not osp.isdir(mask_folder):
+        raise FlareSRError(f'calculate_flare_psnr: mask_folder {mask_folder} is not a folder')
+    for stem in stems:
+        for extension in IMAGE_EXTENSIONS:
+            candidate = osp.join(mask_folder, stem + extension)
+            if osp.isfile(candidate):
+                return candidate
+    raise FlareSRError(f'calculate_flare_psnr: no mask for {image_paths[0]} in {mask_folder} '
+                       f'(looked for {", ".join(stems)} with an image extension)')
+
+
+def region_psnr(img, img2, weights):
+    """PSNR (dB, images in [0, 255]) over the pixels weighted by ``weights`` (HxW); NaN when they sum to 0."""
+    total = float(weights.sum())
+    if total <= 0:
+        return float('nan')
+    squared = (img.astype(np.float64) - img2.astype(np.float64))**2
+    channels = 1
+    if squared.ndim == 3:
+        channels = squared.shape[2]
+        squared = squared.sum(axis=2)
+    mse = float((squared * weights).sum()) / (channels * total)
+    if mse == 0:
+        return float('inf')
+    return 10.0 * math.log10(255.0**2 / mse)
+
+
+@METRIC_REGISTRY.register()
+def calculate_flare_psnr(img, img2, crop_border=0, input_order='HWC', test_y_channel=False, threshold=0.03,
+                         mask_folder=None, mask_type='flare', img_lq=None, lq_path=None, gt_path=None, **kwargs):
+    """PSNR inside the flare region (dB); see the module docstring for the region and the formula.
+
+    Args:
+        img, img2: the image to score and the label, HxWxC (or CxHxW with ``input_order='CHW'``), [0, 255].
+        crop_border, input_order, test_y_channel: as BasicSR's ``calculate_psnr`` (the region is found on
+            the cropped colour images, the PSNR then taken on Y when ``test_y_channel``).
+        threshold: derived region: input-label difference above this fraction of full scale (default 0.03).
+        mask_folder: folder of Flare7K-style colour masks, one per image; the region then comes from them.
+        mask_type: flare | glare | streak | global (masks only).
+        img_lq, lq_path, gt_path: passed by flare_sr's validation, not by option files: the input image
+            (needed for the derived region) and the file paths (to find an image's mask).
+
+    Returns:
+        float: the region's PSNR; inf for a perfect match there; NaN when the region is empty.
+
+    Raises:
+        FlareSRError: unknown ``mask_type``, no ``img_lq`` without a mask folder, a missing mask or a mask
+            whose size differs from the image.
+    """
+    if mask_type not in MASK_TYPES:
+        raise FlareSRError(f'calculate_flare_psnr: mask_type must be one of {", ".join(MASK_TYPES)}, '
+                           f'got {mask_type!r}')
+    if img.shape != img2.shape:
+        raise FlareSRError(f'calculate_flare_psnr: image shapes differ: {img.shape} vs {img2.shape}')
+    img, img2 = reorder_image(img, input_order=input_order), reorder_image(img2, input_order=input_order)
+    height, width = img.shape[:2]
+    if mask_folder is not None:
+        mask_path = find_mask(os.path.expanduser(mask_folder), lq_path, gt_path)
+        mask = read_image_uint8(mask_path)
+        if mask.shape[:2] != (height, width):
+            raise FlareSRError(f'{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]}, '
+                               f'the image {width}x{height}')
+        weights = mask_weights(mask, mask_type)
+    else:
+        if img_lq is None:
+            raise FlareSRError('calculate_flare_psnr needs the input image (img_lq, passed by flare_sr models) '
+                               'or a mask_folder')
+        weights = derived_flare_region(reorder_image(img_lq, input_order=input_order), img2,
+                                       threshold).astype(np.float64)
+    if crop_border:
+        crop = (slice(crop_border, -crop_border), slice(crop_border, -crop_border))
+        img, img2, weights = img[crop], img2[crop], weights[crop]
+    if test_y_channel:
+        img, img2 = to_y_channel(img), to_y_channel(img2)
+    return region_psnr(img, img2, weights)

@@ -1,0 +1,230 @@
+"""Held-out flare evaluation: every model trained on the procedural family, scored on flare it never saw.
+
+    python scripts/bench/eval_heldout.py                      # demo data, the tiny options' budgets
+    python scripts/bench/eval_heldout.py --iters 600 --batch 8 --patch 64
+
+Training data: SyntheticFlareDataset (fresh procedural flare, flare_sr.data.synthesis) on the demo's
+clean crops. Test data: the demo's ``test.csv`` folds, one per held-out family (flare_sr.data.heldout:
+psf, raytrace, anamorphic) plus flare-free photos, built by ``scripts/make_demo_dataset.py``.
+
+Every single model gets the same training budget: ``--iters`` iterations of ``--batch`` crops of
+``--patch`` pixels, from the tiny option files (options/tiny/*.yml) otherwise. The cascade is trained by
+``flare_sr/train_pipeline.py`` (stage I Pix2Pix, stage II HINet, stage III HINet on stage-I outputs for
+``--iters // 2``), so it costs 2.5 budgets; "Pix2Pix alone" is its stage I, "HINet alone" its stage II.
+The NAFNet post model (tiny: width 16, one block per level) is trained alone with the same budget and the
+HINet phase-1 recipe, and so are HINet with ``train.fft_opt`` (FFTLoss, weight 0.1) and HINet with
+``train.saturation_mask`` (no loss on clipped light sources), when this checkout has them.
+Outputs are written by ``flare_sr/test.py`` and scored here with skimage's
+PSNR and SSIM. Prints one Markdown table (input first, then each model) and the machine.
+"""
+import argparse
+import copy
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import flare_sr  # noqa: F401  (first: torchvision alias for BasicSR)
+import numpy as np
+import torch
+import yaml
+from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from tqdm import tqdm
+
+from flare_sr.data.image_io import read_image_uint8
+from flare_sr.data.meta_csv import read_split_csv
+from flare_sr.errors import FlareSRError, exit_on_user_error
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FAMILIES = ('psf', 'raytrace', 'anamorphic', 'clean')
+NAFNET = {'type': 'NAFNet', 'img_channel': 3, 'width': 16, 'middle_blk_num': 1,
+          'enc_blk_nums': [1, 1, 1], 'dec_blk_nums': [1, 1, 1]}
+FFT_OPT = {'type': 'FFTLoss', 'loss_weight': 0.1}
+
+
+def load(path):
+    with open(os.path.join(ROOT, path)) as handle:
+        return yaml.safe_load(handle)
+
+
+def budgeted(opt, name, args, iters):
+    """A copy of a tiny option file renamed ``name``, with the common budget and a schedule scaled to it."""
+    opt = copy.deepcopy(opt)
+    opt['name'] = name
+    train_set = opt['datasets']['train']
+    if train_set['type'] == 'SyntheticFlareDataset':
+        train_set['dataroot_gt'] = os.path.join(args.data, 'train_clean_img')
+    train_set['batch_size_per_gpu'], train_set['gt_size'] = args.batch, args.patch
+    train = opt['train']
+    old = train['total_iter']
+    train['total_iter'] = iters
+    scheduler = train['scheduler']
+    if 'milestones' in scheduler:
+        scheduler['milestones'] = [max(1, round(m * iters / old)) for m in scheduler['milestones']]
+    if 'periods' in scheduler:
+        scheduler['periods'] = [iters]
+    opt['logger']['save_checkpoint_freq'] = iters
+    opt['logger']['use_tb_logger'] = False
+    opt['datasets']['val'].update(dataroot_lq=os.path.join(args.data, 'val_input_img'),
+                                  dataroot_gt=os.path.join(args.data, 'val_label_img'))
+    return opt
+
+
+def write_options(folder, name, opt):
+    path = os.path.join(folder, f'{name}.yml')
+    with open(path, 'w') as handle:
+        yaml.safe_dump(opt, handle, sort_keys=False)
+    return path
+
+
+def run(command, log_path):
+    """Run a flare_sr command from the repository root; its output goes to ``log_path``; returns seconds."""
+    start = time.perf_counter()
+    with open(log_path, 'w') as log:
+        result = subprocess.run([sys.executable, *command], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    if result.returncode:
+        raise FlareSRError(f'{" ".join(command)} failed (exit {result.returncode}); see {log_path}')
+    return time.perf_counter() - start
+
+
+def checkpoint(name):
+    return os.path.join(ROOT, 'experiments', name, 'models', 'net_g_latest.pth')
+
+
+def test_options(args, name, main_opt, post_net, main_ckpt, post_ckpt):
+    """A CascadeModel test option file scoring one variant (either stage may be off) on every family."""
+    datasets = {}
+    for index, family in enumerate(FAMILIES, start=1):
+        datasets[f'test_{index}'] = dict(
+            name=f'demo_{family}', type='PairedFlareDataset', phase='test', io_backend={'type': 'disk'},
+            dataroot_lq=os.path.join(args.data, 'test_input_img'),
+            dataroot_gt=os.path.join(args.data, 'test_label_img'),
+            meta_csv=os.path.join(args.data, 'test.csv'), fold=family)
+    opt = dict(name=name, model_type='CascadeModel', num_gpu=0, manual_seed=0, datasets=datasets,
+               network_main=main_opt['network_g'], network_post=post_net,
+               cascade=dict(use_main=main_ckpt is not None, use_post=post_ckpt is not None,
+                            main_residual=bool(main_opt.get('residual', False))),
+               path=dict(pretrain_network_main=main_ckpt or checkpoint(f'{args.prefix}_pix2pix'),
+                         pretrain_network_post=post_ckpt or checkpoint(f'{args.prefix}_hinet')),
+               val=dict(save_img=True, suffix=None, tile=dict(size=128, overlap=32, batch=2),
+                        metrics={'psnr': {'type': 'calculate_psnr', 'crop_border': 0, 'test_y_channel': False}}))
+    return opt
+
+
+def score(args, results_name):
+    """{family: (input psnr, input ssim, output psnr, output ssim)} means over the family's images."""
+    rows = read_split_csv(os.path.join(args.data, 'test.csv'))
+    values = {}
+    for row in rows:
+        stem = os.path.splitext(row['input_img'])[0]
+        out = read_image_uint8(os.path.join(ROOT, 'results', results_name, 'visualization', f'demo_{row["fold"]}',
+                                            f'{stem}.png'))
+        lq = read_image_uint8(os.path.join(args.data, 'test_input_img', row['input_img']))
+        gt = read_image_uint8(os.path.join(args.data, 'test_label_img', row['label_img']))
+        entry = [peak_signal_noise_ratio(gt, lq, data_range=255) if row['fold'] != 'clean' else float('inf'),
+                 structural_similarity(gt, lq, channel_axis=2, data_range=255),
+                 peak_signal_noise_ratio(gt, out, data_range=255),
+                 structural_similarity(gt, out, channel_axis=2, data_range=255)]
+        values.setdefault(row['fold'], []).append(entry)
+    return {family: np.mean(np.array(entries, dtype=float), axis=0) for family, entries in values.items()}
+
+
+def machine():
+    cpu = platform.processor() or 'unknown CPU'
+    try:
+        with open('/proc/cpuinfo') as handle:
+            cpu = next(line.split(':', 1)[1].strip() for line in handle if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    return f'{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads'
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--data', default='datasets/demo', help='folder from scripts/make_demo_dataset.py')
+    parser.add_argument('--iters', type=int, default=300, help='training iterations per model (the budget)')
+    parser.add_argument('--batch', type=int, default=8)
+    parser.add_argument('--patch', type=int, default=64)
+    parser.add_argument('--prefix', default='eval', help='experiment names: <prefix>_pix2pix, <prefix>_hinet, ...')
+    return parser.parse_args(argv)
+
+
+@exit_on_user_error
+def main(argv=None):
+    args = parse_args(argv)
+    args.data = os.path.abspath(args.data)
+    if not os.path.isfile(os.path.join(args.data, 'test.csv')) or not os.path.isdir(
+            os.path.join(args.data, 'train_clean_img')):
+        raise FlareSRError(f'{args.data}: not a demo dataset with held-out test folds; run '
+                           'python scripts/make_demo_dataset.py --out datasets/demo')
+    folder = os.path.join(ROOT, 'experiments', f'{args.prefix}_heldout')
+    os.makedirs(folder, exist_ok=True)
+    p2p = budgeted(load('options/tiny/pix2pix.yml'), f'{args.prefix}_pix2pix', args, args.iters)
+    hinet = budgeted(load('options/tiny/hinet_phase1.yml'), f'{args.prefix}_hinet', args, args.iters)
+    stage3 = budgeted(load('options/tiny/hinet_phase2.yml'), f'{args.prefix}_hinet_stage3', args, args.iters // 2)
+    lmdb = os.path.join(ROOT, 'datasets', 'lmdb', f'{args.prefix}_stage3_p64_s32')
+    stage3['datasets']['train'].update(dataroot_lq=f'{lmdb}/lq.lmdb', dataroot_gt=f'{lmdb}/gt.lmdb')
+    stage3['datasets']['train']['gt_size'] = min(args.patch, 64)
+    paths = {name: write_options(folder, name, opt) for name, opt in
+             (('pix2pix', p2p), ('hinet', hinet))}
+    stage3['stage3_source'].update(main_opt=paths['pix2pix'], main_checkpoint=checkpoint(p2p['name']),
+                                   dataroot_lq=os.path.join(args.data, 'train_input_img'),
+                                   dataroot_gt=os.path.join(args.data, 'train_label_img'))
+    stage3['path']['pretrain_network_g'] = checkpoint(hinet['name'])
+    paths['stage3'] = write_options(folder, 'stage3', stage3)
+    seconds = {}
+    jobs = [('cascade (I+II+III)', ['flare_sr/train_pipeline.py', '--main', paths['pix2pix'], '--phase1',
+                                    paths['hinet'], '--phase2', paths['stage3'], '--name', f'{args.prefix}_pipeline',
+                                    '--quiet'])]
+    has_nafnet = 'NAFNet' in ARCH_REGISTRY
+    singles = []  # (label, experiment name, change): post models trained alone on the same budget
+    if has_nafnet:
+        singles.append(('NAFNet alone', f'{args.prefix}_nafnet', {'network_g': NAFNET}))
+    if 'FFTLoss' in LOSS_REGISTRY:  # the loss options came with it (branch nafnet)
+        singles.append(('HINet + FFT loss', f'{args.prefix}_hinet_fft', {'fft_opt': FFT_OPT}))
+        singles.append(('HINet + saturation mask', f'{args.prefix}_hinet_mask', {'saturation_mask': {}}))
+    for label, name, change in singles:
+        opt = budgeted(load('options/tiny/hinet_phase1.yml'), name, args, args.iters)
+        if 'network_g' in change:
+            opt['network_g'] = change['network_g']
+        else:
+            opt['train'].update(change)
+        paths[name] = write_options(folder, name, opt)
+        jobs.append((label, ['flare_sr/train.py', '-opt', paths[name]]))
+    for label, command in tqdm(jobs, desc='training', unit='job'):
+        seconds[label] = run(command, os.path.join(folder, f'train_{len(seconds)}.log'))
+    variants = [('cascade', p2p, hinet['network_g'], checkpoint(p2p['name']), checkpoint(stage3['name'])),
+                ('Pix2Pix alone', p2p, hinet['network_g'], checkpoint(p2p['name']), None),
+                ('HINet alone', p2p, hinet['network_g'], None, checkpoint(hinet['name']))]
+    for label, name, change in singles:
+        variants.append((label, p2p, change.get('network_g', hinet['network_g']), None, checkpoint(name)))
+    table = {}
+    for label, main_opt, post_net, main_ckpt, post_ckpt in tqdm(variants, desc='testing', unit='model'):
+        name = f'{args.prefix}_test_{len(table)}'
+        path = write_options(folder, f'test_{len(table)}',
+                             test_options(args, name, main_opt, post_net, main_ckpt, post_ckpt))
+        run(['flare_sr/test.py', '-opt', path], os.path.join(folder, f'{name}.log'))
+        table[label] = score(args, name)
+    first = next(iter(table.values()))
+    print(f'\nHeld-out flare, {os.path.relpath(args.data, ROOT)} test folds; machine: {machine()}')
+    print(f'Budget per model: {args.iters} iterations x batch {args.batch} x {args.patch}px crops of fresh procedural '
+          f'flare (cascade: stage I + II + III = {args.iters} + {args.iters} + {args.iters // 2}); training wall time '
+          + ', '.join(f'{label} {value:.0f} s' for label, value in seconds.items()))
+    print('PSNR dB / SSIM, mean per family ("clean": flare-free photos, input = label)\n')
+    header = '| family | input |' + ''.join(f' {label} |' for label in table)
+    print(header)
+    print('|---' * (2 + len(table)) + '|')
+    for family in FAMILIES:
+        if family not in first:
+            continue
+        cells = [f'{first[family][0]:.2f} / {first[family][1]:.3f}' if family != 'clean' else 'inf / 1.000']
+        cells += [f'{scores[family][2]:.2f} / {scores[family][3]:.3f}' for scores in table.values()]
+        print(f'| {family} | ' + ' | '.join(cells) + ' |')
+    if not singles:
+        print('\nNAFNet and the loss options: not measured (not in this checkout).')
+
+
+if __name__ == '__main__':
+    main()
