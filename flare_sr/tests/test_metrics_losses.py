@@ -59,8 +59,8 @@ def test_crop_border_and_y_channel_as_calculate_psnr():
     out = gt + rng.integers(0, 20, (8, 8, 3)).astype(np.uint8)
     out[0] = 255  # a bad border row: cropped away
     for y in (False, True):
-        expected = calculate_metric({'img': out, 'img2': gt}, {'type': 'calculate_psnr', 'crop_border': 1,
-                                                              'test_y_channel': y})
+        psnr_opt = {'type': 'calculate_psnr', 'crop_border': 1, 'test_y_channel': y}
+        expected = calculate_metric({'img': out, 'img2': gt}, psnr_opt)
         assert calculate_flare_psnr(out, gt, crop_border=1, test_y_channel=y, img_lq=lq) == pytest.approx(
             expected, abs=1e-9)  # the region is the whole (cropped) image here
     chw = calculate_flare_psnr(out.transpose(2, 0, 1), gt.transpose(2, 0, 1), input_order='CHW',
@@ -193,10 +193,10 @@ def test_saturation_keep_mask_dilates_saturated_luminance_by_the_radius():
 
 
 def training_model(model_type, network_g, **train):
+    train = {'optim_g': {'type': 'Adam', 'lr': 1e-3}, 'total_iter': 1,
+             'scheduler': {'type': 'MultiStepLR', 'milestones': [10], 'gamma': 0.5}, **train}
     opt = {'model_type': model_type, 'is_train': True, 'dist': False, 'num_gpu': 0, 'network_g': network_g,
-           'path': {}, 'val': {}, 'train': {'optim_g': {'type': 'Adam', 'lr': 1e-3}, 'total_iter': 1,
-                                           'scheduler': {'type': 'MultiStepLR', 'milestones': [10], 'gamma': 0.5},
-                                           **train}}
+           'path': {}, 'val': {}, 'train': train}
     if model_type == 'Pix2PixModel':
         opt['network_d'] = {'type': 'PatchGANDiscriminator', 'in_ch': 6, 'ndf': 4, 'n_layers': 2}
         opt['train'].update(optim_d={'type': 'Adam', 'lr': 1e-3}, gan_opt={'type': 'GANLoss', 'gan_type': 'lsgan'})
