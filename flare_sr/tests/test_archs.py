@@ -155,7 +155,8 @@ def test_default_param_counts_match_the_published_sizes():
             'hinet_depth4': HINet(depth=4),
             'unet_256': Pix2PixUNet(),
             'nafnet_sidd_32': NAFNet(width=32, middle_blk_num=12, enc_blk_nums=[2, 2, 4, 8], dec_blk_nums=[2, 2, 2, 2]),
-            'nafnet_gopro_64': NAFNet(width=64, middle_blk_num=1, enc_blk_nums=[1, 1, 1, 28], dec_blk_nums=[1, 1, 1, 1]),
+            'nafnet_gopro_64': NAFNet(width=64, middle_blk_num=1, enc_blk_nums=[1, 1, 1, 28],
+                                      dec_blk_nums=[1, 1, 1, 1]),
         }
     counts = {name: sum(p.numel() for p in net.parameters()) for name, net in nets.items()}
     # NAFNet: the official nets count 29.16M and 67.89M (the paper rounds to 29.1M and 67.9M).
