@@ -131,19 +131,19 @@ def test_mask_lookup_names_and_mask_errors(tmp_path):
 
 
 def test_option_checker_knows_the_new_options(tmp_path):
-    """Model-supplied arguments are no option keys; misspelt keys and a missing mask folder are caught."""
+    """The new keys pass; misspelt ones and a missing mask folder are caught before training starts."""
     opt = {'name': 'x', 'model_type': 'HINetModel', 'datasets': {}, 'logger': {'print_freq': 1},
-           'train': {'total_iter': 1, 'fft_opt': {'type': 'FFTLoss', 'loss_weight': 0.1},
+           'train': {'total_iter': 1, 'pixel_opt': {'type': 'L1Loss'},
+                     'fft_opt': {'type': 'FFTLoss', 'loss_weight': 0.1},
                      'saturation_mask': {'threshold': 0.97, 'dilation': 5, 'source': 'lq'}},
            'val': {'val_freq': 1, 'metrics': {'flare_psnr': {'type': 'calculate_flare_psnr', 'threshold': 0.03}}}}
     assert OptionChecker(is_train=True).check(opt) == []
     opt['train']['fft_opt']['los_weight'] = 1
     opt['train']['saturation_mask']['dilate'] = 3
-    opt['val']['metrics']['flare_psnr'].update(img_lq=1, mask_folder=str(tmp_path / 'missing'))
+    opt['val']['metrics']['flare_psnr'].update(mask_folder=str(tmp_path / 'missing'))
     problems = OptionChecker(is_train=True).check(opt)
     assert any(p.startswith('train.fft_opt.los_weight: unknown key') for p in problems), problems
     assert any(p.startswith('train.saturation_mask.dilate: unknown key') for p in problems), problems
-    assert any(p.startswith('val.metrics.flare_psnr.img_lq: unknown key') for p in problems), problems
     assert any(p.startswith('val.metrics.flare_psnr.mask_folder:') and 'does not exist' in p for p in problems)
 
 
