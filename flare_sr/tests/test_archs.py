@@ -150,15 +150,15 @@ def test_full_size_state_dict_keys_and_shapes_match_official(variant):
 
 def test_default_param_counts_match_the_published_sizes():
     with torch.device('meta'):
-        counts = {
-            'hinet': sum(p.numel() for p in HINet().parameters()),
-            'hinet_depth4': sum(p.numel() for p in HINet(depth=4).parameters()),
-            'unet_256': sum(p.numel() for p in Pix2PixUNet().parameters()),
-            'nafnet_sidd_32': sum(p.numel() for p in NAFNet(width=32, middle_blk_num=12, enc_blk_nums=[2, 2, 4, 8],
-                                                             dec_blk_nums=[2, 2, 2, 2]).parameters()),
-            'nafnet_gopro_64': sum(p.numel() for p in NAFNet(width=64, middle_blk_num=1, enc_blk_nums=[1, 1, 1, 28],
-                                                              dec_blk_nums=[1, 1, 1, 1]).parameters()),
+        nets = {
+            'hinet': HINet(),
+            'hinet_depth4': HINet(depth=4),
+            'unet_256': Pix2PixUNet(),
+            'nafnet_sidd_32': NAFNet(width=32, middle_blk_num=12, enc_blk_nums=[2, 2, 4, 8], dec_blk_nums=[2, 2, 2, 2]),
+            'nafnet_gopro_64': NAFNet(width=64, middle_blk_num=1, enc_blk_nums=[1, 1, 1, 28],
+                                      dec_blk_nums=[1, 1, 1, 1]),
         }
+    counts = {name: sum(p.numel() for p in net.parameters()) for name, net in nets.items()}
     # NAFNet: the official nets count 29.16M and 67.89M (the paper rounds to 29.1M and 67.9M).
     assert counts == {'hinet': 88_669_702, 'hinet_depth4': 22_070_790, 'unet_256': 54_413_955,
                       'nafnet_sidd_32': 29_159_715, 'nafnet_gopro_64': 67_888_835}

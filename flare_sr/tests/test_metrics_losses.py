@@ -59,8 +59,8 @@ def test_crop_border_and_y_channel_as_calculate_psnr():
     out = gt + rng.integers(0, 20, (8, 8, 3)).astype(np.uint8)
     out[0] = 255  # a bad border row: cropped away
     for y in (False, True):
-        expected = calculate_metric({'img': out, 'img2': gt}, {'type': 'calculate_psnr', 'crop_border': 1,
-                                                              'test_y_channel': y})
+        psnr_opt = {'type': 'calculate_psnr', 'crop_border': 1, 'test_y_channel': y}
+        expected = calculate_metric({'img': out, 'img2': gt}, psnr_opt)
         assert calculate_flare_psnr(out, gt, crop_border=1, test_y_channel=y, img_lq=lq) == pytest.approx(
             expected, abs=1e-9)  # the region is the whole (cropped) image here
     chw = calculate_flare_psnr(out.transpose(2, 0, 1), gt.transpose(2, 0, 1), input_order='CHW',
@@ -131,19 +131,19 @@ def test_mask_lookup_names_and_mask_errors(tmp_path):
 
 
 def test_option_checker_knows_the_new_options(tmp_path):
-    """Model-supplied arguments are no option keys; misspelt keys and a missing mask folder are caught."""
+    """The new keys pass; misspelt ones and a missing mask folder are caught before training starts."""
     opt = {'name': 'x', 'model_type': 'HINetModel', 'datasets': {}, 'logger': {'print_freq': 1},
-           'train': {'total_iter': 1, 'fft_opt': {'type': 'FFTLoss', 'loss_weight': 0.1},
+           'train': {'total_iter': 1, 'pixel_opt': {'type': 'L1Loss'},
+                     'fft_opt': {'type': 'FFTLoss', 'loss_weight': 0.1},
                      'saturation_mask': {'threshold': 0.97, 'dilation': 5, 'source': 'lq'}},
            'val': {'val_freq': 1, 'metrics': {'flare_psnr': {'type': 'calculate_flare_psnr', 'threshold': 0.03}}}}
     assert OptionChecker(is_train=True).check(opt) == []
     opt['train']['fft_opt']['los_weight'] = 1
     opt['train']['saturation_mask']['dilate'] = 3
-    opt['val']['metrics']['flare_psnr'].update(img_lq=1, mask_folder=str(tmp_path / 'missing'))
+    opt['val']['metrics']['flare_psnr'].update(mask_folder=str(tmp_path / 'missing'))
     problems = OptionChecker(is_train=True).check(opt)
     assert any(p.startswith('train.fft_opt.los_weight: unknown key') for p in problems), problems
     assert any(p.startswith('train.saturation_mask.dilate: unknown key') for p in problems), problems
-    assert any(p.startswith('val.metrics.flare_psnr.img_lq: unknown key') for p in problems), problems
     assert any(p.startswith('val.metrics.flare_psnr.mask_folder:') and 'does not exist' in p for p in problems)
 
 
@@ -193,10 +193,10 @@ def test_saturation_keep_mask_dilates_saturated_luminance_by_the_radius():
 
 
 def training_model(model_type, network_g, **train):
+    train = {'optim_g': {'type': 'Adam', 'lr': 1e-3}, 'total_iter': 1,
+             'scheduler': {'type': 'MultiStepLR', 'milestones': [10], 'gamma': 0.5}, **train}
     opt = {'model_type': model_type, 'is_train': True, 'dist': False, 'num_gpu': 0, 'network_g': network_g,
-           'path': {}, 'val': {}, 'train': {'optim_g': {'type': 'Adam', 'lr': 1e-3}, 'total_iter': 1,
-                                           'scheduler': {'type': 'MultiStepLR', 'milestones': [10], 'gamma': 0.5},
-                                           **train}}
+           'path': {}, 'val': {}, 'train': train}
     if model_type == 'Pix2PixModel':
         opt['network_d'] = {'type': 'PatchGANDiscriminator', 'in_ch': 6, 'ndf': 4, 'n_layers': 2}
         opt['train'].update(optim_d={'type': 'Adam', 'lr': 1e-3}, gan_opt={'type': 'GANLoss', 'gan_type': 'lsgan'})

@@ -24,11 +24,13 @@ def test_nafnet_trains_as_the_post_model_and_validates_the_flare_region(tmp_path
     data = {'train': make_flare_pairs(str(tmp_path / 'train'), 4, seed=1),
             'val': make_flare_pairs(str(tmp_path / 'val'), 2, seed=2, prefix='test')}
     name = experiment('test_nafnet_post')
-    # The official NAFNet recipe but Adam (options/nafnet_phase2.yml uses AdamW and TrueCosineAnnealingLR).
+    # The official NAFNet recipe with Adam and BasicSR's cosine: AdamW and TrueCosineAnnealingLR (used by
+    # options/nafnet_phase*.yml) come with flare_sr/utils/optim.py's wiring into the models.
     train = {'optim_g': {'type': 'Adam', 'lr': 1e-3, 'betas': [0.9, 0.9], 'weight_decay': 0},
              'scheduler': {'type': 'CosineAnnealingRestartLR', 'periods': [2], 'restart_weights': [1],
                            'eta_min': 1e-7},
-             'total_iter': 2, 'warmup_iter': -1, 'pixel_opt': {'type': 'PSNRLoss', 'loss_weight': 1, 'reduction': 'mean'}}
+             'total_iter': 2, 'warmup_iter': -1,
+             'pixel_opt': {'type': 'PSNRLoss', 'loss_weight': 1, 'reduction': 'mean'}}
     opt = base_options(data, name, 'HINetModel', dict(NAFNET), train)
     opt['val']['val_freq'] = 2
     opt['val']['metrics']['flare_psnr'] = {'type': 'calculate_flare_psnr', 'threshold': 0.03}
