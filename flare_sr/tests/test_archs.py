@@ -6,6 +6,7 @@ The reference files in ``data/`` hold weights, inputs and outputs produced by th
 import importlib.util
 import json
 import os
+import sys
 
 import pytest
 import torch
@@ -244,10 +245,14 @@ def test_nets_train_a_step_without_inplace_autograd_errors():
 
 
 def load_bench_script(repo_root):
-    path = os.path.join(repo_root, 'scripts', 'bench', 'bench_model_cost.py')
-    spec = importlib.util.spec_from_file_location('bench_model_cost', path)
+    bench_dir = os.path.join(repo_root, 'scripts', 'bench')
+    spec = importlib.util.spec_from_file_location('bench_model_cost', os.path.join(bench_dir, 'bench_model_cost.py'))
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, bench_dir)  # as when run as a script: it imports its sibling _common
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(bench_dir)
     return module
 
 
