@@ -81,10 +81,12 @@ def test_official_weights_load_strictly_and_reproduce_outputs(name):
             assert_outputs_equal(net(record['input']), record['output_train'])
 
 
-def test_official_hinet_checkpoint_loads_through_basicsr(name='hinet_wf4_depth3.pt'):
-    """The path `path.pretrain_network_g` + `param_key_g: params` takes in a BasicSR model."""
+@pytest.mark.parametrize('arch, name', [(HINet, 'hinet_wf4_depth3.pt'), (NAFNet, 'nafnet_w4_enc11_mid1_dec11.pt')])
+def test_official_checkpoint_loads_through_basicsr(arch, name):
+    """Official HINet and NAFNet checkpoints keep their weights under `params`: the path
+    `path.pretrain_network_g` + `param_key_g: params` takes in a BasicSR model."""
     _, record, _ = load_reference(name)
-    net = HINet(**record['config'])
+    net = arch(**record['config'])
     BaseModel.__new__(BaseModel).load_network(net, os.path.join(DATA_DIR, name), strict=True, param_key='params')
     with torch.no_grad():
         assert_outputs_equal(net(record['input']), record['output_eval'])
@@ -123,15 +125,6 @@ def test_nafnet_layernorm_backward_equals_autograd_in_double():
     y = LayerNormFunction.apply(x, torch.ones_like(weight), torch.zeros_like(bias), 1e-6)
     torch.testing.assert_close(y.mean(1), torch.zeros(2, 3, 4, dtype=torch.float64))
     torch.testing.assert_close(y.var(1, unbiased=False), torch.ones(2, 3, 4, dtype=torch.float64), rtol=1e-5, atol=0)
-
-
-def test_official_nafnet_checkpoint_loads_through_basicsr(name='nafnet_w4_enc11_mid1_dec11.pt'):
-    """Official NAFNet checkpoints keep their weights under `params`, as BasicSR's load_network expects."""
-    _, record, _ = load_reference(name)
-    net = NAFNet(**record['config'])
-    BaseModel.__new__(BaseModel).load_network(net, os.path.join(DATA_DIR, name), strict=True, param_key='params')
-    with torch.no_grad():
-        assert_outputs_equal(net(record['input']), record['output_eval'])
 
 
 def full_size_configs():
