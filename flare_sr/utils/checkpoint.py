@@ -4,7 +4,7 @@
 file from someone else could run code. Everything here loads with ``weights_only=True`` (tensors and
 plain data: dicts, lists, tuples, numbers, strings); a file that needs more is refused, its payload
 never runs. flare_sr's own training states hold only such data (RNG states included, see
-``flare_sr/models/flare_base.py``).
+``flare_sr/utils/rng.py``).
 
 Misuses named in one line (BasicSR #717 and its kind): a network file given as ``path.resume_state``
 (names the matching ``training_states/<iter>.state``), a training state given as
