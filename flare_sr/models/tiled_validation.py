@@ -46,9 +46,12 @@ def side_by_side(*images):
 
 
 def _number(value):
-    """A score as JSON has it: a float, or None for NaN (not scored) and +-inf (e.g. the PSNR of identical images)."""
+    """A score as strict JSON holds it: a float; None for NaN (not scored); "inf" / "-inf" for an infinite score
+    (the PSNR of identical images), which ``float()`` reads back."""
     value = float(value)
-    return value if math.isfinite(value) else None
+    if math.isnan(value):
+        return None
+    return value if math.isfinite(value) else ('inf' if value > 0 else '-inf')
 
 
 def dataset_scores(per_image, metric_names):
@@ -56,7 +59,7 @@ def dataset_scores(per_image, metric_names):
 
     Returns ``{'images': n, 'mean': {metric: {'output', 'input', 'gain', 'scored'}}, 'per_image': {image:
     {metric: {'output', 'input'}}}}``. A mean is over the images where both scores are not NaN (``scored`` of
-    them); numbers that are not finite are written as null.
+    them); in the file NaN is null and an infinite score "inf" (``_number``).
     """
     mean = OrderedDict()
     for name in metric_names:
@@ -98,7 +101,8 @@ class MetricsFile:
          "best": {"<dataset name>": {"psnr": {"value": 27.1, "iter": 5000}}}}
 
     RECORD: ``{"images": n, "mean": {"psnr": {"output", "input", "gain", "scored"}}, "per_image": {"<image>":
-    {"psnr": {"output", "input"}}}}`` (``dataset_scores``); null = not scored (e.g. no flare region) or infinite.
+    {"psnr": {"output", "input"}}}}`` (``dataset_scores``); null = not scored (e.g. no flare region), "inf" =
+    infinite (e.g. the PSNR of an output equal to its label).
     """
 
     def __init__(self, opt, model_name):
@@ -200,6 +204,9 @@ class TiledValidationMixin:
             self._validate(dataloader, current_iter, tb_logger, save_img)
 
     def _validate(self, dataloader, current_iter, tb_logger, save_img):
+        total_iter = (self.opt.get('train') or {}).get('total_iter')
+        if self.opt['is_train'] and isinstance(current_iter, int) and total_iter and current_iter > total_iter:
+            current_iter = int(total_iter)  # BasicSR's final validation passes total_iter + 1 for total_iter's weights
         dataset_name = dataloader.dataset.opt['name']
         val_opt = self.opt['val']
         metrics = val_opt.get('metrics') or {}

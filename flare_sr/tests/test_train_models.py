@@ -10,7 +10,7 @@ import torch
 
 from flare_sr.data.image_io import read_image_uint8
 from flare_sr.tests.test_train_support import (REPO, TEST_SCRIPT, experiment_dirs, hinet_options, load_params,
-                                               make_flare_pairs, pix2pix_options, run_train,
+                                               make_flare_pairs, pix2pix_options, read_metrics, run_train,
                                                tb_scalars, write_options)
 
 
@@ -58,6 +58,9 @@ def _train_resume_and_check(tmp_path, opt, loss_tag, iters, more_iters, net_labe
     assert result.returncode == 0, result.stderr[-3000:]
     log = result.stdout + result.stderr
     assert 'Resuming training from epoch' in log and f'iter: {iters}.' in log
+    # metrics.json tells the one continuous run: the first run's validation kept, the resumed run's final one added
+    validations = read_metrics(os.path.join(exp_dir, 'metrics.json'))['validations']
+    assert [entry['iter'] for entry in validations] == [iters, iters + more_iters]
     for label in net_labels:
         assert f'{label}_{iters}.pth' in log  # the resumed run loaded each saved network
         params = load_params(os.path.join(exp_dir, 'models', f'{label}_latest.pth'))
@@ -82,8 +85,9 @@ def test_hinet_trains_logs_and_auto_resumes_from_another_directory(tmp_path, tin
                 'val': {'save_img': True, 'tile': {'size': 32, 'overlap': 8}, 'metrics': opt['val']['metrics']}}
     result = run_train(write_options(tmp_path / 'test.yml', test_opt), tmp_path, script=TEST_SCRIPT)
     assert result.returncode == 0, result.stderr[-3000:]
-    log = result.stdout + result.stderr
-    assert 'held_out test_input_10000: psnr' in log and 'Input baseline held_out: psnr' in log
+    record = read_metrics(os.path.join(REPO, 'results', test_name, 'metrics.json'))['datasets']['held_out']
+    assert sorted(record['per_image']) == ['test_input_10000', 'test_input_10001']
+    assert set(record['mean']) == {'psnr', 'ssim'} and record['mean']['psnr']['input'] > 0
     visualization = os.path.join(REPO, 'results', test_name, 'visualization')
     assert os.path.isfile(os.path.join(visualization, 'held_out', 'test_input_10000.png'))  # no val.suffix needed
     assert os.path.isfile(os.path.join(visualization, 'held_out_compare', 'test_input_10000.png'))

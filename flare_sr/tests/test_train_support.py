@@ -1,5 +1,6 @@
 """Support for the training tests (no tests here): tiny generated data, option files, real train.py runs."""
 import copy
+import json
 import os
 import shutil
 import subprocess
@@ -102,6 +103,12 @@ def unique_name(stem):
 
 def experiment_dirs(name):
     return os.path.join(REPO, 'experiments', name), os.path.join(REPO, 'tb_logger', name)
+
+
+def read_metrics(path):
+    """The ``metrics.json`` a validation or test wrote (flare_sr/models/tiled_validation.py)."""
+    with open(path, encoding='utf-8') as handle:
+        return json.load(handle)
 
 
 def remove_experiment(name):
