@@ -132,8 +132,8 @@ def run_train(opt_path, cwd, *args, timeout=240, script=TRAIN_SCRIPT):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def load_params(path):
-    return torch.load(path, map_location='cpu', weights_only=True)['params']
+def load_params(path, key='params'):
+    return torch.load(path, map_location='cpu', weights_only=True)[key]
 
 
 def assert_same_weights(path_a, path_b, atol=1e-6):
