@@ -44,8 +44,8 @@ def submission_name(input_path):
 
 
 def list_inputs(path):
-    """[path] for an image file, the folder's images for a folder (flare_sr.data.image_io.list_images)."""
-    from flare_sr.data.image_io import IMAGE_EXTENSIONS, list_images
+    """[path] for an image file, the folder's images for a folder (flare_sr.utils.img_util.list_images)."""
+    from flare_sr.utils.img_util import IMAGE_EXTENSIONS, list_images
 
     if osp.isfile(path):
         if not path.lower().endswith(IMAGE_EXTENSIONS):
@@ -149,7 +149,7 @@ def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_e
 
 def save_tile_preview(model, image_path, png_path):
     """The first input with the tile grid the model will use (colour = accumulated blend weight)."""
-    from flare_sr.data.image_io import read_image
+    from flare_sr.utils.img_util import read_image
     from flare_sr.utils.tiling import tile_grid_preview
 
     image = read_image(image_path)
@@ -190,7 +190,7 @@ def main(argv=None):
     import torch
     from tqdm import tqdm
 
-    from flare_sr.data.image_io import peek_size, read_photo, write_image
+    from flare_sr.utils.img_util import peek_size, read_photo, write_image
     from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
 
     args = parse_args(argv)

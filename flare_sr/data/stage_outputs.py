@@ -70,7 +70,7 @@ def stage3_settings(phase2_opt, option_file):
 
 def select_pairs(source, option_file):
     """[(key, input, label)] from the source folders, restricted to ``meta_csv``'s ``fold`` when given."""
-    from flare_sr.data.image_io import pair_paths
+    from flare_sr.data.pairing import pair_paths
     from flare_sr.data.meta_csv import read_split_csv, resolve_pairs, select_rows
 
     if source.get('meta_csv'):
@@ -114,7 +114,7 @@ def run_stage1(source, main_opt, pairs, images_dir, progress=True):
     import torch
     from tqdm import tqdm
 
-    from flare_sr.data.image_io import read_image, write_image
+    from flare_sr.utils.img_util import read_image, write_image
     from flare_sr.infer import build_test_model
 
     opt = dict(main_opt)

@@ -27,7 +27,7 @@ import numpy as np
 from basicsr.metrics.metric_util import reorder_image, to_y_channel
 from basicsr.utils.registry import METRIC_REGISTRY
 
-from flare_sr.data.image_io import IMAGE_EXTENSIONS, read_image_uint8
+from flare_sr.utils.img_util import IMAGE_EXTENSIONS, read_image_uint8
 from flare_sr.errors import FlareSRError
 
 MASK_TYPES = ('flare', 'glare', 'streak', 'global')

@@ -43,7 +43,7 @@ from basicsr.utils.registry import METRIC_REGISTRY
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 from tqdm import tqdm
 
-from flare_sr.data.image_io import write_image
+from flare_sr.utils.img_util import write_image
 from flare_sr.errors import FlareSRError
 from flare_sr.losses.saturation_mask import saturation_keep_mask
 from flare_sr.utils.atomic import atomic_torch_save

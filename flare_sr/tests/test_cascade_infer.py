@@ -8,7 +8,7 @@ import flare_sr  # noqa: F401
 import numpy as np
 import yaml
 
-from flare_sr.data.image_io import read_image, write_image
+from flare_sr.utils.img_util import read_image, write_image
 from flare_sr.infer import submission_name
 from flare_sr.tests.test_cascade_model import _checkpoints, _opt
 

@@ -12,7 +12,7 @@ from basicsr.models import build_model
 
 from flare_sr.archs.hinet_arch import HINet
 from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
-from flare_sr.data.image_io import write_image
+from flare_sr.utils.img_util import write_image
 from flare_sr.errors import FlareSRError
 
 MAIN = dict(type='Pix2PixUNet', in_ch=3, out_ch=3, num_downs=5, ngf=8, norm='batch', use_dropout=False)

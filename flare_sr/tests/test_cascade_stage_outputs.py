@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
-from flare_sr.data.image_io import write_image
+from flare_sr.utils.img_util import write_image
 from flare_sr.data.stage_outputs import ensure_stage3_data
 from flare_sr.errors import FlareSRError
 

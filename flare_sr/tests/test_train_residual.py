@@ -13,7 +13,7 @@ import yaml
 from basicsr.models import build_model
 
 from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
-from flare_sr.data.image_io import write_image
+from flare_sr.utils.img_util import write_image
 from flare_sr.data.stage_outputs import ensure_stage3_data
 from flare_sr.tests.test_cascade_stage_outputs import packed_lq
 from flare_sr.utils.options_check import OptionChecker

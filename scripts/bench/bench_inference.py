@@ -51,7 +51,8 @@ from basicsr.archs import build_network
 
 from _common import machine_name, natural_pair, parse_size, peak_rss_mib, print_table, run_child, timed
 from bench_model_cost import count_macs
-from flare_sr.data.image_io import pair_paths, read_image
+from flare_sr.data.pairing import pair_paths
+from flare_sr.utils.img_util import read_image
 from flare_sr.data.patches import patch_grid
 from flare_sr.infer import build_test_model
 from flare_sr.models.main_net import restore_image

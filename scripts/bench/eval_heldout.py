@@ -33,7 +33,7 @@ from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
-from flare_sr.data.image_io import read_image_uint8
+from flare_sr.utils.img_util import read_image_uint8
 from flare_sr.data.meta_csv import read_split_csv
 from flare_sr.errors import FlareSRError, exit_on_user_error
 
