@@ -1,35 +1,32 @@
-"""Remove flare from an image or a folder of images at full resolution, and pack the challenge submission.
-
-    python flare_sr/infer.py -opt options/test_cascade.yml --input datasets/dacon/test_input_img \
-        --output results/submission --zip results/submission.zip [--tile 512] [--self-ensemble]
+"""Inference as a library: a test model from an option file, a folder of photos through it, the submission.
 
 Works with any flare_sr test option file (CascadeModel, Pix2PixModel, HINetModel): the model and its
 checkpoints come from it, its datasets are ignored (no labels needed). One PNG per input, same size;
 ``test_input_20000.png`` becomes ``test_20000.png`` (the challenge's naming), other names keep their
 stem. A 16-bit input gives a 16-bit PNG, an alpha channel is kept, and the EXIF orientation is applied
 (the output looks as the photo does in a viewer). Every file is written atomically, so an interrupted
-run never leaves half an image or half a zip. Exit status: 0 done, 2 bad input (one ``error:`` line naming the file).
+run never leaves half an image or half a zip. Errors are one-line ``FlareSRError``s naming the file.
 
-``--precision fp32|bf16|fp16|auto`` overrides ``val.precision`` (docs/inference.md). ``--backend
-onnxruntime --onnx model.onnx`` runs the tile function exported by scripts/export_onnx.py through ONNX
-Runtime, with the same tiling, blending, light-source restore and naming (fp32; needs flare_sr[onnx]).
+The command line is ``flare_sr/infer.py`` (``flare-sr-infer``, flare_sr/cli.py); the stage-III data
+(flare_sr/pipeline/stage3_data.py) and the benches build their models with ``build_test_model``.
 """
-import argparse
 import os
 import re
-import sys
+import tempfile
 import time
 import zipfile
 from os import path as osp
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if sys.path and osp.abspath(sys.path[0] or os.getcwd()) == osp.join(ROOT, 'flare_sr'):
-    sys.path[0] = ROOT  # see train.py: never import flare_sr's modules under a second name
+import torch
+from basicsr.models import build_model
+from tqdm import tqdm
 
-import flare_sr  # noqa: E402,F401  (first: torchvision alias and registrations)
-from flare_sr.errors import FlareSRError, exit_on_user_error  # noqa: E402
-from flare_sr.utils.atomic import atomic_path  # noqa: E402
-from flare_sr.utils.precision import PRECISIONS  # noqa: E402
+from flare_sr.errors import FlareSRError
+from flare_sr.models.onnx_backend import OnnxRuntimePredictor
+from flare_sr.utils.atomic import atomic_path
+from flare_sr.utils.img_util import IMAGE_EXTENSIONS, list_images, read_image, read_photo, write_image
+from flare_sr.utils.options_check import OptionChecker, load_option_file
+from flare_sr.utils.tiling import tile_grid_preview
 
 _DACON_INPUT = re.compile(r'^(?P<prefix>.+)_input_(?P<number>\d+)$')
 
@@ -45,8 +42,6 @@ def submission_name(input_path):
 
 def list_inputs(path):
     """[path] for an image file, the folder's images for a folder (flare_sr.utils.img_util.list_images)."""
-    from flare_sr.utils.img_util import IMAGE_EXTENSIONS, list_images
-
     if osp.isfile(path):
         if not path.lower().endswith(IMAGE_EXTENSIONS):
             raise FlareSRError(f'{path}: not an image file ({", ".join(IMAGE_EXTENSIONS)})')
@@ -74,8 +69,6 @@ def plan_outputs(inputs, output_dir):
 
 def check_writable(output_dir):
     """Create the folder and prove it takes a file now, before any inference time is spent."""
-    import tempfile
-
     if osp.exists(output_dir) and not osp.isdir(output_dir):
         raise FlareSRError(f'{output_dir}: --output exists and is not a folder')
     try:
@@ -89,11 +82,6 @@ def check_writable(output_dir):
 def build_test_model(opt, source, tile=None, overlap=None, self_ensemble=False, precision=None):
     """A test-mode model from option dict ``opt`` (read from ``source``; datasets ignored), tile and
     precision overrides applied."""
-    import torch
-    from basicsr.models import build_model
-
-    from flare_sr.utils.options_check import OptionChecker
-
     opt = dict(opt, datasets={})
     opt.pop('train', None)
     problems = OptionChecker(is_train=False).check(opt)
@@ -117,18 +105,11 @@ def build_test_model(opt, source, tile=None, overlap=None, self_ensemble=False, 
 
 def build_inference_model(option_file, tile=None, overlap=None, self_ensemble=False, precision=None):
     """The test model of ``option_file`` (CascadeModel, Pix2PixModel or HINetModel)."""
-    from flare_sr.utils.options_check import load_option_file
-
     return build_test_model(load_option_file(option_file), option_file, tile, overlap, self_ensemble, precision)
 
 
 def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_ensemble=False):
     """An OnnxRuntimePredictor for ``onnx_path`` with ``option_file``'s val options (its networks are not built)."""
-    import torch
-
-    from flare_sr.models.onnx_backend import OnnxRuntimePredictor
-    from flare_sr.utils.options_check import OptionChecker, load_option_file
-
     if not onnx_path:
         raise FlareSRError('--backend onnxruntime needs --onnx FILE (written by scripts/export_onnx.py)')
     if not osp.isfile(onnx_path):
@@ -149,14 +130,28 @@ def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_e
 
 def save_tile_preview(model, image_path, png_path):
     """The first input with the tile grid the model will use (colour = accumulated blend weight)."""
-    from flare_sr.utils.img_util import read_image
-    from flare_sr.utils.tiling import tile_grid_preview
-
     image = read_image(image_path)
     tile = model.tile_options()
     multiple = getattr(model, 'size_multiple', None) or getattr(model.inference_net(), 'size_multiple', 1)
     tile_grid_preview(image.shape[0], image.shape[1], tile['tile_size'], tile['overlap'], multiple, image, png_path)
     print(f'tile grid of {image_path}: {png_path}')
+
+
+def predict_files(model, plan, progress=True):
+    """Restore every ``(input, output)`` of ``plan`` (from ``plan_outputs``) with ``model.predict``.
+
+    Outputs keep the input's size, bit depth and alpha. Returns (images, pixels, seconds).
+    """
+    start = time.time()
+    pixels = 0
+    for source, target in tqdm(plan, desc='infer', unit='image', disable=not progress):
+        image, info = read_photo(source)
+        lq = torch.from_numpy(image).permute(2, 0, 1)[None]
+        out = model.predict(lq)[0].permute(1, 2, 0).numpy()
+        assert out.shape == image.shape, (out.shape, image.shape)
+        write_image(target, out, bit_depth=info['bit_depth'], alpha=info['alpha'])
+        pixels += image.shape[0] * image.shape[1]
+    return len(plan), pixels, time.time() - start
 
 
 def write_zip(zip_path, files):
@@ -165,71 +160,3 @@ def write_zip(zip_path, files):
         with zipfile.ZipFile(tmp, 'w', compression=zipfile.ZIP_DEFLATED) as archive:
             for path in files:
                 archive.write(path, arcname=osp.basename(path))
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('-opt', required=True, help='test option file (model, checkpoints, val.tile)')
-    parser.add_argument('--input', required=True, help='a flared image, or a folder of them')
-    parser.add_argument('--output', required=True, help='folder for the restored PNGs (created)')
-    parser.add_argument('--zip', help='also pack the outputs into this submission zip')
-    parser.add_argument('--tile', type=int, help='tile size (overrides val.tile.size; smaller if out of memory)')
-    parser.add_argument('--overlap', type=int, help='tile overlap (overrides val.tile.overlap)')
-    parser.add_argument('--self-ensemble', action='store_true', help='average x8 flips/rotations (8x slower)')
-    parser.add_argument('--save-tiles', metavar='PNG', help='also draw the tile grid and blend weights over the first input')
-    parser.add_argument('--precision', choices=PRECISIONS,
-                        help='network precision (overrides val.precision; auto: bf16 where native, else fp32)')
-    parser.add_argument('--backend', choices=['pytorch', 'onnxruntime'], default='pytorch',
-                        help='run the tiles through PyTorch or ONNX Runtime (needs --onnx)')
-    parser.add_argument('--onnx', metavar='FILE', help='ONNX file from scripts/export_onnx.py (--backend onnxruntime)')
-    return parser.parse_args(argv)
-
-
-@exit_on_user_error
-def main(argv=None):
-    import torch
-    from tqdm import tqdm
-
-    from flare_sr.utils.img_util import peek_size, read_photo, write_image
-    from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
-
-    args = parse_args(argv)
-    if not torch.cuda.is_available():
-        keep_freed_cpu_memory()
-    inputs = list_inputs(args.input)
-    for path in inputs:
-        peek_size(path)  # fail on an unreadable file now, not after an hour of inference
-    plan = plan_outputs(inputs, args.output)
-    check_writable(args.output)
-    if args.backend == 'onnxruntime':
-        if args.precision not in (None, 'fp32'):
-            raise FlareSRError(f'--precision {args.precision}: the onnxruntime backend runs the exported fp32 model')
-        model = build_onnx_predictor(args.opt, args.onnx, args.tile, args.overlap, args.self_ensemble)
-        print(f'backend: onnxruntime {model.describe()}')
-    else:
-        if args.onnx:
-            raise FlareSRError('--onnx is only read with --backend onnxruntime')
-        model = build_inference_model(args.opt, args.tile, args.overlap, args.self_ensemble, args.precision)
-        print(f"backend: pytorch on {model.device}, precision {model.tile_options()['precision']}")
-    if args.save_tiles:
-        save_tile_preview(model, plan[0][0], args.save_tiles)
-    start = time.time()
-    pixels = 0
-    for source, target in tqdm(plan, desc='infer', unit='image'):
-        image, info = read_photo(source)
-        lq = torch.from_numpy(image).permute(2, 0, 1)[None]
-        out = model.predict(lq)[0].permute(1, 2, 0).numpy()
-        assert out.shape == image.shape, (out.shape, image.shape)
-        write_image(target, out, bit_depth=info['bit_depth'], alpha=info['alpha'])
-        pixels += image.shape[0] * image.shape[1]
-    seconds = time.time() - start
-    summary = (f'wrote {len(plan)} images ({pixels / 1e6:.1f} Mpixel) to {args.output} in {seconds:.1f} s '
-               f'({seconds / len(plan):.2f} s/image)')
-    if args.zip:
-        write_zip(args.zip, [target for _, target in plan])
-        summary += f'; submission zip {args.zip} ({osp.getsize(args.zip) / 2**20:.1f} MiB)'
-    print(summary)
-
-
-if __name__ == '__main__':
-    main()

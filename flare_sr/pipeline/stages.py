@@ -1,4 +1,6 @@
-"""Train the three stages in one command: I Pix2Pix -> II HINet -> III HINet on stage-I outputs.
+"""The three training stages in one run: I Pix2Pix -> II HINet -> III HINet on stage-I outputs.
+
+The command line is ``flare_sr/train_pipeline.py`` (``flare-sr-pipeline``, flare_sr/cli.py):
 
     python flare_sr/train_pipeline.py --main options/pix2pix.yml --phase1 options/hinet_phase1.yml \
         --phase2 options/hinet_phase2.yml
@@ -10,12 +12,11 @@ filled in, never hand-edited, and the resolved option files are kept under
 ``experiments/<--name>/`` (default ``pipeline_<phase-2 name>``):
 - stage III's ``path.pretrain_network_g`` <- stage II's ``net_g_latest.pth`` (weights; the
   optimizer and schedule start afresh with phase-2's own settings);
-- stage III's data <- stage I's checkpoint through ``stage3_source`` (flare_sr/data/stage_outputs.py,
+- stage III's data <- stage I's checkpoint through ``stage3_source`` (flare_sr/pipeline/stage3_data.py,
   cached by the checkpoint's sha256).
 It ends with a table of each stage's last validation PSNR/SSIM and the raw input's, from its log.
-Exit status: 0 done, 2 bad input or a failed stage (rerun the same command to resume).
+A failed stage is a FlareSRError (rerun the same command to resume).
 """
-import argparse
 import glob
 import json
 import os
@@ -25,13 +26,14 @@ import sys
 import time
 from os import path as osp
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if sys.path and osp.abspath(sys.path[0] or os.getcwd()) == osp.join(ROOT, 'flare_sr'):
-    sys.path[0] = ROOT  # see train.py: never import flare_sr's modules under a second name
+import yaml
 
-import flare_sr  # noqa: E402,F401
-from flare_sr.errors import FlareSRError, exit_on_user_error  # noqa: E402
-from flare_sr.utils.atomic import atomic_path  # noqa: E402
+from flare_sr.errors import FlareSRError
+from flare_sr.pipeline.stage3_data import ensure_stage3_data
+from flare_sr.utils.atomic import atomic_path
+from flare_sr.utils.options_check import load_option_file
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))  # the repository: experiments/ lives here
 
 STAGES = (('I', 'main', 'Pix2Pix'), ('II', 'phase1', 'HINet phase 1'), ('III', 'phase2', 'HINet phase 2'))
 _METRIC_LINE = re.compile(r'# (\w+): ([-\d.]+)')
@@ -47,8 +49,6 @@ def latest_checkpoint(opt):
 
 
 def write_yaml(path, opt):
-    import yaml
-
     with atomic_path(path) as tmp:
         with open(tmp, 'w', encoding='utf-8') as handle:
             yaml.safe_dump(_plain(opt), handle, sort_keys=False)
@@ -107,8 +107,6 @@ def run_stage(label, title, resolved_path, opt, pipeline_dir, quiet=False):
 
 def resolve(option_files, pipeline_dir):
     """Load and cross-link the three option files; write the resolved copies. Returns [(label, title, path, opt)]."""
-    from flare_sr.utils.options_check import load_option_file
-
     opts = {key: load_option_file(option_files[key]) for _, key, _ in STAGES}
     names = [opts[key].get('name') for _, key, _ in STAGES]
     if len(set(names)) != 3:
@@ -141,26 +139,12 @@ def summary_table(planned):
     return '\n'.join('  '.join(cell.ljust(width) for cell, width in zip(row, widths)) for row in rows)
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--main', required=True, help='stage I option file (Pix2PixModel)')
-    parser.add_argument('--phase1', required=True, help='stage II option file (HINetModel)')
-    parser.add_argument('--phase2', required=True, help='stage III option file (HINetModel, with stage3_source)')
-    parser.add_argument('--name', help='folder under experiments/ for resolved options and done markers')
-    parser.add_argument('--quiet', action='store_true',
-                        help="send each stage's console output to experiments/<name>/stage_<N>_console.txt")
-    return parser.parse_args(argv)
-
-
-@exit_on_user_error
-def main(argv=None):
-    from flare_sr.data.stage_outputs import ensure_stage3_data
-    from flare_sr.utils.options_check import load_option_file
-
-    args = parse_args(argv)
+def run_pipeline(option_files, name=None, quiet=False):
+    """Train the stages of ``option_files`` ({'main', 'phase1', 'phase2'}: option file paths), resuming or
+    skipping each, then print the summary table. ``name``: folder under experiments/ (default
+    ``pipeline_<phase-2 name>``)."""
     start = time.time()
-    option_files = {'main': args.main, 'phase1': args.phase1, 'phase2': args.phase2}
-    name = args.name or f'pipeline_{load_option_file(args.phase2).get("name", "phase2")}'
+    name = name or f'pipeline_{load_option_file(option_files["phase2"]).get("name", "phase2")}'
     pipeline_dir = osp.join(ROOT, 'experiments', name)
     planned = resolve(option_files, pipeline_dir)
     for label, title, resolved_path, opt in planned:
@@ -169,11 +153,7 @@ def main(argv=None):
             opt = dict(opt)
             opt.pop('stage3_source')  # consumed here: the LMDBs it describes now exist
         write_yaml(resolved_path, opt)
-        run_stage(label, title, resolved_path, opt, pipeline_dir, args.quiet)
+        run_stage(label, title, resolved_path, opt, pipeline_dir, quiet)
     print(summary_table(planned))
     print(f'pipeline {name}: 3 stages done in {time.time() - start:.0f} s; resolved options in '
           f'{osp.relpath(pipeline_dir)}')
-
-
-if __name__ == '__main__':
-    main()
