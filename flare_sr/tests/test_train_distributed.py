@@ -31,8 +31,8 @@ RANK_DUMP = textwrap.dedent('''
 
     FlareBaseModel.save = save_and_dump
     sys.argv = [TRAIN_SCRIPT] + sys.argv[1:]
-    from flare_sr.train import main
-    main()
+    from flare_sr.cli import train_main
+    train_main()
 ''')
 
 

@@ -14,8 +14,8 @@ from basicsr.models import build_model
 
 from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
 from flare_sr.utils.img_util import write_image
-from flare_sr.data.stage_outputs import ensure_stage3_data
-from flare_sr.tests.test_cascade_stage_outputs import packed_lq
+from flare_sr.pipeline.stage3_data import ensure_stage3_data
+from flare_sr.tests.test_pipeline_stage3_data import packed_lq
 from flare_sr.utils.options_check import OptionChecker
 
 UNET = dict(in_ch=3, out_ch=3, num_downs=5, ngf=8, norm='batch', use_dropout=False)

@@ -77,7 +77,7 @@ VAL = {'val_freq': INT, 'save_img': BOOL, 'suffix': (STR, NULL), 'pbar': BOOL, '
 LOGGER = {'print_freq': INT, 'save_checkpoint_freq': INT, 'use_tb_logger': BOOL, 'wandb': DICT}
 WANDB = {'project': (STR, NULL), 'resume_id': (STR, NULL), 'entity': (STR, NULL)}
 DIST_PARAMS = {'backend': ('nccl', 'gloo', NULL), 'port': INT}
-# flare_sr's own, read by flare_sr/data/stage_outputs.py (stage-III data = stage-I outputs of the training images)
+# flare_sr's own, read by flare_sr/pipeline/stage3_data.py (stage-III data = stage-I outputs of the training images)
 STAGE3_SOURCE = {'main_opt': STR, 'main_checkpoint': STR, 'tile': DICT, 'dataroot_lq': STR, 'dataroot_gt': STR,
                  'meta_csv': (STR, NULL), 'fold': (STR, INT, LIST, NULL), 'patch_size': INT, 'stride': INT}
 SCHEDULER_COUNTS = ('milestones', 'periods', 'T_max', 'restarts')  # iteration counts inside train.scheduler

@@ -54,7 +54,7 @@ from bench_model_cost import count_macs
 from flare_sr.data.pairing import pair_paths
 from flare_sr.utils.img_util import read_image
 from flare_sr.data.patches import patch_grid
-from flare_sr.infer import build_test_model
+from flare_sr.pipeline.inference import build_test_model
 from flare_sr.models.main_net import restore_image
 from flare_sr.models.onnx_backend import OnnxRuntimePredictor, export_onnx
 from flare_sr.utils.cpu_memory import keep_freed_cpu_memory

@@ -1,0 +1,23 @@
+"""Train the three stages in one command: I Pix2Pix -> II HINet -> III HINet on stage-I outputs.
+
+    python flare_sr/train_pipeline.py --main options/pix2pix.yml --phase1 options/hinet_phase1.yml \
+        --phase2 options/hinet_phase2.yml [--name NAME] [--quiet]
+
+``flare-sr-pipeline`` once installed. Rerun the same command to resume: finished stages are skipped, an
+interrupted one resumes. Exit status: 0 done, 2 bad input or a failed stage. The code is flare_sr/cli.py
+and flare_sr/pipeline/stages.py.
+"""
+import os
+import sys
+from os import path as osp
+
+# Run as a file, Python puts flare_sr/ first on sys.path, so its modules could import under a second name
+# (or not at all without `pip install -e .`); the repository root goes there instead.
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if sys.path and osp.abspath(sys.path[0] or os.getcwd()) == osp.join(ROOT, 'flare_sr'):
+    sys.path[0] = ROOT
+
+from flare_sr.cli import pipeline_main  # noqa: E402
+
+if __name__ == '__main__':
+    pipeline_main()
