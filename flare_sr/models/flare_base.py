@@ -43,11 +43,11 @@ from basicsr.utils.registry import METRIC_REGISTRY
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 from tqdm import tqdm
 
-from flare_sr.utils.img_util import write_image
 from flare_sr.errors import FlareSRError
 from flare_sr.losses.saturation_mask import saturation_keep_mask
 from flare_sr.utils.atomic import atomic_torch_save
 from flare_sr.utils.checkpoint import check_fits, load_weights_only, network_state_dict, to_plain
+from flare_sr.utils.img_util import write_image
 from flare_sr.utils.light_source import restore_light_source_tensor
 from flare_sr.utils.optim import build_optimizer, build_scheduler
 from flare_sr.utils.precision import resolve_precision

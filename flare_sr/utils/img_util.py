@@ -234,4 +234,3 @@ def list_images(folder):
     if not paths:
         raise FlareSRError(f'{folder}: no images ({", ".join(IMAGE_EXTENSIONS)}) in this folder')
     return paths
-

@@ -290,5 +290,3 @@ def receptive_radius(net_fn, size, channels=3):
     out[0, :, centre, centre].sum().backward()
     rows, cols = torch.nonzero(probe.grad.abs().sum(dim=(0, 1)) > 0, as_tuple=True)
     return int(max((rows - centre).abs().max(), (cols - centre).abs().max()))
-
-
