@@ -54,7 +54,6 @@ TOP_LEVEL = {
     'dist_params': DICT,
     # flare_sr's own (checked strictly below)
     'stage3_source': DICT, 'cascade': DICT,
-    'residual': BOOL,  # Pix2PixModel: the generator's output is added to the input (flare_sr/models/main_net.py)
 }
 PARSER_ADDED = {'is_train', 'dist', 'rank', 'world_size', 'auto_resume'}  # set by BasicSR's parse_options
 DATASET = {
@@ -110,6 +109,46 @@ def reads_options(key_path, skip=()):
         return function
 
     return register
+
+
+# Deprecated keys of the U-Net's residual switch, now Pix2PixUNet's own argument: (section or None for the top
+# level, old key, the network whose ``residual`` it sets).
+RESIDUAL_ALIASES = ((None, 'residual', 'network_g'), ('cascade', 'main_residual', 'network_main'))
+
+
+def fold_residual_aliases(opt):
+    """Move the deprecated residual switches into the U-Net's options, in place (sections are replaced, never
+    written into, so option dicts that share them stay as they were).
+
+    The top-level ``residual`` of a Pix2PixModel file becomes ``network_g.residual``, CascadeModel's
+    ``cascade.main_residual`` becomes ``network_main.residual``. Returns (notes, warnings, problems): a
+    deprecation note naming the new key for each moved key; a warning where the network is not a Pix2PixUNet
+    (nothing reads the key); a problem for a value that is not true/false or contradicts the new key.
+    """
+    notes, warnings, problems = [], [], []
+    for section, old, network in RESIDUAL_ALIASES:
+        holder = opt if section is None else opt.get(section)
+        if not isinstance(holder, dict) or old not in holder:
+            continue
+        old_path = old if section is None else f'{section}.{old}'  # removed whatever follows: reported here
+        value, net = holder[old], opt.get(network)
+        if section is None:
+            del opt[old]
+        else:
+            opt[section] = {key: item for key, item in holder.items() if key != old}
+        if not isinstance(value, bool):
+            got = f'the string {value!r}' if isinstance(value, str) else repr(value)
+            problems.append(f'{old_path}: expected true or false, got {got} (deprecated: use {network}.residual)')
+            continue
+        if not isinstance(net, dict) or net.get('type') != 'Pix2PixUNet':
+            warnings.append(f'{old_path}: not read ({network} is not a Pix2PixUNet), ignored')
+        elif net.get('residual', value) != value:
+            problems.append(f'{old_path}: {str(value).lower()} contradicts {network}.residual: '
+                            f'{str(net["residual"]).lower()} (it is the deprecated name of {network}.residual)')
+        else:
+            opt[network] = dict(net, residual=value)
+            notes.append(f'{old_path} is deprecated: use {network}.residual: {str(value).lower()}')
+    return notes, warnings, problems
 
 
 def load_option_file(path):
@@ -283,6 +322,10 @@ class OptionChecker:
 
     def check(self, opt):
         """Check ``opt`` (normalising it in place); returns the problems (errors)."""
+        notes, warnings, problems = fold_residual_aliases(opt)
+        self.notes += notes
+        self.warnings += warnings
+        self.problems += problems
         self._top_level(opt)
         model_cls = self._model_type(opt.get('model_type'))
         built = getattr(model_cls, 'networks', None)

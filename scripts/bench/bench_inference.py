@@ -72,7 +72,7 @@ TINY = os.path.join(ROOT, 'options', 'tiny', 'test_cascade.yml')
 
 
 def bench_options(args):
-    """The cascade option dict every row builds its model from (nets, checkpoints, tiling, residual)."""
+    """The cascade option dict every row builds its model from (nets, residual switch, checkpoints, tiling)."""
     opt = load_option_file(args.opt or (TINY if args.arch == 'tiny' else SHIPPED))
     shipped_tile = (load_option_file(SHIPPED).get('val') or {}).get('tile') or {}
     tile = dict((opt.get('val') or {}).get('tile') or {}) if args.opt else dict(shipped_tile)
@@ -102,7 +102,7 @@ class Baselines:
         self.main, self.post = model.nets['main'], model.nets['post']
 
     def run_main(self, tiles):
-        return restore_image(self.main, tiles, self.model.main_residual)
+        return restore_image(self.main, tiles)
 
     def run_post(self, tiles):
         return self.post(tiles)[-1].clamp(0, 1)
