@@ -151,6 +151,50 @@ def fold_residual_aliases(opt):
     return notes, warnings, problems
 
 
+# CascadeModel's networks from the stage option files: ``cascade.<key>: FILE`` fills ``<network>`` with FILE's
+# network_g (its residual switch included), so the test options never copy a network block.
+CASCADE_SOURCES = (('main_opt', 'network_main'), ('post_opt', 'network_post'))
+
+
+def resolve_cascade_sources(opt):
+    """Fill ``network_main`` / ``network_post`` from ``cascade.main_opt`` / ``cascade.post_opt``, in place.
+
+    The two keys are consumed (the ``cascade`` section is replaced, never written into). Paths are relative to the
+    working directory, as every path in an option file. Returns (notes, problems): the stage files' own
+    deprecation notes, and one problem per key that names a missing or unreadable file, a file without
+    ``network_g``, or a network that is also given directly.
+    """
+    cascade = opt.get('cascade')
+    if not isinstance(cascade, dict) or not any(key in cascade for key, _ in CASCADE_SOURCES):
+        return [], []
+    notes, problems = [], []
+    remaining = dict(cascade)
+    for key, network in CASCADE_SOURCES:
+        if key not in remaining:
+            continue
+        path = remaining.pop(key)
+        if not isinstance(path, str):
+            problems.append(f'cascade.{key}: expected a string (a stage option file), got {path!r}')
+            continue
+        if network in opt:
+            problems.append(f'cascade.{key}: {network} is given too; keep one of them')
+            continue
+        try:
+            stage = load_option_file(path)
+        except FlareSRError as error:
+            problems.append(f'cascade.{key}: {error}')
+            continue
+        stage_notes, _, stage_problems = fold_residual_aliases(stage)
+        notes += [f'cascade.{key}: {path}: {note}' for note in stage_notes]
+        problems += [f'cascade.{key}: {path}: {problem}' for problem in stage_problems]
+        if not isinstance(stage.get('network_g'), dict):
+            problems.append(f'cascade.{key}: {path} has no network_g section')
+            continue
+        opt[network] = dict(stage['network_g'])
+    opt['cascade'] = remaining
+    return notes, problems
+
+
 def load_option_file(path):
     """The YAML as BasicSR reads it (ordered), or a one-line FlareSRError for a missing or broken file."""
     if path is None:
@@ -322,6 +366,9 @@ class OptionChecker:
 
     def check(self, opt):
         """Check ``opt`` (normalising it in place); returns the problems (errors)."""
+        notes, problems = resolve_cascade_sources(opt)
+        self.notes += notes
+        self.problems += problems
         notes, warnings, problems = fold_residual_aliases(opt)
         self.notes += notes
         self.warnings += warnings
