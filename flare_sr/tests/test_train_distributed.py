@@ -17,6 +17,7 @@ from flare_sr.tests.test_train_support import (TRAIN_SCRIPT, assert_same_weights
 # Test instrumentation only: after BasicSR's final save, every rank also writes the weights it holds.
 RANK_DUMP = textwrap.dedent('''
     import os, sys
+    sys.path.insert(0, os.path.dirname(os.path.dirname(TRAIN_SCRIPT)))  # this checkout, not an installed copy
     import torch
     import flare_sr
     from flare_sr.models.flare_base import FlareBaseModel
