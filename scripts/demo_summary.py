@@ -1,56 +1,68 @@
-"""Score the demo's cascade outputs per held-out flare family, and write the input | output | label picture.
+"""Print the demo's cascade scores per held-out flare family, and write the input | output | label picture.
 
     python scripts/demo_summary.py --results results/demo_cascade --data datasets/demo
 
-Reads ``<data>/test.csv`` (its ``fold`` column names the flare family of each test pair), the labels and
-inputs, and the outputs ``<results>/visualization/demo_<family>/test_input_<n>.png`` written by
-``flare_sr/test.py -opt options/tiny/test_cascade.yml``. Prints, per family, the mean input and output
-PSNR (skimage), the gain, and the flare-region PSNR (``calculate_flare_psnr``) beside them.
+Reads the scores from ``<results>/metrics.json``, written by ``flare_sr/test.py -opt
+options/tiny/test_cascade.yml`` (one dataset ``demo_<family>`` per held-out flare family): per family the mean
+input and output PSNR, the gain, and the flare-region PSNR (``calculate_flare_psnr``) when it was scored. The
+picture takes the first test pair of each family (``<data>/test.csv``'s ``fold`` column) and its output
+``<results>/visualization/demo_<family>/test_input_<n>.png``.
 """
 import argparse
+import json
 import os
 
-import flare_sr  # noqa: F401  (first: torchvision alias for BasicSR, registers our metrics)
+import flare_sr  # noqa: F401  (first: torchvision alias for BasicSR)
 import numpy as np
-from basicsr.utils.registry import METRIC_REGISTRY
-from skimage.metrics import peak_signal_noise_ratio
 
 from flare_sr.utils.img_util import read_image_uint8, write_image
 from flare_sr.data.meta_csv import read_split_csv
 from flare_sr.errors import FlareSRError, exit_on_user_error
 
 FAMILY_ORDER = ('psf', 'raytrace', 'anamorphic', 'clean')
+RERUN = 'run python flare_sr/test.py -opt options/tiny/test_cascade.yml first'
 
 
-def flare_psnr_metric():
-    """BasicSR's registered ``calculate_flare_psnr``, or None when this checkout does not have it."""
-    return METRIC_REGISTRY.get('calculate_flare_psnr') if 'calculate_flare_psnr' in METRIC_REGISTRY else None
+def read_scores(results):
+    """{family: the dataset record of ``demo_<family>``} from ``<results>/metrics.json`` (see
+    flare_sr/models/tiled_validation.py: a score is a number, "inf" (identical images) or null (not scored))."""
+    path = os.path.join(results, 'metrics.json')
+    try:
+        with open(path, encoding='utf-8') as handle:
+            datasets = json.load(handle)['datasets']
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise FlareSRError(f'{path}: no cascade test scores ({type(error).__name__}); {RERUN}') from None
+    return {name.removeprefix('demo_'): record for name, record in datasets.items()
+            if name.removeprefix('demo_') in FAMILY_ORDER}
 
 
-def score(results, data):
-    """{family: [(name, input dB, output dB, input flare dB, output flare dB)]} and the compare rows."""
-    rows = read_split_csv(os.path.join(data, 'test.csv'))
-    flare_psnr = flare_psnr_metric()
-    scores, pictures = {}, []
-    for row in rows:
-        family = row['fold']
-        stem = os.path.splitext(row['input_img'])[0]
-        output_path = os.path.join(results, 'visualization', f'demo_{family}', f'{stem}.png')
+def pictures(results, data):
+    """input | output | label of the first test pair of each family, in FAMILY_ORDER."""
+    rows = {}
+    for row in read_split_csv(os.path.join(data, 'test.csv')):
+        rows.setdefault(row['fold'], row)
+    grid = []
+    for family in sorted(rows, key=FAMILY_ORDER.index):
+        row = rows[family]
+        output_path = os.path.join(results, 'visualization', f'demo_{family}',
+                                   f'{os.path.splitext(row["input_img"])[0]}.png')
         if not os.path.isfile(output_path):
-            raise FlareSRError(f'{output_path}: cascade output missing; run flare_sr/test.py -opt '
-                               'options/tiny/test_cascade.yml first')
-        lq = read_image_uint8(os.path.join(data, 'test_input_img', row['input_img']))
-        gt = read_image_uint8(os.path.join(data, 'test_label_img', row['label_img']))
-        out = read_image_uint8(output_path)
-        clean = family == 'clean'
-        entry = (stem, peak_signal_noise_ratio(gt, lq, data_range=255) if not clean else float('inf'),
-                 peak_signal_noise_ratio(gt, out, data_range=255),
-                 flare_psnr(lq, gt, img_lq=lq) if flare_psnr and not clean else float('nan'),
-                 flare_psnr(out, gt, img_lq=lq) if flare_psnr and not clean else float('nan'))
-        scores.setdefault(family, []).append(entry)
-        if len([p for p in pictures if p[0] == family]) < 1:
-            pictures.append((family, np.concatenate([lq, out, gt], axis=1)))
-    return scores, [picture for _, picture in sorted(pictures, key=lambda p: FAMILY_ORDER.index(p[0]))]
+            raise FlareSRError(f'{output_path}: cascade output missing; {RERUN}')
+        grid.append(np.concatenate([read_image_uint8(os.path.join(data, 'test_input_img', row['input_img'])),
+                                    read_image_uint8(output_path),
+                                    read_image_uint8(os.path.join(data, 'test_label_img', row['label_img']))], axis=1))
+    return grid
+
+
+def _db(value):
+    return '-' if value is None else f'{float(value):.2f}'
+
+
+def _mean_over_images(records, metric, role):
+    """The mean of one score over the scored images of several families (None: not scored anywhere)."""
+    values = [float(scores[metric][role]) for record in records for scores in record['per_image'].values()
+              if metric in scores and scores[metric][role] is not None]
+    return float(np.mean(values)) if values else None
 
 
 @exit_on_user_error
@@ -60,26 +72,32 @@ def main(argv=None):
     parser.add_argument('--data', default='datasets/demo')
     parser.add_argument('--picture', default='experiments/demo_results.png')
     args = parser.parse_args(argv)
-    scores, pictures = score(args.results, args.data)
+    scores = read_scores(args.results)
     for family in sorted(scores, key=FAMILY_ORDER.index):
-        entries = scores[family]
-        output = np.mean([e[2] for e in entries])
+        record = scores[family]
+        psnr = record['mean']['psnr']
         if family == 'clean':
-            print(f'  flare-free photos: output PSNR {output:.2f} dB '
-                  f'(worst {min(e[2] for e in entries):.2f} dB; the input is the label)')
+            worst = min((float(entry['psnr']['output']) for entry in record['per_image'].values()
+                         if entry['psnr']['output'] is not None), default=None)
+            print(f'  flare-free photos: output PSNR {_db(psnr["output"])} dB (worst {_db(worst)} dB; the input is the '
+                  'label)')
             continue
-        inp = np.mean([e[1] for e in entries])
-        region_in, region_out = np.nanmean([e[3] for e in entries]), np.nanmean([e[4] for e in entries])
-        region = f'; flare region {region_in:.2f} -> {region_out:.2f} dB'
-        print(f'  held-out {family:10s}: whole image {inp:.2f} -> {output:.2f} dB ({output - inp:+.2f} dB)'
-              + (region if flare_psnr_metric() else ''))
-    write_image(args.picture, np.concatenate(pictures, axis=0))
-    flared = [e for family, entries in scores.items() if family != 'clean' for e in entries]
-    inp, out = np.mean([e[1] for e in flared]), np.mean([e[2] for e in flared])
-    line = f'demo test PSNR (held-out flare): input {inp:.2f} dB -> cascade output {out:.2f} dB ({out - inp:+.2f} dB)'
-    if flare_psnr_metric():
-        region_in, region_out = np.nanmean([e[3] for e in flared]), np.nanmean([e[4] for e in flared])
-        line += f'; flare region {region_in:.2f} -> {region_out:.2f} dB'
+        line = f'  held-out {family:10s}: whole image {_db(psnr["input"])} -> {_db(psnr["output"])} dB'
+        if psnr['gain'] is not None:
+            line += f' ({float(psnr["gain"]):+.2f} dB)'
+        region = record['mean'].get('flare_psnr')
+        if region and region['scored']:
+            line += f'; flare region {_db(region["input"])} -> {_db(region["output"])} dB'
+        print(line)
+    write_image(args.picture, np.concatenate(pictures(args.results, args.data), axis=0))
+    flared = [record for family, record in scores.items() if family != 'clean']
+    inp, out = _mean_over_images(flared, 'psnr', 'input'), _mean_over_images(flared, 'psnr', 'output')
+    line = f'demo test PSNR (held-out flare): input {_db(inp)} dB -> cascade output {_db(out)} dB'
+    if inp is not None and out is not None:
+        line += f' ({out - inp:+.2f} dB)'
+    if any('flare_psnr' in record['mean'] for record in flared):
+        line += (f"; flare region {_db(_mean_over_images(flared, 'flare_psnr', 'input'))} -> "
+                 f"{_db(_mean_over_images(flared, 'flare_psnr', 'output'))} dB")
     print(line)
     print(f'input | output | label, one row per family: {args.picture}')
 

@@ -1,6 +1,6 @@
 """Write a PNG grid of augmented training pairs, exactly as the training dataset produces them.
 
-    python scripts/preview_augmentations.py --opt options/demo_stage1.yml --out preview.png --n 8
+    python scripts/preview_augmentations.py --opt options/tiny/pix2pix.yml --out preview.png --n 8
     python scripts/preview_augmentations.py --lq datasets/demo/train_input_img --gt datasets/demo/train_label_img \
         --out preview.png
     python scripts/preview_augmentations.py --gt datasets/demo/train_label_img \

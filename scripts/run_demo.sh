@@ -33,6 +33,6 @@ echo "== 3/4 tiled cascade test on the held-out demo test images (psf, raytrace,
 python flare_sr/test.py -opt options/tiny/test_cascade.yml > /dev/null 2>&1 || {
   echo "error: cascade test failed; rerun: python flare_sr/test.py -opt options/tiny/test_cascade.yml" >&2; exit 1; }
 
-echo "== 4/4 results (per held-out flare family)"
+echo "== 4/4 results (per held-out flare family, from results/demo_cascade/metrics.json)"
 python scripts/demo_summary.py --results results/demo_cascade --data datasets/demo
 echo "demo finished in $((SECONDS - start)) s; TensorBoard: tensorboard --logdir tb_logger"

@@ -28,17 +28,21 @@ from basicsr.archs import build_network
 from basicsr.models.base_model import BaseModel
 from basicsr.utils import get_root_logger
 from basicsr.utils.registry import MODEL_REGISTRY
+from torch.nn.parallel import DataParallel
 
 from flare_sr.errors import FlareSRError
-from flare_sr.models.flare_base import FlareBaseModel
 from flare_sr.models.hinet_model import final_output
 from flare_sr.models.main_net import restore_image
-from flare_sr.utils.tiling import tiled_forward
+from flare_sr.models.tiled_validation import TiledValidationMixin
+from flare_sr.utils.checkpoint import load_checked_state_dict
 
 
 @MODEL_REGISTRY.register()
-class CascadeModel(FlareBaseModel):
-    """Test-only chain of network_main (Pix2PixUNet) and network_post (HINet, NAFNet); see the module docstring."""
+class CascadeModel(TiledValidationMixin, BaseModel):
+    """Test-only chain of network_main (Pix2PixUNet) and network_post (HINet, NAFNet); see the module docstring.
+
+    A BasicSR BaseModel (nothing to train or save) with flare_sr's tiled prediction and validation.
+    """
 
     STAGES = ('main', 'post')
     CASCADE_OPTIONS = {'use_main': True, 'use_post': True}  # ``cascade:`` keys, defaults
@@ -49,8 +53,7 @@ class CascadeModel(FlareBaseModel):
         if opt.get('is_train'):
             raise FlareSRError('model_type CascadeModel is for testing only: train each stage with '
                                'Pix2PixModel / HINetModel (flare_sr/train_pipeline.py runs all three)')
-        self.train_opt = {}
-        BaseModel.__init__(self, opt)  # SRModel.__init__ would build a network_g we do not have
+        super().__init__(opt)
         switches = dict(self.CASCADE_OPTIONS, **(opt.get('cascade') or {}))
         self.enabled = [stage for stage in self.STAGES if switches[f'use_{stage}']]
         if not self.enabled:
@@ -69,23 +72,30 @@ class CascadeModel(FlareBaseModel):
         get_root_logger().info(f'Cascade stages: {" -> ".join(self.enabled)}{residual}; precision {precision}'
                                f'{", channels_last" if self.channels_last else ""}')
 
+    def model_to_device(self, net):
+        """On the device (DataParallel over several GPUs); never DDP: nothing here trains."""
+        net = net.to(self.device)
+        return DataParallel(net) if self.opt['num_gpu'] > 1 and not self.opt['dist'] else net
+
     def _load(self, stage, net):
+        """``path.pretrain_network_<stage>`` into the net, weights only, BasicSR's strict_load_* / param_key_*."""
         path_opt = self.opt.get('path') or {}
+        key_path = f'path.pretrain_network_{stage}'
         load_path = path_opt.get(f'pretrain_network_{stage}')
         if load_path is None:
-            get_root_logger().warning(f'path.pretrain_network_{stage} is not set: network_{stage} keeps random weights')
+            get_root_logger().warning(f'{key_path} is not set: network_{stage} keeps random weights')
             return
-        self.load_network(net, load_path, path_opt.get(f'strict_load_{stage}', True),
-                          path_opt.get(f'param_key_{stage}', 'params'))
+        strict, param_key = path_opt.get(f'strict_load_{stage}', True), path_opt.get(f'param_key_{stage}', 'params')
+        net = self.get_bare_model(net)
+        state_dict = load_checked_state_dict(net, load_path, key_path, strict, param_key)
+        get_root_logger().info(f'Loading {type(net).__name__} model from {load_path}, with param key: [{param_key}].')
+        self._print_different_keys_loading(net, state_dict, strict)
+        net.load_state_dict(state_dict, strict=strict)
 
     @property
     def channels_last(self):
-        return self.device.type == 'cpu' or self.uses_channels_last
-
-    def tile_input(self, batch):
-        """A CPU batch of tiles on the device, in the nets' memory format."""
-        batch = batch.to(self.device)
-        return batch.contiguous(memory_format=torch.channels_last) if self.channels_last else batch
+        """On the CPU: oneDNN's NHWC convolutions are cheaper per pixel on big tiles (module docstring)."""
+        return self.device.type == 'cpu'
 
     def run_stages(self, lq):
         """One batch of [0,1] tiles through the enabled stages, each output clamped to [0,1]."""
@@ -100,13 +110,15 @@ class CascadeModel(FlareBaseModel):
     def size_multiple(self):
         return math.lcm(*(getattr(self.get_bare_model(net), 'size_multiple', 1) for net in self.nets.values()))
 
-    def predict(self, lq_cpu):
-        out = tiled_forward(lambda batch: self.run_stages(self.tile_input(batch)), lq_cpu,
-                            multiple=self.size_multiple, device=self.device, **self.tile_options())
-        return self.restore_light_sources(lq_cpu, out.clamp(0, 1))
+    def tile_input(self, batch):
+        """A CPU batch of tiles on the device, in the nets' memory format."""
+        batch = batch.to(self.device)
+        return batch.contiguous(memory_format=torch.channels_last) if self.channels_last else batch
 
-    def inference_net(self):
-        raise FlareSRError('CascadeModel has no single network; use predict()')
+    def forward_tiles(self, batch):
+        return self.run_stages(self.tile_input(batch))
 
-    def save(self, epoch, current_iter):
-        raise FlareSRError('CascadeModel is for testing only; nothing to save')
+    def feed_data(self, data):
+        self.lq = data['lq'].to(self.device)
+        if 'gt' in data:
+            self.gt = data['gt'].to(self.device)

@@ -1,4 +1,4 @@
-"""FlareBaseModel: what every flare_sr model adds to BasicSR's SRModel.
+"""FlareBaseModel: what every flare_sr training model adds to BasicSR's SRModel.
 
 - Crash-safe checkpoints: networks and training states go through ``atomic_torch_save``; a state also
   carries every rank's RNG states, the AMP grad scaler, the skipped-step count and the best metrics,
@@ -15,98 +15,35 @@
   input image too; see ``_score``.
 - ``train.nonfinite: stop | skip``: a NaN/inf loss stops the run before the optimizer step (so no
   checkpoint ever holds the damage) or drops that step; weights that are not finite are never saved.
-- Validation through ``predict`` (tiled with ``val.tile``), BasicSR's PSNR/SSIM on uint8 images, the
-  raw input's scores as a baseline, side-by-side input|output|label images to TensorBoard and disk,
-  kept apart per validation set (``visualization/<dataset name>/``).
+- Tiled prediction and validation (the input baseline, images per dataset name, ``metrics.json``) come from
+  ``TiledValidationMixin`` (``flare_sr/models/tiled_validation.py``), which the test-only CascadeModel uses too;
+  the RNG states from ``flare_sr/utils/rng.py``.
 
-Hooks for subclasses (Pix2PixModel, HINetModel, the cascade's CascadeModel):
-- ``forward_image(net, lq)``: a [0,1] Bx3xhxw batch on the device -> the [0,1] restored batch.
-- ``predict(lq_cpu)``: a 1x3xHxW CPU tensor in [0,1] -> the 1x3xHxW CPU result in [0,1]; validation
-  and testing only ever call this, so a model that chains several networks overrides just ``predict``.
+Hook for subclasses (Pix2PixModel, HINetModel):
+- ``forward_image(net, lq)``: a [0,1] Bx3xhxw batch on the device -> the [0,1] restored batch; ``predict``
+  (the mixin's) runs it over tiles of the inference network (the EMA copy when there is one).
 """
-import contextlib
-import inspect
-import math
-import random
 from collections import OrderedDict
 from os import path as osp
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from basicsr.losses import build_loss
-from basicsr.metrics import calculate_metric
 from basicsr.models.sr_model import SRModel
-from basicsr.utils import get_root_logger, tensor2img
+from basicsr.utils import get_root_logger
 from basicsr.utils.dist_util import get_dist_info, master_only
-from basicsr.utils.registry import METRIC_REGISTRY
 from torch.nn.parallel import DataParallel, DistributedDataParallel
-from tqdm import tqdm
 
 from flare_sr.errors import FlareSRError
 from flare_sr.losses.saturation_mask import saturation_keep_mask
+from flare_sr.models.tiled_validation import TiledValidationMixin
 from flare_sr.utils.atomic import atomic_torch_save
-from flare_sr.utils.checkpoint import check_fits, load_weights_only, network_state_dict, to_plain
-from flare_sr.utils.img_util import write_image
-from flare_sr.utils.light_source import restore_light_source_tensor
+from flare_sr.utils.checkpoint import load_checked_state_dict, to_plain
 from flare_sr.utils.optim import build_optimizer, build_scheduler
-from flare_sr.utils.precision import resolve_precision
-from flare_sr.utils.tiling import TILE_OPTIONS, tiled_forward
+from flare_sr.utils.rng import capture_rng_states, restore_rng_states
 
 
-# ----------------------------------------------------------------------------------------------
-# RNG states (saved with each training state, and kept out of validation's way)
-def capture_rng_states():
-    """Every global RNG a training step may draw from, as tensors and plain data (``weights_only`` loadable).
-
-    numpy's MT19937 key (624 uint32) is kept as an int64 tensor; python's state is a tuple of ints.
-    """
-    numpy_state = np.random.get_state(legacy=False)
-    key = torch.from_numpy(numpy_state['state']['key'].astype(np.int64))
-    numpy_state['state'] = dict(numpy_state['state'], key=key)
-    states = {'torch': torch.get_rng_state(), 'numpy': numpy_state, 'python': random.getstate()}
-    if torch.cuda.is_available():
-        states['cuda'] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def _numpy_state(saved):
-    """``np.random.set_state``'s argument from a saved numpy state: the dict form, or the legacy tuple of states
-    converted by ``scripts/convert_training_state.py``; the key as a tensor (on any device) or an array."""
-    def as_key(key):
-        return torch.as_tensor(key).cpu().numpy().astype(np.uint32)
-
-    if isinstance(saved, dict):
-        return dict(saved, state=dict(saved['state'], key=as_key(saved['state']['key'])))
-    name, key, *rest = saved
-    return (name, as_key(key), *rest)
-
-
-def restore_rng_states(states):
-    """Set every global RNG from ``capture_rng_states``' result (also after a save and load)."""
-    torch.set_rng_state(states['torch'].cpu())
-    np.random.set_state(_numpy_state(states['numpy']))
-    random.setstate(states['python'])
-    if 'cuda' in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([state.cpu() for state in states['cuda']])
-
-
-@contextlib.contextmanager
-def preserved_rng_states():
-    """Run a block without moving any global RNG, so validating does not change how training continues."""
-    states = capture_rng_states()
-    try:
-        yield
-    finally:
-        restore_rng_states(states)
-
-
-def side_by_side(*images):
-    """Concatenate 1x3xHxW tensors left to right (input | output | label)."""
-    return torch.cat([image.float().clamp(0, 1) for image in images], dim=-1)
-
-
-class FlareBaseModel(SRModel):
+class FlareBaseModel(TiledValidationMixin, SRModel):
     """SRModel with the flare_sr training guarantees; see the module docstring for the hooks."""
 
     optional_train_losses = ('fft_opt',)  # added to every pixel loss by reconstruction_losses when present
@@ -354,15 +291,13 @@ class FlareBaseModel(SRModel):
         """
         key_path = next((f'path.{key}' for key, value in (self.opt.get('path') or {}).items()
                          if key.startswith('pretrain_network_') and value == load_path), 'checkpoint')
-        checkpoint = load_weights_only(load_path, key_path)
-        state_dict = network_state_dict(checkpoint, load_path, param_key, key_path)
         net = self.get_bare_model(net)
-        check_fits(net, state_dict, load_path, key_path, strict)
+        state_dict = load_checked_state_dict(net, load_path, key_path, strict, param_key)
         get_root_logger().info(f'Loading {type(net).__name__} model from {load_path}, with param key: [{param_key}].')
-        self._print_different_keys_loading(net, state_dict, strict)
+        self._print_different_keys_loading(net, state_dict, strict)  # BasicSR's: warns, drops misfit keys
         net.load_state_dict(state_dict, strict=strict)
 
-    # ---------------------------------------------------------------- inference
+    # ---------------------------------------------------------------- inference (predict and validation: the mixin)
     def forward_image(self, net, lq):
         """Network output for a [0,1] batch, as a [0,1] image batch. Subclasses map their conventions here."""
         return net(lq)
@@ -371,125 +306,19 @@ class FlareBaseModel(SRModel):
         """The network validation uses: the EMA copy when there is one, never the DDP wrapper."""
         return self.get_bare_model(getattr(self, 'net_g_ema', self.net_g))
 
-    def tile_options(self):
-        """``tiled_forward``'s keyword arguments from ``val.tile`` (defaults: ``TILE_OPTIONS``) and ``val.precision``
-        (resolved for the device)."""
-        val = self.opt.get('val') or {}
-        tile = dict(TILE_OPTIONS, **(val.get('tile') or {}))
-        return dict(tile_size=tile['size'], overlap=tile['overlap'], batch=tile['batch'],
-                    self_ensemble=tile['self_ensemble'],
-                    precision=resolve_precision(val.get('precision', 'fp32'), self.device))
+    @property
+    def size_multiple(self):
+        return getattr(self.inference_net(), 'size_multiple', 1)
+
+    def forward_tiles(self, batch):
+        return self.forward_image(self.inference_net(), self.to_device(batch))
 
     def predict(self, lq_cpu):
-        """1x3xHxW CPU [0,1] -> 1x3xHxW CPU [0,1], through ``tiled_forward`` with the ``val.tile`` options."""
+        """1x3xHxW CPU [0,1] -> 1x3xHxW CPU [0,1] (``TiledValidationMixin.predict``), the network in eval mode."""
         net = self.inference_net()
         was_training = net.training
         net.eval()
         try:
-            out = tiled_forward(lambda batch: self.forward_image(net, self.to_device(batch)), lq_cpu,
-                                multiple=getattr(net, 'size_multiple', 1), device=self.device,
-                                **self.tile_options())
+            return super().predict(lq_cpu)
         finally:
             net.train(was_training)
-        return self.restore_light_sources(lq_cpu, out.clamp(0, 1))
-
-    def restore_light_sources(self, lq_cpu, out):
-        """``val.restore_light_source`` (``true`` or ``{threshold, scale}``): saturated lights of the input put back."""
-        restore = (self.opt.get('val') or {}).get('restore_light_source')
-        if not restore:
-            return out
-        return restore_light_source_tensor(lq_cpu, out, **(restore if isinstance(restore, dict) else {}))
-
-    def test(self):
-        """BasicSR's hook (used by its own callers): the predicted image for the fed ``lq``."""
-        self.output = self.predict(self.lq.cpu()).to(self.device)
-
-    # ---------------------------------------------------------------- validation
-    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
-        """Score ``predict`` on every image, beside the raw input's scores; log, draw and save as configured."""
-        with preserved_rng_states():
-            self._validate(dataloader, current_iter, tb_logger, save_img)
-
-    def _validate(self, dataloader, current_iter, tb_logger, save_img):
-        dataset_name = dataloader.dataset.opt['name']
-        val_opt = self.opt['val']
-        metrics = val_opt.get('metrics') or {}
-        if metrics:
-            self._initialize_best_metric_results(dataset_name)
-        self.metric_results = {name: 0.0 for name in metrics}
-        self.input_metric_results = {name: 0.0 for name in metrics}
-        self.metric_counts = {name: 0 for name in metrics}
-        logger = get_root_logger()
-        for index, val_data in enumerate(tqdm(dataloader, desc=f'validate {dataset_name}', unit='image',
-                                              disable=not val_opt.get('pbar', False))):
-            image_name = osp.splitext(osp.basename(val_data['lq_path'][0]))[0]
-            lq = val_data['lq']
-            output = self.predict(lq)
-            gt = val_data.get('gt')
-            panels = [lq, output] if gt is None else [lq, output, gt]
-            if gt is not None and metrics:
-                paths = {key: val_data[key][0] for key in ('lq_path', 'gt_path') if key in val_data}
-                scores = self._score(output, lq, gt, metrics, paths)
-                logger.info(f'  {dataset_name} {image_name}: ' + ', '.join(
-                    f'{name} {value:.4f} (input {base:.4f})' for name, (value, base) in scores.items()))
-            if tb_logger is not None and index < val_opt.get('tb_images', 3):
-                tb_logger.add_image(f'val_{dataset_name}/{image_name} (input|output|label)',
-                                    side_by_side(*panels)[0], current_iter)
-            if save_img:
-                bit_depth = int(val_data['bit_depth'][0]) if 'bit_depth' in val_data else 8
-                self._save_images(dataset_name, image_name, current_iter, output, panels, bit_depth)
-        if any(self.metric_counts.values()):
-            for name in metrics:
-                count = self.metric_counts[name]
-                self.metric_results[name] = self.metric_results[name] / count if count else float('nan')
-                self.input_metric_results[name] = self.input_metric_results[name] / count if count else float('nan')
-                self._update_best_metric_result(dataset_name, name, self.metric_results[name], current_iter)
-            self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
-
-    def _score(self, output, lq, gt, metrics, paths=None):
-        """Each configured BasicSR metric on uint8 BGR HWC images, for the output and for the raw input.
-
-        A metric whose function takes ``img_lq``, ``lq_path`` or ``gt_path`` (calculate_flare_psnr) gets the
-        input image and the file paths too. A NaN score means "not scored" (e.g. no flare region): such an
-        image is left out of that metric's mean.
-        """
-        gt_img = tensor2img(gt)
-        out_img, lq_img = tensor2img(output), tensor2img(lq)
-        extras = {'img_lq': lq_img, **(paths or {})}
-        scores = {}
-        for name, metric_opt in metrics.items():
-            accepted = inspect.signature(METRIC_REGISTRY.get(metric_opt['type'])).parameters
-            data = {key: value for key, value in extras.items() if key in accepted}
-            value = calculate_metric({'img': out_img, 'img2': gt_img, **data}, metric_opt)
-            base = calculate_metric({'img': lq_img, 'img2': gt_img, **data}, metric_opt)
-            if not (math.isnan(value) or math.isnan(base)):
-                self.metric_results[name] += value
-                self.input_metric_results[name] += base
-                self.metric_counts[name] += 1
-            scores[name] = (value, base)
-        return scores
-
-    def _save_images(self, dataset_name, image_name, current_iter, output, panels, bit_depth=8):
-        """Output PNG (16-bit for a 16-bit input) plus an 8-bit input|output|label PNG, under the dataset's name
-        (validation sets may share file names, e.g. Flare7K's real and synthetic test sets); in training one
-        folder per image and iteration."""
-        root = self.opt['path']['visualization']
-        if self.opt['is_train']:
-            stem = osp.join(root, dataset_name, image_name, f'{image_name}_{current_iter}')
-            output_path, compare_path = f'{stem}.png', f'{stem}_compare.png'
-        else:
-            suffix = self.opt['val'].get('suffix')
-            file_name = f'{image_name}_{suffix}.png' if suffix else f'{image_name}.png'
-            output_path = osp.join(root, dataset_name, file_name)
-            compare_path = osp.join(root, f'{dataset_name}_compare', file_name)
-        output_img = output[0].permute(1, 2, 0).cpu().numpy() if bit_depth == 16 else tensor2img(output, rgb2bgr=False)
-        write_image(output_path, output_img, bit_depth=bit_depth)
-        write_image(compare_path, tensor2img(side_by_side(*panels), rgb2bgr=False))
-
-    def _log_validation_metric_values(self, current_iter, dataset_name, tb_logger):
-        super()._log_validation_metric_values(current_iter, dataset_name, tb_logger)
-        get_root_logger().info(f'Input baseline {dataset_name}: ' + ', '.join(
-            f'{name} {value:.4f}' for name, value in self.input_metric_results.items()))
-        if tb_logger is not None and isinstance(current_iter, int):
-            for name, value in self.input_metric_results.items():
-                tb_logger.add_scalar(f'metrics/{dataset_name}/input_{name}', value, current_iter)

@@ -14,13 +14,11 @@ filled in, never hand-edited, and the resolved option files are kept under
   optimizer and schedule start afresh with phase-2's own settings);
 - stage III's data <- stage I's checkpoint through ``stage3_source`` (flare_sr/pipeline/stage3_data.py,
   cached by the checkpoint's sha256).
-It ends with a table of each stage's last validation PSNR/SSIM and the raw input's, from its log.
+It ends with a table of each stage's last validation PSNR/SSIM and the raw input's, from its metrics.json.
 A failed stage is a FlareSRError (rerun the same command to resume).
 """
-import glob
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -36,8 +34,6 @@ from flare_sr.utils.options_check import load_option_file
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))  # the repository: experiments/ lives here
 
 STAGES = (('I', 'main', 'Pix2Pix'), ('II', 'phase1', 'HINet phase 1'), ('III', 'phase2', 'HINet phase 2'))
-_METRIC_LINE = re.compile(r'# (\w+): ([-\d.]+)')
-_BASELINE_LINE = re.compile(r'Input baseline [^:]*: (.*)$')
 
 
 def experiment_dir(opt):
@@ -64,21 +60,21 @@ def _plain(value):
 
 
 def last_validation(opt):
-    """{'psnr': x, 'ssim': y, 'input_psnr': z, ...} from the stage's newest logged validation, or {}."""
+    """{'psnr': x, 'ssim': y, 'input_psnr': z, ...}: the means of the stage's newest validation (its last dataset)
+    in ``experiments/<name>/metrics.json`` (flare_sr/models/tiled_validation.py), or {} when there is none."""
+    try:
+        with open(osp.join(experiment_dir(opt), 'metrics.json'), encoding='utf-8') as handle:
+            validations = json.load(handle).get('validations') or []
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if not validations or not validations[-1].get('datasets'):
+        return {}
+    record = list(validations[-1]['datasets'].values())[-1]
     metrics = {}
-    for log_path in sorted(glob.glob(osp.join(experiment_dir(opt), f'train_{opt["name"]}_*.log'))):
-        with open(log_path, encoding='utf-8', errors='replace') as handle:
-            for line in handle:
-                if 'Validation ' in line:
-                    metrics = {}
-                match = _METRIC_LINE.search(line)
-                if match:
-                    metrics[match.group(1)] = float(match.group(2))
-                baseline = _BASELINE_LINE.search(line)
-                if baseline:
-                    for part in baseline.group(1).split(','):
-                        name, _, value = part.strip().partition(' ')
-                        metrics[f'input_{name}'] = float(value)
+    for name, mean in record['mean'].items():
+        for role, prefix in (('output', ''), ('input', 'input_')):
+            if mean.get(role) is not None:
+                metrics[prefix + name] = float(mean[role])  # "inf" for identical images
     return metrics
 
 

@@ -6,6 +6,7 @@ The reference files in ``data/`` hold weights, inputs and outputs produced by th
 import importlib.util
 import json
 import os
+import sys
 
 import pytest
 import torch
@@ -80,10 +81,12 @@ def test_official_weights_load_strictly_and_reproduce_outputs(name):
             assert_outputs_equal(net(record['input']), record['output_train'])
 
 
-def test_official_hinet_checkpoint_loads_through_basicsr(name='hinet_wf4_depth3.pt'):
-    """The path `path.pretrain_network_g` + `param_key_g: params` takes in a BasicSR model."""
+@pytest.mark.parametrize('arch, name', [(HINet, 'hinet_wf4_depth3.pt'), (NAFNet, 'nafnet_w4_enc11_mid1_dec11.pt')])
+def test_official_checkpoint_loads_through_basicsr(arch, name):
+    """Official HINet and NAFNet checkpoints keep their weights under `params`: the path
+    `path.pretrain_network_g` + `param_key_g: params` takes in a BasicSR model."""
     _, record, _ = load_reference(name)
-    net = HINet(**record['config'])
+    net = arch(**record['config'])
     BaseModel.__new__(BaseModel).load_network(net, os.path.join(DATA_DIR, name), strict=True, param_key='params')
     with torch.no_grad():
         assert_outputs_equal(net(record['input']), record['output_eval'])
@@ -122,15 +125,6 @@ def test_nafnet_layernorm_backward_equals_autograd_in_double():
     y = LayerNormFunction.apply(x, torch.ones_like(weight), torch.zeros_like(bias), 1e-6)
     torch.testing.assert_close(y.mean(1), torch.zeros(2, 3, 4, dtype=torch.float64))
     torch.testing.assert_close(y.var(1, unbiased=False), torch.ones(2, 3, 4, dtype=torch.float64), rtol=1e-5, atol=0)
-
-
-def test_official_nafnet_checkpoint_loads_through_basicsr(name='nafnet_w4_enc11_mid1_dec11.pt'):
-    """Official NAFNet checkpoints keep their weights under `params`, as BasicSR's load_network expects."""
-    _, record, _ = load_reference(name)
-    net = NAFNet(**record['config'])
-    BaseModel.__new__(BaseModel).load_network(net, os.path.join(DATA_DIR, name), strict=True, param_key='params')
-    with torch.no_grad():
-        assert_outputs_equal(net(record['input']), record['output_eval'])
 
 
 def full_size_configs():
@@ -244,10 +238,14 @@ def test_nets_train_a_step_without_inplace_autograd_errors():
 
 
 def load_bench_script(repo_root):
-    path = os.path.join(repo_root, 'scripts', 'bench', 'bench_model_cost.py')
-    spec = importlib.util.spec_from_file_location('bench_model_cost', path)
+    bench_dir = os.path.join(repo_root, 'scripts', 'bench')
+    spec = importlib.util.spec_from_file_location('bench_model_cost', os.path.join(bench_dir, 'bench_model_cost.py'))
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, bench_dir)  # as when run as a script: it imports its sibling _common
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(bench_dir)
     return module
 
 
@@ -262,7 +260,7 @@ def test_mac_counter_counts_conv_and_transposed_conv_by_hand(repo_root):
 
 
 def test_mac_counter_reproduces_the_reference_costs(repo_root):
-    """REFERENCE.md section 7 measured these at 256x256 independently (HINet 157.6, depth 4 121.6, unet_256 6.05)."""
+    """Published and independently measured costs at 256x256: HINet 157.6, depth 4 121.6, unet_256 6.05 GMACs."""
     bench = load_bench_script(repo_root)
     gmacs = {}
     for name, opt in [('hinet', {'type': 'HINet'}), ('hinet_depth4', {'type': 'HINet', 'depth': 4}),

@@ -1,4 +1,5 @@
 """CascadeModel: loads both checkpoints, chains them tile by tile, scores through BasicSR's test pipeline."""
+import json
 import os
 import shutil
 import subprocess
@@ -8,12 +9,13 @@ import flare_sr  # noqa: F401
 import pytest
 import torch
 import yaml
+from basicsr.metrics import calculate_psnr
 from basicsr.models import build_model
 
 from flare_sr.archs.hinet_arch import HINet
 from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
-from flare_sr.utils.img_util import write_image
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.img_util import read_image_uint8, write_image
 
 MAIN = dict(type='Pix2PixUNet', in_ch=3, out_ch=3, num_downs=5, ngf=8, norm='batch', use_dropout=False)
 POST = dict(type='HINet', in_chn=3, wf=8, depth=3)
@@ -76,7 +78,8 @@ def test_cascade_refuses_training_wrong_checkpoints_and_no_stage(tmp_path):
 
 
 def test_cascade_through_basicsr_test_pipeline(tmp_path, repo_root):
-    """flare_sr/test.py: per-image and mean PSNR/SSIM, the input baseline, saved outputs."""
+    """flare_sr/test.py: saved outputs, and metrics.json with the per-image and mean PSNR/SSIM and the input
+    baseline, each PSNR equal to the one of the files on disk."""
     _, _, paths = _checkpoints(tmp_path)
     generator = torch.Generator().manual_seed(5)
     for index in range(2):
@@ -99,10 +102,24 @@ def test_cascade_through_basicsr_test_pipeline(tmp_path, repo_root):
         run = subprocess.run([sys.executable, 'flare_sr/test.py', '-opt', str(option_file)], cwd=repo_root,
                              capture_output=True, text=True, timeout=120)
         assert run.returncode == 0, run.stderr[-2000:]
-        log = open(next(os.path.join(results, f) for f in os.listdir(results) if f.endswith('.log'))).read()
-        assert 'tiny test_input_20000: psnr' in log and '(input ' in log
-        assert '# psnr:' in log and '# ssim:' in log and 'Input baseline tiny: psnr' in log
         saved = sorted(os.listdir(os.path.join(results, 'visualization', 'tiny')))
         assert saved == ['test_input_20000.png', 'test_input_20001.png']
+        with open(os.path.join(results, 'metrics.json'), encoding='utf-8') as handle:
+            metrics = json.load(handle)
+        assert metrics['name'] == name and metrics['model'] == 'CascadeModel' and list(metrics['datasets']) == ['tiny']
+        record = metrics['datasets']['tiny']
+        assert record['images'] == 2 and sorted(record['per_image']) == ['test_input_20000', 'test_input_20001']
+        expected = {'output': [], 'input': []}
+        for index in range(2):
+            gt = read_image_uint8(tmp_path / 'gt' / f'test_label_{20000 + index}.png')
+            scores = record['per_image'][f'test_input_{20000 + index}']
+            assert set(scores) == {'psnr', 'ssim'}
+            for role, path in (('output', os.path.join(results, 'visualization', 'tiny', saved[index])),
+                               ('input', tmp_path / 'lq' / f'test_input_{20000 + index}.png')):
+                expected[role].append(calculate_psnr(read_image_uint8(path), gt, crop_border=0))
+                assert scores['psnr'][role] == pytest.approx(expected[role][-1], abs=1e-6)
+        for role in ('output', 'input'):
+            assert record['mean']['psnr'][role] == pytest.approx(sum(expected[role]) / 2, abs=1e-6)
+        assert record['mean']['psnr']['scored'] == 2 and 0 < record['mean']['ssim']['input'] < 1
     finally:
         shutil.rmtree(results, ignore_errors=True)

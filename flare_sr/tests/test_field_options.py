@@ -4,7 +4,6 @@ flare_sr/train.py and flare_sr/test.py; and each kind of case of the option chec
 import flare_sr  # noqa: F401  (first: torchvision alias before BasicSR loads)
 
 import os
-import re
 import shutil
 
 import cv2
@@ -14,8 +13,8 @@ import yaml
 
 from flare_sr.errors import FlareSRError
 from flare_sr.tests.test_train_support import (REPO, TEST_SCRIPT, experiment_dirs, hinet_options, make_flare_pairs,
-                                               pix2pix_options, remove_experiment, run_train, unique_name,
-                                               write_options)
+                                               pix2pix_options, read_metrics, remove_experiment, run_train,
+                                               unique_name, write_options)
 from flare_sr.utils.options_check import check_option_file, check_options, suggestion
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'field_options')
@@ -114,11 +113,15 @@ def test_field_training_file_trains_two_iterations(field_data, tmp_path, templat
         assert sorted(messages(result.stderr, 'warning')) == sorted(warnings)
         models = os.path.join(experiment_dirs(opt['name'])[0], 'models')
         assert os.path.isfile(os.path.join(models, 'net_g_2.pth'))  # save_checkpoint_freq !!float 2e0 honoured
-        log = result.stdout + result.stderr
-        if 'val' in opt:  # val_freq !!float 2e0: a validation at iteration 2 (and BasicSR's final one) of each set
-            for dataset in (d['name'] for phase, d in opt['datasets'].items() if phase.startswith('val')):
-                assert len(re.findall(rf'Validation {dataset}\n', log)) == 2, log[-3000:]
-                assert re.search(rf'Validation {dataset}\n\t # psnr: [\d.]+\tBest: [\d.]+ @ 2 iter', log)
+        if 'val' in opt:  # val_freq !!float 2e0: a validation at iteration 2 (BasicSR's final one rewrites it)
+            metrics = read_metrics(os.path.join(experiment_dirs(opt['name'])[0], 'metrics.json'))
+            datasets = [d['name'] for phase, d in opt['datasets'].items() if phase.startswith('val')]
+            assert [entry['iter'] for entry in metrics['validations']] == [2]
+            assert sorted(metrics['validations'][0]['datasets']) == sorted(datasets)
+            for dataset in datasets:
+                record = metrics['validations'][0]['datasets'][dataset]
+                assert record['mean']['psnr']['output'] > 0 and record['mean']['psnr']['scored'] == record['images']
+                assert metrics['best'][dataset]['psnr'] == {'value': record['mean']['psnr']['output'], 'iter': 2}
     finally:
         remove_experiment(opt['name'])
 
@@ -135,8 +138,9 @@ def test_field_test_file_runs_through_test_py(field_data, tmp_path):
         assert sorted(os.listdir(os.path.join(visualization, 'Set5'))) == ['0001.png', '0002.png']
         # named after the input, as BasicSR names them
         assert sorted(os.listdir(os.path.join(visualization, 'DIV2K100'))) == ['0801x4.png']
-        log = result.stdout + result.stderr
-        assert all(f'Validation {name}' in log for name in ('Set5', 'Set14', 'DIV2K100'))
+        metrics = read_metrics(os.path.join(REPO, 'results', opt['name'], 'metrics.json'))
+        assert sorted(metrics['datasets']) == ['DIV2K100', 'Set14', 'Set5']
+        assert sorted(metrics['datasets']['Set5']['per_image']) == ['0001', '0002']
     finally:
         remove_experiment(opt['name'])
 
@@ -197,13 +201,12 @@ def test_better_lower_keeps_the_lowest_value(tmp_path, tiny_data, experiment):
     opt['val']['metrics'] = {'psnr': {'type': 'calculate_psnr', 'crop_border': 0, 'better': 'lower'}}
     result = run_train(write_options(tmp_path / 'lower.yml', opt), tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    # one validation per iteration, and BasicSR's final one (iteration 4 again), each with the best so far
-    logged = re.findall(r'# psnr: ([\d.]+)\tBest: ([\d.]+) @ (\d+) iter', result.stdout + result.stderr)
-    values = [float(value) for value, _, _ in logged]
-    assert len(values) == 5 and len(set(values)) > 2
-    for seen, (_, best, best_iter) in enumerate(logged, start=1):
-        assert float(best) == min(values[:seen])
-        assert int(best_iter) == [1, 2, 3, 4, 4][values.index(min(values[:seen]))]
+    # one validation per iteration (BasicSR's final one, at iteration 4 again, rewrites the last), and the best
+    metrics = read_metrics(os.path.join(experiment_dirs(name)[0], 'metrics.json'))
+    assert [entry['iter'] for entry in metrics['validations']] == [1, 2, 3, 4]
+    values = [entry['datasets']['val']['mean']['psnr']['output'] for entry in metrics['validations']]
+    assert len(set(values)) > 2
+    assert metrics['best']['val']['psnr'] == {'value': min(values), 'iter': 1 + values.index(min(values))}
 
 
 def test_use_flip_is_honoured_as_use_hflip(tiny_data):

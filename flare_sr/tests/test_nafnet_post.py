@@ -1,20 +1,19 @@
 """NAFNet as the post model: trained by HINetModel through train.py, and chained by the cascade.
 
 The training run also validates with calculate_flare_psnr beside PSNR/SSIM, so the flare-region metric is
-seen in a real validation log and in TensorBoard, with its input baseline.
+seen in a real validation's metrics.json and in TensorBoard, with its input baseline.
 """
 import flare_sr  # noqa: F401  (registers; must precede basicsr imports)
 
 import os
-import re
 
 import torch
 from basicsr.models import build_model
 
 from flare_sr.archs.nafnet_arch import NAFNet
 from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
-from flare_sr.tests.test_train_support import (base_options, experiment_dirs, load_params, make_flare_pairs, run_train,
-                                               tb_scalars, write_options)
+from flare_sr.tests.test_train_support import (base_options, experiment_dirs, load_params, make_flare_pairs,
+                                               read_metrics, run_train, tb_scalars, write_options)
 
 NAFNET = {'type': 'NAFNet', 'img_channel': 3, 'width': 4, 'middle_blk_num': 1, 'enc_blk_nums': [1, 1],
           'dec_blk_nums': [1, 1]}
@@ -37,7 +36,6 @@ def test_nafnet_trains_as_the_post_model_and_validates_the_flare_region(tmp_path
     opt['logger']['save_checkpoint_freq'] = 2
     result = run_train(write_options(tmp_path / 'nafnet.yml', opt), tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    log = result.stdout + result.stderr
 
     exp_dir, tb_dir = experiment_dirs(name)
     params = load_params(os.path.join(exp_dir, 'models', 'net_g_2.pth'))
@@ -49,13 +47,13 @@ def test_nafnet_trains_as_the_post_model_and_validates_the_flare_region(tmp_path
     assert sorted(step for step, _ in scalars['losses/l_pix']) == [1, 2]
     for metric in ('psnr', 'flare_psnr', 'input_flare_psnr'):
         assert f'metrics/val/{metric}' in scalars, sorted(scalars)
-    per_image = re.findall(r'val (test_input_1000\d): .*flare_psnr (\S+) \(input (\S+)\)', log)
-    assert {image for image, _, _ in per_image} == {'test_input_10000', 'test_input_10001'}, log[-3000:]
+    record = read_metrics(os.path.join(exp_dir, 'metrics.json'))['validations'][-1]['datasets']['val']
+    assert sorted(record['per_image']) == ['test_input_10000', 'test_input_10001']
     # The glow covers part of the image: the flare region scores below the whole image, and is finite.
-    whole_input = float(re.search(r'Input baseline val: psnr ([0-9.]+)', log).group(1))
-    flare_input = float(re.search(r'Input baseline val: .*flare_psnr ([0-9.]+)', log).group(1))
-    assert 0 < flare_input < whole_input
-    assert '# flare_psnr:' in log
+    for scores in [record['mean'], *record['per_image'].values()]:
+        assert 0 < scores['flare_psnr']['input'] < scores['psnr']['input']
+        assert scores['flare_psnr']['output'] > 0
+    assert record['mean']['flare_psnr']['scored'] == 2
 
 
 def test_cascade_runs_a_nafnet_post_network(tmp_path):

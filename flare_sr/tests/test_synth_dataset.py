@@ -69,9 +69,20 @@ def test_flare_options_reach_the_synthesis(clean_dir):
 
 
 def test_validation_phase_fixes_the_flare_per_image(clean_dir):
-    dataset = make_dataset(clean_dir, phase='val')
-    assert torch.equal(dataset[1]['lq'], dataset[1]['lq'])
-    assert dataset[1]['lq'].shape == (3, 60, 80)
+    """Outside training each whole image gets a flare fixed by (seed, image): the same in a new dataset and at any
+    key of that image, a real flare (input far from label), another one for another image or seed."""
+    dataset, again, other_seed = (make_dataset(clean_dir, phase='val', **extra) for extra in ({}, {}, {'seed': 4}))
+    flares = []
+    for index in range(len(dataset)):
+        sample = dataset[index]
+        assert sample['lq'].shape == sample['gt'].shape == (3, 60, 80)  # whole, not cropped to gt_size
+        assert torch.equal(sample['lq'], again[index]['lq']) and torch.equal(sample['gt'], again[index]['gt'])
+        assert torch.equal(sample['lq'], dataset[index + 2 * len(dataset)]['lq'])  # not a fresh draw per key
+        flare = sample['lq'] - sample['gt']
+        assert flare.abs().mean() > 0.01, index  # a visible flare, not input = label
+        assert not torch.equal(sample['lq'], other_seed[index]['lq'])
+        flares.append(flare.mean(dim=(1, 2)))
+    assert len({tuple(np.round(flare.numpy(), 4)) for flare in flares}) == len(dataset)  # one flare per image
 
 
 def test_clean_images_from_lmdb_are_real_crops_of_the_sources(clean_dir, tmp_path):

@@ -144,18 +144,32 @@ def test_preview_shows_each_synthesis_component_on_its_own(repo_root, clean_dir,
 
 
 def test_demo_summary_scores_each_family_and_the_flare_region(repo_root, tmp_path, capsys):
-    """Outputs equal to the labels: every family gains exactly (label - input), the flare region becomes inf."""
+    """A perfect model (outputs = labels), scored and written as test.py does (metrics.json): every family's output
+    and flare region print as inf, the input as its mean PSNR."""
+    from basicsr.metrics import calculate_psnr
+
+    from flare_sr.metrics.flare_psnr_metric import calculate_flare_psnr
+    from flare_sr.models.tiled_validation import MetricsFile, dataset_scores
+
     demo = load_script(repo_root, 'make_demo_dataset')
     data = tmp_path / 'demo'
     demo.main(['--out', str(data), '--scale', '0.25', '--per-photo-train', '1', '--per-photo-test', '1'])
     with open(data / 'test.csv') as handle:
         rows = list(csv.DictReader(handle))
     results = tmp_path / 'results'
+    metrics = MetricsFile({'is_train': False, 'name': 'demo', 'path': {'results_root': str(results)}}, 'CascadeModel')
+    per_family = {}
     for row in rows:
         folder = results / 'visualization' / f'demo_{row["fold"]}'
         folder.mkdir(parents=True, exist_ok=True)
         label = cv2.imread(str(data / 'test_label_img' / row['label_img']))
+        lq = cv2.imread(str(data / 'test_input_img' / row['input_img']))
         cv2.imwrite(str(folder / row['input_img']), label)  # a perfect model
+        per_family.setdefault(row['fold'], {})[os.path.splitext(row['input_img'])[0]] = {
+            'psnr': (calculate_psnr(label, label, 0), calculate_psnr(lq, label, 0)),
+            'flare_psnr': (calculate_flare_psnr(label, label, img_lq=lq), calculate_flare_psnr(lq, label, img_lq=lq))}
+    for family, per_image in per_family.items():
+        metrics.add('demo', f'demo_{family}', dataset_scores(per_image, ['psnr', 'flare_psnr']))
     capsys.readouterr()
     picture = tmp_path / 'grid.png'
     load_script(repo_root, 'demo_summary').main(['--results', str(results), '--data', str(data),
@@ -163,7 +177,8 @@ def test_demo_summary_scores_each_family_and_the_flare_region(repo_root, tmp_pat
     lines = capsys.readouterr().out.splitlines()
     for family in demo.HELDOUT_FAMILIES:
         line = next(line for line in lines if f'held-out {family}' in line)
-        assert '-> inf dB' in line and 'flare region' in line
+        inputs = np.mean([scores['psnr'][1] for scores in per_family[family].values()])
+        assert f'whole image {inputs:.2f} -> inf dB' in line and 'flare region' in line and '-> inf dB' in line
     assert 'flare-free photos: output PSNR inf dB' in '\n'.join(lines)
     height = cv2.imread(str(data / 'test_input_img' / rows[0]['input_img'])).shape[0]
     assert cv2.imread(str(picture)).shape[0] == 4 * height  # one row per family

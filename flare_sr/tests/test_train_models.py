@@ -10,7 +10,7 @@ import torch
 
 from flare_sr.utils.img_util import read_image_uint8
 from flare_sr.tests.test_train_support import (REPO, TEST_SCRIPT, experiment_dirs, hinet_options, load_params,
-                                               make_flare_pairs, pix2pix_options, run_train,
+                                               make_flare_pairs, pix2pix_options, read_metrics, run_train,
                                                tb_scalars, write_options)
 
 
@@ -58,6 +58,9 @@ def _train_resume_and_check(tmp_path, opt, loss_tag, iters, more_iters, net_labe
     assert result.returncode == 0, result.stderr[-3000:]
     log = result.stdout + result.stderr
     assert 'Resuming training from epoch' in log and f'iter: {iters}.' in log
+    # metrics.json tells the one continuous run: the first run's validation kept, the resumed run's final one added
+    validations = read_metrics(os.path.join(exp_dir, 'metrics.json'))['validations']
+    assert [entry['iter'] for entry in validations] == [iters, iters + more_iters]
     for label in net_labels:
         assert f'{label}_{iters}.pth' in log  # the resumed run loaded each saved network
         params = load_params(os.path.join(exp_dir, 'models', f'{label}_latest.pth'))
@@ -82,8 +85,9 @@ def test_hinet_trains_logs_and_auto_resumes_from_another_directory(tmp_path, tin
                 'val': {'save_img': True, 'tile': {'size': 32, 'overlap': 8}, 'metrics': opt['val']['metrics']}}
     result = run_train(write_options(tmp_path / 'test.yml', test_opt), tmp_path, script=TEST_SCRIPT)
     assert result.returncode == 0, result.stderr[-3000:]
-    log = result.stdout + result.stderr
-    assert 'held_out test_input_10000: psnr' in log and 'Input baseline held_out: psnr' in log
+    record = read_metrics(os.path.join(REPO, 'results', test_name, 'metrics.json'))['datasets']['held_out']
+    assert sorted(record['per_image']) == ['test_input_10000', 'test_input_10001']
+    assert set(record['mean']) == {'psnr', 'ssim'} and record['mean']['psnr']['input'] > 0
     visualization = os.path.join(REPO, 'results', test_name, 'visualization')
     assert os.path.isfile(os.path.join(visualization, 'held_out', 'test_input_10000.png'))  # no val.suffix needed
     assert os.path.isfile(os.path.join(visualization, 'held_out_compare', 'test_input_10000.png'))
@@ -133,18 +137,29 @@ def test_psnr_loss_is_minus_mean_psnr_per_image():
     assert torch.isclose(loss, -0.5 * psnrs.mean(), atol=1e-3)
 
 
-def test_ema_weights_follow_training(tmp_path, tiny_data, experiment):
-    """train.ema_decay: the saved params_ema move away from the start, but lag behind params."""
+def test_ema_weights_are_the_decay_average_of_the_trained_weights(tmp_path, tiny_data, experiment):
+    """train.ema_decay d: after every optimizer step ema <- d * ema + (1 - d) * params, so the params_ema saved at
+    iteration N are the closed-form decay average d^(N-1) ema_1 + sum_t (1 - d) d^(N-t) params_t of the params
+    saved at each iteration: they lag behind training by a known amount, for every parameter."""
     name = experiment('test_ema')
-    opt = hinet_options(tiny_data, name, total_iter=6, ema_decay=0.5)
-    opt['logger']['save_checkpoint_freq'] = 2
+    decay, iters = 0.5, 5
+    opt = hinet_options(tiny_data, name, total_iter=iters, ema_decay=decay)
+    opt['logger']['save_checkpoint_freq'] = 1
     result = run_train(write_options(tmp_path / 'ema.yml', opt), tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    saved = torch.load(os.path.join(experiment_dirs(name)[0], 'models', 'net_g_latest.pth'))
-    first = torch.load(os.path.join(experiment_dirs(name)[0], 'models', 'net_g_2.pth'))
-    weight = 'last.weight'
-    assert not torch.equal(saved['params_ema'][weight], first['params_ema'][weight])  # updated every step
-    assert not torch.equal(saved['params_ema'][weight], saved['params'][weight])      # an average, not a copy
+    saved = [load_params(os.path.join(experiment_dirs(name)[0], 'models', f'net_g_{step}.pth'), key)
+             for step in range(1, iters + 1) for key in ('params', 'params_ema')]
+    params, emas = saved[0::2], saved[1::2]
+    for key in params[0]:
+        if not params[0][key].is_floating_point():
+            continue
+        expected = decay ** (iters - 1) * emas[0][key].double()
+        for step in range(2, iters + 1):
+            expected += (1 - decay) * decay ** (iters - step) * params[step - 1][key].double()
+        torch.testing.assert_close(emas[-1][key].double(), expected, atol=1e-6, rtol=1e-5, msg=key)
+    lag = max((emas[-1][key] - params[-1][key]).abs().max().item() for key in params[0])
+    moved = max((emas[-1][key] - emas[0][key]).abs().max().item() for key in params[0])
+    assert lag > 1e-4 and moved > 1e-4  # the average trails the trained weights, and follows them
 
 
 def test_two_validation_sets_with_the_same_file_names_keep_their_own_images(tmp_path, tiny_data, experiment):

@@ -1,5 +1,6 @@
 """Support for the training tests (no tests here): tiny generated data, option files, real train.py runs."""
 import copy
+import json
 import os
 import shutil
 import subprocess
@@ -104,6 +105,12 @@ def experiment_dirs(name):
     return os.path.join(REPO, 'experiments', name), os.path.join(REPO, 'tb_logger', name)
 
 
+def read_metrics(path):
+    """The ``metrics.json`` a validation or test wrote (flare_sr/models/tiled_validation.py)."""
+    with open(path, encoding='utf-8') as handle:
+        return json.load(handle)
+
+
 def remove_experiment(name):
     for folder in (*experiment_dirs(name), os.path.join(REPO, 'results', name)):
         shutil.rmtree(folder, ignore_errors=True)
@@ -125,8 +132,8 @@ def run_train(opt_path, cwd, *args, timeout=240, script=TRAIN_SCRIPT):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def load_params(path):
-    return torch.load(path, map_location='cpu', weights_only=True)['params']
+def load_params(path, key='params'):
+    return torch.load(path, map_location='cpu', weights_only=True)[key]
 
 
 def assert_same_weights(path_a, path_b, atol=1e-6):

@@ -4,7 +4,7 @@
 file from someone else could run code. Everything here loads with ``weights_only=True`` (tensors and
 plain data: dicts, lists, tuples, numbers, strings); a file that needs more is refused, its payload
 never runs. flare_sr's own training states hold only such data (RNG states included, see
-``flare_sr/models/flare_base.py``).
+``flare_sr/utils/rng.py``).
 
 Misuses named in one line (BasicSR #717 and its kind): a network file given as ``path.resume_state``
 (names the matching ``training_states/<iter>.state``), a training state given as
@@ -185,3 +185,13 @@ def check_fits(net, state_dict, path, key_path, strict):
         hint = f'; set {strict_option}: false to load the keys that fit' if loadable else ''
         raise FlareSRError(f'{key_path}: {path} does not fit {type(net).__name__}: ' + ', '.join(parts) +
                            ' keys (a checkpoint of another network or size?)' + hint)
+
+
+def load_checked_state_dict(net, load_path, key_path, strict=True, param_key='params'):
+    """The state_dict of network checkpoint ``load_path`` for the bare ``net``, loaded as weights only, chosen as
+    BasicSR does (``network_state_dict``) and checked to fit (``check_fits``); every misuse is one FlareSRError
+    naming ``key_path`` (e.g. ``path.pretrain_network_g``)."""
+    checkpoint = load_weights_only(load_path, key_path)
+    state_dict = network_state_dict(checkpoint, load_path, param_key, key_path)
+    check_fits(net, state_dict, load_path, key_path, strict)
+    return state_dict

@@ -89,7 +89,7 @@ STAGE3_SOURCE = {'main_opt': STR, 'main_checkpoint': STR, 'tile': DICT, 'dataroo
                  'meta_csv': (STR, NULL), 'fold': (STR, INT, LIST, NULL), 'patch_size': INT, 'stride': INT}
 SCHEDULER_COUNTS = ('milestones', 'periods', 'T_max', 'restarts')  # iteration counts inside train.scheduler
 DATASET_PATHS = ('dataroot_lq', 'dataroot_gt', 'meta_info_file', 'meta_csv')
-# What a metric function receives from validation rather than from its options (flare_base._score).
+# What a metric function receives from validation rather than from its options (TiledValidationMixin._score).
 METRIC_INPUTS = ('img', 'img2', 'img_lq', 'lq_path', 'gt_path')
 HINET_GRAD_CLIP = 0.01  # HINet's ImageRestorationModel: use_grad_clip -> clip_grad_norm_(params, 0.01)
 REGISTRIES = {'ARCH': ARCH_REGISTRY, 'LOSS': LOSS_REGISTRY, 'METRIC': METRIC_REGISTRY}
