@@ -26,5 +26,12 @@ setup(
     install_requires=read_requirements(),
     # ONNX export (scripts/export_onnx.py) and infer.py --backend onnxruntime: pip install flare_sr[onnx]
     extras_require={'onnx': ['onnx>=1.16', 'onnxruntime>=1.18']},
+    # the same command lines as python flare_sr/train.py, test.py, infer.py and train_pipeline.py
+    entry_points={'console_scripts': [
+        'flare-sr-train = flare_sr.cli:train_main',
+        'flare-sr-test = flare_sr.cli:test_main',
+        'flare-sr-infer = flare_sr.cli:infer_main',
+        'flare-sr-pipeline = flare_sr.cli:pipeline_main',
+    ]},
     zip_safe=False,
 )

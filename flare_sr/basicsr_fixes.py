@@ -32,9 +32,16 @@ import subprocess
 import sys
 from os import path as osp
 
+import basicsr.test
+import basicsr.train
+import basicsr.utils.options
 import torch
 import torch.distributed as dist
+import yaml
+from basicsr.data.data_sampler import EnlargedSampler
+from basicsr.utils.registry import DATASET_REGISTRY
 
+from flare_sr.data.sampling import ResumableSampler
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.checkpoint import latest_training_state, load_training_state
 from flare_sr.utils.hardware import check_launcher_env, choose_backend, fit_to_hardware, warn
@@ -45,10 +52,6 @@ _MARK = '_flare_sr_fixes_applied'
 
 def apply():
     """Install all wrappers (once per process)."""
-    import basicsr.test
-    import basicsr.train
-    import basicsr.utils.options
-
     if getattr(basicsr.train, _MARK, False):
         return
     basicsr.utils.options.init_dist = _wrap_init_dist(basicsr.utils.options.init_dist)
@@ -133,8 +136,6 @@ def _check_dataset_names(opt):
 # distributed start-up
 def _dist_params_from_option_file():
     """``dist_params`` and ``num_gpu`` of the option file on the command line (init_dist is not given them)."""
-    import yaml
-
     path = option_path_from_argv()
     if path is None or not osp.isfile(path):
         return {}, 'auto'
@@ -191,8 +192,6 @@ def resume_map_location(opt):
 
 def load_resume_state(opt):
     """Replacement for ``basicsr.train.load_resume_state``: CPU-safe and independent of the working directory."""
-    import basicsr.train
-
     if opt['auto_resume']:
         state_path = latest_training_state(opt['path']['training_states'])
         if state_path is not None:
@@ -229,17 +228,11 @@ def _is_flare_sr_dataset(dataset):
 
 def _choose_train_sampler(dataset, num_replicas, rank, ratio=1):
     """Stands in for BasicSR's EnlargedSampler: our datasets accept sample keys, so they get ResumableSampler."""
-    from basicsr.data.data_sampler import EnlargedSampler
-
-    from flare_sr.data.sampling import ResumableSampler
-
     sampler_class = ResumableSampler if _is_flare_sr_dataset(dataset) else EnlargedSampler
     return sampler_class(dataset, num_replicas, rank, ratio)
 
 
 def _registered_in_flare_sr(dataset_type):
-    from basicsr.utils.registry import DATASET_REGISTRY
-
     try:
         return DATASET_REGISTRY.get(dataset_type).__module__.startswith('flare_sr.')
     except KeyError:

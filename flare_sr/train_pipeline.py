@@ -1,175 +1,23 @@
 """Train the three stages in one command: I Pix2Pix -> II HINet -> III HINet on stage-I outputs.
 
     python flare_sr/train_pipeline.py --main options/pix2pix.yml --phase1 options/hinet_phase1.yml \
-        --phase2 options/hinet_phase2.yml
+        --phase2 options/hinet_phase2.yml [--name NAME] [--quiet]
 
-Each stage is ``flare_sr/train.py -opt <resolved yml> --auto_resume`` in a subprocess, so a stage
-that was interrupted resumes from its last training state, and a finished stage (its
-``net_g_latest.pth`` plus a done marker) is skipped. What a stage needs from the previous one is
-filled in, never hand-edited, and the resolved option files are kept under
-``experiments/<--name>/`` (default ``pipeline_<phase-2 name>``):
-- stage III's ``path.pretrain_network_g`` <- stage II's ``net_g_latest.pth`` (weights; the
-  optimizer and schedule start afresh with phase-2's own settings);
-- stage III's data <- stage I's checkpoint through ``stage3_source`` (flare_sr/data/stage_outputs.py,
-  cached by the checkpoint's sha256).
-It ends with a table of each stage's last validation PSNR/SSIM and the raw input's, from its metrics.json.
-Exit status: 0 done, 2 bad input or a failed stage (rerun the same command to resume).
+``flare-sr-pipeline`` once installed. Rerun the same command to resume: finished stages are skipped, an
+interrupted one resumes. Exit status: 0 done, 2 bad input or a failed stage. The code is flare_sr/cli.py
+and flare_sr/pipeline/stages.py.
 """
-import argparse
-import json
 import os
-import subprocess
 import sys
-import time
 from os import path as osp
 
+# Run as a file, Python puts flare_sr/ first on sys.path, so its modules could import under a second name
+# (or not at all without `pip install -e .`); the repository root goes there instead.
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if sys.path and osp.abspath(sys.path[0] or os.getcwd()) == osp.join(ROOT, 'flare_sr'):
-    sys.path[0] = ROOT  # see train.py: never import flare_sr's modules under a second name
+    sys.path[0] = ROOT
 
-import flare_sr  # noqa: E402,F401
-from flare_sr.errors import FlareSRError, exit_on_user_error  # noqa: E402
-from flare_sr.utils.atomic import atomic_path  # noqa: E402
-
-STAGES = (('I', 'main', 'Pix2Pix'), ('II', 'phase1', 'HINet phase 1'), ('III', 'phase2', 'HINet phase 2'))
-
-
-def experiment_dir(opt):
-    return osp.join(ROOT, 'experiments', opt['name'])
-
-
-def latest_checkpoint(opt):
-    return osp.join(experiment_dir(opt), 'models', 'net_g_latest.pth')
-
-
-def write_yaml(path, opt):
-    import yaml
-
-    with atomic_path(path) as tmp:
-        with open(tmp, 'w', encoding='utf-8') as handle:
-            yaml.safe_dump(_plain(opt), handle, sort_keys=False)
-
-
-def _plain(value):
-    """OrderedDicts (BasicSR's YAML loader) as plain dicts, so safe_dump can write them."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
-
-
-def last_validation(opt):
-    """{'psnr': x, 'ssim': y, 'input_psnr': z, ...}: the means of the stage's newest validation (its last dataset)
-    in ``experiments/<name>/metrics.json`` (flare_sr/models/tiled_validation.py), or {} when there is none."""
-    try:
-        with open(osp.join(experiment_dir(opt), 'metrics.json'), encoding='utf-8') as handle:
-            validations = json.load(handle).get('validations') or []
-    except (OSError, ValueError, AttributeError):
-        return {}
-    if not validations or not validations[-1].get('datasets'):
-        return {}
-    record = list(validations[-1]['datasets'].values())[-1]
-    metrics = {}
-    for name, mean in record['mean'].items():
-        for role, prefix in (('output', ''), ('input', 'input_')):
-            if mean.get(role) is not None:
-                metrics[prefix + name] = float(mean[role])  # "inf" for identical images
-    return metrics
-
-
-def run_stage(label, title, resolved_path, opt, pipeline_dir, quiet=False):
-    """Train one stage (resuming if it was interrupted) unless its done marker and checkpoint exist."""
-    marker = osp.join(pipeline_dir, f'stage_{label}.done')
-    checkpoint = latest_checkpoint(opt)
-    if osp.isfile(marker) and osp.isfile(checkpoint):
-        print(f'stage {label} ({title}, {opt["name"]}): done, skipped', flush=True)
-        return
-    print(f'stage {label} ({title}, {opt["name"]}): training with {osp.relpath(resolved_path)}', flush=True)
-    command = [sys.executable, osp.join(ROOT, 'flare_sr', 'train.py'), '-opt', resolved_path, '--auto_resume']
-    console = osp.join(pipeline_dir, f'stage_{label}_console.txt')
-    with open(console if quiet else os.devnull, 'a', encoding='utf-8') as sink:
-        code = subprocess.call(command, stdout=sink if quiet else None, stderr=subprocess.STDOUT if quiet else None)
-    if code != 0:
-        where = console if quiet else experiment_dir(opt)
-        raise FlareSRError(f'stage {label} ({opt["name"]}) stopped with exit status {code}; rerun the same command '
-                           f'to resume it (output in {osp.relpath(where)})')
-    if not osp.isfile(checkpoint):
-        raise FlareSRError(f'stage {label} ({opt["name"]}) ended without {checkpoint}')
-    with atomic_path(marker) as tmp:
-        with open(tmp, 'w', encoding='utf-8') as handle:
-            json.dump({'experiment': opt['name'], 'checkpoint': checkpoint, 'finished': time.time()}, handle)
-
-
-def resolve(option_files, pipeline_dir):
-    """Load and cross-link the three option files; write the resolved copies. Returns [(label, title, path, opt)]."""
-    from flare_sr.utils.options_check import load_option_file
-
-    opts = {key: load_option_file(option_files[key]) for _, key, _ in STAGES}
-    names = [opts[key].get('name') for _, key, _ in STAGES]
-    if len(set(names)) != 3:
-        raise FlareSRError(f'the three option files need different `name`s (got {", ".join(map(str, names))}): '
-                           'each stage trains in experiments/<name>/')
-    phase2 = opts['phase2']
-    phase2['path'] = dict(phase2.get('path') or {}, pretrain_network_g=latest_checkpoint(opts['phase1']))
-    source = phase2.get('stage3_source')
-    if not isinstance(source, dict):
-        raise FlareSRError(f'{option_files["phase2"]}: stage3_source: missing (stage III trains on stage-I outputs)')
-    source.update(main_opt=osp.abspath(option_files['main']), main_checkpoint=latest_checkpoint(opts['main']))
-    planned = []
-    for label, key, title in STAGES:
-        resolved_path = osp.join(pipeline_dir, f'stage_{label}_{opts[key]["name"]}.yml')
-        planned.append((label, title, resolved_path, opts[key]))
-    return planned
-
-
-def summary_table(planned):
-    rows = [('stage', 'experiment', 'val PSNR', 'val SSIM', 'input PSNR', 'checkpoint')]
-    for label, title, _, opt in planned:
-        metrics = last_validation(opt)
-
-        def number(name, digits):
-            return f'{metrics[name]:.{digits}f}' if name in metrics else '-'
-
-        rows.append((f'{label} {title}', opt['name'], number('psnr', 2), number('ssim', 4), number('input_psnr', 2),
-                     osp.relpath(latest_checkpoint(opt))))
-    widths = [max(len(row[index]) for row in rows) for index in range(len(rows[0]))]
-    return '\n'.join('  '.join(cell.ljust(width) for cell, width in zip(row, widths)) for row in rows)
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--main', required=True, help='stage I option file (Pix2PixModel)')
-    parser.add_argument('--phase1', required=True, help='stage II option file (HINetModel)')
-    parser.add_argument('--phase2', required=True, help='stage III option file (HINetModel, with stage3_source)')
-    parser.add_argument('--name', help='folder under experiments/ for resolved options and done markers')
-    parser.add_argument('--quiet', action='store_true',
-                        help="send each stage's console output to experiments/<name>/stage_<N>_console.txt")
-    return parser.parse_args(argv)
-
-
-@exit_on_user_error
-def main(argv=None):
-    from flare_sr.data.stage_outputs import ensure_stage3_data
-    from flare_sr.utils.options_check import load_option_file
-
-    args = parse_args(argv)
-    start = time.time()
-    option_files = {'main': args.main, 'phase1': args.phase1, 'phase2': args.phase2}
-    name = args.name or f'pipeline_{load_option_file(args.phase2).get("name", "phase2")}'
-    pipeline_dir = osp.join(ROOT, 'experiments', name)
-    planned = resolve(option_files, pipeline_dir)
-    for label, title, resolved_path, opt in planned:
-        if label == 'III':
-            ensure_stage3_data(opt, resolved_path)
-            opt = dict(opt)
-            opt.pop('stage3_source')  # consumed here: the LMDBs it describes now exist
-        write_yaml(resolved_path, opt)
-        run_stage(label, title, resolved_path, opt, pipeline_dir, args.quiet)
-    print(summary_table(planned))
-    print(f'pipeline {name}: 3 stages done in {time.time() - start:.0f} s; resolved options in '
-          f'{osp.relpath(pipeline_dir)}')
-
+from flare_sr.cli import pipeline_main  # noqa: E402
 
 if __name__ == '__main__':
-    main()
+    pipeline_main()

@@ -15,7 +15,7 @@ import os
 import flare_sr  # noqa: F401  (first: torchvision alias for BasicSR)
 import numpy as np
 
-from flare_sr.data.image_io import read_image_uint8, write_image
+from flare_sr.utils.img_util import read_image_uint8, write_image
 from flare_sr.data.meta_csv import read_split_csv
 from flare_sr.errors import FlareSRError, exit_on_user_error
 

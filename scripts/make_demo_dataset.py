@@ -29,7 +29,7 @@ from tqdm import tqdm
 from skimage.metrics import peak_signal_noise_ratio
 
 from flare_sr.data.heldout import HELDOUT_FAMILIES
-from flare_sr.data.image_io import read_image, to_uint8, write_image
+from flare_sr.utils.img_util import read_image, to_uint8, write_image
 from flare_sr.data.meta_csv import FIRST_ID, dacon_names, write_dacon_csv
 from flare_sr.data.synthesis import synthesize_flare
 from flare_sr.errors import FlareSRError, exit_on_user_error

@@ -29,7 +29,7 @@ from basicsr.data import build_dataset
 from basicsr.utils import set_random_seed
 from basicsr.utils.options import ordered_yaml
 
-from flare_sr.data.image_io import read_image, write_image
+from flare_sr.utils.img_util import read_image, write_image
 from flare_sr.data.synthesis import COMPONENTS, FlareConfig, synthesize_flare
 from flare_sr.errors import FlareSRError, exit_on_user_error
 

@@ -79,15 +79,24 @@ class Pix2PixUNet(nn.Module):
         ngf: filters of the outermost level; inner levels have up to ``8 * ngf``.
         norm: 'batch' | 'instance' | 'none'.
         use_dropout: Dropout(0.5) in the ``num_downs - 5`` innermost ``8 * ngf`` levels.
+        residual: false (classic pix2pix): the Tanh output IS the image. true: it is a correction added to
+            the input, ``x + G(x)`` (not clamped: the model clamps the image, the losses see it whole); needs
+            ``in_ch == out_ch``. A residual generator starts near the identity and only has to learn the
+            flare, so flare-free regions survive even a short schedule. It adds no parameters: the same
+            checkpoints load either way (strictly), so the switch must match how they were trained.
 
-    H and W must be multiples of ``size_multiple = 2**num_downs`` (every level halves them).
+    Input and output are in [-1, 1] (Bx``in_ch``xHxW -> Bx``out_ch``xHxW). H and W must be multiples of
+    ``size_multiple = 2**num_downs`` (every level halves them).
     """
 
-    def __init__(self, in_ch=3, out_ch=3, num_downs=8, ngf=64, norm='batch', use_dropout=False):
+    def __init__(self, in_ch=3, out_ch=3, num_downs=8, ngf=64, norm='batch', use_dropout=False, residual=False):
         super().__init__()
         check_norm(norm, 'Pix2PixUNet')
         if num_downs < 5:
             raise ValueError(f'Pix2PixUNet: num_downs must be >= 5, got {num_downs}')
+        if residual and in_ch != out_ch:
+            raise ValueError(f'Pix2PixUNet: residual needs in_ch == out_ch, got {in_ch} and {out_ch}')
+        self.residual = bool(residual)
         self.size_multiple = 2**num_downs
         block = UNetSkipBlock(ngf * 8, ngf * 8, norm=norm)
         for _ in range(num_downs - 5):
@@ -101,4 +110,5 @@ class Pix2PixUNet(nn.Module):
         if height % self.size_multiple or width % self.size_multiple:
             raise ValueError(f'Pix2PixUNet needs H and W divisible by size_multiple={self.size_multiple}, '
                              f'got {height}x{width}; pad the input')
-        return self.model(x)
+        out = self.model(x)
+        return x + out if self.residual else out

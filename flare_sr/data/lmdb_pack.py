@@ -27,10 +27,10 @@ import numpy as np
 from basicsr.utils.lmdb_util import LmdbMaker
 from tqdm import tqdm
 
-from flare_sr.data.image_io import IMAGE_EXTENSIONS, decode_image, encode_png, image_size, read_image_uint8
 from flare_sr.data.patches import patch_grid
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.atomic import atomic_path
+from flare_sr.utils.img_util import IMAGE_EXTENSIONS, decode_image, encode_png, image_size, read_image_uint8
 
 LMDB_NAMES = ('lq.lmdb', 'gt.lmdb')
 PATCH_KEY = re.compile(r'^(?P<image>.+)_s(?P<y>\d+)_(?P<x>\d+)$')

@@ -28,14 +28,14 @@ import numpy as np
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
-from flare_sr.data.image_io import list_images, pair_paths, read_image_native
 from flare_sr.data.lmdb_pack import (LmdbImages, image_key_of_patch, key_of_name, lmdb_image_key, lmdb_keys,
                                      parse_meta_line, quick_check_lmdb)
 from flare_sr.data.meta_csv import read_split_csv, resolve_pairs, select_rows
-from flare_sr.data.pairing import pair_names
+from flare_sr.data.pairing import pair_names, pair_paths
 from flare_sr.data.sampling import sample_rng
 from flare_sr.data.transforms import augment, img2tensor, paired_random_crop
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.img_util import list_images, read_image_native
 
 
 def read_meta_info_names(meta_info_file):

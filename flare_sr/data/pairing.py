@@ -25,6 +25,7 @@ import os
 import re
 
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.img_util import list_images
 
 LQ_WORDS = ('input', 'inp', 'in', 'lq', 'lr', 'low', 'blur', 'blurry', 'noisy', 'rain', 'rainy', 'flare', 'flared',
             'degraded', 'hazy', 'source', 'src')
@@ -159,3 +160,9 @@ def pair_names(lq_names, gt_names, filename_tmpl='{}', lq_where='lq', gt_where='
             raise FlareSRError(f'{lq_name}: same pairing key "{key}" as {keys[key]}; keep one of them')
         keys[key] = lq_name
     return [(partner[gt_name][0], partner[gt_name][1], gt_name) for gt_name in gt_names]
+
+
+def pair_paths(lq_dir, gt_dir, filename_tmpl='{}'):
+    """[(key, lq_path, gt_path)] in gt file order, paired by the rules above (extensions may differ)."""
+    return pair_names(list_images(lq_dir), list_images(gt_dir), filename_tmpl, lq_where=os.fspath(lq_dir),
+                      gt_where=os.fspath(gt_dir))

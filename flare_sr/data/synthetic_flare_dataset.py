@@ -29,12 +29,12 @@ import numpy as np
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
-from flare_sr.data.synthesis import FlareConfig, synthesize_flare
-from flare_sr.data.image_io import list_images, read_image_native, to_float32
 from flare_sr.data.lmdb_pack import LmdbImages, read_meta_info
 from flare_sr.data.sampling import sample_rng
+from flare_sr.data.synthesis import FlareConfig, synthesize_flare
 from flare_sr.data.transforms import augment, img2tensor, paired_random_crop
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.img_util import list_images, read_image_native, to_float32
 from flare_sr.utils.options_check import strict_keys
 
 

@@ -12,8 +12,8 @@ random draws), with two differences that make samples resumable and cheap:
 import numpy as np
 import torch
 
-from flare_sr.data.image_io import to_float32
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.img_util import to_float32
 
 
 def _as_list(imgs):

@@ -14,6 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.options_check import reads_options
 
 # Rec. 709 / sRGB luminance weights.
 LUMINANCE = (0.2126, 0.7152, 0.0722)
@@ -28,6 +29,7 @@ def luminance(image):
     return (image[:, :3] * weights).sum(dim=1, keepdim=True)
 
 
+@reads_options('train.saturation_mask', skip=('lq', 'gt'))  # its keywords are that section's keys
 def saturation_keep_mask(lq, gt, threshold=0.97, dilation=5, source='both'):
     """Bx1xHxW float: 0 on saturated pixels (luminance >= ``threshold``) dilated by ``dilation`` pixels, else 1.
 

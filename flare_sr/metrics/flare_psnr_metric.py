@@ -27,8 +27,8 @@ import numpy as np
 from basicsr.metrics.metric_util import reorder_image, to_y_channel
 from basicsr.utils.registry import METRIC_REGISTRY
 
-from flare_sr.data.image_io import IMAGE_EXTENSIONS, read_image_uint8
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.img_util import IMAGE_EXTENSIONS, read_image_uint8
 
 MASK_TYPES = ('flare', 'glare', 'streak', 'global')
 # "input_000000" / "train_input_10000" / "gt_000000" -> "mask_000000" / "train_mask_10000" (Flare7K naming).

@@ -11,8 +11,8 @@ Options:
     path.pretrain_network_main / _post  checkpoints ({param_key: state_dict}); strict_load_main/_post,
                                         param_key_main/_post as in BasicSR (defaults true / 'params')
     cascade: {use_main, use_post}      switch a stage off to score the other alone (both default true)
-    cascade.main_residual              true when network_main was trained with ``residual: true`` (its
-                                        stage-I option file's top-level key); default false
+    network_main.residual              as the stage-I option file's network_g.residual (the deprecated
+                                        ``cascade.main_residual`` is read as it)
     val.tile                           as every flare_sr model (size, overlap, batch, self_ensemble)
     val.restore_light_source           as every flare_sr model: {threshold: 0.97, scale: 1.5} puts saturated
                                         lights back (off if absent)
@@ -45,7 +45,7 @@ class CascadeModel(TiledValidationMixin, BaseModel):
     """
 
     STAGES = ('main', 'post')
-    CASCADE_OPTIONS = {'use_main': True, 'use_post': True, 'main_residual': False}  # ``cascade:`` keys, defaults
+    CASCADE_OPTIONS = {'use_main': True, 'use_post': True}  # ``cascade:`` keys, defaults
     tiled_networks = ('network_main', 'network_post')  # the tile grid follows their size_multiple
     networks = tiled_networks  # the network_* it builds (the option checker warns about others)
 
@@ -56,7 +56,6 @@ class CascadeModel(TiledValidationMixin, BaseModel):
         super().__init__(opt)
         switches = dict(self.CASCADE_OPTIONS, **(opt.get('cascade') or {}))
         self.enabled = [stage for stage in self.STAGES if switches[f'use_{stage}']]
-        self.main_residual = bool(switches['main_residual'])
         if not self.enabled:
             raise FlareSRError('cascade: use_main and use_post are both false; enable at least one stage')
         self.nets = {}
@@ -67,7 +66,8 @@ class CascadeModel(TiledValidationMixin, BaseModel):
             if self.channels_last:
                 net = net.to(memory_format=torch.channels_last)
             self.nets[stage] = net.eval()
-        residual = ' (residual)' if 'main' in self.enabled and self.main_residual else ''
+        main = self.get_bare_model(self.nets['main']) if 'main' in self.nets else None
+        residual = ' (residual)' if getattr(main, 'residual', False) else ''
         precision = self.tile_options()['precision']
         get_root_logger().info(f'Cascade stages: {" -> ".join(self.enabled)}{residual}; precision {precision}'
                                f'{", channels_last" if self.channels_last else ""}')
@@ -101,7 +101,7 @@ class CascadeModel(TiledValidationMixin, BaseModel):
         """One batch of [0,1] tiles through the enabled stages, each output clamped to [0,1]."""
         image = lq
         if 'main' in self.nets:
-            image = restore_image(self.nets['main'], image, self.main_residual)
+            image = restore_image(self.nets['main'], image)
         if 'post' in self.nets:
             image = final_output(self.nets['post'](image)).clamp(0, 1)
         return image

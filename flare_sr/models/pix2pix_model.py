@@ -1,9 +1,9 @@
 """Pix2PixModel: the conditional GAN of stage I (Isola et al. 2017) on BasicSR's training loop.
 
 Images enter and leave the model in [0,1]; inside, everything is in [-1,1] as in pix2pix (the
-generator ends in Tanh), so the L1 weight of 100 means what it meant there. The top-level option
-``residual: true`` makes the generator's output a correction added to the input (see
-``flare_sr/models/main_net.py``); ``false`` (the default) is classic pix2pix. Each iteration updates
+generator ends in Tanh), so the L1 weight of 100 means what it meant there. ``network_g.residual: true``
+makes the generator's output a correction added to the input (Pix2PixUNet; the top-level ``residual`` of
+older option files is read as it); ``false`` (the default) is classic pix2pix. Each iteration updates
 the discriminator on ``cat(lq, fake.detach())`` / ``cat(lq, gt)`` (loss halved, as in pix2pix), then
 the generator on ``GAN(D(cat(lq, fake))) + 100 * L1(fake, gt)`` (plus ``train.fft_opt``, and both
 reconstruction terms under ``train.saturation_mask``, when set; computed in [-1,1] like the L1). Both have
@@ -18,20 +18,16 @@ from basicsr.losses import build_loss
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from flare_sr.models.flare_base import FlareBaseModel
-from flare_sr.models.main_net import generate_signed, is_residual, restore_image, to_signed, to_unit
+from flare_sr.models.main_net import restore_image, to_signed, to_unit
 
 
 @MODEL_REGISTRY.register()
 class Pix2PixModel(FlareBaseModel):
-    """network_g: Pix2PixUNet; network_d: PatchGANDiscriminator (in_ch 6); train.gan_opt: BasicSR GANLoss;
-    residual: true|false (top level)."""
+    """network_g: Pix2PixUNet (``residual: true|false``); network_d: PatchGANDiscriminator (in_ch 6);
+    train.gan_opt: BasicSR GANLoss."""
 
     train_losses = ('pixel_opt', 'gan_opt')  # the train.*_opt it applies (the option checker refuses others)
     networks = ('network_g', 'network_d')  # the network_* it builds (the option checker warns about others)
-
-    def __init__(self, opt):
-        self.residual = is_residual(opt)
-        super().__init__(opt)
 
     def init_training_settings(self):
         self.net_d = self.model_to_device(build_network(self.opt['network_d']))
@@ -54,13 +50,13 @@ class Pix2PixModel(FlareBaseModel):
         self.optimizers += [self.optimizer_g, self.optimizer_d]
 
     def forward_image(self, net, lq):
-        return restore_image(net, lq, self.residual)
+        return restore_image(net, lq)
 
     def optimize_parameters(self, current_iter):
         lq, gt = to_signed(self.lq), to_signed(self.gt)
         update_g = current_iter % self.net_d_iters == 0 and current_iter > self.net_d_init_iters
         with torch.set_grad_enabled(update_g), self.autocast():
-            fake = generate_signed(self.net_g, lq, self.residual)
+            fake = self.net_g(lq)  # not clamped: the losses see it whole, so no gradient dies at +-1
         self.output = to_unit(fake.detach().clamp(-1, 1))
         log = OrderedDict()
         log.update(self._update_discriminator(current_iter, lq, gt, fake.detach()))

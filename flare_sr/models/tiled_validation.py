@@ -30,8 +30,8 @@ from basicsr.utils.dist_util import get_dist_info
 from basicsr.utils.registry import METRIC_REGISTRY
 from tqdm import tqdm
 
-from flare_sr.data.image_io import write_image
 from flare_sr.utils.atomic import atomic_path
+from flare_sr.utils.img_util import write_image
 from flare_sr.utils.light_source import restore_light_source_tensor
 from flare_sr.utils.precision import resolve_precision
 from flare_sr.utils.rng import preserved_rng_states

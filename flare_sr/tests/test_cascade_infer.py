@@ -8,8 +8,8 @@ import flare_sr  # noqa: F401
 import numpy as np
 import yaml
 
-from flare_sr.data.image_io import read_image, write_image
-from flare_sr.infer import submission_name
+from flare_sr.utils.img_util import read_image, write_image
+from flare_sr.pipeline.inference import submission_name
 from flare_sr.tests.test_cascade_model import _checkpoints, _opt
 
 
@@ -58,7 +58,7 @@ def test_infer_writes_full_size_named_outputs_and_zip(tmp_path, repo_root):
 
 def _infer_in_process(capsys, *args):
     """main() in this process (the CLI wrapper included): exit status and stderr, without a 10 s interpreter start."""
-    from flare_sr.infer import main
+    from flare_sr.cli import infer_main as main
     try:
         main([str(arg) for arg in args])
         code = 0

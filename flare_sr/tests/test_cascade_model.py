@@ -14,8 +14,8 @@ from basicsr.models import build_model
 
 from flare_sr.archs.hinet_arch import HINet
 from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
-from flare_sr.data.image_io import read_image_uint8, write_image
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.img_util import read_image_uint8, write_image
 
 MAIN = dict(type='Pix2PixUNet', in_ch=3, out_ch=3, num_downs=5, ngf=8, norm='batch', use_dropout=False)
 POST = dict(type='HINet', in_chn=3, wf=8, depth=3)

@@ -12,7 +12,7 @@ import flare_sr  # noqa: F401
 import numpy as np
 import yaml
 
-from flare_sr.data.image_io import write_image
+from flare_sr.utils.img_util import write_image
 
 VAL = dict(val_freq=1000, save_img=False, tile=dict(size=None),
            metrics=dict(psnr=dict(type='calculate_psnr', crop_border=0, test_y_channel=False)))

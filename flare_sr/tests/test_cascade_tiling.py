@@ -178,7 +178,7 @@ def test_out_of_memory_other_errors_and_bad_sizes_are_unchanged():
 
 
 def test_grid_preview_png(tmp_path):
-    from flare_sr.data.image_io import read_image
+    from flare_sr.utils.img_util import read_image
     path = tmp_path / 'grid.png'
     picture = tile_grid_preview(333, 517, 128, 32, multiple=16, path=path)
     assert picture.shape == (333, 517, 3)

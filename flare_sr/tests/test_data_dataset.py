@@ -6,7 +6,8 @@ import skimage.data
 
 import flare_sr  # noqa: F401  (import first: torchvision alias, registration)
 from basicsr.data import build_dataset
-from flare_sr.data.image_io import pair_paths, write_image
+from flare_sr.data.pairing import pair_paths
+from flare_sr.utils.img_util import write_image
 from flare_sr.data.meta_csv import make_split, write_split_csv
 from flare_sr.errors import FlareSRError
 

@@ -14,7 +14,7 @@ import yaml
 from PIL import Image, ImageOps
 
 import flare_sr  # noqa: F401  (import first: torchvision alias, registration)
-from flare_sr.data.image_io import peek_size, read_photo
+from flare_sr.utils.img_util import peek_size, read_photo
 from flare_sr.errors import FlareSRError
 from flare_sr.tests.test_cascade_infer import _infer_in_process, _option_file
 from flare_sr.tests.test_cascade_model import _checkpoints, _opt
@@ -108,7 +108,7 @@ def test_opencv_pixel_limit_is_one_line_naming_the_setting(tmp_path, repo_root):
     """cv2 refuses images above CV_IO_MAX_IMAGE_PIXELS (2**30) with an assertion; scaled down by its variable."""
     path = tmp_path / 'huge.png'
     cv2.imwrite(str(path), np.zeros((200, 300, 3), np.uint8))
-    code = ('import sys; from flare_sr.errors import FlareSRError; from flare_sr.data.image_io import read_image\n'
+    code = ('import sys; from flare_sr.errors import FlareSRError; from flare_sr.utils.img_util import read_image\n'
             'try:\n    read_image(sys.argv[1])\nexcept FlareSRError as error:\n    print(error)')
     env = dict(os.environ, OPENCV_IO_MAX_IMAGE_PIXELS='1000')
     result = subprocess.run([sys.executable, '-c', code, str(path)], capture_output=True, text=True, env=env,

@@ -18,7 +18,8 @@ import flare_sr  # noqa: F401  (import first: torchvision alias, registration)
 from basicsr.data import build_dataset
 from basicsr.data.paired_image_dataset import PairedImageDataset
 from flare_sr.data import lmdb_pack
-from flare_sr.data.image_io import pair_paths, read_image_uint8, write_image
+from flare_sr.data.pairing import pair_paths
+from flare_sr.utils.img_util import read_image_uint8, write_image
 from flare_sr.data.lmdb_pack import full_check_lmdb, pack_lmdb, quick_check_lmdb, read_meta_info
 from flare_sr.data.meta_csv import make_split, write_split_csv
 from flare_sr.data.patches import patch_grid, patch_origins

@@ -14,7 +14,8 @@ from basicsr.data import build_dataset
 from basicsr.data.data_util import paired_paths_from_folder, paired_paths_from_meta_info_file
 from basicsr.data.paired_image_dataset import PairedImageDataset
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
-from flare_sr.data.image_io import pair_paths, write_image
+from flare_sr.data.pairing import pair_paths
+from flare_sr.utils.img_util import write_image
 from flare_sr.data.pairing import pair_names
 from flare_sr.errors import FlareSRError
 

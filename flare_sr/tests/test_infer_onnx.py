@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from flare_sr.data.image_io import read_image, write_image
+from flare_sr.utils.img_util import read_image, write_image
 from flare_sr.tests.test_cascade_infer import _infer_in_process, _option_file
 
 pytest.importorskip('onnx')

@@ -7,7 +7,7 @@ import torch
 from basicsr.models import build_model
 
 from flare_sr.errors import FlareSRError
-from flare_sr.test import precision_to_force_yml
+from flare_sr.cli import precision_to_force_yml
 from flare_sr.tests.test_cascade_model import _checkpoints, _opt
 from flare_sr.utils import precision as precision_module
 from flare_sr.utils.options_check import OptionChecker

@@ -10,7 +10,7 @@ from basicsr.metrics import calculate_metric
 from basicsr.models import build_model
 from basicsr.utils.registry import LOSS_REGISTRY, METRIC_REGISTRY
 
-from flare_sr.data.image_io import write_image
+from flare_sr.utils.img_util import write_image
 from flare_sr.errors import FlareSRError
 from flare_sr.losses.fft_loss import FFTLoss
 from flare_sr.losses.saturation_mask import saturation_keep_mask

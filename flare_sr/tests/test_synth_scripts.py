@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import flare_sr  # noqa: F401
-from flare_sr.data.image_io import read_image, write_image
+from flare_sr.utils.img_util import read_image, write_image
 
 
 def load_script(repo_root, name):

@@ -17,6 +17,7 @@ from flare_sr.tests.test_train_support import (TRAIN_SCRIPT, assert_same_weights
 # Test instrumentation only: after BasicSR's final save, every rank also writes the weights it holds.
 RANK_DUMP = textwrap.dedent('''
     import os, sys
+    sys.path.insert(0, os.path.dirname(os.path.dirname(TRAIN_SCRIPT)))  # this checkout, not an installed copy
     import torch
     import flare_sr
     from flare_sr.models.flare_base import FlareBaseModel
@@ -31,8 +32,8 @@ RANK_DUMP = textwrap.dedent('''
 
     FlareBaseModel.save = save_and_dump
     sys.argv = [TRAIN_SCRIPT] + sys.argv[1:]
-    from flare_sr.train import main
-    main()
+    from flare_sr.cli import train_main
+    train_main()
 ''')
 
 

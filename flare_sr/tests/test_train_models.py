@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from flare_sr.data.image_io import read_image_uint8
+from flare_sr.utils.img_util import read_image_uint8
 from flare_sr.tests.test_train_support import (REPO, TEST_SCRIPT, experiment_dirs, hinet_options, load_params,
                                                make_flare_pairs, pix2pix_options, read_metrics, run_train,
                                                tb_scalars, write_options)

@@ -8,6 +8,8 @@ import os
 import shutil
 import tempfile
 
+import torch
+
 from flare_sr.errors import FlareSRError
 
 
@@ -68,8 +70,6 @@ def atomic_path(path, is_dir=False):
 
 def atomic_torch_save(obj, path):
     """``torch.save`` through a temporary file, fsynced before the rename so a power cut cannot expose it empty."""
-    import torch
-
     with atomic_path(path) as tmp:
         with open(tmp, 'wb') as handle:
             torch.save(obj, handle)

@@ -34,7 +34,15 @@ import re
 import sys
 from os import path as osp
 
+import torch
+import yaml
+from basicsr.utils.options import ordered_yaml
+from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
+
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.light_source import restore_light_source_tensor
+from flare_sr.utils.optim import OPTIMIZERS, REFUSED_SCHEDULERS, SCHEDULERS
+from flare_sr.utils.tiling import TILE_OPTIONS, tile_size_problem
 
 NUMBER, INT, BOOL, STR, DICT, LIST = 'a number', 'an integer', 'true or false', 'a string', 'a mapping', 'a list'
 NULL = None
@@ -46,7 +54,6 @@ TOP_LEVEL = {
     'dist_params': DICT,
     # flare_sr's own (checked strictly below)
     'stage3_source': DICT, 'cascade': DICT,
-    'residual': BOOL,  # Pix2PixModel: the generator's output is added to the input (flare_sr/models/main_net.py)
 }
 PARSER_ADDED = {'is_train', 'dist', 'rank', 'world_size', 'auto_resume'}  # set by BasicSR's parse_options
 DATASET = {
@@ -77,7 +84,7 @@ VAL = {'val_freq': INT, 'save_img': BOOL, 'suffix': (STR, NULL), 'pbar': BOOL, '
 LOGGER = {'print_freq': INT, 'save_checkpoint_freq': INT, 'use_tb_logger': BOOL, 'wandb': DICT}
 WANDB = {'project': (STR, NULL), 'resume_id': (STR, NULL), 'entity': (STR, NULL)}
 DIST_PARAMS = {'backend': ('nccl', 'gloo', NULL), 'port': INT}
-# flare_sr's own, read by flare_sr/data/stage_outputs.py (stage-III data = stage-I outputs of the training images)
+# flare_sr's own, read by flare_sr/pipeline/stage3_data.py (stage-III data = stage-I outputs of the training images)
 STAGE3_SOURCE = {'main_opt': STR, 'main_checkpoint': STR, 'tile': DICT, 'dataroot_lq': STR, 'dataroot_gt': STR,
                  'meta_csv': (STR, NULL), 'fold': (STR, INT, LIST, NULL), 'patch_size': INT, 'stride': INT}
 SCHEDULER_COUNTS = ('milestones', 'periods', 'T_max', 'restarts')  # iteration counts inside train.scheduler
@@ -85,13 +92,111 @@ DATASET_PATHS = ('dataroot_lq', 'dataroot_gt', 'meta_info_file', 'meta_csv')
 # What a metric function receives from validation rather than from its options (TiledValidationMixin._score).
 METRIC_INPUTS = ('img', 'img2', 'img_lq', 'lq_path', 'gt_path')
 HINET_GRAD_CLIP = 0.01  # HINet's ImageRestorationModel: use_grad_clip -> clip_grad_norm_(params, 0.01)
+REGISTRIES = {'ARCH': ARCH_REGISTRY, 'LOSS': LOSS_REGISTRY, 'METRIC': METRIC_REGISTRY}
+# Option sections flare_sr owns whose reader lives in a layer above utils/ (``train.saturation_mask``: a loss
+# helper): the reader registers itself with ``reads_options``, and its keyword parameters are the section's keys.
+OPTION_READERS = {}
+
+
+def reads_options(key_path, skip=()):
+    """Decorator: the function's keyword parameters (less ``skip``) are the keys of option section ``key_path``.
+
+    The checker then checks that section against the signature (unknown keys, types of the defaults) without
+    importing the function's module: utils/ imports nothing above it, as BasicSR's registries do.
+    """
+    def register(function):
+        OPTION_READERS[key_path] = (function, tuple(skip))
+        return function
+
+    return register
+
+
+# Deprecated keys of the U-Net's residual switch, now Pix2PixUNet's own argument: (section or None for the top
+# level, old key, the network whose ``residual`` it sets).
+RESIDUAL_ALIASES = ((None, 'residual', 'network_g'), ('cascade', 'main_residual', 'network_main'))
+
+
+def fold_residual_aliases(opt):
+    """Move the deprecated residual switches into the U-Net's options, in place (sections are replaced, never
+    written into, so option dicts that share them stay as they were).
+
+    The top-level ``residual`` of a Pix2PixModel file becomes ``network_g.residual``, CascadeModel's
+    ``cascade.main_residual`` becomes ``network_main.residual``. Returns (notes, warnings, problems): a
+    deprecation note naming the new key for each moved key; a warning where the network is not a Pix2PixUNet
+    (nothing reads the key); a problem for a value that is not true/false or contradicts the new key.
+    """
+    notes, warnings, problems = [], [], []
+    for section, old, network in RESIDUAL_ALIASES:
+        holder = opt if section is None else opt.get(section)
+        if not isinstance(holder, dict) or old not in holder:
+            continue
+        old_path = old if section is None else f'{section}.{old}'  # removed whatever follows: reported here
+        value, net = holder[old], opt.get(network)
+        if section is None:
+            del opt[old]
+        else:
+            opt[section] = {key: item for key, item in holder.items() if key != old}
+        if not isinstance(value, bool):
+            got = f'the string {value!r}' if isinstance(value, str) else repr(value)
+            problems.append(f'{old_path}: expected true or false, got {got} (deprecated: use {network}.residual)')
+            continue
+        if not isinstance(net, dict) or net.get('type') != 'Pix2PixUNet':
+            warnings.append(f'{old_path}: not read ({network} is not a Pix2PixUNet), ignored')
+        elif net.get('residual', value) != value:
+            problems.append(f'{old_path}: {str(value).lower()} contradicts {network}.residual: '
+                            f'{str(net["residual"]).lower()} (it is the deprecated name of {network}.residual)')
+        else:
+            opt[network] = dict(net, residual=value)
+            notes.append(f'{old_path} is deprecated: use {network}.residual: {str(value).lower()}')
+    return notes, warnings, problems
+
+
+# CascadeModel's networks from the stage option files: ``cascade.<key>: FILE`` fills ``<network>`` with FILE's
+# network_g (its residual switch included), so the test options never copy a network block.
+CASCADE_SOURCES = (('main_opt', 'network_main'), ('post_opt', 'network_post'))
+
+
+def resolve_cascade_sources(opt):
+    """Fill ``network_main`` / ``network_post`` from ``cascade.main_opt`` / ``cascade.post_opt``, in place.
+
+    The two keys are consumed (the ``cascade`` section is replaced, never written into). Paths are relative to the
+    working directory, as every path in an option file. Returns (notes, problems): the stage files' own
+    deprecation notes, and one problem per key that names a missing or unreadable file, a file without
+    ``network_g``, or a network that is also given directly.
+    """
+    cascade = opt.get('cascade')
+    if not isinstance(cascade, dict) or not any(key in cascade for key, _ in CASCADE_SOURCES):
+        return [], []
+    notes, problems = [], []
+    remaining = dict(cascade)
+    for key, network in CASCADE_SOURCES:
+        if key not in remaining:
+            continue
+        path = remaining.pop(key)
+        if not isinstance(path, str):
+            problems.append(f'cascade.{key}: expected a string (a stage option file), got {path!r}')
+            continue
+        if network in opt:
+            problems.append(f'cascade.{key}: {network} is given too; keep one of them')
+            continue
+        try:
+            stage = load_option_file(path)
+        except FlareSRError as error:
+            problems.append(f'cascade.{key}: {error}')
+            continue
+        stage_notes, _, stage_problems = fold_residual_aliases(stage)
+        notes += [f'cascade.{key}: {path}: {note}' for note in stage_notes]
+        problems += [f'cascade.{key}: {path}: {problem}' for problem in stage_problems]
+        if not isinstance(stage.get('network_g'), dict):
+            problems.append(f'cascade.{key}: {path} has no network_g section')
+            continue
+        opt[network] = dict(stage['network_g'])
+    opt['cascade'] = remaining
+    return notes, problems
 
 
 def load_option_file(path):
     """The YAML as BasicSR reads it (ordered), or a one-line FlareSRError for a missing or broken file."""
-    import yaml
-    from basicsr.utils.options import ordered_yaml
-
     if path is None:
         raise FlareSRError('no option file given: use -opt options/<name>.yml')
     if not osp.isfile(path):
@@ -261,6 +366,13 @@ class OptionChecker:
 
     def check(self, opt):
         """Check ``opt`` (normalising it in place); returns the problems (errors)."""
+        notes, problems = resolve_cascade_sources(opt)
+        self.notes += notes
+        self.problems += problems
+        notes, warnings, problems = fold_residual_aliases(opt)
+        self.notes += notes
+        self.warnings += warnings
+        self.problems += problems
         self._top_level(opt)
         model_cls = self._model_type(opt.get('model_type'))
         built = getattr(model_cls, 'networks', None)
@@ -369,9 +481,7 @@ class OptionChecker:
 
     def _registered(self, kind, key_path, values, skip=('img', 'img2'), extra=None):
         """``type`` in the BasicSR registry of ``kind``, other keys against that class's constructor."""
-        from basicsr.utils import registry
-
-        table = getattr(registry, f'{kind}_REGISTRY')
+        table = REGISTRIES[kind]
         type_name = values.get('type')
         if type_name is None:
             self.problems.append(f'{key_path}.type: missing')
@@ -410,8 +520,6 @@ class OptionChecker:
                                  '(lq and gt must be the same size)')
 
     def _model_type(self, model_type):
-        from basicsr.utils.registry import MODEL_REGISTRY
-
         if not isinstance(model_type, str):
             return None
         if model_type not in MODEL_REGISTRY:
@@ -433,8 +541,6 @@ class OptionChecker:
             self._dataset(key_path, dataset_opt)
 
     def _dataset(self, key_path, dataset_opt):
-        from basicsr.utils.registry import DATASET_REGISTRY
-
         type_name = dataset_opt.get('type')
         if type_name not in DATASET_REGISTRY:
             self._unknown_choice(f'{key_path}.type', type_name, list(DATASET_REGISTRY.keys()))
@@ -485,8 +591,6 @@ class OptionChecker:
                 self._existing_path(f'path.{key}', value)
 
     def _train(self, train, model_cls=None):
-        from basicsr.utils.registry import LOSS_REGISTRY
-
         for key in list(train):
             named = str(key).startswith('optim_') or str(key).endswith('_opt')
             if named and (train[key] is None or isinstance(train[key], dict)):
@@ -509,10 +613,8 @@ class OptionChecker:
             self._registered('LOSS', f'train.{name}', train[name])
         self._losses_applied(train, losses, model_cls, LOSS_REGISTRY)
         if isinstance(train.get('saturation_mask'), dict):
-            from flare_sr.losses.saturation_mask import saturation_keep_mask  # its signature is the schema
-
-            self._constructor_keys('train.saturation_mask', train['saturation_mask'], saturation_keep_mask,
-                                   skip=('lq', 'gt'))
+            reader, skip = OPTION_READERS['train.saturation_mask']  # flare_sr/losses/saturation_mask.py
+            self._constructor_keys('train.saturation_mask', train['saturation_mask'], reader, skip=skip)
         if train.get('use_grad_clip') and train.get('grad_clip') is None:
             train['grad_clip'] = HINET_GRAD_CLIP
             self.notes.append(f'train.use_grad_clip: true (HINet) used as grad_clip: {HINET_GRAD_CLIP} '
@@ -537,8 +639,6 @@ class OptionChecker:
                                      f'{" and ".join(applied)} only); remove it')
 
     def _optimizer(self, key_path, optim):
-        from flare_sr.utils.optim import OPTIMIZERS
-
         kind = optim.get('type')
         if kind not in OPTIMIZERS:
             self.problems.append(f'{key_path}.type: unknown optimizer {kind!r} (one of {", ".join(OPTIMIZERS)})')
@@ -550,8 +650,6 @@ class OptionChecker:
             self.problems.append(f'{key_path}.betas: expected two numbers, e.g. [0.5, 0.999], got {betas!r}')
 
     def _scheduler(self, scheduler):
-        from flare_sr.utils.optim import REFUSED_SCHEDULERS, SCHEDULERS
-
         kind = scheduler.get('type')
         if kind in REFUSED_SCHEDULERS:
             self.problems.append(f'train.scheduler.type: {kind} is not supported: {REFUSED_SCHEDULERS[kind]}')
@@ -585,8 +683,6 @@ class OptionChecker:
 
     def _grids_as_tile(self, val):
         """HINet's ``grids: true`` + ``crop_size`` + ``max_minibatch`` as ``val.tile`` (size and batch)."""
-        from flare_sr.utils.tiling import TILE_OPTIONS
-
         if not val.get('grids'):
             return
         if isinstance(val.get('tile'), dict):
@@ -604,8 +700,6 @@ class OptionChecker:
 
     # ------------------------------------------------------------------ flare_sr's own sections
     def _flare_sr_sections(self, opt, model_cls):
-        from flare_sr.utils.tiling import TILE_OPTIONS
-
         val = opt.get('val') if isinstance(opt.get('val'), dict) else {}
         tile = val.get('tile')
         if isinstance(tile, dict):
@@ -630,8 +724,6 @@ class OptionChecker:
 
     def _tile(self, tile, opt, model_cls):
         """A tile size and overlap the networks' grid allows, said at start-up (not at the first validation)."""
-        from flare_sr.utils.tiling import TILE_OPTIONS, tile_size_problem
-
         for key in ('size', 'overlap', 'batch'):
             self._counts(tile, key, f'val.tile.{key}')
         size, overlap = tile.get('size'), tile.get('overlap')
@@ -645,8 +737,6 @@ class OptionChecker:
             self.problems.append(f'val.tile: {problem}')
 
     def _light_source(self, restore, model_cls):
-        from flare_sr.utils.light_source import restore_light_source_tensor
-
         if model_cls is not None and not hasattr(model_cls, 'restore_light_sources'):
             self.problems.append(f'val.restore_light_source: {model_cls.__name__} does not apply it; use a flare_sr '
                                  'model (HINetModel, Pix2PixModel, CascadeModel) or remove it')
@@ -662,9 +752,6 @@ def _schema(defaults):
 
 def _size_multiple(opt, model_cls):
     """Least common multiple of the ``size_multiple`` of the networks the model tiles (built on the meta device)."""
-    import torch
-    from basicsr.utils.registry import ARCH_REGISTRY
-
     multiples = [1]
     for key in getattr(model_cls, 'tiled_networks', ('network_g',)):
         net_opt = dict(opt.get(key) or {})

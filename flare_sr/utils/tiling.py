@@ -16,12 +16,14 @@ shift ``s/2`` only when ``s`` is even; after ``n`` such layers the shift must di
 frame, so a net without image-wide statistics (BatchNorm in eval) gives the whole-frame result
 exactly when overlap/4 >= its receptive-field radius.
 """
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.img_util import write_image
 from flare_sr.utils.precision import autocast
 
 # ``val.tile`` (and ``stage3_source.tile``) keys and their defaults; models read them through these.
@@ -251,8 +253,6 @@ def tile_grid_preview(height, width, tile_size, overlap=32, multiple=1, image=No
 
     Returns an HxWx3 uint8 RGB array; writes it as PNG when ``path`` is given.
     """
-    import cv2
-
     layout = TileLayout(height, width, tile_size, overlap, multiple)
     palette = np.array([(255, 64, 64), (64, 255, 64), (64, 128, 255), (255, 255, 64), (255, 64, 255),
                         (64, 255, 255)], np.float32) / 255
@@ -275,7 +275,6 @@ def tile_grid_preview(height, width, tile_size, overlap=32, multiple=1, image=No
         colour = tuple(int(c) for c in palette[index % len(palette)] * 255)
         cv2.rectangle(picture, (left, top), (right, bottom), colour, 1)
     if path is not None:
-        from flare_sr.data.image_io import write_image
         write_image(path, picture)
     return picture
 
@@ -291,5 +290,3 @@ def receptive_radius(net_fn, size, channels=3):
     out[0, :, centre, centre].sum().backward()
     rows, cols = torch.nonzero(probe.grad.abs().sum(dim=(0, 1)) > 0, as_tuple=True)
     return int(max((rows - centre).abs().max(), (cols - centre).abs().max()))
-
-

@@ -27,7 +27,7 @@ import numpy as np
 from basicsr.data import build_dataloader, build_dataset
 
 from _common import machine_name, natural_pair, parse_size, print_table, write_png_rgb
-from flare_sr.data.image_io import to_float32
+from flare_sr.utils.img_util import to_float32
 from flare_sr.data.paired_flare_dataset import PairedFlareDataset
 from flare_sr.data.sampling import ResumableSampler
 

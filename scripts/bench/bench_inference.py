@@ -51,9 +51,10 @@ from basicsr.archs import build_network
 
 from _common import machine_name, natural_pair, parse_size, peak_rss_mib, print_table, run_child, timed
 from bench_model_cost import count_macs
-from flare_sr.data.image_io import pair_paths, read_image
+from flare_sr.data.pairing import pair_paths
+from flare_sr.utils.img_util import read_image
 from flare_sr.data.patches import patch_grid
-from flare_sr.infer import build_test_model
+from flare_sr.pipeline.inference import build_test_model
 from flare_sr.models.main_net import restore_image
 from flare_sr.models.onnx_backend import OnnxRuntimePredictor, export_onnx
 from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
@@ -71,7 +72,7 @@ TINY = os.path.join(ROOT, 'options', 'tiny', 'test_cascade.yml')
 
 
 def bench_options(args):
-    """The cascade option dict every row builds its model from (nets, checkpoints, tiling, residual)."""
+    """The cascade option dict every row builds its model from (nets, residual switch, checkpoints, tiling)."""
     opt = load_option_file(args.opt or (TINY if args.arch == 'tiny' else SHIPPED))
     shipped_tile = (load_option_file(SHIPPED).get('val') or {}).get('tile') or {}
     tile = dict((opt.get('val') or {}).get('tile') or {}) if args.opt else dict(shipped_tile)
@@ -101,7 +102,7 @@ class Baselines:
         self.main, self.post = model.nets['main'], model.nets['post']
 
     def run_main(self, tiles):
-        return restore_image(self.main, tiles, self.model.main_residual)
+        return restore_image(self.main, tiles)
 
     def run_post(self, tiles):
         return self.post(tiles)[-1].clamp(0, 1)

@@ -20,7 +20,7 @@ import torch
 
 from _common import machine_name, parse_size, print_table
 from bench_inference import ROOT, TINY
-from flare_sr.infer import build_test_model
+from flare_sr.pipeline.inference import build_test_model
 from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
 from flare_sr.utils.options_check import load_option_file
 from flare_sr.utils.precision import autocast

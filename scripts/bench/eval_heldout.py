@@ -33,7 +33,7 @@ from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
-from flare_sr.data.image_io import read_image_uint8
+from flare_sr.utils.img_util import read_image_uint8
 from flare_sr.data.meta_csv import read_split_csv
 from flare_sr.errors import FlareSRError, exit_on_user_error
 
@@ -104,8 +104,7 @@ def test_options(args, name, main_opt, post_net, main_ckpt, post_ckpt):
             meta_csv=os.path.join(args.data, 'test.csv'), fold=family)
     opt = dict(name=name, model_type='CascadeModel', num_gpu=0, manual_seed=0, datasets=datasets,
                network_main=main_opt['network_g'], network_post=post_net,
-               cascade=dict(use_main=main_ckpt is not None, use_post=post_ckpt is not None,
-                            main_residual=bool(main_opt.get('residual', False))),
+               cascade=dict(use_main=main_ckpt is not None, use_post=post_ckpt is not None),
                path=dict(pretrain_network_main=main_ckpt or checkpoint(f'{args.prefix}_pix2pix'),
                          pretrain_network_post=post_ckpt or checkpoint(f'{args.prefix}_hinet')),
                val=dict(save_img=True, suffix=None, tile=dict(size=128, overlap=32, batch=2),

@@ -10,8 +10,8 @@ import torch
 import yaml
 
 from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
-from flare_sr.data.image_io import write_image
-from flare_sr.data.stage_outputs import ensure_stage3_data
+from flare_sr.utils.img_util import write_image
+from flare_sr.pipeline.stage3_data import ensure_stage3_data
 from flare_sr.errors import FlareSRError
 
 UNET = dict(in_ch=3, out_ch=3, num_downs=5, ngf=8, norm='batch', use_dropout=False)
@@ -91,7 +91,7 @@ def test_stage3_options_are_checked(setup):
 
 def test_train_py_builds_stage3_data_from_the_phase2_option_file(setup, monkeypatch):
     """`python flare_sr/train.py -opt hinet_phase2.yml` alone: the data exists before the options are checked."""
-    from flare_sr.train import prepare_stage3_data
+    from flare_sr.pipeline.stage3_data import prepare_stage3_data
 
     tmp_path, phase2, _, _, out = setup
     option_file = tmp_path / 'hinet_phase2.yml'

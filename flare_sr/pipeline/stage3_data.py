@@ -5,8 +5,8 @@ on the training images themselves (the original solution's ``source: {config, ch
 phase-2 option file names its source:
 
     stage3_source:
-      main_opt: options/pix2pix.yml            # stage I's options (network_g builds the U-Net; its
-                                               # top-level `residual` says how G's output maps to an image)
+      main_opt: options/pix2pix.yml            # stage I's options (network_g builds the U-Net, with its
+                                               # `residual` switch)
       main_checkpoint: experiments/pix2pix/models/net_g_latest.pth
       tile: {size: 512, overlap: 64, batch: 1} # full-resolution tiled inference, as in testing
       dataroot_lq: datasets/dacon/train_input_img   # training inputs and labels (folders)
@@ -19,23 +19,35 @@ phase-2 option file names its source:
 and its ``datasets.train`` reads ``<OUT>/lq.lmdb`` and ``<OUT>/gt.lmdb`` (io_backend lmdb), which
 this module writes: full-size outputs to ``<OUT>_images/``, patches via the data issue's packer.
 
-Cache: ``<OUT>.manifest.json`` records the sha256 of the stage-I checkpoint, the U-Net options (with
-``residual``), the tile and patch options and every input/label file's size and mtime. A matching manifest means the
-LMDBs are reused; any change (a new checkpoint above all) rebuilds them. The manifest is written
+Cache: ``<OUT>.manifest.json`` records the sha256 of the stage-I checkpoint, the U-Net options (with its
+``residual`` switch), the tile and patch options and every input/label file's size and mtime. A matching
+manifest means the LMDBs are reused; any change (a new checkpoint above all) rebuilds them. The manifest is written
 only after the LMDBs are complete, so an interrupted build is redone, never trusted.
 
-    python -m flare_sr.data.stage_outputs -opt options/hinet_phase2.yml [--force]
+    python -m flare_sr.pipeline.stage3_data -opt options/hinet_phase2.yml [--force]
+
+flare_sr/train.py calls ``prepare_stage3_data`` before it checks a phase-2 option file, and
+flare_sr/pipeline/stages.py calls ``ensure_stage3_data`` between stages I and III.
 """
 import argparse
 import hashlib
 import json
 import os
+import sys
 import time
 from os import path as osp
 
-from flare_sr.errors import FlareSRError
-from flare_sr.models.main_net import is_residual
+import torch
+from tqdm import tqdm
+
+from flare_sr.data.lmdb_pack import pack_lmdb
+from flare_sr.data.meta_csv import read_split_csv, resolve_pairs, select_rows
+from flare_sr.data.pairing import pair_paths
+from flare_sr.errors import FlareSRError, exit_on_user_error
+from flare_sr.pipeline.inference import build_test_model
 from flare_sr.utils.atomic import atomic_path
+from flare_sr.utils.img_util import read_image, write_image
+from flare_sr.utils.options_check import fold_residual_aliases, load_option_file
 
 REQUIRED = ('main_opt', 'main_checkpoint', 'dataroot_lq', 'dataroot_gt', 'patch_size', 'stride')
 
@@ -70,9 +82,6 @@ def stage3_settings(phase2_opt, option_file):
 
 def select_pairs(source, option_file):
     """[(key, input, label)] from the source folders, restricted to ``meta_csv``'s ``fold`` when given."""
-    from flare_sr.data.image_io import pair_paths
-    from flare_sr.data.meta_csv import read_split_csv, resolve_pairs, select_rows
-
     if source.get('meta_csv'):
         rows = select_rows(read_split_csv(source['meta_csv']), source.get('fold'), source['meta_csv'])
         return resolve_pairs(rows, source['dataroot_lq'], source['dataroot_gt'], source['meta_csv'])
@@ -85,10 +94,12 @@ def build_manifest(source, main_opt, pairs):
         info = os.stat(path)
         return [osp.abspath(path), info.st_size, info.st_mtime_ns]
 
+    network_g = dict(main_opt.get('network_g') or {})
+    residual = bool(network_g.pop('residual', False))  # kept apart, as before the switch moved into network_g
     return {
         'checkpoint_sha256': sha256_of(source['main_checkpoint']),
-        'network_g': main_opt.get('network_g'),
-        'residual': is_residual(main_opt),
+        'network_g': network_g,
+        'residual': residual,
         'tile': source.get('tile') or {},
         'patch_size': source['patch_size'], 'stride': source['stride'],
         'pairs': [[key, stamp(lq), stamp(gt)] for key, lq, gt in pairs],
@@ -111,12 +122,6 @@ def _write_manifest(path, manifest):
 
 def run_stage1(source, main_opt, pairs, images_dir, progress=True):
     """Tiled stage-I inference of every input; full-size PNGs named by pairing key, written atomically."""
-    import torch
-    from tqdm import tqdm
-
-    from flare_sr.data.image_io import read_image, write_image
-    from flare_sr.infer import build_test_model
-
     opt = dict(main_opt)
     opt['path'] = dict(opt.get('path') or {}, pretrain_network_g=source['main_checkpoint'], strict_load_g=True)
     opt['val'] = dict(opt.get('val') or {}, tile=dict(source.get('tile') or {}))
@@ -132,11 +137,13 @@ def run_stage1(source, main_opt, pairs, images_dir, progress=True):
 
 def ensure_stage3_data(phase2_opt, option_file, force=False, progress=True):
     """Build (or reuse) the stage-III LMDBs for a phase-2 option dict. Returns (OUT folder, rebuilt?)."""
-    from flare_sr.data.lmdb_pack import pack_lmdb
-    from flare_sr.utils.options_check import load_option_file
-
     source, out_dir = stage3_settings(phase2_opt, option_file)
     main_opt = load_option_file(source['main_opt'])
+    notes, _, problems = fold_residual_aliases(main_opt)  # its other checks: when build_test_model builds it
+    if problems:
+        raise FlareSRError(f"{source['main_opt']}: " + '; '.join(problems))
+    for note in notes:
+        print(f"note: {source['main_opt']}: {note}", file=sys.stderr)
     pairs = select_pairs(source, option_file)
     manifest = build_manifest(source, main_opt, pairs)
     manifest_path = f'{out_dir}.manifest.json'
@@ -156,23 +163,28 @@ def ensure_stage3_data(phase2_opt, option_file, force=False, progress=True):
     return out_dir, True
 
 
+def prepare_stage3_data(option_path):
+    """Stage III trains on stage-I outputs: build them, or reuse the cache, before anything reads the options' LMDBs.
+
+    For ``flare_sr/train.py``. Under torchrun every rank would build at once, so there the data must already
+    exist (``python -m flare_sr.pipeline.stage3_data -opt ...`` or ``flare_sr/train_pipeline.py``).
+    """
+    opt = load_option_file(option_path)
+    if opt.get('stage3_source') is not None and int(os.environ.get('WORLD_SIZE', '1')) == 1:
+        ensure_stage3_data(opt, option_path)
+
+
+@exit_on_user_error
 def main(argv=None):
-    from flare_sr.errors import exit_on_user_error
-    from flare_sr.utils.options_check import load_option_file
-
-    @exit_on_user_error
-    def run():
-        parser = argparse.ArgumentParser(description='Build or reuse the stage-III LMDBs of a phase-2 option file.')
-        parser.add_argument('-opt', required=True, help='HINet phase-2 option file with a stage3_source block')
-        parser.add_argument('--force', action='store_true', help='rebuild even when the cache is current')
-        args = parser.parse_args(argv)
-        out_dir, rebuilt = ensure_stage3_data(load_option_file(args.opt), args.opt, force=args.force)
-        if not rebuilt:
-            print(f'stage-III data: {out_dir} is current (same stage-I checkpoint and inputs); reused')
-
-    run()
+    """``python -m flare_sr.pipeline.stage3_data -opt PHASE2.yml [--force]``."""
+    parser = argparse.ArgumentParser(description='Build or reuse the stage-III LMDBs of a phase-2 option file.')
+    parser.add_argument('-opt', required=True, help='HINet phase-2 option file with a stage3_source block')
+    parser.add_argument('--force', action='store_true', help='rebuild even when the cache is current')
+    args = parser.parse_args(argv)
+    out_dir, rebuilt = ensure_stage3_data(load_option_file(args.opt), args.opt, force=args.force)
+    if not rebuilt:
+        print(f'stage-III data: {out_dir} is current (same stage-I checkpoint and inputs); reused')
 
 
 if __name__ == '__main__':
-    import flare_sr  # noqa: F401  (registrations before basicsr builds anything)
     main()

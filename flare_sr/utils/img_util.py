@@ -14,7 +14,6 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from flare_sr.data.pairing import pair_names
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.atomic import atomic_path
 
@@ -235,9 +234,3 @@ def list_images(folder):
     if not paths:
         raise FlareSRError(f'{folder}: no images ({", ".join(IMAGE_EXTENSIONS)}) in this folder')
     return paths
-
-
-def pair_paths(lq_dir, gt_dir, filename_tmpl='{}'):
-    """[(key, lq_path, gt_path)] in gt file order, paired by flare_sr.data.pairing's rules (extensions may differ)."""
-    return pair_names(list_images(lq_dir), list_images(gt_dir), filename_tmpl, lq_where=os.fspath(lq_dir),
-                      gt_where=os.fspath(gt_dir))

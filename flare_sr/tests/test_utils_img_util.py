@@ -1,4 +1,4 @@
-"""image_io on real files: every odd or hostile input converts as documented or fails naming the file."""
+"""img_util (image I/O) on real files: every odd or hostile input converts as documented or fails naming the file."""
 import os
 
 import cv2
@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 import flare_sr  # noqa: F401  (import first: torchvision alias)
-from flare_sr.data.image_io import list_images, pair_paths, read_image, read_image_uint8, write_image
+from flare_sr.data.pairing import pair_paths
+from flare_sr.utils.img_util import list_images, read_image, read_image_uint8, write_image
 from flare_sr.errors import FlareSRError
 
 

@@ -1,0 +1,162 @@
+"""The command lines behind flare_sr/train.py, test.py, infer.py and train_pipeline.py and the console scripts
+``flare-sr-train``, ``flare-sr-test``, ``flare-sr-infer`` and ``flare-sr-pipeline`` (setup.py).
+
+Each ``*_main`` parses its arguments and calls the library (BasicSR's loops with flare_sr's fixes,
+flare_sr.pipeline). A user error is one ``error: ...`` line and exit status 2 (``exit_on_user_error``).
+Outputs go under the repository root (experiments/, results/, tb_logger/), wherever the command is started.
+"""
+import argparse
+import importlib
+import sys
+from os import path as osp
+
+import torch
+import torch.distributed as dist
+
+from flare_sr import basicsr_fixes
+from flare_sr.errors import FlareSRError, exit_on_user_error
+from flare_sr.pipeline.inference import (build_inference_model, build_onnx_predictor, check_writable, list_inputs,
+                                         plan_outputs, predict_files, save_tile_preview, write_zip)
+from flare_sr.pipeline.stage3_data import prepare_stage3_data
+from flare_sr.pipeline.stages import run_pipeline
+from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
+from flare_sr.utils.img_util import peek_size
+from flare_sr.utils.precision import PRECISIONS
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # the repository
+
+
+def run(pipeline_name, is_train):
+    """Run ``basicsr.<pipeline_name>`` (train or test) with our fixes; its parser reads ``sys.argv`` and checks the
+    options. Exit status 3 when training stops on a non-finite loss (``train.nonfinite: stop``)."""
+    basicsr_fixes.apply()
+    if not torch.cuda.is_available():
+        keep_freed_cpu_memory()
+    option_path = basicsr_fixes.option_path_from_argv()
+    if is_train:
+        prepare_stage3_data(option_path)
+    module = importlib.import_module(f'basicsr.{pipeline_name}')  # after apply(): it patches these modules
+    try:
+        getattr(module, f'{pipeline_name}_pipeline')(ROOT)
+    except FloatingPointError as error:
+        print(f'error: {error}', file=sys.stderr)
+        sys.exit(3)
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def precision_to_force_yml(argv):
+    """``--precision X`` -> BasicSR's ``--force_yml val:precision=X`` (merged into a ``--force_yml`` already given)."""
+    argv = list(argv)
+    if '--precision' not in argv and not any(arg.startswith('--precision=') for arg in argv):
+        return argv
+    for index, arg in enumerate(argv):
+        if arg.startswith('--precision'):
+            value = arg.split('=', 1)[1] if '=' in arg else (argv[index + 1] if index + 1 < len(argv) else None)
+            del argv[index:index + (1 if '=' in arg else 2)]
+            break
+    if value not in PRECISIONS:
+        raise FlareSRError(f'--precision: {value!r} is not one of {", ".join(PRECISIONS)}')
+    entry = f'val:precision={value}'
+    if '--force_yml' in argv:
+        argv.insert(argv.index('--force_yml') + 1, entry)
+    else:
+        argv += ['--force_yml', entry]
+    return argv
+
+
+@exit_on_user_error
+def train_main():
+    """``flare_sr/train.py -opt FILE [--auto_resume] [--launcher pytorch] ...`` (BasicSR's arguments)."""
+    run('train', is_train=True)
+
+
+@exit_on_user_error
+def test_main():
+    """``flare_sr/test.py -opt FILE [--precision fp32|bf16|fp16|auto] ...`` (BasicSR's arguments)."""
+    sys.argv = [sys.argv[0], *precision_to_force_yml(sys.argv[1:])]
+    run('test', is_train=False)
+
+
+INFER_DESCRIPTION = """Remove flare from an image or a folder of images at full resolution; pack the submission.
+
+    python flare_sr/infer.py -opt options/test_cascade.yml --input datasets/dacon/test_input_img \\
+        --output results/submission --zip results/submission.zip [--tile 512] [--self-ensemble]
+
+Any flare_sr test option file works (CascadeModel, Pix2PixModel, HINetModel); its datasets are ignored.
+``test_input_20000.png`` becomes ``test_20000.png``; other names keep their stem. 16-bit, alpha and EXIF
+orientation are kept (docs/inference.md). Exit status: 0 done, 2 bad input (one ``error:`` line naming the file).
+"""
+
+
+def infer_parser():
+    parser = argparse.ArgumentParser(description=INFER_DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('-opt', required=True, help='test option file (model, checkpoints, val.tile)')
+    parser.add_argument('--input', required=True, help='a flared image, or a folder of them')
+    parser.add_argument('--output', required=True, help='folder for the restored PNGs (created)')
+    parser.add_argument('--zip', help='also pack the outputs into this submission zip')
+    parser.add_argument('--tile', type=int, help='tile size (overrides val.tile.size; smaller if out of memory)')
+    parser.add_argument('--overlap', type=int, help='tile overlap (overrides val.tile.overlap)')
+    parser.add_argument('--self-ensemble', action='store_true', help='average x8 flips/rotations (8x slower)')
+    parser.add_argument('--save-tiles', metavar='PNG',
+                        help='also draw the tile grid and blend weights over the first input')
+    parser.add_argument('--precision', choices=PRECISIONS,
+                        help='network precision (overrides val.precision; auto: bf16 where native, else fp32)')
+    parser.add_argument('--backend', choices=['pytorch', 'onnxruntime'], default='pytorch',
+                        help='run the tiles through PyTorch or ONNX Runtime (needs --onnx)')
+    parser.add_argument('--onnx', metavar='FILE', help='ONNX file from scripts/export_onnx.py (--backend onnxruntime)')
+    return parser
+
+
+@exit_on_user_error
+def infer_main(argv=None):
+    """``flare_sr/infer.py``: see ``INFER_DESCRIPTION``."""
+    args = infer_parser().parse_args(argv)
+    if not torch.cuda.is_available():
+        keep_freed_cpu_memory()
+    inputs = list_inputs(args.input)
+    for path in inputs:
+        peek_size(path)  # fail on an unreadable file now, not after an hour of inference
+    plan = plan_outputs(inputs, args.output)
+    check_writable(args.output)
+    if args.backend == 'onnxruntime':
+        if args.precision not in (None, 'fp32'):
+            raise FlareSRError(f'--precision {args.precision}: the onnxruntime backend runs the exported fp32 model')
+        model = build_onnx_predictor(args.opt, args.onnx, args.tile, args.overlap, args.self_ensemble)
+        print(f'backend: onnxruntime {model.describe()}')
+    else:
+        if args.onnx:
+            raise FlareSRError('--onnx is only read with --backend onnxruntime')
+        model = build_inference_model(args.opt, args.tile, args.overlap, args.self_ensemble, args.precision)
+        print(f"backend: pytorch on {model.device}, precision {model.tile_options()['precision']}")
+    if args.save_tiles:
+        save_tile_preview(model, plan[0][0], args.save_tiles)
+    count, pixels, seconds = predict_files(model, plan)
+    summary = (f'wrote {count} images ({pixels / 1e6:.1f} Mpixel) to {args.output} in {seconds:.1f} s '
+               f'({seconds / count:.2f} s/image)')
+    if args.zip:
+        write_zip(args.zip, [target for _, target in plan])
+        summary += f'; submission zip {args.zip} ({osp.getsize(args.zip) / 2**20:.1f} MiB)'
+    print(summary)
+
+
+def pipeline_parser():
+    parser = argparse.ArgumentParser(
+        description='Train the three stages in one command: I Pix2Pix -> II HINet -> III HINet on stage-I outputs. '
+        'Rerun the same command to resume; finished stages are skipped (flare_sr/pipeline/stages.py).')
+    parser.add_argument('--main', required=True, help='stage I option file (Pix2PixModel)')
+    parser.add_argument('--phase1', required=True, help='stage II option file (HINetModel)')
+    parser.add_argument('--phase2', required=True, help='stage III option file (HINetModel, with stage3_source)')
+    parser.add_argument('--name', help='folder under experiments/ for resolved options and done markers')
+    parser.add_argument('--quiet', action='store_true',
+                        help="send each stage's console output to experiments/<name>/stage_<N>_console.txt")
+    return parser
+
+
+@exit_on_user_error
+def pipeline_main(argv=None):
+    """``flare_sr/train_pipeline.py --main A.yml --phase1 B.yml --phase2 C.yml [--name N] [--quiet]``."""
+    args = pipeline_parser().parse_args(argv)
+    run_pipeline({'main': args.main, 'phase1': args.phase1, 'phase2': args.phase2}, args.name, args.quiet)

@@ -1,0 +1,162 @@
+"""Inference as a library: a test model from an option file, a folder of photos through it, the submission.
+
+Works with any flare_sr test option file (CascadeModel, Pix2PixModel, HINetModel): the model and its
+checkpoints come from it, its datasets are ignored (no labels needed). One PNG per input, same size;
+``test_input_20000.png`` becomes ``test_20000.png`` (the challenge's naming), other names keep their
+stem. A 16-bit input gives a 16-bit PNG, an alpha channel is kept, and the EXIF orientation is applied
+(the output looks as the photo does in a viewer). Every file is written atomically, so an interrupted
+run never leaves half an image or half a zip. Errors are one-line ``FlareSRError``s naming the file.
+
+The command line is ``flare_sr/infer.py`` (``flare-sr-infer``, flare_sr/cli.py); the stage-III data
+(flare_sr/pipeline/stage3_data.py) and the benches build their models with ``build_test_model``.
+"""
+import os
+import re
+import tempfile
+import time
+import zipfile
+from os import path as osp
+
+import torch
+from basicsr.models import build_model
+from tqdm import tqdm
+
+from flare_sr.errors import FlareSRError
+from flare_sr.models.onnx_backend import OnnxRuntimePredictor
+from flare_sr.utils.atomic import atomic_path
+from flare_sr.utils.img_util import IMAGE_EXTENSIONS, list_images, read_image, read_photo, write_image
+from flare_sr.utils.options_check import OptionChecker, load_option_file
+from flare_sr.utils.tiling import tile_grid_preview
+
+_DACON_INPUT = re.compile(r'^(?P<prefix>.+)_input_(?P<number>\d+)$')
+
+
+def submission_name(input_path):
+    """``test_input_20000.png`` -> ``test_20000.png``; any other image -> its stem + ``.png``."""
+    stem = osp.splitext(osp.basename(input_path))[0]
+    match = _DACON_INPUT.match(stem)
+    if match:
+        stem = f"{match.group('prefix')}_{match.group('number')}"
+    return f'{stem}.png'
+
+
+def list_inputs(path):
+    """[path] for an image file, the folder's images for a folder (flare_sr.utils.img_util.list_images)."""
+    if osp.isfile(path):
+        if not path.lower().endswith(IMAGE_EXTENSIONS):
+            raise FlareSRError(f'{path}: not an image file ({", ".join(IMAGE_EXTENSIONS)})')
+        return [path]
+    if not osp.exists(path):
+        raise FlareSRError(f'{path}: --input is neither an image file nor a folder')
+    return list_images(path)
+
+
+def plan_outputs(inputs, output_dir):
+    """[(input, output)]; two inputs that map to one output, or an output over an input, are errors."""
+    owners = {}
+    input_set = {osp.abspath(path) for path in inputs}
+    plan = []
+    for path in inputs:
+        target = osp.join(output_dir, submission_name(path))
+        if target in owners:
+            raise FlareSRError(f'{path}: its output {target} would overwrite the output of {owners[target]}')
+        if osp.abspath(target) in input_set:
+            raise FlareSRError(f'{path}: its output {target} would overwrite an input; choose another --output')
+        owners[target] = path
+        plan.append((path, target))
+    return plan
+
+
+def check_writable(output_dir):
+    """Create the folder and prove it takes a file now, before any inference time is spent."""
+    if osp.exists(output_dir) and not osp.isdir(output_dir):
+        raise FlareSRError(f'{output_dir}: --output exists and is not a folder')
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_dir):
+            pass
+    except OSError as error:
+        raise FlareSRError(f'{output_dir}: output folder is not writable ({error.strerror or error})') from None
+
+
+def build_test_model(opt, source, tile=None, overlap=None, self_ensemble=False, precision=None):
+    """A test-mode model from option dict ``opt`` (read from ``source``; datasets ignored), tile and
+    precision overrides applied."""
+    opt = dict(opt, datasets={})
+    opt.pop('train', None)
+    problems = OptionChecker(is_train=False).check(opt)
+    if problems:
+        raise FlareSRError(f'{source}: ' + '; '.join(problems))
+    num_gpu = opt.get('num_gpu', 'auto')
+    opt.update(is_train=False, dist=False, rank=0, world_size=1,
+               num_gpu=torch.cuda.device_count() if num_gpu == 'auto' else num_gpu)
+    opt['val'] = dict(opt.get('val') or {})
+    tile_opt = opt['val']['tile'] = dict(opt['val'].get('tile') or {})
+    if tile is not None:
+        tile_opt['size'] = tile
+    if overlap is not None:
+        tile_opt['overlap'] = overlap
+    if self_ensemble:
+        tile_opt['self_ensemble'] = True
+    if precision is not None:
+        opt['val']['precision'] = precision
+    return build_model(opt)
+
+
+def build_inference_model(option_file, tile=None, overlap=None, self_ensemble=False, precision=None):
+    """The test model of ``option_file`` (CascadeModel, Pix2PixModel or HINetModel)."""
+    return build_test_model(load_option_file(option_file), option_file, tile, overlap, self_ensemble, precision)
+
+
+def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_ensemble=False):
+    """An OnnxRuntimePredictor for ``onnx_path`` with ``option_file``'s val options (its networks are not built)."""
+    if not onnx_path:
+        raise FlareSRError('--backend onnxruntime needs --onnx FILE (written by scripts/export_onnx.py)')
+    if not osp.isfile(onnx_path):
+        raise FlareSRError(f'{onnx_path}: --onnx file not found')
+    opt = dict(load_option_file(option_file), datasets={}, path={})
+    opt.pop('train', None)
+    problems = OptionChecker(is_train=False).check(opt)
+    if problems:
+        raise FlareSRError(f'{option_file}: ' + '; '.join(problems))
+    val = opt['val'] = dict(opt.get('val') or {})
+    tile_opt = val['tile'] = dict(val.get('tile') or {})
+    for key, value in (('size', tile), ('overlap', overlap), ('self_ensemble', self_ensemble or None)):
+        if value is not None:
+            tile_opt[key] = value
+    gpu = torch.cuda.is_available() and opt.get('num_gpu', 'auto') != 0
+    return OnnxRuntimePredictor(opt, onnx_path, device='cuda' if gpu else 'cpu')
+
+
+def save_tile_preview(model, image_path, png_path):
+    """The first input with the tile grid the model will use (colour = accumulated blend weight)."""
+    image = read_image(image_path)
+    tile = model.tile_options()
+    multiple = getattr(model, 'size_multiple', None) or getattr(model.inference_net(), 'size_multiple', 1)
+    tile_grid_preview(image.shape[0], image.shape[1], tile['tile_size'], tile['overlap'], multiple, image, png_path)
+    print(f'tile grid of {image_path}: {png_path}')
+
+
+def predict_files(model, plan, progress=True):
+    """Restore every ``(input, output)`` of ``plan`` (from ``plan_outputs``) with ``model.predict``.
+
+    Outputs keep the input's size, bit depth and alpha. Returns (images, pixels, seconds).
+    """
+    start = time.time()
+    pixels = 0
+    for source, target in tqdm(plan, desc='infer', unit='image', disable=not progress):
+        image, info = read_photo(source)
+        lq = torch.from_numpy(image).permute(2, 0, 1)[None]
+        out = model.predict(lq)[0].permute(1, 2, 0).numpy()
+        assert out.shape == image.shape, (out.shape, image.shape)
+        write_image(target, out, bit_depth=info['bit_depth'], alpha=info['alpha'])
+        pixels += image.shape[0] * image.shape[1]
+    return len(plan), pixels, time.time() - start
+
+
+def write_zip(zip_path, files):
+    """Pack ``files`` flat (by file name) into ``zip_path`` atomically."""
+    with atomic_path(zip_path) as tmp:
+        with zipfile.ZipFile(tmp, 'w', compression=zipfile.ZIP_DEFLATED) as archive:
+            for path in files:
+                archive.write(path, arcname=osp.basename(path))
