@@ -26,6 +26,7 @@ idempotent. What each wrapper fixes:
   ``ceil`` where the loader drops the last partial batch (a run could end before ``total_iter``).
 """
 import functools
+import importlib.metadata
 import math
 import os
 import subprocess
@@ -50,8 +51,21 @@ from flare_sr.utils.options_check import check_options, check_parseable, load_op
 _MARK = '_flare_sr_fixes_applied'
 
 
+BASICSR_VERSION = '1.4.2'  # the version these wrappers were written against
+
+
+def check_basicsr_version(installed=None):
+    """One line instead of a wrapper that silently patches the wrong functions of another BasicSR."""
+    installed = installed or importlib.metadata.version('basicsr')
+    if installed != BASICSR_VERSION:
+        raise FlareSRError(f'basicsr {installed} is installed, but flare_sr needs basicsr=={BASICSR_VERSION} '
+                           f'(its fixes wrap that version): '
+                           f'pip install --no-build-isolation basicsr=={BASICSR_VERSION}')
+
+
 def apply():
-    """Install all wrappers (once per process)."""
+    """Check the BasicSR version, then install all wrappers (once per process)."""
+    check_basicsr_version()
     if getattr(basicsr.train, _MARK, False):
         return
     basicsr.utils.options.init_dist = _wrap_init_dist(basicsr.utils.options.init_dist)

@@ -7,7 +7,6 @@ Example:
 import argparse
 import os
 
-import flare_sr  # noqa: F401  (first: registers and patches torchvision before basicsr)
 from flare_sr.data.lmdb_pack import LMDB_NAMES, full_check_lmdb, quick_check_lmdb
 from flare_sr.errors import FlareSRError, exit_on_user_error
 

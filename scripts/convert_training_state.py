@@ -11,7 +11,6 @@ Example:
 """
 import argparse
 
-import flare_sr  # noqa: F401  (first: registers and patches torchvision before basicsr)
 import torch
 
 from flare_sr.errors import FlareSRError, exit_on_user_error

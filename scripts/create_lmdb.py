@@ -9,10 +9,9 @@ import os
 import signal
 import sys
 
-import flare_sr  # noqa: F401  (first: registers and patches torchvision before basicsr)
-from flare_sr.data.pairing import pair_paths
 from flare_sr.data.lmdb_pack import pack_lmdb
 from flare_sr.data.meta_csv import read_split_csv, resolve_pairs, select_rows
+from flare_sr.data.pairing import pair_paths
 from flare_sr.errors import FlareSRError, exit_on_user_error
 
 

@@ -12,12 +12,11 @@ import argparse
 import json
 import os
 
-import flare_sr  # noqa: F401  (first: torchvision alias for BasicSR)
 import numpy as np
 
-from flare_sr.utils.img_util import read_image_uint8, write_image
 from flare_sr.data.meta_csv import read_split_csv
 from flare_sr.errors import FlareSRError, exit_on_user_error
+from flare_sr.utils.img_util import read_image_uint8, write_image
 
 FAMILY_ORDER = ('psf', 'raytrace', 'anamorphic', 'clean')
 RERUN = 'run python flare_sr/test.py -opt options/tiny/test_cascade.yml first'

@@ -15,10 +15,9 @@ import argparse
 import os
 from os import path as osp
 
-import flare_sr  # noqa: F401  (first: torchvision alias and registrations)
 from flare_sr.errors import FlareSRError, exit_on_user_error
-from flare_sr.pipeline.inference import build_inference_model
 from flare_sr.models.onnx_backend import OPSET, export_onnx
+from flare_sr.pipeline.inference import build_inference_model
 from flare_sr.utils.atomic import atomic_path
 
 

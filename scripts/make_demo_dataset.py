@@ -21,19 +21,17 @@ without such pairs a short schedule learns "always change the image" and damages
 import argparse
 import os
 
-import flare_sr  # noqa: F401  (first: torchvision alias for BasicSR)
 import cv2
 import numpy as np
+from skimage.metrics import peak_signal_noise_ratio
 from tqdm import tqdm
 
-from skimage.metrics import peak_signal_noise_ratio
-
 from flare_sr.data.heldout import HELDOUT_FAMILIES
-from flare_sr.utils.img_util import read_image, to_uint8, write_image
 from flare_sr.data.meta_csv import FIRST_ID, dacon_names, write_dacon_csv
 from flare_sr.data.synthesis import synthesize_flare
 from flare_sr.errors import FlareSRError, exit_on_user_error
 from flare_sr.utils.atomic import atomic_path
+from flare_sr.utils.img_util import read_image, to_uint8, write_image
 
 # Natural photographs only (no microscopy, astronomy, text or synthetic charts). Gray ones become 3 equal channels.
 TRAIN_PHOTOS = ('astronaut.png', 'chelsea.png', 'motorcycle_left.png', 'motorcycle_right.png',

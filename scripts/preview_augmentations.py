@@ -20,7 +20,9 @@ keys of the first epoch, so the same option file and ``--seed`` give the same pi
 import argparse
 import math
 
-import flare_sr  # noqa: F401  (first: torchvision alias for BasicSR, registers our datasets)
+import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision module BasicSR 1.4.2 imports)
+
+# isort: split
 import cv2
 import numpy as np
 import torch
@@ -29,9 +31,9 @@ from basicsr.data import build_dataset
 from basicsr.utils import set_random_seed
 from basicsr.utils.options import ordered_yaml
 
-from flare_sr.utils.img_util import read_image, write_image
 from flare_sr.data.synthesis import COMPONENTS, FlareConfig, synthesize_flare
 from flare_sr.errors import FlareSRError, exit_on_user_error
+from flare_sr.utils.img_util import read_image, write_image
 
 LABEL_HEIGHT = 20
 

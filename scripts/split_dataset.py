@@ -7,11 +7,10 @@ Example:
 import argparse
 import collections
 
-import flare_sr  # noqa: F401  (first: registers and patches torchvision before basicsr)
-from flare_sr.data.pairing import pair_paths
-from flare_sr.utils.img_util import peek_size
 from flare_sr.data.meta_csv import STRATEGIES, TEST_SIZE, make_split, write_split_csv
+from flare_sr.data.pairing import pair_paths
 from flare_sr.errors import FlareSRError, exit_on_user_error
+from flare_sr.utils.img_util import peek_size
 
 
 def parse_size(text):

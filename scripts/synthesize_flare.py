@@ -15,18 +15,16 @@ the training synthesis. Pair ``k`` of image
 import argparse
 import os
 
-import flare_sr  # noqa: F401  (first: torchvision alias for BasicSR)
 import numpy as np
+from skimage.metrics import peak_signal_noise_ratio
 from tqdm import tqdm
 
-from skimage.metrics import peak_signal_noise_ratio
-
 from flare_sr.data.heldout import HELDOUT_FAMILIES
-from flare_sr.utils.img_util import list_images, read_image, to_uint8, write_image
 from flare_sr.data.meta_csv import FIRST_ID, dacon_names, write_dacon_csv
 from flare_sr.data.synthesis import synthesize_flare
 from flare_sr.errors import FlareSRError, exit_on_user_error
 from flare_sr.utils.atomic import atomic_path
+from flare_sr.utils.img_util import list_images, read_image, to_uint8, write_image
 
 FAMILIES = {'procedural': synthesize_flare, **HELDOUT_FAMILIES}  # training family first, then the held-out ones
 

@@ -43,4 +43,3 @@ class ResumableSampler(EnlargedSampler):
 
     def __len__(self):
         return self.num_samples
-

@@ -3,6 +3,9 @@ import os
 
 import pytest
 
+# Before any test module: registers flare_sr and aliases the torchvision module BasicSR 1.4.2 imports.
+import flare_sr  # noqa: F401
+
 os.environ.setdefault('OMP_NUM_THREADS', '2')
 
 

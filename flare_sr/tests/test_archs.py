@@ -10,11 +10,10 @@ import sys
 
 import pytest
 import torch
-
-import flare_sr  # noqa: F401  (registers the archs; must precede basicsr imports)
 from basicsr.archs import build_network
 from basicsr.models.base_model import BaseModel
 from basicsr.utils.registry import ARCH_REGISTRY
+
 from flare_sr.archs.hinet_arch import HINet
 from flare_sr.archs.nafnet_arch import LayerNormFunction, NAFNet
 from flare_sr.archs.patchgan_arch import PatchGANDiscriminator

@@ -4,13 +4,12 @@ import subprocess
 import sys
 import zipfile
 
-import flare_sr  # noqa: F401
 import numpy as np
 import yaml
 
-from flare_sr.utils.img_util import read_image, write_image
 from flare_sr.pipeline.inference import submission_name
 from flare_sr.tests.test_cascade_model import _checkpoints, _opt
+from flare_sr.utils.img_util import read_image, write_image
 
 
 def _option_file(tmp_path):

@@ -1,5 +1,4 @@
 """Light-source restore: saturated blobs come back from the input, with an edge that scales with the blob."""
-import flare_sr  # noqa: F401
 import numpy as np
 import torch
 

@@ -5,7 +5,6 @@ import shutil
 import subprocess
 import sys
 
-import flare_sr  # noqa: F401
 import pytest
 import torch
 import yaml

@@ -1,6 +1,5 @@
 """The cascade's test options refer to the stage option files (``cascade.main_opt`` / ``post_opt``) instead of
 copying their network blocks: the networks, the U-Net's residual switch included, come from the files."""
-import flare_sr  # noqa: F401  (first: torchvision alias before BasicSR loads)
 
 import pytest
 import torch

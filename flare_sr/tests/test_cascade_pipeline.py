@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 
-import flare_sr  # noqa: F401
 import numpy as np
 import yaml
 

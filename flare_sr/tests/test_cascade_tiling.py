@@ -1,5 +1,4 @@
 """Tiled inference: exact where it can be, bounded seams where it cannot, exact sizes, tile-sized calls."""
-import flare_sr  # noqa: F401  (first: registers archs and patches torchvision)
 import re
 
 import numpy as np

@@ -1,15 +1,14 @@
 """PairedFlareDataset on real files: pairing, aligned crops, deterministic keys, selections, bad inputs."""
 import numpy as np
 import pytest
-import torch
 import skimage.data
-
-import flare_sr  # noqa: F401  (import first: torchvision alias, registration)
+import torch
 from basicsr.data import build_dataset
-from flare_sr.data.pairing import pair_paths
-from flare_sr.utils.img_util import write_image
+
 from flare_sr.data.meta_csv import make_split, write_split_csv
+from flare_sr.data.pairing import pair_paths
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.img_util import write_image
 
 
 def make_pairs(root, sizes, name='train'):

@@ -13,11 +13,10 @@ import skimage.data
 import yaml
 from PIL import Image, ImageOps
 
-import flare_sr  # noqa: F401  (import first: torchvision alias, registration)
-from flare_sr.utils.img_util import peek_size, read_photo
 from flare_sr.errors import FlareSRError
 from flare_sr.tests.test_cascade_infer import _infer_in_process, _option_file
 from flare_sr.tests.test_cascade_model import _checkpoints, _opt
+from flare_sr.utils.img_util import peek_size, read_photo
 
 
 def _raw(path):

@@ -13,17 +13,16 @@ import lmdb
 import numpy as np
 import pytest
 import skimage.data
-
-import flare_sr  # noqa: F401  (import first: torchvision alias, registration)
 from basicsr.data import build_dataset
 from basicsr.data.paired_image_dataset import PairedImageDataset
+
 from flare_sr.data import lmdb_pack
-from flare_sr.data.pairing import pair_paths
-from flare_sr.utils.img_util import read_image_uint8, write_image
 from flare_sr.data.lmdb_pack import full_check_lmdb, pack_lmdb, quick_check_lmdb, read_meta_info
 from flare_sr.data.meta_csv import make_split, write_split_csv
+from flare_sr.data.pairing import pair_paths
 from flare_sr.data.patches import patch_grid, patch_origins
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.img_util import read_image_uint8, write_image
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -247,8 +246,8 @@ def test_unicode_names_become_safe_unique_keys(tmp_path):
         write_image(lq_dir / name, 255 - photo)
         write_image(gt_dir / name, photo)
     pack_lmdb(pair_paths(lq_dir, gt_dir), tmp_path / 'out', 40, 8, progress=False)
-    assert [key for key, _ in read_meta_info(str(tmp_path / 'out' / 'lq.lmdb'))] == ['caf__1_s0000_0000',
-                                                                                      'caf_-2_s0000_0000']
+    keys = [key for key, _ in read_meta_info(str(tmp_path / 'out' / 'lq.lmdb'))]
+    assert keys == ['caf__1_s0000_0000', 'caf_-2_s0000_0000']
     write_image(lq_dir / 'café_1.png', photo)
     write_image(gt_dir / 'café_1.png', photo)
     with pytest.raises(FlareSRError, match=r'caf__1" collides with'):

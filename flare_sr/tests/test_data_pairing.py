@@ -8,16 +8,14 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
-
-import flare_sr  # noqa: F401  (import first: torchvision alias, registration)
 from basicsr.data import build_dataset
 from basicsr.data.data_util import paired_paths_from_folder, paired_paths_from_meta_info_file
 from basicsr.data.paired_image_dataset import PairedImageDataset
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
-from flare_sr.data.pairing import pair_paths
-from flare_sr.utils.img_util import write_image
-from flare_sr.data.pairing import pair_names
+
+from flare_sr.data.pairing import pair_names, pair_paths
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.img_util import write_image
 
 
 def photo(number, height=40, width=48):

@@ -6,10 +6,9 @@ import os
 import numpy as np
 import pytest
 
-import flare_sr  # noqa: F401  (import first: torchvision alias, registration)
-from flare_sr.utils.img_util import write_image
 from flare_sr.data.meta_csv import make_split, read_split_csv, select_rows, write_split_csv
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.img_util import write_image
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

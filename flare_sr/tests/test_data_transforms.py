@@ -5,12 +5,11 @@ import numpy as np
 import pytest
 import skimage.data
 import torch
-
-import flare_sr  # noqa: F401  (import first: torchvision alias, registration)
 from basicsr.data import build_dataset
+
 from flare_sr.data import transforms
-from flare_sr.utils.img_util import read_image
 from flare_sr.data.sampling import sample_rng
+from flare_sr.utils.img_util import read_image
 
 GT_SIZE = 48
 

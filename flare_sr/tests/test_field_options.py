@@ -1,7 +1,6 @@
 """The field's option files run: BasicSR v1.4.2, HINet, NAFNet and Real-ESRGAN files, changed only in types, paths,
 sizes and num_gpu (templates in flare_sr/tests/data/field_options/), train 2 iterations or test through
 flare_sr/train.py and flare_sr/test.py; and each kind of case of the option checker (issue 9, item 1)."""
-import flare_sr  # noqa: F401  (first: torchvision alias before BasicSR loads)
 
 import os
 import shutil
@@ -13,8 +12,8 @@ import yaml
 
 from flare_sr.errors import FlareSRError
 from flare_sr.tests.test_train_support import (REPO, TEST_SCRIPT, experiment_dirs, hinet_options, make_flare_pairs,
-                                               pix2pix_options, read_metrics, remove_experiment, run_train,
-                                               unique_name, write_options)
+                                               pix2pix_options, read_metrics, remove_experiment, run_train, unique_name,
+                                               write_options)
 from flare_sr.utils.options_check import check_option_file, check_options, suggestion
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'field_options')

@@ -2,13 +2,12 @@
 import os
 import runpy
 
-import flare_sr  # noqa: F401
 import numpy as np
 import pytest
 import yaml
 
-from flare_sr.utils.img_util import read_image, write_image
 from flare_sr.tests.test_cascade_infer import _infer_in_process, _option_file
+from flare_sr.utils.img_util import read_image, write_image
 
 pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')

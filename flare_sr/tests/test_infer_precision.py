@@ -1,13 +1,12 @@
 """val.precision / --precision: auto is bf16 only where native, and tiles still blend in float32."""
 import copy
 
-import flare_sr  # noqa: F401
 import pytest
 import torch
 from basicsr.models import build_model
 
-from flare_sr.errors import FlareSRError
 from flare_sr.cli import precision_to_force_yml
+from flare_sr.errors import FlareSRError
 from flare_sr.tests.test_cascade_model import _checkpoints, _opt
 from flare_sr.utils import precision as precision_module
 from flare_sr.utils.options_check import OptionChecker

@@ -1,5 +1,4 @@
 """calculate_flare_psnr (exact on constructed regions and Flare7K masks), FFTLoss, the saturation loss mask."""
-import flare_sr  # noqa: F401  (registers; must precede basicsr imports)
 
 import math
 
@@ -10,11 +9,11 @@ from basicsr.metrics import calculate_metric
 from basicsr.models import build_model
 from basicsr.utils.registry import LOSS_REGISTRY, METRIC_REGISTRY
 
-from flare_sr.utils.img_util import write_image
 from flare_sr.errors import FlareSRError
 from flare_sr.losses.fft_loss import FFTLoss
 from flare_sr.losses.saturation_mask import saturation_keep_mask
 from flare_sr.metrics.flare_psnr_metric import calculate_flare_psnr
+from flare_sr.utils.img_util import write_image
 from flare_sr.utils.options_check import OptionChecker
 
 GLARE, STREAK, SOURCE = (255, 255, 0), (255, 0, 0), (0, 0, 255)

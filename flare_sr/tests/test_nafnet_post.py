@@ -3,7 +3,6 @@
 The training run also validates with calculate_flare_psnr beside PSNR/SSIM, so the flare-region metric is
 seen in a real validation's metrics.json and in TensorBoard, with its input baseline.
 """
-import flare_sr  # noqa: F401  (registers; must precede basicsr imports)
 
 import os
 

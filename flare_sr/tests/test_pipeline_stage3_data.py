@@ -2,7 +2,6 @@
 import os
 
 import cv2
-import flare_sr  # noqa: F401
 import lmdb
 import numpy as np
 import pytest
@@ -10,9 +9,9 @@ import torch
 import yaml
 
 from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
-from flare_sr.utils.img_util import write_image
-from flare_sr.pipeline.stage3_data import ensure_stage3_data
 from flare_sr.errors import FlareSRError
+from flare_sr.pipeline.stage3_data import ensure_stage3_data
+from flare_sr.utils.img_util import write_image
 
 UNET = dict(in_ch=3, out_ch=3, num_downs=5, ngf=8, norm='batch', use_dropout=False)
 

@@ -5,14 +5,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from skimage import data as skimage_data
-
-import flare_sr  # noqa: F401
 from basicsr.data import build_dataset
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
-from flare_sr.utils.img_util import read_image, write_image
+from skimage import data as skimage_data
+
 from flare_sr.data.synthesis import COMPONENTS
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.img_util import read_image, write_image
 
 PHOTOS = ('astronaut.png', 'chelsea.png', 'coffee.png')
 

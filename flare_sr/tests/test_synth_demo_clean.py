@@ -3,7 +3,6 @@ and neither the flared training pairs nor the held-out test set change."""
 import hashlib
 import os
 
-import flare_sr  # noqa: F401
 import pytest
 
 from flare_sr.errors import FlareSRError

@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-import flare_sr  # noqa: F401
 from flare_sr.data.synthesis import COMPONENTS, FlareConfig, synthesize_flare
 from flare_sr.data.synthesis.optics import chromatic_aberration, defocus
 from flare_sr.data.synthesis.sensor import bloom, tone_map

@@ -9,12 +9,11 @@ import torch
 from basicsr.data import build_dataset
 from skimage import data as skimage_data
 
-import flare_sr  # noqa: F401
 from flare_sr.data.heldout import HELDOUT_FAMILIES, anamorphic_flare, psf_flare, raytrace_flare
-from flare_sr.utils.img_util import read_image, read_image_uint8, to_uint8, write_image
 from flare_sr.data.sampling import sample_rng
 from flare_sr.data.synthesis import FlareConfig, synthesize_flare
 from flare_sr.tests.test_synth_scripts import load_script
+from flare_sr.utils.img_util import read_image, read_image_uint8, to_uint8, write_image
 
 BLACK = np.zeros((128, 160, 3), np.float32)
 

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import yaml
 
-import flare_sr  # noqa: F401
 from flare_sr.utils.img_util import read_image, write_image
 
 

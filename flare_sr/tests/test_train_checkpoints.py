@@ -2,7 +2,6 @@
 refused in one line and its payload never runs, and each misuse of the kind (BasicSR #717: a network file
 as resume_state; a state as pretrain_network_g; a folder; a missing, empty, truncated or foreign file; a
 state of another model type or optimizer) is one line naming the file and what to use instead."""
-import flare_sr  # noqa: F401  (first: torchvision alias before BasicSR loads)
 
 import copy
 import os

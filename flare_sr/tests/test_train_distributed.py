@@ -1,7 +1,6 @@
 """torchrun with 2 CPU processes (gloo), stopped and resumed with --auto_resume: the ranks end with
 identical weights, equal to one process training on the same global batch without a break; only
 rank 0 writes. Also: torch.distributed.launch's --local-rank."""
-import flare_sr  # noqa: F401  (first: torchvision alias before BasicSR loads)
 
 import os
 import subprocess

@@ -1,7 +1,6 @@
 """Fast checks of the start-up decisions: the distributed backend, GPU-only settings on a machine without
 (enough) GPUs, launchers started without their environment, the latest training state, the part of an
 epoch a resumed run skips, and validation sets that share a name."""
-import flare_sr  # noqa: F401  (first: torchvision alias before BasicSR loads)
 
 import copy
 
@@ -91,3 +90,15 @@ def test_validation_sets_sharing_a_name_are_refused():
     opt['datasets']['val_3'] = {'name': 'real'}
     with pytest.raises(FlareSRError, match=r"^datasets.val_3.name: 'real' is also the name of datasets.val_1"):
         basicsr_fixes._check_dataset_names(opt)
+
+
+@pytest.mark.parametrize('version', ['1.4.1', '1.3.5', '1.5.0.dev0'])
+def test_another_basicsr_version_is_refused_in_one_line(version):
+    with pytest.raises(FlareSRError) as error:
+        basicsr_fixes.check_basicsr_version(version)
+    message = str(error.value)
+    assert '\n' not in message and f'basicsr {version} is installed' in message and 'basicsr==1.4.2' in message
+
+
+def test_the_installed_basicsr_is_the_supported_one():
+    basicsr_fixes.check_basicsr_version()  # raises on any other version

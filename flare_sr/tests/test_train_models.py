@@ -1,6 +1,5 @@
 """Each model really trains through flare_sr/train.py: the loss falls, TensorBoard gets scalars and
 side-by-side images, checkpoints are written, and --auto_resume continues on CPU from another directory."""
-import flare_sr  # noqa: F401  (first: torchvision alias before BasicSR loads)
 
 import os
 
@@ -8,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from flare_sr.utils.img_util import read_image_uint8
 from flare_sr.tests.test_train_support import (REPO, TEST_SCRIPT, experiment_dirs, hinet_options, load_params,
-                                               make_flare_pairs, pix2pix_options, read_metrics, run_train,
-                                               tb_scalars, write_options)
+                                               make_flare_pairs, pix2pix_options, read_metrics, run_train, tb_scalars,
+                                               write_options)
+from flare_sr.utils.img_util import read_image_uint8
 
 
 @pytest.fixture(scope='module')

@@ -1,7 +1,6 @@
 """Optimizers and schedulers of BasicSR (1.4.2 and master) and the HINet/NAFNet forks, built from
 flare_sr/utils/optim.py by every flare_sr model: the right learning rates, states that survive a
 weights-only save and load, options never modified, and one line for what cannot work."""
-import flare_sr  # noqa: F401  (first: torchvision alias before BasicSR loads)
 
 import copy
 import io

@@ -1,7 +1,6 @@
 """A run killed with SIGKILL resumes to the very state of an uninterrupted run; a kill during a save
 leaves the previous checkpoint loadable; NaN losses stop (or skip) as the options say; bad option
 files fail before training with the key named."""
-import flare_sr  # noqa: F401  (first: torchvision alias before BasicSR loads)
 
 import math
 import os
@@ -16,8 +15,8 @@ import torch
 
 from flare_sr.errors import FlareSRError
 from flare_sr.tests.test_train_support import (assert_same_weights, experiment_dirs, hinet_options, load_params,
-                                               make_flare_pairs, pix2pix_options, run_train,
-                                               subprocess_env, train_command, write_options)
+                                               make_flare_pairs, pix2pix_options, run_train, subprocess_env,
+                                               train_command, write_options)
 from flare_sr.utils.options_check import check_option_file
 
 

@@ -5,7 +5,6 @@ its input unchanged: in Pix2PixModel's predict and training step, in CascadeMode
 stage-III data, which must also be rebuilt when only the ``residual`` switch changes. The switch adds no
 parameters, and the old keys (top-level ``residual``, ``cascade.main_residual``) still work, with a note.
 """
-import flare_sr  # noqa: F401  (first: torchvision alias before BasicSR loads)
 
 import numpy as np
 import pytest
@@ -14,10 +13,10 @@ import yaml
 from basicsr.models import build_model
 
 from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
-from flare_sr.utils.img_util import write_image
+from flare_sr.models.main_net import to_signed
 from flare_sr.pipeline.stage3_data import ensure_stage3_data
 from flare_sr.tests.test_pipeline_stage3_data import packed_lq
-from flare_sr.models.main_net import to_signed
+from flare_sr.utils.img_util import write_image
 from flare_sr.utils.options_check import OptionChecker, fold_residual_aliases
 
 UNET = dict(in_ch=3, out_ch=3, num_downs=5, ngf=8, norm='batch', use_dropout=False)

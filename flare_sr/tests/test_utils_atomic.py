@@ -5,7 +5,6 @@ import os
 import pytest
 import torch
 
-import flare_sr  # noqa: F401
 from flare_sr.errors import FlareSRError
 from flare_sr.utils import atomic
 from flare_sr.utils.atomic import atomic_path, atomic_torch_save

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import flare_sr  # noqa: F401  (import first: torchvision alias)
 from flare_sr.data.pairing import pair_paths
-from flare_sr.utils.img_util import list_images, read_image, read_image_uint8, write_image
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.img_util import list_images, read_image, read_image_uint8, write_image
 
 
 def _rgb(height=12, width=9, seed=0):

@@ -4,7 +4,8 @@ A flare-removal net is trained to erase bright glare, so it also dims the lamps 
 cause it. Those pixels were clipped in the input anyway, so the input is the best estimate there:
 threshold the input's luminance (0.97 as in Flare7K), grow each saturated blob by a margin
 proportional to its own size (a square of 1.5x its equivalent diameter: big suns get a wide soft edge, small
-lamps a narrow one), soften the edge with a box blur of the same size (so the blob itself stays 1) and blend the input back in.
+lamps a narrow one), soften the edge with a box blur of the same size (so the blob itself stays 1) and blend
+the input back in.
 Option: ``val.restore_light_source: {threshold: 0.97, scale: 1.5}``.
 """
 import cv2

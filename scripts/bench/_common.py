@@ -133,6 +133,6 @@ def natural_pair(size, rng, photo_index=0):
 
 
 def write_png_rgb(path, img_rgb_uint8):
-    """Plain PNG write for throw-away benchmark data in a temp dir (cv2's default compression, like most cameras' tools)."""
+    """Plain PNG write for throw-away benchmark data in a temp dir (cv2's default compression)."""
     if not cv2.imwrite(path, np.ascontiguousarray(img_rgb_uint8[..., ::-1])):
         raise OSError(f'could not write {path}')

@@ -22,14 +22,16 @@ import sys
 import tempfile
 import time
 
-import flare_sr  # noqa: F401  (first: torchvision alias and registrations)
+import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision module BasicSR 1.4.2 imports)
+
+# isort: split
 import numpy as np
+from _common import machine_name, natural_pair, parse_size, print_table, write_png_rgb
 from basicsr.data import build_dataloader, build_dataset
 
-from _common import machine_name, natural_pair, parse_size, print_table, write_png_rgb
-from flare_sr.utils.img_util import to_float32
 from flare_sr.data.paired_flare_dataset import PairedFlareDataset
 from flare_sr.data.sampling import ResumableSampler
+from flare_sr.utils.img_util import to_float32
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

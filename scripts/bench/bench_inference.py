@@ -43,21 +43,23 @@ import subprocess
 import sys
 import tempfile
 
-import flare_sr  # noqa: F401  (first: torchvision alias and registrations)
+import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision module BasicSR 1.4.2 imports)
+
+# isort: split
 import numpy as np
 import torch
 import torch.nn.functional as F
-from basicsr.archs import build_network
-
 from _common import machine_name, natural_pair, parse_size, peak_rss_mib, print_table, run_child, timed
+from basicsr.archs import build_network
 from bench_model_cost import count_macs
+
 from flare_sr.data.pairing import pair_paths
-from flare_sr.utils.img_util import read_image
 from flare_sr.data.patches import patch_grid
-from flare_sr.pipeline.inference import build_test_model
 from flare_sr.models.main_net import restore_image
 from flare_sr.models.onnx_backend import OnnxRuntimePredictor, export_onnx
+from flare_sr.pipeline.inference import build_test_model
 from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
+from flare_sr.utils.img_util import read_image
 from flare_sr.utils.options_check import load_option_file
 from flare_sr.utils.precision import cpu_bf16_support
 from flare_sr.utils.tiling import TileLayout, pad_to_multiple

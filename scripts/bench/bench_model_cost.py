@@ -15,13 +15,15 @@ import inspect
 import math
 import time
 
-import flare_sr  # noqa: F401  (must precede basicsr imports)
+import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision module BasicSR 1.4.2 imports)
+
+# isort: split
 import torch
+from _common import machine_name
 from basicsr.archs import build_network
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
-from _common import machine_name
 from flare_sr.errors import FlareSRError, exit_on_user_error
 
 CONFIGS = [

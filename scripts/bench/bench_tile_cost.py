@@ -15,11 +15,10 @@ import argparse
 import copy
 import time
 
-import flare_sr  # noqa: F401  (first: torchvision alias and registrations)
 import torch
-
 from _common import machine_name, parse_size, print_table
 from bench_inference import ROOT, TINY
+
 from flare_sr.pipeline.inference import build_test_model
 from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
 from flare_sr.utils.options_check import load_option_file

@@ -9,7 +9,8 @@ PairedFlareDataset + BasicSR's build_dataloader + ResumableSampler, so only the 
   bare: next(loader) / .to(device) + forward + loss on both HINet outputs + backward + clip + Adam step.
 Iterations/s is wall clock over the timed iterations (logging included), after ``--warmup``.
 Each loop runs in its own subprocess, ``--repeats`` times, alternating with the other loop (the best
-run of each is reported, so a change in machine load does not decide the comparison); the model options come from ``--opt`` (default
+run of each is reported, so a change in machine load does not decide the comparison); the model options come
+from ``--opt`` (default
 options/tiny/hinet_phase1.yml: network_g and the train section), its datasets are replaced.
 
 Examples:
@@ -25,11 +26,9 @@ import sys
 import tempfile
 import time
 
-import flare_sr  # noqa: F401  (first: torchvision alias and registrations)
 import numpy as np
 import torch
 import yaml
-
 from _common import machine_name, print_table, run_child
 from bench_data_loading import make_pairs, pack
 

@@ -25,7 +25,9 @@ import subprocess
 import sys
 import time
 
-import flare_sr  # noqa: F401  (first: torchvision alias for BasicSR)
+import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision module BasicSR 1.4.2 imports)
+
+# isort: split
 import numpy as np
 import torch
 import yaml
@@ -33,9 +35,9 @@ from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
-from flare_sr.utils.img_util import read_image_uint8
 from flare_sr.data.meta_csv import read_split_csv
 from flare_sr.errors import FlareSRError, exit_on_user_error
+from flare_sr.utils.img_util import read_image_uint8
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FAMILIES = ('psf', 'raytrace', 'anamorphic', 'clean')

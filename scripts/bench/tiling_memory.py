@@ -18,10 +18,10 @@ HEIGHT, WIDTH = 2448, 3264
 
 
 def measure(mode, width, tile):
-    import flare_sr  # noqa: F401
     import torch
     from torch import nn
 
+    import flare_sr  # noqa: F401
     from flare_sr.utils.tiling import tiled_forward
     torch.set_num_threads(2)
     net = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU(),
