@@ -22,7 +22,8 @@ CPU allocator keeps freed memory as infer.py / test.py do (flare_sr/utils/cpu_me
 (the archs are fully convolutional, so it is also their MAC ratio; GMACs are counted on the meta device).
 PSNR: the challenge metric (8-bit, per image, averaged) on the demo's held-out test images
 (datasets/demo, built by scripts/make_demo_dataset.py when missing); on their 192x256 frames the
-original / sliding window keeps the same fraction of the frame (512/2448 of the height).
+original / sliding window and our tiles keep the fraction of the frame they have at 2448x3264 (512/2448 and
+val.tile.size/2448 of the height, overlap alike), on the nets' grid.
 
 Archs and weights: ``--arch tiny`` (default) reads options/tiny/test_cascade.yml's nets and checkpoints
 (the demo's: ``bash scripts/run_demo.sh`` trains them in minutes) and options/test_cascade.yml's tiling;
@@ -140,7 +141,7 @@ class Baselines:
 
 
 def build_runner(row, opt, args):
-    """(run(lq, tile_size, patch) -> output, the model): one row's method, built as infer.py builds it."""
+    """(run(lq, tile, patch) -> output, the model): one row's method, built as infer.py builds it."""
     opt = copy.deepcopy(opt)
     if row == 'bf16':
         opt['val']['precision'] = 'bf16'
@@ -148,12 +149,12 @@ def build_runner(row, opt, args):
     if row in ('fp32', 'bf16', 'onnxruntime'):
         predictor = OnnxRuntimePredictor(opt, args.onnx, device=args.device) if row == 'onnxruntime' else model
 
-        def run(lq, tile_size, patch):
-            predictor.opt['val']['tile']['size'] = tile_size
+        def run(lq, tile, patch):
+            predictor.opt['val']['tile'].update(tile)
             return predictor.predict(lq)
         return run, model
     baselines = Baselines(model, args.batch)
-    return (lambda lq, tile_size, patch: getattr(baselines, row)(lq, patch)), model
+    return (lambda lq, tile, patch: getattr(baselines, row)(lq, patch)), model
 
 
 def psnr_uint8(output, label):
@@ -174,6 +175,20 @@ def demo_pairs(args):
             for _, lq_path, gt_path in pair_paths(lq_dir, gt_dir)]
 
 
+def demo_tile(tile, height, multiple):
+    """Our ``val.tile`` size and overlap as the same fraction of a demo frame's height as of the full frame.
+
+    The baselines' windows shrink by that fraction (:func:`demo_patch`); ours must too, or on the small demo
+    frames every tile would be the whole frame, a size the tiny nets never trained near.
+    """
+    size = tile.get('size')
+    if size is None:
+        return dict(tile)
+    size = max(multiple, int(size * height / ORIGINAL_HEIGHT) // multiple * multiple)
+    overlap = min(int(round(tile.get('overlap', 32) * height / ORIGINAL_HEIGHT)), (size + 1) // 2 - 1)
+    return dict(tile, size=size, overlap=overlap)
+
+
 def demo_patch(height, width, multiple):
     """The original's 512 window as the same fraction of a demo frame's height, on the U-Net's grid."""
     patch = max(multiple, int(ORIGINAL_PATCH * height / ORIGINAL_HEIGHT) // multiple * multiple)
@@ -186,7 +201,7 @@ def child(args):
         keep_freed_cpu_memory()
     opt = json.loads(args.opt_json)
     run, model = build_runner(args.child, opt, args)
-    tile_size = opt['val']['tile'].get('size')
+    tile = dict(opt['val']['tile'])
     height, width = parse_size(args.size)
     lq_uint8, _ = natural_pair((height, width), np.random.default_rng(args.seed))
     lq = torch.from_numpy(lq_uint8).permute(2, 0, 1)[None].float() / 255
@@ -194,7 +209,7 @@ def child(args):
     rss_before = peak_rss_mib()
     if args.device.startswith('cuda'):
         torch.cuda.reset_peak_memory_stats()
-    out, seconds = timed(lambda: run(lq, tile_size, args.patch), args.device)
+    out, seconds = timed(lambda: run(lq, tile, args.patch), args.device)
     assert out.shape == lq.shape
     result = {'seconds': seconds, 'rss_growth_mib': peak_rss_mib() - rss_before, 'rss_peak_mib': peak_rss_mib(),
               'gpu_peak_mib': torch.cuda.max_memory_allocated() / 2**20 if args.device.startswith('cuda') else None}
@@ -203,10 +218,11 @@ def child(args):
         main_multiple = model.nets['main'].size_multiple
         for demo_lq, demo_gt in demo_pairs(args):
             patch = demo_patch(*demo_lq.shape[-2:], main_multiple)
-            scores.append(psnr_uint8(run(demo_lq, tile_size, patch), demo_gt))
+            scaled = demo_tile(tile, demo_lq.shape[-2], model.size_multiple)
+            scores.append(psnr_uint8(run(demo_lq, scaled, patch), demo_gt))
             inputs.append(psnr_uint8(demo_lq, demo_gt))
         result.update(psnr=float(np.mean(scores)), input_psnr=float(np.mean(inputs)), images=len(scores),
-                      demo_patch=patch)
+                      demo_patch=patch, demo_tile=scaled.get('size'))
     return result
 
 
@@ -337,7 +353,8 @@ def main():
     first = next(iter(results.values()))
     if 'psnr' in first:
         notes.append(f"demo PSNR: {first['images']} held-out test images of {os.path.relpath(args.demo, ROOT)}, raw "
-                     f"input {first['input_psnr']:.2f} dB; original/sliding window there {first['demo_patch']}px")
+                     f"input {first['input_psnr']:.2f} dB; there, as the same fraction of the frame, original/sliding "
+                     f"window {first['demo_patch']}px and our tiles {results.get('fp32', first).get('demo_tile')}px")
     print_table(f'Cascade inference at {height}x{width} - {machine_name(args.device)}',
                 ['row', 'what runs', 'time (s)', 'vs sliding', 'peak RSS growth / peak (MiB)',
                  'pixels / padded frame (main / post)', 'GMACs', 'demo PSNR (dB)'], rows, notes)
