@@ -56,12 +56,13 @@ from bench_model_cost import count_macs
 
 from flare_sr.data.pairing import pair_paths
 from flare_sr.data.patches import patch_grid
+from flare_sr.errors import FlareSRError
 from flare_sr.models.main_net import restore_image
 from flare_sr.models.onnx_backend import OnnxRuntimePredictor, export_onnx
 from flare_sr.pipeline.inference import build_test_model
 from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
 from flare_sr.utils.img_util import read_image
-from flare_sr.utils.options_check import load_option_file
+from flare_sr.utils.options_check import load_option_file, resolve_cascade_sources
 from flare_sr.utils.precision import cpu_bf16_support
 from flare_sr.utils.tiling import TileLayout, pad_to_multiple
 
@@ -76,7 +77,11 @@ TINY = os.path.join(ROOT, 'options', 'tiny', 'test_cascade.yml')
 
 def bench_options(args):
     """The cascade option dict every row builds its model from (nets, residual switch, checkpoints, tiling)."""
-    opt = load_option_file(args.opt or (TINY if args.arch == 'tiny' else SHIPPED))
+    option_file = args.opt or (TINY if args.arch == 'tiny' else SHIPPED)
+    opt = load_option_file(option_file)
+    _, problems = resolve_cascade_sources(opt)  # network_main / network_post from the stage files it names
+    if problems:
+        raise FlareSRError(f'{option_file}: ' + '; '.join(problems))
     shipped_tile = (load_option_file(SHIPPED).get('val') or {}).get('tile') or {}
     tile = dict((opt.get('val') or {}).get('tile') or {}) if args.opt else dict(shipped_tile)
     tile.update({key: value for key, value in (('size', args.tile), ('overlap', args.overlap)) if value is not None})
@@ -205,7 +210,7 @@ def child(args):
     height, width = parse_size(args.size)
     lq_uint8, _ = natural_pair((height, width), np.random.default_rng(args.seed))
     lq = torch.from_numpy(lq_uint8).permute(2, 0, 1)[None].float() / 255
-    run(torch.rand(1, 3, args.patch, args.patch), None, args.patch)  # first-call costs out of the timing
+    run(torch.rand(1, 3, args.patch, args.patch), dict(tile, size=None), args.patch)  # first-call costs untimed
     rss_before = peak_rss_mib()
     if args.device.startswith('cuda'):
         torch.cuda.reset_peak_memory_stats()
