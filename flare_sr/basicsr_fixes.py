@@ -278,6 +278,10 @@ def _wrap_create_train_val_dataloader(create_train_val_dataloader):
         # once more on resume) leaves the global torch RNG, which the model uses, untouched.
         train_loader.generator = torch.Generator().manual_seed(int(opt['manual_seed']) + int(opt['rank']))
         iters_per_epoch = len(train_loader)
+        if iters_per_epoch == 0:  # BasicSR drops the last partial batch: no batch at all, then a ZeroDivisionError
+            raise FlareSRError(f"datasets.train: {len(train_loader.dataset)} samples (x dataset_enlarge_ratio) make no "
+                               f"full batch of batch_size_per_gpu {train_loader.batch_size}: lower batch_size_per_gpu "
+                               "or add pairs")
         total_epochs = math.ceil(total_iters / iters_per_epoch)
         resumed = opt.get('resumed_from')
         if resumed and hasattr(sampler, 'skip_next'):

@@ -21,6 +21,7 @@ from flare_sr.utils.light_source import restore_light_source_tensor
 from flare_sr.utils.tiling import tiled_forward
 
 OPSET = 17  # InstanceNormalization, Resize, Pad and every op our archs use exist unchanged since opset 13
+OPSETS = range(13, 21)  # 13: the ops above; 20: the newest the TorchScript exporter (dynamo=False) writes
 
 
 def tile_function(model):
@@ -53,8 +54,12 @@ def export_onnx(model, out_path, opset=OPSET, probe_size=None):
     """Write ``model``'s tile function to ``out_path`` (fp32, CPU, dynamic batch/height/width).
 
     ``probe_size`` is the side of the example tile traced (default: 2 multiples, at least 64).
-    Returns the metadata dict stored in the file. Raises FlareSRError when onnx is not installed.
+    Returns the metadata dict stored in the file. Raises FlareSRError when onnx is not installed or ``opset``
+    is outside ``OPSETS``.
     """
+    if opset not in OPSETS:
+        raise FlareSRError(f'--opset {opset}: use an ONNX opset from {OPSETS.start} to {OPSETS.stop - 1} '
+                           f'(default {OPSET})')
     try:
         import onnx
     except ImportError:

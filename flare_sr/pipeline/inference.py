@@ -24,6 +24,7 @@ from tqdm import tqdm
 from flare_sr.errors import FlareSRError
 from flare_sr.models.onnx_backend import OnnxRuntimePredictor
 from flare_sr.utils.atomic import atomic_path
+from flare_sr.utils.hardware import fit_to_hardware, warn
 from flare_sr.utils.img_util import IMAGE_EXTENSIONS, list_images, read_image, read_photo, write_image
 from flare_sr.utils.options_check import OptionChecker, load_option_file
 from flare_sr.utils.tiling import tile_grid_preview
@@ -90,6 +91,8 @@ def build_test_model(opt, source, tile=None, overlap=None, self_ensemble=False, 
     num_gpu = opt.get('num_gpu', 'auto')
     opt.update(is_train=False, dist=False, rank=0, world_size=1,
                num_gpu=torch.cuda.device_count() if num_gpu == 'auto' else num_gpu)
+    for message in fit_to_hardware(opt, torch.cuda.device_count()):  # e.g. num_gpu: 8 from a GPU server
+        warn(message, rank=0)
     opt['val'] = dict(opt.get('val') or {})
     tile_opt = opt['val']['tile'] = dict(opt['val'].get('tile') or {})
     if tile is not None:

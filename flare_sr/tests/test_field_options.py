@@ -148,7 +148,7 @@ def test_field_test_file_runs_through_test_py(field_data, tmp_path):
 def test_field_files_pass_the_checker_as_they_are(field_data, tmp_path, template, capsys):
     """The check alone (no model support needed): no error, and the same notes and warnings as the runs."""
     path, _ = fill_template(template, field_data, str(tmp_path))
-    check_option_file(path, is_train='train' in template)
+    check_option_file(path, is_train=template in FIELD_TRAINING)
     notes, warnings = FIELD_TRAINING.get(template, ([], ['scale: 4 is ignored: flare_sr restores images at their '
                                                          'own size (lq and gt must be the same size)']))
     err = capsys.readouterr().err
@@ -332,7 +332,7 @@ def test_impossible_tile_is_refused_at_start_up_naming_a_size_that_works(tmp_pat
     error = _refused_at_start_up(tmp_path, opt)
     assert error.endswith("val.tile: size 64 with overlap 32 cannot tile on the network's 64-pixel grid (tiles are "
                           'multiples of 64, more than twice the overlap, with a stride of at least 64 after it); use '
-                          'size 128 or more, or overlap 0 or less')
+                          'size 128 or more, or overlap 0')
     from flare_sr.utils.tiling import TileLayout
     TileLayout(200, 200, 128, 32, 64)  # the size it names works (and the one refused would not)
     with pytest.raises(FlareSRError):
@@ -382,3 +382,40 @@ def test_what_basicsr_parser_dereferences_is_one_line(tmp_path, tiny_data):
     assert str(error.value) == (f'{tmp_path / "bare.yml"}: num_gpu: missing (0 for the CPU, auto for every visible '
                                 'GPU); path: missing or not a mapping (e.g. path: {pretrain_network_g: ~, '
                                 'resume_state: ~})')
+
+
+# ---------------------------------------------------------------------------------------------- a newcomer's slips
+def test_misspelt_network_g_is_an_error_that_names_the_typo_before_any_folder(tmp_path, tiny_data):
+    opt = hinet_options(tiny_data, unique_name('never_netg'), total_iter=2)
+    opt['netwrok_g'] = opt.pop('network_g')
+    error = _refused_at_start_up(tmp_path, opt)
+    assert 'network_g: missing (HINetModel builds it) (is netwrok_g meant to be network_g?)' in error
+
+
+def test_testing_a_training_set_is_refused_and_missing_weights_warn(tiny_data):
+    opt = hinet_options(tiny_data, 'never_tested', total_iter=2)
+    with pytest.raises(FlareSRError) as error:
+        _check(opt, is_train=False)
+    assert 'datasets.train: a training set cannot be tested' in str(error.value)
+    opt['datasets'].pop('train')
+    _, _, warnings = _check(opt, is_train=False)
+    assert warnings == ['path.pretrain_network_g: not set, so network_g is tested with random weights']
+
+
+def test_a_training_set_smaller_than_one_batch_is_one_line(tmp_path, tiny_data, experiment):
+    opt = hinet_options(tiny_data, experiment('tiny_set'), total_iter=2)
+    opt['datasets']['train']['batch_size_per_gpu'] = 16  # 4 pairs: BasicSR drops the partial batch, then divides by 0
+    result = run_train(write_options(tmp_path / 'big_batch.yml', opt), tmp_path)
+    assert result.returncode == 2 and 'Traceback' not in result.stderr, result.stderr[-3000:]
+    assert [line for line in result.stderr.splitlines() if line.startswith('error:')] == [
+        'error: datasets.train: 4 samples (x dataset_enlarge_ratio) make no full batch of batch_size_per_gpu 16: '
+        'lower batch_size_per_gpu or add pairs']
+
+
+@pytest.mark.parametrize('size, overlap, expected', [
+    (0, 32, 'size 0 must be positive (leave the size unset, ~, for the whole frame)'),
+    (-64, 32, 'size -64 must be positive (leave the size unset, ~, for the whole frame)'),
+    (128, -5, 'overlap -5 must be 0 or more')])
+def test_tile_sizes_and_overlaps_that_make_no_sense_say_why(size, overlap, expected):
+    from flare_sr.utils.tiling import tile_size_problem
+    assert tile_size_problem(size, overlap, 64) == expected

@@ -71,3 +71,12 @@ def test_onnx_user_errors_are_one_line(tmp_path, capsys):
     (tmp_path / 'bad.yml').write_text(yaml.safe_dump(opt))
     code, _, err = _export(capsys, '-opt', tmp_path / 'bad.yml', '--out', tmp_path / 'm.onnx')
     assert code == 2 and 'gone.pth' in err and not os.path.exists(tmp_path / 'm.onnx')
+
+
+@pytest.mark.parametrize('opset', [5, 99])
+def test_an_opset_the_exporter_cannot_write_is_one_line(opset):
+    from flare_sr.errors import FlareSRError
+    from flare_sr.models.onnx_backend import export_onnx
+    with pytest.raises(FlareSRError) as error:
+        export_onnx(None, 'never.onnx', opset=opset)
+    assert str(error.value) == f'--opset {opset}: use an ONNX opset from 13 to 20 (default 17)'

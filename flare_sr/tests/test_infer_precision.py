@@ -86,3 +86,18 @@ def test_model_reads_val_precision_and_test_py_flag(tmp_path, monkeypatch):
         '--force_yml', 'val:precision=auto', 'val:pbar=false', '-opt', 'x.yml']
     with pytest.raises(FlareSRError, match='--precision'):
         precision_to_force_yml(['--precision', 'int8'])
+
+
+def test_an_option_file_from_a_gpu_server_infers_on_the_cpu(capsys):
+    """num_gpu: 8 (BasicSR's templates) without a GPU: one warning, then the model runs on the CPU."""
+    import torch
+
+    from flare_sr.pipeline.inference import build_test_model
+    if torch.cuda.is_available():
+        pytest.skip('this machine has a GPU')
+    opt = {'name': 'gpu_server', 'model_type': 'HINetModel', 'num_gpu': 8,
+           'network_g': {'type': 'HINet', 'wf': 4, 'depth': 2}, 'path': {}, 'val': {}}
+    model = build_test_model(opt, 'server.yml')
+    assert model.device.type == 'cpu'
+    assert 'warning: num_gpu: 8, but no GPU is visible' in capsys.readouterr().err
+    assert model.predict(torch.rand(1, 3, 8, 8)).shape == (1, 3, 8, 8)

@@ -382,6 +382,8 @@ class OptionChecker:
                 if built is not None and key not in built:
                     self.warnings.append(f'{key}: {model_cls.__name__} builds no such network (it builds '
                                          f'{" and ".join(built)}); ignored')
+        if built is not None and 'network_g' in built:
+            self._required_networks(opt, model_cls, built)
         self._datasets(opt.get('datasets'))
         if isinstance(opt.get('path'), dict):
             self._path(opt['path'])
@@ -404,6 +406,19 @@ class OptionChecker:
         return self.problems
 
     # ------------------------------------------------------------------ generic
+    def _required_networks(self, opt, model_cls, built):
+        """The networks the model builds are there (BasicSR would raise KeyError after creating the folders);
+        a test without ``path.pretrain_network_<x>`` would score random weights."""
+        needed = built if self.is_train else getattr(model_cls, 'tiled_networks', ('network_g',))
+        for key in needed:
+            if not isinstance(opt.get(key), dict):
+                typo = difflib.get_close_matches(key, [str(k) for k in opt if k not in built], n=1, cutoff=0.8)
+                hint = f' (is {typo[0]} meant to be {key}?)' if typo else ''
+                self.problems.append(f'{key}: missing ({model_cls.__name__} builds it){hint}')
+            elif not self.is_train and not (opt.get('path') or {}).get(f'pretrain_network_{key[len("network_"):]}'):
+                self.warnings.append(f'path.pretrain_network_{key[len("network_"):]}: not set, so {key} is tested '
+                                     'with random weights')
+
     def _warn_unknown(self, key_path, key, known, reader='flare_sr'):
         self.warnings.append(f'{key_path}: not read by {reader}, ignored{suggestion(key, known)}')
 
@@ -537,6 +552,11 @@ class OptionChecker:
                 continue
             if not isinstance(dataset_opt, dict):
                 self._value(datasets, phase, key_path, DICT)
+                continue
+            if not self.is_train and str(phase).split('_')[0] == 'train':
+                self.problems.append(f'{key_path}: a training set cannot be tested (test.py scores every dataset of '
+                                     'the file, and training sets are random crops): use a test option file, with '
+                                     'val_* or test_* datasets only')
                 continue
             self._dataset(key_path, dataset_opt)
 

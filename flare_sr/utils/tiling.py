@@ -72,6 +72,8 @@ def tile_size_problem(tile_size, overlap, multiple):
     """
     if overlap < 0:
         return f'overlap {overlap} must be 0 or more'
+    if tile_size <= 0:
+        return f'size {tile_size} must be positive (leave the size unset, ~, for the whole frame)'
     tile = max(multiple, int(tile_size) // multiple * multiple)
     overlap_units = -(-overlap // multiple)
     if tile > 2 * overlap and tile // multiple > overlap_units:
@@ -80,7 +82,7 @@ def tile_size_problem(tile_size, overlap, multiple):
     largest_overlap = min((tile + 1) // 2 - 1, tile - multiple)
     return (f'size {tile_size} with overlap {overlap} cannot tile on the network\'s {multiple}-pixel grid (tiles are '
             f'multiples of {multiple}, more than twice the overlap, with a stride of at least {multiple} after it); '
-            f'use size {smallest} or more, or overlap {largest_overlap} or less')
+            f'use size {smallest} or more, or overlap {largest_overlap}' + (' or less' if largest_overlap else ''))
 
 
 def _axis_weight(tile, overlap, ramp_before, ramp_after):
