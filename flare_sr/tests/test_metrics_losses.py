@@ -132,6 +132,7 @@ def test_mask_lookup_names_and_mask_errors(tmp_path):
 def test_option_checker_knows_the_new_options(tmp_path):
     """The new keys pass; misspelt ones and a missing mask folder are caught before training starts."""
     opt = {'name': 'x', 'model_type': 'HINetModel', 'datasets': {}, 'logger': {'print_freq': 1},
+           'network_g': {'type': 'HINet', 'wf': 4, 'depth': 2},
            'train': {'total_iter': 1, 'pixel_opt': {'type': 'L1Loss'},
                      'fft_opt': {'type': 'FFTLoss', 'loss_weight': 0.1},
                      'saturation_mask': {'threshold': 0.97, 'dilation': 5, 'source': 'lq'}},
