@@ -8,9 +8,8 @@ import pytest
 
 from flare_sr.data.meta_csv import make_split, read_split_csv, select_rows, write_split_csv
 from flare_sr.errors import FlareSRError
+from flare_sr.tests.test_train_support import REPO, run_main_in_process
 from flare_sr.utils.img_util import write_image
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def fake_pairs(count):
@@ -72,13 +71,7 @@ def _split_main(argv, capsys):
     spec = importlib.util.spec_from_file_location('split_dataset', os.path.join(REPO, 'scripts', 'split_dataset.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    try:
-        module.main(argv)
-        code = 0
-    except SystemExit as stop:
-        code = stop.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_main_in_process(module.main, argv, capsys)
 
 
 def test_split_script_on_real_folders_and_errors_keep_the_old_csv(tmp_path, capsys):

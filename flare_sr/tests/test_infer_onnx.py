@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from flare_sr.tests.test_cascade_infer import _infer_in_process, _option_file
+from flare_sr.tests.test_train_support import run_main_in_process
 from flare_sr.utils.img_util import read_image, write_image
 
 pytest.importorskip('onnx')
@@ -17,14 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def _export(capsys, *args):
     """scripts/export_onnx.py's main() in this process: exit status, stdout, stderr."""
-    main = runpy.run_path(os.path.join(ROOT, 'scripts', 'export_onnx.py'))['main']
-    try:
-        main([str(arg) for arg in args])
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_main_in_process(runpy.run_path(os.path.join(ROOT, 'scripts', 'export_onnx.py'))['main'], args, capsys)
 
 
 def test_onnxruntime_backend_matches_pytorch_on_a_real_photo(tmp_path, capsys):

@@ -156,3 +156,14 @@ def tb_scalars(tb_dir):
         for tag in accumulator.Tags()['images']:
             scalars.setdefault(f'image:{tag}', []).append(len(accumulator.Images(tag)))
     return scalars
+
+
+def run_main_in_process(main, argv, capsys):
+    """A script's ``main(argv)`` in this process: (exit status, stdout, stderr)."""
+    try:
+        main([str(arg) for arg in argv])
+        code = 0
+    except SystemExit as stop:
+        code = stop.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
