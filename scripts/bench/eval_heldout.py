@@ -20,7 +20,6 @@ PSNR and SSIM. Prints one Markdown table (input first, then each model) and the 
 import argparse
 import copy
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -29,8 +28,8 @@ import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision modu
 
 # isort: split
 import numpy as np
-import torch
 import yaml
+from _common import machine_name
 from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
@@ -132,16 +131,6 @@ def score(args, results_name):
     return {family: np.mean(np.array(entries, dtype=float), axis=0) for family, entries in values.items()}
 
 
-def machine():
-    cpu = platform.processor() or 'unknown CPU'
-    try:
-        with open('/proc/cpuinfo') as handle:
-            cpu = next(line.split(':', 1)[1].strip() for line in handle if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
-    return f'{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads'
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data', default='datasets/demo', help='folder from scripts/make_demo_dataset.py')
@@ -209,7 +198,7 @@ def main(argv=None):
         run(['flare_sr/test.py', '-opt', path], os.path.join(folder, f'{name}.log'))
         table[label] = score(args, name)
     first = next(iter(table.values()))
-    print(f'\nHeld-out flare, {os.path.relpath(args.data, ROOT)} test folds; machine: {machine()}')
+    print(f'\nHeld-out flare, {os.path.relpath(args.data, ROOT)} test folds; machine: {machine_name()}')
     print(f'Budget per model: {args.iters} iterations x batch {args.batch} x {args.patch}px crops of fresh procedural '
           f'flare (cascade: stage I + II + III = {args.iters} + {args.iters} + {args.iters // 2}); training wall time '
           + ', '.join(f'{label} {value:.0f} s' for label, value in seconds.items()))
