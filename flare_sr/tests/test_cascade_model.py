@@ -2,8 +2,6 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -14,6 +12,7 @@ from basicsr.models import build_model
 from flare_sr.archs.hinet_arch import HINet
 from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
 from flare_sr.errors import FlareSRError
+from flare_sr.tests.test_train_support import TEST_SCRIPT, run_train
 from flare_sr.utils.img_util import read_image_uint8, write_image
 
 MAIN = dict(type='Pix2PixUNet', in_ch=3, out_ch=3, num_downs=5, ngf=8, norm='batch', use_dropout=False)
@@ -98,8 +97,7 @@ def test_cascade_through_basicsr_test_pipeline(tmp_path, repo_root):
     option_file.write_text(yaml.safe_dump(opt))
     results = os.path.join(repo_root, 'results', name)
     try:
-        run = subprocess.run([sys.executable, 'flare_sr/test.py', '-opt', str(option_file)], cwd=repo_root,
-                             capture_output=True, text=True, timeout=120)
+        run = run_train(option_file, tmp_path, timeout=120, script=TEST_SCRIPT)
         assert run.returncode == 0, run.stderr[-2000:]
         saved = sorted(os.listdir(os.path.join(results, 'visualization', 'tiny')))
         assert saved == ['test_input_20000.png', 'test_input_20001.png']

@@ -16,6 +16,7 @@ from PIL import Image, ImageOps
 from flare_sr.errors import FlareSRError
 from flare_sr.tests.test_cascade_infer import _infer_in_process, _option_file
 from flare_sr.tests.test_cascade_model import _checkpoints, _opt
+from flare_sr.tests.test_train_support import TEST_SCRIPT, run_train
 from flare_sr.utils.img_util import peek_size, read_photo
 
 
@@ -145,8 +146,7 @@ def test_test_py_saves_16bit_outputs_for_a_16bit_test_set(tmp_path, repo_root):
     option_file.write_text(yaml.safe_dump(opt))
     results = os.path.join(repo_root, 'results', name)
     try:
-        run = subprocess.run([sys.executable, 'flare_sr/test.py', '-opt', str(option_file)], cwd=repo_root,
-                             capture_output=True, text=True, timeout=300)
+        run = run_train(option_file, tmp_path, timeout=300, script=TEST_SCRIPT)
         assert run.returncode == 0, run.stderr[-2000:]
         out8, out16 = (_raw(os.path.join(results, 'visualization', f'set{depth}', 'lq_0001.png'))
                        for depth in ('8', '16'))
