@@ -98,12 +98,13 @@ class CascadeModel(TiledValidationMixin, BaseModel):
         return self.device.type == 'cpu'
 
     def run_stages(self, lq):
-        """One batch of [0,1] tiles through the enabled stages, each output clamped to [0,1]."""
+        """One batch of [0,1] tiles through the enabled stages, each output clamped to [0,1] (and to its input under
+        ``val.darken_only``, as stage III was trained on darkened stage-I outputs)."""
         image = lq
         if 'main' in self.nets:
-            image = restore_image(self.nets['main'], image)
+            image = self.darken_only(image, restore_image(self.nets['main'], image))
         if 'post' in self.nets:
-            image = final_output(self.nets['post'](image)).clamp(0, 1)
+            image = self.darken_only(image, final_output(self.nets['post'](image)).clamp(0, 1))
         return image
 
     @property

@@ -311,7 +311,8 @@ class FlareBaseModel(TiledValidationMixin, SRModel):
         return getattr(self.inference_net(), 'size_multiple', 1)
 
     def forward_tiles(self, batch):
-        return self.forward_image(self.inference_net(), self.to_device(batch))
+        batch = self.to_device(batch)
+        return self.darken_only(batch, self.forward_image(self.inference_net(), batch))
 
     def predict(self, lq_cpu):
         """1x3xHxW CPU [0,1] -> 1x3xHxW CPU [0,1] (``TiledValidationMixin.predict``), the network in eval mode."""

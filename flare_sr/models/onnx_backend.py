@@ -28,8 +28,7 @@ def tile_function(model):
     """The callable ``predict`` applies to each batch of tiles on the model's device ([0,1] in, [0,1] out)."""
     if hasattr(model, 'run_stages'):
         return model.run_stages
-    net = model.inference_net()
-    return lambda batch: model.forward_image(net, batch)
+    return model.forward_tiles
 
 
 class TileModule(torch.nn.Module):

@@ -10,6 +10,7 @@ Used by the training models (FlareBaseModel, on BasicSR's SRModel) and by the te
 What it does, from the options:
 - ``predict``: a whole image through ``tiled_forward`` with ``val.tile`` (defaults ``TILE_OPTIONS``) and
   ``val.precision``; then ``val.restore_light_source`` puts the input's saturated lights back.
+- ``darken_only``: the hosts' tile functions apply ``val.darken_only`` (the output never brighter than the input).
 - ``validation`` (BasicSR's hook; also what ``test.py`` calls): every configured metric on uint8 images for the
   output AND the raw input (the baseline); metrics that take ``img_lq`` (calculate_flare_psnr) get the input.
   Per image and mean go to the log, TensorBoard (``val.tb_images`` side-by-side input|output|label images)
@@ -180,6 +181,15 @@ class TiledValidationMixin:
         out = tiled_forward(self.forward_tiles, lq_cpu, multiple=self.size_multiple, device=self.device,
                             **self.tile_options())
         return self.restore_light_sources(lq_cpu, out.clamp(0, 1))
+
+    def darken_only(self, lq, out):
+        """``val.darken_only: true``: ``min(out, lq)`` per pixel and channel, else ``out`` (both [0,1], same shape).
+
+        Flare only adds light (Wu et al., ICCV 2021: the flared image is the scene plus a non-negative flare
+        layer), so a restored pixel brighter than its input is an error of the net, not flare removed. A prior for
+        additive flare only: leave it off for data whose labels are also sharper or brighter than the inputs.
+        """
+        return torch.minimum(out, lq) if (self.opt.get('val') or {}).get('darken_only') else out
 
     def restore_light_sources(self, lq_cpu, out):
         """``val.restore_light_source`` (``true`` or ``{threshold, scale}``): saturated lights of the input put back."""

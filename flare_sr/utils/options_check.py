@@ -79,6 +79,7 @@ TRAIN = {
 VAL = {'val_freq': INT, 'save_img': BOOL, 'suffix': (STR, NULL), 'pbar': BOOL, 'metrics': DICT, 'tile': DICT,
        'tb_images': INT, 'restore_light_source': (DICT, BOOL),
        'precision': ('fp32', 'bf16', 'fp16', 'auto'),  # flare_sr's own: flare_sr/utils/precision.py
+       'darken_only': BOOL,  # flare_sr's own: TiledValidationMixin.darken_only
        # HINet / NAFNet
        'grids': BOOL, 'crop_size': INT, 'max_minibatch': INT, 'use_image': BOOL, 'rgb2bgr': BOOL}
 LOGGER = {'print_freq': INT, 'save_checkpoint_freq': INT, 'use_tb_logger': BOOL, 'wandb': DICT}
@@ -727,6 +728,9 @@ class OptionChecker:
             self._tile(tile, opt, model_cls)
         if val.get('restore_light_source'):
             self._light_source(val['restore_light_source'], model_cls)
+        if val.get('darken_only') and model_cls is not None and not hasattr(model_cls, 'darken_only'):
+            self.problems.append(f'val.darken_only: {model_cls.__name__} does not apply it; use a flare_sr model '
+                                 '(HINetModel, Pix2PixModel, CascadeModel) or remove it')
         source = opt.get('stage3_source')
         if isinstance(source, dict):
             self._keys('stage3_source', source, STAGE3_SOURCE, strict=True)
