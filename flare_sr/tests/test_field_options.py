@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 
+from flare_sr.data.sampling import SampleKey
 from flare_sr.errors import FlareSRError
 from flare_sr.tests.test_train_support import (REPO, TEST_SCRIPT, experiment_dirs, hinet_options, make_flare_pairs,
                                                pix2pix_options, read_metrics, remove_experiment, run_train, unique_name,
@@ -225,7 +226,7 @@ def test_use_flip_is_honoured_as_use_hflip(tiny_data):
         dataset = PairedFlareDataset(dataset_opt)
         plain = PairedFlareDataset(dict(dataset_opt, use_hflip=False))
         mirrored = 0
-        for key in range(40):
+        for key in [SampleKey(number % len(dataset), number // len(dataset)) for number in range(40)]:
             sample, original = dataset[key]['gt'], plain[key]['gt']
             if not torch.equal(sample, original):
                 assert torch.equal(sample, original.flip(-1))
