@@ -99,6 +99,7 @@ def test_sample_keys_are_explicit_values_and_plain_indices_still_work(tmp_path):
     assert batch['gt'].shape == (3, 3, 32, 32)
     assert torch.equal(batch['gt'][0], ds[epoch[0]]['gt'])  # a worker process samples what the key says
 
+
 def test_validation_returns_whole_images_unchanged(tmp_path):
     lq_dir, gt_dir = make_pairs(tmp_path, [(37, 53)])
     sample = dataset(lq_dir, gt_dir, phase='val')[0]

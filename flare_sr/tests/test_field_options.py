@@ -258,7 +258,7 @@ def test_unknown_basicsr_keys_warn_and_the_run_goes_on(tmp_path, tiny_data, expe
     opt['train']['optim_g_lr_mult'] = 2
     opt['val']['metrics']['psnr']['test_ychannel'] = True
     opt['logger']['wandb'] = {'project': None, 'resume_id': None, 'entity': None}
-    opt['network_d'] = {'type': 'PatchGANDiscriminator', 'in_ch': 6, 'ndf': 4}  # Real-ESRGAN's, without its GAN
+    opt['network_d'] = {'type': 'PatchGANDiscriminator', 'num_in_ch': 6, 'num_feat': 4}  # Real-ESRGAN's, no GAN
     result = run_train(write_options(tmp_path / 'unknown.yml', opt), tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(messages(result.stderr, 'warning')) == [

@@ -13,7 +13,7 @@ from flare_sr.errors import FlareSRError
 from flare_sr.pipeline.stage3_data import ensure_stage3_data
 from flare_sr.utils.img_util import write_image
 
-UNET = dict(in_ch=3, out_ch=3, num_downs=5, ngf=8, norm='batch', use_dropout=False)
+UNET = dict(num_in_ch=3, num_out_ch=3, num_downs=5, num_feat=8, norm='batch', use_dropout=False)
 
 
 def _save_unet(path, seed):

@@ -53,7 +53,8 @@ def test_same_key_same_sample_and_keys_vary(clean_dir):
     same_image_later = dataset[SampleKey(1, 12)]
     assert same_image_later['gt_path'] == first['gt_path']
     assert not torch.equal(same_image_later['lq'], first['lq'])
-    flares = torch.stack([dataset[SampleKey(0, draw + 1)]['lq'] - dataset[SampleKey(0, draw + 1)]['gt'] for draw in range(6)])
+    samples = [dataset[SampleKey(0, draw)] for draw in range(1, 7)]
+    flares = torch.stack([sample['lq'] - sample['gt'] for sample in samples])
     assert len({tuple(np.round(f.mean(dim=(1, 2)).numpy(), 4)) for f in flares}) == 6
     assert 0 <= first['lq'].min() and first['lq'].max() <= 1
 

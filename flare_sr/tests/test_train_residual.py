@@ -19,7 +19,7 @@ from flare_sr.tests.test_pipeline_stage3_data import packed_lq
 from flare_sr.utils.img_util import write_image
 from flare_sr.utils.options_check import OptionChecker, fold_residual_aliases
 
-UNET = dict(in_ch=3, out_ch=3, num_downs=5, ngf=8, norm='batch', use_dropout=False)
+UNET = dict(num_in_ch=3, num_out_ch=3, num_downs=5, num_feat=8, norm='batch', use_dropout=False)
 
 
 def zero_output_layer(net):
@@ -79,8 +79,8 @@ def test_the_switch_adds_no_parameters_and_adds_the_input():
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     with torch.no_grad():
         torch.testing.assert_close(residual(x), x + classic(x))
-    with pytest.raises(ValueError, match='residual needs in_ch == out_ch, got 4 and 3'):
-        Pix2PixUNet(**dict(UNET, in_ch=4), residual=True)
+    with pytest.raises(ValueError, match='residual needs num_in_ch == num_out_ch, got 4 and 3'):
+        Pix2PixUNet(**dict(UNET, num_in_ch=4), residual=True)
 
 
 def _cascade(tmp_path, **extra):
