@@ -148,11 +148,12 @@ def test_stage3_data_honours_the_main_options_residual(tmp_path, residual):
                 network_g=dict(type='Pix2PixUNet', **UNET, residual=residual))
     main_opt.write_text(yaml.safe_dump(main))
     out = tmp_path / 'stage3'
-    phase2 = dict(datasets=dict(train=dict(dataroot_lq=str(out / 'lq.lmdb'), dataroot_gt=str(out / 'gt.lmdb'))),
-                  stage3_source=dict(main_opt=str(main_opt), main_checkpoint=_checkpoint(tmp_path / 'g.pth', zero=True),
-                                     tile=dict(size=None), dataroot_lq=str(tmp_path / 'in'),
-                                     dataroot_gt=str(tmp_path / 'gt'), patch_size=64, stride=64))
-    assert ensure_stage3_data(phase2, 'phase2.yml', progress=False)[1]
+    stage3_opt = dict(
+        datasets=dict(train=dict(dataroot_lq=str(out / 'lq.lmdb'), dataroot_gt=str(out / 'gt.lmdb'))),
+        stage3_source=dict(main_opt=str(main_opt), main_checkpoint=_checkpoint(tmp_path / 'g.pth', zero=True),
+                           tile=dict(size=None), dataroot_lq=str(tmp_path / 'in'), dataroot_gt=str(tmp_path / 'gt'),
+                           patch_size=64, stride=64))
+    assert ensure_stage3_data(stage3_opt, 'stage3.yml', progress=False)[1]
     packed = packed_lq(out, 'train_10000_s0000_0000')
     if residual:
         np.testing.assert_array_equal(packed, image)  # the zero correction leaves the input exactly
@@ -160,6 +161,6 @@ def test_stage3_data_honours_the_main_options_residual(tmp_path, residual):
         assert np.all(np.abs(packed.astype(int) - 128) <= 1)  # classic: Tanh(0) = mid-grey
     old_style = dict(main, residual=residual, network_g=dict(type='Pix2PixUNet', **UNET))
     main_opt.write_text(yaml.safe_dump(old_style))  # the deprecated top-level key: the same data, reused
-    assert not ensure_stage3_data(phase2, 'phase2.yml', progress=False)[1]
+    assert not ensure_stage3_data(stage3_opt, 'stage3.yml', progress=False)[1]
     main_opt.write_text(yaml.safe_dump(dict(main, network_g=dict(main['network_g'], residual=not residual))))
-    assert ensure_stage3_data(phase2, 'phase2.yml', progress=False)[1], 'a changed residual must rebuild'
+    assert ensure_stage3_data(stage3_opt, 'stage3.yml', progress=False)[1], 'a changed residual must rebuild'
