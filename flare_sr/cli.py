@@ -142,13 +142,39 @@ def infer_main(argv=None):
     print(summary)
 
 
+# train_pipeline.py's former flags (named after the original solution's files), still accepted with a warning.
+RENAMED_PIPELINE_FLAGS = {'--main': '--stage1', '--phase1': '--stage2', '--phase2': '--stage3'}
+
+
+def renamed_pipeline_flags(argv):
+    """``argv`` with the former flags (``RENAMED_PIPELINE_FLAGS``) replaced, one ``warning:`` line on stderr each;
+    a FlareSRError where one stage is given twice (under its old and its new flag)."""
+    renamed, seen = [], set()
+    for arg in argv:
+        flag, equals, value = arg.partition('=')
+        if flag in RENAMED_PIPELINE_FLAGS:
+            print(f'warning: {flag} is deprecated; use {RENAMED_PIPELINE_FLAGS[flag]}', file=sys.stderr, flush=True)
+            flag = RENAMED_PIPELINE_FLAGS[flag]
+            arg = flag + equals + value
+        if flag in RENAMED_PIPELINE_FLAGS.values():
+            if flag in seen:
+                old = next(old for old, new in RENAMED_PIPELINE_FLAGS.items() if new == flag)
+                raise FlareSRError(f'{flag} is given twice ({old} is its former name); give it once')
+            seen.add(flag)
+        renamed.append(arg)
+    return renamed
+
+
 def pipeline_parser():
     parser = argparse.ArgumentParser(
-        description='Train the three stages in one command: I Pix2Pix -> II HINet -> III HINet on stage-I outputs. '
-        'Rerun the same command to resume; finished stages are skipped (flare_sr/pipeline/stages.py).')
-    parser.add_argument('--main', required=True, help='stage I option file (Pix2PixModel)')
-    parser.add_argument('--phase1', required=True, help='stage II option file (HINetModel)')
-    parser.add_argument('--phase2', required=True, help='stage III option file (HINetModel, with stage3_source)')
+        description='Train the three stages in one command: I Pix2Pix -> II post net (HINet or NAFNet) -> III the '
+        'post net on stage-I outputs. Rerun the same command to resume; finished stages are skipped '
+        '(flare_sr/pipeline/stages.py). The former flags --main, --phase1, --phase2 still work.')
+    parser.add_argument('--stage1', required=True, help='stage I option file (Pix2PixModel), e.g. options/pix2pix.yml')
+    parser.add_argument('--stage2', required=True,
+                        help='stage II option file (HINetModel), e.g. options/hinet_phase1.yml')
+    parser.add_argument('--stage3', required=True,
+                        help='stage III option file (HINetModel, with stage3_source), e.g. options/hinet_phase2.yml')
     parser.add_argument('--name', help='folder under experiments/ for resolved options and done markers')
     parser.add_argument('--quiet', action='store_true',
                         help="send each stage's console output to experiments/<name>/stage_<N>_console.txt")
@@ -157,6 +183,6 @@ def pipeline_parser():
 
 @exit_on_user_error
 def pipeline_main(argv=None):
-    """``flare_sr/train_pipeline.py --main A.yml --phase1 B.yml --phase2 C.yml [--name N] [--quiet]``."""
-    args = pipeline_parser().parse_args(argv)
-    run_pipeline({'main': args.main, 'phase1': args.phase1, 'phase2': args.phase2}, args.name, args.quiet)
+    """``flare_sr/train_pipeline.py --stage1 A.yml --stage2 B.yml --stage3 C.yml [--name N] [--quiet]``."""
+    args = pipeline_parser().parse_args(renamed_pipeline_flags(sys.argv[1:] if argv is None else argv))
+    run_pipeline({'stage1': args.stage1, 'stage2': args.stage2, 'stage3': args.stage3}, args.name, args.quiet)

@@ -1,7 +1,8 @@
-"""Train the three stages in one command: I Pix2Pix -> II HINet -> III HINet on stage-I outputs.
+"""Train the three stages in one command: I Pix2Pix -> II post net (HINet or NAFNet) -> III the post net on
+stage-I outputs.
 
-    python flare_sr/train_pipeline.py --main options/pix2pix.yml --phase1 options/hinet_phase1.yml \
-        --phase2 options/hinet_phase2.yml [--name NAME] [--quiet]
+    python flare_sr/train_pipeline.py --stage1 options/pix2pix.yml --stage2 options/hinet_phase1.yml \
+        --stage3 options/hinet_phase2.yml [--name NAME] [--quiet]
 
 ``flare-sr-pipeline`` once installed. Rerun the same command to resume: finished stages are skipped, an
 interrupted one resumes. Exit status: 0 done, 2 bad input or a failed stage. The code is flare_sr/cli.py

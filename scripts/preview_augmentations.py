@@ -31,6 +31,7 @@ from basicsr.data import build_dataset
 from basicsr.utils import set_random_seed
 from basicsr.utils.options import ordered_yaml
 
+from flare_sr.data.sampling import SampleKey
 from flare_sr.data.synthesis import COMPONENTS, FlareConfig, synthesize_flare
 from flare_sr.errors import FlareSRError, exit_on_user_error
 from flare_sr.utils.img_util import read_image, write_image
@@ -69,8 +70,8 @@ def sample_keys(dataset, count):
     """Sampler keys of the first epoch for flare_sr datasets; plain indices for BasicSR's own."""
     length = len(dataset)
     if type(dataset).__module__.startswith('flare_sr.'):
-        return [(draw // length + 1) * length + draw % length for draw in range(count)]
-    return [draw % length for draw in range(count)]
+        return [SampleKey(number % length, number // length + 1) for number in range(count)]
+    return [number % length for number in range(count)]
 
 
 def fit_cell(img_chw, cell):

@@ -26,8 +26,8 @@ else
 fi
 
 echo "== 2/4 three-stage training: I Pix2Pix, II HINet, III HINet on stage-I outputs (packed into an LMDB)"
-python flare_sr/train_pipeline.py --main options/tiny/pix2pix.yml --phase1 options/tiny/hinet_phase1.yml \
-  --phase2 options/tiny/hinet_phase2.yml --quiet
+python flare_sr/train_pipeline.py --stage1 options/tiny/pix2pix.yml --stage2 options/tiny/hinet_phase1.yml \
+  --stage3 options/tiny/hinet_phase2.yml --quiet
 
 echo "== 3/4 tiled cascade test on the held-out demo test images (psf, raytrace, anamorphic, flare-free)"
 python flare_sr/test.py -opt options/tiny/test_cascade.yml > /dev/null 2>&1 || {

@@ -14,8 +14,8 @@ class UNetConvBlock(nn.Module):
 
     HIN normalises only the first half of the channels after ``conv_1``: the normalised half brings
     contrast/colour invariance, the untouched half keeps the context that full instance norm would erase.
-    In stage 2 of the encoder, ``csff_enc``/``csff_dec`` fuse stage-1 encoder and decoder features
-    (cross-stage feature fusion). ``downsample`` is a stride-2 4x4 conv; blocks that have one return
+    In subnetwork 2's encoder, ``csff_enc``/``csff_dec`` fuse subnetwork 1's encoder and decoder features
+    (HINet's cross-stage feature fusion). ``downsample`` is a stride-2 4x4 conv; blocks that have one return
     ``(downsampled, full_resolution)`` so the full-resolution map can feed the skip connection.
     """
 
@@ -62,10 +62,10 @@ class UNetUpBlock(nn.Module):
 
 
 class SAM(nn.Module):
-    """Supervised Attention Module between the stages.
+    """Supervised Attention Module between the two subnetworks.
 
-    It predicts the stage-1 image (residual on the input, so it can be supervised) and turns that image
-    into a sigmoid attention map that gates the features handed to stage 2.
+    It predicts subnetwork 1's image (residual on the input, so it can be supervised) and turns that image
+    into a sigmoid attention map that gates the features handed to subnetwork 2.
     """
 
     def __init__(self, n_feat, img_channels=3, kernel_size=3):
@@ -76,14 +76,15 @@ class SAM(nn.Module):
         self.conv3 = nn.Conv2d(img_channels, n_feat, kernel_size, padding=padding)
 
     def forward(self, features, image):
-        stage_image = self.conv2(features) + image
-        attention = torch.sigmoid(self.conv3(stage_image))
-        return self.conv1(features) * attention + features, stage_image
+        sub_image = self.conv2(features) + image
+        attention = torch.sigmoid(self.conv3(sub_image))
+        return self.conv1(features) * attention + features, sub_image
 
 
 @ARCH_REGISTRY.register()
 class HINet(nn.Module):
-    """Two-stage U-Net with HIN blocks; ``forward`` returns ``[stage1, stage2]``, both residual on the input.
+    """Two U-Net subnetworks with HIN blocks; ``forward`` returns ``[out_1, out_2]``, the images of subnetworks
+    1 and 2 (the final one), both residual on the input.
 
     Args:
         in_chn: image channels (the official SAM hard-codes 3; here it follows ``in_chn``, which is
@@ -134,7 +135,7 @@ class HINet(nn.Module):
 
     def forward(self, x):
         self._check_size(x)
-        # Stage 1: plain HIN U-Net; its encoder/decoder features are kept for the stage-2 fusion.
+        # Subnetwork 1: plain HIN U-Net; its encoder/decoder features are kept for subnetwork 2's fusion.
         feat = self.conv_01(x)
         encoder_feats = []
         for down in self.down_path_1[:-1]:
@@ -147,14 +148,14 @@ class HINet(nn.Module):
             decoder_feats.append(feat)
         sam_feat, out_1 = self.sam12(feat, x)
 
-        # Stage 2: starts from the SAM-gated stage-1 features and fuses stage-1 features per level.
+        # Subnetwork 2: starts from the SAM-gated features of subnetwork 1 and fuses its features per level.
         feat = self.cat12(torch.cat([self.conv_02(x), sam_feat], dim=1))
-        stage2_feats = []
+        sub2_feats = []
         for down, enc, dec in zip(self.down_path_2[:-1], encoder_feats, reversed(decoder_feats)):
             feat, full_res = down(feat, enc, dec)
-            stage2_feats.append(full_res)
+            sub2_feats.append(full_res)
         feat = self.down_path_2[-1](feat)
-        for up, skip_conv, bridge in zip(self.up_path_2, self.skip_conv_2, reversed(stage2_feats)):
+        for up, skip_conv, bridge in zip(self.up_path_2, self.skip_conv_2, reversed(sub2_feats)):
             feat = up(feat, skip_conv(bridge))
         out_2 = self.last(feat) + x
         return [out_1, out_2]

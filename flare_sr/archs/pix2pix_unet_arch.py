@@ -8,6 +8,8 @@ import torch
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
+from flare_sr.utils.renamed import renamed_arguments
+
 NORMS = ('batch', 'instance', 'none')
 
 
@@ -44,21 +46,21 @@ class UNetSkipBlock(nn.Module):
     gives identical outputs and gradients without relying on in-place side effects.
     """
 
-    def __init__(self, outer_nc, inner_nc, input_nc=None, inner=None, norm='batch', use_dropout=False):
+    def __init__(self, outer_ch, inner_ch, outer_in=None, inner=None, norm='batch', use_dropout=False):
         super().__init__()
-        self.outermost = input_nc is not None
+        self.outermost = outer_in is not None  # only the outermost level reads other channels than it returns
         innermost = inner is None
         use_bias = norm == 'instance'
-        down_conv = nn.Conv2d(input_nc or outer_nc, inner_nc, 4, 2, 1, bias=use_bias)
-        up_in = inner_nc if innermost else inner_nc * 2
-        up_conv = nn.ConvTranspose2d(up_in, outer_nc, 4, 2, 1, bias=use_bias or self.outermost)
+        down_conv = nn.Conv2d(outer_in or outer_ch, inner_ch, 4, 2, 1, bias=use_bias)
+        up_in = inner_ch if innermost else inner_ch * 2
+        up_conv = nn.ConvTranspose2d(up_in, outer_ch, 4, 2, 1, bias=use_bias or self.outermost)
         if self.outermost:
             layers = [down_conv, inner, nn.ReLU(), up_conv, nn.Tanh()]
         elif innermost:
-            layers = [nn.LeakyReLU(0.2), down_conv, nn.ReLU(), up_conv, make_norm(norm, outer_nc)]
+            layers = [nn.LeakyReLU(0.2), down_conv, nn.ReLU(), up_conv, make_norm(norm, outer_ch)]
         else:
-            layers = [nn.LeakyReLU(0.2), down_conv, make_norm(norm, inner_nc), inner,
-                      nn.ReLU(), up_conv, make_norm(norm, outer_nc)]
+            layers = [nn.LeakyReLU(0.2), down_conv, make_norm(norm, inner_ch), inner,
+                      nn.ReLU(), up_conv, make_norm(norm, outer_ch)]
             if use_dropout:
                 layers.append(nn.Dropout(0.5))
         self.model = nn.Sequential(*layers)
@@ -70,40 +72,43 @@ class UNetSkipBlock(nn.Module):
 
 
 @ARCH_REGISTRY.register()
+@renamed_arguments(in_ch='num_in_ch', out_ch='num_out_ch', ngf='num_feat', input_nc='num_in_ch', output_nc='num_out_ch')
 class Pix2PixUNet(nn.Module):
     """pix2pix ``UnetGenerator``: ``num_downs`` stride-2 levels, Tanh output in [-1, 1].
 
     Args:
-        in_ch, out_ch: input and output channels.
+        num_in_ch, num_out_ch: input and output channels.
+        num_feat: filters of the outermost level (pix2pix's ``ngf``); inner levels have up to ``8 * num_feat``.
         num_downs: number of downsamplings (>= 5); 8 is ``unet_256`` (a 256x256 input reaches 1x1).
-        ngf: filters of the outermost level; inner levels have up to ``8 * ngf``.
         norm: 'batch' | 'instance' | 'none'.
-        use_dropout: Dropout(0.5) in the ``num_downs - 5`` innermost ``8 * ngf`` levels.
+        use_dropout: Dropout(0.5) in the ``num_downs - 5`` innermost ``8 * num_feat`` levels.
         residual: false (classic pix2pix): the Tanh output IS the image. true: it is a correction added to
             the input, ``x + G(x)`` (not clamped: the model clamps the image, the losses see it whole); needs
-            ``in_ch == out_ch``. A residual generator starts near the identity and only has to learn the
+            ``num_in_ch == num_out_ch``. A residual generator starts near the identity and only has to learn the
             flare, so flare-free regions survive even a short schedule. It adds no parameters: the same
             checkpoints load either way (strictly), so the switch must match how they were trained.
 
-    Input and output are in [-1, 1] (Bx``in_ch``xHxW -> Bx``out_ch``xHxW). H and W must be multiples of
-    ``size_multiple = 2**num_downs`` (every level halves them).
+    Input and output are in [-1, 1] (Bx``num_in_ch``xHxW -> Bx``num_out_ch``xHxW). H and W must be multiples of
+    ``size_multiple = 2**num_downs`` (every level halves them). The former names ``in_ch``, ``out_ch``, ``ngf``
+    (and pix2pix's ``input_nc``, ``output_nc``) are read from option files with a deprecation note.
     """
 
-    def __init__(self, in_ch=3, out_ch=3, num_downs=8, ngf=64, norm='batch', use_dropout=False, residual=False):
+    def __init__(self, num_in_ch=3, num_out_ch=3, num_feat=64, num_downs=8, norm='batch', use_dropout=False,
+                 residual=False):
         super().__init__()
         check_norm(norm, 'Pix2PixUNet')
         if num_downs < 5:
             raise ValueError(f'Pix2PixUNet: num_downs must be >= 5, got {num_downs}')
-        if residual and in_ch != out_ch:
-            raise ValueError(f'Pix2PixUNet: residual needs in_ch == out_ch, got {in_ch} and {out_ch}')
+        if residual and num_in_ch != num_out_ch:
+            raise ValueError(f'Pix2PixUNet: residual needs num_in_ch == num_out_ch, got {num_in_ch} and {num_out_ch}')
         self.residual = bool(residual)
         self.size_multiple = 2**num_downs
-        block = UNetSkipBlock(ngf * 8, ngf * 8, norm=norm)
+        block = UNetSkipBlock(num_feat * 8, num_feat * 8, norm=norm)
         for _ in range(num_downs - 5):
-            block = UNetSkipBlock(ngf * 8, ngf * 8, inner=block, norm=norm, use_dropout=use_dropout)
+            block = UNetSkipBlock(num_feat * 8, num_feat * 8, inner=block, norm=norm, use_dropout=use_dropout)
         for mult in (4, 2, 1):
-            block = UNetSkipBlock(ngf * mult, ngf * mult * 2, inner=block, norm=norm)
-        self.model = UNetSkipBlock(out_ch, ngf, input_nc=in_ch, inner=block, norm=norm)
+            block = UNetSkipBlock(num_feat * mult, num_feat * mult * 2, inner=block, norm=norm)
+        self.model = UNetSkipBlock(num_out_ch, num_feat, outer_in=num_in_ch, inner=block, norm=norm)
 
     def forward(self, x):
         height, width = x.shape[-2:]

@@ -17,7 +17,8 @@ Options (BasicSR style):
 Returns dict(lq, gt, lq_path, gt_path): float32 RGB CHW tensors in [0, 1]; outside phase ``train`` also
 ``bit_depth`` (8 or 16, the input file's), so saved outputs keep a 16-bit input's depth.
 
-Randomness comes only from ``sample_rng(opt, key, len(self))`` so a resumed run sees the same crops.
+Randomness comes only from ``sample_rng(opt, key, len(self))`` so a resumed run sees the same crops (``key``:
+a ``SampleKey`` from ResumableSampler, or a plain index with fresh randomness; flare_sr/data/sampling.py).
 Pairing is checked when the dataset is built (and the LMDB key sets, cheaply); pixel sizes are
 checked per sample, since decoding hundreds of large photos up front would stall every start.
 Images are read in their own dtype and cropped before the conversion to float (flare_sr.data.transforms).
@@ -32,7 +33,7 @@ from flare_sr.data.lmdb_pack import (LmdbImages, image_key_of_patch, key_of_name
                                      parse_meta_line, quick_check_lmdb)
 from flare_sr.data.meta_csv import read_split_csv, resolve_pairs, select_rows
 from flare_sr.data.pairing import pair_names, pair_paths
-from flare_sr.data.sampling import sample_rng
+from flare_sr.data.sampling import item_index, sample_rng
 from flare_sr.data.transforms import augment, img2tensor, paired_random_crop
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import list_images, read_image_native
@@ -142,7 +143,7 @@ class PairedFlareDataset(data.Dataset):
         return self.lmdbs[client_key].get(path) if self.backend == 'lmdb' else read_image_native(path)
 
     def __getitem__(self, key):
-        index = key % len(self)
+        index = item_index(key, len(self))
         lq_path, gt_path = self.items[index]
         lq = self._read(lq_path, 'lq')
         depth = {} if self.phase == 'train' else {'bit_depth': 16 if lq.dtype == np.uint16 else 8}  # saved outputs

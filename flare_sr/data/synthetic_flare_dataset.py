@@ -2,7 +2,7 @@
 
 Training on synthetic flare (Wu et al. 2021, Flare7K) needs only clean photographs; each epoch sees
 new flares, so the model cannot memorise them. All randomness (crop, flips, rotation, flare) comes
-from ``sample_rng(opt, key, len)``, so a sample is a pure function of its sampler key and a resumed
+from ``sample_rng(opt, key, len)``, so a sample is a pure function of its ``SampleKey`` and a resumed
 run sees the same samples as an uninterrupted one.
 
 Options (BasicSR style)::
@@ -30,7 +30,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
 from flare_sr.data.lmdb_pack import LmdbImages, read_meta_info
-from flare_sr.data.sampling import sample_rng
+from flare_sr.data.sampling import item_index, sample_rng
 from flare_sr.data.synthesis import FlareConfig, synthesize_flare
 from flare_sr.data.transforms import augment, img2tensor, paired_random_crop
 from flare_sr.errors import FlareSRError
@@ -88,7 +88,7 @@ class SyntheticFlareDataset(data.Dataset):
         return read_image_native(path) if self.io_opt['type'] == 'disk' else self.lmdb.get(path)
 
     def __getitem__(self, key):
-        index = key % len(self)
+        index = item_index(key, len(self))
         path = self.paths[index]
         clean = self._read_clean(path)
         if self.opt.get('phase', 'train') == 'train':

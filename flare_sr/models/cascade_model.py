@@ -1,7 +1,7 @@
 """CascadeModel: the test-time chain Pix2Pix U-Net (stage I) -> HINet or NAFNet (stages II/III).
 
 Both networks run inside ONE tiled function, tile by tile: a tile goes through the U-Net (which works
-in [-1,1]), back to [0,1], through HINet, and is clamped; only then is it blended. Running the stages
+in [-1,1]), back to [0,1], through HINet, and is clamped; only then is it blended. Running the networks
 one after the other over the whole frame would need a second frame-sized buffer and tile the
 intermediate image twice. The tile grid is on the least common multiple of both archs' multiples.
 
@@ -10,7 +10,7 @@ Options:
                                         net HINetModel trains (HINet, NAFNet)
     path.pretrain_network_main / _post  checkpoints ({param_key: state_dict}); strict_load_main/_post,
                                         param_key_main/_post as in BasicSR (defaults true / 'params')
-    cascade: {use_main, use_post}      switch a stage off to score the other alone (both default true)
+    cascade: {use_main, use_post}      switch a network off to score the other alone (both default true)
     network_main.residual              as the stage-I option file's network_g.residual (the deprecated
                                         ``cascade.main_residual`` is read as it)
     val.tile                           as every flare_sr model (size, overlap, batch, self_ensemble)
@@ -44,32 +44,32 @@ class CascadeModel(TiledValidationMixin, BaseModel):
     A BasicSR BaseModel (nothing to train or save) with flare_sr's tiled prediction and validation.
     """
 
-    STAGES = ('main', 'post')
+    ROLES = ('main', 'post')  # network_<role>, path.pretrain_network_<role>, cascade.use_<role>
     CASCADE_OPTIONS = {'use_main': True, 'use_post': True}  # ``cascade:`` keys, defaults
     tiled_networks = ('network_main', 'network_post')  # the tile grid follows their size_multiple
     networks = tiled_networks  # the network_* it builds (the option checker warns about others)
 
     def __init__(self, opt):
         if opt.get('is_train'):
-            raise FlareSRError('model_type CascadeModel is for testing only: train each stage with '
+            raise FlareSRError('model_type CascadeModel is for testing only: train each network with '
                                'Pix2PixModel / HINetModel (flare_sr/train_pipeline.py runs all three)')
         super().__init__(opt)
         switches = dict(self.CASCADE_OPTIONS, **(opt.get('cascade') or {}))
-        self.enabled = [stage for stage in self.STAGES if switches[f'use_{stage}']]
+        self.enabled = [role for role in self.ROLES if switches[f'use_{role}']]
         if not self.enabled:
-            raise FlareSRError('cascade: use_main and use_post are both false; enable at least one stage')
+            raise FlareSRError('cascade: use_main and use_post are both false; enable at least one network')
         self.nets = {}
-        for stage in self.enabled:
-            net = self.model_to_device(build_network(opt[f'network_{stage}']))
+        for role in self.enabled:
+            net = self.model_to_device(build_network(opt[f'network_{role}']))
             self.print_network(net)
-            self._load(stage, net)
+            self._load(role, net)
             if self.channels_last:
                 net = net.to(memory_format=torch.channels_last)
-            self.nets[stage] = net.eval()
+            self.nets[role] = net.eval()
         main = self.get_bare_model(self.nets['main']) if 'main' in self.nets else None
         residual = ' (residual)' if getattr(main, 'residual', False) else ''
         precision = self.tile_options()['precision']
-        get_root_logger().info(f'Cascade stages: {" -> ".join(self.enabled)}{residual}; precision {precision}'
+        get_root_logger().info(f'Cascade networks: {" -> ".join(self.enabled)}{residual}; precision {precision}'
                                f'{", channels_last" if self.channels_last else ""}')
 
     def model_to_device(self, net):
@@ -77,15 +77,15 @@ class CascadeModel(TiledValidationMixin, BaseModel):
         net = net.to(self.device)
         return DataParallel(net) if self.opt['num_gpu'] > 1 and not self.opt['dist'] else net
 
-    def _load(self, stage, net):
-        """``path.pretrain_network_<stage>`` into the net, weights only, BasicSR's strict_load_* / param_key_*."""
+    def _load(self, role, net):
+        """``path.pretrain_network_<role>`` into the net, weights only, BasicSR's strict_load_* / param_key_*."""
         path_opt = self.opt.get('path') or {}
-        key_path = f'path.pretrain_network_{stage}'
-        load_path = path_opt.get(f'pretrain_network_{stage}')
+        key_path = f'path.pretrain_network_{role}'
+        load_path = path_opt.get(f'pretrain_network_{role}')
         if load_path is None:
-            get_root_logger().warning(f'{key_path} is not set: network_{stage} keeps random weights')
+            get_root_logger().warning(f'{key_path} is not set: network_{role} keeps random weights')
             return
-        strict, param_key = path_opt.get(f'strict_load_{stage}', True), path_opt.get(f'param_key_{stage}', 'params')
+        strict, param_key = path_opt.get(f'strict_load_{role}', True), path_opt.get(f'param_key_{role}', 'params')
         net = self.get_bare_model(net)
         state_dict = load_checked_state_dict(net, load_path, key_path, strict, param_key)
         get_root_logger().info(f'Loading {type(net).__name__} model from {load_path}, with param key: [{param_key}].')
@@ -97,8 +97,8 @@ class CascadeModel(TiledValidationMixin, BaseModel):
         """On the CPU: oneDNN's NHWC convolutions are cheaper per pixel on big tiles (module docstring)."""
         return self.device.type == 'cpu'
 
-    def run_stages(self, lq):
-        """One batch of [0,1] tiles through the enabled stages, each output clamped to [0,1] (and to its input under
+    def run_networks(self, lq):
+        """One batch of [0,1] tiles through the enabled networks, each output clamped to [0,1] (and to its input under
         ``val.darken_only``, as stage III was trained on darkened stage-I outputs)."""
         image = lq
         if 'main' in self.nets:
@@ -117,7 +117,7 @@ class CascadeModel(TiledValidationMixin, BaseModel):
         return batch.contiguous(memory_format=torch.channels_last) if self.channels_last else batch
 
     def forward_tiles(self, batch):
-        return self.run_stages(self.tile_input(batch))
+        return self.run_networks(self.tile_input(batch))
 
     def feed_data(self, data):
         self.lq = data['lq'].to(self.device)

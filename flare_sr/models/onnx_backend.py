@@ -1,7 +1,7 @@
 """ONNX export of a test model's tile function, and an ONNX Runtime predictor with the same tiling.
 
 What is exported: the function every tile goes through in ``predict`` (``tile_function``): for
-CascadeModel the chained U-Net -> [0,1] -> HINet -> clamp (``run_stages``), for a one-network model
+CascadeModel the chained U-Net -> [0,1] -> HINet -> clamp (``run_networks``), for a one-network model
 (Pix2PixModel, HINetModel, any FlareBaseModel) ``forward_image`` of its inference network. It takes a
 Bx3xHxW float32 batch in [0,1] and returns one of the same shape; H and W are dynamic and must be
 multiples of ``size_multiple``, which the file carries in its metadata with the model type.
@@ -26,8 +26,8 @@ OPSETS = range(13, 21)  # 13: the ops above; 20: the newest the TorchScript expo
 
 def tile_function(model):
     """The callable ``predict`` applies to each batch of tiles on the model's device ([0,1] in, [0,1] out)."""
-    if hasattr(model, 'run_stages'):
-        return model.run_stages
+    if hasattr(model, 'run_networks'):
+        return model.run_networks
     return model.forward_tiles
 
 

@@ -23,7 +23,7 @@ from flare_sr.models.main_net import restore_image, to_signed, to_unit
 
 @MODEL_REGISTRY.register()
 class Pix2PixModel(FlareBaseModel):
-    """network_g: Pix2PixUNet (``residual: true|false``); network_d: PatchGANDiscriminator (in_ch 6);
+    """network_g: Pix2PixUNet (``residual: true|false``); network_d: PatchGANDiscriminator (num_in_ch 6);
     train.gan_opt: BasicSR GANLoss."""
 
     train_losses = ('pixel_opt', 'gan_opt')  # the train.*_opt it applies (the option checker refuses others)

@@ -1,13 +1,13 @@
 """Stage-III training data: stage-I (Pix2Pix) outputs of the training inputs, paired with the labels.
 
-HINet phase 2 learns to clean what the U-Net leaves behind, so its inputs are the U-Net's outputs
+In stage III the post net learns to clean what the U-Net leaves behind, so its inputs are the U-Net's outputs
 on the training images themselves (the original solution's ``source: {config, checkpoint}``). The
-phase-2 option file names its source:
+stage-III option file names its source:
 
     stage3_source:
       main_opt: options/pix2pix.yml            # stage I's options (network_g builds the U-Net, with its
                                                # `residual` switch)
-      main_checkpoint: experiments/pix2pix/models/net_g_latest.pth
+      main_checkpoint: experiments/pix2pix/models/net_g_latest.pth   # (these two: train_pipeline derives them)
       tile: {size: 512, overlap: 64, batch: 1} # full-resolution tiled inference, as in testing
       dataroot_lq: datasets/dacon/train_input_img   # training inputs and labels (folders)
       dataroot_gt: datasets/dacon/train_label_img
@@ -26,7 +26,7 @@ only after the LMDBs are complete, so an interrupted build is redone, never trus
 
     python -m flare_sr.pipeline.stage3_data -opt options/hinet_phase2.yml [--force]
 
-flare_sr/train.py calls ``prepare_stage3_data`` before it checks a phase-2 option file, and
+flare_sr/train.py calls ``prepare_stage3_data`` before it checks a stage-III option file, and
 flare_sr/pipeline/stages.py calls ``ensure_stage3_data`` between stages I and III.
 """
 import argparse
@@ -47,7 +47,7 @@ from flare_sr.errors import FlareSRError, exit_on_user_error
 from flare_sr.pipeline.inference import build_test_model
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.img_util import read_image, write_image
-from flare_sr.utils.options_check import fold_residual_aliases, load_option_file
+from flare_sr.utils.options_check import fold_deprecated_keys, load_option_file
 
 REQUIRED = ('main_opt', 'main_checkpoint', 'dataroot_lq', 'dataroot_gt', 'patch_size', 'stride')
 
@@ -60,15 +60,16 @@ def sha256_of(path, chunk=1 << 20):
     return digest.hexdigest()
 
 
-def stage3_settings(phase2_opt, option_file):
-    """(source options, OUT folder) from a phase-2 option dict; one-line errors naming the missing key."""
-    source = phase2_opt.get('stage3_source')
+def stage3_settings(stage3_opt, option_file):
+    """(source options, OUT folder) from a stage-III option dict; one-line errors naming the missing key."""
+    source = stage3_opt.get('stage3_source')
     if not isinstance(source, dict):
         raise FlareSRError(f'{option_file}: stage3_source: missing (stage III needs the stage-I outputs)')
     for key in REQUIRED:
         if source.get(key) is None:
-            raise FlareSRError(f'{option_file}: stage3_source.{key}: missing')
-    train = ((phase2_opt.get('datasets') or {}).get('train')) or {}
+            derived = ' (train_pipeline.py derives it; a standalone run needs it)' if key.startswith('main_') else ''
+            raise FlareSRError(f'{option_file}: stage3_source.{key}: missing{derived}')
+    train = ((stage3_opt.get('datasets') or {}).get('train')) or {}
     lq_root, gt_root = train.get('dataroot_lq', ''), train.get('dataroot_gt', '')
     out_dir = osp.dirname(osp.normpath(lq_root))
     if osp.basename(osp.normpath(lq_root)) != 'lq.lmdb' or osp.normpath(gt_root) != osp.join(out_dir, 'gt.lmdb'):
@@ -135,11 +136,11 @@ def run_stage1(source, main_opt, pairs, images_dir, progress=True):
     return outputs
 
 
-def ensure_stage3_data(phase2_opt, option_file, force=False, progress=True):
-    """Build (or reuse) the stage-III LMDBs for a phase-2 option dict. Returns (OUT folder, rebuilt?)."""
-    source, out_dir = stage3_settings(phase2_opt, option_file)
+def ensure_stage3_data(stage3_opt, option_file, force=False, progress=True):
+    """Build (or reuse) the stage-III LMDBs for a stage-III option dict. Returns (OUT folder, rebuilt?)."""
+    source, out_dir = stage3_settings(stage3_opt, option_file)
     main_opt = load_option_file(source['main_opt'])
-    notes, _, problems = fold_residual_aliases(main_opt)  # its other checks: when build_test_model builds it
+    notes, _, problems = fold_deprecated_keys(main_opt)  # its other checks: when build_test_model builds it
     if problems:
         raise FlareSRError(f"{source['main_opt']}: " + '; '.join(problems))
     for note in notes:
@@ -176,9 +177,10 @@ def prepare_stage3_data(option_path):
 
 @exit_on_user_error
 def main(argv=None):
-    """``python -m flare_sr.pipeline.stage3_data -opt PHASE2.yml [--force]``."""
-    parser = argparse.ArgumentParser(description='Build or reuse the stage-III LMDBs of a phase-2 option file.')
-    parser.add_argument('-opt', required=True, help='HINet phase-2 option file with a stage3_source block')
+    """``python -m flare_sr.pipeline.stage3_data -opt STAGE3.yml [--force]``."""
+    parser = argparse.ArgumentParser(description='Build or reuse the stage-III LMDBs of a stage-III option file.')
+    parser.add_argument('-opt', required=True,
+                        help='stage-III option file (e.g. options/hinet_phase2.yml) with a stage3_source block')
     parser.add_argument('--force', action='store_true', help='rebuild even when the cache is current')
     args = parser.parse_args(argv)
     out_dir, rebuilt = ensure_stage3_data(load_option_file(args.opt), args.opt, force=args.force)

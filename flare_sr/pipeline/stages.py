@@ -1,19 +1,22 @@
-"""The three training stages in one run: I Pix2Pix -> II HINet -> III HINet on stage-I outputs.
+"""The three training stages in one run: I Pix2Pix (main) -> II post net (HINet or NAFNet) on the inputs ->
+III the post net on stage-I outputs.
 
 The command line is ``flare_sr/train_pipeline.py`` (``flare-sr-pipeline``, flare_sr/cli.py):
 
-    python flare_sr/train_pipeline.py --main options/pix2pix.yml --phase1 options/hinet_phase1.yml \
-        --phase2 options/hinet_phase2.yml
+    python flare_sr/train_pipeline.py --stage1 options/pix2pix.yml --stage2 options/hinet_phase1.yml \
+        --stage3 options/hinet_phase2.yml
 
 Each stage is ``flare_sr/train.py -opt <resolved yml> --auto_resume`` in a subprocess, so a stage
 that was interrupted resumes from its last training state, and a finished stage (its
 ``net_g_latest.pth`` plus a done marker) is skipped. What a stage needs from the previous one is
-filled in, never hand-edited, and the resolved option files are kept under
-``experiments/<--name>/`` (default ``pipeline_<phase-2 name>``):
+derived, never hand-edited (``DERIVED``), and the resolved option files are kept under
+``experiments/<--name>/`` (default ``pipeline_<stage-III name>``):
 - stage III's ``path.pretrain_network_g`` <- stage II's ``net_g_latest.pth`` (weights; the
-  optimizer and schedule start afresh with phase-2's own settings);
-- stage III's data <- stage I's checkpoint through ``stage3_source`` (flare_sr/pipeline/stage3_data.py,
-  cached by the checkpoint's sha256).
+  optimizer and schedule start afresh with stage III's own settings);
+- stage III's data <- stage I's checkpoint through ``stage3_source.main_opt`` / ``main_checkpoint``
+  (flare_sr/pipeline/stage3_data.py, cached by the checkpoint's sha256).
+The option files may leave these keys out; a value that differs from the derived one is overridden, with one
+``warning:`` line each (standalone ``train.py`` runs read them from the file).
 It ends with a table of each stage's last validation PSNR/SSIM and the raw input's, from its metrics.json.
 A failed stage is a FlareSRError (rerun the same command to resume).
 """
@@ -33,7 +36,11 @@ from flare_sr.utils.options_check import load_option_file
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))  # the repository: experiments/ lives here
 
-STAGES = (('I', 'main', 'Pix2Pix'), ('II', 'phase1', 'HINet phase 1'), ('III', 'phase2', 'HINet phase 2'))
+STAGES = (('I', 'stage1'), ('II', 'stage2'), ('III', 'stage3'))  # (label in prose and logs, key in code)
+# Keys of the stage-III file the pipeline fills in: (section, key, what it is derived from).
+DERIVED = (('path', 'pretrain_network_g', "stage II's checkpoint"),
+           ('stage3_source', 'main_opt', "stage I's option file"),
+           ('stage3_source', 'main_checkpoint', "stage I's checkpoint"))
 
 
 def experiment_dir(opt):
@@ -101,23 +108,50 @@ def run_stage(label, title, resolved_path, opt, pipeline_dir, quiet=False):
             json.dump({'experiment': opt['name'], 'checkpoint': checkpoint, 'finished': time.time()}, handle)
 
 
+def stage_title(label, opt):
+    """'Pix2Pix' for stage I, the post net's arch (HINet, NAFNet, ...) for stages II and III."""
+    if label == 'I':
+        return 'Pix2Pix'
+    network = opt.get('network_g')
+    return str(network.get('type')) if isinstance(network, dict) and network.get('type') else 'post net'
+
+
+def derive_stage3_keys(stage3, option_file, derived_values):
+    """Fill the DERIVED keys of the stage-III options in place (sections are replaced, never written into).
+
+    A value the file sets to something else is overridden, with one warning line naming the key (paths are
+    compared as absolute paths, since relative ones start at the working directory).
+    """
+    for section, key, origin in DERIVED:
+        holder = stage3.get(section)
+        if section == 'stage3_source' and not isinstance(holder, dict):
+            raise FlareSRError(f'{option_file}: stage3_source: missing (stage III trains on stage-I outputs)')
+        holder = dict(holder or {})
+        value = derived_values[key]
+        given = holder.get(key)
+        if given is not None and not (isinstance(given, str) and osp.abspath(given) == osp.abspath(value)):
+            print(f'warning: {option_file}: {section}.{key}: {given} is overridden by {origin} '
+                  f'{osp.relpath(value)} (train_pipeline derives it)', file=sys.stderr, flush=True)
+        holder[key] = value
+        stage3[section] = holder
+
+
 def resolve(option_files, pipeline_dir):
-    """Load and cross-link the three option files; write the resolved copies. Returns [(label, title, path, opt)]."""
-    opts = {key: load_option_file(option_files[key]) for _, key, _ in STAGES}
-    names = [opts[key].get('name') for _, key, _ in STAGES]
+    """Load and cross-link the three option files ({'stage1', 'stage2', 'stage3'}: paths); derive stage III's
+    DERIVED keys. Returns [(label, title, resolved path, opt)]."""
+    opts = {key: load_option_file(option_files[key]) for _, key in STAGES}
+    names = [opts[key].get('name') for _, key in STAGES]
     if len(set(names)) != 3:
         raise FlareSRError(f'the three option files need different `name`s (got {", ".join(map(str, names))}): '
                            'each stage trains in experiments/<name>/')
-    phase2 = opts['phase2']
-    phase2['path'] = dict(phase2.get('path') or {}, pretrain_network_g=latest_checkpoint(opts['phase1']))
-    source = phase2.get('stage3_source')
-    if not isinstance(source, dict):
-        raise FlareSRError(f'{option_files["phase2"]}: stage3_source: missing (stage III trains on stage-I outputs)')
-    source.update(main_opt=osp.abspath(option_files['main']), main_checkpoint=latest_checkpoint(opts['main']))
+    derive_stage3_keys(opts['stage3'], option_files['stage3'], {
+        'pretrain_network_g': latest_checkpoint(opts['stage2']),
+        'main_opt': osp.abspath(option_files['stage1']),
+        'main_checkpoint': latest_checkpoint(opts['stage1'])})
     planned = []
-    for label, key, title in STAGES:
+    for label, key in STAGES:
         resolved_path = osp.join(pipeline_dir, f'stage_{label}_{opts[key]["name"]}.yml')
-        planned.append((label, title, resolved_path, opts[key]))
+        planned.append((label, stage_title(label, opts[key]), resolved_path, opts[key]))
     return planned
 
 
@@ -136,11 +170,11 @@ def summary_table(planned):
 
 
 def run_pipeline(option_files, name=None, quiet=False):
-    """Train the stages of ``option_files`` ({'main', 'phase1', 'phase2'}: option file paths), resuming or
+    """Train the stages of ``option_files`` ({'stage1', 'stage2', 'stage3'}: option file paths), resuming or
     skipping each, then print the summary table. ``name``: folder under experiments/ (default
-    ``pipeline_<phase-2 name>``)."""
+    ``pipeline_<stage-III name>``)."""
     start = time.time()
-    name = name or f'pipeline_{load_option_file(option_files["phase2"]).get("name", "phase2")}'
+    name = name or f'pipeline_{load_option_file(option_files["stage3"]).get("name", "stage3")}'
     pipeline_dir = osp.join(ROOT, 'experiments', name)
     planned = resolve(option_files, pipeline_dir)
     for label, title, resolved_path, opt in planned:

@@ -18,6 +18,7 @@ from flare_sr.archs.hinet_arch import HINet
 from flare_sr.archs.nafnet_arch import LayerNormFunction, NAFNet
 from flare_sr.archs.patchgan_arch import PatchGANDiscriminator
 from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
+from flare_sr.utils.options_check import fold_renamed_arguments
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data')
 ARCH_BY_PREFIX = {'hinet': 'HINet', 'unet': 'Pix2PixUNet', 'patchgan': 'PatchGANDiscriminator', 'nafnet': 'NAFNet'}
@@ -32,8 +33,12 @@ def load_reference(name):
 
 
 def build_from_reference(name):
+    """The reference's net, built from its config as an option file would give it: the pix2pix configs were
+    recorded with the former argument names (in_ch, ngf, ndf, n_layers), which the option checker renames."""
     arch, record, weights = load_reference(name)
-    net = build_network({'type': arch, **record['config']})
+    opt = {'network_g': {'type': arch, **record['config']}}
+    fold_renamed_arguments(opt)
+    net = build_network(opt['network_g'])
     net.load_state_dict(weights, strict=True)
     return net, record
 
@@ -134,8 +139,10 @@ def full_size_configs():
 @pytest.mark.parametrize('variant', sorted(full_size_configs()))
 def test_full_size_state_dict_keys_and_shapes_match_official(variant):
     expected = full_size_configs()[variant]
+    opt = {'network_g': {'type': expected['arch'], **expected['config']}}
+    fold_renamed_arguments(opt)  # recorded with the former argument names, as build_from_reference
     with torch.device('meta'):  # shapes only: no memory, no init time
-        net = ARCH_REGISTRY.get(expected['arch'])(**expected['config'])
+        net = build_network(opt['network_g'])
     ours = {key: list(tensor.shape) for key, tensor in net.state_dict().items()}
     assert list(ours) == list(expected['keys'])
     assert ours == expected['keys']
@@ -159,7 +166,7 @@ def test_default_param_counts_match_the_published_sizes():
 
 def test_pix2pix_output_is_tanh_bounded_and_saturates():
     torch.manual_seed(0)
-    net = Pix2PixUNet(num_downs=5, ngf=4, norm='instance').eval()
+    net = Pix2PixUNet(num_downs=5, num_feat=4, norm='instance').eval()
     with torch.no_grad():
         out = net(torch.randn(1, 3, 32, 32) * 1e4)
     assert out.shape == (1, 3, 32, 32)
@@ -167,10 +174,10 @@ def test_pix2pix_output_is_tanh_bounded_and_saturates():
     assert out.abs().max() > 0.99  # would be unbounded without the final Tanh
 
 
-@pytest.mark.parametrize('n_layers, side', [(3, 30), (4, 14)])
-def test_patchgan_returns_one_logit_map_per_image(n_layers, side):
+@pytest.mark.parametrize('num_layers, side', [(3, 30), (4, 14)])
+def test_patchgan_returns_one_logit_map_per_image(num_layers, side):
     torch.manual_seed(0)
-    net = PatchGANDiscriminator(ndf=4, n_layers=n_layers).eval()
+    net = PatchGANDiscriminator(num_feat=4, num_layers=num_layers).eval()
     with torch.no_grad():
         net.model[-1].bias.fill_(-10.0)
         logits = net(torch.rand(2, 6, 256, 256))
@@ -180,7 +187,7 @@ def test_patchgan_returns_one_logit_map_per_image(n_layers, side):
 
 def test_size_multiples_and_padded_input_shapes():
     hinet = HINet(wf=4, depth=3)
-    unet = Pix2PixUNet(num_downs=5, ngf=2)
+    unet = Pix2PixUNet(num_downs=5, num_feat=2)
     nafnet = NAFNet(width=4, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1])
     assert hinet.size_multiple == 8 and unet.size_multiple == 32 and nafnet.size_multiple == 4
     with torch.no_grad():
@@ -195,7 +202,7 @@ def test_sizes_the_nets_cannot_take_fail_with_a_readable_error():
     with pytest.raises(ValueError, match=r'divisible by 4, got 18x16'):
         HINet(wf=4, depth=3)(torch.rand(1, 3, 18, 16))
     with pytest.raises(ValueError, match=r'size_multiple=32, got 32x48'):
-        Pix2PixUNet(num_downs=5, ngf=2)(torch.rand(1, 3, 32, 48))
+        Pix2PixUNet(num_downs=5, num_feat=2)(torch.rand(1, 3, 32, 48))
 
 
 def test_nafnet_levels_must_pair_up():
@@ -220,8 +227,8 @@ def test_nets_train_a_step_without_inplace_autograd_errors():
     cases = [
         (HINet(wf=4, depth=3), torch.rand(2, 3, 16, 16), (2, 3, 16, 16)),
         (HINet(in_chn=1, wf=4, depth=2), torch.rand(2, 1, 8, 8), (2, 1, 8, 8)),
-        (Pix2PixUNet(num_downs=6, ngf=2, use_dropout=True), torch.rand(2, 3, 64, 64), (2, 3, 64, 64)),
-        (PatchGANDiscriminator(ndf=4), torch.rand(2, 6, 32, 32), (2, 1, 2, 2)),
+        (Pix2PixUNet(num_downs=6, num_feat=2, use_dropout=True), torch.rand(2, 3, 64, 64), (2, 3, 64, 64)),
+        (PatchGANDiscriminator(num_feat=4), torch.rand(2, 6, 32, 32), (2, 1, 2, 2)),
         (NAFNet(width=4, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1]), torch.rand(2, 3, 12, 12), (2, 3, 12, 12)),
     ]
     for net, x, out_shape in cases:

@@ -15,7 +15,7 @@ from flare_sr.errors import FlareSRError
 from flare_sr.tests.test_train_support import TEST_SCRIPT, run_train
 from flare_sr.utils.img_util import read_image_uint8, write_image
 
-MAIN = dict(type='Pix2PixUNet', in_ch=3, out_ch=3, num_downs=5, ngf=8, norm='batch', use_dropout=False)
+MAIN = dict(type='Pix2PixUNet', num_in_ch=3, num_out_ch=3, num_downs=5, num_feat=8, norm='batch', use_dropout=False)
 POST = dict(type='HINet', in_chn=3, wf=8, depth=3)
 
 

@@ -22,7 +22,7 @@ def _photo(height, width):
 def _unet_eval():
     from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
     torch.manual_seed(0)
-    net = Pix2PixUNet(3, 3, num_downs=5, ngf=8, norm='batch', use_dropout=False)
+    net = Pix2PixUNet(3, 3, num_downs=5, num_feat=8, norm='batch', use_dropout=False)
     for module in net.modules():  # non-trivial running statistics, as after training
         if isinstance(module, nn.BatchNorm2d):
             module.running_mean.uniform_(-0.2, 0.2)

@@ -1,4 +1,6 @@
 """PairedFlareDataset on real files: pairing, aligned crops, deterministic keys, selections, bad inputs."""
+import pickle
+
 import numpy as np
 import pytest
 import skimage.data
@@ -7,6 +9,7 @@ from basicsr.data import build_dataset
 
 from flare_sr.data.meta_csv import make_split, write_split_csv
 from flare_sr.data.pairing import pair_paths
+from flare_sr.data.sampling import ResumableSampler, SampleKey, item_index
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import write_image
 
@@ -46,7 +49,7 @@ def test_crops_and_flips_stay_aligned_over_many_keys(tmp_path):
     lq_dir, gt_dir = make_pairs(tmp_path, [(60, 70), (64, 64)])
     ds = dataset(lq_dir, gt_dir)
     seen_positions = set()
-    for key in range(len(ds), len(ds) + 40):
+    for key in [SampleKey(index, draw) for draw in range(1, 21) for index in range(len(ds))]:
         sample = ds[key]
         assert np.abs((sample['lq'] + sample['gt']).numpy() - 1).max() < 1e-6
         seen_positions.add(float(sample['gt'].sum()))
@@ -56,12 +59,45 @@ def test_crops_and_flips_stay_aligned_over_many_keys(tmp_path):
 def test_same_key_same_sample_even_in_a_new_dataset(tmp_path):
     lq_dir, gt_dir = make_pairs(tmp_path, [(60, 70), (64, 64), (50, 80)])
     first, second = dataset(lq_dir, gt_dir), dataset(lq_dir, gt_dir)
-    for key in (3, 10, 1234567):
+    for key in (SampleKey(0, 1), SampleKey(1, 3), SampleKey(1, 411522)):
         assert np.array_equal(first[key]['gt'].numpy(), second[key]['gt'].numpy())
-    assert not np.array_equal(first[3]['gt'].numpy(), first[6]['gt'].numpy())  # same image, other draw
-    assert first[6]['gt_path'] == first[3]['gt_path']
+    same_image_other_draw = first[SampleKey(0, 2)]
+    assert not np.array_equal(first[SampleKey(0, 1)]['gt'].numpy(), same_image_other_draw['gt'].numpy())
+    assert same_image_other_draw['gt_path'] == first[SampleKey(0, 1)]['gt_path']
     other_seed = dataset(lq_dir, gt_dir, seed=8)
-    assert any(not np.array_equal(first[k]['gt'].numpy(), other_seed[k]['gt'].numpy()) for k in (3, 4, 5))
+    keys = [SampleKey(index, 1) for index in range(3)]
+    assert any(not np.array_equal(first[k]['gt'].numpy(), other_seed[k]['gt'].numpy()) for k in keys)
+
+
+def test_sample_keys_are_explicit_values_and_plain_indices_still_work(tmp_path):
+    """SampleKey: a frozen, picklable value that names the item and the draw; a plain int is item int % len with
+    fresh randomness (BasicSR's own samplers); the sampler's keys survive BasicSR's loader and default collate."""
+    key = SampleKey(1, 6)
+    assert key == pickle.loads(pickle.dumps(key)) and hash(key) == hash(SampleKey(1, 6))  # to the workers
+    with pytest.raises(AttributeError):
+        key.index = 0
+    for bad in ((-1, 0), (0, -1)):
+        with pytest.raises(ValueError, match='SampleKey'):
+            SampleKey(*bad)
+    assert item_index(key, 3) == 1 and item_index(7, 3) == 1
+    with pytest.raises(IndexError, match='outside a dataset of 1 items'):
+        item_index(key, 1)
+    lq_dir, gt_dir = make_pairs(tmp_path, [(60, 70), (64, 64), (50, 80)])
+    ds = dataset(lq_dir, gt_dir)
+    assert ds[key]['gt_path'] == ds[4]['gt_path'] == ds[1]['gt_path']
+    np.random.seed(0)
+    assert len({float(ds[1]['gt'].sum()) for _ in range(8)}) > 1  # a plain int: a fresh crop every time
+    sampler = ResumableSampler(ds, num_replicas=1, rank=0, ratio=2)
+    sampler.set_epoch(1)
+    epoch = list(sampler)
+    assert all(isinstance(k, SampleKey) for k in epoch) and len(epoch) == 6
+    assert sorted(k.index for k in epoch) == [0, 0, 1, 1, 2, 2] and sorted(k.draw for k in epoch) == list(range(12, 18))
+    sampler.skip_next(4)
+    assert list(sampler) == epoch[4:] and list(sampler) == epoch  # the skip applies once
+    loader = torch.utils.data.DataLoader(ds, batch_size=3, sampler=sampler, num_workers=1)
+    batch = next(iter(loader))
+    assert batch['gt'].shape == (3, 3, 32, 32)
+    assert torch.equal(batch['gt'][0], ds[epoch[0]]['gt'])  # a worker process samples what the key says
 
 
 def test_validation_returns_whole_images_unchanged(tmp_path):

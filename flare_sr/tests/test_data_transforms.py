@@ -8,7 +8,7 @@ import torch
 from basicsr.data import build_dataset
 
 from flare_sr.data import transforms
-from flare_sr.data.sampling import sample_rng
+from flare_sr.data.sampling import SampleKey, sample_rng
 from flare_sr.utils.img_util import read_image
 
 GT_SIZE = 48
@@ -52,9 +52,9 @@ def test_disk_crop_returns_the_old_paths_pixels(pairs):
                dataroot_gt=str(gt_dir), io_backend={'type': 'disk'}, gt_size=GT_SIZE, use_hflip=True, use_rot=True,
                seed=3)
     ds = build_dataset(opt)
-    for key in range(2 * 7, 2 * 7 + 16):  # sampler keys (>= len): seeded crops, both files, all flips
+    for key in [SampleKey(index, draw) for draw in range(7, 15) for index in range(2)]:  # both files, all flips
         sample = ds[key]
-        lq, gt = old_path(*ds.items[key % 2], opt, key, len(ds))
+        lq, gt = old_path(*ds.items[key.index], opt, key, len(ds))
         assert sample['lq'].dtype == torch.float32 and sample['lq'].shape == (3, GT_SIZE, GT_SIZE)
         assert torch.equal(sample['lq'], lq) and torch.equal(sample['gt'], gt)
 
@@ -69,7 +69,7 @@ def test_only_the_crop_is_converted_to_float(pairs, monkeypatch):
         converted.clear()
         ds = build_dataset(dict(opt, name='spy', phase='train', dataroot_gt=str(gt_dir), io_backend={'type': 'disk'},
                                 gt_size=GT_SIZE, use_hflip=True, use_rot=True, seed=0))
-        ds[len(ds) * 5 + 1]
+        ds[SampleKey(1, 5)]
         assert converted and all(shape[:2] == (GT_SIZE, GT_SIZE) for shape in converted), converted
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 
+from flare_sr.data.sampling import SampleKey
 from flare_sr.errors import FlareSRError
 from flare_sr.tests.test_train_support import (REPO, TEST_SCRIPT, experiment_dirs, hinet_options, make_flare_pairs,
                                                pix2pix_options, read_metrics, remove_experiment, run_train, unique_name,
@@ -225,7 +226,7 @@ def test_use_flip_is_honoured_as_use_hflip(tiny_data):
         dataset = PairedFlareDataset(dataset_opt)
         plain = PairedFlareDataset(dict(dataset_opt, use_hflip=False))
         mirrored = 0
-        for key in range(40):
+        for key in [SampleKey(number % len(dataset), number // len(dataset)) for number in range(40)]:
             sample, original = dataset[key]['gt'], plain[key]['gt']
             if not torch.equal(sample, original):
                 assert torch.equal(sample, original.flip(-1))
@@ -257,7 +258,7 @@ def test_unknown_basicsr_keys_warn_and_the_run_goes_on(tmp_path, tiny_data, expe
     opt['train']['optim_g_lr_mult'] = 2
     opt['val']['metrics']['psnr']['test_ychannel'] = True
     opt['logger']['wandb'] = {'project': None, 'resume_id': None, 'entity': None}
-    opt['network_d'] = {'type': 'PatchGANDiscriminator', 'in_ch': 6, 'ndf': 4}  # Real-ESRGAN's, without its GAN
+    opt['network_d'] = {'type': 'PatchGANDiscriminator', 'num_in_ch': 6, 'num_feat': 4}  # Real-ESRGAN's, no GAN
     result = run_train(write_options(tmp_path / 'unknown.yml', opt), tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(messages(result.stderr, 'warning')) == [

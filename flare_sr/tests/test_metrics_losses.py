@@ -198,7 +198,7 @@ def training_model(model_type, network_g, **train):
     opt = {'model_type': model_type, 'is_train': True, 'dist': False, 'num_gpu': 0, 'network_g': network_g,
            'path': {}, 'val': {}, 'train': train}
     if model_type == 'Pix2PixModel':
-        opt['network_d'] = {'type': 'PatchGANDiscriminator', 'in_ch': 6, 'ndf': 4, 'n_layers': 2}
+        opt['network_d'] = {'type': 'PatchGANDiscriminator', 'num_in_ch': 6, 'num_feat': 4, 'num_layers': 2}
         opt['train'].update(optim_d={'type': 'Adam', 'lr': 1e-3}, gan_opt={'type': 'GANLoss', 'gan_type': 'lsgan'})
     return build_model(opt)
 
@@ -232,10 +232,10 @@ def test_options_off_by_default_and_models_log_their_losses():
     extras = dict(fft_opt={'type': 'FFTLoss', 'loss_weight': 0.1}, saturation_mask=True)
     hinet = training_model('HINetModel', {'type': 'HINet', 'wf': 4, 'depth': 2}, pixel_opt={'type': 'L1Loss'},
                            **extras)
-    pix2pix = training_model('Pix2PixModel', {'type': 'Pix2PixUNet', 'num_downs': 5, 'ngf': 4},
+    pix2pix = training_model('Pix2PixModel', {'type': 'Pix2PixUNet', 'num_downs': 5, 'num_feat': 4},
                              pixel_opt={'type': 'L1Loss', 'loss_weight': 100.0}, **extras)
     batch = {'lq': torch.rand(2, 3, 32, 32), 'gt': torch.rand(2, 3, 32, 32)}
-    for model, expected in ((hinet, {'l_pix_stage1', 'l_fft_stage1', 'l_pix_stage2', 'l_fft_stage2', 'l_pix',
+    for model, expected in ((hinet, {'l_pix_subnet1', 'l_fft_subnet1', 'l_pix_subnet2', 'l_fft_subnet2', 'l_pix',
                                      'l_fft'}),
                             (pix2pix, {'l_g_pix', 'l_g_fft', 'l_g_gan'})):
         model.feed_data(batch)
@@ -243,4 +243,4 @@ def test_options_off_by_default_and_models_log_their_losses():
         assert expected <= set(model.log_dict), sorted(model.log_dict)
         assert all(math.isfinite(model.log_dict[name]) and model.log_dict[name] > 0 for name in expected if
                    'fft' in name)
-    assert hinet.log_dict['l_fft'] == pytest.approx(hinet.log_dict['l_fft_stage1'] + hinet.log_dict['l_fft_stage2'])
+    assert hinet.log_dict['l_fft'] == pytest.approx(hinet.log_dict['l_fft_subnet1'] + hinet.log_dict['l_fft_subnet2'])

@@ -58,7 +58,7 @@ def test_nafnet_trains_as_the_post_model_and_validates_the_flare_region(tmp_path
 def test_cascade_runs_a_nafnet_post_network(tmp_path):
     """The NAFNet output is one tensor: the cascade must take it whole (HINet's list is indexed instead)."""
     torch.manual_seed(0)
-    main = Pix2PixUNet(num_downs=5, ngf=4, norm='none').eval()
+    main = Pix2PixUNet(num_downs=5, num_feat=4, norm='none').eval()
     post = NAFNet(width=4, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1]).eval()
     with torch.no_grad():
         for block in post.modules():
@@ -70,7 +70,7 @@ def test_cascade_runs_a_nafnet_post_network(tmp_path):
         paths[stage] = str(tmp_path / f'{stage}.pth')
         torch.save({'params': net.state_dict()}, paths[stage])
     opt = dict(name='cascade_nafnet', model_type='CascadeModel', is_train=False, dist=False, num_gpu=0, scale=1,
-               network_main={'type': 'Pix2PixUNet', 'num_downs': 5, 'ngf': 4, 'norm': 'none'},
+               network_main={'type': 'Pix2PixUNet', 'num_downs': 5, 'num_feat': 4, 'norm': 'none'},
                network_post=dict(NAFNET), val={'tile': {'size': None}},
                path={'pretrain_network_main': paths['main'], 'pretrain_network_post': paths['post']})
     model = build_model(opt)

@@ -9,6 +9,7 @@ from basicsr.data import build_dataset
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 from skimage import data as skimage_data
 
+from flare_sr.data.sampling import SampleKey
 from flare_sr.data.synthesis import COMPONENTS
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import read_image, write_image
@@ -44,15 +45,16 @@ def find_window(image, window):
 def test_same_key_same_sample_and_keys_vary(clean_dir):
     dataset = make_dataset(clean_dir)
     assert len(dataset) == 3
-    key = 5 * len(dataset) + 1
+    key = SampleKey(1, 5)
     first, again = dataset[key], make_dataset(clean_dir)[key]
     assert first['lq'].shape == first['gt'].shape == (3, 48, 48) and first['lq'].dtype == torch.float32
     assert torch.equal(first['lq'], again['lq']) and torch.equal(first['gt'], again['gt'])
-    assert first['lq_path'].endswith(sorted(PHOTOS)[1])  # index = key % len
-    same_image_later = dataset[key + 7 * len(dataset)]
+    assert first['lq_path'].endswith(sorted(PHOTOS)[1])  # item key.index
+    same_image_later = dataset[SampleKey(1, 12)]
     assert same_image_later['gt_path'] == first['gt_path']
     assert not torch.equal(same_image_later['lq'], first['lq'])
-    flares = torch.stack([dataset[(draw + 1) * 3]['lq'] - dataset[(draw + 1) * 3]['gt'] for draw in range(6)])
+    samples = [dataset[SampleKey(0, draw)] for draw in range(1, 7)]
+    flares = torch.stack([sample['lq'] - sample['gt'] for sample in samples])
     assert len({tuple(np.round(f.mean(dim=(1, 2)).numpy(), 4)) for f in flares}) == 6
     assert 0 <= first['lq'].min() and first['lq'].max() <= 1
 
@@ -93,10 +95,10 @@ def test_clean_images_from_lmdb_are_real_crops_of_the_sources(clean_dir, tmp_pat
                                  io_backend={'type': 'lmdb'}, gt_size=32, phase='train', seed=0,
                                  flare=no_flare_in_label))
     assert len(dataset) == 3
-    for key in (3, 4, 5):
-        sample = dataset[key]
-        assert sample['gt_path'] == f'{lmdb_path}/{keys[key % 3]}'
-        source = (read_image(clean_dir / sorted(PHOTOS)[key % 3]) * 255).round()
+    for index in range(3):
+        sample = dataset[SampleKey(index, 1)]
+        assert sample['gt_path'] == f'{lmdb_path}/{keys[index]}'
+        source = (read_image(clean_dir / sorted(PHOTOS)[index]) * 255).round()
         window = (sample['gt'].numpy().transpose(1, 2, 0) * 255).round()
         assert find_window(source, window) is not None
         assert not torch.equal(sample['lq'], sample['gt'])

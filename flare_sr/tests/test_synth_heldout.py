@@ -10,7 +10,7 @@ from basicsr.data import build_dataset
 from skimage import data as skimage_data
 
 from flare_sr.data.heldout import HELDOUT_FAMILIES, anamorphic_flare, psf_flare, raytrace_flare
-from flare_sr.data.sampling import sample_rng
+from flare_sr.data.sampling import SampleKey, sample_rng
 from flare_sr.data.synthesis import FlareConfig, synthesize_flare
 from flare_sr.tests.test_synth_scripts import load_script
 from flare_sr.utils.img_util import read_image, read_image_uint8, to_uint8, write_image
@@ -130,12 +130,12 @@ def test_training_dataset_samples_are_regenerated_by_the_training_family_only(cl
     dataset = build_dataset(options)
     held_out_code = _held_out_code()
     assert held_out_code  # the probe itself works
-    keys = [draw * len(dataset) + index for draw in range(1, 4) for index in range(len(dataset))]
+    keys = [SampleKey(index, draw) for draw in range(1, 4) for index in range(len(dataset))]
     ran, samples = _executed_code(lambda: [dataset[key] for key in keys])
     assert not ran & held_out_code, sorted(f"{c.co_filename}:{c.co_name}" for c in ran & held_out_code)
     config = FlareConfig.from_options(options['flare'])
     for key, sample in zip(keys, samples):
-        clean = read_image(dataset.paths[key % len(dataset)])
+        clean = read_image(dataset.paths[key.index])
         for name, generate in _generators():
             flared, _ = generate(clean, sample_rng(options, key, len(dataset)),
                                  config if name == 'procedural' else None)

@@ -44,8 +44,8 @@ def model_options(tmp_path, model_type='HINetModel', optim=None, scheduler=None)
            'path': {'models': str(tmp_path / 'models'), 'training_states': str(tmp_path / 'training_states'),
                     'resume_state': None, 'pretrain_network_g': None}}
     if model_type == 'Pix2PixModel':
-        opt['network_g'] = {'type': 'Pix2PixUNet', 'num_downs': 5, 'ngf': 2}
-        opt['network_d'] = {'type': 'PatchGANDiscriminator', 'in_ch': 6, 'ndf': 2, 'n_layers': 2}
+        opt['network_g'] = {'type': 'Pix2PixUNet', 'num_downs': 5, 'num_feat': 2}
+        opt['network_d'] = {'type': 'PatchGANDiscriminator', 'num_in_ch': 6, 'num_feat': 2, 'num_layers': 2}
         train['optim_d'] = {'type': 'Adam', 'lr': 1e-3}
         train['gan_opt'] = {'type': 'GANLoss', 'gan_type': 'lsgan'}
     return opt

@@ -106,20 +106,20 @@ def _test_model(model_type, network_g, tile=None):
                         'network_g': network_g, 'path': {}, 'val': {'tile': tile or {}}})
 
 
-def test_hinet_model_predicts_stage_two_and_pix2pix_maps_tanh_to_unit_range():
+def test_hinet_model_predicts_subnetwork_two_and_pix2pix_maps_tanh_to_unit_range():
     torch.manual_seed(0)
     from flare_sr.utils.tiling import pad_to_multiple
 
     image = torch.rand(1, 3, 42, 57)  # not a multiple of HINet's 4: predict pads and crops back
     hinet = _test_model('HINetModel', {'type': 'HINet', 'wf': 4, 'depth': 2})
     with torch.no_grad():
-        stage1, stage2 = hinet.net_g(pad_to_multiple(image, hinet.net_g.size_multiple))
+        out_1, out_2 = hinet.net_g(pad_to_multiple(image, hinet.net_g.size_multiple))
     out = hinet.predict(image)
     assert out.shape == image.shape
-    assert torch.allclose(out, stage2[..., :42, :57].clamp(0, 1), atol=1e-6)
-    assert not torch.allclose(out, stage1[..., :42, :57].clamp(0, 1), atol=1e-3)
+    assert torch.allclose(out, out_2[..., :42, :57].clamp(0, 1), atol=1e-6)
+    assert not torch.allclose(out, out_1[..., :42, :57].clamp(0, 1), atol=1e-3)
 
-    pix2pix = _test_model('Pix2PixModel', {'type': 'Pix2PixUNet', 'num_downs': 5, 'ngf': 4, 'norm': 'none'})
+    pix2pix = _test_model('Pix2PixModel', {'type': 'Pix2PixUNet', 'num_downs': 5, 'num_feat': 4, 'norm': 'none'})
     square = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         raw = pix2pix.net_g(square * 2 - 1)

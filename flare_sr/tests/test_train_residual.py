@@ -19,7 +19,7 @@ from flare_sr.tests.test_pipeline_stage3_data import packed_lq
 from flare_sr.utils.img_util import write_image
 from flare_sr.utils.options_check import OptionChecker, fold_residual_aliases
 
-UNET = dict(in_ch=3, out_ch=3, num_downs=5, ngf=8, norm='batch', use_dropout=False)
+UNET = dict(num_in_ch=3, num_out_ch=3, num_downs=5, num_feat=8, norm='batch', use_dropout=False)
 
 
 def zero_output_layer(net):
@@ -79,8 +79,8 @@ def test_the_switch_adds_no_parameters_and_adds_the_input():
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     with torch.no_grad():
         torch.testing.assert_close(residual(x), x + classic(x))
-    with pytest.raises(ValueError, match='residual needs in_ch == out_ch, got 4 and 3'):
-        Pix2PixUNet(**dict(UNET, in_ch=4), residual=True)
+    with pytest.raises(ValueError, match='residual needs num_in_ch == num_out_ch, got 4 and 3'):
+        Pix2PixUNet(**dict(UNET, num_in_ch=4), residual=True)
 
 
 def _cascade(tmp_path, **extra):
@@ -148,11 +148,12 @@ def test_stage3_data_honours_the_main_options_residual(tmp_path, residual):
                 network_g=dict(type='Pix2PixUNet', **UNET, residual=residual))
     main_opt.write_text(yaml.safe_dump(main))
     out = tmp_path / 'stage3'
-    phase2 = dict(datasets=dict(train=dict(dataroot_lq=str(out / 'lq.lmdb'), dataroot_gt=str(out / 'gt.lmdb'))),
-                  stage3_source=dict(main_opt=str(main_opt), main_checkpoint=_checkpoint(tmp_path / 'g.pth', zero=True),
-                                     tile=dict(size=None), dataroot_lq=str(tmp_path / 'in'),
-                                     dataroot_gt=str(tmp_path / 'gt'), patch_size=64, stride=64))
-    assert ensure_stage3_data(phase2, 'phase2.yml', progress=False)[1]
+    stage3_opt = dict(
+        datasets=dict(train=dict(dataroot_lq=str(out / 'lq.lmdb'), dataroot_gt=str(out / 'gt.lmdb'))),
+        stage3_source=dict(main_opt=str(main_opt), main_checkpoint=_checkpoint(tmp_path / 'g.pth', zero=True),
+                           tile=dict(size=None), dataroot_lq=str(tmp_path / 'in'), dataroot_gt=str(tmp_path / 'gt'),
+                           patch_size=64, stride=64))
+    assert ensure_stage3_data(stage3_opt, 'stage3.yml', progress=False)[1]
     packed = packed_lq(out, 'train_10000_s0000_0000')
     if residual:
         np.testing.assert_array_equal(packed, image)  # the zero correction leaves the input exactly
@@ -160,6 +161,6 @@ def test_stage3_data_honours_the_main_options_residual(tmp_path, residual):
         assert np.all(np.abs(packed.astype(int) - 128) <= 1)  # classic: Tanh(0) = mid-grey
     old_style = dict(main, residual=residual, network_g=dict(type='Pix2PixUNet', **UNET))
     main_opt.write_text(yaml.safe_dump(old_style))  # the deprecated top-level key: the same data, reused
-    assert not ensure_stage3_data(phase2, 'phase2.yml', progress=False)[1]
+    assert not ensure_stage3_data(stage3_opt, 'stage3.yml', progress=False)[1]
     main_opt.write_text(yaml.safe_dump(dict(main, network_g=dict(main['network_g'], residual=not residual))))
-    assert ensure_stage3_data(phase2, 'phase2.yml', progress=False)[1], 'a changed residual must rebuild'
+    assert ensure_stage3_data(stage3_opt, 'stage3.yml', progress=False)[1], 'a changed residual must rebuild'

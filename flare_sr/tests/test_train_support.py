@@ -63,7 +63,7 @@ def hinet_options(data, name, total_iter, lr=2e-3, **train_extra):
 
 
 def pix2pix_options(data, name, total_iter, **train_extra):
-    """Pix2PixUNet (num_downs 6, ngf 4, BatchNorm, dropout) + PatchGAN on 64px crops."""
+    """Pix2PixUNet (num_downs 6, num_feat 4, BatchNorm, dropout) + PatchGAN on 64px crops."""
     train = {'optim_g': {'type': 'Adam', 'lr': 2e-3, 'betas': [0.5, 0.999]},
              'optim_d': {'type': 'Adam', 'lr': 2e-3, 'betas': [0.5, 0.999]},
              'scheduler': {'type': 'MultiStepLR', 'milestones': [1000], 'gamma': 0.5},
@@ -71,9 +71,10 @@ def pix2pix_options(data, name, total_iter, **train_extra):
              'gan_opt': {'type': 'GANLoss', 'gan_type': 'lsgan', 'loss_weight': 1.0}}
     train.update(train_extra)
     opt = base_options(data, name, 'Pix2PixModel',
-                       {'type': 'Pix2PixUNet', 'num_downs': 6, 'ngf': 4, 'norm': 'batch', 'use_dropout': True},
+                       {'type': 'Pix2PixUNet', 'num_downs': 6, 'num_feat': 4, 'norm': 'batch', 'use_dropout': True},
                        train, gt_size=64)
-    opt['network_d'] = {'type': 'PatchGANDiscriminator', 'in_ch': 6, 'ndf': 4, 'n_layers': 2, 'norm': 'batch'}
+    opt['network_d'] = {'type': 'PatchGANDiscriminator', 'num_in_ch': 6, 'num_feat': 4, 'num_layers': 2,
+                        'norm': 'batch'}
     return opt
 
 

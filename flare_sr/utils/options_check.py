@@ -15,7 +15,8 @@ cannot refuse someone else's file:
   A correction is suggested only when it is likely a typo (close spelling and length).
 - **notes** (one ``note:`` line each): a fork's setting mapped to flare_sr's (``use_flip`` ->
   ``use_hflip``, ``val.grids/crop_size/max_minibatch`` -> ``val.tile``, ``use_grad_clip`` ->
-  ``grad_clip: 0.01``).
+  ``grad_clip: 0.01``), and a deprecated key moved to its new name (``network_g.ngf`` -> ``network_g.num_feat``,
+  :func:`fold_deprecated_keys`).
 
 Whole-number floats (``val_freq: !!float 5e3``) count as integers and are stored as ints.
 
@@ -152,6 +153,49 @@ def fold_residual_aliases(opt):
     return notes, warnings, problems
 
 
+def fold_renamed_arguments(opt):
+    """Rewrite the former argument names of every ``network_*`` section to the arch's current ones, in place
+    (sections are replaced, never written into).
+
+    The arch class lists them as ``renamed_arguments`` (:mod:`flare_sr.utils.renamed`), e.g. Pix2PixUNet's
+    ``ngf`` -> ``num_feat``. Returns (notes, problems): one deprecation note per renamed key, naming the new key;
+    a problem where the old and the new key are both given with different values.
+    """
+    notes, problems = [], []
+    for network, section in list(opt.items()):
+        if not str(network).startswith('network_') or not isinstance(section, dict):
+            continue
+        type_name = section.get('type')
+        renamed = getattr(ARCH_REGISTRY.get(type_name), 'renamed_arguments', {}) if (
+            isinstance(type_name, str) and type_name in ARCH_REGISTRY) else {}
+        if not any(old in section for old in renamed):
+            continue
+        folded = {}
+        for key, value in section.items():
+            new = renamed.get(key)
+            if new is None:
+                folded.setdefault(key, value)
+            elif new in section and section[new] != value:
+                problems.append(f'{network}.{key}: {value!r} contradicts {network}.{new}: {section[new]!r} '
+                                f'({key} is the deprecated name of {new})')
+            elif new in folded and folded[new] != value:
+                problems.append(f'{network}.{key}: {value!r} contradicts another deprecated name of {network}.{new}')
+            else:
+                folded[new] = value
+                notes.append(f'{network}.{key} is deprecated: use {network}.{new}')
+        opt[network] = folded
+    return notes, problems
+
+
+def fold_deprecated_keys(opt):
+    """Every deprecated key of ``opt`` moved to its current name, in place: the residual switches
+    (:func:`fold_residual_aliases`) and the archs' renamed arguments (:func:`fold_renamed_arguments`).
+    Returns (notes, warnings, problems), as :func:`fold_residual_aliases`."""
+    notes, warnings, problems = fold_residual_aliases(opt)
+    arch_notes, arch_problems = fold_renamed_arguments(opt)
+    return notes + arch_notes, warnings, problems + arch_problems
+
+
 # CascadeModel's networks from the stage option files: ``cascade.<key>: FILE`` fills ``<network>`` with FILE's
 # network_g (its residual switch included), so the test options never copy a network block.
 CASCADE_SOURCES = (('main_opt', 'network_main'), ('post_opt', 'network_post'))
@@ -185,7 +229,7 @@ def resolve_cascade_sources(opt):
         except FlareSRError as error:
             problems.append(f'cascade.{key}: {error}')
             continue
-        stage_notes, _, stage_problems = fold_residual_aliases(stage)
+        stage_notes, _, stage_problems = fold_deprecated_keys(stage)
         notes += [f'cascade.{key}: {path}: {note}' for note in stage_notes]
         problems += [f'cascade.{key}: {path}: {problem}' for problem in stage_problems]
         if not isinstance(stage.get('network_g'), dict):
@@ -370,7 +414,7 @@ class OptionChecker:
         notes, problems = resolve_cascade_sources(opt)
         self.notes += notes
         self.problems += problems
-        notes, warnings, problems = fold_residual_aliases(opt)
+        notes, warnings, problems = fold_deprecated_keys(opt)
         self.notes += notes
         self.warnings += warnings
         self.problems += problems

@@ -2,7 +2,7 @@
 vs the 512/256 sliding window, one table, all rows measured side by side in one run.
 
 Rows (all from the CascadeModel that test.py and infer.py build, same option file, checkpoints and nets):
-  fp32 ours         CascadeModel.predict: every tile through both stages at full resolution, blended with a
+  fp32 ours         CascadeModel.predict: every tile through both networks at full resolution, blended with a
                     smooth window (flare_sr.utils.tiling); tiles of val.tile.size / overlap of the option file
                     (options/test_cascade.yml: 1792 / 64) unless --tile / --overlap say otherwise.
   bf16 ours         the same with val.precision bf16 (autocast; tiles still blend in fp32). On a CPU without
@@ -12,7 +12,7 @@ Rows (all from the CascadeModel that test.py and infer.py build, same option fil
   original          the challenge solution: Pix2Pix on 512 windows at stride 256 (last window flush with the
                     border) averaged uniformly, then the frame down to half size (1224x1632), HINet there,
                     bicubic upsampling back.
-  sliding           both stages on 512 windows at stride 256, averaged uniformly (the 3x target's baseline).
+  sliding           both networks on 512 windows at stride 256, averaged uniformly (the 3x target's baseline).
 The baselines run the model's own nets (same weights, memory format and allocator setting).
 
 Each row runs in a fresh subprocess: a warm-up call on one 512 window, then the timed frame (wall clock,
@@ -87,19 +87,19 @@ def bench_options(args):
     tile.update({key: value for key, value in (('size', args.tile), ('overlap', args.overlap)) if value is not None})
     tile['batch'] = args.batch
     path = dict(opt.get('path') or {})
-    for stage, ckpt in (('main', args.main_ckpt), ('post', args.post_ckpt)):
+    for role, ckpt in (('main', args.main_ckpt), ('post', args.post_ckpt)):
         if ckpt:
-            path[f'pretrain_network_{stage}'] = ckpt
-        value = path.get(f'pretrain_network_{stage}')
+            path[f'pretrain_network_{role}'] = ckpt
+        value = path.get(f'pretrain_network_{role}')
         if value and not os.path.isfile(value if os.path.isabs(value) else os.path.join(ROOT, value)):
-            path.pop(f'pretrain_network_{stage}')  # the bench still runs; the table says "random weights"
+            path.pop(f'pretrain_network_{role}')  # the bench still runs; the table says "random weights"
     opt.update(path=path, num_gpu=1 if args.device.startswith('cuda') else 0, name='bench_inference')
     opt['val'] = dict(opt.get('val') or {}, tile=tile, precision='fp32', restore_light_source=False)
     return opt
 
 
 def trained(opt):
-    return all(opt['path'].get(f'pretrain_network_{stage}') for stage in ('main', 'post'))
+    return all(opt['path'].get(f'pretrain_network_{role}') for role in ('main', 'post'))
 
 
 class Baselines:
@@ -233,14 +233,14 @@ def child(args):
 
 
 def work(row, height, width, args, opt, multiple, post_multiple):
-    """[(stage, tile height, tile width, count)] every net processes for one frame."""
+    """[(role, tile height, tile width, count)] every net processes for one frame."""
     if row in ('fp32', 'bf16', 'onnxruntime'):
         tile = opt['val']['tile']
         layout = TileLayout(height, width, tile.get('size'), tile.get('overlap', 32), multiple)
-        return [(stage, layout.tile_h, layout.tile_w, len(layout)) for stage in ('main', 'post')]
+        return [(role, layout.tile_h, layout.tile_w, len(layout)) for role in ('main', 'post')]
     windows = len(patch_grid(height, width, args.patch, args.patch // 2))
     if row == 'sliding':
-        return [(stage, args.patch, args.patch, windows) for stage in ('main', 'post')]
+        return [(role, args.patch, args.patch, windows) for role in ('main', 'post')]
     half_h, half_w = (-(-(side // 2) // post_multiple) * post_multiple for side in (height, width))
     return [('main', args.patch, args.patch, windows), ('post', half_h, half_w, 1)]
 
@@ -248,8 +248,8 @@ def work(row, height, width, args, opt, multiple, post_multiple):
 def gmacs(work_items, opt):
     """Total GMACs of the work list, counted on the meta device (free at any size)."""
     with torch.device('meta'):
-        nets = {stage: build_network(dict(opt[f'network_{stage}'])).eval() for stage in ('main', 'post')}
-    return sum(count_macs(nets[stage], (1, 3, h, w)) * count for stage, h, w, count in work_items) / 1e9
+        nets = {role: build_network(dict(opt[f'network_{role}'])).eval() for role in ('main', 'post')}
+    return sum(count_macs(nets[role], (1, 3, h, w)) * count for role, h, w, count in work_items) / 1e9
 
 
 def parse_args():
@@ -311,9 +311,9 @@ def main():
             print(f'running {LABELS[row]} ...', flush=True)
             results[row] = run_child(child_argv(row, args, opt, onnx_path))
             items = work(row, height, width, args, opt, multiple, post_multiple)
-            pixels = {stage: sum(h * w * n for s, h, w, n in items if s == stage) for stage in ('main', 'post')}
-            results[row]['pixel_ratio'] = {stage: value / (layout.padded_h * layout.padded_w)
-                                           for stage, value in pixels.items()}
+            pixels = {role: sum(h * w * n for s, h, w, n in items if s == role) for role in ('main', 'post')}
+            results[row]['pixel_ratio'] = {role: value / (layout.padded_h * layout.padded_w)
+                                           for role, value in pixels.items()}
             results[row]['gmacs'] = gmacs(items, opt)
 
     ours = f'{len(layout)} tiles of {layout.tile_h}x{layout.tile_w} (val.tile.size {tile.get("size")}, overlap ' \
@@ -325,7 +325,7 @@ def main():
         'onnxruntime': 'same tiling, tile function through ONNX Runtime (fp32)',
         'original': f'Pix2Pix {args.patch} windows stride {args.patch // 2} averaged; HINet at '
                     f'{height // 2}x{width // 2}, bicubic up',
-        'sliding': f'both stages on {args.patch} windows at stride {args.patch // 2}, averaged',
+        'sliding': f'both networks on {args.patch} windows at stride {args.patch // 2}, averaged',
     }
     reference = results.get('sliding')
     rows = []
@@ -341,7 +341,7 @@ def main():
                      f"{result['psnr']:.2f}" if 'psnr' in result else 'skipped'])
     weights = 'trained checkpoints' if trained(opt) else 'RANDOM weights (PSNR not meaningful)'
     allocator = "glibc's default malloc" if args.default_malloc else 'freed CPU memory kept (as infer.py/test.py)'
-    nets = {stage: ', '.join(f'{k} {v}' for k, v in opt[f'network_{stage}'].items()) for stage in ('main', 'post')}
+    nets = {role: ', '.join(f'{k} {v}' for k, v in opt[f'network_{role}'].items()) for role in ('main', 'post')}
     notes = [f"nets: main {nets['main']}; post {nets['post']}; {weights} "
              f"({opt['path'].get('pretrain_network_main')}, {opt['path'].get('pretrain_network_post')}); {allocator}; "
              f'load average before the run {os.getloadavg()[0]:.1f}',

@@ -29,14 +29,14 @@ from flare_sr.errors import FlareSRError, exit_on_user_error
 CONFIGS = [
     ('HINet default', {'type': 'HINet'}),
     ('HINet depth 4 (original solution)', {'type': 'HINet', 'wf': 64, 'depth': 4}),
-    ('Pix2PixUNet unet_256', {'type': 'Pix2PixUNet', 'num_downs': 8, 'ngf': 64}),
-    ('PatchGAN n_layers 4', {'type': 'PatchGANDiscriminator', 'n_layers': 4}),
+    ('Pix2PixUNet unet_256', {'type': 'Pix2PixUNet', 'num_downs': 8, 'num_feat': 64}),
+    ('PatchGAN num_layers 4', {'type': 'PatchGANDiscriminator', 'num_layers': 4}),
     ('NAFNet width 32 (SIDD)', {'type': 'NAFNet', 'width': 32, 'middle_blk_num': 12, 'enc_blk_nums': [2, 2, 4, 8],
                                 'dec_blk_nums': [2, 2, 2, 2]}),
     ('NAFNet width 64 (GoPro)', {'type': 'NAFNet', 'width': 64, 'middle_blk_num': 1, 'enc_blk_nums': [1, 1, 1, 28],
                                  'dec_blk_nums': [1, 1, 1, 1]}),
     ('HINet tiny (wf 16, depth 3)', {'type': 'HINet', 'wf': 16, 'depth': 3}),
-    ('Pix2PixUNet tiny (ngf 16, downs 5)', {'type': 'Pix2PixUNet', 'num_downs': 5, 'ngf': 16}),
+    ('Pix2PixUNet tiny (num_feat 16, downs 5)', {'type': 'Pix2PixUNet', 'num_downs': 5, 'num_feat': 16}),
     ('NAFNet tiny (width 16, [1, 1, 1])', {'type': 'NAFNet', 'width': 16, 'middle_blk_num': 1,
                                            'enc_blk_nums': [1, 1, 1], 'dec_blk_nums': [1, 1, 1]}),
 ]
@@ -76,9 +76,9 @@ def padded(size, multiple):
 
 
 def input_channels(opt):
-    """Image channels the arch expects: its in_chn/in_ch/img_channel option, else the constructor default."""
+    """Image channels the arch expects: its in_chn/num_in_ch/img_channel option, else the constructor default."""
     params = inspect.signature(ARCH_REGISTRY.get(opt['type'])).parameters
-    name = next(name for name in ('in_chn', 'in_ch', 'img_channel') if name in params)
+    name = next(name for name in ('in_chn', 'num_in_ch', 'img_channel') if name in params)
     return opt.get(name, params[name].default)
 
 

@@ -4,7 +4,7 @@ The question behind it: a few big tiles do the least work (little overlap), but 
 cost more per pixel than the sliding window's 512 windows (cache, page faults). If the cost per pixel
 stays flat, the work ratio (3.3x with options/test_cascade.yml's tiles on the tiny nets) is the speed-up.
 
-Each configuration times ``CascadeModel.run_stages`` (the function every tile goes through) on one
+Each configuration times ``CascadeModel.run_networks`` (the function every tile goes through) on one
 random tile: best of ``--repeats`` calls after a warm-up, in seconds per megapixel, all in this one
 process with the configurations interleaved (so machine load hits them alike). The CPU allocator keeps
 freed memory, as infer.py does.
@@ -54,7 +54,7 @@ def main():
                 tile = torch.rand(1, 3, height, width).contiguous(memory_format=FORMATS[fmt])
                 start = time.perf_counter()
                 with autocast(precision, 'cpu'):
-                    model.run_stages(tile)
+                    model.run_networks(tile)
                 seconds = time.perf_counter() - start
                 if repeat:
                     best[(size, fmt, precision)] = min(best[(size, fmt, precision)], seconds)

@@ -12,7 +12,7 @@ Every single model gets the same training budget: ``--iters`` iterations of ``--
 ``flare_sr/train_pipeline.py`` (stage I Pix2Pix, stage II HINet, stage III HINet on stage-I outputs for
 ``--iters // 2``), so it costs 2.5 budgets; "Pix2Pix alone" is its stage I, "HINet alone" its stage II.
 The NAFNet post model (tiny: width 16, one block per level) is trained alone with the same budget and the
-HINet phase-1 recipe, and so are HINet with ``train.fft_opt`` (FFTLoss, weight 0.1) and HINet with
+HINet stage-II recipe, and so are HINet with ``train.fft_opt`` (FFTLoss, weight 0.1) and HINet with
 ``train.saturation_mask`` (no loss on clipped light sources), when this checkout has them.
 Outputs are written by ``flare_sr/test.py`` and scored here with skimage's
 PSNR and SSIM. Prints one Markdown table (input first, then each model) and the machine.
@@ -159,14 +159,15 @@ def main(argv=None):
     stage3['datasets']['train']['gt_size'] = min(args.patch, 64)
     paths = {name: write_options(folder, name, opt) for name, opt in
              (('pix2pix', p2p), ('hinet', hinet))}
-    stage3['stage3_source'].update(main_opt=paths['pix2pix'], main_checkpoint=checkpoint(p2p['name']),
-                                   dataroot_lq=os.path.join(args.data, 'train_input_img'),
+    for key in ('main_opt', 'main_checkpoint'):  # train_pipeline derives these three from stages I and II
+        stage3['stage3_source'].pop(key)
+    stage3['path'].pop('pretrain_network_g')
+    stage3['stage3_source'].update(dataroot_lq=os.path.join(args.data, 'train_input_img'),
                                    dataroot_gt=os.path.join(args.data, 'train_label_img'))
-    stage3['path']['pretrain_network_g'] = checkpoint(hinet['name'])
     paths['stage3'] = write_options(folder, 'stage3', stage3)
     seconds = {}
-    jobs = [('cascade (I+II+III)', ['flare_sr/train_pipeline.py', '--main', paths['pix2pix'], '--phase1',
-                                    paths['hinet'], '--phase2', paths['stage3'], '--name', f'{args.prefix}_pipeline',
+    jobs = [('cascade (I+II+III)', ['flare_sr/train_pipeline.py', '--stage1', paths['pix2pix'], '--stage2',
+                                    paths['hinet'], '--stage3', paths['stage3'], '--name', f'{args.prefix}_pipeline',
                                     '--quiet'])]
     has_nafnet = 'NAFNet' in ARCH_REGISTRY
     singles = []  # (label, experiment name, change): post models trained alone on the same budget
