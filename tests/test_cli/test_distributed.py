@@ -43,6 +43,7 @@ def names():
         remove_experiment(name)
 
 
+@pytest.mark.slow
 def test_torchrun_two_cpu_ranks_resume_and_match_single_process_on_the_global_batch(tmp_path, names):
     """Two ranks with batch 1 see, at every iteration, exactly the two samples one process with batch 2
     sees (ResumableSampler interleaves one key sequence), and DDP averages their gradients, so Adam
@@ -105,6 +106,7 @@ def test_local_rank_argument_of_torch_distributed_launch_is_accepted(tmp_path, m
     assert basicsr_fixes.normalise_local_rank_argv(['--local-rank', '3']) == ['--local_rank', '3']
 
 
+@pytest.mark.slow
 def test_torchrun_on_cpu_trains_an_option_file_written_for_8_gpus(tmp_path, names):
     """What BasicSR's templates carry (dist_params nccl on port 29500, num_gpu 8, prefetch_mode cuda with
     pin_memory) plus flare_sr's GPU settings: two CPU ranks train, each setting falls back with one

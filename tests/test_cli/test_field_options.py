@@ -101,6 +101,7 @@ FIELD_TRAINING = {
 
 
 @pytest.mark.parametrize('template', sorted(FIELD_TRAINING))
+@pytest.mark.slow
 def test_field_training_file_trains_two_iterations(field_data, tmp_path, template):
     path, opt = fill_template(template, field_data, str(tmp_path))
     try:
@@ -124,6 +125,7 @@ def test_field_training_file_trains_two_iterations(field_data, tmp_path, templat
         remove_experiment(opt['name'])
 
 
+@pytest.mark.slow
 def test_field_test_file_runs_through_test_py(field_data, tmp_path):
     """test_MSRResNet_x4: three test sets, one of them paired by ``filename_tmpl: '{}x4'``, images saved."""
     path, opt = fill_template('basicsr_test_MSRResNet_x4.yml', field_data, str(tmp_path))
@@ -190,6 +192,7 @@ def test_whole_number_floats_are_counts_and_become_ints(tiny_data):
         _check(opt)
 
 
+@pytest.mark.slow
 def test_better_lower_keeps_the_lowest_value(tmp_path, tiny_data, experiment):
     """NIQE-like metrics: ``better: lower`` makes the best the lowest of the validations (a PSNR marked lower here,
     so the values move every iteration); BasicSR's best-metric tracking, which flare_sr's validation feeds."""
@@ -249,6 +252,7 @@ def test_hinet_grids_map_to_val_tile(tiny_data):
     assert 'tile' not in checked['val'] and notes == warnings == []
 
 
+@pytest.mark.slow
 def test_unknown_basicsr_keys_warn_and_the_run_goes_on(tmp_path, tiny_data, experiment):
     name = experiment('test_unknown_warns')
     opt = hinet_options(tiny_data, name, total_iter=2)
@@ -315,6 +319,7 @@ def _refused_at_start_up(tmp_path, opt, *args):
     return errors[0]
 
 
+@pytest.mark.slow
 def test_perceptual_opt_without_pixel_opt_is_refused_before_any_folder(tmp_path, tiny_data):
     opt = hinet_options(tiny_data, unique_name('never_perceptual'), total_iter=2)
     opt['train']['perceptual_opt'] = opt['train'].pop('pixel_opt')
@@ -324,6 +329,7 @@ def test_perceptual_opt_without_pixel_opt_is_refused_before_any_folder(tmp_path,
     assert 'train.perceptual_opt: HINetModel does not apply it (it trains with pixel_opt only); remove it' in error
 
 
+@pytest.mark.slow
 def test_impossible_tile_is_refused_at_start_up_naming_a_size_that_works(tmp_path, tiny_data):
     """Pix2PixUNet with num_downs 6 tiles on a 64-pixel grid: 64-pixel tiles leave no stride after an overlap of 32."""
     opt = pix2pix_options(tiny_data, unique_name('never_tile'), total_iter=2)
@@ -338,6 +344,7 @@ def test_impossible_tile_is_refused_at_start_up_naming_a_size_that_works(tmp_pat
         TileLayout(200, 200, 64, 32, 64)
 
 
+@pytest.mark.slow
 def test_force_yml_overrides_are_checked(tmp_path, tiny_data):
     opt = hinet_options(tiny_data, unique_name('never_forced'), total_iter=2)
     assert _refused_at_start_up(tmp_path, opt, '--force_yml', 'val:tile:overlapp=8').endswith(
@@ -384,6 +391,7 @@ def test_what_basicsr_parser_dereferences_is_one_line(tmp_path, tiny_data):
 
 
 # ---------------------------------------------------------------------------------------------- a newcomer's slips
+@pytest.mark.slow
 def test_misspelt_network_g_is_an_error_that_names_the_typo_before_any_folder(tmp_path, tiny_data):
     opt = hinet_options(tiny_data, unique_name('never_netg'), total_iter=2)
     opt['netwrok_g'] = opt.pop('network_g')
@@ -401,6 +409,7 @@ def test_testing_a_training_set_is_refused_and_missing_weights_warn(tiny_data):
     assert warnings == ['path.pretrain_network_g: not set, so network_g is tested with random weights']
 
 
+@pytest.mark.slow
 def test_a_training_set_smaller_than_one_batch_is_one_line(tmp_path, tiny_data, experiment):
     opt = hinet_options(tiny_data, experiment('tiny_set'), total_iter=2)
     opt['datasets']['train']['batch_size_per_gpu'] = 16  # 4 pairs: BasicSR drops the partial batch, then divides by 0

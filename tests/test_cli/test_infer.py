@@ -5,6 +5,7 @@ import sys
 import zipfile
 
 import numpy as np
+import pytest
 
 from flare_sr.pipeline.inference import submission_name
 from flare_sr.utils.img_util import read_image, write_image
@@ -22,6 +23,7 @@ def test_submission_names():
     assert submission_name('holiday photo.JPG') == 'holiday photo.png'
 
 
+@pytest.mark.slow
 def test_infer_writes_full_size_named_outputs_and_zip(tmp_path, repo_root):
     option_file = cascade_option_file(tmp_path)
     rng = np.random.default_rng(0)

@@ -74,6 +74,7 @@ def test_tiny_thin_and_odd_sizes_come_back_at_their_size(tmp_path, capsys, heigh
     assert _raw(tmp_path / 'out' / 'tiny.png').shape == (height, width, 3)
 
 
+@pytest.mark.slow
 def test_test_py_saves_16bit_outputs_for_a_16bit_test_set(tmp_path, repo_root):
     """flare_sr/test.py with save_img: the 16-bit set's outputs are 16-bit and round to the 8-bit set's outputs."""
     _, _, paths = cascade_checkpoints(tmp_path)

@@ -9,6 +9,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import yaml
 
 from flare_sr.utils.img_util import write_image
@@ -65,6 +66,7 @@ def _options(tmp_path, tag):
     return files, [main['name'], phase1['name'], phase2['name']]
 
 
+@pytest.mark.slow
 def test_pipeline_resumes_an_interrupted_stage_and_skips_finished_ones(tmp_path, repo_root):
     tag = f'pytest_pipe_{os.getpid()}'
     files, names = _options(tmp_path, tag)

@@ -31,6 +31,7 @@ def _state(name, iteration):
     return torch.load(path, map_location='cpu', weights_only=True)
 
 
+@pytest.mark.slow
 def test_sigkill_then_auto_resume_equals_uninterrupted_run(tmp_path, tiny_data, experiment):
     """Pix2Pix with dropout, BatchNorm, random crops/flips/rotations and two optimizers (AdamW as HINet and
     NAFNet write it, and Adam) under TrueCosineAnnealingLR: every source of randomness and state must
@@ -99,6 +100,7 @@ SAVE_LOOP = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_sigkill_during_save_leaves_previous_checkpoint_loadable(tmp_path):
     """The real save path (FlareBaseModel.save_network) rewrites net_g_latest.pth in a loop; it is
     killed while a temporary file exists, i.e. mid-write, and the checkpoint must still load whole."""
@@ -126,6 +128,7 @@ def test_sigkill_during_save_leaves_previous_checkpoint_loadable(tmp_path):
     assert all(bool((value == version).all()) for value in params.values())
 
 
+@pytest.mark.slow
 def test_nonfinite_loss_stops_naming_the_iteration_and_keeps_last_checkpoint(tmp_path, tiny_data, experiment):
     """A learning rate of 1e30 makes the weights explode after the first step; the second loss is inf/NaN."""
     name = experiment('test_nan_stop')
@@ -141,6 +144,7 @@ def test_nonfinite_loss_stops_naming_the_iteration_and_keeps_last_checkpoint(tmp
     assert all(torch.isfinite(value).all() for value in load_params(os.path.join(models, 'net_g_1.pth')).values())
 
 
+@pytest.mark.slow
 def test_nonfinite_loss_skip_mode_drops_steps_and_finishes(tmp_path, tiny_data, experiment):
     """Also: prefetch_mode cuda on a CPU-only run falls back to the CPU prefetcher instead of crashing."""
     name = experiment('test_nan_skip')
@@ -189,6 +193,7 @@ def test_option_mistakes_name_the_key(tmp_path, tiny_data, edit, message):
     assert message in str(error.value)
 
 
+@pytest.mark.slow
 def test_good_options_pass_and_broken_files_fail_in_one_line(tmp_path, tiny_data):
     check_option_file(write_options(tmp_path / 'good.yml', hinet_options(tiny_data, 'ok', total_iter=2)))
     broken = tmp_path / 'broken.yml'

@@ -1,11 +1,13 @@
 """train.py resumed from a network file or a malicious state: one error line, non-zero exit, no traceback."""
 import os
 
+import pytest
 import torch
 
 from tests.helpers import Payload, experiment_dirs, hinet_options, make_flare_pairs, run_train, write_options
 
 
+@pytest.mark.slow
 def test_command_line_resume_from_network_file_or_malicious_state_is_one_error_line(tmp_path, experiment):
     data = {'train': make_flare_pairs(str(tmp_path / 'train'), 2, seed=1),
             'val': make_flare_pairs(str(tmp_path / 'val'), 1, seed=2, prefix='test')}

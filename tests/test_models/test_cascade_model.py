@@ -45,6 +45,7 @@ def test_cascade_refuses_training_wrong_checkpoints_and_no_stage(tmp_path):
         build_model(cascade_options(swapped))
 
 
+@pytest.mark.slow
 def test_cascade_through_basicsr_test_pipeline(tmp_path, repo_root):
     """flare_sr/test.py: saved outputs, and metrics.json with the per-image and mean PSNR/SSIM and the input
     baseline, each PSNR equal to the one of the files on disk."""

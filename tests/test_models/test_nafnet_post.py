@@ -6,6 +6,7 @@ seen in a real validation's metrics.json and in TensorBoard, with its input base
 
 import os
 
+import pytest
 import torch
 from basicsr.models import build_model
 
@@ -18,6 +19,7 @@ NAFNET = {'type': 'NAFNet', 'img_channel': 3, 'width': 4, 'middle_blk_num': 1, '
           'dec_blk_nums': [1, 1]}
 
 
+@pytest.mark.slow
 def test_nafnet_trains_as_the_post_model_and_validates_the_flare_region(tmp_path, experiment):
     data = {'train': make_flare_pairs(str(tmp_path / 'train'), 4, seed=1),
             'val': make_flare_pairs(str(tmp_path / 'val'), 2, seed=2, prefix='test')}

@@ -68,6 +68,7 @@ def _train_resume_and_check(tmp_path, opt, loss_tag, iters, more_iters, net_labe
     return scalars
 
 
+@pytest.mark.slow
 def test_hinet_trains_logs_and_auto_resumes_from_another_directory(tmp_path, tiny_data, experiment):
     """Also: PSNRLoss, bf16 autocast on the CPU, gradient clipping; then test.py on the result."""
     opt = hinet_options(tiny_data, experiment('test_hinet'), total_iter=24, grad_clip=1.0, amp='bf16')
@@ -91,6 +92,7 @@ def test_hinet_trains_logs_and_auto_resumes_from_another_directory(tmp_path, tin
     assert os.path.isfile(os.path.join(visualization, 'held_out_compare', 'test_input_10000.png'))
 
 
+@pytest.mark.slow
 def test_pix2pix_trains_logs_and_auto_resumes_both_networks(tmp_path, tiny_data, experiment):
     opt = pix2pix_options(tiny_data, experiment('test_pix2pix'), total_iter=24)
     scalars = _train_resume_and_check(tmp_path, opt, 'l_g_pix', 24, 4, ['net_g', 'net_d'])
@@ -125,6 +127,7 @@ def test_hinet_model_predicts_stage_two_and_pix2pix_maps_tanh_to_unit_range():
     assert torch.allclose(pix2pix.predict(square), (raw + 1) / 2, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_ema_weights_are_the_decay_average_of_the_trained_weights(tmp_path, tiny_data, experiment):
     """train.ema_decay d: after every optimizer step ema <- d * ema + (1 - d) * params, so the params_ema saved at
     iteration N are the closed-form decay average d^(N-1) ema_1 + sum_t (1 - d) d^(N-t) params_t of the params
@@ -150,6 +153,7 @@ def test_ema_weights_are_the_decay_average_of_the_trained_weights(tmp_path, tiny
     assert lag > 1e-4 and moved > 1e-4  # the average trails the trained weights, and follows them
 
 
+@pytest.mark.slow
 def test_two_validation_sets_with_the_same_file_names_keep_their_own_images(tmp_path, tiny_data, experiment):
     """Flare7K's real and synthetic test sets share file names: each set's images go under its name, and each
     input|output|label image shows that set's input and label."""

@@ -13,6 +13,7 @@ from flare_sr.utils.checkpoint import load_training_state
 from tests.helpers import REPO, model_options
 
 
+@pytest.mark.slow
 def test_state_of_an_older_flare_sr_is_refused_with_the_way_to_convert_it(tmp_path):
     """Older states held numpy's RNG state as arrays and metrics as numpy floats; converted (the user trusts the
     file), they load as weights only and restore numpy's RNG exactly."""

@@ -89,6 +89,7 @@ def test_check_lmdb_catches_corruption_and_key_mismatch(tmp_path, capsys):
                            dataroot_lq=str(out / 'lq.lmdb'), dataroot_gt=str(out / 'gt.lmdb'), gt_size=16))
 
 
+@pytest.mark.slow
 def test_cli_subprocess_one_line_error_and_exit_code(tmp_path):
     (tmp_path / 'empty').mkdir()
     result = subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'create_lmdb.py'), '--lq',
@@ -101,6 +102,7 @@ def test_cli_subprocess_one_line_error_and_exit_code(tmp_path):
 
 
 @pytest.mark.parametrize('kill_signal', [signal.SIGKILL, signal.SIGTERM])
+@pytest.mark.slow
 def test_killed_pack_never_leaves_a_complete_looking_lmdb(tmp_path, kill_signal):
     """Kill a real packing process half-way: OUT keeps the previous LMDB byte for byte. SIGTERM also
     removes the half-built temporary folder; after SIGKILL only a hidden .out.*.tmp folder remains."""
@@ -133,6 +135,7 @@ def test_killed_pack_never_leaves_a_complete_looking_lmdb(tmp_path, kill_signal)
         assert process.returncode == -signal.SIGKILL and len(leftovers) == 1
 
 
+@pytest.mark.slow
 def test_cli_with_more_workers_than_pairs_exits(tmp_path):
     """A real worker pool under the CLI's SIGTERM handler: the workers get the default handler back, and the
     pool never starts more workers than there are pairs. The run must finish and pack every patch."""

@@ -23,6 +23,7 @@ def clean_dir(tmp_path):
     return folder
 
 
+@pytest.mark.slow
 def test_synthesize_flare_writes_dacon_names_and_refuses_to_overwrite(repo_root, clean_dir, tmp_path, capsys):
     out = tmp_path / 'out'
     load_script('synthesize_flare').main(

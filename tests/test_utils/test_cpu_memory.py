@@ -25,6 +25,7 @@ def _faults(mode):
 
 
 @pytest.mark.skipif(not sys.platform.startswith('linux'), reason='glibc mallopt')
+@pytest.mark.slow
 def test_freed_blocks_are_reused_instead_of_faulted_in_again():
     default, kept = _faults('default'), _faults('keep')
     assert default > 100  # glibc mmaps every new 64 MiB block, so its pages fault in again (huge pages or not)

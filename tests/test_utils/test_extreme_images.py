@@ -37,6 +37,7 @@ def test_pil_decompression_bomb_limit_does_not_stop_a_large_photo(tmp_path, monk
     assert Image.MAX_IMAGE_PIXELS == 1000  # the guard is lifted for the header read only
 
 
+@pytest.mark.slow
 def test_opencv_pixel_limit_is_one_line_naming_the_setting(tmp_path, repo_root):
     """cv2 refuses images above CV_IO_MAX_IMAGE_PIXELS (2**30) with an assertion; scaled down by its variable."""
     path = tmp_path / 'huge.png'
