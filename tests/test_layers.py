@@ -116,6 +116,23 @@ def test_an_upward_import_is_named(module, source, expected):
     assert violations(module, source) == [expected]
 
 
+def test_the_package_and_the_scripts_never_import_the_tests():
+    """tests/ is not shipped (setup.py packages flare_sr only): nothing outside it may import it."""
+    repo = osp.dirname(PACKAGE_DIR)
+    importers = []
+    for root in (PACKAGE_DIR, osp.join(repo, 'scripts')):
+        for folder, _, files in os.walk(root):
+            for name in (name for name in files if name.endswith('.py')):
+                with open(osp.join(folder, name), encoding='utf-8') as handle:
+                    tree = ast.parse(handle.read())
+                for node in ast.walk(tree):
+                    names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
+                             [node.module or ''] if isinstance(node, ast.ImportFrom) else [])
+                    if any(module.split('.')[0] == 'tests' for module in names):
+                        importers.append(osp.relpath(osp.join(folder, name), repo))
+    assert importers == []
+
+
 def test_downward_and_own_part_imports_pass():
     source = ('from flare_sr.errors import FlareSRError\nfrom flare_sr.utils.img_util import read_image\n'
               'from flare_sr.models.flare_base import FlareBaseModel\nfrom flare_sr.pipeline import stage3_data\n')
