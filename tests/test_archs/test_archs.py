@@ -1,7 +1,7 @@
 """Archs: registration, and compatibility with the official HINet, NAFNet and pix2pix implementations.
 
-The reference files in ``data/`` hold weights, inputs and outputs produced by the official classes
-(see ``data/README.md``); our nets must load those weights strictly and reproduce the outputs.
+The reference files in ``tests/data/`` hold weights, inputs and outputs produced by the official classes
+(see ``tests/data/README.md``); our nets must load those weights strictly and reproduce the outputs.
 """
 import json
 import os

@@ -1,4 +1,5 @@
-"""LMDB packing and checking on real files and real LMDBs: counts, exactness, readers, atomicity, failures."""
+"""LMDB packing on real files and real LMDBs: counts, exactness, readers, atomicity, failures (the scripts:
+tests/test_scripts/test_lmdb_scripts.py)."""
 import copy
 import gc
 import os

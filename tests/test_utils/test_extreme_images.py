@@ -1,6 +1,5 @@
-"""Images at the extremes through infer.py on real files: 16-bit in -> 16-bit out (values checked against the
-8-bit path), alpha kept, EXIF orientation applied, a single file as --input, tiny and odd sizes, one clear
-line for images beyond the decoders' pixel limits; and test.py's saved outputs keep a 16-bit set's depth."""
+"""Reading images at the extremes: EXIF orientation applied as viewers do (and never blocking the pixels), one
+clear line for images beyond the decoders' pixel limits (through infer.py: tests/test_cli/test_infer_images.py)."""
 import os
 import subprocess
 import sys
