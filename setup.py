@@ -20,8 +20,7 @@ setup(
     description='Lens-flare and light-scattering removal as a BasicSR plugin (Pix2Pix + HINet cascade)',
     long_description=open('README.md').read(),
     long_description_content_type='text/markdown',
-    packages=find_packages(include=('flare_sr', 'flare_sr.*')),
-    package_data={'flare_sr': ['tests/data/*']},
+    packages=find_packages(include=('flare_sr', 'flare_sr.*')),  # tests/ stays in the repository
     python_requires='>=3.9',
     install_requires=read_requirements(),
     # ONNX export (scripts/export_onnx.py) and infer.py --backend onnxruntime: pip install flare_sr[onnx]

@@ -20,7 +20,7 @@ Outside phase ``train`` images are whole (no crop, flip or rotation) and the fla
 fixed by ``(seed, i)``, so validation scores stay comparable.
 
 The held-out families (``flare_sr.data.heldout``) are deliberately not reachable from here: they are for
-test sets only (flare_sr/tests/test_synth_heldout.py checks it on sampled data).
+test sets only (tests/test_data/test_heldout.py checks it on sampled data).
 """
 import dataclasses
 import os

@@ -1,0 +1,150 @@
+"""train_pipeline.py: three real stages on tiny data; an interrupted stage resumes, finished ones are skipped.
+The keys the pipeline derives may be left out (or are overridden with a warning); the former flags still work."""
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+from flare_sr.cli import renamed_pipeline_flags
+from flare_sr.errors import FlareSRError
+from flare_sr.pipeline.stages import resolve
+from flare_sr.utils.img_util import write_image
+
+VAL = dict(val_freq=1000, save_img=False, tile=dict(size=None),
+           metrics=dict(psnr=dict(type='calculate_psnr', crop_border=0, test_y_channel=False)))
+
+
+def _dataset(lq, gt, train):
+    opt = dict(name='train' if train else 'val', type='PairedFlareDataset', dataroot_lq=str(lq), dataroot_gt=str(gt),
+               io_backend=dict(type='disk'))
+    if train:
+        opt.update(gt_size=32, use_hflip=True, use_rot=False, batch_size_per_gpu=2, num_worker_per_gpu=0,
+                   dataset_enlarge_ratio=1)
+    return opt
+
+
+def _options(tmp_path, tag):
+    """Tiny stage options (seconds per stage) with unique experiment names."""
+    rng = np.random.default_rng(0)
+    for split, count in (('train', 4), ('val', 1)):
+        for index in range(count):
+            label = rng.uniform(0, 1, (64, 64, 3))
+            write_image(tmp_path / split / 'gt' / f'{split}_label_{index}.png', label)
+            write_image(tmp_path / split / 'lq' / f'{split}_input_{index}.png', np.clip(label + 0.2, 0, 1))
+    train = _dataset(tmp_path / 'train' / 'lq', tmp_path / 'train' / 'gt', True)
+    val = _dataset(tmp_path / 'val' / 'lq', tmp_path / 'val' / 'gt', False)
+    common = dict(num_gpu=0, manual_seed=0, val=VAL, path=dict(pretrain_network_g=None, resume_state=None),
+                  logger=dict(print_freq=2, save_checkpoint_freq=2, use_tb_logger=False))
+    adam = dict(type='Adam', lr=1e-3, betas=[0.9, 0.999])
+    scheduler = dict(type='MultiStepLR', milestones=[1000], gamma=0.5)
+    main = dict(name=f'{tag}_p2p', model_type='Pix2PixModel', datasets=dict(train=train, val=val),
+                network_g=dict(type='Pix2PixUNet', num_downs=5, num_feat=4),
+                network_d=dict(type='PatchGANDiscriminator', num_in_ch=6, num_feat=4, num_layers=2),
+                train=dict(total_iter=4, optim_g=adam, optim_d=adam, scheduler=scheduler,
+                           pixel_opt=dict(type='L1Loss', loss_weight=100.0),
+                           gan_opt=dict(type='GANLoss', gan_type='lsgan', loss_weight=1.0)), **common)
+    hinet_train = dict(total_iter=60, optim_g=adam, scheduler=scheduler,  # long enough to be killed mid-way
+                       pixel_opt=dict(type='L1Loss', loss_weight=1.0))
+    stage2 = dict(name=f'{tag}_h1', model_type='HINetModel', datasets=dict(train=train, val=val),
+                  network_g=dict(type='HINet', wf=4, depth=2), train=hinet_train, **common)
+    stage3_data = tmp_path / 'stage3'
+    # No path.pretrain_network_g, stage3_source.main_opt or main_checkpoint: the pipeline derives them.
+    stage3 = dict(stage2, name=f'{tag}_h2', train=dict(hinet_train, total_iter=4),
+                  datasets=dict(train=dict(train, io_backend=dict(type='lmdb'),
+                                           dataroot_lq=str(stage3_data / 'lq.lmdb'),
+                                           dataroot_gt=str(stage3_data / 'gt.lmdb')), val=val),
+                  path=dict(resume_state=None),
+                  stage3_source=dict(tile=dict(size=None), dataroot_lq=train['dataroot_lq'],
+                                     dataroot_gt=train['dataroot_gt'], patch_size=32, stride=32))
+    files = []
+    for stage, opt in (('stage1', main), ('stage2', stage2), ('stage3', stage3)):
+        path = tmp_path / f'{stage}.yml'
+        path.write_text(yaml.safe_dump(opt, sort_keys=False))
+        files += [f'--{stage}', str(path)]
+    return files, [main['name'], stage2['name'], stage3['name']]
+
+
+@pytest.mark.slow
+def test_pipeline_resumes_an_interrupted_stage_and_skips_finished_ones(tmp_path, repo_root):
+    tag = f'pytest_pipe_{os.getpid()}'
+    files, names = _options(tmp_path, tag)
+    command = [sys.executable, 'flare_sr/train_pipeline.py', *files, '--name', tag]
+    experiments = os.path.join(repo_root, 'experiments')
+    try:
+        first = subprocess.Popen(command, cwd=repo_root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True, start_new_session=True)
+        states = os.path.join(experiments, names[1], 'training_states')
+        deadline = time.time() + 240
+        while not glob.glob(os.path.join(states, '*.state')) and time.time() < deadline and first.poll() is None:
+            time.sleep(0.05)
+        os.killpg(first.pid, signal.SIGKILL)  # stage II dies mid-way, as with a power cut
+        first.wait()
+        assert glob.glob(os.path.join(states, '*.state')), first.stdout.read()[-3000:]
+        assert os.path.isfile(os.path.join(experiments, names[0], 'models', 'net_g_latest.pth'))
+        assert not os.path.isfile(os.path.join(experiments, names[1], 'models', 'net_g_latest.pth'))
+
+        second = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=400)
+        assert second.returncode == 0, (second.stdout + second.stderr)[-3000:]
+        assert f'stage I (Pix2Pix, {names[0]}): done, skipped' in second.stdout
+        log = ''.join(open(path).read() for path in sorted(glob.glob(os.path.join(experiments, names[1], '*.log'))))
+        assert 'Resuming training from' in log
+        assert 'stage-III data: 4 stage-I outputs -> 16 patch pairs' in second.stdout
+        resolved = yaml.safe_load(open(os.path.join(experiments, tag, f'stage_III_{names[2]}.yml')))
+        assert resolved['path']['pretrain_network_g'].endswith(f'{names[1]}/models/net_g_latest.pth')
+        table = second.stdout[second.stdout.index('stage  '):]
+        for name in names:  # the summary shows each stage's last validation from its metrics.json
+            row = next(line for line in table.splitlines() if name in line)
+            with open(os.path.join(experiments, name, 'metrics.json'), encoding='utf-8') as handle:
+                psnr = list(json.load(handle)['validations'][-1]['datasets'].values())[-1]['mean']['psnr']
+            assert f"{psnr['output']:.2f}" in row.split() and f"{psnr['input']:.2f}" in row.split(), row
+
+        former_flags = [{'--stage1': '--main', '--stage2': '--phase1', '--stage3': '--phase2'}.get(arg, arg)
+                        for arg in command]
+        third = subprocess.run(former_flags, cwd=repo_root, capture_output=True, text=True, timeout=200)
+        assert third.returncode == 0 and third.stdout.count('done, skipped') == 3, third.stderr[-3000:]
+        assert [line for line in third.stderr.splitlines() if 'deprecated' in line] == [
+            'warning: --main is deprecated; use --stage1', 'warning: --phase1 is deprecated; use --stage2',
+            'warning: --phase2 is deprecated; use --stage3']
+    finally:
+        for name in [*names, tag]:
+            shutil.rmtree(os.path.join(experiments, name), ignore_errors=True)
+            shutil.rmtree(os.path.join(repo_root, 'tb_logger', name), ignore_errors=True)
+
+
+def test_derived_keys_are_filled_in_and_a_different_value_is_overridden_with_one_line(tmp_path, capsys):
+    files, names = _options(tmp_path, 'pytest_derive')
+    paths = dict(zip(('stage1', 'stage2', 'stage3'), files[1::2]))
+    planned = resolve(paths, str(tmp_path / 'pipe'))
+    assert [(label, title) for label, title, _, _ in planned] == [('I', 'Pix2Pix'), ('II', 'HINet'), ('III', 'HINet')]
+    stage3 = planned[2][3]
+    assert stage3['path']['pretrain_network_g'].endswith(f'experiments/{names[1]}/models/net_g_latest.pth')
+    assert stage3['stage3_source']['main_opt'] == os.path.abspath(paths['stage1'])
+    assert stage3['stage3_source']['main_checkpoint'].endswith(f'experiments/{names[0]}/models/net_g_latest.pth')
+    assert capsys.readouterr().err == ''  # left out: nothing to say
+
+    opt = yaml.safe_load(open(paths['stage3']))
+    opt['path']['pretrain_network_g'] = 'experiments/elsewhere/net_g.pth'
+    opt['stage3_source'].update(main_opt=paths['stage1'], main_checkpoint=stage3['stage3_source']['main_checkpoint'])
+    paths['stage3'] = str(tmp_path / 'stage3_set.yml')
+    open(paths['stage3'], 'w').write(yaml.safe_dump(opt))
+    resolve(paths, str(tmp_path / 'pipe'))
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f'warning: {paths["stage3"]}: path.pretrain_network_g: '
+                                                   'experiments/elsewhere/net_g.pth is overridden by stage II')
+
+
+def test_former_pipeline_flags_are_renamed_with_one_warning_each(capsys):
+    argv = ['--main', 'a.yml', '--phase1=b.yml', '--stage3', 'c.yml', '--quiet']
+    assert renamed_pipeline_flags(argv) == ['--stage1', 'a.yml', '--stage2=b.yml', '--stage3', 'c.yml', '--quiet']
+    assert capsys.readouterr().err.splitlines() == ['warning: --main is deprecated; use --stage1',
+                                                    'warning: --phase1 is deprecated; use --stage2']
+    with pytest.raises(FlareSRError, match='--stage2 is given twice [(]--phase1 is its former name[)]'):
+        renamed_pipeline_flags(['--stage2', 'b.yml', '--phase1', 'b.yml'])

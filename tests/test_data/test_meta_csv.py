@@ -1,0 +1,62 @@
+"""Split strategies and the meta CSV format (the script: tests/test_scripts/test_split_dataset.py)."""
+import collections
+
+import pytest
+
+from flare_sr.data.meta_csv import make_split, read_split_csv, select_rows, write_split_csv
+from flare_sr.errors import FlareSRError
+
+
+def fake_pairs(count):
+    return [(f'train_{10000 + i}', f'/lq/train_input_{10000 + i}.png', f'/gt/train_label_{10000 + i}.png')
+            for i in range(count)]
+
+
+def test_random_split_is_seeded_and_sized():
+    pairs = fake_pairs(40)
+    rows = make_split(pairs, [(8, 8)] * 40, 'random', val_ratio=0.1, seed=0)
+    assert collections.Counter(row['fold'] for row in rows) == {'train': 36, 'val': 4}
+    assert rows == make_split(pairs, [(8, 8)] * 40, 'random', val_ratio=0.1, seed=0)
+    other = make_split(pairs, [(8, 8)] * 40, 'random', val_ratio=0.1, seed=1)
+    assert [r['fold'] for r in rows] != [r['fold'] for r in other]
+    assert rows[3] == dict(img_id='train_10003', input_img='train_input_10003.png',
+                           label_img='train_label_10003.png', fold=rows[3]['fold'], width=8, height=8)
+
+
+def test_kfold_puts_every_pair_in_exactly_one_balanced_fold():
+    rows = make_split(fake_pairs(23), [(8, 8)] * 23, 'kfold', folds=5, seed=4)
+    counts = collections.Counter(row['fold'] for row in rows)
+    assert set(counts) == {'0', '1', '2', '3', '4'} and sorted(counts.values()) == [4, 4, 5, 5, 5]
+    train = select_rows(rows, ['0', '1', '3', '4'], 'split.csv')
+    val = select_rows(rows, 2, 'split.csv')
+    assert len(train) + len(val) == 23 and not {r['img_id'] for r in train} & {r['img_id'] for r in val}
+    with pytest.raises(FlareSRError, match='--full-train has no meaning with k-fold'):
+        make_split(fake_pairs(23), [(8, 8)] * 23, 'kfold', full_train=True)
+
+
+def test_size_split_validates_only_on_test_sized_images():
+    sizes = [(2448, 3264) if i % 3 == 0 else (1224, 1632) for i in range(30)]
+    rows = make_split(fake_pairs(30), sizes, 'size', val_ratio=0.2, seed=0)
+    val = [row for row in rows if row['fold'] == 'val']
+    assert len(val) == 6 and all((row['height'], row['width']) == (2448, 3264) for row in val)
+    with pytest.raises(FlareSRError, match='no pair of the test size 2448x3264'):
+        make_split(fake_pairs(5), [(10, 10)] * 5, 'size')
+
+
+def test_full_train_rows_are_selected_by_train_and_by_val():
+    rows = make_split(fake_pairs(20), [(8, 8)] * 20, 'random', val_ratio=0.25, seed=0, full_train=True)
+    assert collections.Counter(row['fold'] for row in rows) == {'train': 15, 'train+val': 5}
+    assert len(select_rows(rows, 'train', 'x.csv')) == 20
+    assert len(select_rows(rows, 'val', 'x.csv')) == 5
+
+
+def test_csv_round_trip_and_bad_csv_errors(tmp_path):
+    rows = make_split(fake_pairs(6), [(8, 9)] * 6, 'random', val_ratio=0.3, seed=2)
+    write_split_csv(tmp_path / 'split.csv', rows)
+    assert read_split_csv(tmp_path / 'split.csv') == [{k: str(v) for k, v in row.items()} for row in rows]
+    (tmp_path / 'bad.csv').write_text('img_id,input_img,fold\n1,a.png,train\n')
+    with pytest.raises(FlareSRError, match=r'bad\.csv: missing column\(s\) label_img'):
+        read_split_csv(tmp_path / 'bad.csv')
+    (tmp_path / 'bad.csv').write_text('img_id,input_img,label_img,fold\n1,a.png,b.png,train\n2,c.png,,val\n')
+    with pytest.raises(FlareSRError, match=r'bad\.csv: line 3 has an empty label_img'):
+        read_split_csv(tmp_path / 'bad.csv')

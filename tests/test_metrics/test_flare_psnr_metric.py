@@ -1,0 +1,122 @@
+"""calculate_flare_psnr: exact on constructed regions and Flare7K masks, through BasicSR's calculate_metric."""
+import math
+
+import numpy as np
+import pytest
+from basicsr.metrics import calculate_metric
+from basicsr.utils.registry import METRIC_REGISTRY
+
+from flare_sr.errors import FlareSRError
+from flare_sr.metrics.flare_psnr_metric import calculate_flare_psnr
+from flare_sr.utils.img_util import write_image
+
+GLARE, STREAK, SOURCE = (255, 255, 0), (255, 0, 0), (0, 0, 255)
+
+
+def psnr_of_mse(mse):
+    return 10 * math.log10(255**2 / mse)
+
+
+def test_registered_with_basicsr():
+    assert METRIC_REGISTRY.get('calculate_flare_psnr') is calculate_flare_psnr
+
+
+def test_derived_region_is_where_input_and_label_differ_beyond_the_threshold():
+    """4x4 image: input differs at (0,0) by 100, at (0,1) by 7 (below 0.03*255 = 7.65), at (1,1) in one
+    channel only. The output errs by 10 at (0,0), 4 at (1,1) in all channels, 50 outside the region."""
+    gt = np.full((4, 4, 3), 100, np.uint8)
+    lq = gt.astype(np.float64)
+    lq[0, 0] += 100
+    lq[0, 1] += 7
+    lq[1, 1, 2] += 20
+    out = gt.copy()
+    out[0, 0] += 10
+    out[1, 1] += 4
+    out[3, 3] += 50  # outside the region: must not count
+    expected = psnr_of_mse((3 * 10**2 + 3 * 4**2) / (2 * 3))
+    assert calculate_flare_psnr(out, gt, img_lq=lq) == pytest.approx(expected, abs=1e-12)
+    # Through BasicSR's dispatcher, as val.metrics calls it (the model adds img_lq).
+    opt = {'type': 'calculate_flare_psnr', 'threshold': 0.03}
+    assert calculate_metric({'img': out, 'img2': gt, 'img_lq': lq}, opt) == pytest.approx(expected, abs=1e-12)
+    # A lower threshold takes in (0,1) too, where the output is exact: mse over 3 pixels.
+    assert calculate_flare_psnr(out, gt, img_lq=lq, threshold=0.02) == pytest.approx(
+        psnr_of_mse((3 * 10**2 + 3 * 4**2) / (3 * 3)), abs=1e-12)
+
+
+def test_crop_border_and_y_channel_as_calculate_psnr():
+    """The region is found on the cropped colour images; with test_y_channel the PSNR is BasicSR's Y PSNR."""
+    rng = np.random.default_rng(0)
+    gt = rng.integers(0, 200, (8, 8, 3)).astype(np.uint8)
+    lq = gt + 40
+    out = gt + rng.integers(0, 20, (8, 8, 3)).astype(np.uint8)
+    out[0] = 255  # a bad border row: cropped away
+    for y in (False, True):
+        psnr_opt = {'type': 'calculate_psnr', 'crop_border': 1, 'test_y_channel': y}
+        expected = calculate_metric({'img': out, 'img2': gt}, psnr_opt)
+        assert calculate_flare_psnr(out, gt, crop_border=1, test_y_channel=y, img_lq=lq) == pytest.approx(
+            expected, abs=1e-9)  # the region is the whole (cropped) image here
+    chw = calculate_flare_psnr(out.transpose(2, 0, 1), gt.transpose(2, 0, 1), input_order='CHW',
+                               img_lq=lq.transpose(2, 0, 1))
+    assert chw == pytest.approx(calculate_flare_psnr(out, gt, img_lq=lq), abs=1e-12)
+
+
+def test_empty_region_is_not_scored_and_a_perfect_region_is_infinite():
+    gt = np.full((4, 4, 3), 80, np.uint8)
+    assert math.isnan(calculate_flare_psnr(gt + 1, gt, img_lq=gt))  # flare-free pair: nothing to score
+    lq = gt.copy()
+    lq[2, 2] = 200
+    assert calculate_flare_psnr(gt, gt, img_lq=lq) == math.inf
+
+
+def write_mask(path, colours):
+    """HxWx3 RGB uint8 mask from a dict {(y, x): colour}, black elsewhere, 6x5 pixels."""
+    mask = np.zeros((6, 5, 3), np.uint8)
+    for (y, x), colour in colours.items():
+        mask[y, x] = colour
+    write_image(str(path), mask)
+
+
+def test_mask_folder_gives_glare_streak_flare_and_global_psnr_exactly(tmp_path):
+    """Flare7K colours: glare [255,255,0] at 2 pixels, streak [255,0,0] at 1, light source [0,0,255] at 1."""
+    masks = tmp_path / 'mask'
+    write_mask(masks / 'mask_000000.png', {(0, 0): GLARE, (0, 1): GLARE, (3, 2): STREAK, (5, 4): SOURCE})
+    gt = np.full((6, 5, 3), 60, np.uint8)
+    out = gt.copy()
+    out[0, 0] += 6       # glare pixel: error 6 in every channel
+    out[0, 1, 0] += 12   # glare pixel: error 12 in one channel
+    out[3, 2] += 3       # streak pixel
+    out[5, 4] += 90      # the light source: outside every region but the light source itself
+    out[1, 1] += 2       # unannotated background: only in "global"
+    paths = {'lq_path': '/data/input/input_000000.png', 'gt_path': '/data/gt/gt_000000.png'}
+    glare_mse = (3 * 6**2 + 12**2) / (2 * 3)
+    expected = {
+        'glare': psnr_of_mse(glare_mse),
+        'streak': psnr_of_mse(3**2),
+        'flare': psnr_of_mse((3 * 6**2 + 12**2 + 3 * 3**2) / (3 * 3)),
+        'global': psnr_of_mse((3 * 6**2 + 12**2 + 3 * 3**2 + 3 * 2**2) / (29 * 3)),  # 30 pixels less the source
+    }
+    for mask_type, value in expected.items():
+        # No img_lq needed, and the threshold is ignored: the masks define the region.
+        got = calculate_flare_psnr(out, gt, mask_folder=str(masks), mask_type=mask_type, threshold=0.9, **paths)
+        assert got == pytest.approx(value, abs=1e-12), mask_type
+
+
+def test_mask_lookup_names_and_mask_errors(tmp_path):
+    masks = tmp_path / 'mask'
+    write_mask(masks / 'train_mask_10000.png', {(0, 0): GLARE})  # Dacon naming: train_input_10000 -> train_mask
+    write_mask(masks / 'photo 1.jpg', {(1, 1): STREAK})           # same stem as the input
+    gt = np.full((6, 5, 3), 10, np.uint8)
+    out = gt + 5
+    for lq_path in ('x/train_input_10000.png', 'x/photo 1.png'):
+        assert calculate_flare_psnr(out, gt, mask_folder=str(masks), lq_path=lq_path) == pytest.approx(
+            psnr_of_mse(25), abs=1e-3)  # JPEG may blur the colour a little; the region's error is 5 everywhere
+    with pytest.raises(FlareSRError, match=r'no mask for x/other_input_7.png in .*other_mask_7'):
+        calculate_flare_psnr(out, gt, mask_folder=str(masks), lq_path='x/other_input_7.png')
+    with pytest.raises(FlareSRError, match=r'train_mask_10000.png: mask is 5x6, the image 4x4'):
+        calculate_flare_psnr(gt[:4, :4], gt[:4, :4], mask_folder=str(masks), lq_path='train_input_10000.png')
+    with pytest.raises(FlareSRError, match=r"mask_type must be one of flare, glare, streak, global, got 'halo'"):
+        calculate_flare_psnr(out, gt, mask_folder=str(masks), mask_type='halo')
+    with pytest.raises(FlareSRError, match=r'needs the input image'):
+        calculate_flare_psnr(out, gt)
+    with pytest.raises(FlareSRError, match=r'is not a folder'):
+        calculate_flare_psnr(out, gt, mask_folder=str(tmp_path / 'nope'), lq_path='a.png')

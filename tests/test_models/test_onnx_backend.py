@@ -1,0 +1,72 @@
+"""ONNX export (scripts/export_onnx.py) and infer.py --backend onnxruntime: same outputs as PyTorch."""
+import os
+
+import numpy as np
+import pytest
+import yaml
+
+from flare_sr.utils.img_util import read_image, write_image
+from tests.helpers import cascade_option_file, infer_in_process, run_script
+
+pytest.importorskip('onnx')
+pytest.importorskip('onnxruntime')
+
+
+def _export(capsys, *args):
+    """scripts/export_onnx.py's main() in this process: exit status, stdout, stderr."""
+    return run_script('export_onnx', args, capsys)
+
+
+def test_onnxruntime_backend_matches_pytorch_on_a_real_photo(tmp_path, capsys):
+    from skimage import data as skdata
+
+    option_file = cascade_option_file(tmp_path)  # tiny cascade from real checkpoints, light-source restore on
+    photo = skdata.astronaut()[:300, 40:437]  # 300x397: not a multiple of the grid (32), bright highlights
+    write_image(tmp_path / 'in' / 'test_input_20000.png', photo)
+    code, out, err = _export(capsys, '-opt', option_file, '--out', tmp_path / 'model.onnx')
+    assert code == 0, err
+    assert 'CascadeModel tile function (size multiple 32' in out
+    assert [name for name in os.listdir(tmp_path) if name.startswith('.model.onnx')] == []  # no temp left
+    # Tiles of 96 and a 64 overlap: other shapes than the traced probe (dynamic height and width).
+    common = ['-opt', option_file, '--input', tmp_path / 'in', '--tile', 96, '--overlap', 32]
+    code, err = infer_in_process(capsys, *common, '--output', tmp_path / 'torch')
+    assert code == 0, err
+    code, err = infer_in_process(capsys, *common, '--output', tmp_path / 'ort', '--backend', 'onnxruntime', '--onnx',
+                                 tmp_path / 'model.onnx')
+    assert code == 0, err
+    assert os.listdir(tmp_path / 'ort') == ['test_20000.png']  # the same naming
+    torch_out = np.round(read_image(tmp_path / 'torch' / 'test_20000.png') * 255).astype(int)
+    ort_out = np.round(read_image(tmp_path / 'ort' / 'test_20000.png') * 255).astype(int)
+    assert torch_out.shape == ort_out.shape == photo.shape
+    assert np.abs(torch_out - ort_out).max() <= 1
+    assert np.abs(torch_out - np.asarray(photo, int)).mean() > 1  # the nets really changed the photo
+
+
+def test_onnx_user_errors_are_one_line(tmp_path, capsys):
+    option_file = cascade_option_file(tmp_path)
+    write_image(tmp_path / 'in' / 'a.png', np.zeros((32, 32, 3)))
+    common = ['-opt', option_file, '--input', tmp_path / 'in', '--output', tmp_path / 'out']
+    for extra, expected in ((['--backend', 'onnxruntime'], 'needs --onnx'),
+                            (['--backend', 'onnxruntime', '--onnx', tmp_path / 'missing.onnx'], 'not found'),
+                            (['--onnx', tmp_path / 'missing.onnx'], 'only read with --backend onnxruntime')):
+        code, err = infer_in_process(capsys, *common, *extra)
+        assert code == 2 and err.startswith('error: ') and expected in err and err.strip().count('\n') == 0, err
+    (tmp_path / 'junk.onnx').write_bytes(b'not a protobuf')
+    code, err = infer_in_process(capsys, *common, '--backend', 'onnxruntime', '--onnx', tmp_path / 'junk.onnx')
+    assert code == 2 and 'junk.onnx: not a loadable ONNX model' in err and err.strip().count('\n') == 0, err
+    code, _, err = _export(capsys, '-opt', option_file, '--out', tmp_path)
+    assert code == 2 and '--out is a folder' in err
+    opt = yaml.safe_load(open(option_file))
+    opt['path']['pretrain_network_post'] = str(tmp_path / 'gone.pth')
+    (tmp_path / 'bad.yml').write_text(yaml.safe_dump(opt))
+    code, _, err = _export(capsys, '-opt', tmp_path / 'bad.yml', '--out', tmp_path / 'm.onnx')
+    assert code == 2 and 'gone.pth' in err and not os.path.exists(tmp_path / 'm.onnx')
+
+
+@pytest.mark.parametrize('opset', [5, 99])
+def test_an_opset_the_exporter_cannot_write_is_one_line(opset):
+    from flare_sr.errors import FlareSRError
+    from flare_sr.models.onnx_backend import export_onnx
+    with pytest.raises(FlareSRError) as error:
+        export_onnx(None, 'never.onnx', opset=opset)
+    assert str(error.value) == f'--opset {opset}: use an ONNX opset from 13 to 20 (default 17)'

@@ -1,0 +1,93 @@
+"""Stage-III data: stage-I outputs packed into LMDBs, reused while current, rebuilt on a new checkpoint."""
+import os
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
+from flare_sr.errors import FlareSRError
+from flare_sr.pipeline.stage3_data import ensure_stage3_data
+from flare_sr.utils.img_util import write_image
+from tests.helpers import UNET, packed_lq
+
+
+def _save_unet(path, seed):
+    torch.manual_seed(seed)
+    net = Pix2PixUNet(**UNET)
+    torch.save({'params': net.state_dict()}, path)
+    return net.eval()
+
+
+@pytest.fixture
+def setup(tmp_path):
+    rng = np.random.default_rng(0)
+    for index in range(2):
+        write_image(tmp_path / 'in' / f'train_input_{10000 + index}.png', rng.uniform(0, 1, (64, 96, 3)))
+        write_image(tmp_path / 'gt' / f'train_label_{10000 + index}.png', rng.uniform(0, 1, (64, 96, 3)))
+    checkpoint = tmp_path / 'net_g_latest.pth'
+    net = _save_unet(checkpoint, seed=0)
+    main_opt = tmp_path / 'pix2pix.yml'
+    main_opt.write_text(yaml.safe_dump(dict(name='p2p', model_type='Pix2PixModel', num_gpu=0, datasets={},
+                                            network_g=dict(type='Pix2PixUNet', **UNET))))
+    out = tmp_path / 'stage3'
+    stage3_opt = dict(
+        datasets=dict(train=dict(dataroot_lq=str(out / 'lq.lmdb'), dataroot_gt=str(out / 'gt.lmdb'))),
+        stage3_source=dict(main_opt=str(main_opt), main_checkpoint=str(checkpoint),
+                           tile=dict(size=64, overlap=16), dataroot_lq=str(tmp_path / 'in'),
+                           dataroot_gt=str(tmp_path / 'gt'), patch_size=32, stride=32))
+    return tmp_path, stage3_opt, net, checkpoint, out
+
+
+def test_stage3_data_is_cached_and_rebuilt_on_checkpoint_change(setup):
+    tmp_path, stage3_opt, net, checkpoint, out = setup
+    out_dir, rebuilt = ensure_stage3_data(stage3_opt, 'stage3.yml', progress=False)
+    assert rebuilt and out_dir == str(out)
+    keys = [line.split('.')[0] for line in open(out / 'lq.lmdb' / 'meta_info.txt')]
+    assert len(keys) == 2 * 2 * 3 and 'train_10000_s0000_0000' in keys
+    with torch.no_grad():  # the packed lq is exactly the stage-I output (64x96 fits one tile)
+        image = torch.from_numpy(cv2.imread(str(tmp_path / 'in' / 'train_input_10000.png'))[:, :, ::-1].copy())
+        lq = image.permute(2, 0, 1)[None].float() / 255
+        expected = ((net(lq * 2 - 1) + 1) / 2).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    expected = (expected * 255 + 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(packed_lq(out, 'train_10000_s0032_0064'), expected[32:64, 64:96])
+    first = packed_lq(out, 'train_10001_s0000_0000')
+    stamp = os.stat(out / 'lq.lmdb' / 'data.mdb').st_mtime_ns
+
+    assert ensure_stage3_data(stage3_opt, 'stage3.yml', progress=False) == (str(out), False)  # unchanged: reused
+    assert os.stat(out / 'lq.lmdb' / 'data.mdb').st_mtime_ns == stamp
+
+    _save_unet(checkpoint, seed=1)  # stage I retrained: a new checkpoint at the same path
+    assert ensure_stage3_data(stage3_opt, 'stage3.yml', progress=False) == (str(out), True)
+    assert not np.array_equal(packed_lq(out, 'train_10001_s0000_0000'), first)
+    assert ensure_stage3_data(stage3_opt, 'stage3.yml', progress=False)[1] is False
+
+    os.utime(tmp_path / 'gt' / 'train_label_10001.png', ns=(1, 1))  # a label changed
+    assert ensure_stage3_data(stage3_opt, 'stage3.yml', progress=False)[1] is True
+
+
+def test_stage3_options_are_checked(setup):
+    _, stage3_opt, _, _, _ = setup
+    broken = dict(stage3_opt, stage3_source=dict(stage3_opt['stage3_source'], main_checkpoint='nowhere.pth'))
+    with pytest.raises(FlareSRError, match='stage3_source.main_checkpoint: nowhere.pth does not exist'):
+        ensure_stage3_data(broken, 'stage3.yml')
+    wrong = dict(stage3_opt, datasets=dict(train=dict(dataroot_lq='a/lq.lmdb', dataroot_gt='b/gt.lmdb')))
+    with pytest.raises(FlareSRError, match='datasets.train must read the stage-III LMDBs'):
+        ensure_stage3_data(wrong, 'stage3.yml')
+
+
+def test_train_py_builds_stage3_data_from_the_stage3_option_file(setup, monkeypatch):
+    """`python flare_sr/train.py -opt hinet_phase2.yml` alone: the data exists before the options are checked."""
+    from flare_sr.pipeline.stage3_data import prepare_stage3_data
+
+    tmp_path, stage3_opt, _, _, out = setup
+    option_file = tmp_path / 'hinet_phase2.yml'
+    option_file.write_text(yaml.safe_dump(stage3_opt))
+    monkeypatch.setenv('WORLD_SIZE', '2')  # under torchrun the ranks must not all build it
+    prepare_stage3_data(str(option_file))
+    assert not out.exists()
+    monkeypatch.setenv('WORLD_SIZE', '1')
+    prepare_stage3_data(str(option_file))
+    assert (out / 'lq.lmdb' / 'data.mdb').is_file() and (out / 'gt.lmdb' / 'data.mdb').is_file()

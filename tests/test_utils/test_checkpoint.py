@@ -1,0 +1,187 @@
+"""Training states and network files load as weights only: a state round-trips exactly, a malicious pickle is
+refused in one line and its payload never runs, and each misuse of the kind (BasicSR #717: a network file
+as resume_state; a state as pretrain_network_g; a folder; a missing, empty, truncated or foreign file; a
+state of another model type or optimizer) is one line naming the file and what to use instead."""
+
+import copy
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from flare_sr import basicsr_fixes
+from flare_sr.errors import FlareSRError
+from flare_sr.models.hinet_model import HINetModel
+from flare_sr.models.pix2pix_model import Pix2PixModel
+from flare_sr.utils.checkpoint import latest_training_state, load_training_state, load_weights_only
+from tests.helpers import Payload, model_options, train_steps
+
+
+def draws():
+    return torch.rand(3).tolist(), np.random.rand(3).tolist(), [random.random() for _ in range(3)]
+
+
+def test_training_state_loads_weights_only_and_round_trips_exactly(tmp_path):
+    """AdamW + TrueCosineAnnealingLR after 3 steps: saved, loaded with torch.load(weights_only=True), resumed into a
+    fresh model; optimizer moments, learning rate, scheduler and every RNG are exactly the saved ones, and the
+    next steps equal those of the model that never stopped."""
+    opt = model_options(tmp_path)
+    model = HINetModel(copy.deepcopy(opt))
+    train_steps(model, 3)
+    model.best_metric_results = {'val': {'psnr': {'better': 'higher', 'val': np.float64(30.5), 'iter': 3}}}
+    model.save_network(model.net_g, 'net_g', 3)
+    model.save_training_state(epoch=0, current_iter=3)
+    expected_draws = draws()
+
+    path = tmp_path / 'training_states' / '3.state'
+    state = torch.load(path, map_location='cpu', weights_only=True)  # plain torch, no allow-list
+    assert state['model_type'] == 'HINetModel' and state['optimizer_types'] == ['AdamW']
+    assert state['scheduler_types'] == ['CosineAnnealingLR']
+
+    resumed_opt = copy.deepcopy(opt)
+    resumed_opt['path']['pretrain_network_g'] = str(tmp_path / 'models' / 'net_g_3.pth')
+    torch.manual_seed(123), np.random.seed(123), random.seed(123)  # moved on: the state must set them back
+    resumed = HINetModel(resumed_opt)
+    resumed.resume_training(load_training_state(str(path)))
+    assert draws() == expected_draws
+    assert resumed.best_metric_results == {'val': {'psnr': {'better': 'higher', 'val': 30.5, 'iter': 3}}}
+
+    saved, loaded = model.optimizer_g.state_dict(), resumed.optimizer_g.state_dict()
+    assert saved['param_groups'][0]['lr'] == loaded['param_groups'][0]['lr']
+    for index, moments in saved['state'].items():
+        for key, value in moments.items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(loaded['state'][index][key])), key
+    assert model.schedulers[0].state_dict() == resumed.schedulers[0].state_dict()
+    train_steps(model, 2, start=4)
+    train_steps(resumed, 2, start=4)
+    for a, b in zip(model.net_g.parameters(), resumed.net_g.parameters()):
+        assert torch.equal(a, b)
+    assert model.optimizer_g.param_groups[0]['lr'] == resumed.optimizer_g.param_groups[0]['lr']
+
+
+def test_malicious_state_and_network_file_are_refused_and_never_run(tmp_path):
+    marker = tmp_path / 'payload_ran'
+    state = tmp_path / 'training_states' / '4.state'
+    state.parent.mkdir()
+    torch.save({'epoch': 0, 'iter': 4, 'optimizers': [], 'schedulers': [], 'x': Payload(marker)}, state)
+    with pytest.raises(FlareSRError) as error:
+        load_training_state(str(state))
+    assert str(error.value) == (f'path.resume_state: {state}: refused: it holds the Python object exec, and '
+                                'unpickling that could run code; flare_sr loads checkpoints as weights only '
+                                '(tensors and plain data), as it writes them')
+    network = tmp_path / 'net_g_4.pth'
+    torch.save({'params': {'weight': torch.zeros(1)}, 'x': Payload(marker)}, network)
+    opt = model_options(tmp_path)
+    opt['path']['pretrain_network_g'] = str(network)
+    with pytest.raises(FlareSRError, match=r'path.pretrain_network_g: .*net_g_4.pth: refused: it holds the Python '
+                                           r'object exec'):
+        HINetModel(opt)
+    assert not marker.exists()
+
+
+def test_network_file_as_resume_state_names_the_matching_state(tmp_path):
+    """BasicSR #717: KeyError 'iter'. Now: it is a network file, the state saved with it, pretrain_network_g."""
+    opt = model_options(tmp_path)
+    model = HINetModel(copy.deepcopy(opt))
+    model.save_network(model.net_g, 'net_g', 4)
+    model.save_network(model.net_g, 'net_g', 6)
+    model.save_training_state(epoch=0, current_iter=4)
+    network = os.path.join(opt['path']['models'], 'net_g_4.pth')
+    state = os.path.join(opt['path']['training_states'], '4.state')
+    with pytest.raises(FlareSRError) as error:
+        load_training_state(network)
+    assert str(error.value) == (f'path.resume_state: {network} is a network file (weights only), not a training '
+                                f'state; resume from its training state with path.resume_state: {state}; to start '
+                                f'from its weights alone, set path.pretrain_network_g: {network}')
+    without_state = os.path.join(opt['path']['models'], 'net_g_6.pth')
+    with pytest.raises(FlareSRError, match=r'no training state was saved with it \(.*training_states/6.state is '
+                                           r'missing\); to start from its weights alone, set path.pretrain_network_g'):
+        load_training_state(without_state)
+    # and the other way round: a training state given as pretrain_network_g
+    opt['path']['pretrain_network_g'] = state
+    with pytest.raises(FlareSRError, match=r'path.pretrain_network_g: .*4.state is a training state .* not a network '
+                                           r'file; resume it with path.resume_state: .*4.state, or take the weights '
+                                           r'from models/net_g_4.pth'):
+        HINetModel(opt)
+
+
+def test_folder_missing_empty_truncated_and_foreign_files_get_one_line(tmp_path):
+    opt = model_options(tmp_path)
+    model = HINetModel(copy.deepcopy(opt))
+    model.save_training_state(epoch=0, current_iter=2)
+    good = tmp_path / 'training_states' / '2.state'
+    truncated, empty, text = tmp_path / 'cut.state', tmp_path / 'empty.state', tmp_path / 'notes.state'
+    truncated.write_bytes(good.read_bytes()[:200])
+    empty.write_bytes(b'')
+    text.write_text('name: not a checkpoint\n')
+    cases = {str(tmp_path): f'path.resume_state: {tmp_path} is a folder, not a file; its latest training state '
+                            f'is {good}',
+             str(tmp_path / 'none.state'): f'path.resume_state: {tmp_path / "none.state"}: file not found',
+             str(empty): f'path.resume_state: {empty}: empty file',
+             str(truncated): f'path.resume_state: {truncated}: truncated or not a PyTorch checkpoint (',
+             str(text): f'path.resume_state: {text}: not a PyTorch checkpoint ('}
+    for path, message in cases.items():
+        with pytest.raises(FlareSRError) as error:
+            load_training_state(path)
+        assert str(error.value).startswith(message) and '\n' not in str(error.value), str(error.value)
+    other_net = tmp_path / 'other.pth'
+    torch.save({'params': {'conv.weight': torch.zeros(2, 3, 3, 3)}}, other_net)
+    opt['path']['pretrain_network_g'] = str(other_net)
+    with pytest.raises(FlareSRError, match=r'path.pretrain_network_g: .*other.pth does not fit HINet: \d+ missing '
+                                           r'.*1 unexpected \(e.g. conv.weight\) keys'):
+        HINetModel(opt)
+    assert load_weights_only(str(good))['iter'] == 2
+
+
+def test_state_of_another_model_type_or_optimizer_is_refused(tmp_path):
+    pix2pix = Pix2PixModel(model_options(tmp_path, 'Pix2PixModel'))
+    pix2pix.save_training_state(epoch=0, current_iter=2)
+    state = load_training_state(str(tmp_path / 'training_states' / '2.state'))
+    opt = model_options(tmp_path)
+    opt['path']['resume_state'] = str(tmp_path / 'training_states' / '2.state')
+    opt['auto_resume'] = False
+    with pytest.raises(FlareSRError, match=r'2.state was saved by Pix2PixModel, but model_type is HINetModel'):
+        basicsr_fixes.load_resume_state(opt)
+    hinet = HINetModel(model_options(tmp_path))
+    foreign = {key: value for key, value in state.items() if not key.endswith('_type') and not key.endswith('_types')}
+    with pytest.raises(FlareSRError, match=r'holds 2 optimizer\(s\), but HINetModel with these options trains with 1'):
+        hinet.resume_training(foreign)
+    sgd = HINetModel(model_options(tmp_path, optim={'type': 'SGD', 'lr': 0.1, 'momentum': 0.9}))
+    sgd.save_training_state(epoch=0, current_iter=3)
+    with pytest.raises(FlareSRError, match=r'saved with optimizer\(s\) SGD, but the options build AdamW'):
+        hinet.resume_training(load_training_state(str(tmp_path / 'training_states' / '3.state')))
+
+
+def test_auto_resume_from_a_broken_latest_state_says_how_to_use_the_one_before(tmp_path):
+    model = HINetModel(model_options(tmp_path))
+    model.save_network(model.net_g, 'net_g', 2)
+    model.save_training_state(epoch=0, current_iter=2)
+    broken = tmp_path / 'training_states' / '4.state'
+    broken.write_bytes((tmp_path / 'training_states' / '2.state').read_bytes()[:100])
+    opt = model_options(tmp_path)
+    opt['auto_resume'] = True
+    with pytest.raises(FlareSRError) as error:
+        basicsr_fixes.load_resume_state(opt)
+    assert str(error.value).startswith(f'path.resume_state: {broken}: truncated or not a PyTorch checkpoint (')
+    assert str(error.value).endswith('; --auto_resume picked it as the latest state: move it away to resume from the '
+                                     'one before')
+    broken.unlink()
+    assert basicsr_fixes.load_resume_state(opt)['iter'] == 2
+
+
+def test_latest_training_state_takes_the_highest_iteration_and_ignores_the_rest(tmp_path):
+    assert latest_training_state(str(tmp_path / 'missing')) is None
+    assert latest_training_state(str(tmp_path)) is None
+    for name in ('5.state', '40.state', '100.state', '200.state.tmp', 'x.state', '7.pth', '.300.state.part'):
+        (tmp_path / name).write_bytes(b'')
+    (tmp_path / '900.state').mkdir()  # a folder is never the state
+    assert latest_training_state(str(tmp_path)) == str(tmp_path / '100.state')  # by number: '5' > '100' as text
+    (tmp_path / '1000.state').write_bytes(b'')
+    assert latest_training_state(str(tmp_path)) == str(tmp_path / '1000.state')
+    only_zero = tmp_path / 'zero'
+    only_zero.mkdir()
+    (only_zero / '0.state').write_bytes(b'')  # iteration 0 is a state, not "no state"
+    assert latest_training_state(str(only_zero)) == str(only_zero / '0.state')
+    assert latest_training_state(str(tmp_path / '5.state')) is None  # a file, not a folder

@@ -1,0 +1,61 @@
+"""Reading images at the extremes: EXIF orientation applied as viewers do (and never blocking the pixels), one
+clear line for images beyond the decoders' pixel limits (through infer.py: tests/test_cli/test_infer_images.py)."""
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image, ImageOps
+
+from flare_sr.errors import FlareSRError
+from flare_sr.utils.img_util import peek_size, read_photo
+
+
+@pytest.mark.parametrize('orientation', range(1, 9))
+def test_exif_orientation_is_applied_as_viewers_do(tmp_path, orientation):
+    """A phone's portrait photo is stored landscape with an EXIF orientation: restore it as it is shown."""
+    stored = skimage.data.astronaut()[:30, :50]
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(stored).save(tmp_path / 'phone.png', exif=exif)
+    image, info = read_photo(tmp_path / 'phone.png')
+    shown = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / 'phone.png')))
+    assert info['orientation'] == orientation and info['bit_depth'] == 8 and info['alpha'] is None
+    assert np.array_equal(np.round(image * 255).astype(np.uint8), shown)
+
+
+def test_pil_decompression_bomb_limit_does_not_stop_a_large_photo(tmp_path, monkeypatch):
+    """PIL refuses > 2x MAX_IMAGE_PIXELS (89 Mpixel) on open: a 200-Mpixel camera photo (video2x #662)."""
+    cv2.imwrite(str(tmp_path / 'big.png'), np.zeros((120, 90, 3), np.uint8))
+    monkeypatch.setattr(Image, 'MAX_IMAGE_PIXELS', 1000)  # the same check, scaled down to a small real file
+    assert peek_size(tmp_path / 'big.png') == (120, 90)
+    assert read_photo(tmp_path / 'big.png')[0].shape == (120, 90, 3)
+    assert Image.MAX_IMAGE_PIXELS == 1000  # the guard is lifted for the header read only
+
+
+@pytest.mark.slow
+def test_opencv_pixel_limit_is_one_line_naming_the_setting(tmp_path, repo_root):
+    """cv2 refuses images above CV_IO_MAX_IMAGE_PIXELS (2**30) with an assertion; scaled down by its variable."""
+    path = tmp_path / 'huge.png'
+    cv2.imwrite(str(path), np.zeros((200, 300, 3), np.uint8))
+    code = ('import sys; from flare_sr.errors import FlareSRError; from flare_sr.utils.img_util import read_image\n'
+            'try:\n    read_image(sys.argv[1])\nexcept FlareSRError as error:\n    print(error)')
+    env = dict(os.environ, OPENCV_IO_MAX_IMAGE_PIXELS='1000')
+    result = subprocess.run([sys.executable, '-c', code, str(path)], capture_output=True, text=True, env=env,
+                            cwd=repo_root, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    message = result.stdout.strip()
+    assert message.startswith(f'{path}: larger than OpenCV decodes (') and '\n' not in message
+    assert 'OPENCV_IO_MAX_IMAGE_PIXELS' in message
+
+
+def test_unreadable_orientation_never_blocks_the_pixels(tmp_path):
+    cv2.imwrite(str(tmp_path / 'plain.jpg'), np.full((9, 11, 3), 128, np.uint8))
+    image, info = read_photo(tmp_path / 'plain.jpg')
+    assert image.shape == (9, 11, 3) and info['orientation'] == 1
+    (tmp_path / 'empty.png').write_bytes(b'')
+    with pytest.raises(FlareSRError, match=r'empty\.png: empty file'):
+        read_photo(tmp_path / 'empty.png')
