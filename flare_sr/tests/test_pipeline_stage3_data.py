@@ -86,6 +86,10 @@ def test_stage3_options_are_checked(setup):
     wrong = dict(phase2, datasets=dict(train=dict(dataroot_lq='a/lq.lmdb', dataroot_gt='b/gt.lmdb')))
     with pytest.raises(FlareSRError, match='datasets.train must read the stage-III LMDBs'):
         ensure_stage3_data(wrong, 'phase2.yml')
+    unread = dict(phase2, stage3_source=dict(phase2['stage3_source'], fold='train'))  # no meta_csv to select from
+    with pytest.raises(FlareSRError) as error:
+        ensure_stage3_data(unread, 'phase2.yml')
+    assert str(error.value) == 'phase2.yml: stage3_source.fold: selects rows of a split CSV, but meta_csv is not set'
 
 
 def test_train_py_builds_stage3_data_from_the_phase2_option_file(setup, monkeypatch):
