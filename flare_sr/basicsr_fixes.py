@@ -18,6 +18,8 @@ idempotent. What each wrapper fixes:
   settings to this machine (``num_gpu``, ``prefetch_mode: cuda``, ``pin_memory``; one warning line each),
   refuses two validation sets of one name (their images and metrics are kept apart by name), and
   gives test runs default ``val.save_img`` / ``val.suffix`` instead of a KeyError.
+- ``parse_options``' command-line parser reports a bad argument as one ``error:`` line (flare_sr.errors.ArgumentParser)
+  instead of argparse's usage block.
 - ``parse_options`` also checks the options once, as parsed (``--force_yml`` included), before any
   folder exists (``flare_sr.utils.options_check``).
 - ``create_train_val_dataloader``: trains flare_sr datasets through ``ResumableSampler`` with the
@@ -31,6 +33,7 @@ import math
 import os
 import subprocess
 import sys
+import types
 from os import path as osp
 
 import basicsr.test
@@ -43,7 +46,7 @@ from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.utils.registry import DATASET_REGISTRY
 
 from flare_sr.data.sampling import ResumableSampler
-from flare_sr.errors import FlareSRError
+from flare_sr.errors import ArgumentParser, FlareSRError
 from flare_sr.utils.checkpoint import latest_training_state, load_training_state
 from flare_sr.utils.hardware import check_launcher_env, choose_backend, fit_to_hardware, warn
 from flare_sr.utils.options_check import check_options, check_parseable, load_option_file
@@ -69,6 +72,8 @@ def apply():
     if getattr(basicsr.train, _MARK, False):
         return
     basicsr.utils.options.init_dist = _wrap_init_dist(basicsr.utils.options.init_dist)
+    # parse_options builds its parser as argparse.ArgumentParser(): the only use of argparse in that module
+    basicsr.utils.options.argparse = types.SimpleNamespace(ArgumentParser=ArgumentParser)
     basicsr.train.parse_options = _wrap_parse_options(basicsr.train.parse_options)
     basicsr.test.parse_options = _wrap_parse_options(basicsr.test.parse_options)
     basicsr.train.load_resume_state = load_resume_state
@@ -97,6 +102,12 @@ def option_path_from_argv(argv=None):
     return None
 
 
+def help_requested(argv=None):
+    """Whether the command line asks for ``--help`` (BasicSR's parser prints it; nothing else is read)."""
+    argv = sys.argv[1:] if argv is None else argv
+    return '-h' in argv or '--help' in argv
+
+
 def force_yml_from_argv(argv=None):
     """The ``--force_yml`` entries of a command line (BasicSR's ``nargs='+'``), or []."""
     argv = sys.argv[1:] if argv is None else argv
@@ -116,7 +127,8 @@ def _wrap_parse_options(parse_options):
     def wrapper(root_path, is_train=True):
         sys.argv = normalise_local_rank_argv(sys.argv)
         option_path = option_path_from_argv()
-        check_parseable(load_option_file(option_path), option_path, force_yml_from_argv())
+        if option_path is not None and not help_requested():  # else the parser prints --help or wants -opt
+            check_parseable(load_option_file(option_path), option_path, force_yml_from_argv())
         opt, args = parse_options(root_path, is_train)
         # once, on what BasicSR parsed (--force_yml included), before train_pipeline creates any folder
         with open(os.devnull, 'w') as devnull:

@@ -2,19 +2,20 @@
 ``flare-sr-train``, ``flare-sr-test``, ``flare-sr-infer`` and ``flare-sr-pipeline`` (setup.py).
 
 Each ``*_main`` parses its arguments and calls the library (BasicSR's loops with flare_sr's fixes,
-flare_sr.pipeline). A user error is one ``error: ...`` line and exit status 2 (``exit_on_user_error``).
+flare_sr.pipeline). A user error is one ``error: ...`` line and exit status 2 (``exit_on_user_error``); so is a bad
+command line (``flare_sr.errors.ArgumentParser``, which basicsr_fixes also gives BasicSR's parser of train/test).
 Outputs go under the repository root (experiments/, results/, tb_logger/), wherever the command is started.
 """
-import argparse
 import importlib
 import sys
+from argparse import RawDescriptionHelpFormatter
 from os import path as osp
 
 import torch
 import torch.distributed as dist
 
 from flare_sr import basicsr_fixes
-from flare_sr.errors import FlareSRError, exit_on_user_error
+from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.pipeline.inference import (build_inference_model, build_onnx_predictor, check_writable, list_inputs,
                                          plan_outputs, predict_files, save_tile_preview, write_zip)
 from flare_sr.pipeline.stage3_data import prepare_stage3_data
@@ -33,7 +34,7 @@ def run(pipeline_name, is_train):
     if not torch.cuda.is_available():
         keep_freed_cpu_memory()
     option_path = basicsr_fixes.option_path_from_argv()
-    if is_train:
+    if is_train and option_path is not None and not basicsr_fixes.help_requested():  # else the parser answers
         prepare_stage3_data(option_path)
     module = importlib.import_module(f'basicsr.{pipeline_name}')  # after apply(): it patches these modules
     try:
@@ -57,7 +58,7 @@ def precision_to_force_yml(argv):
             del argv[index:index + (1 if '=' in arg else 2)]
             break
     if value not in PRECISIONS:
-        raise FlareSRError(f'--precision: {value!r} is not one of {", ".join(PRECISIONS)}')
+        raise FlareSRError(f'--precision {value}: not one of {", ".join(PRECISIONS)}')
     entry = f'val:precision={value}'
     if '--force_yml' in argv:
         argv.insert(argv.index('--force_yml') + 1, entry)
@@ -91,8 +92,7 @@ orientation are kept (docs/inference.md). Exit status: 0 done, 2 bad input (one 
 
 
 def infer_parser():
-    parser = argparse.ArgumentParser(description=INFER_DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=INFER_DESCRIPTION, formatter_class=RawDescriptionHelpFormatter)
     parser.add_argument('-opt', required=True, help='test option file (model, checkpoints, val.tile)')
     parser.add_argument('--input', required=True, help='a flared image, or a folder of them')
     parser.add_argument('--output', required=True, help='folder for the restored PNGs (created)')
@@ -166,7 +166,7 @@ def renamed_pipeline_flags(argv):
 
 
 def pipeline_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         description='Train the three stages in one command: I Pix2Pix -> II post net (HINet or NAFNet) -> III the '
         'post net on stage-I outputs. Rerun the same command to resume; finished stages are skipped '
         '(flare_sr/pipeline/stages.py). The former flags --main, --phase1, --phase2 still work.')

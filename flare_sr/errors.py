@@ -1,9 +1,12 @@
 """One exception type for mistakes a user can fix (bad files, bad options, no room on disk).
 
 Entry points catch it and print ``error: <message>`` with a non-zero exit instead of a traceback,
-so every message must name the file or option at fault and say what is wrong with it.
+so every message must name the file or option at fault and say what is wrong with it. Their command lines
+use ``ArgumentParser``, whose mistakes are reported the same way.
 """
+import argparse
 import functools
+import re
 import sys
 
 
@@ -26,3 +29,18 @@ def exit_on_user_error(main):
             sys.exit(130)
 
     return wrapper
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the project's error format: a bad command line is one ``error: <what>`` line and exit status 2
+    (argparse prints its whole usage block); ``--help`` is unchanged."""
+
+    def error(self, message):
+        choice = re.fullmatch(r"argument (\S+): invalid choice: '?(.*?)'? \(choose from (.*)\)", message)
+        if choice:
+            flag, value, choices = choice.groups()
+            allowed = ', '.join(re.findall(r"[^', ]+", choices))
+            message = f'{flag.split("/")[-1]} {value}: not one of {allowed}'
+        else:
+            message = re.sub(r'^argument (\S+): ', lambda match: match.group(1).split('/')[-1] + ': ', message)
+        self.exit(2, f'error: {message}\n')

@@ -8,11 +8,11 @@ import argparse
 import os
 
 from flare_sr.data.lmdb_pack import LMDB_NAMES, full_check_lmdb, quick_check_lmdb
-from flare_sr.errors import FlareSRError, exit_on_user_error
+from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('dir', help='folder holding lq.lmdb and gt.lmdb (the --out of create_lmdb.py)')
     parser.add_argument('--quick', action='store_true', help='key sets and record counts only (no decoding)')
     return parser.parse_args(argv)

@@ -13,14 +13,14 @@ import argparse
 
 import torch
 
-from flare_sr.errors import FlareSRError, exit_on_user_error
+from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.utils.atomic import atomic_torch_save
 from flare_sr.utils.checkpoint import is_training_state, load_weights_only, to_plain
 
 
 @exit_on_user_error
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('state', nargs='+', help='training state(s) to convert in place')
     for path in parser.parse_args(argv).state:
         try:

@@ -12,11 +12,11 @@ import sys
 from flare_sr.data.lmdb_pack import pack_lmdb
 from flare_sr.data.meta_csv import read_split_csv, resolve_pairs, select_rows
 from flare_sr.data.pairing import pair_paths
-from flare_sr.errors import FlareSRError, exit_on_user_error
+from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--lq', required=True, help='folder of degraded inputs')
     parser.add_argument('--gt', required=True, help='folder of clean labels')
     parser.add_argument('--out', required=True, help='folder to create, holding lq.lmdb and gt.lmdb')

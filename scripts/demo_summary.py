@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from flare_sr.data.meta_csv import read_split_csv
-from flare_sr.errors import FlareSRError, exit_on_user_error
+from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.utils.img_util import read_image_uint8, write_image
 
 FAMILY_ORDER = ('psf', 'raytrace', 'anamorphic', 'clean')
@@ -66,7 +66,7 @@ def _mean_over_images(records, metric, role):
 
 @exit_on_user_error
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--results', default='results/demo_cascade')
     parser.add_argument('--data', default='datasets/demo')
     parser.add_argument('--picture', default='experiments/demo_results.png')

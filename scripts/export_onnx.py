@@ -15,14 +15,14 @@ import argparse
 import os
 from os import path as osp
 
-from flare_sr.errors import FlareSRError, exit_on_user_error
+from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.models.onnx_backend import OPSET, export_onnx
 from flare_sr.pipeline.inference import build_inference_model
 from flare_sr.utils.atomic import atomic_path
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('-opt', required=True, help='test option file (model, networks, checkpoints)')
     parser.add_argument('--out', required=True, help='ONNX file to write (e.g. model.onnx)')
     parser.add_argument('--opset', type=int, default=OPSET, help=f'ONNX opset (default {OPSET})')

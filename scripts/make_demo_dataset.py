@@ -29,7 +29,7 @@ from tqdm import tqdm
 from flare_sr.data.heldout import HELDOUT_FAMILIES
 from flare_sr.data.meta_csv import FIRST_ID, dacon_names, write_dacon_csv
 from flare_sr.data.synthesis import synthesize_flare
-from flare_sr.errors import FlareSRError, exit_on_user_error
+from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.img_util import read_image, to_uint8, write_image
 
@@ -154,7 +154,7 @@ def build(out, seed, scale, per_photo_train, per_photo_test, clean_share=0.0):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', default='datasets/demo', help='output folder, replaced atomically when complete')
     parser.add_argument('--seed', type=int, default=0, help='same seed, byte-identical dataset')
     parser.add_argument('--scale', type=float, default=1.0,

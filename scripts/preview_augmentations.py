@@ -33,7 +33,7 @@ from basicsr.utils.options import ordered_yaml
 
 from flare_sr.data.sampling import SampleKey
 from flare_sr.data.synthesis import COMPONENTS, FlareConfig, synthesize_flare
-from flare_sr.errors import FlareSRError, exit_on_user_error
+from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.utils.img_util import read_image, write_image
 
 LABEL_HEIGHT = 20
@@ -137,7 +137,7 @@ def component_grid(path, count, cell, seed):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--opt', help='BasicSR option file; its datasets.<phase> block is previewed')
     parser.add_argument('--phase', default='train', help='which datasets block of --opt (default train)')
     parser.add_argument('--lq', help='folder of flared inputs (paired datasets)')

@@ -9,7 +9,7 @@ import collections
 
 from flare_sr.data.meta_csv import STRATEGIES, TEST_SIZE, make_split, write_split_csv
 from flare_sr.data.pairing import pair_paths
-from flare_sr.errors import FlareSRError, exit_on_user_error
+from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.utils.img_util import peek_size
 
 
@@ -22,7 +22,7 @@ def parse_size(text):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--lq', required=True, help='folder of degraded inputs (e.g. train_input_img)')
     parser.add_argument('--gt', required=True, help='folder of clean labels (e.g. train_label_img)')
     parser.add_argument('--out', required=True, help='CSV to write (replaced atomically)')

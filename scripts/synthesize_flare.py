@@ -22,7 +22,7 @@ from tqdm import tqdm
 from flare_sr.data.heldout import HELDOUT_FAMILIES
 from flare_sr.data.meta_csv import FIRST_ID, dacon_names, write_dacon_csv
 from flare_sr.data.synthesis import synthesize_flare
-from flare_sr.errors import FlareSRError, exit_on_user_error
+from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.img_util import list_images, read_image, to_uint8, write_image
 
@@ -30,7 +30,7 @@ FAMILIES = {'procedural': synthesize_flare, **HELDOUT_FAMILIES}  # training fami
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--clean', required=True, help='folder of clean images (png/jpg/bmp/tif)')
     parser.add_argument('--out', required=True,
                         help='Dacon folder; the split\'s input/label folders appear in it atomically when complete')

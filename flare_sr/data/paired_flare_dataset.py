@@ -11,7 +11,8 @@ Options (BasicSR style):
         `` (h,w,c)``, or LMDB keys / ``meta_info.txt`` lines (lmdb). Only the listed pairs are used.
     meta_csv + fold: optional split CSV (scripts/split_dataset.py); keeps rows whose fold tags include
         ``fold`` (``val``, ``train``, ``2`` or a list such as ``['0', '1', '3', '4']``). With lmdb, keeps
-        the patches of the selected images.
+        the patches of the selected images. ``fold`` without ``meta_csv``, or ``meta_csv`` with
+        ``meta_info_file`` or a ``filename_tmpl``, is an error (``check_options``): one of them would be ignored.
     gt_size, use_hflip, use_rot: paired random crop and flips/rotations, in phase ``train`` only;
         ``val``/``test`` return whole images.
 Returns dict(lq, gt, lq_path, gt_path): float32 RGB CHW tensors in [0, 1]; outside phase ``train`` also
@@ -74,6 +75,23 @@ class PairedFlareDataset(data.Dataset):
             self.items = self._disk_items()
         else:
             raise FlareSRError(f'dataset {opt.get("name")}: io_backend type "{self.backend}" (use disk or lmdb)')
+
+    @staticmethod
+    def check_options(opt, key_path):
+        """Option-checker lines for settings that would crash later or select nothing silently; [] when none."""
+        problems = []
+        if not opt.get('dataroot_lq'):
+            problems.append(f'{key_path}.dataroot_lq: missing (the folder or LMDB of flared inputs)')
+        if not opt.get('dataroot_gt') and key_path.split('.')[-1].split('_')[0] != 'test':
+            problems.append(f'{key_path}.dataroot_gt: missing (the clean labels; only a test_* set may leave it out)')
+        if opt.get('fold') is not None and not opt.get('meta_csv'):
+            problems.append(f'{key_path}.fold: selects rows of a split CSV, but meta_csv is not set')
+        if opt.get('meta_csv') and opt.get('meta_info_file'):
+            problems.append(f'{key_path}: meta_csv and meta_info_file both select the pairs; keep one of them')
+        if opt.get('meta_csv') and opt.get('filename_tmpl', '{}') != '{}':
+            problems.append(f'{key_path}.filename_tmpl: not read with meta_csv, whose rows name both files of each '
+                            'pair; remove one of them')
+        return problems
 
     def _disk_items(self):
         """[(lq_path, gt_path or None)] after pairing and the optional CSV / meta_info selection."""

@@ -5,7 +5,8 @@ The field names its pairs in a few ways; each name is tried against these rules,
 1. ``filename_tmpl`` (BasicSR's option, default ``'{}'``): the lq stem is ``filename_tmpl.format(gt stem)``,
    e.g. ``'{}_flare'`` pairs gt ``0000.png`` with lq ``0000_flare.png`` and ``'{}x4'`` DIV2K's ``0001x4.png``
    with ``0001.png``. With the default this is "identical stems" (the extension may differ: ``a.jpg`` <->
-   ``a.png``).
+   ``a.png``). A template of one's own that pairs no file is an error naming what it looked for; one that
+   pairs only some files is a warning line (the rest were paired by the rules below).
 2. **Role words swapped**: the stems are equal once one role word of the lq side is swapped for one of the gt
    side at the same place, e.g. Dacon ``train_input_10000`` <-> ``train_label_10000``, Flare7K
    ``input_000000`` <-> ``gt_000000``, SIDD ``0001_NOISY_SRGB_010`` <-> ``0001_GT_SRGB_010``, Rain100
@@ -25,6 +26,7 @@ import os
 import re
 
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.hardware import warn
 from flare_sr.utils.img_util import list_images
 
 LQ_WORDS = ('input', 'inp', 'in', 'lq', 'lr', 'low', 'blur', 'blurry', 'noisy', 'rain', 'rainy', 'flare', 'flared',
@@ -131,6 +133,15 @@ def pair_names(lq_names, gt_names, filename_tmpl='{}', lq_where='lq', gt_where='
     for gt_name in gt_names:  # rule 1: the template, then identical stems
         gt_stem = _stem(gt_name)
         claim(gt_name, lq_by_stem.get(filename_tmpl.format(gt_stem)), gt_stem)
+    by_template = len(partner)
+    if filename_tmpl != '{}' and gt_names and not by_template:  # the user's template, and it matches nothing
+        raise FlareSRError(
+            f'filename_tmpl {filename_tmpl!r} pairs no file: for {os.path.basename(gt_names[0])} in {gt_where} it '
+            f'looks for the lq stem "{filename_tmpl.format(_stem(gt_names[0]))}" in {lq_where}, whose files are like '
+            f'{os.path.basename(lq_names[0]) if lq_names else "(none)"} (lq stem = filename_tmpl.format(gt stem), '
+            "as BasicSR's); fix or remove filename_tmpl")
+    for gt_name in gt_names:
+        gt_stem = _stem(gt_name)
         claim(gt_name, lq_by_stem.get(gt_stem), gt_stem)
     rules = (  # (lq forms, gt forms, key of the matching form)
         (lambda stem: _swapped_forms(stem, LQ_WORDS), lambda stem: _swapped_forms(stem, GT_WORDS), _key_of_swapped),
@@ -159,6 +170,11 @@ def pair_names(lq_names, gt_names, filename_tmpl='{}', lq_where='lq', gt_where='
         if key in keys:
             raise FlareSRError(f'{lq_name}: same pairing key "{key}" as {keys[key]}; keep one of them')
         keys[key] = lq_name
+    if filename_tmpl != '{}' and by_template < len(gt_names):
+        unmatched = next(name for name in gt_names if _stem(partner[name][1]) != filename_tmpl.format(_stem(name)))
+        warn(f'filename_tmpl {filename_tmpl!r} pairs only {by_template} of {len(gt_names)} files of {gt_where}; the '
+             f'others by the other rules (e.g. {os.path.basename(unmatched)} <-> '
+             f'{os.path.basename(partner[unmatched][1])})')
     return [(partner[gt_name][0], partner[gt_name][1], gt_name) for gt_name in gt_names]
 
 

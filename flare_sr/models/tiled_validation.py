@@ -13,10 +13,12 @@ What it does, from the options:
 - ``darken_only``: the hosts' tile functions apply ``val.darken_only`` (the output never brighter than the input).
 - ``validation`` (BasicSR's hook; also what ``test.py`` calls): every configured metric on uint8 images for the
   output AND the raw input (the baseline); metrics that take ``img_lq`` (calculate_flare_psnr) get the input.
+  The baseline never changes, so it is computed once per image (``_input_score``) and reused by later validations.
   Per image and mean go to the log, TensorBoard (``val.tb_images`` side-by-side input|output|label images)
   and ``metrics.json`` (see ``MetricsFile``); images are saved per dataset name, 16-bit for a 16-bit input.
   Validation never moves the global RNGs, so validating does not change how training continues.
 """
+import hashlib
 import inspect
 import json
 import math
@@ -24,6 +26,7 @@ import time
 from collections import OrderedDict
 from os import path as osp
 
+import numpy as np
 import torch
 from basicsr.metrics import calculate_metric
 from basicsr.utils import get_root_logger, tensor2img
@@ -73,6 +76,14 @@ def dataset_scores(per_image, metric_names):
             'per_image': OrderedDict((image, OrderedDict((name, {'output': value, 'input': base})
                                                          for name, (value, base) in scores.items()))
                                      for image, scores in per_image.items())}
+
+
+def _digest(image):
+    """A short digest of an image's pixels, shape and dtype (a cache key)."""
+    image = np.ascontiguousarray(image)
+    digest = hashlib.blake2b(f'{image.shape}{image.dtype}'.encode(), digest_size=16)
+    digest.update(image.data)
+    return digest.hexdigest()
 
 
 def _json_ready(value):
@@ -271,9 +282,23 @@ class TiledValidationMixin:
             accepted = inspect.signature(METRIC_REGISTRY.get(metric_opt['type'])).parameters
             data = {key: value for key, value in extras.items() if key in accepted}
             value = calculate_metric({'img': out_img, 'img2': gt_img, **data}, metric_opt)
-            base = calculate_metric({'img': lq_img, 'img2': gt_img, **data}, metric_opt)
-            scores[name] = (float(value), float(base))
+            scores[name] = (float(value), self._input_score(name, metric_opt, lq_img, gt_img, data, paths or {}))
         return scores
+
+    def _input_score(self, name, metric_opt, lq_img, gt_img, data, paths):
+        """The metric of the raw input against its label, computed once per image: validations repeat it unchanged.
+
+        Keyed by the metric's options, the image's lq/gt paths and digests of both images' pixels, so a file that
+        changed, or another dataset with the same paths but other pixels, is scored afresh.
+        """
+        if not hasattr(self, '_input_scores'):
+            self._input_scores = {}
+        key = (name, repr(sorted(metric_opt.items())), paths.get('lq_path'), paths.get('gt_path'), _digest(lq_img),
+               _digest(gt_img))
+        cache = self._input_scores
+        if key not in cache:
+            cache[key] = float(calculate_metric({'img': lq_img, 'img2': gt_img, **data}, metric_opt))
+        return cache[key]
 
     def _save_images(self, dataset_name, image_name, current_iter, output, panels, bit_depth=8):
         """Output PNG (16-bit for a 16-bit input) plus an 8-bit input|output|label PNG, under the dataset's name

@@ -29,7 +29,6 @@ only after the LMDBs are complete, so an interrupted build is redone, never trus
 flare_sr/train.py calls ``prepare_stage3_data`` before it checks a stage-III option file, and
 flare_sr/pipeline/stages.py calls ``ensure_stage3_data`` between stages I and III.
 """
-import argparse
 import hashlib
 import json
 import os
@@ -43,7 +42,7 @@ from tqdm import tqdm
 from flare_sr.data.lmdb_pack import pack_lmdb
 from flare_sr.data.meta_csv import read_split_csv, resolve_pairs, select_rows
 from flare_sr.data.pairing import pair_paths
-from flare_sr.errors import FlareSRError, exit_on_user_error
+from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.pipeline.inference import build_test_model
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.img_util import read_image, write_image
@@ -75,6 +74,8 @@ def stage3_settings(stage3_opt, option_file):
     if osp.basename(osp.normpath(lq_root)) != 'lq.lmdb' or osp.normpath(gt_root) != osp.join(out_dir, 'gt.lmdb'):
         raise FlareSRError(f'{option_file}: datasets.train must read the stage-III LMDBs: dataroot_lq '
                            f'<OUT>/lq.lmdb and dataroot_gt <OUT>/gt.lmdb (got {lq_root!r}, {gt_root!r})')
+    if source.get('fold') is not None and not source.get('meta_csv'):
+        raise FlareSRError(f'{option_file}: stage3_source.fold: selects rows of a split CSV, but meta_csv is not set')
     for key in ('main_opt', 'main_checkpoint'):
         if not osp.isfile(source[key]):
             raise FlareSRError(f'{option_file}: stage3_source.{key}: {source[key]} does not exist')
@@ -178,7 +179,7 @@ def prepare_stage3_data(option_path):
 @exit_on_user_error
 def main(argv=None):
     """``python -m flare_sr.pipeline.stage3_data -opt STAGE3.yml [--force]``."""
-    parser = argparse.ArgumentParser(description='Build or reuse the stage-III LMDBs of a stage-III option file.')
+    parser = ArgumentParser(description='Build or reuse the stage-III LMDBs of a stage-III option file.')
     parser.add_argument('-opt', required=True,
                         help='stage-III option file (e.g. options/hinet_phase2.yml) with a stage3_source block')
     parser.add_argument('--force', action='store_true', help='rebuild even when the cache is current')

@@ -91,6 +91,8 @@ STAGE3_SOURCE = {'main_opt': STR, 'main_checkpoint': STR, 'tile': DICT, 'dataroo
                  'meta_csv': (STR, NULL), 'fold': (STR, INT, LIST, NULL), 'patch_size': INT, 'stride': INT}
 SCHEDULER_COUNTS = ('milestones', 'periods', 'T_max', 'restarts')  # iteration counts inside train.scheduler
 DATASET_PATHS = ('dataroot_lq', 'dataroot_gt', 'meta_info_file', 'meta_csv')
+# Keys that choose a dataset's images: one its class never reads would silently select nothing (warned about).
+DATASET_SELECTION = ('dataroot_lq', 'meta_info_file', 'meta_csv', 'fold', 'filename_tmpl')
 # What a metric function receives from validation rather than from its options (TiledValidationMixin._score).
 METRIC_INPUTS = ('img', 'img2', 'img_lq', 'lq_path', 'gt_path')
 HINET_GRAD_CLIP = 0.01  # HINet's ImageRestorationModel: use_grad_clip -> clip_grad_norm_(params, 0.01)
@@ -448,6 +450,9 @@ class OptionChecker:
         if isinstance(opt.get('dist_params'), dict):
             self._keys('dist_params', opt['dist_params'], DIST_PARAMS)
         self._flare_sr_sections(opt, model_cls)
+        # each line once, even where two checks see the same fault (e.g. a type and a cross-key check)
+        self.problems, self.warnings, self.notes = (list(dict.fromkeys(lines))
+                                                    for lines in (self.problems, self.warnings, self.notes))
         return self.problems
 
     # ------------------------------------------------------------------ generic
@@ -611,8 +616,9 @@ class OptionChecker:
             self._unknown_choice(f'{key_path}.type', type_name, list(DATASET_REGISTRY.keys()))
             return
         dataset_cls = DATASET_REGISTRY.get(type_name)
-        known = dict(DATASET)
-        for key in _keys_read_by(dataset_cls):
+        read = _keys_read_by(dataset_cls)
+        known = {key: kind for key, kind in DATASET.items() if key not in DATASET_SELECTION or key in read}
+        for key in read:
             known.setdefault(key, None)
         for key in list(dataset_opt):
             if key not in known:
@@ -664,8 +670,6 @@ class OptionChecker:
                 self._value(train, key, f'train.{key}', TRAIN[key])
             else:
                 self._warn_unknown(f'train.{key}', key, list(TRAIN) + ['optim_g', 'pixel_opt'])
-        for key in ('total_iter', 'warmup_iter', 'net_d_iters', 'net_d_init_iters'):
-            self._counts(train, key, f'train.{key}')
         if 'total_iter' not in train:
             self.problems.append('train.total_iter: missing')
         for name in [key for key in train if str(key).startswith('optim_')]:
@@ -730,8 +734,6 @@ class OptionChecker:
 
     def _val(self, val, model_cls):
         self._keys('val', val, VAL)
-        for key in ('val_freq', 'tb_images'):
-            self._counts(val, key, f'val.{key}')
         if self.is_train and 'val_freq' not in val:
             self.problems.append('val.val_freq: missing')
         self._grids_as_tile(val)
@@ -778,8 +780,6 @@ class OptionChecker:
         source = opt.get('stage3_source')
         if isinstance(source, dict):
             self._keys('stage3_source', source, STAGE3_SOURCE, strict=True)
-            for key in ('patch_size', 'stride'):
-                self._counts(source, key, f'stage3_source.{key}')
             if isinstance(source.get('tile'), dict):
                 self._keys('stage3_source.tile', source['tile'], _schema(TILE_OPTIONS), strict=True)
         cascade = opt.get('cascade')
@@ -792,8 +792,6 @@ class OptionChecker:
 
     def _tile(self, tile, opt, model_cls):
         """A tile size and overlap the networks' grid allows, said at start-up (not at the first validation)."""
-        for key in ('size', 'overlap', 'batch'):
-            self._counts(tile, key, f'val.tile.{key}')
         size, overlap = tile.get('size'), tile.get('overlap')
         if size is None:
             return

@@ -16,6 +16,7 @@ from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 from flare_sr.data.pairing import pair_names, pair_paths
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import write_image
+from flare_sr.utils.options_check import OptionChecker
 
 
 def photo(number, height=40, width=48):
@@ -201,3 +202,57 @@ def test_synthetic_dataset_reads_a_basicsr_lmdb_with_spaces(tmp_path):
     sample = ds[0]
     assert sample['gt_path'].endswith('clean.lmdb/shot (1)')
     assert tuple(sample['gt'].shape) == (3, 64, 64)
+
+
+def test_a_filename_tmpl_that_pairs_nothing_is_one_line_naming_what_it_looked_for(tmp_path):
+    """BasicSR's meaning: the lq stem is filename_tmpl.format(gt stem). A template of one's own that matches no file
+    is not dropped for the other rules (which would pair these Flare7K names silently)."""
+    names = [('input_0000.png', 'gt_0000.png'), ('input_0001.png', 'gt_0001.png')]
+    write_pairs(tmp_path / 'lq', tmp_path / 'gt', names)
+    with pytest.raises(FlareSRError) as error:
+        dataset(tmp_path / 'lq', tmp_path / 'gt', filename_tmpl='{}_flare')
+    assert str(error.value) == (
+        f"filename_tmpl '{{}}_flare' pairs no file: for gt_0000.png in {tmp_path / 'gt'} it looks for the lq stem "
+        f'"gt_0000_flare" in {tmp_path / "lq"}, whose files are like input_0000.png (lq stem = '
+        "filename_tmpl.format(gt stem), as BasicSR's); fix or remove filename_tmpl")
+    assert len(dataset(tmp_path / 'lq', tmp_path / 'gt')) == 2  # the default template: the other rules pair them
+
+
+def test_a_filename_tmpl_that_pairs_only_some_files_says_so_once(tmp_path, capsys):
+    names = [('0000_flare.png', '0000.png'), ('input_0001.png', 'gt_0001.png')]
+    pixels = write_pairs(tmp_path / 'lq', tmp_path / 'gt', names)
+    assert_pairs(dataset(tmp_path / 'lq', tmp_path / 'gt', filename_tmpl='{}_flare'), names, pixels)
+    assert capsys.readouterr().err == (
+        f"warning: filename_tmpl '{{}}_flare' pairs only 1 of 2 files of {tmp_path / 'gt'}; the others by the other "
+        'rules (e.g. gt_0001.png <-> input_0001.png)\n')
+    dataset(tmp_path / 'lq', tmp_path / 'gt')
+    assert capsys.readouterr().err == ''  # the default template warns about nothing
+
+
+@pytest.mark.parametrize('options, problem', [
+    ({'fold': 'val'}, 'datasets.val.fold: selects rows of a split CSV, but meta_csv is not set'),
+    ({'meta_csv': 'split.csv', 'fold': 'val', 'meta_info_file': 'meta.txt'},
+     'datasets.val: meta_csv and meta_info_file both select the pairs; keep one of them'),
+    ({'meta_csv': 'split.csv', 'fold': 'val', 'filename_tmpl': '{}_flare'},
+     'datasets.val.filename_tmpl: not read with meta_csv, whose rows name both files of each pair; remove one of '
+     'them'),
+    ({'dataroot_lq': None}, 'datasets.val.dataroot_lq: missing (the folder or LMDB of flared inputs)'),
+])
+def test_a_selection_that_would_be_ignored_or_crash_is_an_option_problem(tmp_path, options, problem):
+    """A user setting that selects nothing (or is silently outvoted by another) is one line before any run."""
+    for name in ('split.csv', 'meta.txt'):
+        (tmp_path / name).write_text('')
+    opt = {'type': 'PairedFlareDataset', 'name': 'val', 'dataroot_lq': str(tmp_path), 'dataroot_gt': str(tmp_path)}
+    opt.update({key: str(tmp_path / value) if key in ('meta_csv', 'meta_info_file') else value
+                for key, value in options.items()})
+    opt = {key: value for key, value in opt.items() if value is not None}  # None: the key left out
+    problems = OptionChecker(is_train=False).check({'datasets': {'val': opt}})
+    assert [line for line in problems if line.startswith('datasets')] == [problem]
+
+
+def test_selection_keys_a_dataset_never_reads_are_warned_about(tmp_path):
+    checker = OptionChecker(is_train=False)
+    checker.check({'datasets': {'val': {'type': 'SyntheticFlareDataset', 'name': 'val', 'dataroot_gt': str(tmp_path),
+                                        'fold': 'val', 'filename_tmpl': '{}_flare'}}})
+    assert checker.warnings == ['datasets.val.fold: not read by SyntheticFlareDataset, ignored',
+                                'datasets.val.filename_tmpl: not read by SyntheticFlareDataset, ignored']

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from flare_sr.utils.img_util import read_image_uint8
+from flare_sr.utils.img_util import read_image_uint8, write_image
 from tests.helpers import (REPO, TEST_SCRIPT, experiment_dirs, hinet_options, load_params, make_flare_pairs,
                            pix2pix_options, read_metrics, run_train, tb_scalars, write_options)
 
@@ -179,3 +179,53 @@ def test_two_validation_sets_with_the_same_file_names_keep_their_own_images(tmp_
         assert np.array_equal(compare[:, :width], inputs[name])
         assert np.array_equal(compare[:, width:2 * width], output)
         assert np.array_equal(compare[:, 2 * width:], read_image_uint8(os.path.join(gt_dir, 'test_label_10000.png')))
+
+
+def test_input_baseline_is_scored_once_per_image_and_rescored_when_it_changes(tmp_path, tiny_data, monkeypatch):
+    """A real HINetModel validates twice: the second validation scores only the outputs, metrics.json keeps the
+    same input scores; rewriting a label at the same path scores that image's input afresh."""
+    from basicsr.data import build_dataloader, build_dataset
+    from basicsr.models import build_model
+
+    import flare_sr.models.tiled_validation as tiled_validation
+    from flare_sr.tests.test_train_support import dataset_options
+
+    lq_dir, gt_dir = make_flare_pairs(str(tmp_path / 'val'), 2, seed=5, prefix='test')
+    opt = hinet_options(tiny_data, 'baseline_cache', total_iter=10)
+    opt.update(is_train=True, dist=False, rank=0, world_size=1,
+               path={'experiments_root': str(tmp_path), 'visualization': str(tmp_path / 'vis')})
+    model = build_model(opt)
+    calls = []
+    real = tiled_validation.calculate_metric
+
+    def counted(data, metric_opt):
+        calls.append(metric_opt['type'])
+        return real(data, metric_opt)
+
+    monkeypatch.setattr(tiled_validation, 'calculate_metric', counted)
+
+    def validate(current_iter):
+        calls.clear()
+        dataset = build_dataset(dict(dataset_options(lq_dir, gt_dir, 'val'), phase='val'))
+        loader = build_dataloader(dataset, dict(dataset.opt, phase='val'), num_gpu=0, dist=False)
+        model.validation(loader, current_iter, None, save_img=False)
+        return len(calls)
+
+    metrics = len(opt['val']['metrics'])
+    assert validate(1) == 2 * 2 * metrics  # 2 images x (output, input) x metrics
+    model.feed_data({'lq': torch.rand(2, 3, 32, 32), 'gt': torch.rand(2, 3, 32, 32)})
+    model.optimize_parameters(1)  # the outputs change, the inputs do not
+    assert validate(2) == 2 * metrics  # outputs only
+    first, second = read_metrics(str(tmp_path / 'metrics.json'))['validations']
+    for image, scores in first['datasets']['val']['per_image'].items():
+        for name, score in scores.items():
+            assert second['datasets']['val']['per_image'][image][name]['input'] == score['input']
+            assert score['output'] != second['datasets']['val']['per_image'][image][name]['output']
+    label = os.path.join(gt_dir, 'test_label_10001.png')  # same path, other pixels: that input is scored again
+    write_image(label, 255 - read_image_uint8(label))
+    assert validate(3) == (2 + 1) * metrics
+    third = read_metrics(str(tmp_path / 'metrics.json'))['validations'][-1]['datasets']['val']['per_image']
+    assert third['test_input_10001']['psnr']['input'] != first['datasets']['val']['per_image'][
+        'test_input_10001']['psnr']['input']
+    assert third['test_input_10000']['psnr']['input'] == first['datasets']['val']['per_image'][
+        'test_input_10000']['psnr']['input']

@@ -76,6 +76,10 @@ def test_stage3_options_are_checked(setup):
     wrong = dict(stage3_opt, datasets=dict(train=dict(dataroot_lq='a/lq.lmdb', dataroot_gt='b/gt.lmdb')))
     with pytest.raises(FlareSRError, match='datasets.train must read the stage-III LMDBs'):
         ensure_stage3_data(wrong, 'stage3.yml')
+    unread = dict(stage3_opt, stage3_source=dict(stage3_opt['stage3_source'], fold='train'))  # no meta_csv
+    with pytest.raises(FlareSRError) as error:
+        ensure_stage3_data(unread, 'stage3.yml')
+    assert str(error.value) == 'stage3.yml: stage3_source.fold: selects rows of a split CSV, but meta_csv is not set'
 
 
 def test_train_py_builds_stage3_data_from_the_stage3_option_file(setup, monkeypatch):
