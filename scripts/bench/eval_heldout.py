@@ -12,8 +12,9 @@ Every single model gets the same training budget: ``--iters`` iterations of ``--
 ``flare_sr/train_pipeline.py`` (stage I Pix2Pix, stage II HINet, stage III HINet on stage-I outputs for
 ``--iters // 2``), so it costs 2.5 budgets; "Pix2Pix alone" is its stage I, "HINet alone" its stage II.
 The NAFNet post model (tiny: width 16, one block per level) is trained alone with the same budget and the
-HINet stage-II recipe, and so are HINet with ``train.fft_opt`` (FFTLoss, weight 0.1) and HINet with
-``train.saturation_mask`` (no loss on clipped light sources), when this checkout has them.
+HINet stage-II recipe, and so are HINet without the recipe's ``train.fft_opt`` (L1-type loss only) and HINet
+with ``train.saturation_mask`` (no loss on clipped light sources). Every model is tested as the demo tests
+it, with ``val.darken_only`` (output <= input); one more column tests the cascade without it.
 Outputs are written by ``flare_sr/test.py`` and scored here with skimage's
 PSNR and SSIM. Prints one Markdown table (input first, then each model) and the machine.
 """
@@ -30,7 +31,6 @@ import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision modu
 import numpy as np
 import yaml
 from _common import machine_name
-from basicsr.utils.registry import ARCH_REGISTRY, LOSS_REGISTRY
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
@@ -42,7 +42,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FAMILIES = ('psf', 'raytrace', 'anamorphic', 'clean')
 NAFNET = {'type': 'NAFNet', 'img_channel': 3, 'width': 16, 'middle_blk_num': 1,
           'enc_blk_nums': [1, 1, 1], 'dec_blk_nums': [1, 1, 1]}
-FFT_OPT = {'type': 'FFTLoss', 'loss_weight': 0.1}
 
 
 def load(path):
@@ -94,7 +93,7 @@ def checkpoint(name):
     return os.path.join(ROOT, 'experiments', name, 'models', 'net_g_latest.pth')
 
 
-def test_options(args, name, main_opt, post_net, main_ckpt, post_ckpt):
+def test_options(args, name, main_opt, post_net, main_ckpt, post_ckpt, darken_only=True):
     """A CascadeModel test option file scoring one variant (either stage may be off) on every family."""
     datasets = {}
     for index, family in enumerate(FAMILIES, start=1):
@@ -108,7 +107,7 @@ def test_options(args, name, main_opt, post_net, main_ckpt, post_ckpt):
                cascade=dict(use_main=main_ckpt is not None, use_post=post_ckpt is not None),
                path=dict(pretrain_network_main=main_ckpt or checkpoint(f'{args.prefix}_pix2pix'),
                          pretrain_network_post=post_ckpt or checkpoint(f'{args.prefix}_hinet')),
-               val=dict(save_img=True, suffix=None, tile=dict(size=128, overlap=32, batch=2),
+               val=dict(save_img=True, suffix=None, tile=dict(size=128, overlap=32, batch=2), darken_only=darken_only,
                         metrics={'psnr': {'type': 'calculate_psnr', 'crop_border': 0, 'test_y_channel': False}}))
     return opt
 
@@ -169,33 +168,32 @@ def main(argv=None):
     jobs = [('cascade (I+II+III)', ['flare_sr/train_pipeline.py', '--stage1', paths['pix2pix'], '--stage2',
                                     paths['hinet'], '--stage3', paths['stage3'], '--name', f'{args.prefix}_pipeline',
                                     '--quiet'])]
-    has_nafnet = 'NAFNet' in ARCH_REGISTRY
-    singles = []  # (label, experiment name, change): post models trained alone on the same budget
-    if has_nafnet:
-        singles.append(('NAFNet alone', f'{args.prefix}_nafnet', {'network_g': NAFNET}))
-    if 'FFTLoss' in LOSS_REGISTRY:  # the loss options came with it (branch nafnet)
-        singles.append(('HINet + FFT loss', f'{args.prefix}_hinet_fft', {'fft_opt': FFT_OPT}))
-        singles.append(('HINet + saturation mask', f'{args.prefix}_hinet_mask', {'saturation_mask': {}}))
+    singles = [  # (label, experiment name, change): post models trained alone on the same budget
+        ('NAFNet alone', f'{args.prefix}_nafnet', {'network_g': NAFNET}),
+        ('HINet, no FFT loss', f'{args.prefix}_hinet_l1', {'fft_opt': None}),
+        ('HINet + saturation mask', f'{args.prefix}_hinet_mask', {'saturation_mask': {}})]
     for label, name, change in singles:
         opt = budgeted(load('options/tiny/hinet_phase1.yml'), name, args, args.iters)
         if 'network_g' in change:
             opt['network_g'] = change['network_g']
         else:
             opt['train'].update(change)
+            opt['train'] = {key: value for key, value in opt['train'].items() if value is not None}
         paths[name] = write_options(folder, name, opt)
         jobs.append((label, ['flare_sr/train.py', '-opt', paths[name]]))
     for label, command in tqdm(jobs, desc='training', unit='job'):
         seconds[label] = run(command, os.path.join(folder, f'train_{len(seconds)}.log'))
     variants = [('cascade', p2p, hinet['network_g'], checkpoint(p2p['name']), checkpoint(stage3['name'])),
+                ('cascade, no darken_only', p2p, hinet['network_g'], checkpoint(p2p['name']),
+                 checkpoint(stage3['name']), False),
                 ('Pix2Pix alone', p2p, hinet['network_g'], checkpoint(p2p['name']), None),
                 ('HINet alone', p2p, hinet['network_g'], None, checkpoint(hinet['name']))]
     for label, name, change in singles:
         variants.append((label, p2p, change.get('network_g', hinet['network_g']), None, checkpoint(name)))
     table = {}
-    for label, main_opt, post_net, main_ckpt, post_ckpt in tqdm(variants, desc='testing', unit='model'):
+    for label, *variant in tqdm(variants, desc='testing', unit='model'):
         name = f'{args.prefix}_test_{len(table)}'
-        path = write_options(folder, f'test_{len(table)}',
-                             test_options(args, name, main_opt, post_net, main_ckpt, post_ckpt))
+        path = write_options(folder, f'test_{len(table)}', test_options(args, name, *variant))
         run(['flare_sr/test.py', '-opt', path], os.path.join(folder, f'{name}.log'))
         table[label] = score(args, name)
     first = next(iter(table.values()))
@@ -213,8 +211,6 @@ def main(argv=None):
         cells = [f'{first[family][0]:.2f} / {first[family][1]:.3f}' if family != 'clean' else 'inf / 1.000']
         cells += [f'{scores[family][2]:.2f} / {scores[family][3]:.3f}' for scores in table.values()]
         print(f'| {family} | ' + ' | '.join(cells) + ' |')
-    if not singles:
-        print('\nNAFNet and the loss options: not measured (not in this checkout).')
 
 
 if __name__ == '__main__':
