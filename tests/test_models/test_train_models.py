@@ -6,10 +6,13 @@ import os
 import numpy as np
 import pytest
 import torch
+from basicsr.data import build_dataloader, build_dataset
+from basicsr.models import build_model
 
+import flare_sr.models.tiled_validation as tiled_validation
 from flare_sr.utils.img_util import read_image_uint8, write_image
-from tests.helpers import (REPO, TEST_SCRIPT, experiment_dirs, hinet_options, load_params, make_flare_pairs,
-                           pix2pix_options, read_metrics, run_train, tb_scalars, write_options)
+from tests.helpers import (REPO, TEST_SCRIPT, dataset_options, experiment_dirs, hinet_options, load_params,
+                           make_flare_pairs, pix2pix_options, read_metrics, run_train, tb_scalars, write_options)
 
 
 @pytest.fixture(scope='module')
@@ -184,12 +187,6 @@ def test_two_validation_sets_with_the_same_file_names_keep_their_own_images(tmp_
 def test_input_baseline_is_scored_once_per_image_and_rescored_when_it_changes(tmp_path, tiny_data, monkeypatch):
     """A real HINetModel validates twice: the second validation scores only the outputs, metrics.json keeps the
     same input scores; rewriting a label at the same path scores that image's input afresh."""
-    from basicsr.data import build_dataloader, build_dataset
-    from basicsr.models import build_model
-
-    import flare_sr.models.tiled_validation as tiled_validation
-    from flare_sr.tests.test_train_support import dataset_options
-
     lq_dir, gt_dir = make_flare_pairs(str(tmp_path / 'val'), 2, seed=5, prefix='test')
     opt = hinet_options(tiny_data, 'baseline_cache', total_iter=10)
     opt.update(is_train=True, dist=False, rank=0, world_size=1,
