@@ -98,13 +98,14 @@ class CascadeModel(TiledValidationMixin, BaseModel):
         return self.device.type == 'cpu'
 
     def run_networks(self, lq):
-        """One batch of [0,1] tiles through the enabled networks, each output clamped to [0,1] (and to its input under
-        ``val.darken_only``, as stage III was trained on darkened stage-I outputs)."""
+        """One batch of [0,1] tiles through the enabled networks, each output clamped to [0,1] and, under
+        ``val.darken_only``, to the observed input ``lq``: the post net may undo the main net's over-darkening, never
+        brighten beyond what the camera saw (stage III trains on the clamped stage-I outputs it gets here)."""
         image = lq
         if 'main' in self.nets:
-            image = self.darken_only(image, restore_image(self.nets['main'], image))
+            image = self.darken_only(lq, restore_image(self.nets['main'], image))
         if 'post' in self.nets:
-            image = self.darken_only(image, final_output(self.nets['post'](image)).clamp(0, 1))
+            image = self.darken_only(lq, final_output(self.nets['post'](image)).clamp(0, 1))
         return image
 
     @property
