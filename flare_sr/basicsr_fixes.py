@@ -14,21 +14,26 @@ idempotent. What each wrapper fixes:
   Ours picks ``dist_params.backend`` from the option file, else NCCL with CUDA and gloo without; an
   explicit ``nccl`` without GPUs becomes gloo with a warning (``flare_sr/utils/hardware.py``), and a
   launcher started without its environment is one ``error:`` line.
-- ``parse_options``: accepts ``--local-rank`` (what ``torch.distributed.launch`` passes), fits GPU-only
+- ``parse_options``: accepts ``--local-rank`` (what ``torch.distributed.launch`` passes) and, for test.py,
+  ``--precision`` (overrides ``val.precision``; ``--auto_resume`` leaves test.py's help), fits GPU-only
   settings to this machine (``num_gpu``, ``prefetch_mode: cuda``, ``pin_memory``; one warning line each),
   refuses two validation sets of one name (their images and metrics are kept apart by name), and
   gives test runs default ``val.save_img`` / ``val.suffix`` instead of a KeyError.
 - ``parse_options``' command-line parser reports a bad argument as one ``error:`` line (flare_sr.errors.ArgumentParser)
   instead of argparse's usage block.
 - ``parse_options`` also checks the options once, as parsed (``--force_yml`` included), before any
-  folder exists (``flare_sr.utils.options_check``).
+  folder exists (``flare_sr.utils.options_check``). A refused run prints its ``error:`` line alone: BasicSR's
+  prints while parsing ("Disable distributed.") and the notes and warnings wait until the options are accepted.
 - ``create_train_val_dataloader``: trains flare_sr datasets through ``ResumableSampler`` with the
   dataset seed set to ``manual_seed``, skips the part of the epoch a resumed run already trained on,
   keeps DataLoader set-up off the global RNG, and corrects the epoch count BasicSR derives with
   ``ceil`` where the loader drops the last partial batch (a run could end before ``total_iter``).
 """
+import argparse
+import contextlib
 import functools
 import importlib.metadata
+import io
 import math
 import os
 import subprocess
@@ -50,6 +55,7 @@ from flare_sr.errors import ArgumentParser, FlareSRError
 from flare_sr.utils.checkpoint import latest_training_state, load_training_state
 from flare_sr.utils.hardware import check_launcher_env, choose_backend, fit_to_hardware, warn
 from flare_sr.utils.options_check import check_options, check_parseable, load_option_file
+from flare_sr.utils.precision import PRECISIONS
 
 _MARK = '_flare_sr_fixes_applied'
 
@@ -72,8 +78,6 @@ def apply():
     if getattr(basicsr.train, _MARK, False):
         return
     basicsr.utils.options.init_dist = _wrap_init_dist(basicsr.utils.options.init_dist)
-    # parse_options builds its parser as argparse.ArgumentParser(): the only use of argparse in that module
-    basicsr.utils.options.argparse = types.SimpleNamespace(ArgumentParser=ArgumentParser)
     basicsr.train.parse_options = _wrap_parse_options(basicsr.train.parse_options)
     basicsr.test.parse_options = _wrap_parse_options(basicsr.test.parse_options)
     basicsr.train.load_resume_state = load_resume_state
@@ -85,10 +89,32 @@ def apply():
 
 # ----------------------------------------------------------------------------------------------
 # command line and options
-def normalise_local_rank_argv(argv):
-    """``--local-rank N`` / ``--local-rank=N`` (torch.distributed.launch) -> BasicSR's ``--local_rank``."""
-    return [arg.replace('--local-rank', '--local_rank', 1) if arg.startswith('--local-rank') else arg
-            for arg in argv]
+class TrainArgumentParser(ArgumentParser):
+    """The parser BasicSR's ``parse_options`` builds for train.py, with the project's error format and help:
+    ``--local-rank`` (what torch.distributed.launch passes) beside BasicSR's ``--local_rank``."""
+
+    def add_argument(self, *names, **kwargs):
+        if names == ('--local_rank', ):
+            names = ('--local_rank', '--local-rank')
+            kwargs.setdefault('help', "this process's rank on its machine (set by the launcher)")
+        elif names == ('--auto_resume', ):
+            kwargs.setdefault('help', 'resume from the newest state in experiments/<name>/training_states')
+        return super().add_argument(*names, **kwargs)
+
+
+class TestArgumentParser(TrainArgumentParser):
+    """test.py's: also ``--precision`` (overrides ``val.precision``); ``--auto_resume`` (BasicSR reads it, but it
+    means nothing in a test) is left out of the help."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        super().add_argument('--precision', choices=PRECISIONS,
+                             help='network precision (overrides val.precision; auto: bf16 where native, else fp32)')
+
+    def add_argument(self, *names, **kwargs):
+        if names == ('--auto_resume', ):
+            kwargs['help'] = argparse.SUPPRESS
+        return super().add_argument(*names, **kwargs)
 
 
 def option_path_from_argv(argv=None):
@@ -125,17 +151,34 @@ def _wrap_parse_options(parse_options):
 
     @functools.wraps(parse_options)
     def wrapper(root_path, is_train=True):
-        sys.argv = normalise_local_rank_argv(sys.argv)
         option_path = option_path_from_argv()
         if option_path is not None and not help_requested():  # else the parser prints --help or wants -opt
             check_parseable(load_option_file(option_path), option_path, force_yml_from_argv())
-        opt, args = parse_options(root_path, is_train)
+        # parse_options builds its parser as argparse.ArgumentParser(): the only use of argparse in that module
+        basicsr.utils.options.argparse = types.SimpleNamespace(
+            ArgumentParser=TrainArgumentParser if is_train else TestArgumentParser)
+        # A refused run prints its one error line only: what BasicSR prints while parsing ("Disable distributed.")
+        # and the checker's notes and warnings are held back and printed once the options are accepted.
+        held_out, held_err = io.StringIO(), io.StringIO()
+        try:
+            with contextlib.redirect_stdout(held_out):
+                opt, args = parse_options(root_path, is_train)
+        except SystemExit as stop:
+            if not stop.code:  # --help
+                sys.stdout.write(held_out.getvalue())
+            raise
+        if getattr(args, 'precision', None):
+            opt['val'] = dict(opt.get('val') or {}, precision=args.precision)
         # once, on what BasicSR parsed (--force_yml included), before train_pipeline creates any folder
-        with open(os.devnull, 'w') as devnull:
+        with open(os.devnull, 'w') as devnull, contextlib.redirect_stderr(held_err):
             check_options(opt, option_path, is_train, stream=None if opt['rank'] == 0 else devnull)
-        for message in fit_to_hardware(opt, torch.cuda.device_count()):
-            warn(message, opt['rank'])
-        _check_dataset_names(opt)
+            for message in fit_to_hardware(opt, torch.cuda.device_count()):
+                warn(message, opt['rank'])
+            _check_dataset_names(opt)
+        sys.stdout.write(held_out.getvalue())
+        sys.stdout.flush()
+        sys.stderr.write(held_err.getvalue())
+        sys.stderr.flush()
         if not is_train:
             val = opt.setdefault('val', {})
             val.setdefault('save_img', False)

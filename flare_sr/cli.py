@@ -19,7 +19,7 @@ from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.pipeline.inference import (build_inference_model, build_onnx_predictor, check_writable, list_inputs,
                                          plan_outputs, predict_files, save_tile_preview, write_zip)
 from flare_sr.pipeline.stage3_data import prepare_stage3_data
-from flare_sr.pipeline.stages import run_pipeline
+from flare_sr.pipeline.stages import check_stage_files, run_pipeline
 from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
 from flare_sr.utils.img_util import peek_size
 from flare_sr.utils.precision import PRECISIONS
@@ -47,26 +47,6 @@ def run(pipeline_name, is_train):
             dist.destroy_process_group()
 
 
-def precision_to_force_yml(argv):
-    """``--precision X`` -> BasicSR's ``--force_yml val:precision=X`` (merged into a ``--force_yml`` already given)."""
-    argv = list(argv)
-    if '--precision' not in argv and not any(arg.startswith('--precision=') for arg in argv):
-        return argv
-    for index, arg in enumerate(argv):
-        if arg.startswith('--precision'):
-            value = arg.split('=', 1)[1] if '=' in arg else (argv[index + 1] if index + 1 < len(argv) else None)
-            del argv[index:index + (1 if '=' in arg else 2)]
-            break
-    if value not in PRECISIONS:
-        raise FlareSRError(f'--precision {value}: not one of {", ".join(PRECISIONS)}')
-    entry = f'val:precision={value}'
-    if '--force_yml' in argv:
-        argv.insert(argv.index('--force_yml') + 1, entry)
-    else:
-        argv += ['--force_yml', entry]
-    return argv
-
-
 @exit_on_user_error
 def train_main():
     """``flare_sr/train.py -opt FILE [--auto_resume] [--launcher pytorch] ...`` (BasicSR's arguments)."""
@@ -75,8 +55,8 @@ def train_main():
 
 @exit_on_user_error
 def test_main():
-    """``flare_sr/test.py -opt FILE [--precision fp32|bf16|fp16|auto] ...`` (BasicSR's arguments)."""
-    sys.argv = [sys.argv[0], *precision_to_force_yml(sys.argv[1:])]
+    """``flare_sr/test.py -opt FILE [--precision fp32|bf16|fp16|auto] ...`` (BasicSR's arguments and ours,
+    basicsr_fixes.TestArgumentParser)."""
     run('test', is_train=False)
 
 
@@ -147,13 +127,14 @@ RENAMED_PIPELINE_FLAGS = {'--main': '--stage1', '--phase1': '--stage2', '--phase
 
 
 def renamed_pipeline_flags(argv):
-    """``argv`` with the former flags (``RENAMED_PIPELINE_FLAGS``) replaced, one ``warning:`` line on stderr each;
-    a FlareSRError where one stage is given twice (under its old and its new flag)."""
-    renamed, seen = [], set()
+    """(``argv`` with the former flags (``RENAMED_PIPELINE_FLAGS``) replaced, one ``warning:`` line each for the
+    caller to print once the run is accepted); a FlareSRError where one stage is given twice (under its old and its
+    new flag)."""
+    renamed, seen, warnings = [], set(), []
     for arg in argv:
         flag, equals, value = arg.partition('=')
         if flag in RENAMED_PIPELINE_FLAGS:
-            print(f'warning: {flag} is deprecated; use {RENAMED_PIPELINE_FLAGS[flag]}', file=sys.stderr, flush=True)
+            warnings.append(f'warning: {flag} is deprecated; use {RENAMED_PIPELINE_FLAGS[flag]}')
             flag = RENAMED_PIPELINE_FLAGS[flag]
             arg = flag + equals + value
         if flag in RENAMED_PIPELINE_FLAGS.values():
@@ -162,7 +143,7 @@ def renamed_pipeline_flags(argv):
                 raise FlareSRError(f'{flag} is given twice ({old} is its former name); give it once')
             seen.add(flag)
         renamed.append(arg)
-    return renamed
+    return renamed, warnings
 
 
 def pipeline_parser():
@@ -184,5 +165,15 @@ def pipeline_parser():
 @exit_on_user_error
 def pipeline_main(argv=None):
     """``flare_sr/train_pipeline.py --stage1 A.yml --stage2 B.yml --stage3 C.yml [--name N] [--quiet]``."""
-    args = pipeline_parser().parse_args(renamed_pipeline_flags(sys.argv[1:] if argv is None else argv))
-    run_pipeline({'stage1': args.stage1, 'stage2': args.stage2, 'stage3': args.stage3}, args.name, args.quiet)
+    argv, warnings = renamed_pipeline_flags(sys.argv[1:] if argv is None else argv)
+    args = pipeline_parser().parse_args(argv)
+    option_files = {'stage1': args.stage1, 'stage2': args.stage2, 'stage3': args.stage3}
+    check_stage_files(option_files)  # a refused run says its error line alone
+    for warning in warnings:
+        print(warning, file=sys.stderr, flush=True)
+    run_pipeline(option_files, args.name, args.quiet)
+
+
+if __name__ == '__main__':  # ``python -m flare_sr.cli``: this module holds the commands, it is none of them
+    sys.exit('error: flare_sr.cli is not a command: run flare-sr-train, flare-sr-test, flare-sr-infer or '
+             'flare-sr-pipeline (or flare_sr/train.py, test.py, infer.py, train_pipeline.py)')

@@ -31,11 +31,44 @@ def exit_on_user_error(main):
     return wrapper
 
 
+class _Probe(Exception):
+    """Raised by ``ArgumentParser.error`` while it looks for unrecognized arguments."""
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with the project's error format: a bad command line is one ``error: <what>`` line and exit status 2
-    (argparse prints its whole usage block); ``--help`` is unchanged."""
+    (argparse prints its whole usage block); ``--help`` is unchanged. A missing required flag is said together with
+    any unrecognized argument (``--phase3`` for ``--stage3``), which argparse would not mention."""
+
+    _argv, _probing = None, False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if not self._probing:
+            self._argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def _unrecognized(self):
+        """The arguments no flag takes, found by parsing again with no flag required ([] if that fails too)."""
+        required = [action for action in self._actions if action.required]
+        self._probing = True
+        try:
+            for action in required:
+                action.required = False
+            return super().parse_known_args(self._argv, argparse.Namespace())[1]
+        except _Probe:
+            return []
+        finally:
+            for action in required:
+                action.required = True
+            self._probing = False
 
     def error(self, message):
+        if self._probing:
+            raise _Probe()
+        if message.startswith('the following arguments are required') and self._argv is not None:
+            unrecognized = self._unrecognized()
+            if unrecognized:
+                message = f'unrecognized arguments: {" ".join(unrecognized)}; {message}'
         choice = re.fullmatch(r"argument (\S+): invalid choice: '?(.*?)'? \(choose from (.*)\)", message)
         if choice:
             flag, value, choices = choice.groups()

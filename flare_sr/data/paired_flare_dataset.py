@@ -51,6 +51,70 @@ def read_meta_info_names(meta_info_file):
     return names
 
 
+def _disk_items(opt, quiet):
+    """[(lq_path, gt_path or None)] after pairing and the optional CSV / meta_info selection."""
+    lq_root, gt_root, filename_tmpl = opt['dataroot_lq'], opt.get('dataroot_gt'), opt.get('filename_tmpl') or '{}'
+    if gt_root is None:
+        return [(path, None) for path in list_images(lq_root)]
+    if opt.get('meta_csv'):
+        csv_path = opt['meta_csv']
+        rows = select_rows(read_split_csv(csv_path), opt.get('fold'), csv_path)
+        pairs = resolve_pairs(rows, lq_root, gt_root, csv_path)
+    elif opt.get('meta_info_file'):
+        pairs = _meta_info_pairs(opt, quiet)
+    else:
+        pairs = pair_paths(lq_root, gt_root, filename_tmpl, quiet=quiet)
+    return [(lq, gt) for _, lq, gt in pairs]
+
+
+def _meta_info_pairs(opt, quiet):
+    """BasicSR's meta_info_file lists gt names; each finds its lq partner by the pairing rules."""
+    meta_file, lq_root, gt_root = opt['meta_info_file'], opt['dataroot_lq'], opt['dataroot_gt']
+    gt_paths = []
+    for name in read_meta_info_names(meta_file):
+        path = os.path.join(gt_root, name)
+        if not os.path.isfile(path):
+            raise FlareSRError(f'{meta_file}: lists {name}, which is not in {gt_root}')
+        gt_paths.append(path)
+    return pair_names(list_images(lq_root), gt_paths, opt.get('filename_tmpl') or '{}', lq_where=lq_root,
+                      gt_where=meta_file, all_lq=False, quiet=quiet)
+
+
+def _lmdb_items(opt, quiet):
+    """[(lq key, gt key)] from the LMDBs' meta_info.txt after the cheap integrity check and selections."""
+    lq_root, gt_root = opt['dataroot_lq'], opt.get('dataroot_gt')
+    if gt_root is None:
+        raise FlareSRError(f'dataset {opt.get("name")}: io_backend lmdb needs dataroot_gt')
+    for root in (lq_root, gt_root):
+        if not str(root).endswith('.lmdb'):
+            raise FlareSRError(f'{root}: io_backend lmdb needs a folder ending in .lmdb (e.g. OUT/lq.lmdb)')
+    lq_keys, gt_keys = lmdb_keys(lq_root), lmdb_keys(gt_root)
+    if set(lq_keys) & set(gt_keys):  # BasicSR's convention: the same keys in both (a difference is an error)
+        pairs = [(key, key, key) for key in quick_check_lmdb(lq_root, gt_root)]
+    else:  # e.g. make_lmdb_from_imgs on Flare7K's input/ and gt/ folders: input_000000 <-> gt_000000
+        pairs = pair_names(lq_keys, gt_keys, opt.get('filename_tmpl') or '{}', lq_where=lq_root, gt_where=gt_root,
+                           keys=True, quiet=quiet)
+    if opt.get('meta_info_file'):
+        meta_file = opt['meta_info_file']
+        by_key = {}
+        for key, lq_key, gt_key in pairs:
+            for name in (key, lq_key, gt_key):
+                by_key.setdefault(name, (lq_key, gt_key))
+        selected = [key_of_name(name) for name in read_meta_info_names(meta_file)]
+        missing = [key for key in selected if key not in by_key]
+        if missing:
+            raise FlareSRError(f'{meta_file}: key {missing[0]} is not in {lq_root} ({len(missing)} missing)')
+        return [by_key[key] for key in selected]
+    if opt.get('meta_csv'):
+        csv_path = opt['meta_csv']
+        images = {lmdb_image_key(row['img_id']) for row in
+                  select_rows(read_split_csv(csv_path), opt.get('fold'), csv_path)}
+        pairs = [pair for pair in pairs if image_key_of_patch(pair[0]) in images]
+        if not pairs:
+            raise FlareSRError(f'{csv_path}: no patch in {lq_root} belongs to the selected fold {opt.get("fold")}')
+    return [(lq_key, gt_key) for _, lq_key, gt_key in pairs]
+
+
 @DATASET_REGISTRY.register()
 class PairedFlareDataset(data.Dataset):
     """Flared input (lq) and clean label (gt) pairs; see the module docstring for options."""
@@ -63,18 +127,13 @@ class PairedFlareDataset(data.Dataset):
         self.backend = self.io_backend_opt.get('type', 'disk')
         self.lq_root = opt['dataroot_lq']
         self.gt_root = opt.get('dataroot_gt')
-        self.filename_tmpl = opt.get('filename_tmpl') or '{}'
         if self.gt_root is None and self.phase != 'test':
             raise FlareSRError(f'dataset {opt.get("name")}: dataroot_gt is required in phase {self.phase}')
         self.gt_size = opt.get('gt_size')
+        self.items = self.select_items(opt)
         if self.backend == 'lmdb':
-            self.items = self._lmdb_items()
             readahead = self.io_backend_opt.get('readahead', False)
             self.lmdbs = {'lq': LmdbImages(self.lq_root, readahead), 'gt': LmdbImages(self.gt_root, readahead)}
-        elif self.backend == 'disk':
-            self.items = self._disk_items()
-        else:
-            raise FlareSRError(f'dataset {opt.get("name")}: io_backend type "{self.backend}" (use disk or lmdb)')
 
     @staticmethod
     def check_options(opt, key_path):
@@ -91,67 +150,28 @@ class PairedFlareDataset(data.Dataset):
         if opt.get('meta_csv') and opt.get('filename_tmpl', '{}') != '{}':
             problems.append(f'{key_path}.filename_tmpl: not read with meta_csv, whose rows name both files of each '
                             'pair; remove one of them')
+        paths = ('dataroot_lq', 'dataroot_gt', 'meta_info_file', 'meta_csv')
+        paths_exist = all(os.path.exists(opt[key]) for key in paths if isinstance(opt.get(key), str))  # else reported
+        if not problems and paths_exist:
+            try:  # lists folders and meta files only: no image is read
+                PairedFlareDataset.select_items(opt, quiet=True)
+            except FlareSRError as error:
+                key, _, rest = str(error).partition(' ')
+                problems.append(f'{key_path}.{key}: {rest}' if key in opt else f'{key_path}: {error}')
         return problems
 
-    def _disk_items(self):
-        """[(lq_path, gt_path or None)] after pairing and the optional CSV / meta_info selection."""
-        if self.gt_root is None:
-            return [(path, None) for path in list_images(self.lq_root)]
-        if self.opt.get('meta_csv'):
-            csv_path = self.opt['meta_csv']
-            rows = select_rows(read_split_csv(csv_path), self.opt.get('fold'), csv_path)
-            pairs = resolve_pairs(rows, self.lq_root, self.gt_root, csv_path)
-        elif self.opt.get('meta_info_file'):
-            pairs = self._meta_info_pairs()
-        else:
-            pairs = pair_paths(self.lq_root, self.gt_root, self.filename_tmpl)
-        return [(lq, gt) for _, lq, gt in pairs]
-
-    def _meta_info_pairs(self):
-        """BasicSR's meta_info_file lists gt names; each finds its lq partner by the pairing rules."""
-        meta_file = self.opt['meta_info_file']
-        gt_paths = []
-        for name in read_meta_info_names(meta_file):
-            path = os.path.join(self.gt_root, name)
-            if not os.path.isfile(path):
-                raise FlareSRError(f'{meta_file}: lists {name}, which is not in {self.gt_root}')
-            gt_paths.append(path)
-        return pair_names(list_images(self.lq_root), gt_paths, self.filename_tmpl, lq_where=self.lq_root,
-                          gt_where=meta_file, all_lq=False)
-
-    def _lmdb_items(self):
-        """[(lq key, gt key)] from the LMDBs' meta_info.txt after the cheap integrity check and selections."""
-        if self.gt_root is None:
-            raise FlareSRError(f'dataset {self.opt.get("name")}: io_backend lmdb needs dataroot_gt')
-        for root in (self.lq_root, self.gt_root):
-            if not str(root).endswith('.lmdb'):
-                raise FlareSRError(f'{root}: io_backend lmdb needs a folder ending in .lmdb (e.g. OUT/lq.lmdb)')
-        lq_keys, gt_keys = lmdb_keys(self.lq_root), lmdb_keys(self.gt_root)
-        if set(lq_keys) & set(gt_keys):  # BasicSR's convention: the same keys in both (a difference is an error)
-            pairs = [(key, key, key) for key in quick_check_lmdb(self.lq_root, self.gt_root)]
-        else:  # e.g. make_lmdb_from_imgs on Flare7K's input/ and gt/ folders: input_000000 <-> gt_000000
-            pairs = pair_names(lq_keys, gt_keys, self.filename_tmpl, lq_where=self.lq_root, gt_where=self.gt_root,
-                               keys=True)
-        if self.opt.get('meta_info_file'):
-            meta_file = self.opt['meta_info_file']
-            by_key = {}
-            for key, lq_key, gt_key in pairs:
-                for name in (key, lq_key, gt_key):
-                    by_key.setdefault(name, (lq_key, gt_key))
-            selected = [key_of_name(name) for name in read_meta_info_names(meta_file)]
-            missing = [key for key in selected if key not in by_key]
-            if missing:
-                raise FlareSRError(f'{meta_file}: key {missing[0]} is not in {self.lq_root} ({len(missing)} missing)')
-            return [by_key[key] for key in selected]
-        if self.opt.get('meta_csv'):
-            csv_path = self.opt['meta_csv']
-            images = {lmdb_image_key(row['img_id']) for row in
-                      select_rows(read_split_csv(csv_path), self.opt.get('fold'), csv_path)}
-            pairs = [pair for pair in pairs if image_key_of_patch(pair[0]) in images]
-            if not pairs:
-                raise FlareSRError(f'{csv_path}: no patch in {self.lq_root} belongs to the selected fold '
-                                   f'{self.opt.get("fold")}')
-        return [(lq_key, gt_key) for _, lq_key, gt_key in pairs]
+    @staticmethod
+    def select_items(opt, quiet=False):
+        """[(lq, gt or None)] paths (disk) or keys (lmdb) the options select, after pairing; one FlareSRError for a
+        selection that fails (nothing paired, an empty fold, a listed file missing). Lists folders and reads meta
+        files, never images. ``quiet``: no warning line for a template that pairs only some files (the option
+        check runs this before the dataset is built)."""
+        backend = (opt.get('io_backend') or {}).get('type', 'disk')
+        if backend == 'lmdb':
+            return _lmdb_items(opt, quiet)
+        if backend == 'disk':
+            return _disk_items(opt, quiet)
+        raise FlareSRError(f'dataset {opt.get("name")}: io_backend type "{backend}" (use disk or lmdb)')
 
     def __len__(self):
         return len(self.items)

@@ -39,7 +39,7 @@ _TOKEN = re.compile(r'[^_\-. ]+')
 
 def _check_template(filename_tmpl):
     if not isinstance(filename_tmpl, str) or filename_tmpl.count('{}') != 1 or re.search(r'\{[^}]', filename_tmpl):
-        raise FlareSRError(f'option filename_tmpl {filename_tmpl!r}: needs exactly one {{}} for the gt file stem '
+        raise FlareSRError(f'filename_tmpl {filename_tmpl!r} needs exactly one {{}} for the gt file stem '
                            "(BasicSR's convention, e.g. '{}' or '{}_flare')")
     return filename_tmpl
 
@@ -103,14 +103,16 @@ def _index(names, forms_of):
     return index
 
 
-def pair_names(lq_names, gt_names, filename_tmpl='{}', lq_where='lq', gt_where='gt', all_lq=True, keys=False):
+def pair_names(lq_names, gt_names, filename_tmpl='{}', lq_where='lq', gt_where='gt', all_lq=True, keys=False,
+               quiet=False):
     """[(key, lq_name, gt_name)] in the order of ``gt_names``, by the module's rules; names are paths or file
     names, or with ``keys`` LMDB keys (no extension to strip).
 
     Every gt name must find a partner; every lq name too unless ``all_lq`` is False (a meta file chose the
     gt names, so other lq files may be left over). Two files with the same stem on one side, and an
     unpaired file, are FlareSRErrors naming the file, the rules tried and ``meta_csv``. ``lq_where`` /
-    ``gt_where`` name the folders (or LMDBs) in messages.
+    ``gt_where`` name the folders (or LMDBs) in messages. ``quiet``: no warning line for a template that pairs
+    only some files.
     """
     filename_tmpl = _check_template(filename_tmpl)
     _stem = _key_stem if keys else _file_stem
@@ -170,7 +172,7 @@ def pair_names(lq_names, gt_names, filename_tmpl='{}', lq_where='lq', gt_where='
         if key in keys:
             raise FlareSRError(f'{lq_name}: same pairing key "{key}" as {keys[key]}; keep one of them')
         keys[key] = lq_name
-    if filename_tmpl != '{}' and by_template < len(gt_names):
+    if filename_tmpl != '{}' and by_template < len(gt_names) and not quiet:
         unmatched = next(name for name in gt_names if _stem(partner[name][1]) != filename_tmpl.format(_stem(name)))
         warn(f'filename_tmpl {filename_tmpl!r} pairs only {by_template} of {len(gt_names)} files of {gt_where}; the '
              f'others by the other rules (e.g. {os.path.basename(unmatched)} <-> '
@@ -178,7 +180,7 @@ def pair_names(lq_names, gt_names, filename_tmpl='{}', lq_where='lq', gt_where='
     return [(partner[gt_name][0], partner[gt_name][1], gt_name) for gt_name in gt_names]
 
 
-def pair_paths(lq_dir, gt_dir, filename_tmpl='{}'):
+def pair_paths(lq_dir, gt_dir, filename_tmpl='{}', quiet=False):
     """[(key, lq_path, gt_path)] in gt file order, paired by the rules above (extensions may differ)."""
     return pair_names(list_images(lq_dir), list_images(gt_dir), filename_tmpl, lq_where=os.fspath(lq_dir),
-                      gt_where=os.fspath(gt_dir))
+                      gt_where=os.fspath(gt_dir), quiet=quiet)

@@ -37,6 +37,10 @@ from flare_sr.utils.options_check import load_option_file
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))  # the repository: experiments/ lives here
 
 STAGES = (('I', 'stage1'), ('II', 'stage2'), ('III', 'stage3'))  # (label in prose and logs, key in code)
+# What each stage trains, and with which model_type: a file given for the wrong stage would train the wrong role.
+STAGE_ROLES = {'stage1': ('Pix2PixModel', 'the main network'),
+               'stage2': ('HINetModel', 'the post network on the flared inputs'),
+               'stage3': ('HINetModel', 'the post network on stage-I outputs')}
 # Keys of the stage-III file the pipeline fills in: (section, key, what it is derived from).
 DERIVED = (('path', 'pretrain_network_g', "stage II's checkpoint"),
            ('stage3_source', 'main_opt', "stage I's option file"),
@@ -136,14 +140,35 @@ def derive_stage3_keys(stage3, option_file, derived_values):
         stage3[section] = holder
 
 
-def resolve(option_files, pipeline_dir):
-    """Load and cross-link the three option files ({'stage1', 'stage2', 'stage3'}: paths); derive stage III's
-    DERIVED keys. Returns [(label, title, resolved path, opt)]."""
+def check_stage_files(option_files):
+    """Load the three option files ({'stage1', 'stage2', 'stage3'}: paths) and check that each fits its stage
+    (``STAGE_ROLES``; only stage III has ``stage3_source``) and that their names differ, before anything trains.
+    Returns {key: options}; one FlareSRError naming the flag and the file otherwise."""
     opts = {key: load_option_file(option_files[key]) for _, key in STAGES}
+    problems = []
+    for label, key in STAGES:
+        where = f'--{key} {option_files[key]}'
+        model_type, (expected, role) = opts[key].get('model_type'), STAGE_ROLES[key]
+        if model_type != expected:
+            problems.append(f'{where}: model_type {model_type}; stage {label} trains {role} ({expected})')
+        elif key == 'stage2' and 'stage3_source' in opts[key]:
+            problems.append(f'{where}: has stage3_source, so it trains on stage-I outputs (stage III); stage II '
+                            'trains on the flared inputs (swapped with --stage3?)')
+        elif key == 'stage3' and not isinstance(opts[key].get('stage3_source'), dict):
+            problems.append(f'{where}: stage3_source: missing (stage III trains on stage-I outputs)')
+    if problems:
+        raise FlareSRError('; '.join(problems))
     names = [opts[key].get('name') for _, key in STAGES]
     if len(set(names)) != 3:
         raise FlareSRError(f'the three option files need different `name`s (got {", ".join(map(str, names))}): '
                            'each stage trains in experiments/<name>/')
+    return opts
+
+
+def resolve(option_files, pipeline_dir):
+    """Load, check (``check_stage_files``) and cross-link the three option files ({'stage1', 'stage2', 'stage3'}:
+    paths); derive stage III's DERIVED keys. Returns [(label, title, resolved path, opt)]."""
+    opts = check_stage_files(option_files)
     derive_stage3_keys(opts['stage3'], option_files['stage3'], {
         'pretrain_network_g': latest_checkpoint(opts['stage2']),
         'main_opt': osp.abspath(option_files['stage1']),

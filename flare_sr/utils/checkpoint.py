@@ -170,6 +170,10 @@ def network_state_dict(checkpoint, path, param_key, key_path):
     return {name.removeprefix('module.'): value for name, value in state_dict.items()}
 
 
+def _shape(tensor):
+    return 'x'.join(map(str, tensor.shape)) or 'scalar'
+
+
 def check_fits(net, state_dict, path, key_path, strict):
     """One FlareSRError when ``state_dict`` does not fit ``net``: with ``strict``, any missing, unexpected or
     differently shaped key; without, only when nothing at all would load."""
@@ -179,12 +183,16 @@ def check_fits(net, state_dict, path, key_path, strict):
     reshaped = [name for name in own if name in state_dict and tuple(own[name].shape) != tuple(state_dict[name].shape)]
     loadable = len(own) - len(missing) - len(reshaped)
     if (strict and (missing or unexpected or reshaped)) or (own and loadable == 0):
-        parts = [f'{len(items)} {label} (e.g. {items[0]})' for label, items in
-                 (('missing', missing), ('unexpected', unexpected), ('of another shape', reshaped)) if items]
+        parts = [f'{len(items)} {label} keys (e.g. {items[0]})' for label, items in
+                 (('missing', missing), ('unexpected', unexpected)) if items]
+        if reshaped:
+            name = reshaped[0]
+            parts.append(f'{len(reshaped)} keys of another shape (e.g. {name}: {_shape(state_dict[name])} in the file, '
+                         f'{_shape(own[name])} in the network)')
         strict_option = key_path.replace('pretrain_network_', 'strict_load_')
         hint = f'; set {strict_option}: false to load the keys that fit' if loadable else ''
         raise FlareSRError(f'{key_path}: {path} does not fit {type(net).__name__}: ' + ', '.join(parts) +
-                           ' keys (a checkpoint of another network or size?)' + hint)
+                           ' (a checkpoint of another network or size?)' + hint)
 
 
 def load_checked_state_dict(net, load_path, key_path, strict=True, param_key='params'):

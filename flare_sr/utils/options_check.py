@@ -41,6 +41,7 @@ from basicsr.utils.options import ordered_yaml
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.checkpoint import load_checked_state_dict
 from flare_sr.utils.light_source import restore_light_source_tensor
 from flare_sr.utils.optim import OPTIMIZERS, REFUSED_SCHEDULERS, SCHEDULERS
 from flare_sr.utils.tiling import TILE_OPTIONS, tile_size_problem
@@ -172,7 +173,7 @@ def fold_renamed_arguments(opt):
             isinstance(type_name, str) and type_name in ARCH_REGISTRY) else {}
         if not any(old in section for old in renamed):
             continue
-        folded = {}
+        folded, folded_from = {}, {}  # folded_from: new key -> the deprecated key that set it
         for key, value in section.items():
             new = renamed.get(key)
             if new is None:
@@ -181,9 +182,12 @@ def fold_renamed_arguments(opt):
                 problems.append(f'{network}.{key}: {value!r} contradicts {network}.{new}: {section[new]!r} '
                                 f'({key} is the deprecated name of {new})')
             elif new in folded and folded[new] != value:
-                problems.append(f'{network}.{key}: {value!r} contradicts another deprecated name of {network}.{new}')
+                other = folded_from[new]
+                problems.append(f'{network}.{key}: {value!r} contradicts {network}.{other}: {folded[new]!r} (both are '
+                                f'deprecated names of {network}.{new})')
             else:
                 folded[new] = value
+                folded_from.setdefault(new, key)
                 notes.append(f'{network}.{key} is deprecated: use {network}.{new}')
         opt[network] = folded
     return notes, problems
@@ -323,8 +327,8 @@ def check_option_file(path, is_train=True, stream=None):
     return check_options(opt, path, is_train, stream)
 
 
-def suggestion(key, known, cutoff=0.8):
-    """`` (did you mean X?)`` when ``key`` is a likely typo of one of ``known``, else ''.
+def closest(key, known, cutoff=0.8):
+    """The one of ``known`` that ``key`` is likely a typo of, or None.
 
     Likely typo: difflib ratio of at least ``cutoff`` and a length within 2 (``use_shuffle`` is not a
     misspelt ``use_hflip``; ``lrr`` is a misspelt ``lr``).
@@ -332,7 +336,21 @@ def suggestion(key, known, cutoff=0.8):
     key = str(key)
     close = [name for name in difflib.get_close_matches(key, [str(k) for k in known], n=3, cutoff=cutoff)
              if abs(len(name) - len(key)) <= 2]
-    return f' (did you mean {close[0]}?)' if close else ''
+    return close[0] if close else None
+
+
+def suggestion(key, known, cutoff=0.8):
+    """`` (did you mean X?)`` when ``key`` is a likely typo of one of ``known`` (:func:`closest`), else ''."""
+    close = closest(key, known, cutoff)
+    return f' (did you mean {close}?)' if close else ''
+
+
+def _suggestion_with_former_names(key, target, by_name):
+    """``suggestion`` among a constructor's parameters and its deprecated names (``renamed_arguments``): a misspelt
+    former name gets the current one, `` (did you mean num_feat? ngf is its former name)``."""
+    hint = suggestion(key, list(by_name))
+    old = closest(key, getattr(target, 'renamed_arguments', {})) if not hint else None
+    return f' (did you mean {target.renamed_arguments[old]}? {old} is its former name)' if old else hint
 
 
 def strict_keys(values, known, key_path):
@@ -434,6 +452,7 @@ class OptionChecker:
         self._datasets(opt.get('datasets'))
         if isinstance(opt.get('path'), dict):
             self._path(opt['path'])
+            self._pretrained_networks(opt, model_cls)
         if self.is_train:
             if not isinstance(opt.get('train'), dict):
                 self.problems.append('train: missing (training needs a train section)')
@@ -468,6 +487,33 @@ class OptionChecker:
             elif not self.is_train and not (opt.get('path') or {}).get(f'pretrain_network_{key[len("network_"):]}'):
                 self.warnings.append(f'path.pretrain_network_{key[len("network_"):]}: not set, so {key} is tested '
                                      'with random weights')
+
+    def _pretrained_networks(self, opt, model_cls):
+        """Each ``path.pretrain_network_<x>`` fits ``network_<x>`` (BasicSR's ``strict_load_<x>``, ``param_key_<x>``),
+        said before the experiment folder exists. The network is built on the meta device (no memory, no init); the
+        file is loaded as weights only. A missing file or a network option that does not build is reported on its
+        own key; a network the model does not load (a test run's ``network_d``) is not checked."""
+        paths = opt['path']
+        loaded = getattr(model_cls, 'networks' if self.is_train else 'tiled_networks', None)
+        for key, load_path in paths.items():
+            if not str(key).startswith('pretrain_network_') or not isinstance(load_path, str):
+                continue
+            role = key[len('pretrain_network_'):]
+            net_opt = opt.get(f'network_{role}')
+            if not isinstance(net_opt, dict) or not osp.isfile(load_path) or (
+                    loaded is not None and f'network_{role}' not in loaded):
+                continue
+            net_opt = dict(net_opt)
+            try:  # not basicsr's build_network: its log line would set up BasicSR's logger before train_pipeline does
+                with torch.device('meta'):
+                    net = ARCH_REGISTRY.get(net_opt.pop('type'))(**net_opt)
+            except Exception:  # noqa: BLE001  (a bad network option is reported on its own key)
+                continue
+            try:
+                load_checked_state_dict(net, load_path, f'path.{key}', paths.get(f'strict_load_{role}', True) is not
+                                        False, paths.get(f'param_key_{role}', 'params'))
+            except FlareSRError as error:
+                self.problems.append(str(error))
 
     def _warn_unknown(self, key_path, key, known, reader='flare_sr'):
         self.warnings.append(f'{key_path}: not read by {reader}, ignored{suggestion(key, known)}')
@@ -538,7 +584,7 @@ class OptionChecker:
                 self._warn_unknown(f'{key_path}.{key}', key, list(by_name) + list(extra), getattr(
                     target, '__name__', 'it'))
             else:
-                hint = suggestion(key, list(by_name))
+                hint = _suggestion_with_former_names(key, target, by_name)
                 self.problems.append(f'{key_path}.{key}: unknown key{hint}')
         for name, parameter in by_name.items():
             if parameter.default is inspect.Parameter.empty and name not in values and name not in filled:

@@ -31,6 +31,7 @@ from basicsr.data import build_dataloader, build_dataset
 
 from flare_sr.data.paired_flare_dataset import PairedFlareDataset
 from flare_sr.data.sampling import ResumableSampler
+from flare_sr.errors import ArgumentParser
 from flare_sr.utils.img_util import to_float32
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -98,7 +99,7 @@ def measure(opt, args, float_first=False):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--size', default='2448x3264', help='HxW of the generated PNG pairs (challenge size)')
     parser.add_argument('--pairs', type=int, default=3, help='generated image pairs')
     parser.add_argument('--patch', type=int, default=512, help='LMDB patch size (create_lmdb --patch-size)')

@@ -56,7 +56,7 @@ from bench_model_cost import count_macs
 
 from flare_sr.data.pairing import pair_paths
 from flare_sr.data.patches import patch_grid
-from flare_sr.errors import FlareSRError
+from flare_sr.errors import ArgumentParser, FlareSRError
 from flare_sr.models.main_net import restore_image
 from flare_sr.models.onnx_backend import OnnxRuntimePredictor, export_onnx
 from flare_sr.pipeline.inference import build_test_model
@@ -253,7 +253,7 @@ def gmacs(work_items, opt):
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--size', default='2448x3264', help='HxW of the synthetic full-resolution frame')
     parser.add_argument('--arch', choices=['tiny', 'full'], default='tiny',
                         help='tiny: options/tiny/test_cascade.yml nets (CPU); full: options/test_cascade.yml (GPU)')

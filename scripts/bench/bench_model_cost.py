@@ -24,7 +24,7 @@ from basicsr.archs import build_network
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
-from flare_sr.errors import FlareSRError, exit_on_user_error
+from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 
 CONFIGS = [
     ('HINet default', {'type': 'HINet'}),
@@ -112,7 +112,7 @@ def parse_size(text):
 
 @exit_on_user_error
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--size', action='append', help='input HxW; repeatable (default: 256x256 and 2448x3264)')
     parser.add_argument('--time', action='store_true', help='also time a real forward pass at the first size')
     parser.add_argument('--device', default='cpu', help='device for --time (cpu, cuda)')

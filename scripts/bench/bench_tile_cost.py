@@ -19,6 +19,7 @@ import torch
 from _common import machine_name, parse_size, print_table
 from bench_inference import ROOT, TINY
 
+from flare_sr.errors import ArgumentParser
 from flare_sr.pipeline.inference import build_test_model
 from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
 from flare_sr.utils.options_check import load_option_file
@@ -33,7 +34,7 @@ def megapixels(size):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('-opt', default=TINY, help='cascade option file whose nets are timed (weights do not matter)')
     parser.add_argument('--sizes', nargs='+', default=['512x512', '1280x1664'], help='tile HxW sizes')
     parser.add_argument('--precisions', nargs='+', default=['fp32', 'bf16'], choices=['fp32', 'bf16'])

@@ -32,6 +32,8 @@ import yaml
 from _common import machine_name, print_table, run_child
 from bench_data_loading import make_pairs, pack
 
+from flare_sr.errors import ArgumentParser
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOOPS = ('ours', 'bare')
 
@@ -156,7 +158,7 @@ def summarise(record, warmup):
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--opt', default=os.path.join(ROOT, 'options', 'tiny', 'hinet_phase1.yml'),
                         help='option file whose network_g and train section are benchmarked')
     parser.add_argument('--device', default='cpu', help='cpu or cuda')

@@ -35,7 +35,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
 from flare_sr.data.meta_csv import read_split_csv
-from flare_sr.errors import FlareSRError, exit_on_user_error
+from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.utils.img_util import read_image_uint8
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -131,7 +131,7 @@ def score(args, results_name):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data', default='datasets/demo', help='folder from scripts/make_demo_dataset.py')
     parser.add_argument('--iters', type=int, default=300, help='training iterations per model (the budget)')
     parser.add_argument('--batch', type=int, default=8)

@@ -14,6 +14,8 @@ import sys
 
 from _common import machine_name
 
+from flare_sr.errors import ArgumentParser
+
 HEIGHT, WIDTH = 2448, 3264
 
 
@@ -36,7 +38,7 @@ def measure(mode, width, tile):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--width', type=int, default=32, help='channels of the cheap 3-conv test net')
     parser.add_argument('--tile', type=int, default=512)
     parser.add_argument('--child', choices=['tiled', 'whole'], help=argparse.SUPPRESS)

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import yaml
 
-from flare_sr.cli import renamed_pipeline_flags
+from flare_sr.cli import pipeline_main, renamed_pipeline_flags
 from flare_sr.errors import FlareSRError
 from flare_sr.pipeline.stages import resolve
 from flare_sr.utils.img_util import write_image
+from tests.helpers import REPO, run_main_in_process, unique_name
 
 VAL = dict(val_freq=1000, save_img=False, tile=dict(size=None),
            metrics=dict(psnr=dict(type='calculate_psnr', crop_border=0, test_y_channel=False)))
@@ -141,10 +142,43 @@ def test_derived_keys_are_filled_in_and_a_different_value_is_overridden_with_one
                                                    'experiments/elsewhere/net_g.pth is overridden by stage II')
 
 
-def test_former_pipeline_flags_are_renamed_with_one_warning_each(capsys):
+def test_former_pipeline_flags_are_renamed_with_one_warning_each():
     argv = ['--main', 'a.yml', '--phase1=b.yml', '--stage3', 'c.yml', '--quiet']
-    assert renamed_pipeline_flags(argv) == ['--stage1', 'a.yml', '--stage2=b.yml', '--stage3', 'c.yml', '--quiet']
-    assert capsys.readouterr().err.splitlines() == ['warning: --main is deprecated; use --stage1',
-                                                    'warning: --phase1 is deprecated; use --stage2']
+    assert renamed_pipeline_flags(argv) == (['--stage1', 'a.yml', '--stage2=b.yml', '--stage3', 'c.yml', '--quiet'],
+                                            ['warning: --main is deprecated; use --stage1',
+                                             'warning: --phase1 is deprecated; use --stage2'])
     with pytest.raises(FlareSRError, match='--stage2 is given twice [(]--phase1 is its former name[)]'):
         renamed_pipeline_flags(['--stage2', 'b.yml', '--phase1', 'b.yml'])
+
+
+def _pipeline_in_process(capsys, argv):
+    code, out, err = run_main_in_process(pipeline_main, argv, capsys)
+    return code, (out + err).splitlines()
+
+
+@pytest.mark.parametrize('order, expected', [
+    (('stage2', 'stage1', 'stage3'),
+     ['error: --stage1 {stage2}: model_type HINetModel; stage I trains the main network (Pix2PixModel); --stage2 '
+      '{stage1}: model_type Pix2PixModel; stage II trains the post network on the flared inputs (HINetModel)']),
+    (('stage1', 'stage3', 'stage2'),
+     ['error: --stage2 {stage3}: has stage3_source, so it trains on stage-I outputs (stage III); stage II trains on '
+      'the flared inputs (swapped with --stage3?); --stage3 {stage2}: stage3_source: missing (stage III trains on '
+      'stage-I outputs)']),
+])
+def test_a_file_given_for_the_wrong_stage_is_one_line_before_anything_trains(tmp_path, capsys, order, expected):
+    """Swapped files would train the wrong roles: each file's model_type (and stage3_source) must fit its flag. The
+    former flag's warning is not printed for a refused run, and no folder is created."""
+    files, names = _options(tmp_path, unique_name('roles'))
+    paths = dict(zip(files[::2], files[1::2]))
+    argv = ['--main', paths[f'--{order[0]}'], '--stage2', paths[f'--{order[1]}'], '--stage3', paths[f'--{order[2]}']]
+    code, lines = _pipeline_in_process(capsys, argv)
+    assert code == 2
+    assert lines == [line.format(**{key.lstrip('-'): value for key, value in paths.items()}) for line in expected]
+    for name in names + [f'pipeline_{names[2]}']:
+        assert not os.path.exists(os.path.join(REPO, 'experiments', name))
+
+
+def test_an_unknown_pipeline_flag_is_said_with_the_missing_one(capsys):
+    code, lines = _pipeline_in_process(capsys, ['--stage1', 'a.yml', '--stage2', 'b.yml', '--phase3', 'c.yml'])
+    assert (code, lines) == (2, ['error: unrecognized arguments: --phase3 c.yml; the following arguments are '
+                                 'required: --stage3'])

@@ -71,7 +71,7 @@ def test_filename_tmpl_is_honoured_like_basicsr(tmp_path):
 
 
 def test_bad_filename_tmpl_is_one_line():
-    with pytest.raises(FlareSRError, match=r"filename_tmpl '\{\}_\{\}': needs exactly one \{\}"):
+    with pytest.raises(FlareSRError, match=r"filename_tmpl '\{\}_\{\}' needs exactly one \{\}"):
         pair_names(['a.png'], ['a.png'], '{}_{}')
 
 

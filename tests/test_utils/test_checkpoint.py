@@ -130,7 +130,7 @@ def test_folder_missing_empty_truncated_and_foreign_files_get_one_line(tmp_path)
     torch.save({'params': {'conv.weight': torch.zeros(2, 3, 3, 3)}}, other_net)
     opt['path']['pretrain_network_g'] = str(other_net)
     with pytest.raises(FlareSRError, match=r'path.pretrain_network_g: .*other.pth does not fit HINet: \d+ missing '
-                                           r'.*1 unexpected \(e.g. conv.weight\) keys'):
+                                           r'.*1 unexpected keys \(e.g. conv.weight\)'):
         HINetModel(opt)
     assert load_weights_only(str(good))['iter'] == 2
 

@@ -1,17 +1,17 @@
 """val.precision / --precision: auto is bf16 only where native, and tiles still blend in float32."""
 import copy
+import sys
 
 import pytest
 import torch
 from basicsr.models import build_model
 
-from flare_sr.cli import precision_to_force_yml
 from flare_sr.errors import FlareSRError
 from flare_sr.utils import precision as precision_module
 from flare_sr.utils.options_check import OptionChecker
 from flare_sr.utils.precision import resolve_precision
 from flare_sr.utils.tiling import tiled_forward
-from tests.helpers import cascade_checkpoints, cascade_options
+from tests.helpers import cascade_checkpoints, cascade_option_file, cascade_options
 
 
 def _cpu_reports(monkeypatch, *flags):
@@ -80,12 +80,22 @@ def test_model_reads_val_precision_and_test_py_flag(tmp_path, monkeypatch):
     bf16 = build_model(cascade_options(paths, val=dict(tile=dict(size=96, overlap=16), precision='bf16')))
     out32, out16 = fp32.predict(lq), bf16.predict(lq)
     assert out16.dtype == torch.float32 and 0 < (out16 - out32).abs().mean() < 0.02
-    assert precision_to_force_yml(['-opt', 'x.yml', '--precision', 'bf16']) == [
-        '-opt', 'x.yml', '--force_yml', 'val:precision=bf16']
-    assert precision_to_force_yml(['--force_yml', 'val:pbar=false', '--precision=auto', '-opt', 'x.yml']) == [
-        '--force_yml', 'val:precision=auto', 'val:pbar=false', '-opt', 'x.yml']
-    with pytest.raises(FlareSRError, match='--precision'):
-        precision_to_force_yml(['--precision', 'int8'])
+
+
+def test_test_py_precision_flag_overrides_val_precision(tmp_path, monkeypatch):
+    """test.py's ``--precision`` is an argument of BasicSR's parser (basicsr_fixes.TestArgumentParser): it wins over
+    val.precision, also over one set by --force_yml."""
+    import basicsr.test
+
+    from flare_sr import basicsr_fixes
+
+    basicsr_fixes.apply()
+    path = cascade_option_file(tmp_path)
+    for extra, expected in (([], 'fp32'), (['--precision', 'bf16'], 'bf16'),
+                            (['--force_yml', 'val:precision=fp16', '--precision=auto'], 'auto')):
+        monkeypatch.setattr(sys, 'argv', ['test.py', '-opt', path, *extra])
+        opt, _ = basicsr.test.parse_options(str(tmp_path), is_train=False)
+        assert opt['val'].get('precision', 'fp32') == expected, extra
 
 
 def test_an_option_file_from_a_gpu_server_infers_on_the_cpu(capsys):
