@@ -52,6 +52,12 @@ def make_flare_pairs(folder, count, size=(64, 64), seed=0, prefix='train'):
     return lq_dir, gt_dir
 
 
+def flare_data(root, train, val, seed=1):
+    """Train and val pair folders of ``make_flare_pairs`` under ``root``: ``{"train": (lq, gt), "val": (lq, gt)}``."""
+    return {'train': make_flare_pairs(str(root / 'train'), train, seed=seed),
+            'val': make_flare_pairs(str(root / 'val'), val, seed=seed + 1, prefix='test')}
+
+
 def dataset_options(lq_dir, gt_dir, phase, gt_size=32, batch=2):
     opt = {'name': phase, 'type': 'PairedFlareDataset', 'dataroot_lq': lq_dir, 'dataroot_gt': gt_dir,
            'io_backend': {'type': 'disk'}}
@@ -208,6 +214,21 @@ def cascade_options(paths, **extra):
                val=dict(tile=dict(size=96, overlap=16, batch=2)))
     opt.update(extra)
     return opt
+
+
+def run_cascade_test(paths, tmp_path, name, folders, timeout=120, **val):
+    """flare_sr/test.py as a subprocess on the tiny cascade (``cascade_checkpoints`` paths), one PairedFlareDataset
+    per ``folders`` entry (dataset name -> folder holding ``lq/`` and ``gt/``), ``val`` merged into its val options.
+    Returns the finished process and ``results/<name>``, which the caller removes."""
+    opt = {k: v for k, v in cascade_options(paths).items() if k not in ('is_train', 'dist', 'rank', 'world_size')}
+    opt.update(name=name, datasets={f'test_{index}': dict(
+        name=set_name, type='PairedFlareDataset', phase='test', dataroot_lq=str(folder / 'lq'),
+        dataroot_gt=str(folder / 'gt'), io_backend=dict(type='disk'))
+        for index, (set_name, folder) in enumerate(folders.items(), start=1)})
+    opt['val'].update(save_img=True, suffix=None, **val)
+    option_file = tmp_path / f'{name}.yml'
+    option_file.write_text(yaml.safe_dump(opt))
+    return run_train(option_file, tmp_path, timeout=timeout, script=TEST_SCRIPT), os.path.join(REPO, 'results', name)
 
 
 def cascade_option_file(tmp_path):

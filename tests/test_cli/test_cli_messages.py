@@ -6,15 +6,14 @@ import sys
 import pytest
 
 from flare_sr import cli
-from tests.helpers import hinet_options, make_flare_pairs, run_main_in_process, run_train, write_options
+from tests.helpers import flare_data, hinet_options, run_main_in_process, run_train, write_options
 
 
 @pytest.fixture(scope='module')
 def option_file(tmp_path_factory):
     """A valid HINet option file (and its options) that no test here gets far enough to train with."""
     root = tmp_path_factory.mktemp('cli_messages')
-    data = {'train': make_flare_pairs(str(root / 'train'), 2, seed=1),
-            'val': make_flare_pairs(str(root / 'val'), 1, seed=2, prefix='test')}
+    data = flare_data(root, 2, 1)
     opt = hinet_options(data, 'never_trained', total_iter=1)
     return write_options(root / 'good.yml', opt), opt
 

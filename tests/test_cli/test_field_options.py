@@ -13,7 +13,7 @@ import yaml
 from flare_sr.data.sampling import SampleKey
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.options_check import check_option_file, check_options, suggestion
-from tests.helpers import (DATA_DIR, REPO, TEST_SCRIPT, experiment_dirs, hinet_options, make_flare_pairs,
+from tests.helpers import (DATA_DIR, REPO, TEST_SCRIPT, experiment_dirs, flare_data, hinet_options, make_flare_pairs,
                            pix2pix_options, read_metrics, remove_experiment, run_train, unique_name, write_options)
 
 TEMPLATES = os.path.join(DATA_DIR, 'field_options')
@@ -162,8 +162,7 @@ def test_field_files_pass_the_checker_as_they_are(field_data, tmp_path, template
 @pytest.fixture(scope='module')
 def tiny_data(tmp_path_factory):
     root = tmp_path_factory.mktemp('flare_pairs')
-    return {'train': make_flare_pairs(str(root / 'train'), 4, seed=3),
-            'val': make_flare_pairs(str(root / 'val'), 1, seed=4, prefix='test')}
+    return flare_data(root, 4, 1, seed=3)
 
 
 def _check(opt, is_train=True):

@@ -6,10 +6,8 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
-import yaml
 
-from tests.helpers import (TEST_SCRIPT, cascade_checkpoints, cascade_option_file, cascade_options, infer_in_process,
-                           run_train)
+from tests.helpers import cascade_checkpoints, cascade_option_file, infer_in_process, run_cascade_test
 
 
 def _raw(path):
@@ -75,7 +73,7 @@ def test_tiny_thin_and_odd_sizes_come_back_at_their_size(tmp_path, capsys, heigh
 
 
 @pytest.mark.slow
-def test_test_py_saves_16bit_outputs_for_a_16bit_test_set(tmp_path, repo_root):
+def test_test_py_saves_16bit_outputs_for_a_16bit_test_set(tmp_path):
     """flare_sr/test.py with save_img: the 16-bit set's outputs are 16-bit and round to the 8-bit set's outputs."""
     _, _, paths = cascade_checkpoints(tmp_path)
     photo = skimage.data.astronaut()[:64, :80, ::-1]
@@ -84,16 +82,9 @@ def test_test_py_saves_16bit_outputs_for_a_16bit_test_set(tmp_path, repo_root):
             (tmp_path / depth / side).mkdir(parents=True)
             cv2.imwrite(str(tmp_path / depth / side / f'{side}_0001.png'), img.astype(dtype) * scale)
     name = f'pytest_depth_{os.getpid()}'
-    opt = {k: v for k, v in cascade_options(paths).items() if k not in ('is_train', 'dist', 'rank', 'world_size')}
-    opt.update(name=name, datasets={f'test_{depth}': dict(
-        name=f'set{depth}', type='PairedFlareDataset', phase='test', dataroot_lq=str(tmp_path / depth / 'lq'),
-        dataroot_gt=str(tmp_path / depth / 'gt'), io_backend=dict(type='disk')) for depth in ('8', '16')})
-    opt['val'].update(save_img=True, suffix=None)
-    option_file = tmp_path / 'test.yml'
-    option_file.write_text(yaml.safe_dump(opt))
-    results = os.path.join(repo_root, 'results', name)
+    run, results = run_cascade_test(paths, tmp_path, name, {f'set{depth}': tmp_path / depth for depth in ('8', '16')},
+                                    timeout=300)
     try:
-        run = run_train(option_file, tmp_path, timeout=300, script=TEST_SCRIPT)
         assert run.returncode == 0, run.stderr[-2000:]
         out8, out16 = (_raw(os.path.join(results, 'visualization', f'set{depth}', 'lq_0001.png'))
                        for depth in ('8', '16'))

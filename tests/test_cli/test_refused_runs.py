@@ -13,7 +13,7 @@ import torch
 from flare_sr import cli
 from flare_sr.archs.hinet_arch import HINet
 from flare_sr.utils.options_check import OptionChecker
-from tests.helpers import (REPO, TEST_SCRIPT, TRAIN_SCRIPT, hinet_options, make_flare_pairs, pix2pix_options,
+from tests.helpers import (REPO, TEST_SCRIPT, TRAIN_SCRIPT, flare_data, hinet_options, pix2pix_options,
                            remove_experiment, run_main_in_process, run_train, subprocess_env, unique_name,
                            write_options)
 
@@ -21,8 +21,7 @@ from tests.helpers import (REPO, TEST_SCRIPT, TRAIN_SCRIPT, hinet_options, make_
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp('refused')
-    return {'train': make_flare_pairs(str(root / 'train'), 2, seed=1),
-            'val': make_flare_pairs(str(root / 'val'), 1, seed=2, prefix='test')}
+    return flare_data(root, 2, 1)
 
 
 def _no_folders(name):

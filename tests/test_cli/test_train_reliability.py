@@ -15,15 +15,14 @@ import torch
 
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.options_check import check_option_file
-from tests.helpers import (assert_same_weights, experiment_dirs, hinet_options, load_params, make_flare_pairs,
+from tests.helpers import (assert_same_weights, experiment_dirs, flare_data, hinet_options, load_params,
                            pix2pix_options, run_train, subprocess_env, train_command, write_options)
 
 
 @pytest.fixture(scope='module')
 def tiny_data(tmp_path_factory):
     root = tmp_path_factory.mktemp('flare_pairs')
-    return {'train': make_flare_pairs(str(root / 'train'), 7, seed=3),
-            'val': make_flare_pairs(str(root / 'val'), 1, seed=4, prefix='test')}
+    return flare_data(root, 7, 1, seed=3)
 
 
 def _state(name, iteration):

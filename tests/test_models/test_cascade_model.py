@@ -5,13 +5,12 @@ import shutil
 
 import pytest
 import torch
-import yaml
 from basicsr.metrics import calculate_psnr
 from basicsr.models import build_model
 
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import read_image_uint8, write_image
-from tests.helpers import TEST_SCRIPT, cascade_checkpoints, cascade_options, run_train
+from tests.helpers import cascade_checkpoints, cascade_options, run_cascade_test
 
 
 def test_cascade_composes_the_two_checkpoints_and_each_stage_alone(tmp_path):
@@ -46,7 +45,7 @@ def test_cascade_refuses_training_wrong_checkpoints_and_no_stage(tmp_path):
 
 
 @pytest.mark.slow
-def test_cascade_through_basicsr_test_pipeline(tmp_path, repo_root):
+def test_cascade_through_basicsr_test_pipeline(tmp_path):
     """flare_sr/test.py: saved outputs, and metrics.json with the per-image and mean PSNR/SSIM and the input
     baseline, each PSNR equal to the one of the files on disk."""
     _, _, paths = cascade_checkpoints(tmp_path)
@@ -57,18 +56,10 @@ def test_cascade_through_basicsr_test_pipeline(tmp_path, repo_root):
                     (label * 0.7 + 0.3).permute(1, 2, 0).numpy())
         write_image(tmp_path / 'gt' / f'test_label_{20000 + index}.png', label.permute(1, 2, 0).numpy())
     name = f'pytest_cascade_{os.getpid()}'
-    opt = {k: v for k, v in cascade_options(paths).items() if k not in ('is_train', 'dist', 'rank', 'world_size')}
-    opt.update(name=name, datasets=dict(test_1=dict(
-        name='tiny', type='PairedFlareDataset', phase='test', dataroot_lq=str(tmp_path / 'lq'),
-        dataroot_gt=str(tmp_path / 'gt'), io_backend=dict(type='disk'))))
-    opt['val'].update(save_img=True, suffix=None, metrics=dict(
-        psnr=dict(type='calculate_psnr', crop_border=0, test_y_channel=False),
-        ssim=dict(type='calculate_ssim', crop_border=0, test_y_channel=False)))
-    option_file = tmp_path / 'test_cascade.yml'
-    option_file.write_text(yaml.safe_dump(opt))
-    results = os.path.join(repo_root, 'results', name)
+    metrics = dict(psnr=dict(type='calculate_psnr', crop_border=0, test_y_channel=False),
+                   ssim=dict(type='calculate_ssim', crop_border=0, test_y_channel=False))
+    run, results = run_cascade_test(paths, tmp_path, name, {'tiny': tmp_path}, metrics=metrics)
     try:
-        run = run_train(option_file, tmp_path, timeout=120, script=TEST_SCRIPT)
         assert run.returncode == 0, run.stderr[-2000:]
         saved = sorted(os.listdir(os.path.join(results, 'visualization', 'tiny')))
         assert saved == ['test_input_20000.png', 'test_input_20001.png']

@@ -11,15 +11,14 @@ from basicsr.models import build_model
 
 import flare_sr.models.tiled_validation as tiled_validation
 from flare_sr.utils.img_util import read_image_uint8, write_image
-from tests.helpers import (REPO, TEST_SCRIPT, dataset_options, experiment_dirs, hinet_options, load_params,
+from tests.helpers import (REPO, TEST_SCRIPT, dataset_options, experiment_dirs, flare_data, hinet_options, load_params,
                            make_flare_pairs, pix2pix_options, read_metrics, run_train, tb_scalars, write_options)
 
 
 @pytest.fixture(scope='module')
 def tiny_data(tmp_path_factory):
     root = tmp_path_factory.mktemp('flare_pairs')
-    return {'train': make_flare_pairs(str(root / 'train'), 6, seed=1),
-            'val': make_flare_pairs(str(root / 'val'), 2, seed=2, prefix='test')}
+    return flare_data(root, 6, 2)
 
 
 def _mean(values):
