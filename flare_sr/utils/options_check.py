@@ -449,6 +449,7 @@ class OptionChecker:
                                          f'{" and ".join(built)}); ignored')
         if built is not None and 'network_g' in built:
             self._required_networks(opt, model_cls, built)
+        self._buildable_networks(opt, built)
         self._datasets(opt.get('datasets'))
         if isinstance(opt.get('path'), dict):
             self._path(opt['path'])
@@ -488,6 +489,22 @@ class OptionChecker:
                 self.warnings.append(f'path.pretrain_network_{key[len("network_"):]}: not set, so {key} is tested '
                                      'with random weights')
 
+    def _buildable_networks(self, opt, built):
+        """Each network the model builds (every ``network_*`` for BasicSR's own models) accepts its arguments'
+        values, said before the experiment folder exists: an arch can refuse a value its signature allows
+        (BasicSR's MSRResNet with ``upscale: 1``). Networks whose keys already have a problem are not built again."""
+        for key, net_opt in opt.items():
+            if not str(key).startswith('network_') or not isinstance(net_opt, dict) or (
+                    built is not None and key not in built) or net_opt.get('type') not in ARCH_REGISTRY or any(
+                        line.startswith((f'{key}.', f'{key}:')) for line in self.problems):
+                continue
+            try:
+                build_network_quietly(net_opt)
+            except Exception as error:  # noqa: BLE001  (any constructor fault is the option's fault here)
+                reason = (str(error).strip().splitlines() or [''])[0]
+                self.problems.append(f'{key}: {net_opt["type"]} cannot be built with these arguments '
+                                     f'({type(error).__name__}: {reason})')
+
     def _pretrained_networks(self, opt, model_cls):
         """Each ``path.pretrain_network_<x>`` fits ``network_<x>`` (BasicSR's ``strict_load_<x>``, ``param_key_<x>``),
         said before the experiment folder exists. The network is built on the meta device (no memory, no init); the
@@ -503,10 +520,8 @@ class OptionChecker:
             if not isinstance(net_opt, dict) or not osp.isfile(load_path) or (
                     loaded is not None and f'network_{role}' not in loaded):
                 continue
-            net_opt = dict(net_opt)
-            try:  # not basicsr's build_network: its log line would set up BasicSR's logger before train_pipeline does
-                with torch.device('meta'):
-                    net = ARCH_REGISTRY.get(net_opt.pop('type'))(**net_opt)
+            try:
+                net = build_network_quietly(net_opt)
             except Exception:  # noqa: BLE001  (a bad network option is reported on its own key)
                 continue
             try:
@@ -862,14 +877,26 @@ def _schema(defaults):
     return {key: (INT, NULL) if default is None else _type_of_default(default) for key, default in defaults.items()}
 
 
+def build_network_quietly(net_opt):
+    """The network of ``net_opt`` (``type`` plus arguments) on the meta device: no memory, no initialisation.
+    Constructors that compute with tensor values cannot run there; those are built on the CPU, so a fault raised
+    on both is the options' fault. Raises what the constructor raises. Not BasicSR's ``build_network``: its log line
+    would set up BasicSR's logger before train_pipeline does."""
+    net_opt = dict(net_opt)
+    arch = ARCH_REGISTRY.get(net_opt.pop('type'))
+    try:
+        with torch.device('meta'):
+            return arch(**net_opt)
+    except Exception:  # noqa: BLE001  (the CPU build below decides)
+        return arch(**net_opt)
+
+
 def _size_multiple(opt, model_cls):
     """Least common multiple of the ``size_multiple`` of the networks the model tiles (built on the meta device)."""
     multiples = [1]
     for key in getattr(model_cls, 'tiled_networks', ('network_g',)):
-        net_opt = dict(opt.get(key) or {})
-        try:  # not basicsr's build_network: its log line would set up BasicSR's logger before train_pipeline does
-            with torch.device('meta'):
-                net = ARCH_REGISTRY.get(net_opt.pop('type'))(**net_opt)
+        try:
+            net = build_network_quietly(opt.get(key) or {})
         except Exception:  # noqa: BLE001  (a bad network option is reported on its own key)
             continue
         multiples.append(int(getattr(net, 'size_multiple', 1)))

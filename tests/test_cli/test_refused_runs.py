@@ -204,3 +204,19 @@ def test_the_cli_module_is_not_a_command():
     assert result.stderr.splitlines() == [
         'error: flare_sr.cli is not a command: run flare-sr-train, flare-sr-test, flare-sr-infer or flare-sr-pipeline '
         '(or flare_sr/train.py, test.py, infer.py, train_pipeline.py)']
+
+
+def test_a_network_whose_arch_refuses_its_arguments_is_said_by_the_option_check(data, tmp_path, capsys, monkeypatch):
+    """BasicSR's MSRResNet accepts ``upscale: 1`` by signature but its constructor fails: one line, no folder."""
+    name = unique_name('refused_arch')
+    opt = hinet_options(data, name, total_iter=1)
+    opt.update(model_type='SRModel', network_g={'type': 'MSRResNet', 'num_in_ch': 3, 'num_out_ch': 3, 'num_feat': 8,
+                                                'num_block': 1, 'upscale': 1})
+    path = write_options(tmp_path / 'arch.yml', opt)
+    code, lines = _in_process(cli.train_main, path, capsys, monkeypatch)
+    assert code == 2
+    assert lines == [f"error: {path}: network_g: MSRResNet cannot be built with these arguments (AttributeError: "
+                     "'MSRResNet' object has no attribute 'upconv1')"]
+    assert _no_folders(name)
+    opt['network_g']['upscale'] = 2  # the same network with a value it takes passes the check
+    assert not [line for line in OptionChecker(is_train=True).check(opt) if line.startswith('network_g')]
