@@ -23,7 +23,7 @@ setup(
     packages=find_packages(include=('flare_sr', 'flare_sr.*')),  # tests/ stays in the repository
     python_requires='>=3.9',
     install_requires=read_requirements(),
-    # ONNX export (scripts/export_onnx.py) and infer.py --backend onnxruntime: pip install flare_sr[onnx]
+    # ONNX export (scripts/export_onnx.py) and infer.py --backend onnxruntime: pip install -e ".[onnx]"
     extras_require={'onnx': ['onnx>=1.16', 'onnxruntime>=1.18']},
     # the same command lines as python flare_sr/train.py, test.py, infer.py and train_pipeline.py
     entry_points={'console_scripts': [

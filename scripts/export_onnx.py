@@ -9,7 +9,7 @@ The model is the one test.py and infer.py build from the option file (same netwo
 a one-network model (Pix2PixModel, HINetModel) that network with its input/output mapping. Input
 ``tiles`` and output ``restored``: Bx3xHxW float32 in [0,1], dynamic B, H and W (multiples of the
 ``size_multiple`` stored in the file's metadata). fp32 only. The file is written atomically.
-Needs ``pip install flare_sr[onnx]``. Exit status: 0 done, 2 bad input (one ``error:`` line).
+Needs ``pip install -e ".[onnx]"``. Exit status: 0 done, 2 bad input (one ``error:`` line).
 """
 import argparse
 import os

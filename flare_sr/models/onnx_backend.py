@@ -8,7 +8,7 @@ multiples of ``size_multiple``, which the file carries in its metadata with the 
 Tiling, blending, clamping and the light-source restore stay outside the graph, in
 :class:`OnnxRuntimePredictor`, which runs them exactly as the PyTorch models do.
 
-onnx and onnxruntime are optional (``pip install flare_sr[onnx]``); they are imported only here,
+onnx and onnxruntime are optional (``pip install -e ".[onnx]"``); they are imported only here,
 when used.
 """
 import json
@@ -62,7 +62,7 @@ def export_onnx(model, out_path, opset=OPSET, probe_size=None):
     try:
         import onnx
     except ImportError:
-        raise FlareSRError('ONNX export needs the onnx package: pip install flare_sr[onnx]') from None
+        raise FlareSRError('ONNX export needs the onnx package: pip install -e ".[onnx]"') from None
     multiple = model_size_multiple(model)
     probe_size = probe_size or max(2 * multiple, 64 // multiple * multiple or multiple)
     module = TileModule(model).cpu().eval()
@@ -101,7 +101,7 @@ class OnnxRuntimePredictor:
         try:
             import onnxruntime
         except ImportError:
-            raise FlareSRError('--backend onnxruntime needs the onnxruntime package: pip install flare_sr[onnx]') \
+            raise FlareSRError('--backend onnxruntime needs the onnxruntime package: pip install -e ".[onnx]"') \
                 from None
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()

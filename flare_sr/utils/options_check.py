@@ -542,8 +542,12 @@ class OptionChecker:
             return True
         got = f'the string {value!r}' if isinstance(value, str) else repr(value)
         hint = ''
-        if isinstance(value, str) and re.fullmatch(r'[-+]?\d+(\.\d*)?[eE][-+]?\d+', value):
-            hint = ' (YAML reads 1e-4 as text: write 1.0e-4 or !!float 1e-4)'
+        number = re.fullmatch(r'([-+]?\d+)(\.\d*)?[eE]([-+]?)(\d+)', value) if isinstance(value, str) else None
+        if number:  # YAML 1.1 floats need a dot and a signed exponent: 2e-4 and 2.0e4 are strings, 2.0e-4 a float
+            fraction = number[2] if number[2] and len(number[2]) > 1 else (number[2] or '.') + '0'
+            fixed = f'{number[1]}{fraction}e{number[3] or "+"}{number[4]}'
+            hint = (' (quoted: remove the quotes)' if isinstance(yaml.safe_load(value), float)
+                    else f' (YAML reads {value} as text: write {fixed} or !!float {value})')
         self.problems.append(f'{key_path}: expected {_describe(expected)}, got {got}{hint}')
         return False
 

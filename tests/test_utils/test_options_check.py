@@ -1,0 +1,45 @@
+"""The option checker's advice for numbers that YAML 1.1 (PyYAML, BasicSR's loader) reads as strings."""
+import re
+
+import pytest
+import yaml
+
+from flare_sr.errors import FlareSRError
+from flare_sr.utils.options_check import check_option_file
+
+FILE = """name: x
+model_type: HINetModel
+num_gpu: 0
+scale: 1
+network_g: {{type: HINet, wf: 4, depth: 2}}
+path: {{}}
+datasets: {{}}
+train:
+  optim_g: {{type: Adam, lr: {lr}}}
+  scheduler: {{type: MultiStepLR, milestones: [5], gamma: 0.5}}
+  total_iter: 10
+  pixel_opt: {{type: L1Loss}}
+"""
+
+
+@pytest.mark.parametrize('lr, advice', [
+    ('2e-4', "(YAML reads 2e-4 as text: write 2.0e-4 or !!float 2e-4)"),
+    ('2e4', "(YAML reads 2e4 as text: write 2.0e+4 or !!float 2e4)"),
+    ('-1E5', "(YAML reads -1E5 as text: write -1.0e+5 or !!float -1E5)"),
+    ("'3.5e-4'", '(quoted: remove the quotes)'),
+])
+def test_a_number_read_as_text_gets_a_fix_that_yaml_reads_as_a_number(tmp_path, lr, advice):
+    path = tmp_path / 'x.yml'
+    path.write_text(FILE.format(lr=lr))
+    with pytest.raises(FlareSRError) as error:
+        check_option_file(str(path))
+    value = yaml.safe_load(f'v: {lr}')['v']
+    assert f"train.optim_g.lr: expected a number, got the string '{value}' {advice}" in str(error.value)
+    suggested = re.search(r'write (\S+) or !!float (\S+)\)', advice)
+    if suggested:  # both suggestions really are floats to YAML, equal to what the user meant
+        for fixed in (suggested[1], f'!!float {suggested[2]}'):
+            assert yaml.safe_load(f'v: {fixed}')['v'] == pytest.approx(float(value))
+    path.write_text(FILE.format(lr=suggested[1] if suggested else value))
+    with pytest.raises(FlareSRError) as error:  # the file lacks other sections on purpose; lr is no longer one
+        check_option_file(str(path))
+    assert 'train.optim_g.lr' not in str(error.value) and 'logger: missing' in str(error.value)
