@@ -431,6 +431,7 @@ class OptionChecker:
 
     def check(self, opt):
         """Check ``opt`` (normalising it in place); returns the problems (errors)."""
+        self._built = {}  # network key -> the built network or the exception its constructor raised
         notes, problems = resolve_cascade_sources(opt)
         self.notes += notes
         self.problems += problems
@@ -476,6 +477,18 @@ class OptionChecker:
         return self.problems
 
     # ------------------------------------------------------------------ generic
+    def _network(self, opt, key):
+        """``opt[key]``'s network, built once per check (:func:`build_network_quietly`); re-raises what its
+        constructor raised."""
+        if key not in self._built:
+            try:
+                self._built[key] = build_network_quietly(opt.get(key) or {})
+            except Exception as error:  # noqa: BLE001  (kept, and raised to each caller that asks)
+                self._built[key] = error
+        if isinstance(self._built[key], Exception):
+            raise self._built[key]
+        return self._built[key]
+
     def _required_networks(self, opt, model_cls, built):
         """The networks the model builds are there (BasicSR would raise KeyError after creating the folders);
         a test without ``path.pretrain_network_<x>`` would score random weights."""
@@ -499,7 +512,7 @@ class OptionChecker:
                         line.startswith((f'{key}.', f'{key}:')) for line in self.problems):
                 continue
             try:
-                build_network_quietly(net_opt)
+                self._network(opt, key)
             except Exception as error:  # noqa: BLE001  (any constructor fault is the option's fault here)
                 reason = (str(error).strip().splitlines() or [''])[0]
                 self.problems.append(f'{key}: {net_opt["type"]} cannot be built with these arguments '
@@ -521,7 +534,7 @@ class OptionChecker:
                     loaded is not None and f'network_{role}' not in loaded):
                 continue
             try:
-                net = build_network_quietly(net_opt)
+                net = self._network(opt, f'network_{role}')
             except Exception:  # noqa: BLE001  (a bad network option is reported on its own key)
                 continue
             try:
@@ -862,10 +875,21 @@ class OptionChecker:
             return
         if not isinstance(size, int) or not isinstance(overlap, (int, type(None))):
             return  # already reported
-        multiple = _size_multiple(opt, model_cls)
+        multiple = self._size_multiple(opt, model_cls)
         problem = tile_size_problem(size, TILE_OPTIONS['overlap'] if overlap is None else overlap, multiple)
         if problem:
             self.problems.append(f'val.tile: {problem}')
+
+    def _size_multiple(self, opt, model_cls):
+        """Least common multiple of the ``size_multiple`` of the networks the model tiles."""
+        multiples = [1]
+        for key in getattr(model_cls, 'tiled_networks', ('network_g',)):
+            try:
+                net = self._network(opt, key)
+            except Exception:  # noqa: BLE001  (a bad network option is reported on its own key)
+                continue
+            multiples.append(int(getattr(net, 'size_multiple', 1)))
+        return math.lcm(*multiples)
 
     def _light_source(self, restore, model_cls):
         if model_cls is not None and not hasattr(model_cls, 'restore_light_sources'):
@@ -893,18 +917,6 @@ def build_network_quietly(net_opt):
             return arch(**net_opt)
     except Exception:  # noqa: BLE001  (the CPU build below decides)
         return arch(**net_opt)
-
-
-def _size_multiple(opt, model_cls):
-    """Least common multiple of the ``size_multiple`` of the networks the model tiles (built on the meta device)."""
-    multiples = [1]
-    for key in getattr(model_cls, 'tiled_networks', ('network_g',)):
-        try:
-            net = build_network_quietly(opt.get(key) or {})
-        except Exception:  # noqa: BLE001  (a bad network option is reported on its own key)
-            continue
-        multiples.append(int(getattr(net, 'size_multiple', 1)))
-    return math.lcm(*multiples)
 
 
 def _keys_read_by(dataset_class):
