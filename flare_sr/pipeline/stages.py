@@ -126,11 +126,8 @@ def derive_stage3_keys(stage3, option_file, derived_values):
     A value the file sets to something else is overridden, with one warning line naming the key (paths are
     compared as absolute paths, since relative ones start at the working directory).
     """
-    for section, key, origin in DERIVED:
-        holder = stage3.get(section)
-        if section == 'stage3_source' and not isinstance(holder, dict):
-            raise FlareSRError(f'{option_file}: stage3_source: missing (stage III trains on stage-I outputs)')
-        holder = dict(holder or {})
+    for section, key, origin in DERIVED:  # check_stage_files has made sure stage3_source is a mapping
+        holder = dict(stage3.get(section) or {})
         value = derived_values[key]
         given = holder.get(key)
         if given is not None and not (isinstance(given, str) and osp.abspath(given) == osp.abspath(value)):
