@@ -310,6 +310,20 @@ def load_script(name):
     return module
 
 
+def load_bench_script(name):
+    """``scripts/bench/<name>.py`` as a module; its folder is on sys.path while it loads, as when run as a script
+    (it imports its sibling ``_common``)."""
+    bench_dir = os.path.join(REPO, 'scripts', 'bench')
+    spec = importlib.util.spec_from_file_location(f'bench_{name}', os.path.join(bench_dir, f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, bench_dir)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(bench_dir)
+    return module
+
+
 def run_script(name, argv, capsys):
     """``scripts/<name>.py``'s main(argv) in this process: (exit status, stdout, stderr)."""
     return run_main_in_process(load_script(name).main, argv, capsys)

@@ -14,7 +14,8 @@ Every single model gets the same training budget: ``--iters`` iterations of ``--
 The NAFNet post model (tiny: width 16, one block per level) is trained alone with the same budget and the
 HINet stage-II recipe, and so are HINet without the recipe's ``train.fft_opt`` (L1-type loss only) and HINet
 with ``train.saturation_mask`` (no loss on clipped light sources). Every model is tested as the demo tests
-it, with ``val.darken_only`` (output <= input); one more column tests the cascade without it.
+it, with ``val.darken_only`` (output <= input) and ``val.tile.self_ensemble``; one more column tests the cascade
+without ``darken_only``.
 Outputs are written by ``flare_sr/test.py`` and scored here with skimage's
 PSNR and SSIM. Prints one Markdown table (input first, then each model) and the machine.
 """
@@ -107,7 +108,8 @@ def test_options(args, name, main_opt, post_net, main_ckpt, post_ckpt, darken_on
                cascade=dict(use_main=main_ckpt is not None, use_post=post_ckpt is not None),
                path=dict(pretrain_network_main=main_ckpt or checkpoint(f'{args.prefix}_pix2pix'),
                          pretrain_network_post=post_ckpt or checkpoint(f'{args.prefix}_hinet')),
-               val=dict(save_img=True, suffix=None, tile=dict(size=128, overlap=32, batch=2), darken_only=darken_only,
+               val=dict(save_img=True, suffix=None, tile=dict(size=128, overlap=32, batch=2, self_ensemble=True),
+                        darken_only=darken_only,
                         metrics={'psnr': {'type': 'calculate_psnr', 'crop_border': 0, 'test_y_channel': False}}))
     return opt
 

@@ -1,0 +1,110 @@
+"""scripts/bench/eval_components.py: the single-component validation's scores, rows and picture.
+
+The scores are checked exactly on a constructed triple. The whole script runs on a residual Pix2Pix whose
+last layer is zeroed (the identity): each row's output then equals its input, so every gain is 0.00 and the
+rest's PSNR is the input's. It also runs on a real tiny cascade, which must change the flared images.
+"""
+import math
+
+import numpy as np
+import torch
+import yaml
+from skimage import data as skdata
+
+from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
+from flare_sr.data.synthesis.procedural import COMPONENTS
+from flare_sr.utils.img_util import read_image_uint8, write_image
+from tests.helpers import UNET, cascade_option_file, load_bench_script, run_main_in_process, zero_output_layer
+
+ROWS = [name for name in COMPONENTS if name != 'source'] + ['all (training family)']
+
+
+def test_pair_scores_split_the_image_into_flare_region_and_rest_exactly():
+    bench = load_bench_script('eval_components')
+    gt = np.full((10, 10, 3), 100, np.uint8)
+    lq = gt.copy()
+    lq[:2] += 20  # the flare: 20 rows of 10 pixels, above the 0.03 * 255 = 7.65 threshold
+    lq[2:4, :, 0] += 7  # below the threshold: counted in the rest
+    out = gt.copy()
+    out[:2] += 10  # half the flare removed
+    out[5:, :, 1] += 3  # an error where no flare was
+    whole_in, whole_out, region_in, region_out, rest_in, rest_out = bench.pair_scores(lq, out, gt, 0.03)
+
+    def psnr(mse):
+        return 10 * math.log10(255 ** 2 / mse)
+
+    assert region_in == psnr(400) and region_out == psnr(100)
+    assert math.isclose(rest_in, psnr(20 * 49 / (80 * 3)))  # 20 pixels with 7 in one channel of 80 x 3 values
+    assert math.isclose(rest_out, psnr(50 * 9 / (80 * 3)))
+    assert math.isclose(whole_in, psnr((20 * 3 * 400 + 20 * 49) / 300))
+    assert math.isclose(whole_out, psnr((20 * 3 * 100 + 50 * 9) / 300))
+    assert np.isnan(bench.pair_scores(gt, gt, gt, 0.03)[2])  # no flare region: not scored
+
+
+def _clean_folder(tmp_path):
+    folder = tmp_path / 'clean'
+    photo = skdata.astronaut()
+    for index, (top, left) in enumerate(((0, 0), (200, 250))):
+        write_image(folder / f'clean_{index}.png', photo[top:top + 64, left:left + 80])
+    return folder
+
+
+def _identity_option_file(tmp_path):
+    torch.manual_seed(0)
+    checkpoint = tmp_path / 'zero.pth'
+    torch.save({'params': zero_output_layer(Pix2PixUNet(**UNET)).state_dict()}, checkpoint)
+    opt = dict(name='identity', model_type='Pix2PixModel', num_gpu=0, datasets={},
+               network_g=dict(type='Pix2PixUNet', residual=True, **UNET),
+               path=dict(pretrain_network_g=str(checkpoint)), val=dict(tile=dict(size=64, overlap=16)))
+    path = tmp_path / 'identity.yml'
+    path.write_text(yaml.safe_dump(opt))
+    return str(path)
+
+
+def _table(stdout):
+    rows = {}
+    for line in stdout.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip('|').split('|')]
+        if cells[0] in ROWS:
+            rows[cells[0]] = [float(cell) for cell in cells[1:]]
+    return rows
+
+
+def test_the_identity_gains_nothing_on_every_component(tmp_path, capsys):
+    bench = load_bench_script('eval_components')
+    picture = tmp_path / 'components.png'
+    code, out, err = run_main_in_process(bench.main, ['-opt', _identity_option_file(tmp_path), '--clean',
+                                                      str(_clean_folder(tmp_path)), '--count', '3', '--picture',
+                                                      str(picture)], capsys)
+    assert code == 0, err
+    rows = _table(out)
+    assert list(rows) == ROWS
+    for name, (whole_in, whole_out, gain, region_in, region_out, rest_in, rest_out) in rows.items():
+        assert whole_in == whole_out and gain == 0.0, name
+        assert region_in == region_out and rest_in == rest_out, name
+        assert whole_in < 60, name  # every row really adds flare
+    assert 'Mean gain over the single components: +0.00 dB' in out
+    grid = read_image_uint8(picture)
+    assert grid.shape == (len(ROWS) * 64, 4 * 80, 3)
+    lq, output, label, error = np.split(grid[:64], 4, axis=1)
+    assert np.array_equal(lq, output) and not np.array_equal(lq, label)
+    assert np.array_equal(error, np.clip(np.abs(output.astype(int) - label.astype(int)) * 4, 0, 255))
+
+
+def test_a_real_cascade_changes_the_flared_images(tmp_path, capsys):
+    bench = load_bench_script('eval_components')
+    code, out, err = run_main_in_process(bench.main, ['-opt', cascade_option_file(tmp_path), '--clean',
+                                                      str(_clean_folder(tmp_path)), '--count', '2', '--picture', ''],
+                                         capsys)
+    assert code == 0, err
+    rows = _table(out)
+    assert list(rows) == ROWS
+    assert any(gain != 0.0 for _, _, gain, *_ in rows.values())
+    assert 'picture:' not in out
+
+
+def test_an_empty_clean_folder_is_one_line(tmp_path, capsys):
+    bench = load_bench_script('eval_components')
+    (tmp_path / 'empty').mkdir()
+    code, out, err = run_main_in_process(bench.main, ['--clean', str(tmp_path / 'empty')], capsys)
+    assert code != 0 and err.strip().count('\n') == 0 and 'no images' in err
