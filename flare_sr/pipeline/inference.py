@@ -82,12 +82,16 @@ def check_writable(output_dir):
 
 def build_test_model(opt, source, tile=None, overlap=None, self_ensemble=False, precision=None):
     """A test-mode model from option dict ``opt`` (read from ``source``; datasets ignored), tile and
-    precision overrides applied."""
+    precision overrides applied. The option checker's problems raise one FlareSRError; its warnings (a
+    network without a checkpoint, an ignored key) are printed as ``warning:`` lines on stderr."""
     opt = dict(opt, datasets={})
     opt.pop('train', None)
-    problems = OptionChecker(is_train=False).check(opt)
+    checker = OptionChecker(is_train=False)
+    problems = checker.check(opt)
     if problems:
         raise FlareSRError(f'{source}: ' + '; '.join(problems))
+    for line in checker.warnings:  # e.g. no checkpoint: the net would be scored with random weights
+        warn(f'{source}: {line}', rank=0)
     num_gpu = opt.get('num_gpu', 'auto')
     opt.update(is_train=False, dist=False, rank=0, world_size=1,
                num_gpu=torch.cuda.device_count() if num_gpu == 'auto' else num_gpu)

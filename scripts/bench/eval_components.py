@@ -33,8 +33,8 @@ from flare_sr.data.synthesis import synthesize_flare
 from flare_sr.data.synthesis.procedural import COMPONENTS, FlareConfig
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.metrics.flare_psnr_metric import derived_flare_region, region_psnr
-from flare_sr.pipeline.inference import build_inference_model, list_inputs
-from flare_sr.utils.img_util import read_image_uint8, to_uint8, write_image
+from flare_sr.pipeline.inference import build_inference_model
+from flare_sr.utils.img_util import list_images, read_image_uint8, to_uint8, write_image
 
 MIXTURE = 'all (training family)'
 
@@ -45,11 +45,11 @@ def component_configs():
     return configs + [(MIXTURE, FlareConfig())]
 
 
-def crop_to_grid(image, multiple=8):
-    """HxWx3 cropped to multiples of ``multiple`` (the synthesis and the nets need no padding then)."""
+def crop_to_grid(image, path, multiple=8):
+    """HxWx3 cropped to multiples of ``multiple``; FlareSRError names ``path`` when a side is shorter."""
     height, width = (side - side % multiple for side in image.shape[:2])
     if not height or not width:
-        raise FlareSRError(f'image of {image.shape[1]}x{image.shape[0]}: smaller than {multiple} pixels')
+        raise FlareSRError(f'--clean image {path}: {image.shape[1]}x{image.shape[0]} is smaller than {multiple} pixels')
     return image[:height, :width]
 
 
@@ -123,11 +123,12 @@ def write_picture(path, examples):
 def read_cleans(folder, count):
     """``count`` clean HxWx3 uint8 images spread evenly over ``folder``'s sorted images (repeated when it holds
     fewer), so that a folder sorted by photo gives every photo its share."""
-    paths = list_inputs(folder)
-    if not paths:
-        raise FlareSRError(f'--clean {folder}: no images')
+    try:
+        paths = list_images(folder)
+    except FlareSRError as error:
+        raise FlareSRError(f'--clean {error}') from None
     chosen = [paths[index * len(paths) // count] for index in range(count)]
-    return [crop_to_grid(read_image_uint8(path)) for path in chosen]
+    return [crop_to_grid(read_image_uint8(path), path) for path in chosen]
 
 
 def parse_args(argv=None):

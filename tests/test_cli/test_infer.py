@@ -6,6 +6,7 @@ import zipfile
 
 import numpy as np
 import pytest
+import yaml
 
 from flare_sr.pipeline.inference import submission_name
 from flare_sr.utils.img_util import read_image, write_image
@@ -65,3 +66,18 @@ def test_infer_bad_inputs_fail_in_one_line_naming_the_file(tmp_path, capsys):
     code, err = infer_in_process(capsys, '-opt', tmp_path / 'nope.yml', '--input', tmp_path / 'in', '--output',
                                  tmp_path / 'out')
     assert code == 2 and 'nope.yml' in err
+
+
+def test_infer_warns_when_a_network_has_no_checkpoint(tmp_path, capsys):
+    """A training option file passed to infer.py has no checkpoint to test: say so, do not run silently."""
+    opt = dict(name='untrained', model_type='HINetModel', num_gpu=0, network_g=dict(type='HINet', wf=4, depth=2),
+               path=dict(pretrain_network_g=None), val=dict(tile=dict(size=64, overlap=16)))
+    (tmp_path / 'untrained.yml').write_text(yaml.safe_dump(opt))
+    write_image(tmp_path / 'in' / 'photo.png', np.zeros((32, 32, 3)))
+    code, err = infer_in_process(capsys, '-opt', tmp_path / 'untrained.yml', '--input', tmp_path / 'in', '--output',
+                                 tmp_path / 'out')
+    assert code == 0, err
+    assert 'warning: ' in err and 'untrained.yml: path.pretrain_network_g: not set' in err and 'random weights' in err
+    code, err = infer_in_process(capsys, '-opt', cascade_option_file(tmp_path), '--input', tmp_path / 'in',
+                                 '--output', tmp_path / 'o2')
+    assert code == 0 and 'warning' not in err.lower()

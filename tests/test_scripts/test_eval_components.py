@@ -103,8 +103,10 @@ def test_a_real_cascade_changes_the_flared_images(tmp_path, capsys):
     assert 'picture:' not in out
 
 
-def test_an_empty_clean_folder_is_one_line(tmp_path, capsys):
+def test_bad_clean_images_are_one_line_naming_them(tmp_path, capsys):
     bench = load_bench_script('eval_components')
     (tmp_path / 'empty').mkdir()
-    code, out, err = run_main_in_process(bench.main, ['--clean', str(tmp_path / 'empty')], capsys)
-    assert code != 0 and err.strip().count('\n') == 0 and 'no images' in err
+    write_image(tmp_path / 'small' / 'tiny.png', np.zeros((4, 30, 3), np.uint8))
+    for folder, words in (('empty', 'no images'), ('missing', 'not found'), ('small', 'tiny.png: 30x4 is smaller')):
+        code, out, err = run_main_in_process(bench.main, ['--clean', str(tmp_path / folder)], capsys)
+        assert code != 0 and err.strip().count('\n') == 0 and words in err and '--clean' in err, err
