@@ -68,16 +68,17 @@ def plan_outputs(inputs, output_dir):
     return plan
 
 
-def check_writable(output_dir):
-    """Create the folder and prove it takes a file now, before any inference time is spent."""
+def check_writable(output_dir, flag='--output'):
+    """Create the folder and prove it takes a file now, before any inference time is spent; FlareSRError names
+    the folder and the command-line ``flag`` that set it."""
     if osp.exists(output_dir) and not osp.isdir(output_dir):
-        raise FlareSRError(f'{output_dir}: --output exists and is not a folder')
+        raise FlareSRError(f'{output_dir}: {flag} exists and is not a folder')
     try:
         os.makedirs(output_dir, exist_ok=True)
         with tempfile.TemporaryFile(dir=output_dir):
             pass
     except OSError as error:
-        raise FlareSRError(f'{output_dir}: output folder is not writable ({error.strerror or error})') from None
+        raise FlareSRError(f'{output_dir}: {flag} folder is not writable ({error.strerror or error})') from None
 
 
 def build_test_model(opt, source, tile=None, overlap=None, self_ensemble=False, precision=None):

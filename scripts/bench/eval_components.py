@@ -16,10 +16,16 @@ model does to pixels the flare did not touch.
 
 Everything is the training family, so this is a validation measure that may guide choices (for example a
 component's probability), unlike the held-out families of ``eval_heldout.py``. A model that transfers
-should gain on every row and keep the rest's PSNR high. The figures for the demo are in docs/evaluation.md.
-With ``--picture`` it writes one row per component (input | output | label | 4x |output - label|).
+should gain on every row and keep the rest's PSNR high; the last line says whether it does. The figures for
+the demo are in docs/evaluation.md. ``--picture`` (default experiments/eval_components.png, "" for none) is a
+PNG with one row per component: input | output | label | 4x |output - label|.
+
+Refused in one line, before any work: a model with no checkpoint to score, a ``--picture`` that is not a .png,
+lies in the ``--clean`` folder or cannot be written, a missing or empty ``--clean`` folder or an image in it
+smaller than 8 pixels, a count below 1, a negative seed, a threshold outside (0, 1).
 """
 import argparse
+import os
 
 import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision module BasicSR 1.4.2 imports)
 
@@ -33,8 +39,10 @@ from flare_sr.data.synthesis import synthesize_flare
 from flare_sr.data.synthesis.procedural import COMPONENTS, FlareConfig
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.metrics.flare_psnr_metric import derived_flare_region, region_psnr
-from flare_sr.pipeline.inference import build_inference_model
+from flare_sr.models.cascade_model import CascadeModel
+from flare_sr.pipeline.inference import build_inference_model, check_writable
 from flare_sr.utils.img_util import list_images, read_image_uint8, to_uint8, write_image
+from flare_sr.utils.options_check import load_option_file
 
 MIXTURE = 'all (training family)'
 
@@ -73,23 +81,28 @@ def restore(model, lq):
 
 
 def evaluate(model, cleans, seed, threshold):
-    """{row name: [per-image scores]} and {row name: first (lq, out, gt)} over ``component_configs()``."""
+    """{row name: [per-image scores]} and {row name: first (lq, out, gt)} over ``component_configs()``.
+
+    ``cleans``: a list of clean HxWx3 uint8 images (repeats allowed)."""
     scores, examples = {}, {}
-    jobs = [(row, index, config) for index, (row, config) in enumerate(component_configs())]
-    for row, row_index, config in tqdm(jobs, desc='components', unit='component'):
-        scores[row] = []
-        for image_index, clean in enumerate(cleans):
-            rng = np.random.default_rng([seed, row_index, image_index])
-            flared, info = synthesize_flare(clean.astype(np.float32) / 255.0, rng, config)
-            lq, gt = to_uint8(flared), to_uint8(info['label'])
-            out = restore(model, lq)
-            scores[row].append(pair_scores(lq, out, gt, threshold))
-            examples.setdefault(row, (lq, out, gt))
+    configs = component_configs()
+    with tqdm(total=len(configs) * len(cleans), desc='components', unit='image') as progress:
+        for row_index, (row, config) in enumerate(configs):
+            scores[row] = []
+            progress.set_postfix_str(row)
+            for image_index, clean in enumerate(cleans):
+                rng = np.random.default_rng([seed, row_index, image_index])
+                flared, info = synthesize_flare(clean.astype(np.float32) / 255.0, rng, config)
+                lq, gt = to_uint8(flared), to_uint8(info['label'])
+                out = restore(model, lq)
+                scores[row].append(pair_scores(lq, out, gt, threshold))
+                examples.setdefault(row, (lq, out, gt))
+                progress.update()
     return scores, examples
 
 
 def mean_db(values):
-    """Mean of finite PSNRs; 'inf' when every value is inf, '-' when none is scored."""
+    """Mean of the finite PSNRs; inf when every value is inf, NaN when none is scored (an empty region)."""
     values = np.array(values, dtype=float)
     values = values[~np.isnan(values)]
     if not values.size:
@@ -99,16 +112,16 @@ def mean_db(values):
 
 
 def table_rows(scores):
-    """Table rows and the mean whole-image gain over the single components (the mixture row excluded)."""
+    """Table rows, and {component: whole-image gain} for the single components (the mixture row excluded)."""
     rows, gains = [], []
     for row, entries in scores.items():
-        columns = [mean_db(column) for column in zip(*entries)]
-        gain = columns[1] - columns[0]
+        columns = [round(mean_db(column), 2) for column in zip(*entries)]
+        gain = columns[1] - columns[0]  # of the printed figures, so that the table adds up
         if row != MIXTURE:
             gains.append(gain)
         rows.append([row, f'{columns[0]:.2f}', f'{columns[1]:.2f}', f'{gain:+.2f}', f'{columns[2]:.2f}',
                      f'{columns[3]:.2f}', f'{columns[4]:.2f}', f'{columns[5]:.2f}'])
-    return rows, float(np.mean(gains))
+    return rows, dict(zip((row for row in scores if row != MIXTURE), gains))
 
 
 def write_picture(path, examples):
@@ -121,14 +134,44 @@ def write_picture(path, examples):
 
 
 def read_cleans(folder, count):
-    """``count`` clean HxWx3 uint8 images spread evenly over ``folder``'s sorted images (repeated when it holds
-    fewer), so that a folder sorted by photo gives every photo its share."""
+    """``count`` clean HxWx3 uint8 images spread evenly over ``folder``'s sorted images, so that a folder
+    sorted by photo gives every photo its share. A folder with fewer images repeats them; each file is
+    decoded once, so memory stays that of the folder."""
+    if os.path.isfile(folder):
+        raise FlareSRError(f'--clean {folder}: a file, not a folder of clean images')
+    if not os.path.isdir(folder):
+        raise FlareSRError(f'--clean {folder}: folder not found (the default comes from the demo: bash '
+                           'scripts/run_demo.sh, or python scripts/make_demo_dataset.py --out datasets/demo)')
     try:
         paths = list_images(folder)
     except FlareSRError as error:
         raise FlareSRError(f'--clean {error}') from None
     chosen = [paths[index * len(paths) // count] for index in range(count)]
-    return [crop_to_grid(read_image_uint8(path), path) for path in chosen]
+    decoded = {path: crop_to_grid(read_image_uint8(path), path) for path in dict.fromkeys(chosen)}
+    return [decoded[path] for path in chosen]
+
+
+def untrained_networks(opt):
+    """The ``path.pretrain_network_<x>`` keys a test of ``opt`` reads but that are not set (random weights)."""
+    path = opt.get('path') or {}
+    if opt.get('model_type') == 'CascadeModel':
+        switches = dict(CascadeModel.CASCADE_OPTIONS, **(opt.get('cascade') or {}))
+        roles = [role for role in CascadeModel.ROLES if switches.get(f'use_{role}')]
+    else:
+        roles = ['g']
+    return [f'path.pretrain_network_{role}' for role in roles if not path.get(f'pretrain_network_{role}')]
+
+
+def check_picture(path, clean_folder):
+    """Refuse a ``--picture`` that is not a .png, lies in the ``--clean`` folder, is a folder or cannot be
+    written, before any work is done."""
+    if not path.lower().endswith('.png'):
+        raise FlareSRError(f'--picture {path}: must be a .png file')
+    if os.path.isdir(path):
+        raise FlareSRError(f'--picture {path}: is a folder; give a .png file name')
+    if os.path.abspath(os.path.dirname(os.path.abspath(path))) == os.path.abspath(clean_folder):
+        raise FlareSRError(f'--picture {path}: inside the --clean folder, whose images it would join or replace')
+    check_writable(os.path.dirname(os.path.abspath(path)), flag='--picture')
 
 
 def parse_args(argv=None):
@@ -138,7 +181,7 @@ def parse_args(argv=None):
     parser.add_argument('--clean', default='datasets/demo/train_clean_img',
                         help='flare-free images to add each component to (the demo: its training crops)')
     parser.add_argument('--count', type=int, default=16, help='images per component')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0, help='flare draws (non-negative)')
     parser.add_argument('--threshold', type=float, default=0.03,
                         help='flare region: |input - label| above this fraction of full scale')
     parser.add_argument('--picture', default='experiments/eval_components.png',
@@ -146,6 +189,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.count < 1:
         parser.error(f'--count {args.count}: must be at least 1')
+    if args.seed < 0:
+        parser.error(f'--seed {args.seed}: must be non-negative')
     if not 0 < args.threshold < 1:
         parser.error(f'--threshold {args.threshold}: must be in (0, 1)')
     return args
@@ -154,16 +199,25 @@ def parse_args(argv=None):
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
+    missing = untrained_networks(load_option_file(args.opt))
+    if missing:
+        raise FlareSRError(f'{args.opt}: {", ".join(missing)} not set; this script scores trained checkpoints '
+                           '(set it to e.g. experiments/<name>/models/net_g_latest.pth)')
+    if args.picture:
+        check_picture(args.picture, args.clean)
     cleans = read_cleans(args.clean, args.count)
     model = build_inference_model(args.opt)
     scores, examples = evaluate(model, cleans, args.seed, args.threshold)
-    rows, mean_gain = table_rows(scores)
+    rows, gains = table_rows(scores)
+    losing = [row for row, gain in gains.items() if gain <= 0]
     header = ['flare', 'input PSNR', 'output PSNR', 'gain', 'flare region in', 'flare region out', 'rest in',
               'rest out']
     print_table(f'Single-component validation, {args.opt} on {args.count} images of {args.clean}; machine: '
                 f'{machine_name()}', header, rows,
-                [f'Mean gain over the single components: {mean_gain:+.2f} dB. Each component with its emitter, '
-                 f'camera effects off; the last row is the whole training family (FlareConfig defaults).'])
+                [f'Mean gain over the single components: {np.mean(list(gains.values())):+.2f} dB. Each component '
+                 'with its emitter, camera effects off; the last row is the whole training family (FlareConfig '
+                 'defaults).',
+                 'Target, a gain on every component: ' + (f'not met ({", ".join(losing)})' if losing else 'met')])
     if args.picture:
         write_picture(args.picture, examples)
         print(f'picture: {args.picture}')

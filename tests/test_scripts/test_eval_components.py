@@ -84,6 +84,7 @@ def test_the_identity_gains_nothing_on_every_component(tmp_path, capsys):
         assert region_in == region_out and rest_in == rest_out, name
         assert whole_in < 60, name  # every row really adds flare
     assert 'Mean gain over the single components: +0.00 dB' in out
+    assert f'Target, a gain on every component: not met ({", ".join(ROWS[:-1])})' in out
     grid = read_image_uint8(picture)
     assert grid.shape == (len(ROWS) * 64, 4 * 80, 3)
     lq, output, label, error = np.split(grid[:64], 4, axis=1)
@@ -107,6 +108,31 @@ def test_bad_clean_images_are_one_line_naming_them(tmp_path, capsys):
     bench = load_bench_script('eval_components')
     (tmp_path / 'empty').mkdir()
     write_image(tmp_path / 'small' / 'tiny.png', np.zeros((4, 30, 3), np.uint8))
-    for folder, words in (('empty', 'no images'), ('missing', 'not found'), ('small', 'tiny.png: 30x4 is smaller')):
-        code, out, err = run_main_in_process(bench.main, ['--clean', str(tmp_path / folder)], capsys)
+    (tmp_path / 'notes.txt').write_text('not a folder')
+    for folder, words in (('empty', 'no images'), ('missing', 'folder not found'), ('notes.txt', 'not a folder'),
+                          ('small', 'tiny.png: 30x4 is smaller')):
+        code, out, err = run_main_in_process(bench.main, ['--clean', str(tmp_path / folder), '--picture', ''], capsys)
         assert code != 0 and err.strip().count('\n') == 0 and words in err and '--clean' in err, err
+
+
+def test_bad_arguments_are_refused_before_any_work_and_nothing_is_overwritten(tmp_path, capsys):
+    bench = load_bench_script('eval_components')
+    clean = _clean_folder(tmp_path)
+    trained = _identity_option_file(tmp_path)
+    untrained = tmp_path / 'untrained.yml'
+    untrained.write_text(open(trained).read().replace(str(tmp_path / 'zero.pth'), 'null'))
+    victim = tmp_path / 'notes.txt'
+    victim.write_text('keep me')
+    before = {path.name: path.read_bytes() for path in clean.iterdir()}
+    cases = [(['-opt', untrained], 'path.pretrain_network_g not set'),
+             (['--seed', '-1'], '--seed -1: must be non-negative'),
+             (['--picture', victim], 'must be a .png file'),
+             (['--picture', clean / 'clean_0.png'], 'inside the --clean folder'),
+             (['--picture', tmp_path / 'notes.txt' / 'x.png'], '--picture exists and is not a folder')]
+    for extra, words in cases:
+        argv = ['-opt', trained, '--clean', clean, '--count', '1', *extra]
+        code, out, err = run_main_in_process(bench.main, argv, capsys)
+        assert code != 0 and err.strip().count('\n') == 0 and words in err, (extra, err)
+        assert 'Single-component validation' not in out  # refused before the evaluation ran
+    assert victim.read_text() == 'keep me'
+    assert {path.name: path.read_bytes() for path in clean.iterdir()} == before
