@@ -303,24 +303,16 @@ def train_steps(model, steps, start=1):
 
 
 def load_script(name):
-    """``scripts/<name>.py`` as a module (scripts are not a package), without running its ``__main__`` block."""
-    spec = importlib.util.spec_from_file_location(f'script_{name}', os.path.join(REPO, 'scripts', f'{name}.py'))
+    """``scripts/<name>.py`` (``name`` may be ``bench/<script>``) as a module, without running its ``__main__``
+    block. Its folder is on sys.path while it loads, as when run as a script (the benches import ``_common``)."""
+    path = os.path.join(REPO, 'scripts', f'{name}.py')
+    spec = importlib.util.spec_from_file_location(f'script_{name.replace("/", "_")}', path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def load_bench_script(name):
-    """``scripts/bench/<name>.py`` as a module; its folder is on sys.path while it loads, as when run as a script
-    (it imports its sibling ``_common``)."""
-    bench_dir = os.path.join(REPO, 'scripts', 'bench')
-    spec = importlib.util.spec_from_file_location(f'bench_{name}', os.path.join(bench_dir, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, bench_dir)
+    sys.path.insert(0, os.path.dirname(path))
     try:
         spec.loader.exec_module(module)
     finally:
-        sys.path.remove(bench_dir)
+        sys.path.remove(os.path.dirname(path))
     return module
 
 

@@ -49,13 +49,18 @@ class CascadeModel(TiledValidationMixin, BaseModel):
     tiled_networks = ('network_main', 'network_post')  # the tile grid follows their size_multiple
     networks = tiled_networks  # the network_* it builds (the option checker warns about others)
 
+    @classmethod
+    def enabled_roles(cls, opt):
+        """The roles (of ``ROLES``) whose network runs, from ``cascade.use_<role>`` (default true)."""
+        switches = dict(cls.CASCADE_OPTIONS, **(opt.get('cascade') or {}))
+        return [role for role in cls.ROLES if switches[f'use_{role}']]
+
     def __init__(self, opt):
         if opt.get('is_train'):
             raise FlareSRError('model_type CascadeModel is for testing only: train each network with '
                                'Pix2PixModel / HINetModel (flare_sr/train_pipeline.py runs all three)')
         super().__init__(opt)
-        switches = dict(self.CASCADE_OPTIONS, **(opt.get('cascade') or {}))
-        self.enabled = [role for role in self.ROLES if switches[f'use_{role}']]
+        self.enabled = self.enabled_roles(opt)
         if not self.enabled:
             raise FlareSRError('cascade: use_main and use_post are both false; enable at least one network')
         self.nets = {}

@@ -154,11 +154,7 @@ def read_cleans(folder, count):
 def untrained_networks(opt):
     """The ``path.pretrain_network_<x>`` keys a test of ``opt`` reads but that are not set (random weights)."""
     path = opt.get('path') or {}
-    if opt.get('model_type') == 'CascadeModel':
-        switches = dict(CascadeModel.CASCADE_OPTIONS, **(opt.get('cascade') or {}))
-        roles = [role for role in CascadeModel.ROLES if switches.get(f'use_{role}')]
-    else:
-        roles = ['g']
+    roles = CascadeModel.enabled_roles(opt) if opt.get('model_type') == 'CascadeModel' else ['g']
     return [f'path.pretrain_network_{role}' for role in roles if not path.get(f'pretrain_network_{role}')]
 
 
@@ -169,9 +165,10 @@ def check_picture(path, clean_folder):
         raise FlareSRError(f'--picture {path}: must be a .png file')
     if os.path.isdir(path):
         raise FlareSRError(f'--picture {path}: is a folder; give a .png file name')
-    if os.path.abspath(os.path.dirname(os.path.abspath(path))) == os.path.abspath(clean_folder):
+    folder = os.path.dirname(os.path.abspath(path))
+    if folder == os.path.abspath(clean_folder):
         raise FlareSRError(f'--picture {path}: inside the --clean folder, whose images it would join or replace')
-    check_writable(os.path.dirname(os.path.abspath(path)), flag='--picture')
+    check_writable(folder, flag='--picture')
 
 
 def parse_args(argv=None):

@@ -14,13 +14,13 @@ from skimage import data as skdata
 from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
 from flare_sr.data.synthesis.procedural import COMPONENTS
 from flare_sr.utils.img_util import read_image_uint8, write_image
-from tests.helpers import UNET, cascade_option_file, load_bench_script, run_main_in_process, zero_output_layer
+from tests.helpers import UNET, cascade_option_file, load_script, run_main_in_process, zero_output_layer
 
 ROWS = [name for name in COMPONENTS if name != 'source'] + ['all (training family)']
 
 
 def test_pair_scores_split_the_image_into_flare_region_and_rest_exactly():
-    bench = load_bench_script('eval_components')
+    bench = load_script('bench/eval_components')
     gt = np.full((10, 10, 3), 100, np.uint8)
     lq = gt.copy()
     lq[:2] += 20  # the flare: 20 rows of 10 pixels, above the 0.03 * 255 = 7.65 threshold
@@ -71,7 +71,7 @@ def _table(stdout):
 
 
 def test_the_identity_gains_nothing_on_every_component(tmp_path, capsys):
-    bench = load_bench_script('eval_components')
+    bench = load_script('bench/eval_components')
     picture = tmp_path / 'components.png'
     code, out, err = run_main_in_process(bench.main, ['-opt', _identity_option_file(tmp_path), '--clean',
                                                       str(_clean_folder(tmp_path)), '--count', '3', '--picture',
@@ -93,7 +93,7 @@ def test_the_identity_gains_nothing_on_every_component(tmp_path, capsys):
 
 
 def test_a_real_cascade_changes_the_flared_images(tmp_path, capsys):
-    bench = load_bench_script('eval_components')
+    bench = load_script('bench/eval_components')
     code, out, err = run_main_in_process(bench.main, ['-opt', cascade_option_file(tmp_path), '--clean',
                                                       str(_clean_folder(tmp_path)), '--count', '2', '--picture', ''],
                                          capsys)
@@ -105,7 +105,7 @@ def test_a_real_cascade_changes_the_flared_images(tmp_path, capsys):
 
 
 def test_bad_clean_images_are_one_line_naming_them(tmp_path, capsys):
-    bench = load_bench_script('eval_components')
+    bench = load_script('bench/eval_components')
     (tmp_path / 'empty').mkdir()
     write_image(tmp_path / 'small' / 'tiny.png', np.zeros((4, 30, 3), np.uint8))
     (tmp_path / 'notes.txt').write_text('not a folder')
@@ -116,7 +116,7 @@ def test_bad_clean_images_are_one_line_naming_them(tmp_path, capsys):
 
 
 def test_bad_arguments_are_refused_before_any_work_and_nothing_is_overwritten(tmp_path, capsys):
-    bench = load_bench_script('eval_components')
+    bench = load_script('bench/eval_components')
     clean = _clean_folder(tmp_path)
     trained = _identity_option_file(tmp_path)
     untrained = tmp_path / 'untrained.yml'
