@@ -9,8 +9,9 @@
         --out components.png
 
 ``--components IMAGE`` shows each synthesis component on its own instead (flare_sr.data.synthesis): one
-row per component (glow, bleed, haze, streaks, scatter, ghosts, source) and per camera effect
-(chromatic, defocus, bloom, exposure, tone), ``--n`` random draws each, on that clean image.
+row per component (glow, bleed, haze, streaks, scatter, ghosts, highlights, source) and per camera
+effect (chromatic, defocus, bloom, exposure, tone), ``--n`` random draws each, on that clean image.
+The ``highlights`` row glares only where the image has near-white pixels (clean_00_0.png does).
 
 The dataset is built through BasicSR's ``build_dataset`` from the option file's ``datasets.train``
 block (or from a folder pair), so the preview shows the real crops, flips and synthetic flare.

@@ -43,6 +43,19 @@ def test_every_problem_and_warning_of_an_option_file_is_said_once(tmp_path, opti
 
 
 @pytest.mark.slow
+def test_a_bad_flare_setting_is_one_line_before_any_sample_is_drawn(tmp_path, option_file):
+    """A string where a number belongs used to pass the checker and raise a TypeError in the data loader."""
+    opt = copy.deepcopy(option_file[1])
+    train = opt['datasets']['train']
+    train.update(type='SyntheticFlareDataset', flare={'glow_prob': 'high', 'frame_scale': [1, 3]})
+    del train['dataroot_lq']
+    write_options(tmp_path / 'bad_flare.yml', opt)
+    result = run_train('bad_flare.yml', tmp_path)
+    assert result.returncode == 2
+    assert _lines(result) == ["error: bad_flare.yml: datasets.train.flare.glow_prob: expected a number, got 'high'"]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize('entry, expected', [
     ('train:total_iter=abc', "error: {0}: train.total_iter: expected an integer, got the string 'abc'"),
     ('nosuch:x=1', 'error: {0}: --force_yml nosuch:x=1: nosuch is not a section of {0}'),

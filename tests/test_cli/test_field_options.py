@@ -285,6 +285,8 @@ def test_unknown_basicsr_keys_warn_and_the_run_goes_on(tmp_path, tiny_data, expe
                                                            'patch_size?)'),
     (lambda o: o['datasets']['train'].update(type='SyntheticFlareDataset', flare={'ghost_cuont': [1, 2]}),
      'datasets.train.flare.ghost_cuont: unknown key (did you mean ghost_count?)'),
+    (lambda o: o['datasets']['train'].update(type='SyntheticFlareDataset', flare={'glow': 'no'}),
+     "datasets.train.flare.glow: expected true or false, got 'no'"),
     (lambda o: o['datasets']['train'].update(color='y'), 'datasets.train.color: y (luminance-only images) is not '
                                                          'supported'),
 ])

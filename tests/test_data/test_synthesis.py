@@ -101,6 +101,37 @@ def test_config_overrides_are_checked_by_name():
         FlareConfig.from_options({'gamma': [2.2, 1.8]})
 
 
+def test_one_number_fixes_a_range_and_an_integer_range_excludes_its_high():
+    config = FlareConfig.from_options({'frame_scale': 2, 'ghost_count': 3, 'intensity': 0.5})
+    assert (config.frame_scale, config.ghost_count, config.intensity) == ((2, 2), (3, 4), (0.5, 0.5))
+    rng = np.random.default_rng(0)
+    assert {int(rng.integers(*config.ghost_count)) for _ in range(20)} == {3}
+
+
+@pytest.mark.parametrize('key, value, problem', [
+    ('glow_prob', 'high', "expected a number, got 'high'"),
+    ('glow', 'no', "expected true or false, got 'no'"),  # a string would switch it on
+    ('clean_prob', 1.5, 'a probability must lie in [0, 1], got 1.5'),
+    ('intensity', [-1.0, 1.0], 'must not be negative, got [-1.0, 1.0]'),  # light only adds
+    ('frame_scale', 0, 'must be above 0, got 0'),
+    ('glow_radius', [0.0, 0.05], 'must be above 0, got [0.0, 0.05]'),
+    ('ghost_count', [2.5, 4], 'expected one number or [low, high] of integers, got [2.5, 4]'),
+    ('light_count', [2, 2], 'expected [low, high] with low < high (high is excluded), got [2, 2]'),
+    ('gamma', float('nan'), 'expected one number or [low, high] of numbers, got nan'),
+    ('rgb_gain_jitter', -0.1, 'must not be negative, got -0.1'),
+    ('ghost_strength', [0.1], 'expected one number or [low, high] of numbers, got [0.1]'),
+])
+def test_a_bad_flare_value_is_one_error_naming_the_key_and_the_problem(key, value, problem):
+    with pytest.raises(FlareSRError) as error:
+        FlareConfig.from_options({key: value})
+    assert str(error.value) == f'option flare.{key}: {problem}'
+
+
+def test_signed_ranges_accept_negative_values():
+    config = FlareConfig.from_options({'exposure_ev': [-1.0, 0.5], 'tone_contrast': -0.2, 'ghost_position': [-1, 0]})
+    assert config.exposure_ev == (-1.0, 0.5) and config.tone_contrast == (-0.2, -0.2)
+
+
 def _flare_alone(config, seed, size=(96, 128)):
     """(flare_linear, info) of ``config`` on a black frame."""
     _, info = synthesize_flare(np.zeros((*size, 3), np.float32), np.random.default_rng(seed), config)
@@ -112,11 +143,14 @@ FIXED_WHITE = dict(color_temperature=(6500.0, 6500.0), rgb_gain_jitter=0.0, inte
 
 @pytest.mark.parametrize('seed', range(3))
 def test_light_bleed_is_wide_smooth_and_tinted(seed):
-    flare, info = _flare_alone(only('bleed', source_in_frame_prob=1.0, **FIXED_WHITE), seed)
+    narrowest = FlareConfig().bleed_radius[0]
+    config = only('bleed', source_in_frame_prob=1.0, bleed_radius=(narrowest, narrowest), **FIXED_WHITE)
+    flare, info = _flare_alone(config, seed)
     x, y = (int(round(v)) for v in info['light_xy'])
     energy = flare.sum(axis=2)
-    far = np.hypot(*np.mgrid[0:96, 0:128][::-1] - np.array([x, y])[:, None, None]) > 0.25 * np.hypot(96, 128)
-    assert energy[far].mean() > 0.15 * energy[y, x]  # reaches far across the frame
+    distance = np.hypot(*np.mgrid[0:96, 0:128][::-1] - np.array([x, y])[:, None, None]) / np.hypot(96, 128)
+    ring = np.abs(distance - 0.25) < 0.01
+    assert energy[ring].mean() > 0.1 * energy[y, x]  # even the narrowest reaches a quarter diagonal
     assert np.abs(np.diff(energy, axis=1)).max() < 0.05 * energy.max()  # low frequency: no edges
     tint = flare[y, x] / flare[y, x].max()
     assert tint.min() < 0.97  # coloured although the light is white
@@ -195,3 +229,27 @@ def test_defocus_spreads_a_point_into_a_disc_and_keeps_its_energy():
     blurred = defocus(layer, 3.0)
     assert blurred.sum() == pytest.approx(3.0, rel=1e-4)
     assert blurred[20, 20, 0] < 0.05 and blurred[20, 22, 0] > 0 and blurred[20, 26, 0] == 0
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_highlight_glare_surrounds_clipped_scene_highlights_and_falls_with_distance(seed):
+    """A white (clipped) patch in a dark scene glares; the glare only adds, falls off with distance from the
+    patch, and the label is the scene itself: the highlight stays, only its glare goes."""
+    scene = np.full((96, 128, 3), 0.1, np.float32)
+    scene[40:56, 20:36] = 1.0
+    flared, info = synthesize_flare(scene, np.random.default_rng(seed), only('highlights'))
+    assert info['components'] == ['highlights']
+    np.testing.assert_array_equal(info['label'], scene)
+    added = (flared - scene).sum(axis=2)
+    assert added.min() >= -1e-5
+    profile = added[48, 36:128]  # along the row through the patch, moving away from its right edge
+    assert profile[0] > 0.05
+    assert (np.diff(profile) <= 1e-5).all()
+    assert profile[-1] < 0.5 * profile[0]
+
+
+def test_a_scene_without_highlights_gets_no_highlight_glare(scene):
+    dim = scene * 0.85  # nothing reaches the lowest clipping level (0.9)
+    flared, info = synthesize_flare(dim, np.random.default_rng(0), only('highlights'))
+    assert info['flare_linear'].max() == 0.0
+    np.testing.assert_allclose(flared, dim, atol=1e-6)

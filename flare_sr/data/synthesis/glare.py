@@ -9,7 +9,13 @@
 * ``veiling_glare``: light scattered by every lens surface and the barrel over the whole frame. It
   lifts the blacks and lowers contrast (ISO 18844 measures it as a uniform veil); a uniform part
   plus a broad rise towards the light.
+* ``highlight_glare``: the same scattering around the scene's own clipped highlights (a white cup, a
+  window, a lamp shade), not only around point lights. A lens's veiling glare is the scene radiance
+  convolved with its glare spread function (McCann and Rizzi, "Veiling glare: the dynamic range
+  limit of HDR images", 2007; Talvala et al., SIGGRAPH 2007), so every bright area glares, and
+  behind the clipping its true radiance is unknown.
 """
+import cv2
 import numpy as np
 
 
@@ -41,3 +47,36 @@ def veiling_glare(radius, rng, config, diagonal):
     spread = rng.uniform(*config.haze_spread) * diagonal
     uniform_part = rng.uniform(0.3, 0.8)
     return (strength * (uniform_part + (1 - uniform_part) / (1.0 + (radius / spread) ** 2))).astype(np.float32)
+
+
+def _wide_blur(image, sigma):
+    """Gaussian blur of HxWx3 ``image`` by ``sigma`` pixels, zero outside; wide ones on a coarser grid (cost)."""
+    height, width = image.shape[:2]
+    factor = min(1.0, 8.0 / sigma)
+    if factor == 1.0:
+        return cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_CONSTANT)
+    small = cv2.resize(image, (max(1, round(width * factor)), max(1, round(height * factor))),
+                       interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigmaX=8.0, borderType=cv2.BORDER_CONSTANT)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def highlight_glare(scene_linear, encoded, rng, config, diagonal):
+    """HxWx3 float32 glare (>= 0) of the scene's clipped highlights, zero where the scene has none.
+
+    Pixels of the sRGB ``encoded`` scene at or above ``highlight_level`` count as clipped; their
+    linear radiance is scaled by ``highlight_radiance`` (unknown behind the clip) and a share
+    ``highlight_strength`` of it is spread by a glare spread function: four Gaussians of widths
+    ``highlight_radius`` x diagonal x (1, 3, 9, 27) whose weights ``3^(k (2 - p))`` follow the
+    ``1 / r^p`` tail of ``glow`` (p from ``glow_power``).
+    """
+    clipped = encoded.max(axis=2, keepdims=True) >= rng.uniform(*config.highlight_level)
+    if not clipped.any():
+        return np.zeros_like(scene_linear)
+    radiance = scene_linear * clipped * np.float32(rng.uniform(*config.highlight_radiance))
+    width = max(0.5, rng.uniform(*config.highlight_radius) * diagonal)
+    power = rng.uniform(*config.glow_power)
+    weights = np.array([3.0 ** (k * (2.0 - power)) for k in range(4)])
+    weights *= rng.uniform(*config.highlight_strength) / weights.sum()
+    glare = sum(np.float32(weight) * _wide_blur(radiance, width * 3.0 ** k) for k, weight in enumerate(weights))
+    return np.maximum(glare, 0.0).astype(np.float32)

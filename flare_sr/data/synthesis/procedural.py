@@ -15,6 +15,7 @@ haze       glare.veiling_glare veiling glare: lifts blacks, lowers contrast
 streaks    starburst           diffraction spikes of the aperture blades
 scatter    scatter             streaks and mottled haze from scratches and dust on the glass
 ghosts     ghosts              aperture-shaped reflections on the line through the centre
+highlights glare.highlight_glare the same glare around the scene's own clipped highlights
 source     sources.emitter     the light itself (kept in the label, Flare7K++)
 =========  ==================  ==========================================================
 
@@ -26,6 +27,7 @@ All randomness comes from the ``numpy.random.Generator`` passed in.
 """
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -38,7 +40,7 @@ from flare_sr.data.synthesis.ghosts import ghosts
 from flare_sr.data.synthesis.options import settings_from_options
 from flare_sr.data.synthesis.starburst import starburst
 
-COMPONENTS = ('glow', 'bleed', 'haze', 'streaks', 'scatter', 'ghosts', 'source')
+COMPONENTS = ('glow', 'bleed', 'haze', 'streaks', 'scatter', 'ghosts', 'highlights', 'source')
 CAMERA_EFFECTS = ('chromatic', 'defocus', 'blur', 'bloom', 'exposure', 'tone', 'noise')
 
 
@@ -50,8 +52,14 @@ class FlareConfig:
     (pixels "at 512" for blur-like settings; ``frame_scale`` 2 gives a training crop the flare of a
     frame twice its size), intensities linear light with white = 1.
     """
+    SIGNED: ClassVar[tuple] = ('exposure_ev', 'tone_contrast', 'ghost_position')  # ranges that may be negative
+    POSITIVE: ClassVar[tuple] = (  # ranges that divide or set a width: 0 is an error, not a switch
+        'gamma', 'frame_scale', 'light_count', 'light_distance', 'color_temperature', 'glow_radius', 'bleed_radius',
+        'haze_spread', 'aperture_blades', 'streak_length', 'streak_width', 'scratch_count', 'scratch_width',
+        'scratch_length', 'dust_spread', 'ghost_radius', 'highlight_radius', 'defocus_radius', 'blur_sigma',
+        'bloom_length')
     gamma: tuple = (1.8, 2.2)                   # camera curve to linearise the sRGB scene
-    frame_scale: float = 1.0                    # the image is a crop of a frame this many times its diagonal
+    frame_scale: tuple = (1.0, 1.0)             # the image is a crop of a frame this many times its diagonal
     source_in_frame_prob: float = 0.7           # main light in the frame, else up to source_outside beyond
     source_outside: float = 0.35                # fraction of the frame size
     light_count: tuple = (1, 4)                 # lights per frame, [low, high)
@@ -96,6 +104,12 @@ class FlareConfig:
     ghost_strength: tuple = (0.05, 0.25)
     ghost_round_prob: float = 0.4
     ghost_chromatic: tuple = (0.0, 0.06)        # relative radius difference between R and B
+    highlights: bool = True
+    highlights_prob: float = 0.5
+    highlight_level: tuple = (0.9, 0.99)        # sRGB level from which a scene pixel counts as clipped
+    highlight_radiance: tuple = (1.5, 10.0)     # its true radiance over the clipped value
+    highlight_strength: tuple = (0.03, 0.2)     # share of that radiance the lens scatters
+    highlight_radius: tuple = (0.005, 0.03)     # narrowest of the four glare widths
     source: bool = True
     source_radius: tuple = (0.004, 0.015)
     source_brightness: tuple = (8.0, 30.0)      # far above 1: the core saturates
@@ -140,9 +154,13 @@ def _present(name, rng, config):
     return bool(on) and rng.random() < probability
 
 
-def render_light(height, width, light, rng, config, blades):
+def frame_diagonal(height, width, rng, config):
+    """The diagonal (pixels) that flare lengths are fractions of: the image's times a ``frame_scale`` draw."""
+    return float(np.hypot(height, width)) * rng.uniform(*config.frame_scale)
+
+
+def render_light(height, width, light, rng, config, blades, diagonal):
     """Layers (name -> HxWx3 float32, linear light) of one light, scaled by its inverse-square irradiance."""
-    diagonal = float(np.hypot(height, width)) * config.frame_scale
     dx, dy, radius = offsets(height, width, light['x'], light['y'])
     color = light_color(rng, config.color_temperature, config.rgb_gain_jitter)
     scale = np.float32(light['scale'])
@@ -169,14 +187,18 @@ def render_light(height, width, light, rng, config, blades):
     return {name: layer * scale for name, layer in layers.items()}
 
 
-def render_procedural_flare(height, width, rng, config=None):
-    """(layers, params): name -> HxWx3 float32 sum over the lights, and the lights (positions, distances)."""
+def render_procedural_flare(height, width, rng, config=None, diagonal=None):
+    """(layers, params): name -> HxWx3 float32 sum over the lights, and the lights (positions, distances).
+
+    ``diagonal``: the frame diagonal in pixels (default: drawn by ``frame_diagonal``).
+    """
     config = FlareConfig.from_options(config)
+    diagonal = frame_diagonal(height, width, rng, config) if diagonal is None else diagonal
     lights = sources.sample_lights(rng, height, width, config)
     blades = int(rng.integers(*config.aperture_blades))  # one lens: one aperture for every light
     layers = {}
     for light in lights:
-        light['layers'] = render_light(height, width, light, rng, config, blades)
+        light['layers'] = render_light(height, width, light, rng, config, blades, diagonal)
         for name, layer in light['layers'].items():
             layers[name] = layers[name] + layer if name in layers else layer
     main = lights[0]
@@ -200,9 +222,11 @@ def synthesize_flare(clean_rgb01, rng, config=None):
         return clean.copy(), dict(family='procedural', components=[], effects=[], lights=[], label=clean,
                                   flare_linear=np.zeros_like(clean))
     height, width = clean.shape[:2]
-    diagonal = float(np.hypot(height, width)) * config.frame_scale
+    diagonal = frame_diagonal(height, width, rng, config)
     camera = sample_camera(rng, config, diagonal)
-    layers, params = render_procedural_flare(height, width, rng, config)
+    layers, params = render_procedural_flare(height, width, rng, config, diagonal)
+    if _present('highlights', rng, config):
+        layers['highlights'] = glare.highlight_glare(cv2.pow(clean, camera.gamma), clean, rng, config, diagonal)
     intensity = rng.uniform(*config.intensity)
     source = layers.pop('source', None)
     flare = np.zeros_like(clean)
