@@ -32,6 +32,7 @@ from torch.utils import data
 from flare_sr.data.lmdb_pack import LmdbImages, read_meta_info
 from flare_sr.data.sampling import item_index, sample_rng
 from flare_sr.data.synthesis import FlareConfig, synthesize_flare
+from flare_sr.data.synthesis.options import settings_problems
 from flare_sr.data.transforms import augment, img2tensor, paired_random_crop
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import list_images, read_image_native, to_float32
@@ -72,13 +73,10 @@ class SyntheticFlareDataset(data.Dataset):
             return []
         if not isinstance(flare, dict):
             return [f'{key_path}.flare: expected a mapping of flare settings, got {flare!r}']
-        problems = strict_keys(flare, [field.name for field in dataclasses.fields(FlareConfig)], f'{key_path}.flare')
-        if not problems:
-            try:
-                FlareConfig.from_options(flare, option_name=f'{key_path}.flare')
-            except FlareSRError as error:
-                problems.append(str(error).removeprefix('option '))
-        return problems
+        known = [field.name for field in dataclasses.fields(FlareConfig)]
+        problems = strict_keys(flare, known, f'{key_path}.flare')  # unknown keys, with a likely correction
+        checked = {key: value for key, value in flare.items() if key in known}
+        return problems + settings_problems(FlareConfig, checked, f'{key_path}.flare')[1]
 
     def __len__(self):
         return len(self.paths)

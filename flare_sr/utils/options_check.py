@@ -45,6 +45,7 @@ from flare_sr.utils.checkpoint import load_checked_state_dict
 from flare_sr.utils.light_source import restore_light_source_tensor
 from flare_sr.utils.optim import OPTIMIZERS, REFUSED_SCHEDULERS, SCHEDULERS
 from flare_sr.utils.tiling import TILE_OPTIONS, tile_size_problem
+from flare_sr.utils.yaml_numbers import text_number_hint
 
 NUMBER, INT, BOOL, STR, DICT, LIST = 'a number', 'an integer', 'true or false', 'a string', 'a mapping', 'a list'
 NULL = None
@@ -554,14 +555,7 @@ class OptionChecker:
                 section[key] = int(value)
             return True
         got = f'the string {value!r}' if isinstance(value, str) else repr(value)
-        hint = ''
-        number = re.fullmatch(r'([-+]?\d+)(\.\d*)?[eE]([-+]?)(\d+)', value) if isinstance(value, str) else None
-        if number:  # YAML 1.1 floats need a dot and a signed exponent: 2e-4 and 2.0e4 are strings, 2.0e-4 a float
-            fraction = number[2] if number[2] and len(number[2]) > 1 else (number[2] or '.') + '0'
-            fixed = f'{number[1]}{fraction}e{number[3] or "+"}{number[4]}'
-            hint = (' (quoted: remove the quotes)' if isinstance(yaml.safe_load(value), float)
-                    else f' (YAML reads {value} as text: write {fixed} or !!float {value})')
-        self.problems.append(f'{key_path}: expected {_describe(expected)}, got {got}{hint}')
+        self.problems.append(f'{key_path}: expected {_describe(expected)}, got {got}{text_number_hint(value)}')
         return False
 
     def _counts(self, section, key, key_path):

@@ -1,9 +1,13 @@
 """Procedural (training) flare: each component's physical property, compositing, options."""
+import dataclasses
+
 import numpy as np
 import pytest
 
 from flare_sr.data.synthesis import COMPONENTS, FlareConfig, synthesize_flare
 from flare_sr.data.synthesis.optics import chromatic_aberration, defocus
+from flare_sr.data.synthesis.options import MAX_VALUE
+from flare_sr.data.synthesis.procedural import CAMERA_EFFECTS
 from flare_sr.data.synthesis.sensor import bloom, tone_map
 from flare_sr.data.synthesis.sources import inverse_square
 from flare_sr.errors import FlareSRError
@@ -93,6 +97,13 @@ def test_each_component_can_be_switched_on_alone_and_all_off_leaves_the_scene(sc
     np.testing.assert_allclose(flared, scene, atol=1e-5)
 
 
+def test_a_non_finite_image_is_refused():
+    image = np.zeros((8, 8, 3), np.float32)
+    image[2, 3, 1] = np.nan
+    with pytest.raises(FlareSRError, match='finite'):
+        synthesize_flare(image, np.random.default_rng(0))
+
+
 def test_config_overrides_are_checked_by_name():
     assert FlareConfig.from_options({'ghost_count': [1, 2]}).ghost_count == (1, 2)
     with pytest.raises(FlareSRError, match='flare.ghost_cuont'):
@@ -118,13 +129,37 @@ def test_one_number_fixes_a_range_and_an_integer_range_excludes_its_high():
     ('ghost_count', [2.5, 4], 'expected one number or [low, high] of integers, got [2.5, 4]'),
     ('light_count', [2, 2], 'expected [low, high] with low < high (high is excluded), got [2, 2]'),
     ('gamma', float('nan'), 'expected one number or [low, high] of numbers, got nan'),
-    ('rgb_gain_jitter', -0.1, 'must not be negative, got -0.1'),
     ('ghost_strength', [0.1], 'expected one number or [low, high] of numbers, got [0.1]'),
+    # values of the right type that hung, crashed or made light subtract once samples were drawn
+    ('source_outside', 0, 'must be above 0, got 0'),  # an empty band to draw an outside light from: a hang
+    ('color_temperature', [2.5, 9], 'must lie in [1000, 40000], got [2.5, 9]'),  # kelvin in thousands: NaN
+    ('light_distance', 1e-200, 'must lie in [1, 1000], got 1e-200'),  # inverse square: division by zero
+    ('exposure_ev', 2000, 'must lie in [-20, 20], got 2000'),  # 2^2000 overflows
+    ('light_count', [1, 1000], 'must lie in [1, 65) (64 at most), got [1, 1000]'),  # minutes per sample
+    ('light_count', 10 ** 20, 'must lie in [1, 65) (64 at most), got 100000000000000000000'),
+    ('rgb_gain_jitter', 1.5, 'must lie in [0, 0.9], got 1.5'),  # a negative gain subtracts light
+    ('tone_contrast', -100, 'must lie in [-0.99, 1.99], got -100'),  # the curve stops rising
+    ('glow_strength', 1e308, 'must not exceed 1e+06, got 1e+308'),
+    ('frame_scale', '1e-3', "expected one number or [low, high] of numbers, got '1e-3' (YAML reads 1e-3 as text: "
+                            'write 1.0e-3 or !!float 1e-3)'),
+    ('frame_scale', {'low': 1, 'high': 2}, "expected one number or [low, high] of numbers, got {'low': 1, 'high': 2}"),
 ])
 def test_a_bad_flare_value_is_one_error_naming_the_key_and_the_problem(key, value, problem):
     with pytest.raises(FlareSRError) as error:
         FlareConfig.from_options({key: value})
     assert str(error.value) == f'option flare.{key}: {problem}'
+
+
+def test_every_bad_flare_value_is_named_not_only_the_first():
+    with pytest.raises(FlareSRError) as error:
+        FlareConfig.from_options({'clean_prob': 2, 'glow': 1, 'frame_scale': -1})
+    assert str(error.value) == ('option flare.clean_prob: a probability must lie in [0, 1], got 2; '
+                                'option flare.glow: expected true or false, got 1; '
+                                'option flare.frame_scale: must lie in [0, 100], got -1')
+
+
+def test_a_whole_float_counts_as_an_integer():
+    assert FlareConfig.from_options({'light_count': 2.0, 'ghost_count': [1.0, 3]}).light_count == (2, 3)
 
 
 def test_signed_ranges_accept_negative_values():
@@ -251,5 +286,32 @@ def test_highlight_glare_surrounds_clipped_scene_highlights_and_falls_with_dista
 def test_a_scene_without_highlights_gets_no_highlight_glare(scene):
     dim = scene * 0.85  # nothing reaches the lowest clipping level (0.9)
     flared, info = synthesize_flare(dim, np.random.default_rng(0), only('highlights'))
-    assert info['flare_linear'].max() == 0.0
+    assert info['flare_linear'].max() == 0.0 and info['components'] == []
     np.testing.assert_allclose(flared, dim, atol=1e-6)
+
+
+def _at_the_edge(end):
+    """A FlareConfig with every range at the low or high end of what the checks allow, every effect on."""
+    values = {}
+    for field in dataclasses.fields(FlareConfig):
+        if not isinstance(field.default, tuple):
+            continue
+        low, high = FlareConfig.LIMITS.get(field.name, (0, MAX_VALUE))
+        if all(isinstance(bound, int) for bound in field.default):
+            values[field.name] = [low, low + 1] if end == 'low' else [high - 1, high]
+        else:
+            low = 1e-6 if field.name in FlareConfig.POSITIVE and low == 0 else low
+            values[field.name] = low if end == 'low' else high
+    values.update({f'{name}_prob': 1.0 for name in COMPONENTS + CAMERA_EFFECTS if name != 'source'}, noise_prob=0.0)
+    return FlareConfig.from_options(values)
+
+
+@pytest.mark.parametrize('end', ['low', 'high'])
+def test_every_accepted_setting_draws_a_finite_flare_that_only_adds_light(end):
+    """The checks' bounds are the contract: at their edges a sample must not crash, hang, overflow or subtract."""
+    image = np.random.default_rng(0).random((32, 40, 3)).astype(np.float32)
+    image[:4, :4] = 1.0  # a highlight, so that every component has something to work on
+    for seed in range(2):
+        flared, info = synthesize_flare(image, np.random.default_rng(seed), _at_the_edge(end))
+        assert np.isfinite(flared).all() and np.isfinite(info['label']).all()
+        assert (flared >= info['label'] - 1e-5).all()

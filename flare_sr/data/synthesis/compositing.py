@@ -45,10 +45,12 @@ def sample_camera(rng, config, diagonal):
 
 
 def check_image(clean_rgb01):
-    """HxWx3 float32 in [0, 1]; anything else is a FlareSRError naming the shape."""
+    """HxWx3 float32 in [0, 1]; another shape or a non-finite value is a FlareSRError."""
     img = np.asarray(clean_rgb01)
     if img.ndim != 3 or img.shape[2] != 3:
         raise FlareSRError(f'flare synthesis needs an HxWx3 RGB image, got shape {img.shape}')
+    if not np.isfinite(img).all():  # clipping would keep NaN, and the flare would carry it into training
+        raise FlareSRError('flare synthesis needs finite pixel values; the image has NaN or infinity')
     return np.clip(img.astype(np.float32, copy=False), 0.0, 1.0)
 
 

@@ -1,79 +1,118 @@
-"""Reading a YAML ``flare:`` block into a settings dataclass, with one clear line per bad key."""
+"""Reading a YAML ``flare:`` block into a settings dataclass, with one clear line per bad key.
+
+Every value is checked by type, sign and bounds before a sample is drawn: a value that passes must not
+hang, crash or make the flare subtract light later. A settings class may declare
+
+* ``POSITIVE``: ranges and numbers that must be above 0 (they divide, or set a width or a search band);
+* ``LIMITS``: ``{key: (low, high)}`` inclusive bounds, the only way to allow a negative value.
+
+Everything else is non-negative and at most ``MAX_VALUE``.
+"""
 import dataclasses
 import math
 
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.yaml_numbers import text_number_hint
+
+MAX_VALUE = 1e6  # no setting means anything beyond this; above it float32 arithmetic overflows to inf/NaN
 
 
 def _is_number(value, integer=False):
-    """A finite int (or, unless ``integer``, float); YAML's true/false are not numbers."""
-    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+    """A finite int (or, unless ``integer``, float; a whole float counts as an int); true/false are not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return False
-    return math.isfinite(value)
+    return not integer or isinstance(value, int) or value.is_integer()
 
 
-def _check_range(value, default, name, signed, positive):
-    """``value`` as a ``(low, high)`` tuple like ``default``; FlareSRError naming ``name`` when it is not one."""
+def _shown(value):
+    """The value as the user wrote it (a YAML mapping prints as a dict, not an OrderedDict)."""
+    return repr(dict(value)) if isinstance(value, dict) else repr(value)
+
+
+def _bounds_problem(low, high, key, settings_cls, integer=False):
+    """What is wrong with the numbers ``low <= high`` of ``key`` (``high`` excluded if ``integer``), or ''."""
+    limits = getattr(settings_cls, 'LIMITS', {}).get(key)
+    if limits:
+        if low < limits[0] or high > limits[1]:
+            if integer:
+                return f'must lie in [{limits[0]}, {limits[1]}) ({limits[1] - 1} at most)'
+            return f'must lie in [{limits[0]:g}, {limits[1]:g}]'
+    elif high > MAX_VALUE:
+        return f'must not exceed {MAX_VALUE:g}'
+    if key in getattr(settings_cls, 'POSITIVE', ()) and low <= 0:
+        return 'must be above 0'
+    if low < 0 and not limits:
+        return 'must not be negative'
+    return ''
+
+
+def _range(value, default, key, settings_cls):
+    """(``(low, high)`` tuple, problem or ''): ``value`` read as a range like ``default``."""
     integer = all(isinstance(bound, int) for bound in default)
-    kind = 'integers' if integer else 'numbers'
     bounds = value
     if _is_number(value, integer):
-        bounds = (value, value + 1) if integer else (value, value)
+        bounds = (int(value), int(value) + 1) if integer else (value, value)
     if (not isinstance(bounds, (list, tuple)) or len(bounds) != 2
             or not all(_is_number(bound, integer) for bound in bounds)):
-        raise FlareSRError(f'option {name}: expected one number or [low, high] of {kind}, got {value!r}')
-    low, high = bounds
+        kind = 'integers' if integer else 'numbers'
+        return None, f'expected one number or [low, high] of {kind}, got {_shown(value)}{text_number_hint(value)}'
+    low, high = (int(bound) for bound in bounds) if integer else bounds
     if low > high or (integer and low == high):
         relation = 'low < high (high is excluded)' if integer else 'low <= high'
-        raise FlareSRError(f'option {name}: expected [low, high] with {relation}, got {value!r}')
-    if positive and low <= 0:
-        raise FlareSRError(f'option {name}: must be above 0, got {value!r}')
-    if not signed and low < 0:
-        raise FlareSRError(f'option {name}: must not be negative, got {value!r}')
-    return tuple(bounds)
+        return None, f'expected [low, high] with {relation}, got {_shown(value)}'
+    problem = _bounds_problem(low, high, key, settings_cls, integer)
+    return (low, high), problem and f'{problem}, got {_shown(value)}'
 
 
-def _check_value(value, default, name):
-    """A switch, a probability or a plain non-negative number, checked against the type of ``default``."""
+def _single(value, default, key, settings_cls):
+    """(value, problem or ''): a switch, a probability or a plain number, typed like ``default``."""
     if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise FlareSRError(f'option {name}: expected true or false, got {value!r}')
-    elif not _is_number(value, isinstance(default, int)):
-        raise FlareSRError(f'option {name}: expected {"an integer" if isinstance(default, int) else "a number"}, '
-                           f'got {value!r}')
-    elif name.endswith('_prob') and not 0 <= value <= 1:
-        raise FlareSRError(f'option {name}: a probability must lie in [0, 1], got {value!r}')
-    elif value < 0:
-        raise FlareSRError(f'option {name}: must not be negative, got {value!r}')
-    return value
+        return value, '' if isinstance(value, bool) else f'expected true or false, got {_shown(value)}'
+    integer = isinstance(default, int)
+    if not _is_number(value, integer):
+        kind = 'an integer' if integer else 'a number'
+        return value, f'expected {kind}, got {_shown(value)}{text_number_hint(value)}'
+    value = int(value) if integer else value
+    if key.endswith('_prob'):
+        return value, '' if 0 <= value <= 1 else f'a probability must lie in [0, 1], got {value!r}'
+    problem = _bounds_problem(value, value, key, settings_cls)
+    return value, problem and f'{problem}, got {value!r}'
 
 
-def settings_from_options(cls, options, option_name):
-    """``cls(**options)`` after checking every name, type and range; ``None`` gives the defaults.
+def settings_problems(settings_cls, options, option_name):
+    """(values, problems): the checked ``{key: value}`` of ``options`` and one ``'<option_name>.<key>: ...'``
+    line per bad key (all of them, not only the first).
 
-    Tuple-valued fields are ranges: the value must be a 2-item list with ``low <= high``, or one number,
-    which fixes the range (``frame_scale: 2`` is ``[2, 2]``; on an integer range ``[low, high)``,
-    ``ghost_count: 3`` is ``[3, 4]``). A range is non-negative unless ``cls.SIGNED`` names it, and above
-    0 where ``cls.POSITIVE`` names it (widths, scales, a gamma). Switches are true/false, ``*_prob``
-    values lie in [0, 1], other numbers are non-negative. Raises FlareSRError naming ``option_name.key``
-    and what is wrong.
+    Ranges (tuple-valued fields) are ``[low, high]`` with ``low <= high``, or one number that fixes the
+    range (``frame_scale: 2`` is ``[2, 2]``; on an integer range ``[low, high)``, ``ghost_count: 3`` is
+    ``[3, 4]``). Switches are true/false, ``*_prob`` values lie in [0, 1], whole floats count as integers.
+    Bounds: see the module docstring.
     """
-    if options is None:
-        return cls()
-    if isinstance(options, cls):
-        return options
     if not isinstance(options, dict):
-        raise FlareSRError(f'option {option_name}: expected a mapping of flare settings, got {options!r}')
-    known = {field.name: field for field in dataclasses.fields(cls)}
-    signed, positive = getattr(cls, 'SIGNED', ()), getattr(cls, 'POSITIVE', ())
-    values = {}
+        return {}, [f'{option_name}: expected a mapping of flare settings, got {_shown(options)}']
+    known = {field.name: field.default for field in dataclasses.fields(settings_cls)}
+    values, problems = {}, []
     for key, value in options.items():
         if key not in known:
-            raise FlareSRError(f'option {option_name}.{key}: unknown flare setting (known: {", ".join(sorted(known))})')
-        default = known[key].default
-        name = f'{option_name}.{key}'
-        if isinstance(default, tuple):
-            values[key] = _check_range(value, default, name, key in signed, key in positive)
-        else:
-            values[key] = _check_value(value, default, name)
-    return cls(**values)
+            problems.append(f'{option_name}.{key}: unknown flare setting (known: {", ".join(sorted(known))})')
+            continue
+        check = _range if isinstance(known[key], tuple) else _single
+        values[key], problem = check(value, known[key], key, settings_cls)
+        if problem:
+            problems.append(f'{option_name}.{key}: {problem}')
+    return values, problems
+
+
+def settings_from_options(settings_cls, options, option_name):
+    """``settings_cls(**options)`` after :func:`settings_problems`; ``None`` gives the defaults.
+
+    Raises FlareSRError listing every bad key, each as ``option <option_name>.<key>: <what is wrong>``.
+    """
+    if options is None:
+        return settings_cls()
+    if isinstance(options, settings_cls):
+        return options
+    values, problems = settings_problems(settings_cls, options, option_name)
+    if problems:
+        raise FlareSRError('; '.join(f'option {problem}' for problem in problems))
+    return settings_cls(**values)

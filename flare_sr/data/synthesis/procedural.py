@@ -52,12 +52,23 @@ class FlareConfig:
     (pixels "at 512" for blur-like settings; ``frame_scale`` 2 gives a training crop the flare of a
     frame twice its size), intensities linear light with white = 1.
     """
-    SIGNED: ClassVar[tuple] = ('exposure_ev', 'tone_contrast', 'ghost_position')  # ranges that may be negative
-    POSITIVE: ClassVar[tuple] = (  # ranges that divide or set a width: 0 is an error, not a switch
-        'gamma', 'frame_scale', 'light_count', 'light_distance', 'color_temperature', 'glow_radius', 'bleed_radius',
-        'haze_spread', 'aperture_blades', 'streak_length', 'streak_width', 'scratch_count', 'scratch_width',
-        'scratch_length', 'dust_spread', 'ghost_radius', 'highlight_radius', 'defocus_radius', 'blur_sigma',
-        'bloom_length')
+    POSITIVE: ClassVar[tuple] = (  # they divide, or set a width or the band a light is drawn in: 0 is an error
+        'gamma', 'frame_scale', 'source_outside', 'light_count', 'light_distance', 'color_temperature', 'glow_radius',
+        'bleed_radius', 'haze_spread', 'aperture_blades', 'streak_length', 'streak_width', 'scratch_count',
+        'scratch_width', 'scratch_length', 'dust_spread', 'ghost_radius', 'highlight_radius', 'defocus_radius',
+        'blur_sigma', 'bloom_length')
+    LIMITS: ClassVar[dict] = {
+        'color_temperature': (1000.0, 40000.0),  # kelvin; Planck's law overflows far below 1000 K
+        'light_distance': (1.0, 1000.0),         # the main light is at 1, the others farther
+        'rgb_gain_jitter': (0.0, 0.9),           # gains 1 +- jitter must stay positive: light only adds
+        'exposure_ev': (-20.0, 20.0),            # stops
+        'tone_contrast': (-0.99, 1.99),          # tone_map rises strictly only for -1 < contrast < 2
+        'ghost_position': (-10.0, 10.0),
+        'light_count': (1, 65), 'aperture_blades': (1, 65), 'ghost_count': (0, 65),  # [low, high): 64 at most;
+        'scratch_count': (1, 65),                                                      # each one costs a pass
+        'frame_scale': (0.0, 100.0),
+        'defocus_radius': (0.0, 64.0), 'blur_sigma': (0.0, 64.0), 'bloom_length': (0.0, 64.0),  # kernel sizes
+    }
     gamma: tuple = (1.8, 2.2)                   # camera curve to linearise the sRGB scene
     frame_scale: tuple = (1.0, 1.0)             # the image is a crop of a frame this many times its diagonal
     source_in_frame_prob: float = 0.7           # main light in the frame, else up to source_outside beyond
@@ -226,7 +237,9 @@ def synthesize_flare(clean_rgb01, rng, config=None):
     camera = sample_camera(rng, config, diagonal)
     layers, params = render_procedural_flare(height, width, rng, config, diagonal)
     if _present('highlights', rng, config):
-        layers['highlights'] = glare.highlight_glare(cv2.pow(clean, camera.gamma), clean, rng, config, diagonal)
+        highlight = glare.highlight_glare(cv2.pow(clean, camera.gamma), clean, rng, config, diagonal)
+        if highlight.any():  # a scene without highlights has none to glare: not a component of this flare
+            layers['highlights'] = highlight
     intensity = rng.uniform(*config.intensity)
     source = layers.pop('source', None)
     flare = np.zeros_like(clean)
