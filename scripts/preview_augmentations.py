@@ -35,6 +35,7 @@ from basicsr.utils.options import ordered_yaml
 from flare_sr.data.sampling import SampleKey
 from flare_sr.data.synthesis import COMPONENTS, FlareConfig, synthesize_flare
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
+from flare_sr.pipeline.inference import check_png_output
 from flare_sr.utils.img_util import read_image, write_image
 
 LABEL_HEIGHT = 20
@@ -161,6 +162,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.n < 1 or args.columns < 1 or args.cell < 8:
         raise FlareSRError('--n and --columns must be at least 1, --cell at least 8')
+    check_png_output(args.out, '--out')
     if args.components:
         grid = component_grid(args.components, args.n, args.cell, args.seed)
         write_image(args.out, grid)

@@ -81,6 +81,16 @@ def check_writable(output_dir, flag='--output'):
         raise FlareSRError(f'{output_dir}: {flag} folder is not writable ({error.strerror or error})') from None
 
 
+def check_png_output(path, flag):
+    """Refuse an output picture that is not a .png or is a folder, and prove its folder writable, before any
+    work is done; FlareSRError names ``flag`` and the path."""
+    if not path.lower().endswith('.png'):
+        raise FlareSRError(f'{flag} {path}: must be a .png file (the picture is written as PNG)')
+    if osp.isdir(path):
+        raise FlareSRError(f'{flag} {path}: is a folder; give a .png file name')
+    check_writable(osp.dirname(osp.abspath(path)), flag=flag)
+
+
 def build_test_model(opt, source, tile=None, overlap=None, self_ensemble=False, precision=None):
     """A test-mode model from option dict ``opt`` (read from ``source``; datasets ignored), tile and
     precision overrides applied. The option checker's problems raise one FlareSRError; its warnings (a

@@ -40,7 +40,7 @@ from flare_sr.data.synthesis.procedural import COMPONENTS, FlareConfig
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.metrics.flare_psnr_metric import derived_flare_region, region_psnr
 from flare_sr.models.cascade_model import CascadeModel
-from flare_sr.pipeline.inference import build_inference_model, check_writable
+from flare_sr.pipeline.inference import build_inference_model, check_png_output
 from flare_sr.utils.img_util import list_images, read_image_uint8, to_uint8, write_image
 from flare_sr.utils.options_check import load_option_file
 
@@ -161,14 +161,9 @@ def untrained_networks(opt):
 def check_picture(path, clean_folder):
     """Refuse a ``--picture`` that is not a .png, lies in the ``--clean`` folder, is a folder or cannot be
     written, before any work is done."""
-    if not path.lower().endswith('.png'):
-        raise FlareSRError(f'--picture {path}: must be a .png file')
-    if os.path.isdir(path):
-        raise FlareSRError(f'--picture {path}: is a folder; give a .png file name')
-    folder = os.path.dirname(os.path.abspath(path))
-    if folder == os.path.abspath(clean_folder):
+    if os.path.dirname(os.path.abspath(path)) == os.path.abspath(clean_folder):
         raise FlareSRError(f'--picture {path}: inside the --clean folder, whose images it would join or replace')
-    check_writable(folder, flag='--picture')
+    check_png_output(path, '--picture')
 
 
 def parse_args(argv=None):

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from flare_sr.utils.img_util import read_image, write_image
-from tests.helpers import load_script
+from tests.helpers import load_script, run_main_in_process
 
 
 @pytest.fixture
@@ -134,6 +134,15 @@ def test_preview_shows_each_synthesis_component_on_its_own(clean_dir, tmp_path):
         top = row * 52 + 20
         assert (grid[top:top + 32, :32].astype(int) == clean_cell).all()
         assert np.abs(grid[top:top + 32, 32:64].astype(int) - clean_cell).mean() > 0.2, row
+
+
+def test_preview_refuses_an_output_that_is_not_a_png_and_keeps_the_file(clean_dir, tmp_path, capsys):
+    victim = tmp_path / 'notes.jpgg'
+    victim.write_text('keep me')
+    argv = ['--components', str(clean_dir / 'photo_0.png'), '--out', str(victim), '--n', '1', '--cell', '32']
+    code, _, err = run_main_in_process(load_script('preview_augmentations').main, argv, capsys)
+    assert code == 2 and err == f'error: --out {victim}: must be a .png file (the picture is written as PNG)\n'
+    assert victim.read_text() == 'keep me'
 
 
 def test_demo_summary_scores_each_family_and_the_flare_region(tmp_path, capsys):
