@@ -22,7 +22,6 @@ fixed by ``(seed, i)``, so validation scores stay comparable.
 The held-out families (``flare_sr.data.heldout``) are deliberately not reachable from here: they are for
 test sets only (tests/test_data/test_heldout.py checks it on sampled data).
 """
-import dataclasses
 import os
 
 import numpy as np
@@ -36,7 +35,6 @@ from flare_sr.data.synthesis.options import settings_problems
 from flare_sr.data.transforms import augment, img2tensor, paired_random_crop
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import list_images, read_image_native, to_float32
-from flare_sr.utils.options_check import strict_keys
 
 
 @DATASET_REGISTRY.register()
@@ -69,14 +67,7 @@ class SyntheticFlareDataset(data.Dataset):
     def check_options(opt, key_path):
         """Problems with the ``flare`` overrides (FlareConfig's fields), as option-checker lines; [] when none."""
         flare = opt.get('flare')
-        if flare is None:
-            return []
-        if not isinstance(flare, dict):
-            return [f'{key_path}.flare: expected a mapping of flare settings, got {flare!r}']
-        known = [field.name for field in dataclasses.fields(FlareConfig)]
-        problems = strict_keys(flare, known, f'{key_path}.flare')  # unknown keys, with a likely correction
-        checked = {key: value for key, value in flare.items() if key in known}
-        return problems + settings_problems(FlareConfig, checked, f'{key_path}.flare')[1]
+        return [] if flare is None else settings_problems(FlareConfig, flare, f'{key_path}.flare')[1]
 
     def __len__(self):
         return len(self.paths)

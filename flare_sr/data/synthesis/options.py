@@ -12,6 +12,7 @@ import dataclasses
 import math
 
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.options_check import strict_keys
 from flare_sr.utils.yaml_numbers import text_number_hint
 
 MAX_VALUE = 1e6  # no setting means anything beyond this; above it float32 arithmetic overflows to inf/NaN
@@ -86,15 +87,14 @@ def settings_problems(settings_cls, options, option_name):
     Ranges (tuple-valued fields) are ``[low, high]`` with ``low <= high``, or one number that fixes the
     range (``frame_scale: 2`` is ``[2, 2]``; on an integer range ``[low, high)``, ``ghost_count: 3`` is
     ``[3, 4]``). Switches are true/false, ``*_prob`` values lie in [0, 1], whole floats count as integers.
-    Bounds: see the module docstring.
+    An unknown key is named with its likely correction (``strict_keys``). Bounds: see the module docstring.
     """
     if not isinstance(options, dict):
         return {}, [f'{option_name}: expected a mapping of flare settings, got {_shown(options)}']
     known = {field.name: field.default for field in dataclasses.fields(settings_cls)}
-    values, problems = {}, []
+    values, problems = {}, strict_keys(options, known, option_name)  # a typo gets a suggestion
     for key, value in options.items():
         if key not in known:
-            problems.append(f'{option_name}.{key}: unknown flare setting (known: {", ".join(sorted(known))})')
             continue
         check = _range if isinstance(known[key], tuple) else _single
         values[key], problem = check(value, known[key], key, settings_cls)
