@@ -53,10 +53,9 @@ class FlareConfig:
     frame twice its size), intensities linear light with white = 1.
     """
     POSITIVE: ClassVar[tuple] = (  # they divide, or set a width or the band a light is drawn in: 0 is an error
-        'gamma', 'frame_scale', 'source_outside', 'light_count', 'light_distance', 'color_temperature', 'glow_radius',
-        'bleed_radius', 'haze_spread', 'aperture_blades', 'streak_length', 'streak_width', 'scratch_count',
-        'scratch_width', 'scratch_length', 'dust_spread', 'ghost_radius', 'highlight_radius', 'defocus_radius',
-        'blur_sigma', 'bloom_length')
+        'gamma', 'frame_scale', 'source_outside', 'glow_radius', 'bleed_radius', 'haze_spread', 'streak_length',
+        'streak_width', 'scratch_width', 'scratch_length', 'dust_spread', 'ghost_radius', 'highlight_radius',
+        'defocus_radius', 'blur_sigma', 'bloom_length')  # LIMITS keeps the counts and distances above 0
     LIMITS: ClassVar[dict] = {
         'color_temperature': (1000.0, 40000.0),  # kelvin; Planck's law overflows far below 1000 K
         'light_distance': (1.0, 1000.0),         # the main light is at 1, the others farther
