@@ -136,12 +136,15 @@ def test_preview_shows_each_synthesis_component_on_its_own(clean_dir, tmp_path):
         assert np.abs(grid[top:top + 32, 32:64].astype(int) - clean_cell).mean() > 0.2, row
 
 
-def test_preview_refuses_an_output_that_is_not_a_png_and_keeps_the_file(clean_dir, tmp_path, capsys):
+@pytest.mark.parametrize('script, flag', [('preview_augmentations', '--out'), ('demo_summary', '--picture')])
+def test_a_picture_output_that_is_not_a_png_is_refused_and_the_file_kept(script, flag, clean_dir, tmp_path, capsys):
+    """Both scripts write PNG bytes; under another name they would have replaced the file with a PNG."""
     victim = tmp_path / 'notes.jpgg'
     victim.write_text('keep me')
-    argv = ['--components', str(clean_dir / 'photo_0.png'), '--out', str(victim), '--n', '1', '--cell', '32']
-    code, _, err = run_main_in_process(load_script('preview_augmentations').main, argv, capsys)
-    assert code == 2 and err == f'error: --out {victim}: must be a .png file (the picture is written as PNG)\n'
+    argv = {'preview_augmentations': ['--components', str(clean_dir / 'photo_0.png'), '--n', '1', '--cell', '32'],
+            'demo_summary': ['--results', str(tmp_path / 'no_results')]}[script]
+    code, _, err = run_main_in_process(load_script(script).main, [*argv, flag, str(victim)], capsys)
+    assert code == 2 and err == f'error: {flag} {victim}: must be a .png file (the picture is written as PNG)\n'
     assert victim.read_text() == 'keep me'
 
 
