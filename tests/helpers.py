@@ -348,3 +348,58 @@ class Payload:
 
     def __reduce__(self):
         return exec, (f'open({self.marker!r}, "w").write("ran")',)
+
+
+def make_flare7kpp_tree(root, backgrounds=6, flares=3, flare_size=96, seed=0):
+    """A tiny Flare7K++ tree (docs/data.md), drawn: ``{'image_path', 'scattering_dict', 'reflective_dict',
+    'light_dict', 'root'}`` as option values. Backgrounds are crops of real photos, some smaller than 64 px (they
+    are reflect-padded); each compound flare is a glow and two streaks around its light source (a bright disc,
+    alone in the Light_Source image of the same name); Flare-R has its own lights and no reflective flares."""
+    rng = np.random.default_rng(seed)
+    root = os.fspath(root)
+    photos = [skdata.astronaut(), skdata.chelsea(), skdata.coffee()]
+    folders = {'bg': os.path.join(root, 'Flickr24K'),
+               '7k': os.path.join(root, 'Flare7Kpp', 'Flare7K', 'Scattering_Flare'),
+               'ref': os.path.join(root, 'Flare7Kpp', 'Flare7K', 'Reflective_Flare'),
+               'real': os.path.join(root, 'Flare7Kpp', 'Flare-R')}
+    for index in range(backgrounds):
+        height, width = (48, 80) if index % 3 == 2 else (72 + 8 * index, 96)
+        photo = photos[index % len(photos)]
+        top, left = rng.integers(0, photo.shape[0] - height), rng.integers(0, photo.shape[1] - width)
+        write_image(os.path.join(folders['bg'], f'{index:05d}.png'),
+                    photo[top:top + height, left:left + width])
+    yy, xx = np.mgrid[:flare_size, :flare_size].astype(np.float32)
+    for family in ('7k', 'real'):
+        for index in range(flares):
+            cy, cx = rng.uniform(0.3, 0.7, 2) * flare_size
+            radius = np.hypot(yy - cy, xx - cx)
+            angle = rng.uniform(0, np.pi)
+            streak = np.exp(-np.abs((yy - cy) * np.cos(angle) - (xx - cx) * np.sin(angle)) / 1.5 - radius / 30)
+            glow = 0.8 * np.exp(-radius / rng.uniform(6, 14)) + 0.5 * streak
+            color = rng.uniform(0.6, 1.0, 3)
+            light = (radius < 3).astype(np.float32)[..., None] * np.ones(3)
+            write_image(os.path.join(folders[family], 'Compound_Flare', f'{index:05d}.png'),
+                        np.clip(glow[..., None] * color + light, 0, 1))
+            write_image(os.path.join(folders[family], 'Light_Source', f'{index:05d}.png'), light)
+    for index in range(2):
+        cy, cx = rng.uniform(0.2, 0.8, 2) * flare_size
+        ring = np.exp(-((np.hypot(yy - cy, xx - cx) - 8) / 2)**2)[..., None] * np.array([0.2, 0.5, 0.3])
+        write_image(os.path.join(folders['ref'], f'{index:05d}.png'), ring)
+    return {'root': root, 'image_path': folders['bg'],
+            'scattering_dict': {'Flare7k_scattering': os.path.join(folders['7k'], 'Compound_Flare'),
+                                'Real_scattering1': os.path.join(folders['real'], 'Compound_Flare')},
+            'reflective_dict': {'Flare7k_reflective': folders['ref'], 'Real_reflective1': None},
+            'light_dict': {'Flare7k_light': os.path.join(folders['7k'], 'Light_Source'),
+                           'Real_light1': os.path.join(folders['real'], 'Light_Source')}}
+
+
+def flare7kpp_dataset_options(tree, img_size=32, batch=2, **extra):
+    """``datasets.train`` of Flare7K++'s ``uformer_flare7kpp_baseline_option.yml`` on ``make_flare7kpp_tree``."""
+    opt = {'name': 'Flare7Kpp', 'type': 'Flare7kpp_Pair_Loader', 'image_path': tree['image_path'],
+           'scattering_dict': dict(tree['scattering_dict']), 'reflective_dict': dict(tree['reflective_dict']),
+           'light_dict': dict(tree['light_dict']), 'data_ratio': [0.5, 0.5], 'transform_base': {'img_size': img_size},
+           'transform_flare': {'scale_min': 0.8, 'scale_max': 1.5, 'translate': 300, 'shear': 20}, 'mask_type': None,
+           'use_shuffle': True, 'num_worker_per_gpu': 0, 'batch_size_per_gpu': batch, 'dataset_enlarge_ratio': 1,
+           'prefetch_mode': None}
+    opt.update(extra)
+    return opt
