@@ -58,22 +58,26 @@ def mask_weights(mask_rgb, mask_type):
     return red  # flare: glare [255,255,0] or streak [255,0,0]
 
 
-def find_mask(mask_folder, *image_paths):
-    """The mask file in ``mask_folder`` for an image: same stem, or the stem with input/lq/gt/label -> mask."""
+def find_mask(mask_folder, *image_paths, metric='calculate_flare_psnr'):
+    """The mask file in ``mask_folder`` for an image: same stem, or the stem with input/lq/gt/label -> mask.
+
+    ``metric`` names the caller in errors.
+    """
     stems = []
     for image_path in image_paths:
         if image_path:
             stem = osp.splitext(osp.basename(image_path))[0]
             stems += [stem, _ROLE_WORD.sub(lambda match: f'{match.group(1)}mask', stem, count=1)]
     stems = list(dict.fromkeys(stems))
+    mask_folder = os.path.expanduser(mask_folder)
     if not osp.isdir(mask_folder):
-        raise FlareSRError(f'calculate_flare_psnr: mask_folder {mask_folder} is not a folder')
+        raise FlareSRError(f'{metric}: mask_folder {mask_folder} is not a folder')
     for stem in stems:
         for extension in IMAGE_EXTENSIONS:
             candidate = osp.join(mask_folder, stem + extension)
             if osp.isfile(candidate):
                 return candidate
-    raise FlareSRError(f'calculate_flare_psnr: no mask for {image_paths[0]} in {mask_folder} '
+    raise FlareSRError(f'{metric}: no mask for {image_paths[0]} in {mask_folder} '
                        f'(looked for {", ".join(stems)} with an image extension)')
 
 

@@ -1,0 +1,117 @@
+"""Score a folder of results as Flare7K's evaluate.py does: PSNR, SSIM, G-PSNR, S-PSNR, Global-PSNR and Score.
+
+    python scripts/evaluate_flare7k.py --result results/flare7kpp/visualization/real \
+        --gt datasets/Flare7Kpp/test_data/real/gt --mask datasets/Flare7Kpp/test_data/real/mask
+
+The protocol is flare_sr/metrics/flare7k_metric.py's (documented in docs/metrics_and_losses.md), the numbers
+are evaluate.py's to the last bit. As evaluate.py, the i-th result, label and mask in sorted name order are
+scored together (Flare7K names them input_000000, gt_000000, mask_000000); only image files count here,
+where evaluate.py took every file. ``--input`` is accepted for ``--result`` (evaluate.py's flag). LPIPS is not
+computed: see the docs.
+"""
+import argparse
+import os
+import re
+
+from tqdm import tqdm
+
+from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
+from flare_sr.metrics.flare7k_metric import (FIXED_AREA, PROTOCOL, REGION_NAMES, flare7k_scores, flare7k_summary,
+                                             read_image_8bit, read_mask)
+from flare_sr.utils.img_util import list_images
+
+_NUMBER = re.compile(r'\d+')
+
+
+def parse_args(argv=None):
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--result', '--input', dest='result', required=True,
+                        help='folder of restored images (evaluate.py: --input)')
+    parser.add_argument('--gt', required=True, help='folder of flare-free labels')
+    parser.add_argument('--mask', help='folder of Flare7K colour masks (G-PSNR, S-PSNR, Global-PSNR and Score)')
+    return parser.parse_args(argv)
+
+
+def folder_images(flag, folder):
+    """Sorted image paths of ``folder``; FlareSRError naming the flag when it is missing or has none."""
+    try:
+        return list_images(os.path.expanduser(folder))
+    except FlareSRError as error:
+        raise FlareSRError(f'{flag} {error}') from None
+
+
+def paired_lists(args):
+    """[(result, gt, mask or None)] by sorted order; FlareSRError when the folders hold different counts."""
+    lists = {'--result': folder_images('--result', args.result), '--gt': folder_images('--gt', args.gt)}
+    if args.mask is not None:
+        lists['--mask'] = folder_images('--mask', args.mask)
+    counts = {flag: len(paths) for flag, paths in lists.items()}
+    if len(set(counts.values())) > 1:
+        raise FlareSRError('the folders hold different numbers of images (' + ', '.join(
+            f'{flag} {count}' for flag, count in counts.items()) + '); evaluate.py pairs them by sorted order')
+    masks = lists.get('--mask', [None] * counts['--gt'])
+    return list(zip(lists['--result'], lists['--gt'], masks))
+
+
+def numbers_disagree(paths):
+    """True when the files of one pair carry different numbers in their names (a likely misalignment)."""
+    numbers = {tuple(_NUMBER.findall(os.path.basename(path))) for path in paths if path}
+    return len(numbers) > 1
+
+
+def score_pair(result_path, gt_path, mask_path):
+    result, gt = read_image_8bit(result_path, 'result'), read_image_8bit(gt_path, 'label')
+    if result.shape != gt.shape:
+        raise FlareSRError(f'{result_path} is {result.shape[1]}x{result.shape[0]}, its label {gt_path} '
+                           f'{gt.shape[1]}x{gt.shape[0]}')
+    mask = None
+    if mask_path is not None:
+        mask = read_mask(mask_path)
+        if mask.shape[:2] != gt.shape[:2]:
+            raise FlareSRError(f'{mask_path} is {mask.shape[1]}x{mask.shape[0]}, its label {gt_path} '
+                               f'{gt.shape[1]}x{gt.shape[0]}')
+    return flare7k_scores(gt, result, mask), gt.shape[:2]
+
+
+def table(summary):
+    """The printed rows: metric, mean, images averaged."""
+    rows = [('PSNR', summary['psnr']), ('SSIM', summary['ssim'])]
+    rows += [(REGION_NAMES[region], summary[region]) for region in REGION_NAMES if region in summary]
+    lines = [f'{"metric (Flare7K protocol)":<27} {"mean":>9}  images']
+    for name, (value, count) in rows:
+        shown = f'{value:9.4f}' if count else f'{"-":>9}'
+        lines.append(f'{name:<27} {shown}  {count}' + ('' if count else ' (no image has this region)'))
+    if 'score' in summary:
+        value = summary['score'][0]
+        shown = f'{value:9.4f}' if value == value else f'{"-":>9}'
+        lines.append(f'{"Score":<27} {shown}  mean of G-, S- and Global-PSNR')
+    lines.append(f'{"LPIPS":<27} {"-":>9}  not computed (flare_sr has no LPIPS; see docs/metrics_and_losses.md)')
+    return lines
+
+
+@exit_on_user_error
+def main(argv=None):
+    args = parse_args(argv)
+    pairs = paired_lists(args)
+    per_image, off_size, disagree = [], 0, []
+    for paths in tqdm(pairs, desc='Flare7K protocol', unit='image'):
+        scores, size = score_pair(*paths)
+        per_image.append(scores)
+        off_size += size[0] * size[1] != FIXED_AREA
+        if numbers_disagree(paths):
+            disagree.append(paths)
+    print(f'protocol: {PROTOCOL}')
+    print(f'pairs: {len(pairs)}, by sorted name order as evaluate.py (first: '
+          + ' | '.join(os.path.basename(path) for path in pairs[0] if path) + ')')
+    if disagree:
+        print(f'warning: {len(disagree)} pairs join names with different numbers, e.g. '
+              + ' | '.join(os.path.basename(path) for path in disagree[0] if path) + '; check the folders')
+    if off_size and args.mask is not None:
+        print(f'note: {off_size} images are not 512x512 pixels: as in evaluate.py their G-, S- and Global-PSNR divide '
+              'by a fixed 512^2 area, i.e. are shifted by 10*log10(H*W/512^2) dB from the region mean')
+    for line in table(flare7k_summary(per_image)):
+        print(line)
+
+
+if __name__ == '__main__':
+    main()

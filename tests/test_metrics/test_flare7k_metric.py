@@ -1,0 +1,193 @@
+"""The Flare7K protocol against numbers computed by running Flare7K's own evaluate.py (tests/data/README.md).
+
+tests/data/flare7k_metric_reference.json holds, per case of flare7k_cases.py (512x512 and 256x384, three images
+each, seed 18), evaluate.py's per-image PSNR, SSIM and region PSNRs and the two lines it printed.
+"""
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from basicsr.metrics import calculate_metric
+from basicsr.utils.registry import METRIC_REGISTRY
+
+from flare_sr.errors import FlareSRError
+from flare_sr.metrics import flare7k_metric
+from flare_sr.metrics.flare7k_metric import flare7k_scores, flare7k_summary, read_mask, region_psnr, region_weights
+from flare_sr.models.tiled_validation import TiledValidationMixin
+from flare_sr.utils.img_util import write_image
+from tests.helpers import DATA_DIR, REPO, run_script, subprocess_env
+from tests.test_metrics.flare7k_cases import CASES, make_case
+
+with open(os.path.join(DATA_DIR, 'flare7k_metric_reference.json'), encoding='utf-8') as _handle:
+    REFERENCE = json.load(_handle)
+REGION_TYPES = {'glare': 'calculate_g_psnr_flare7k', 'streak': 'calculate_s_psnr_flare7k',
+                'global': 'calculate_global_psnr_flare7k'}
+
+
+def printed_numbers(lines):
+    """{'PSNR': ..., 'SSIM': ..., 'Score': ..., 'G-PSNR': ...} from evaluate.py's two printed lines."""
+    return {key: float(value) for key, value in re.findall(r'([\w-]+): ([-\d.e+]+|inf)', ' '.join(lines))}
+
+
+def write_case(root, name):
+    """The case's images as Flare7K names them: input/input_000000.png, gt/gt_000000.png, mask/mask_000000.png."""
+    for index, (label, result, mask) in enumerate(make_case(*CASES[name])):
+        for role, img in (('input', result), ('gt', label), ('mask', mask)):
+            write_image(os.path.join(root, role, f'{role}_{index:06d}.png'), img)
+    return {role: os.path.join(root, role) for role in ('input', 'gt', 'mask')}
+
+
+@pytest.mark.parametrize('name', list(CASES))
+def test_per_image_scores_and_table_match_evaluate_py(name):
+    """512^2 and 256x384: every per-image number and the printed means and Score equal evaluate.py's, to 1e-12."""
+    reference = REFERENCE['cases'][name]
+    per_image = []
+    for (label, result, mask), expected in zip(make_case(*CASES[name]), reference['per_image']):
+        scores = flare7k_scores(label, result, mask)
+        per_image.append(scores)
+        for metric, value in expected.items():
+            if value is None:
+                assert math.isnan(scores[metric]), metric  # region absent: left out of its average
+            else:
+                assert scores[metric] == pytest.approx(value, rel=1e-12, abs=0), metric
+    summary = flare7k_summary(per_image)
+    printed = printed_numbers(reference['printed'])
+    for metric, key in (('psnr', 'PSNR'), ('ssim', 'SSIM'), ('glare', 'G-PSNR'), ('streak', 'S-PSNR'),
+                        ('global', 'Global-PSNR'), ('score', 'Score')):
+        assert summary[metric][0] == pytest.approx(printed[key], rel=1e-12, abs=0), metric
+    assert [summary[region][1] for region in ('glare', 'streak', 'global')] == [2, 1, 3]
+
+
+def test_region_psnr_divides_by_a_fixed_512_squared_area():
+    """An all-black mask makes Global-PSNR the whole image's PSNR at 512^2, and that shifted by
+    10 log10(H W / 512^2) dB at another size (-4.26 dB at 256x384), as evaluate.py computes it."""
+    for (height, width), shift in (((512, 512), 0.0), ((256, 384), 10 * math.log10(256 * 384 / 512**2))):
+        label, result, mask = make_case(height, width)[2]
+        assert not mask.any()
+        scores = flare7k_scores(label, result, mask)
+        assert scores['global'] == pytest.approx(scores['psnr'] + shift, abs=1e-9)
+    assert 10 * math.log10(256 * 384 / 512**2) == pytest.approx(-4.26, abs=0.005)
+
+
+def test_mask_colours_are_soft_weights_with_uint8_wraparound():
+    mask = np.array([[[255, 255, 0], [255, 0, 0], [0, 0, 255], [90, 140, 0], [100, 101, 0], [128, 0, 0]]], np.uint8)
+    weights = region_weights(mask)
+    np.testing.assert_array_equal(weights['glare'], [[1, 0, 0, 140 / 255, 101 / 255, 0]])
+    np.testing.assert_array_equal(weights['streak'], [[0, 1, 0, 206 / 255, 1, 128 / 255]])
+    np.testing.assert_array_equal(weights['global'], [[1, 1, 0, 1, 1, 1]])
+    gt = np.zeros((1, 6, 3), np.uint8)
+    assert math.isnan(region_psnr(gt, gt, np.zeros((1, 6))))
+    assert region_psnr(gt, gt, weights['glare']) == math.inf
+
+
+def _validation_scores(case_root, name, index, bgr=True):
+    """Each region metric through BasicSR's calculate_metric, as flare_sr's validation calls it."""
+    label, result, _ = make_case(*CASES[name])[index]
+    if bgr:  # validation scores tensor2img's BGR images; the mask stays RGB
+        label, result = label[..., ::-1], result[..., ::-1]
+    lq_path = os.path.join(case_root, 'input', f'input_{index:06d}.png')
+    return {region: calculate_metric({'img': result, 'img2': label, 'lq_path': lq_path},
+                                     {'type': metric, 'mask_folder': os.path.join(case_root, 'mask')})
+            for region, metric in REGION_TYPES.items()}
+
+
+def test_val_metrics_find_each_mask_by_name_and_match_evaluate_py(tmp_path):
+    """val.metrics: the registered metrics find mask_000000.png for input_000000.png and give evaluate.py's numbers
+    on BGR images (float rounding only); psnr/ssim through the real validation dispatch (TiledValidationMixin)."""
+    for metric in list(REGION_TYPES.values()) + ['calculate_psnr_flare7k', 'calculate_ssim_flare7k']:
+        assert METRIC_REGISTRY.get(metric) is getattr(flare7k_metric, metric)
+    name = '256x384'
+    folders = write_case(str(tmp_path), name)
+    for index, expected in enumerate(REFERENCE['cases'][name]['per_image']):
+        scores = _validation_scores(str(tmp_path), name, index)
+        for region in REGION_TYPES:
+            if expected[region] is None:
+                assert math.isnan(scores[region])
+            else:
+                assert scores[region] == pytest.approx(expected[region], rel=1e-12)
+    label, result, _ = make_case(*CASES[name])[0]
+    to_tensor = lambda img: torch.from_numpy(img.astype(np.float32) / 255).permute(2, 0, 1)[None]  # noqa: E731
+    metrics = {'psnr_flare7k': {'type': 'calculate_psnr_flare7k'}, 'ssim_flare7k': {'type': 'calculate_ssim_flare7k'},
+               'g_psnr_flare7k': {'type': 'calculate_g_psnr_flare7k', 'mask_folder': folders['mask']}}
+    paths = {'lq_path': os.path.join(folders['input'], 'input_000000.png'),
+             'gt_path': os.path.join(folders['gt'], 'gt_000000.png')}
+    scores = TiledValidationMixin()._score(to_tensor(result), to_tensor(result), to_tensor(label), metrics, paths)
+    expected = REFERENCE['cases'][name]['per_image'][0]
+    assert scores['psnr_flare7k'][0] == pytest.approx(expected['psnr'], rel=1e-12)
+    assert scores['ssim_flare7k'][0] == pytest.approx(expected['ssim'], rel=1e-12)
+    assert scores['g_psnr_flare7k'][0] == pytest.approx(expected['glare'], rel=1e-12)
+
+
+def test_val_metric_errors_are_one_line(tmp_path):
+    label = np.zeros((16, 16, 3), np.uint8)
+    opt = {'type': 'calculate_g_psnr_flare7k', 'mask_folder': str(tmp_path)}
+    with pytest.raises(FlareSRError, match='calculate_g_psnr_flare7k: no mask for .*input_000007.png'):
+        calculate_metric({'img': label, 'img2': label, 'lq_path': 'x/input_000007.png'}, opt)
+    with pytest.raises(FlareSRError, match='needs lq_path or gt_path'):
+        calculate_metric({'img': label, 'img2': label}, opt)
+    cv2.imwrite(str(tmp_path / 'mask_000001.png'), np.zeros((16, 16), np.uint8))
+    with pytest.raises(FlareSRError, match='grayscale mask; Flare7K masks are colour-coded'):
+        calculate_metric({'img': label, 'img2': label, 'lq_path': 'input_000001.png'}, opt)
+    write_image(str(tmp_path / 'mask_000002.png'), np.zeros((8, 16, 3), np.uint8))
+    with pytest.raises(FlareSRError, match=r'mask_000002.png: mask is 16x8, the image 16x16'):
+        calculate_metric({'img': label, 'img2': label, 'lq_path': 'input_000002.png'}, opt)
+    with pytest.raises(FlareSRError, match='sizes differ'):
+        calculate_metric({'img': label, 'img2': label[:8]}, {'type': 'calculate_psnr_flare7k'})
+    write_image(str(tmp_path / 'mask_000003.png'), np.zeros((16, 16, 3), np.uint16), bit_depth=16)
+    with pytest.raises(FlareSRError, match='16-bit mask'):
+        read_mask(str(tmp_path / 'mask_000003.png'))
+
+
+def test_script_errors_are_one_line(tmp_path, capsys):
+    """Missing folder, different counts, sizes that differ, an unreadable image: one ``error:`` line, status 2."""
+    folders = write_case(str(tmp_path / 'case'), '256x384')
+    base = ['--gt', folders['gt'], '--mask', folders['mask']]
+    code, out, err = run_script('evaluate_flare7k', ['--result', str(tmp_path / 'missing')] + base, capsys)
+    missing = tmp_path / 'missing'
+    assert code == 2 and err.strip().splitlines()[-1] == f'error: --result {missing}: image folder not found'
+    os.remove(os.path.join(folders['mask'], 'mask_000002.png'))
+    code, out, err = run_script('evaluate_flare7k', ['--input', folders['input']] + base, capsys)
+    assert code == 2 and err.strip().splitlines()[-1] == (
+        'error: the folders hold different numbers of images (--result 3, --gt 3, --mask 2); evaluate.py pairs '
+        'them by sorted order')
+    os.remove(os.path.join(folders['input'], 'input_000002.png'))
+    os.remove(os.path.join(folders['gt'], 'gt_000002.png'))
+    write_image(os.path.join(folders['input'], 'input_000001.png'), np.zeros((256, 380, 3), np.uint8))
+    code, out, err = run_script('evaluate_flare7k', ['--input', folders['input']] + base, capsys)
+    assert code == 2 and re.fullmatch(r'error: \S+input_000001.png is 380x256, its label \S+gt_000001.png 384x256',
+                                      err.strip().splitlines()[-1])
+    with open(os.path.join(folders['input'], 'input_000001.png'), 'wb') as handle:
+        handle.write(b'not a png')
+    code, out, err = run_script('evaluate_flare7k', ['--input', folders['input']] + base, capsys)
+    assert code == 2 and re.fullmatch(r'error: \S+input_000001.png: not a readable image.*',
+                                      err.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_script_prints_evaluate_py_table_for_a_folder_trio(tmp_path):
+    """The script as a process on result/gt/mask folders: the protocol line, evaluate.py's numbers (4 decimals),
+    the images each mean is over, the fixed-area note at 256x384."""
+    name = '256x384'
+    folders = write_case(str(tmp_path), name)
+    result = subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'evaluate_flare7k.py'), '--result',
+                             folders['input'], '--gt', folders['gt'], '--mask', folders['mask']],
+                            cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith('protocol: Flare7K evaluate.py (8-bit RGB;')
+    assert 'input_000000.png | gt_000000.png | mask_000000.png' in lines[1]
+    assert lines[2].startswith('note: 3 images are not 512x512')
+    printed = printed_numbers(REFERENCE['cases'][name]['printed'])
+    rows = {line[:27].strip(): line[27:].split() for line in lines[3:]}
+    assert rows['metric (Flare7K protocol)'] == ['mean', 'images']
+    for key, images in (('PSNR', '3'), ('SSIM', '3'), ('G-PSNR', '2'), ('S-PSNR', '1'), ('Global-PSNR', '3')):
+        assert rows[key] == [f'{printed[key]:.4f}', images], key
+    assert rows['Score'][0] == f'{printed["Score"]:.4f}'
+    assert 'Flare7K protocol' in result.stderr  # tqdm's progress bar
