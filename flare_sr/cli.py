@@ -16,10 +16,11 @@ import torch.distributed as dist
 
 from flare_sr import basicsr_fixes
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
-from flare_sr.pipeline.inference import (build_inference_model, build_onnx_predictor, check_writable, list_inputs,
-                                         plan_outputs, predict_files, save_tile_preview, write_zip)
+from flare_sr.pipeline.inference import (build_inference_model, build_onnx_predictor, list_inputs, plan_outputs,
+                                         predict_files, save_tile_preview, write_zip)
 from flare_sr.pipeline.stage3_data import prepare_stage3_data
 from flare_sr.pipeline.stages import check_stage_files, run_pipeline
+from flare_sr.utils.atomic import check_output_file, check_writable
 from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
 from flare_sr.utils.img_util import peek_size
 from flare_sr.utils.precision import PRECISIONS
@@ -66,8 +67,9 @@ INFER_DESCRIPTION = """Remove flare from an image or a folder of images at full 
         --output results/submission --zip results/submission.zip [--tile 512] [--self-ensemble]
 
 Any flare_sr test option file works (CascadeModel, Pix2PixModel, HINetModel); its datasets are ignored.
-``test_input_20000.png`` becomes ``test_20000.png``; other names keep their stem. 16-bit, alpha and EXIF
-orientation are kept (docs/inference.md). Exit status: 0 done, 2 bad input (one ``error:`` line naming the file).
+``test_input_20000.png`` becomes ``test_20000.png``; other names keep their stem. 16-bit, alpha, EXIF
+orientation, the colour profile and EXIF are kept (docs/inference.md). No output replaces an input, or a file
+flare_sr did not write unless --overwrite. Exit status: 0 done, 2 bad input (one ``error:`` line naming the file).
 """
 
 
@@ -77,6 +79,8 @@ def infer_parser():
     parser.add_argument('--input', required=True, help='a flared image, or a folder of them')
     parser.add_argument('--output', required=True, help='folder for the restored PNGs (created)')
     parser.add_argument('--zip', help='also pack the outputs into this submission zip')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace files in --output that flare_sr did not write (its own are always replaced)')
     parser.add_argument('--tile', type=int, help='tile size (overrides val.tile.size; smaller if out of memory)')
     parser.add_argument('--overlap', type=int, help='tile overlap (overrides val.tile.overlap)')
     parser.add_argument('--self-ensemble', action='store_true', help='average x8 flips/rotations (8x slower)')
@@ -96,11 +100,19 @@ def infer_main(argv=None):
     args = infer_parser().parse_args(argv)
     if not torch.cuda.is_available():
         keep_freed_cpu_memory()
-    inputs = list_inputs(args.input)
+    inputs, skipped = list_inputs(args.input)
+    for line in skipped:
+        print(line, file=sys.stderr if line.startswith('warning:') else sys.stdout)
     for path in inputs:
         peek_size(path)  # fail on an unreadable file now, not after an hour of inference
-    plan = plan_outputs(inputs, args.output)
+    plan = plan_outputs(inputs, args.output, args.overwrite)
     check_writable(args.output)
+    own_files = ([('the input', path) for path in inputs] + [('the output', target) for _, target in plan]
+                 + [('the option file', args.opt), ('the --onnx file', args.onnx)])
+    if args.zip:
+        check_output_file(args.zip, '--zip', inputs=own_files + [('the --save-tiles picture', args.save_tiles)])
+    if args.save_tiles:
+        check_output_file(args.save_tiles, '--save-tiles', '.png', inputs=own_files)
     if args.backend == 'onnxruntime':
         if args.precision not in (None, 'fp32'):
             raise FlareSRError(f'--precision {args.precision}: the onnxruntime backend runs the exported fp32 model')

@@ -16,7 +16,7 @@ import numpy as np
 
 from flare_sr.data.meta_csv import read_split_csv
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
-from flare_sr.pipeline.inference import check_png_output
+from flare_sr.utils.atomic import check_output_file
 from flare_sr.utils.img_util import read_image_uint8, write_image
 
 FAMILY_ORDER = ('psf', 'raytrace', 'anamorphic', 'clean')
@@ -72,7 +72,8 @@ def main(argv=None):
     parser.add_argument('--data', default='datasets/demo')
     parser.add_argument('--picture', default='experiments/demo_results.png')
     args = parser.parse_args(argv)
-    check_png_output(args.picture, '--picture')
+    check_output_file(args.picture, '--picture', '.png',
+                      input_folders=[('the --results folder', args.results), ('the --data folder', args.data)])
     scores = read_scores(args.results)
     for family in sorted(scores, key=FAMILY_ORDER.index):
         record = scores[family]

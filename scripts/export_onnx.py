@@ -12,13 +12,12 @@ a one-network model (Pix2PixModel, HINetModel) that network with its input/outpu
 Needs ``pip install -e ".[onnx]"``. Exit status: 0 done, 2 bad input (one ``error:`` line).
 """
 import argparse
-import os
 from os import path as osp
 
-from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
+from flare_sr.errors import ArgumentParser, exit_on_user_error
 from flare_sr.models.onnx_backend import OPSET, export_onnx
 from flare_sr.pipeline.inference import build_inference_model
-from flare_sr.utils.atomic import atomic_path
+from flare_sr.utils.atomic import atomic_path, check_output_file
 
 
 def parse_args(argv=None):
@@ -32,13 +31,11 @@ def parse_args(argv=None):
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
-    if osp.isdir(args.out):
-        raise FlareSRError(f'{args.out}: --out is a folder; give a file name such as model.onnx')
-    if osp.abspath(args.out) == osp.abspath(args.opt):
-        raise FlareSRError(f'{args.out}: --out would overwrite the option file')
+    check_output_file(args.out, '--out', inputs=[('the option file', args.opt)])
     model = build_inference_model(args.opt)
-    parent = osp.dirname(osp.abspath(args.out))
-    os.makedirs(parent, exist_ok=True)
+    checkpoints = [(f'path.{key}', value) for key, value in model.opt['path'].items()
+                   if key.startswith('pretrain_network') and isinstance(value, str)]
+    check_output_file(args.out, '--out', inputs=checkpoints)
     with atomic_path(args.out) as tmp:
         metadata = export_onnx(model, tmp, opset=args.opset)
     print(f"exported {metadata['model_type']} tile function (size multiple {metadata['size_multiple']}, "

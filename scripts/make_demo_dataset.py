@@ -112,6 +112,24 @@ def clean_crops(seed, sizes, per_photo):
             for photo_index, photo in enumerate(TRAIN_PHOTOS) for k in range(per_photo)]
 
 
+def own_entries():
+    """The names ``build`` writes into ``out``."""
+    folders = [name for split in FIRST_ID for name in dacon_names(split, FIRST_ID[split])[3:]]
+    return {'train_clean_img', 'train.csv', 'test.csv', *folders}
+
+
+def check_out(out):
+    """Refuse an ``out`` that ``build`` would replace along with files it did not write (or is not a folder)."""
+    if not os.path.lexists(out):
+        return
+    if not os.path.isdir(out):
+        raise FlareSRError(f'{out}: --out exists and is not a folder')
+    foreign = sorted(set(os.listdir(out)) - own_entries())
+    if foreign:
+        raise FlareSRError(f'{out}: --out holds other files ({", ".join(foreign[:3])}); the dataset replaces the '
+                           'whole folder, so choose a new or empty one')
+
+
 def build(out, seed, scale, per_photo_train, per_photo_test, clean_share=0.0):
     """Write the dataset into ``out`` atomically; returns {split or test family: [input PSNR per flared
     pair]}, the number of flare-free training pairs and the sizes."""
@@ -175,6 +193,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.per_photo_train < 1 or args.per_photo_test < 1:
         raise FlareSRError('--per-photo-train/--per-photo-test: must be at least 1')
+    check_out(args.out)
     input_psnr, n_clean, (large, small) = build(args.out, args.seed, args.scale, args.per_photo_train,
                                                 args.per_photo_test, args.clean_share)
     tests = ', '.join(f'{family} {np.mean(input_psnr[family]):.2f} dB' for family in sorted(HELDOUT_FAMILIES))

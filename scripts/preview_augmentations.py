@@ -35,7 +35,7 @@ from basicsr.utils.options import ordered_yaml
 from flare_sr.data.sampling import SampleKey
 from flare_sr.data.synthesis import COMPONENTS, FlareConfig, synthesize_flare
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
-from flare_sr.pipeline.inference import check_png_output
+from flare_sr.utils.atomic import check_output_file
 from flare_sr.utils.img_util import read_image, write_image
 
 LABEL_HEIGHT = 20
@@ -162,7 +162,12 @@ def main(argv=None):
     args = parse_args(argv)
     if args.n < 1 or args.columns < 1 or args.cell < 8:
         raise FlareSRError('--n and --columns must be at least 1, --cell at least 8')
-    check_png_output(args.out, '--out')
+    dataset_opt = None if args.components else dataset_options(args)
+    folders = [(f'the {key} folder', root) for key, root in (dataset_opt or {}).items()
+               if key.startswith('dataroot') and isinstance(root, str)]
+    check_output_file(args.out, '--out', '.png', inputs=[('the option file', args.opt),
+                                                         ('the --components image', args.components)],
+                      input_folders=folders)
     if args.components:
         grid = component_grid(args.components, args.n, args.cell, args.seed)
         write_image(args.out, grid)
@@ -170,7 +175,6 @@ def main(argv=None):
               f'{grid.shape[1]}x{grid.shape[0]} px')
         return
     set_random_seed(args.seed)  # BasicSR's own datasets draw from the global generators
-    dataset_opt = dataset_options(args)
     try:
         dataset = build_dataset(dataset_opt)
     except KeyError as error:

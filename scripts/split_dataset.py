@@ -10,6 +10,7 @@ import collections
 from flare_sr.data.meta_csv import STRATEGIES, TEST_SIZE, make_split, write_split_csv
 from flare_sr.data.pairing import pair_paths
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
+from flare_sr.utils.atomic import check_output_file
 from flare_sr.utils.img_util import peek_size
 
 
@@ -45,6 +46,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     pairs = pair_paths(args.lq, args.gt, args.filename_tmpl)
+    check_output_file(args.out, '--out', inputs=[('the input', path) for _, lq, gt in pairs for path in (lq, gt)])
     sizes = []
     for _, lq_path, gt_path in pairs:
         size = peek_size(lq_path)

@@ -4,15 +4,16 @@ Works with any flare_sr test option file (CascadeModel, Pix2PixModel, HINetModel
 checkpoints come from it, its datasets are ignored (no labels needed). One PNG per input, same size;
 ``test_input_20000.png`` becomes ``test_20000.png`` (the challenge's naming), other names keep their
 stem. A 16-bit input gives a 16-bit PNG, an alpha channel is kept, and the EXIF orientation is applied
-(the output looks as the photo does in a viewer). Every file is written atomically, so an interrupted
-run never leaves half an image or half a zip. Errors are one-line ``FlareSRError``s naming the file.
+(the output looks as the photo does in a viewer); the ICC profile, gAMA/cHRM/sRGB and EXIF go with it.
+Every file is written atomically, so an interrupted run never leaves half an image or half a zip, and no
+output may replace an input or a file flare_sr did not write. Errors are one-line ``FlareSRError``s naming
+the file.
 
 The command line is ``flare_sr/infer.py`` (``flare-sr-infer``, flare_sr/cli.py); the stage-III data
 (flare_sr/pipeline/stage3_data.py) and the benches build their models with ``build_test_model``.
 """
 import os
 import re
-import tempfile
 import time
 import zipfile
 from os import path as osp
@@ -25,7 +26,8 @@ from flare_sr.errors import FlareSRError
 from flare_sr.models.onnx_backend import OnnxRuntimePredictor
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.hardware import fit_to_hardware, warn
-from flare_sr.utils.img_util import IMAGE_EXTENSIONS, list_images, read_image, read_photo, write_image
+from flare_sr.utils.img_util import (list_photos, photo_extensions, read_image, read_photo, unreadable_format,
+                                     write_image, written_by_flare_sr)
 from flare_sr.utils.options_check import OptionChecker, load_option_file
 from flare_sr.utils.tiling import tile_grid_preview
 
@@ -42,53 +44,75 @@ def submission_name(input_path):
 
 
 def list_inputs(path):
-    """[path] for an image file, the folder's images for a folder (flare_sr.utils.img_util.list_images)."""
+    """([path], []) for an image file; for a folder, (its photos, lines saying what was skipped and why)
+    (flare_sr.utils.img_util.list_photos)."""
     if osp.isfile(path):
-        if not path.lower().endswith(IMAGE_EXTENSIONS):
-            raise FlareSRError(f'{path}: not an image file ({", ".join(IMAGE_EXTENSIONS)})')
-        return [path]
+        unreadable = unreadable_format(path)
+        if unreadable:
+            raise FlareSRError(f'{path}: {unreadable} is not readable here; convert it to PNG or JPEG')
+        if not path.lower().endswith(photo_extensions()):
+            raise FlareSRError(f'{path}: not an image file ({", ".join(photo_extensions())})')
+        return [path], []
     if not osp.exists(path):
         raise FlareSRError(f'{path}: --input is neither an image file nor a folder')
-    return list_images(path)
+    inputs, skipped = list_photos(path)
+    return inputs, _skipped_lines(skipped)
 
 
-def plan_outputs(inputs, output_dir):
-    """[(input, output)]; two inputs that map to one output, or an output over an input, are errors."""
-    owners = {}
-    input_set = {osp.abspath(path) for path in inputs}
-    plan = []
+def _some(names, count=3):
+    return ', '.join(names[:count]) + (', ...' if len(names) > count else '')
+
+
+def _skipped_lines(skipped):
+    """``warning:`` lines for images no reader here decodes (one per format), one ``skipped ...`` line for the rest."""
+    lines, formats = [], {}
+    for name in skipped['unreadable']:
+        formats.setdefault(unreadable_format(name), []).append(name)
+    for kind, names in formats.items():
+        lines.append(f'warning: skipped {len(names)} {kind} file{"s" * (len(names) > 1)} ({_some(names)}): '
+                     'not readable here; convert to PNG or JPEG')
+    parts = []
+    for key, one, many, why in (('sub-folders', 'sub-folder', 'sub-folders', 'not searched'),
+                                ('not images', 'file that is not an image', 'files that are not images', ''),
+                                ('hidden', 'hidden file', 'hidden files', '')):
+        names = skipped[key]
+        if names:
+            parts.append(f'{len(names)} {one if len(names) == 1 else many} '
+                         f'({why + ": " if why else ""}{_some(names)})')
+    if parts:
+        lines.append('skipped ' + ', '.join(parts))
+    return lines
+
+
+def _file_id(path):
+    status = os.stat(path)
+    return status.st_dev, status.st_ino
+
+
+def plan_outputs(inputs, output_dir, overwrite=False):
+    """[(input, output)], or a FlareSRError where an output would replace something the user had: two inputs
+    mapping to one output; an output that is an input (compared after resolving symlinks, and by inode for
+    hard links: an ``output_dir`` that is, or resolves into, the input folder is accepted only where no name
+    collides); an existing file that flare_sr did not write (``written_by_flare_sr``), unless ``overwrite``."""
+    resolved_dir = osp.realpath(output_dir)
+    files = {_file_id(path): path for path in inputs}  # a symlink or hard link to an input has the input's id
+    owners, plan = {}, []
     for path in inputs:
         target = osp.join(output_dir, submission_name(path))
-        if target in owners:
-            raise FlareSRError(f'{path}: its output {target} would overwrite the output of {owners[target]}')
-        if osp.abspath(target) in input_set:
-            raise FlareSRError(f'{path}: its output {target} would overwrite an input; choose another --output')
-        owners[target] = path
+        landing = osp.join(resolved_dir, submission_name(path))  # where the rename puts it
+        if landing in owners:
+            raise FlareSRError(f'{path}: its output {target} would overwrite the output of {owners[landing]}')
+        owners[landing] = path
+        victim = files.get(_file_id(landing)) if osp.exists(landing) else None
+        if victim is not None:
+            where = '' if resolved_dir == osp.abspath(output_dir) else f' (--output resolves to {resolved_dir})'
+            raise FlareSRError(f'{path}: its output {target} is the input {victim}{where}, which it would replace; '
+                               'choose another --output')
+        if osp.lexists(target) and not overwrite and not written_by_flare_sr(target):
+            raise FlareSRError(f'{target}: exists and was not written by flare_sr; move it away, choose another '
+                               '--output, or pass --overwrite to replace it')
         plan.append((path, target))
     return plan
-
-
-def check_writable(output_dir, flag='--output'):
-    """Create the folder and prove it takes a file now, before any inference time is spent; FlareSRError names
-    the folder and the command-line ``flag`` that set it."""
-    if osp.exists(output_dir) and not osp.isdir(output_dir):
-        raise FlareSRError(f'{output_dir}: {flag} exists and is not a folder')
-    try:
-        os.makedirs(output_dir, exist_ok=True)
-        with tempfile.TemporaryFile(dir=output_dir):
-            pass
-    except OSError as error:
-        raise FlareSRError(f'{output_dir}: {flag} folder is not writable ({error.strerror or error})') from None
-
-
-def check_png_output(path, flag):
-    """Refuse an output picture that is not a .png or is a folder, and prove its folder writable, before any
-    work is done; FlareSRError names ``flag`` and the path."""
-    if not path.lower().endswith('.png'):
-        raise FlareSRError(f'{flag} {path}: must be a .png file (the picture is written as PNG)')
-    if osp.isdir(path):
-        raise FlareSRError(f'{flag} {path}: is a folder; give a .png file name')
-    check_writable(osp.dirname(osp.abspath(path)), flag=flag)
 
 
 def build_test_model(opt, source, tile=None, overlap=None, self_ensemble=False, precision=None):
@@ -158,17 +182,24 @@ def save_tile_preview(model, image_path, png_path):
 def predict_files(model, plan, progress=True):
     """Restore every ``(input, output)`` of ``plan`` (from ``plan_outputs``) with ``model.predict``.
 
-    Outputs keep the input's size, bit depth and alpha. Returns (images, pixels, seconds).
+    Outputs keep the input's size, bit depth, alpha, colour profile and EXIF; one ``warning:`` line names the
+    metadata that no output carries (e.g. XMP). Returns (images, pixels, seconds).
     """
     start = time.time()
-    pixels = 0
+    pixels, not_carried = 0, {}
     for source, target in tqdm(plan, desc='infer', unit='image', disable=not progress):
         image, info = read_photo(source)
         lq = torch.from_numpy(image).permute(2, 0, 1)[None]
         out = model.predict(lq)[0].permute(1, 2, 0).numpy()
         assert out.shape == image.shape, (out.shape, image.shape)
-        write_image(target, out, bit_depth=info['bit_depth'], alpha=info['alpha'])
+        write_image(target, out, bit_depth=info['bit_depth'], alpha=info['alpha'], metadata=info['metadata'])
         pixels += image.shape[0] * image.shape[1]
+        for what in info['not_carried']:
+            not_carried.setdefault(what, []).append(osp.basename(source))
+    if not_carried:
+        warn('not carried to the PNG outputs (their ICC profile, gAMA/cHRM/sRGB and EXIF are): ' + '; '.join(
+            f'{what} of {len(names)} input{"s" * (len(names) > 1)} ({_some(names)})'
+            for what, names in not_carried.items()), rank=0)
     return len(plan), pixels, time.time() - start
 
 

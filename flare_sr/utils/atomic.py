@@ -1,6 +1,8 @@
-"""Write files and folders under a temporary name and rename them into place.
+"""Write files and folders under a temporary name and rename them into place; check output paths first.
 
-A crash, a kill or a full disk then leaves either the old file or the new one, never half of one.
+A crash, a kill or a full disk then leaves either the old file or the new one, never half of one. Before any
+work, ``check_writable`` and ``check_output_file`` refuse an output that cannot be written or that would
+replace one of the run's own inputs (``same_file``: after symlinks, and hard links).
 """
 import contextlib
 import errno
@@ -66,6 +68,58 @@ def atomic_path(path, is_dir=False):
         if isinstance(error, OSError) and not isinstance(error, FlareSRError):
             raise FlareSRError(_describe_os_error(error, path)) from error
         raise
+
+
+def same_file(path, other):
+    """True when two paths name one file: equal after resolving symlinks, or the same inode (a hard link)."""
+    if os.path.realpath(path) == os.path.realpath(other):
+        return True
+    try:
+        return os.path.samefile(path, other)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def inside(path, folder):
+    """True when ``path`` lies in ``folder`` or below it, symlinks resolved."""
+    folder = os.path.join(os.path.realpath(folder), '')
+    return os.path.realpath(path).startswith(folder)
+
+
+def check_writable(output_dir, flag='--output'):
+    """Create the folder and prove it takes a file now, before any work is done; FlareSRError names the
+    folder and the command-line ``flag`` that set it."""
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise FlareSRError(f'{output_dir}: {flag} exists and is not a folder')
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_dir):
+            pass
+    except OSError as error:
+        raise FlareSRError(f'{output_dir}: {flag} folder is not writable ({error.strerror or error})') from None
+
+
+def check_output_file(path, flag, suffix=None, inputs=(), input_folders=()):
+    """Refuse, before any work is done, an output file that would replace one of the run's own files, is a
+    folder, lacks ``suffix`` (e.g. ``'.png'``: the format written whatever the name) or cannot be written.
+
+    ``inputs``: ``(what, path)`` pairs (e.g. ``('the option file', 'a.yml')``, also the run's other outputs);
+    ``input_folders``: ``(what, folder)`` pairs whose files the run reads, which the output must not join.
+    FlareSRError names ``flag``, the path and what it would replace.
+    """
+    path = os.fspath(path)
+    if suffix and not path.lower().endswith(suffix):
+        raise FlareSRError(f'{flag} {path}: must be a {suffix} file (the picture is written as {suffix[1:].upper()})')
+    if os.path.isdir(path):
+        raise FlareSRError(f'{path}: {flag} is a folder; give a file name')
+    for what, other in inputs:
+        if other and same_file(path, other):
+            raise FlareSRError(f'{flag} {path}: is {what} {other}, which it would replace; choose another name')
+    for what, folder in input_folders:
+        if folder and inside(path, folder):
+            raise FlareSRError(f'{flag} {path}: inside {what} {folder}, whose files it would join or replace; '
+                               'choose another folder')
+    check_writable(os.path.dirname(os.path.abspath(path)), flag=flag)
 
 
 def atomic_torch_save(obj, path):

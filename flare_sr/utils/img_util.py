@@ -7,17 +7,29 @@ inference) instead applies the EXIF orientation and keeps the bit depth and alph
 Errors (FlareSRError naming the path): missing, zero-byte, not an image, truncated PNG/JPEG, unsupported
 sample type, more pixels than OpenCV decodes (OPENCV_IO_MAX_IMAGE_PIXELS). Files are read as bytes
 (``numpy.fromfile`` + ``cv2.imdecode``) because ``cv2.imread`` fails on some non-ASCII paths.
+``read_photo`` also reads the photo's colour description and EXIF (Pillow, header only), and ``write_image``
+writes them into the PNG as chunks, beside a ``Software: flare_sr`` text chunk that marks the file as ours.
 """
 import os
+import struct
+import zlib
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError, features
 
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.atomic import atomic_path
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
+# Photos to restore (read_photo) may also come in these, where both OpenCV (pixels) and Pillow (header) read them.
+_PHOTO_FORMATS = {'.webp': 'webp', '.avif': 'avif', '.jp2': 'jpg_2000', '.j2k': 'jpg_2000', '.jpe': None,
+                  '.gif': None, '.pbm': None, '.pgm': None, '.ppm': None, '.pnm': None}
+# Images that no reader here decodes, with what to do instead.
+_UNREADABLE = {'.heic': 'HEIC/HEIF', '.heif': 'HEIC/HEIF', '.hif': 'HEIC/HEIF', '.dng': 'camera raw',
+               '.cr2': 'camera raw', '.cr3': 'camera raw', '.nef': 'camera raw', '.arw': 'camera raw',
+               '.orf': 'camera raw', '.rw2': 'camera raw', '.raf': 'camera raw', '.exr': 'OpenEXR'}
+SOFTWARE = 'flare_sr'  # the PNG text chunk Software of every file write_image writes
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 _JPEG_START = b'\xff\xd8'
 _EXIF_ORIENTATION = 0x0112
@@ -114,15 +126,78 @@ def read_photo(path):
 
     Unlike ``read_image`` (training pairs must stay pixel-aligned) the EXIF orientation is applied.
     ``info``: ``bit_depth`` 8 or 16, ``alpha`` (HxW array of that depth, oriented) or None, ``orientation``
-    (the EXIF value applied, 1 = none). Write the result back with ``write_image(..., bit_depth, alpha)``.
+    (the EXIF value applied, 1 = none), ``metadata`` (the photo's ICC profile, gAMA/cHRM/sRGB and EXIF as PNG
+    chunks, EXIF Orientation set to 1 where it was applied) and ``not_carried`` (names of metadata the chunks
+    leave out, e.g. ``XMP``). Write the result back with ``write_image(..., bit_depth, alpha, metadata)``.
     """
     path = os.fspath(path)
-    orientation = _header(path)[1]
+    _, orientation, (metadata, not_carried) = _header(path, metadata=True)
     rgb, alpha = _decode(path, keep_alpha=True)
     rgb = _orient(rgb, orientation)
     alpha = None if alpha is None else _orient(alpha, orientation)
-    info = dict(bit_depth=16 if rgb.dtype == np.uint16 else 8, alpha=alpha, orientation=orientation)
+    info = dict(bit_depth=16 if rgb.dtype == np.uint16 else 8, alpha=alpha, orientation=orientation,
+                metadata=metadata, not_carried=not_carried)
     return to_float32(rgb), info
+
+
+def _png_chunk(kind, data):
+    return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+
+
+def _exif_orientation_reset(tiff):
+    """EXIF (TIFF bytes) with IFD0's Orientation set to 1, every other byte kept; None if it cannot be parsed."""
+    try:
+        order = {b'II': '<', b'MM': '>'}[tiff[:2]]
+        ifd = struct.unpack_from(order + 'I', tiff, 4)[0]
+        for entry in range(struct.unpack_from(order + 'H', tiff, ifd)[0]):
+            at = ifd + 2 + 12 * entry
+            tag, kind = struct.unpack_from(order + 'HH', tiff, at)
+            if tag == _EXIF_ORIENTATION and kind == 3:  # SHORT, stored in the entry itself
+                return tiff[:at + 8] + struct.pack(order + 'H', 1) + tiff[at + 10:]
+    except (KeyError, struct.error):
+        return None
+    return tiff
+
+
+def _metadata_chunks(img, orientation):
+    """(PNG chunks carrying ``img``'s colour description and EXIF, names of what they leave out)."""
+    info, chunks, not_carried = img.info, [], []
+    if info.get('icc_profile'):
+        chunks.append(_png_chunk(b'iCCP', b'ICC Profile\0\0' + zlib.compress(info['icc_profile'])))
+    if 'gamma' in info:  # Pillow reads gAMA and cHRM as value / 100000
+        chunks.append(_png_chunk(b'gAMA', struct.pack('>I', round(info['gamma'] * 100000))))
+    if 'chromaticity' in info:
+        chunks.append(_png_chunk(b'cHRM', struct.pack('>8I', *(round(v * 100000) for v in info['chromaticity']))))
+    if 'srgb' in info:
+        chunks.append(_png_chunk(b'sRGB', bytes([info['srgb']])))
+    exif = info.get('exif')
+    if exif:
+        exif = exif[6:] if exif.startswith(b'Exif\0\0') else exif
+        exif = _exif_orientation_reset(exif) if orientation != 1 else exif  # the pixels are turned already
+        if exif is None:
+            not_carried.append('EXIF (unreadable orientation)')
+        else:
+            chunks.append(_png_chunk(b'eXIf', exif))
+    elif img.format == 'TIFF' and len(img.getexif()) > 0:
+        not_carried.append('TIFF tags')
+    if info.get('xmp') or info.get('XML:com.adobe.xmp'):
+        not_carried.append('XMP')  # it may hold an orientation or size the restored pixels no longer have
+    return chunks, not_carried
+
+
+def _with_chunks(png, chunks):
+    """PNG bytes with ``chunks`` inserted right after IHDR (before IDAT, as iCCP, gAMA, cHRM and sRGB must be)."""
+    end = len(_PNG_SIGNATURE) + 8 + 13 + 4  # IHDR: length, type, 13 bytes, CRC
+    return png[:end] + b''.join(chunks) + png[end:]
+
+
+def written_by_flare_sr(path):
+    """True for a PNG that ``write_image`` wrote (its text chunk ``Software: flare_sr``)."""
+    try:
+        with Image.open(path) as img:
+            return img.format == 'PNG' and img.info.get('Software') == SOFTWARE
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return False
 
 
 def _orient(img, orientation):
@@ -150,8 +225,9 @@ def image_size(path):
     return img.shape[0], img.shape[1]
 
 
-def _header(path):
-    """((height, width), EXIF orientation) from the file header only.
+def _header(path, metadata=False):
+    """((height, width), EXIF orientation) from the file header only; with ``metadata``, a third item: the
+    ``(chunks, not_carried)`` of ``_metadata_chunks``.
 
     PIL's decompression-bomb guard (MAX_IMAGE_PIXELS, 89 Mpixel) is for decoding untrusted pixels; a header
     read allocates nothing, and a 200-Mpixel camera photo is a real input, so it is lifted here.
@@ -163,11 +239,13 @@ def _header(path):
         with Image.open(path) as img:
             width, height = img.size
             orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+            orientation = orientation if orientation in range(1, 9) else 1
+            extra = (_metadata_chunks(img, orientation),) if metadata else ()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise FlareSRError(f'{path}: not a readable image ({error})') from error
     finally:
         Image.MAX_IMAGE_PIXELS = limit
-    return (height, width), orientation if orientation in range(1, 9) else 1
+    return ((height, width), orientation) + extra
 
 
 def peek_size(path):
@@ -208,11 +286,13 @@ def encode_png(img_rgb, compress_level=1, bit_depth=8, alpha=None):
     return buffer.tobytes()
 
 
-def write_image(path, img, bit_depth=8, alpha=None):
+def write_image(path, img, bit_depth=8, alpha=None, metadata=()):
     """Write an RGB image (float in [0, 1], uint8 or uint16) as an 8- or 16-bit PNG atomically (RGBA with
-    ``alpha``); parent folders are created."""
+    ``alpha``); parent folders are created. ``metadata``: PNG chunks from ``read_photo``'s info (the input's
+    colour profile and EXIF); the text chunk ``Software: flare_sr`` is always written (``written_by_flare_sr``)."""
     path = os.fspath(path)
     payload = encode_png(img, compress_level=3, bit_depth=bit_depth, alpha=alpha)
+    payload = _with_chunks(payload, [_png_chunk(b'tEXt', b'Software\0' + SOFTWARE.encode()), *metadata])
     with atomic_path(path) as tmp:
         with open(tmp, 'wb') as handle:
             handle.write(payload)
@@ -234,3 +314,48 @@ def list_images(folder):
     if not paths:
         raise FlareSRError(f'{folder}: no images ({", ".join(IMAGE_EXTENSIONS)}) in this folder')
     return paths
+
+
+def photo_extensions():
+    """The extensions ``read_photo`` reads here: IMAGE_EXTENSIONS and those of _PHOTO_FORMATS that this OpenCV
+    build decodes and this Pillow reads."""
+    return IMAGE_EXTENSIONS + tuple(ext for ext, feature in _PHOTO_FORMATS.items()
+                                    if cv2.haveImageWriter(ext) and (feature is None or features.check(feature)))
+
+
+def unreadable_format(path):
+    """The format name of an image no reader here decodes (``HEIC/HEIF``, ``camera raw``, ``AVIF`` without
+    its codec, ...), else None."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext in _UNREADABLE:
+        return _UNREADABLE[ext]
+    if ext in _PHOTO_FORMATS and ext not in photo_extensions():
+        return ext[1:].upper()
+    return None
+
+
+def list_photos(folder):
+    """(sorted photo paths directly in ``folder``, what was skipped): ``read_photo``'s formats, symlinks followed.
+
+    Skipped (a dict of lists of names): ``sub-folders`` (not searched: the outputs are one flat folder), ``hidden``,
+    ``unreadable`` (images of a format no reader here decodes, e.g. HEIC), ``not images``. FlareSRError when
+    ``folder`` is missing or holds no photo.
+    """
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        raise FlareSRError(f'{folder}: image folder not found')
+    extensions = photo_extensions()
+    paths, skipped = [], {'sub-folders': [], 'hidden': [], 'unreadable': [], 'not images': []}
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if name.startswith('.'):
+            skipped['hidden'].append(name)
+        elif os.path.isdir(path):
+            skipped['sub-folders'].append(name)
+        elif name.lower().endswith(extensions) and os.path.isfile(path):
+            paths.append(path)
+        else:
+            skipped['unreadable' if unreadable_format(name) else 'not images'].append(name)
+    if not paths:
+        raise FlareSRError(f'{folder}: no images ({", ".join(extensions)}) in this folder')
+    return paths, skipped

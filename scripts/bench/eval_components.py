@@ -40,7 +40,8 @@ from flare_sr.data.synthesis.procedural import COMPONENTS, FlareConfig
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.metrics.flare_psnr_metric import derived_flare_region, region_psnr
 from flare_sr.models.cascade_model import CascadeModel
-from flare_sr.pipeline.inference import build_inference_model, check_png_output
+from flare_sr.pipeline.inference import build_inference_model
+from flare_sr.utils.atomic import check_output_file
 from flare_sr.utils.img_util import list_images, read_image_uint8, to_uint8, write_image
 from flare_sr.utils.options_check import load_option_file
 
@@ -158,12 +159,11 @@ def untrained_networks(opt):
     return [f'path.pretrain_network_{role}' for role in roles if not path.get(f'pretrain_network_{role}')]
 
 
-def check_picture(path, clean_folder):
-    """Refuse a ``--picture`` that is not a .png, lies in the ``--clean`` folder, is a folder or cannot be
-    written, before any work is done."""
-    if os.path.dirname(os.path.abspath(path)) == os.path.abspath(clean_folder):
-        raise FlareSRError(f'--picture {path}: inside the --clean folder, whose images it would join or replace')
-    check_png_output(path, '--picture')
+def check_picture(path, clean_folder, option_file):
+    """Refuse a ``--picture`` that is not a .png, lies in the ``--clean`` folder, is the option file, is a folder
+    or cannot be written, before any work is done."""
+    check_output_file(path, '--picture', '.png', inputs=[('the option file', option_file)],
+                      input_folders=[('the --clean folder', clean_folder)])
 
 
 def parse_args(argv=None):
@@ -196,7 +196,7 @@ def main(argv=None):
         raise FlareSRError(f'{args.opt}: {", ".join(missing)} not set; this script scores trained checkpoints '
                            '(set it to e.g. experiments/<name>/models/net_g_latest.pth)')
     if args.picture:
-        check_picture(args.picture, args.clean)
+        check_picture(args.picture, args.clean, args.opt)
     cleans = read_cleans(args.clean, args.count)
     model = build_inference_model(args.opt)
     scores, examples = evaluate(model, cleans, args.seed, args.threshold)
