@@ -245,8 +245,8 @@ def layer_images(folder):
 
 def _folder_dict(value, key, key_path, problems, optional_entries):
     """{name: folder or None} of option ``key``'s ``value`` (None, ``~`` or ``{}``: empty); a bad shape is a
-    problem."""
-    if value is None:
+    problem. The YAML word ``None`` is a string; it means none here, as Flare7K#33's users wrote it."""
+    if value is None or value == 'None':
         return {}
     if not isinstance(value, dict):
         problems.append(f'{key_path}.{key}: expected a mapping {{name: folder}}, got {value!r}')

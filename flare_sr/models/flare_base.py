@@ -80,6 +80,13 @@ class FlareBaseModel(TiledValidationMixin, SRModel):
             self.gt = self.to_device(data['gt'])
 
     def init_training_settings(self):
+        self.setup_training_guards()
+        super().init_training_settings()
+
+    def setup_training_guards(self):
+        """AMP, the non-finite guard and the optional loss settings: what every flare_sr model trains with, before
+        SRModel's EMA, losses, optimizers and schedulers (DeflareModel, which has no ``pixel_opt``, builds those
+        itself)."""
         if self.train_opt.get('channels_last') and self.device.type != 'cuda':
             get_root_logger().warning('train.channels_last: ignored on the CPU (it only speeds up GPU convolutions).')
         self._setup_amp()

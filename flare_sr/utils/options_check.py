@@ -42,7 +42,7 @@ from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTR
 
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.checkpoint import load_checked_state_dict
-from flare_sr.utils.light_source import restore_light_source_tensor
+from flare_sr.utils.light_source import LIGHT_SOURCE_METHODS, restore_light_source_tensor
 from flare_sr.utils.optim import OPTIMIZERS, REFUSED_SCHEDULERS, SCHEDULERS
 from flare_sr.utils.tiling import TILE_OPTIONS, tile_size_problem
 from flare_sr.utils.yaml_numbers import text_number_hint
@@ -78,11 +78,13 @@ TRAIN = {
     # flare_sr's own
     'amp': (BOOL, 'bf16', 'fp16'), 'nonfinite': ('stop', 'skip'), 'channels_last': BOOL,
     'saturation_mask': (DICT, BOOL),  # flare_sr/losses/saturation_mask.py (Wu et al.)
+    'out_deflare': BOOL,  # Flare7K++'s (DeflareModel: the net's image keeps the light sources)
 }
 VAL = {'val_freq': INT, 'save_img': BOOL, 'suffix': (STR, NULL), 'pbar': BOOL, 'metrics': DICT, 'tile': DICT,
        'tb_images': INT, 'restore_light_source': (DICT, BOOL),
        'precision': ('fp32', 'bf16', 'fp16', 'auto'),  # flare_sr's own: flare_sr/utils/precision.py
        'darken_only': BOOL,  # flare_sr's own: TiledValidationMixin.darken_only
+       'save_flare': BOOL,  # flare_sr's own: DeflareModel saves its predicted flare layer
        # HINet / NAFNet
        'grids': BOOL, 'crop_size': INT, 'max_minibatch': INT, 'use_image': BOOL, 'rgb2bgr': BOOL}
 LOGGER = {'print_freq': INT, 'save_checkpoint_freq': INT, 'use_tb_logger': BOOL, 'wandb': DICT}
@@ -735,7 +737,9 @@ class OptionChecker:
 
     def _train(self, train, model_cls=None):
         for key in list(train):
-            named = str(key).startswith('optim_') or str(key).endswith('_opt')
+        # a model's losses may have other names than *_opt (DeflareModel's ``perceptual``, as Flare7K names it)
+        loss_keys = (*getattr(model_cls, 'train_losses', ()), *getattr(model_cls, 'optional_train_losses', ()))
+            named = str(key).startswith('optim_') or str(key).endswith('_opt') or key in loss_keys
             if named and (train[key] is None or isinstance(train[key], dict)):
                 continue  # an optimizer or a loss: checked below
             if key in TRAIN:
@@ -749,7 +753,8 @@ class OptionChecker:
                 self._optimizer(f'train.{name}', train[name])
         if isinstance(train.get('scheduler'), dict):
             self._scheduler(train['scheduler'])
-        losses = [key for key in train if str(key).endswith('_opt') and isinstance(train[key], dict)]
+        losses = [key for key in train if (str(key).endswith('_opt') or key in loss_keys)
+                  and isinstance(train[key], dict)]
         for name in losses:
             self._registered('LOSS', f'train.{name}', train[name])
         self._losses_applied(train, losses, model_cls, LOSS_REGISTRY)
@@ -847,6 +852,9 @@ class OptionChecker:
         if val.get('restore_light_source'):
             self._light_source(val['restore_light_source'], model_cls)
         if val.get('darken_only') and model_cls is not None and not hasattr(model_cls, 'darken_only'):
+        if val.get('save_flare') and model_cls is not None and not getattr(model_cls, 'predicts_flare', False):
+            self.problems.append(f'val.save_flare: {model_cls.__name__} predicts no flare layer (DeflareModel does); '
+                                 'remove it')
             self.problems.append(f'val.darken_only: {model_cls.__name__} does not apply it; use a flare_sr model '
                                  '(HINetModel, Pix2PixModel, CascadeModel) or remove it')
         source = opt.get('stage3_source')
@@ -891,7 +899,9 @@ class OptionChecker:
                                  'model (HINetModel, Pix2PixModel, CascadeModel) or remove it')
         if isinstance(restore, dict):
             known, _ = _parameters(restore_light_source_tensor, skip=('lq', 'out'))
-            self._keys('val.restore_light_source', restore, {key: NUMBER for key in known}, strict=True)
+            schema = {key: LIGHT_SOURCE_METHODS if key == 'method' else _type_of_default(parameter.default)
+                      for key, parameter in known.items()}
+            self._keys('val.restore_light_source', restore, schema, strict=True)
 
 
 def _schema(defaults):

@@ -15,8 +15,9 @@ import torch
 
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.options_check import check_option_file
-from tests.helpers import (assert_same_weights, experiment_dirs, flare_data, hinet_options, load_params,
-                           pix2pix_options, run_train, subprocess_env, train_command, write_options)
+from tests.helpers import (assert_same_weights, experiment_dirs, flare7kpp_dataset_options, flare_data, hinet_options,
+                           load_params, make_flare7kpp_tree, pix2pix_options, run_train, subprocess_env, train_command,
+                           write_options)
 
 
 @pytest.fixture(scope='module')
@@ -30,18 +31,27 @@ def _state(name, iteration):
     return torch.load(path, map_location='cpu', weights_only=True)
 
 
+@pytest.fixture(scope='module')
+def tiny_layers(tmp_path_factory):
+    return make_flare7kpp_tree(tmp_path_factory.mktemp('flare_layers'), backgrounds=7)
+
+
 @pytest.mark.slow
-def test_sigkill_then_auto_resume_equals_uninterrupted_run(tmp_path, tiny_data, experiment):
+@pytest.mark.parametrize('train_set', ['pairs', 'layers'])
+def test_sigkill_then_auto_resume_equals_uninterrupted_run(tmp_path, tiny_data, tiny_layers, experiment, train_set):
     """Pix2Pix with dropout, BatchNorm, random crops/flips/rotations and two optimizers (AdamW as HINet and
     NAFNet write it, and Adam) under TrueCosineAnnealingLR: every source of randomness and state must
     survive. 7 images, batch 2: epochs of 3 iterations and checkpoints every 5 (at 5 and 10, both inside
-    an epoch), so the run resumes mid-epoch and must skip exactly the samples already trained on."""
+    an epoch), so the run resumes mid-epoch and must skip exactly the samples already trained on. With
+    ``layers`` the 7 images are backgrounds of Flare7kpp_Pair_Loader, each sample a fresh composite."""
     total, every, lr, eta_min = 14, 5, 2e-3, 1e-4
     names = {'whole': experiment('test_kill_whole'), 'killed': experiment('test_kill_killed')}
     paths = {}
     for key, name in names.items():
         opt = pix2pix_options(tiny_data, name, total_iter=total,
                               scheduler={'type': 'TrueCosineAnnealingLR', 'T_max': total, 'eta_min': eta_min})
+        if train_set == 'layers':
+            opt['datasets']['train'] = flare7kpp_dataset_options(tiny_layers, img_size=64, mask_type='flare')
         opt['train']['optim_g'] = {'type': 'AdamW', 'lr': lr, 'betas': [0.9, 0.9], 'weight_decay': 0.01}
         opt['logger']['save_checkpoint_freq'] = every
         opt['val']['val_freq'] = 5  # validation between checkpoints must not shift any RNG
