@@ -93,7 +93,6 @@ class FlareBaseModel(TiledValidationMixin, SRModel):
         self.nonfinite_mode = self.train_opt.get('nonfinite', 'stop')
         self.skipped_steps = 0
         self._setup_loss_options()
-        super().init_training_settings()
 
     def _setup_amp(self):
         """``train.amp``: bf16 autocast, fp16 autocast + GradScaler, or full precision."""

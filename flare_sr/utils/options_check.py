@@ -736,9 +736,9 @@ class OptionChecker:
                 self._existing_path(f'path.{key}', value)
 
     def _train(self, train, model_cls=None):
-        for key in list(train):
         # a model's losses may have other names than *_opt (DeflareModel's ``perceptual``, as Flare7K names it)
         loss_keys = (*getattr(model_cls, 'train_losses', ()), *getattr(model_cls, 'optional_train_losses', ()))
+        for key in list(train):
             named = str(key).startswith('optim_') or str(key).endswith('_opt') or key in loss_keys
             if named and (train[key] is None or isinstance(train[key], dict)):
                 continue  # an optimizer or a loss: checked below
@@ -851,10 +851,10 @@ class OptionChecker:
             self._tile(tile, opt, model_cls)
         if val.get('restore_light_source'):
             self._light_source(val['restore_light_source'], model_cls)
-        if val.get('darken_only') and model_cls is not None and not hasattr(model_cls, 'darken_only'):
         if val.get('save_flare') and model_cls is not None and not getattr(model_cls, 'predicts_flare', False):
             self.problems.append(f'val.save_flare: {model_cls.__name__} predicts no flare layer (DeflareModel does); '
                                  'remove it')
+        if val.get('darken_only') and model_cls is not None and not hasattr(model_cls, 'darken_only'):
             self.problems.append(f'val.darken_only: {model_cls.__name__} does not apply it; use a flare_sr model '
                                  '(HINetModel, Pix2PixModel, CascadeModel) or remove it')
         source = opt.get('stage3_source')
