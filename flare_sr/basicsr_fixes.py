@@ -10,6 +10,9 @@ idempotent. What each wrapper fixes:
   starts over. Ours loads as weights only (``flare_sr/utils/checkpoint.py``: a network file, folder or
   broken file is one line), maps to the model's device, reads ``opt['path']['training_states']``
   (absolute, from ``root_path``) and refuses a state of another model type.
+- ``ordered_yaml``: BasicSR's is YAML's full loader, so a python tag in an option file runs code while
+  ``parse_options`` reads it (CodeFormer#446). Ours returns ``flare_sr.utils.safe_yaml.OrderedSafeLoader`` (the same
+  ordered mappings; any tag that would build a Python object is one ``error:`` line naming the file and line).
 - ``init_dist``: BasicSR hard-wires NCCL and divides by ``torch.cuda.device_count()`` (zero on CPU).
   Ours picks ``dist_params.backend`` from the option file, else NCCL with CUDA and gloo without; an
   explicit ``nccl`` without GPUs becomes gloo with a warning (``flare_sr/utils/hardware.py``), and a
@@ -46,7 +49,6 @@ import basicsr.train
 import basicsr.utils.options
 import torch
 import torch.distributed as dist
-import yaml
 from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.utils.registry import DATASET_REGISTRY
 
@@ -56,6 +58,7 @@ from flare_sr.utils.checkpoint import latest_training_state, load_training_state
 from flare_sr.utils.hardware import check_launcher_env, choose_backend, fit_to_hardware, warn
 from flare_sr.utils.options_check import check_options, check_parseable, load_option_file
 from flare_sr.utils.precision import PRECISIONS
+from flare_sr.utils.safe_yaml import OrderedSafeLoader, load_yaml
 
 _MARK = '_flare_sr_fixes_applied'
 
@@ -77,6 +80,7 @@ def apply():
     check_basicsr_version()
     if getattr(basicsr.train, _MARK, False):
         return
+    basicsr.utils.options.ordered_yaml = _wrap_ordered_yaml(basicsr.utils.options.ordered_yaml)
     basicsr.utils.options.init_dist = _wrap_init_dist(basicsr.utils.options.init_dist)
     basicsr.train.parse_options = _wrap_parse_options(basicsr.train.parse_options)
     basicsr.test.parse_options = _wrap_parse_options(basicsr.test.parse_options)
@@ -201,6 +205,15 @@ def _check_dataset_names(opt):
         seen[name] = phase
 
 
+def _wrap_ordered_yaml(ordered_yaml):
+
+    @functools.wraps(ordered_yaml)
+    def wrapper():
+        return OrderedSafeLoader, ordered_yaml()[1]  # BasicSR's Dumper: writing builds nothing
+
+    return wrapper
+
+
 # ----------------------------------------------------------------------------------------------
 # distributed start-up
 def _dist_params_from_option_file():
@@ -208,8 +221,8 @@ def _dist_params_from_option_file():
     path = option_path_from_argv()
     if path is None or not osp.isfile(path):
         return {}, 'auto'
-    with open(path) as handle:
-        opt = yaml.safe_load(handle) or {}
+    with open(path, encoding='utf-8-sig') as handle:
+        opt = load_yaml(handle) or {}
     return dict(opt.get('dist_params') or {}), opt.get('num_gpu', 'auto')
 
 

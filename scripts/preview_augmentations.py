@@ -27,16 +27,15 @@ import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision modu
 import cv2
 import numpy as np
 import torch
-import yaml
 from basicsr.data import build_dataset
 from basicsr.utils import set_random_seed
-from basicsr.utils.options import ordered_yaml
 
 from flare_sr.data.sampling import SampleKey
 from flare_sr.data.synthesis import COMPONENTS, FlareConfig, synthesize_flare
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.utils.atomic import check_output_file
 from flare_sr.utils.img_util import read_image, write_image
+from flare_sr.utils.options_check import load_option_file
 
 LABEL_HEIGHT = 20
 
@@ -44,14 +43,8 @@ LABEL_HEIGHT = 20
 def dataset_options(args):
     """The ``datasets.train`` block of ``--opt``, or one built from ``--lq/--gt``."""
     if args.opt:
-        try:
-            with open(args.opt) as handle:
-                opt = yaml.load(handle, Loader=ordered_yaml()[0])
-        except OSError as error:
-            raise FlareSRError(f'{args.opt}: cannot read option file ({error.strerror})') from error
-        except yaml.YAMLError as error:
-            raise FlareSRError(f'{args.opt}: not valid YAML ({str(error).splitlines()[0]})') from error
-        train = ((opt or {}).get('datasets') or {}).get(args.phase)
+        opt = load_option_file(args.opt)  # read safely: a python tag is refused, never run
+        train = (opt.get('datasets') or {}).get(args.phase)
         if not train:
             raise FlareSRError(f'{args.opt}: has no datasets.{args.phase} block')
         dataset_opt = dict(train)

@@ -4,6 +4,7 @@ import copy
 import importlib.util
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -403,3 +404,10 @@ def flare7kpp_dataset_options(tree, img_size=32, batch=2, **extra):
            'prefetch_mode': None}
     opt.update(extra)
     return opt
+
+
+class SystemPayload(Payload):
+    """Unpickling this runs ``os.system('touch marker')`` (torch names ``posix.system`` otherwise than ``exec``)."""
+
+    def __reduce__(self):
+        return os.system, (f'touch {shlex.quote(self.marker)}',)

@@ -24,9 +24,61 @@ _NETWORK_FILE = re.compile(r'^net_(?P<label>\w+?)_(?P<iter>\d+|latest)\.pth$')
 _STATE_FILE = re.compile(r'^(?P<iter>\d+)\.state$')
 
 
+# torch's advice around its own message: to load unsafely (weights_only=False) or to allow-list a global
+_ADVICE = re.compile(r'weights_only|Weights only load failed|safe_globals|trust|documentation of torch.load')
+
+
 def _first_line(error):
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0].rstrip('.')
+    """The first line of torch's message that says what is wrong; never its advice to load the file unsafely."""
+    for line in str(error).splitlines():
+        line = re.split(r'\.\s+(?=Please|Re-running|Check|Do it)', line.strip())[0]
+        if line and not _ADVICE.search(line):
+            return line.removeprefix('WeightsUnpickler error: ').rstrip('.')
+    return type(error).__name__
+
+
+def _numpy_globals():
+    """What pickled numpy arrays, numbers and dtypes are rebuilt with: numpy's own constructors, which build data and
+    call nothing the file chooses. Names as numpy 2 writes them, and as numpy 1 did (``numpy.core``)."""
+    core = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
+    found = [core._reconstruct, core.scalar, np.ndarray, np.dtype]
+    found += sorted({type(np.dtype(kind)) for kind in np.sctypeDict.values()}, key=lambda kind: kind.__name__)
+    found += [(core._reconstruct, 'numpy.core.multiarray._reconstruct'), (core.scalar, 'numpy.core.multiarray.scalar')]
+    return found
+
+
+NUMPY_GLOBALS = _numpy_globals()
+NUMPY_GLOBAL_NAMES = {entry[1] if isinstance(entry, tuple) else f'{entry.__module__}.{entry.__qualname__}'
+                      for entry in NUMPY_GLOBALS}
+
+
+def unsafe_globals(path, error=None):
+    """The Python objects (``module.name``) the pickle of checkpoint ``path`` would import or call, read without
+    unpickling it (torch's scan of the zip format; for the legacy format, the one torch's ``error`` names)."""
+    try:
+        return torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except (ValueError, RuntimeError, OSError, EOFError, pickle.UnpicklingError):
+        return re.findall(r'GLOBAL (\S+)', str(error or ''))[:1]
+
+
+def _shown(name):
+    """``posix.system`` as ``posix.system (os.system)``; ``builtins.exec`` as ``exec``."""
+    module, _, attr = name.rpartition('.')
+    if module in ('posix', 'nt'):
+        return f'{name} (os.{attr})'
+    return name.removeprefix('builtins.')
+
+
+def refused_globals_message(where, found):
+    """``where``: refused, naming the first of ``found`` that is not numpy's (or the numpy objects), in one line."""
+    code = [name for name in found if name not in NUMPY_GLOBAL_NAMES]
+    if code:
+        more = f' (and {len(code) - 1} more)' if len(code) > 1 else ''
+        return (f'{where}: refused: it holds the Python object {_shown(code[0])}{more}, which unpickling would call, '
+                'and that can run any code; flare_sr loads checkpoints as weights only (tensors and plain data), as '
+                'it writes them')
+    return (f'{where}: refused: it holds numpy arrays or numbers ({", ".join(sorted(found))}), which loading as '
+            'weights only does not rebuild')
 
 
 def to_plain(value):
@@ -82,17 +134,14 @@ def load_weights_only(path, key_path=None, map_location='cpu'):
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        unsafe = re.search(r'Unsupported global: GLOBAL (\S+)', str(error))
-        if unsafe:
-            hint = ''
-            if unsafe[1].startswith('numpy.'):
-                hint = ('; a training state from an older flare_sr holds numpy RNG states: if you trust it, '
-                        f'python scripts/convert_training_state.py {path}')
-            raise FlareSRError(
-                f'{where}: refused: it holds the Python object {unsafe[1]}, and unpickling that could run code; '
-                f'flare_sr loads checkpoints as weights only (tensors and plain data), as it writes them{hint}'
-            ) from None
-        raise FlareSRError(f'{where}: not a PyTorch checkpoint ({_first_line(error)})') from None
+        found = unsafe_globals(path, error)
+        if not found:
+            raise FlareSRError(f'{where}: not a PyTorch checkpoint ({_first_line(error)})') from None
+        message = refused_globals_message(where, found)
+        if set(found) <= NUMPY_GLOBAL_NAMES:
+            message += (f'; if it is a training state, python scripts/convert_training_state.py {path} rewrites them '
+                        'as tensors and numbers (it runs nothing from the file)')
+        raise FlareSRError(message) from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
         raise FlareSRError(f'{where}: truncated or not a PyTorch checkpoint ({_first_line(error)})') from None
 

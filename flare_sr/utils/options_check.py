@@ -37,13 +37,13 @@ from os import path as osp
 
 import torch
 import yaml
-from basicsr.utils.options import ordered_yaml
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.checkpoint import load_checked_state_dict
 from flare_sr.utils.light_source import LIGHT_SOURCE_METHODS, restore_light_source_tensor
 from flare_sr.utils.optim import OPTIMIZERS, REFUSED_SCHEDULERS, SCHEDULERS
+from flare_sr.utils.safe_yaml import load_yaml
 from flare_sr.utils.tiling import TILE_OPTIONS, tile_size_problem
 from flare_sr.utils.yaml_numbers import text_number_hint
 
@@ -250,14 +250,15 @@ def resolve_cascade_sources(opt):
 
 
 def load_option_file(path):
-    """The YAML as BasicSR reads it (ordered), or a one-line FlareSRError for a missing or broken file."""
+    """The YAML as BasicSR reads it (ordered), read safely (``flare_sr.utils.safe_yaml``: a tag that would build a
+    Python object is refused), or a one-line FlareSRError for a missing or broken file."""
     if path is None:
         raise FlareSRError('no option file given: use -opt options/<name>.yml')
     if not osp.isfile(path):
         raise FlareSRError(f'{path}: option file not found')
     try:
         with open(path, encoding='utf-8') as handle:
-            opt = yaml.load(handle, Loader=ordered_yaml()[0])
+            opt = load_yaml(handle)
     except yaml.YAMLError as error:
         mark = getattr(error, 'problem_mark', None)
         where = f' at line {mark.line + 1}, column {mark.column + 1}' if mark else ''

@@ -1,4 +1,5 @@
-"""A training state of an older flare_sr is refused with the way to convert it (scripts/convert_training_state.py)."""
+"""A training state holding numpy values is refused with the way to convert it (scripts/convert_training_state.py),
+and the converter never runs code from a file, whatever message led there."""
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import torch
 from flare_sr.errors import FlareSRError
 from flare_sr.models.hinet_model import HINetModel
 from flare_sr.utils.checkpoint import load_training_state
-from tests.helpers import REPO, model_options
+from tests.helpers import REPO, Payload, SystemPayload, model_options
 
 
 @pytest.mark.slow
@@ -26,9 +27,8 @@ def test_state_of_an_older_flare_sr_is_refused_with_the_way_to_convert_it(tmp_pa
     expected = np.random.rand(4)
     state['best_metric_results'] = {'val': {'psnr': {'better': 'higher', 'val': np.float64(21.0), 'iter': 2}}}
     torch.save(state, path)
-    with pytest.raises(FlareSRError, match=r'refused: it holds the Python object numpy\..*; a training state from an '
-                                           r'older flare_sr holds numpy RNG states: if you trust it, python '
-                                           r'scripts/convert_training_state.py '):
+    with pytest.raises(FlareSRError, match=r'refused: it holds numpy arrays or numbers \(numpy\..*; if it is a '
+                                           r'training state, python scripts/convert_training_state.py '):
         load_training_state(str(path))
     result = subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'convert_training_state.py'), str(path)],
                             capture_output=True, text=True, timeout=120)
@@ -38,3 +38,25 @@ def test_state_of_an_older_flare_sr_is_refused_with_the_way_to_convert_it(tmp_pa
     model.resume_training(load_training_state(str(path)))
     assert np.array_equal(np.random.rand(4), expected)
     assert model.best_metric_results['val']['psnr']['val'] == 21.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('payload', [Payload, SystemPayload])
+def test_converter_never_runs_a_payload_behind_numpy_values(tmp_path, payload):
+    """The first unsafe global is numpy's, so loading names the converter; the payload after it is refused there, by
+    name, the file is left as it was and nothing runs (the converter used to unpickle it with weights_only=False)."""
+    marker = tmp_path / 'payload_ran'
+    path = tmp_path / '2.state'
+    torch.save({'epoch': 0, 'iter': 2, 'optimizers': [], 'schedulers': [], 'numpy': np.random.get_state(),
+                'x': payload(marker)}, path)
+    before = path.read_bytes()
+    with pytest.raises(FlareSRError, match='refused: it holds '):
+        load_training_state(str(path))
+    result = subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'convert_training_state.py'), str(path)],
+                            capture_output=True, text=True, timeout=120)
+    shown = 'exec' if payload is Payload else 'posix.system (os.system)'
+    assert result.returncode == 2 and result.stderr == (
+        f'error: {path}: refused: it holds the Python object {shown}, which unpickling would call, and that can run '
+        'any code; flare_sr loads checkpoints as weights only (tensors and plain data), as it writes them; nothing '
+        'converted\n')
+    assert not marker.exists() and path.read_bytes() == before

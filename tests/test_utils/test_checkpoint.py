@@ -16,7 +16,7 @@ from flare_sr.errors import FlareSRError
 from flare_sr.models.hinet_model import HINetModel
 from flare_sr.models.pix2pix_model import Pix2PixModel
 from flare_sr.utils.checkpoint import latest_training_state, load_training_state, load_weights_only
-from tests.helpers import Payload, model_options, train_steps
+from tests.helpers import Payload, SystemPayload, model_options, train_steps
 
 
 def draws():
@@ -68,9 +68,9 @@ def test_malicious_state_and_network_file_are_refused_and_never_run(tmp_path):
     torch.save({'epoch': 0, 'iter': 4, 'optimizers': [], 'schedulers': [], 'x': Payload(marker)}, state)
     with pytest.raises(FlareSRError) as error:
         load_training_state(str(state))
-    assert str(error.value) == (f'path.resume_state: {state}: refused: it holds the Python object exec, and '
-                                'unpickling that could run code; flare_sr loads checkpoints as weights only '
-                                '(tensors and plain data), as it writes them')
+    assert str(error.value) == (f'path.resume_state: {state}: refused: it holds the Python object exec, which '
+                                'unpickling would call, and that can run any code; flare_sr loads checkpoints as '
+                                'weights only (tensors and plain data), as it writes them')
     network = tmp_path / 'net_g_4.pth'
     torch.save({'params': {'weight': torch.zeros(1)}, 'x': Payload(marker)}, network)
     opt = model_options(tmp_path)
@@ -78,6 +78,37 @@ def test_malicious_state_and_network_file_are_refused_and_never_run(tmp_path):
     with pytest.raises(FlareSRError, match=r'path.pretrain_network_g: .*net_g_4.pth: refused: it holds the Python '
                                            r'object exec'):
         HINetModel(opt)
+    assert not marker.exists()
+
+
+def test_pickled_payload_is_named_and_unsafe_loading_never_advised(tmp_path):
+    """torch's own message names ``posix.system`` in another form than ``exec`` and advises ``weights_only=False``:
+    the line names the call and never passes that advice on; a numpy-only file is not said to be flare_sr's."""
+    marker = tmp_path / 'payload_ran'
+    network = tmp_path / 'shared.pth'
+    torch.save({'params': {'weight': torch.zeros(1)}, 'x': SystemPayload(marker)}, network)
+    with pytest.raises(FlareSRError) as error:
+        load_weights_only(str(network), 'path.pretrain_network_g')
+    assert str(error.value) == (f'path.pretrain_network_g: {network}: refused: it holds the Python object '
+                                'posix.system (os.system), which unpickling would call, and that can run any code; '
+                                'flare_sr loads checkpoints as weights only (tensors and plain data), as it writes '
+                                'them')
+    numpy_state = tmp_path / 'numpy.state'
+    torch.save({'iter': 2, 'optimizers': [], 'numpy': np.random.get_state()}, numpy_state)
+    with pytest.raises(FlareSRError) as error:
+        load_training_state(str(numpy_state))
+    assert str(error.value).startswith(f'path.resume_state: {numpy_state}: refused: it holds numpy arrays or numbers '
+                                       '(numpy.')
+    assert str(error.value).endswith(f'; if it is a training state, python scripts/convert_training_state.py '
+                                     f'{numpy_state} rewrites them as tensors and numbers (it runs nothing from the '
+                                     'file)')
+    text = tmp_path / 'notes.pth'
+    text.write_text('name: not a checkpoint\n')
+    for path in (network, numpy_state, text):
+        with pytest.raises(FlareSRError) as error:
+            load_weights_only(str(path))
+        assert 'weights_only' not in str(error.value) and 'older flare_sr' not in str(error.value)
+        assert 'safe_globals' not in str(error.value) and '\n' not in str(error.value)
     assert not marker.exists()
 
 
