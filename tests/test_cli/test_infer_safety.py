@@ -7,7 +7,6 @@ import os
 import struct
 
 import cv2
-import numpy as np
 import pytest
 import skimage.data
 from PIL import Image, ImageCms, PngImagePlugin
