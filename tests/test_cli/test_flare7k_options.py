@@ -1,0 +1,73 @@
+"""Flare7K's three option files run (issue 18, item 4): test copies of uformer_flare7k_option.yml,
+uformer_flare7k_noreflection_option.yml and uformer_flare7kpp_baseline_option.yml (tests/data/field_options/flare7k*,
+every key of the originals, only paths, sizes and num_gpu changed, CRLF line ends as shipped) train 2 iterations on
+the CPU through flare_sr/train.py on a drawn Flare7K++ tree, validation with Image_Pair_Loader included; without VGG19
+weights the perceptual term is dropped with one warning line."""
+import os
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from flare_sr.utils.img_util import write_image
+from tests.helpers import (DATA_DIR, experiment_dirs, make_flare7kpp_tree, read_metrics, remove_experiment,
+                           subprocess_env, train_command, unique_name)
+
+TEMPLATES = os.path.join(DATA_DIR, 'field_options')
+FLARE7K_FILES = ('flare7k_uformer.yml', 'flare7k_uformer_noreflection.yml', 'flare7kpp_uformer_baseline.yml')
+VGG_WARNING = 'train.perceptual (L_percepture): no VGG19 ImageNet weights: put torchvision\'s vgg19-dcbb9e9d.pth at '
+
+
+@pytest.fixture(scope='module')
+def flare7k_root(tmp_path_factory):
+    """A drawn Flare7K++ tree plus a validation set in Flare7K's test layout (input_00000N / gt_00000N), at 80x96 so
+    Image_Pair_Loader's gt_size resizes and crops it."""
+    root = tmp_path_factory.mktemp('flare7k')
+    make_flare7kpp_tree(root)
+    rng = np.random.default_rng(5)
+    for index in range(2):
+        gt = rng.uniform(0.1, 0.6, (80, 96, 3)).astype(np.float32)
+        lq = np.clip(gt + 0.4 * np.exp(-((np.mgrid[:80, :96] - 40.0)**2).sum(0) / 400)[..., None], 0, 1)
+        write_image(os.path.join(root, 'val', 'gt', f'gt_{index:06d}.png'), gt)
+        write_image(os.path.join(root, 'val', 'input', f'input_{index:06d}.png'), lq)
+    return str(root)
+
+
+def fill_flare7k_template(name, data_root, folder):
+    """The template with @DATA@ and @UID@ filled in, written with CRLF line ends; returns (path, options)."""
+    with open(os.path.join(TEMPLATES, name), encoding='utf-8') as handle:
+        text = handle.read().replace('@DATA@', data_root).replace('@UID@', unique_name('x')[2:])
+    path = os.path.join(folder, name)
+    with open(path, 'w', encoding='utf-8', newline='\r\n') as handle:
+        handle.write(text)
+    return path, yaml.safe_load(text)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('template', FLARE7K_FILES)
+def test_flare7k_option_file_trains_two_iterations_and_validates(flare7k_root, tmp_path, template):
+    path, opt = fill_flare7k_template(template, flare7k_root, str(tmp_path))
+    assert b'\r\n' in open(path, 'rb').read()
+    env = dict(subprocess_env(), TORCH_HOME=str(tmp_path / 'torch_home'))  # no VGG19 weights there
+    env.pop('FLARE_SR_VGG19', None)
+    try:
+        result = subprocess.run(train_command(path), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        lines = [line for line in result.stderr.splitlines() if line.startswith(('warning:', 'note:', 'error:'))]
+        assert len(lines) == 1 and lines[0].startswith(f'warning: {VGG_WARNING}'), lines
+        assert lines[0].endswith('; trained without the perceptual term')
+        experiment = experiment_dirs(opt['name'])[0]
+        saved = torch.load(os.path.join(experiment, 'models', 'net_g_2.pth'), weights_only=True)
+        assert sorted(saved) == (['params', 'params_ema'] if opt['train']['ema_decay'] else ['params'])
+        assert len(saved['params']) == 308  # the Flare7K++ release's keys
+        metrics = read_metrics(os.path.join(experiment, 'metrics.json'))
+        record = metrics['validations'][-1]['datasets']['flare_test']
+        assert metrics['validations'][-1]['iter'] == 2 and record['images'] == 2
+        assert record['mean']['psnr']['scored'] == 2 and record['mean']['ssim']['output'] > 0
+        log = open(next(os.path.join(experiment, name) for name in os.listdir(experiment)
+                        if name.endswith('.log'))).read()
+        assert 'l1_recons' in log and 'l1_flare' in log and 'l1_base' in log and 'l_vgg' not in log
+    finally:
+        remove_experiment(opt['name'])
