@@ -6,18 +6,20 @@
 The protocol is flare_sr/metrics/flare7k_metric.py's (documented in docs/metrics_and_losses.md), the numbers
 are evaluate.py's to the last bit. As evaluate.py, the i-th result, label and mask in sorted name order are
 scored together (Flare7K names them input_000000, gt_000000, mask_000000); only image files count here,
-where evaluate.py took every file. ``--input`` is accepted for ``--result`` (evaluate.py's flag). LPIPS is not
-computed: see the docs.
+where evaluate.py took every file. ``--input`` is accepted for ``--result`` (evaluate.py's flag). LPIPS
+(AlexNet, as evaluate.py feeds it) with ``--lpips``, from local weights only (flare_sr/metrics/lpips_alexnet.py).
 """
 import argparse
 import os
 import re
 
+import torch
 from tqdm import tqdm
 
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.metrics.flare7k_metric import (FIXED_AREA, PROTOCOL, REGION_NAMES, flare7k_scores, flare7k_summary,
                                              read_image_8bit, read_mask)
+from flare_sr.metrics.lpips_alexnet import ALEXNET_FILE, LIN_FILE, flare7k_lpips, load_lpips_alex
 from flare_sr.utils.img_util import list_images
 
 _NUMBER = re.compile(r'\d+')
@@ -29,6 +31,12 @@ def parse_args(argv=None):
                         help='folder of restored images (evaluate.py: --input)')
     parser.add_argument('--gt', required=True, help='folder of flare-free labels')
     parser.add_argument('--mask', help='folder of Flare7K colour masks (G-PSNR, S-PSNR, Global-PSNR and Score)')
+    parser.add_argument('--lpips', action='store_true',
+                        help='also LPIPS (AlexNet), from local weights: --alexnet and --lpips-lin or their defaults')
+    parser.add_argument('--alexnet', help=f'torchvision\'s {ALEXNET_FILE} (default: in the torch hub checkpoints '
+                        'folder); implies --lpips')
+    parser.add_argument('--lpips-lin', help=f'LPIPS v0.1 {LIN_FILE} (default: the one inside an installed lpips '
+                        'package); implies --lpips')
     return parser.parse_args(argv)
 
 
@@ -59,7 +67,7 @@ def numbers_disagree(paths):
     return len(numbers) > 1
 
 
-def score_pair(result_path, gt_path, mask_path):
+def score_pair(result_path, gt_path, mask_path, lpips_model=None):
     result, gt = read_image_8bit(result_path, 'result'), read_image_8bit(gt_path, 'label')
     if result.shape != gt.shape:
         raise FlareSRError(f'{result_path} is {result.shape[1]}x{result.shape[0]}, its label {gt_path} '
@@ -70,12 +78,16 @@ def score_pair(result_path, gt_path, mask_path):
         if mask.shape[:2] != gt.shape[:2]:
             raise FlareSRError(f'{mask_path} is {mask.shape[1]}x{mask.shape[0]}, its label {gt_path} '
                                f'{gt.shape[1]}x{gt.shape[0]}')
-    return flare7k_scores(gt, result, mask), gt.shape[:2]
+    scores = flare7k_scores(gt, result, mask)
+    if lpips_model is not None:
+        scores['lpips'] = flare7k_lpips(lpips_model, gt, result)
+    return scores, gt.shape[:2]
 
 
 def table(summary):
     """The printed rows: metric, mean, images averaged."""
     rows = [('PSNR', summary['psnr']), ('SSIM', summary['ssim'])]
+    rows += [('LPIPS (AlexNet)', summary['lpips'])] if 'lpips' in summary else []
     rows += [(REGION_NAMES[region], summary[region]) for region in REGION_NAMES if region in summary]
     lines = [f'{"metric (Flare7K protocol)":<27} {"mean":>9}  images']
     for name, (value, count) in rows:
@@ -85,7 +97,8 @@ def table(summary):
         value = summary['score'][0]
         shown = f'{value:9.4f}' if value == value else f'{"-":>9}'
         lines.append(f'{"Score":<27} {shown}  mean of G-, S- and Global-PSNR')
-    lines.append(f'{"LPIPS":<27} {"-":>9}  not computed (flare_sr has no LPIPS; see docs/metrics_and_losses.md)')
+    if 'lpips' not in summary:
+        lines.append(f'{"LPIPS (AlexNet)":<27} {"-":>9}  not computed (--lpips, with local weights)')
     return lines
 
 
@@ -93,9 +106,12 @@ def table(summary):
 def main(argv=None):
     args = parse_args(argv)
     pairs = paired_lists(args)
+    lpips_model = None
+    if args.lpips or args.alexnet or args.lpips_lin:
+        lpips_model = load_lpips_alex(args.alexnet, args.lpips_lin, 'cuda' if torch.cuda.is_available() else 'cpu')
     per_image, off_size, disagree = [], 0, []
     for paths in tqdm(pairs, desc='Flare7K protocol', unit='image'):
-        scores, size = score_pair(*paths)
+        scores, size = score_pair(*paths, lpips_model)
         per_image.append(scores)
         off_size += size[0] * size[1] != FIXED_AREA
         if numbers_disagree(paths):

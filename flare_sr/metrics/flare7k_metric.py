@@ -22,6 +22,8 @@ Per image, on 8-bit RGB label (``gt``), result and mask:
   value is shifted by ``10 log10(H W / 512^2)`` dB (-4.26 dB at 256x384, +9.03 dB at 1024x2048). This is
   reproduced, not corrected, so numbers stay comparable with papers that ran evaluate.py; say so when
   comparing images of other sizes.
+- **LPIPS** (AlexNet, on [0, 1] inputs as evaluate.py passes them): flare_sr/metrics/lpips_alexnet.py, from local
+  weights only; the script's ``--lpips``.
 - An image whose region weights sum to 0 has no score for that region (NaN here: "not scored"); each region is
   averaged over the images that have it, PSNR and SSIM over all images, and **Score** is the mean of the three
   region averages (``flare7k_summary``).
@@ -131,15 +133,15 @@ def flare7k_scores(gt, result, mask=None):
 def flare7k_summary(per_image):
     """The table of evaluate.py from a list of ``flare7k_scores``: ``{metric: (mean, images averaged)}``.
 
-    PSNR and SSIM over every image; each region over the images that have it (NaN and 0 when none); ``score``
-    the mean of the three region means when masks were scored (NaN if a region is missing everywhere, where
-    evaluate.py stops with "Error, No mask in this type!").
+    PSNR and SSIM (and ``lpips`` where the scores have it) over every image; each region over the images that
+    have it (NaN and 0 when none); ``score`` the mean of the three region means when masks were scored (NaN if a
+    region is missing everywhere, where evaluate.py stops with "Error, No mask in this type!").
     """
     summary = {}
-    for name in ('psnr', 'ssim') + REGIONS:
-        values = [scores[name] for scores in per_image if name in scores and not np.isnan(scores[name])]
-        if name in REGIONS and not any(name in scores for scores in per_image):
+    for name in ('psnr', 'ssim', 'lpips') + REGIONS:
+        if not any(name in scores for scores in per_image):
             continue
+        values = [scores[name] for scores in per_image if name in scores and not np.isnan(scores[name])]
         summary[name] = (sum(values) / len(values) if values else float('nan'), len(values))
     if 'global' in summary:
         # evaluate.py's order of operations, to the last bit

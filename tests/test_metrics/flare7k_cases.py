@@ -62,3 +62,22 @@ def make_case(height, width, seed=SEED):
         label, result = make_pair(height, width, rng)
         images.append((label, result, make_mask(height, width, rng, streak=index == 0, empty=index == 2)))
     return images
+
+
+def make_lpips_weights(seed=SEED):
+    """Stand-ins for the LPIPS-Alex weight files, ``(alexnet_state, lin_state)`` as torchvision's AlexNet
+    (``features.<k>.weight|bias`` only) and LPIPS's ``alex.pth`` (``lin<k>.model.1.weight``, non-negative) hold
+    them: He-scaled normal convolutions, so the reference exercises the whole network without ImageNet weights."""
+    import torch  # only the LPIPS tests need it
+
+    rng = np.random.RandomState(seed)
+    alexnet_state, lin_state = {}, {}
+    for layer, (cin, cout, k) in {0: (3, 64, 11), 3: (64, 192, 5), 6: (192, 384, 3), 8: (384, 256, 3),
+                                  10: (256, 256, 3)}.items():
+        weight = rng.normal(0, np.sqrt(2.0 / (cin * k * k)), (cout, cin, k, k))
+        alexnet_state[f'features.{layer}.weight'] = torch.from_numpy(weight.astype(np.float32))
+        alexnet_state[f'features.{layer}.bias'] = torch.from_numpy(rng.normal(0, 0.01, cout).astype(np.float32))
+    for index, channels in enumerate((64, 192, 384, 256, 256)):
+        weight = np.abs(rng.normal(0, 0.1, (1, channels, 1, 1)))
+        lin_state[f'lin{index}.model.1.weight'] = torch.from_numpy(weight.astype(np.float32))
+    return alexnet_state, lin_state

@@ -1,7 +1,8 @@
 """The Flare7K protocol against numbers computed by running Flare7K's own evaluate.py (tests/data/README.md).
 
 tests/data/flare7k_metric_reference.json holds, per case of flare7k_cases.py (512x512 and 256x384, three images
-each, seed 18), evaluate.py's per-image PSNR, SSIM and region PSNRs and the two lines it printed.
+each, seed 18), evaluate.py's per-image PSNR, SSIM, LPIPS and region PSNRs and the two lines it printed. LPIPS ran
+the lpips package with stand-in weights (flare7k_cases.make_lpips_weights), which the tests here load from files.
 """
 import json
 import math
@@ -20,10 +21,11 @@ from basicsr.utils.registry import METRIC_REGISTRY
 from flare_sr.errors import FlareSRError
 from flare_sr.metrics import flare7k_metric
 from flare_sr.metrics.flare7k_metric import flare7k_scores, flare7k_summary, read_mask, region_psnr, region_weights
+from flare_sr.metrics.lpips_alexnet import flare7k_lpips, load_lpips_alex
 from flare_sr.models.tiled_validation import TiledValidationMixin
 from flare_sr.utils.img_util import write_image
 from tests.helpers import DATA_DIR, REPO, run_script, subprocess_env
-from tests.test_metrics.flare7k_cases import CASES, make_case
+from tests.test_metrics.flare7k_cases import CASES, make_case, make_lpips_weights
 
 with open(os.path.join(DATA_DIR, 'flare7k_metric_reference.json'), encoding='utf-8') as _handle:
     REFERENCE = json.load(_handle)
@@ -34,6 +36,15 @@ REGION_TYPES = {'glare': 'calculate_g_psnr_flare7k', 'streak': 'calculate_s_psnr
 def printed_numbers(lines):
     """{'PSNR': ..., 'SSIM': ..., 'Score': ..., 'G-PSNR': ...} from evaluate.py's two printed lines."""
     return {key: float(value) for key, value in re.findall(r'([\w-]+): ([-\d.e+]+|inf)', ' '.join(lines))}
+
+
+def write_lpips_weights(root):
+    """The stand-in LPIPS weights as the two files a user brings: (AlexNet path, alex.pth path)."""
+    alexnet_state, lin_state = make_lpips_weights()
+    paths = os.path.join(root, 'alexnet-owt-7be5be79.pth'), os.path.join(root, 'alex.pth')
+    torch.save(alexnet_state, paths[0])
+    torch.save(lin_state, paths[1])
+    return paths
 
 
 def write_case(root, name):
@@ -53,6 +64,8 @@ def test_per_image_scores_and_table_match_evaluate_py(name):
         scores = flare7k_scores(label, result, mask)
         per_image.append(scores)
         for metric, value in expected.items():
+            if metric == 'lpips':
+                continue  # test_lpips_matches_the_lpips_package_as_evaluate_py_calls_it
             if value is None:
                 assert math.isnan(scores[metric]), metric  # region absent: left out of its average
             else:
@@ -63,6 +76,22 @@ def test_per_image_scores_and_table_match_evaluate_py(name):
                         ('global', 'Global-PSNR'), ('score', 'Score')):
         assert summary[metric][0] == pytest.approx(printed[key], rel=1e-12, abs=0), metric
     assert [summary[region][1] for region in ('glare', 'streak', 'global')] == [2, 1, 3]
+
+
+def test_lpips_matches_the_lpips_package_as_evaluate_py_calls_it(tmp_path):
+    """LPIPS-Alex from local files equals lpips 0.1.4 fed [0, 1] tensors as evaluate.py does (float32 rounding)."""
+    model = load_lpips_alex(*write_lpips_weights(str(tmp_path)))
+    label, result, _ = make_case(*CASES['256x384'])[0]  # one image here; the script test scores all three
+    assert flare7k_lpips(model, label, result) == pytest.approx(
+        REFERENCE['cases']['256x384']['per_image'][0]['lpips'], rel=1e-5)
+    torch.save({'features.0.weight': torch.zeros(1)}, str(tmp_path / 'wrong.pth'))
+    with pytest.raises(FlareSRError, match=r'wrong.pth: features.0.weight has shape \(1,\), LPIPS-Alex needs'):
+        load_lpips_alex(str(tmp_path / 'wrong.pth'), str(tmp_path / 'alex.pth'))
+    torch.save({}, str(tmp_path / 'wrong.pth'))
+    with pytest.raises(FlareSRError, match=r'wrong.pth: no tensor features.0.weight; is it alexnet-owt-7be5be79.pth\?'):
+        load_lpips_alex(str(tmp_path / 'wrong.pth'), str(tmp_path / 'alex.pth'))
+    with pytest.raises(FlareSRError, match=r'LPIPS needs its v0.1 linear weights alex.pth .*not found: .*nope.pth'):
+        load_lpips_alex(str(tmp_path / 'alexnet-owt-7be5be79.pth'), str(tmp_path / 'nope.pth'))
 
 
 def test_region_psnr_divides_by_a_fixed_512_squared_area():
@@ -149,6 +178,10 @@ def test_script_errors_are_one_line(tmp_path, capsys):
     """Missing folder, different counts, sizes that differ, an unreadable image: one ``error:`` line, status 2."""
     folders = write_case(str(tmp_path / 'case'), '256x384')
     base = ['--gt', folders['gt'], '--mask', folders['mask']]
+    code, out, err = run_script('evaluate_flare7k', ['--result', folders['input'], '--lpips', '--alexnet',
+                                                     str(tmp_path / 'none.pth')] + base, capsys)
+    assert code == 2 and err.strip().splitlines()[-1].startswith(
+        "error: LPIPS needs torchvision's ImageNet AlexNet weights: put alexnet-owt-7be5be79.pth")
     code, out, err = run_script('evaluate_flare7k', ['--result', str(tmp_path / 'missing')] + base, capsys)
     missing = tmp_path / 'missing'
     assert code == 2 and err.strip().splitlines()[-1] == f'error: --result {missing}: image folder not found'
@@ -172,12 +205,14 @@ def test_script_errors_are_one_line(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_script_prints_evaluate_py_table_for_a_folder_trio(tmp_path):
-    """The script as a process on result/gt/mask folders: the protocol line, evaluate.py's numbers (4 decimals),
-    the images each mean is over, the fixed-area note at 256x384."""
+    """The script as a process on result/gt/mask folders and LPIPS weight files: the protocol line, evaluate.py's
+    numbers (4 decimals), the images each mean is over, the fixed-area note at 256x384."""
     name = '256x384'
     folders = write_case(str(tmp_path), name)
+    alexnet_path, lin_path = write_lpips_weights(str(tmp_path))
     result = subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'evaluate_flare7k.py'), '--result',
-                             folders['input'], '--gt', folders['gt'], '--mask', folders['mask']],
+                             folders['input'], '--gt', folders['gt'], '--mask', folders['mask'], '--lpips',
+                             '--alexnet', alexnet_path, '--lpips-lin', lin_path],
                             cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -189,5 +224,6 @@ def test_script_prints_evaluate_py_table_for_a_folder_trio(tmp_path):
     assert rows['metric (Flare7K protocol)'] == ['mean', 'images']
     for key, images in (('PSNR', '3'), ('SSIM', '3'), ('G-PSNR', '2'), ('S-PSNR', '1'), ('Global-PSNR', '3')):
         assert rows[key] == [f'{printed[key]:.4f}', images], key
+    assert rows['LPIPS (AlexNet)'] == [f'{printed["LPIPS"]:.4f}', '3']
     assert rows['Score'][0] == f'{printed["Score"]:.4f}'
     assert 'Flare7K protocol' in result.stderr  # tqdm's progress bar
