@@ -21,7 +21,9 @@ idempotent. What each wrapper fixes:
   ``--precision`` (overrides ``val.precision``; ``--auto_resume`` leaves test.py's help), fits GPU-only
   settings to this machine (``num_gpu``, ``prefetch_mode: cuda``, ``pin_memory``; one warning line each),
   refuses two validation sets of one name (their images and metrics are kept apart by name), and
-  gives test runs default ``val.save_img`` / ``val.suffix`` instead of a KeyError.
+  gives runs default ``val.save_img`` / ``val.suffix`` (and training ``logger.use_tb_logger``) instead of a KeyError
+  after the iterations, and says in one warning line what BasicSR does to a training run whose ``name`` holds
+  ``debug`` (validation and checkpoints every 8 iterations, no TensorBoard).
 - ``parse_options``' command-line parser reports a bad argument as one ``error:`` line (flare_sr.errors.ArgumentParser)
   instead of argparse's usage block.
 - ``parse_options`` also checks the options once, as parsed (``--force_yml`` included), before any
@@ -157,7 +159,7 @@ def _wrap_parse_options(parse_options):
     def wrapper(root_path, is_train=True):
         option_path = option_path_from_argv()
         if option_path is not None and not help_requested():  # else the parser prints --help or wants -opt
-            check_parseable(load_option_file(option_path), option_path, force_yml_from_argv())
+            check_parseable(load_option_file(option_path), option_path, force_yml_from_argv(), is_train)
         # parse_options builds its parser as argparse.ArgumentParser(): the only use of argparse in that module
         basicsr.utils.options.argparse = types.SimpleNamespace(
             ArgumentParser=TrainArgumentParser if is_train else TestArgumentParser)
@@ -179,17 +181,30 @@ def _wrap_parse_options(parse_options):
             for message in fit_to_hardware(opt, torch.cuda.device_count()):
                 warn(message, opt['rank'])
             _check_dataset_names(opt)
+            if is_train and 'debug' in opt['name']:
+                warn(debug_name_warning(opt['name'], args.debug), opt['rank'])
         sys.stdout.write(held_out.getvalue())
         sys.stdout.flush()
         sys.stderr.write(held_err.getvalue())
         sys.stderr.flush()
-        if not is_train:
-            val = opt.setdefault('val', {})
+        # keys BasicSR reads only when it validates or logs (a KeyError after the iterations): BasicSR's defaults
+        val = opt.setdefault('val', {}) if not is_train else opt.get('val')
+        if isinstance(val, dict):
             val.setdefault('save_img', False)
             val.setdefault('suffix', None)
+        if is_train:
+            opt['logger'].setdefault('use_tb_logger', False)
         return opt, args
 
     return wrapper
+
+
+def debug_name_warning(name, by_flag=False):
+    """BasicSR's rule for a training ``name`` holding ``debug``, said once (it applies it silently)."""
+    cause = '--debug adds debug_ to the name' if by_flag else "for a normal run, choose a name without 'debug'"
+    return (f"name {name!r} contains 'debug', so BasicSR validates and saves a checkpoint every 8 iterations, logs "
+            f'every iteration and writes no TensorBoard or wandb log (over val.val_freq, logger.save_checkpoint_freq, '
+            f'logger.print_freq and logger.use_tb_logger); {cause}')
 
 
 def _check_dataset_names(opt):

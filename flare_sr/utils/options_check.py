@@ -28,6 +28,7 @@ signature of :func:`flare_sr.utils.light_source.restore_light_source_tensor`, a 
 ``tiled_networks`` (whose ``size_multiple`` the tile grid follows) and ``networks`` (the ones they build).
 """
 import difflib
+import importlib.util
 import inspect
 import math
 import os
@@ -271,11 +272,12 @@ def load_option_file(path):
     return opt
 
 
-def check_parseable(opt, path, force_yml=None):
+def check_parseable(opt, path, force_yml=None, is_train=True):
     """What BasicSR's ``parse_options`` dereferences before flare_sr sees the options, as one line.
 
     ``force_yml``: the ``--force_yml`` entries (``a:b:c=value``); BasicSR can set a new last key but
-    not create the sections above it.
+    not create the sections above it. ``is_train``: a training run whose ``name`` holds ``debug`` has its
+    ``logger`` (and ``val``) intervals overwritten while parsing.
     """
     problems = []
     if not isinstance(opt.get('name'), str):
@@ -286,6 +288,10 @@ def check_parseable(opt, path, force_yml=None):
         problems.append('datasets: missing or not a mapping of datasets (train, val, test_1, ...)')
     if not isinstance(opt.get('path'), dict):
         problems.append('path: missing or not a mapping (e.g. path: {pretrain_network_g: ~, resume_state: ~})')
+    if is_train and 'debug' in str(opt.get('name')) and not isinstance(opt.get('logger'), dict):
+        problems.append('logger: missing (print_freq, save_checkpoint_freq, use_tb_logger)')
+    if is_train and 'debug' in str(opt.get('name')) and 'val' in opt and not isinstance(opt['val'], dict):
+        problems.append('val: not a mapping (leave it out to train without validation)')
     for entry in force_yml or ():
         if entry.count('=') != 1:
             problems.append(f'--force_yml {entry}: expected one key:path=value')
@@ -466,6 +472,7 @@ class OptionChecker:
                 self._train(opt['train'], model_cls)
             if not isinstance(opt.get('logger'), dict):
                 self.problems.append('logger: missing (print_freq, save_checkpoint_freq, use_tb_logger)')
+            self._intervals(opt)
         if isinstance(opt.get('val'), dict):
             self._val(opt['val'], model_cls)
         if isinstance(opt.get('logger'), dict):
@@ -812,8 +819,6 @@ class OptionChecker:
 
     def _val(self, val, model_cls):
         self._keys('val', val, VAL)
-        if self.is_train and 'val_freq' not in val:
-            self.problems.append('val.val_freq: missing')
         self._grids_as_tile(val)
         if val.get('use_image') is False:
             self.notes.append('val.use_image: false (NAFNet: metrics on float tensors); flare_sr scores the saved '
@@ -825,6 +830,30 @@ class OptionChecker:
                 self._existing_path(f'val.metrics.{name}.mask_folder', metric.get('mask_folder'))
             else:
                 self._value(val['metrics'], name, f'val.metrics.{name}', DICT)
+
+    def _intervals(self, opt):
+        """What BasicSR's training loop reads only once iterations have run (``current_iter % freq`` at every
+        iteration, wandb at the first log): each interval present and at least 1, else a KeyError or
+        ZeroDivisionError after the first iteration; wandb only beside TensorBoard (BasicSR asserts it)."""
+        for section, key in (('logger', 'print_freq'), ('logger', 'save_checkpoint_freq'), ('val', 'val_freq')):
+            values = opt.get(section)
+            if not isinstance(values, dict):
+                continue
+            value = values.get(key)
+            if value is None:
+                self.problems.append(f'{section}.{key}: missing (every how many iterations)')
+            elif isinstance(value, (int, float)) and not isinstance(value, bool) and value < 1:
+                self.problems.append(f'{section}.{key}: {value}; expected a number of iterations, at least 1')
+        logger = opt.get('logger') if isinstance(opt.get('logger'), dict) else {}
+        wandb = logger.get('wandb') if isinstance(logger.get('wandb'), dict) else {}
+        if wandb.get('project') is None or 'debug' in str(opt.get('name')):
+            return
+        if logger.get('use_tb_logger') is not True:
+            self.problems.append('logger.wandb.project: set, but logger.use_tb_logger is not true (BasicSR logs to '
+                                 'wandb through TensorBoard)')
+        elif importlib.util.find_spec('wandb') is None:
+            self.problems.append('logger.wandb.project: set, but the wandb package is not installed (pip install '
+                                 'wandb, or leave out logger.wandb)')
 
     def _grids_as_tile(self, val):
         """HINet's ``grids: true`` + ``crop_size`` + ``max_minibatch`` as ``val.tile`` (size and batch)."""
