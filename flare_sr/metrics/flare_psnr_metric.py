@@ -8,10 +8,13 @@ the image moves it little. ``calculate_flare_psnr`` scores only the flare region
   adds flare to a clean label, so this is where the flare is; 0.03 sits above 8-bit rounding and mild
   compression noise and below the glare the literature's synthesis adds around a source.
 - **from annotated masks** (``mask_folder``): Flare7K/Flare7K++ ``mask/`` images, coloured [255,255,0]
-  glare, [255,0,0] streak, [0,0,255] light source. As in Flare7K's ``evaluate.py`` the colours are read as
-  soft weights: glare = G/255, streak = (R-G)/255, light source = B/255; ``mask_type`` picks
-  ``glare`` (G-PSNR), ``streak`` (S-PSNR), ``flare`` (glare or streak, R/255, the default) or ``global``
-  (everything but the light source, 1 - B/255).
+  glare, [255,0,0] streak, [0,0,255] light source, read as soft weights: glare = G/255, streak =
+  max(R-G, 0)/255, light source = B/255; ``mask_type`` picks ``glare``, ``streak``, ``flare`` (glare or
+  streak, R/255, the default) or ``global`` (everything but the light source, 1 - B/255).
+
+This is flare_sr's own protocol, "flare-region PSNR". Flare7K's G-PSNR and S-PSNR, exactly as its
+``evaluate.py`` computes them (a fixed 512^2 area, squared weights, wrapped streak colours), are
+flare7k_metric.py's ``calculate_*_flare7k``.
 
 PSNR is then ``10 log10(255^2 / mse)`` with ``mse = sum(w d^2) / (C sum(w))`` over the region's weights
 ``w`` (0/1 when derived): the mean squared error of the region's pixels only. Images whose region is
