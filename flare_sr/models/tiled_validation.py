@@ -35,7 +35,7 @@ from basicsr.utils.registry import METRIC_REGISTRY
 from tqdm import tqdm
 
 from flare_sr.utils.atomic import atomic_path
-from flare_sr.utils.img_util import write_image
+from flare_sr.utils.img_util import read_metadata, write_image
 from flare_sr.utils.light_source import restore_light_source_tensor
 from flare_sr.utils.precision import resolve_precision
 from flare_sr.utils.rng import preserved_rng_states
@@ -253,7 +253,8 @@ class TiledValidationMixin:
                                     side_by_side(*panels)[0], current_iter)
             if save_img:
                 bit_depth = int(val_data['bit_depth'][0]) if 'bit_depth' in val_data else 8
-                self._save_images(dataset_name, image_name, current_iter, output, panels, bit_depth)
+                self._save_images(dataset_name, image_name, current_iter, output, panels, bit_depth,
+                                  read_metadata(val_data['lq_path'][0]))
         if not per_image:
             return
         record = dataset_scores(per_image, metrics)
@@ -300,10 +301,10 @@ class TiledValidationMixin:
             cache[key] = float(calculate_metric({'img': lq_img, 'img2': gt_img, **data}, metric_opt))
         return cache[key]
 
-    def _save_images(self, dataset_name, image_name, current_iter, output, panels, bit_depth=8):
-        """Output PNG (16-bit for a 16-bit input) plus an 8-bit input|output|label PNG, under the dataset's name
-        (validation sets may share file names, e.g. Flare7K's real and synthetic test sets); in training one
-        folder per image and iteration."""
+    def _save_images(self, dataset_name, image_name, current_iter, output, panels, bit_depth=8, metadata=()):
+        """Output PNG (16-bit for a 16-bit input, with the input's colour profile and EXIF: ``metadata``) plus an
+        8-bit input|output|label PNG, under the dataset's name (validation sets may share file names, e.g.
+        Flare7K's real and synthetic test sets); in training one folder per image and iteration."""
         root = self.opt['path']['visualization']
         if self.opt['is_train']:
             stem = osp.join(root, dataset_name, image_name, f'{image_name}_{current_iter}')
@@ -314,7 +315,7 @@ class TiledValidationMixin:
             output_path = osp.join(root, dataset_name, file_name)
             compare_path = osp.join(root, f'{dataset_name}_compare', file_name)
         output_img = output[0].permute(1, 2, 0).cpu().numpy() if bit_depth == 16 else tensor2img(output, rgb2bgr=False)
-        write_image(output_path, output_img, bit_depth=bit_depth)
+        write_image(output_path, output_img, bit_depth=bit_depth, metadata=metadata)
         write_image(compare_path, tensor2img(side_by_side(*panels), rgb2bgr=False))
 
     def _log_validation_metric_values(self, current_iter, dataset_name, tb_logger):

@@ -186,9 +186,10 @@ def _metadata_chunks(img, orientation):
 
 
 def _with_chunks(png, chunks):
-    """PNG bytes with ``chunks`` inserted right after IHDR (before IDAT, as iCCP, gAMA, cHRM and sRGB must be)."""
+    """The pieces of a PNG with ``chunks`` inserted right after IHDR (before IDAT, as iCCP, gAMA, cHRM and sRGB
+    must be), to write one after the other without copying the image data."""
     end = len(_PNG_SIGNATURE) + 8 + 13 + 4  # IHDR: length, type, 13 bytes, CRC
-    return png[:end] + b''.join(chunks) + png[end:]
+    return [memoryview(png)[:end], *chunks, memoryview(png)[end:]]
 
 
 def written_by_flare_sr(path):
@@ -225,9 +226,9 @@ def image_size(path):
     return img.shape[0], img.shape[1]
 
 
-def _header(path, metadata=False):
+def _header(path, metadata=False, turned=True):
     """((height, width), EXIF orientation) from the file header only; with ``metadata``, a third item: the
-    ``(chunks, not_carried)`` of ``_metadata_chunks``.
+    ``(chunks, not_carried)`` of ``_metadata_chunks`` (for pixels ``turned`` by the EXIF orientation, or not).
 
     PIL's decompression-bomb guard (MAX_IMAGE_PIXELS, 89 Mpixel) is for decoding untrusted pixels; a header
     read allocates nothing, and a 200-Mpixel camera photo is a real input, so it is lifted here.
@@ -240,12 +241,22 @@ def _header(path, metadata=False):
             width, height = img.size
             orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
             orientation = orientation if orientation in range(1, 9) else 1
-            extra = (_metadata_chunks(img, orientation),) if metadata else ()
+            extra = (_metadata_chunks(img, orientation if turned else 1),) if metadata else ()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise FlareSRError(f'{path}: not a readable image ({error})') from error
     finally:
         Image.MAX_IMAGE_PIXELS = limit
     return ((height, width), orientation) + extra
+
+
+def read_metadata(path):
+    """The PNG chunks that carry an image file's colour description and EXIF, for ``write_image`` of an output
+    pixel-aligned with the file (not turned: its EXIF orientation still applies); () for a path that is not a
+    readable file (e.g. an LMDB key)."""
+    try:
+        return _header(os.fspath(path), metadata=True, turned=False)[2][0]
+    except FlareSRError:
+        return ()
 
 
 def peek_size(path):
@@ -292,10 +303,10 @@ def write_image(path, img, bit_depth=8, alpha=None, metadata=()):
     colour profile and EXIF); the text chunk ``Software: flare_sr`` is always written (``written_by_flare_sr``)."""
     path = os.fspath(path)
     payload = encode_png(img, compress_level=3, bit_depth=bit_depth, alpha=alpha)
-    payload = _with_chunks(payload, [_png_chunk(b'tEXt', b'Software\0' + SOFTWARE.encode()), *metadata])
+    pieces = _with_chunks(payload, [_png_chunk(b'tEXt', b'Software\0' + SOFTWARE.encode()), *metadata])
     with atomic_path(path) as tmp:
         with open(tmp, 'wb') as handle:
-            handle.write(payload)
+            handle.writelines(pieces)
 
 
 def list_images(folder):

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
+from PIL import Image, ImageCms
 
 from tests.helpers import cascade_checkpoints, cascade_option_file, infer_in_process, run_cascade_test
 
@@ -74,13 +75,18 @@ def test_tiny_thin_and_odd_sizes_come_back_at_their_size(tmp_path, capsys, heigh
 
 @pytest.mark.slow
 def test_test_py_saves_16bit_outputs_for_a_16bit_test_set(tmp_path):
-    """flare_sr/test.py with save_img: the 16-bit set's outputs are 16-bit and round to the 8-bit set's outputs."""
+    """flare_sr/test.py with save_img: the 16-bit set's outputs are 16-bit and round to the 8-bit set's outputs;
+    an input's colour profile and EXIF (orientation included: the pixels are not turned) go with its output."""
     _, _, paths = cascade_checkpoints(tmp_path)
     photo = skimage.data.astronaut()[:64, :80, ::-1]
     for depth, scale, dtype in (('8', 1, np.uint8), ('16', 257, np.uint16)):
         for side, img in (('lq', photo), ('gt', 255 - photo)):
             (tmp_path / depth / side).mkdir(parents=True)
             cv2.imwrite(str(tmp_path / depth / side / f'{side}_0001.png'), img.astype(dtype) * scale)
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile('LAB')).tobytes()
+    exif = Image.Exif()
+    exif.update({0x0112: 6, 0x010F: 'flare-test'})
+    Image.fromarray(photo[:, :, ::-1]).save(tmp_path / '8' / 'lq' / 'lq_0001.png', icc_profile=profile, exif=exif)
     name = f'pytest_depth_{os.getpid()}'
     run, results = run_cascade_test(paths, tmp_path, name, {f'set{depth}': tmp_path / depth for depth in ('8', '16')},
                                     timeout=300)
@@ -88,8 +94,11 @@ def test_test_py_saves_16bit_outputs_for_a_16bit_test_set(tmp_path):
         assert run.returncode == 0, run.stderr[-2000:]
         out8, out16 = (_raw(os.path.join(results, 'visualization', f'set{depth}', 'lq_0001.png'))
                        for depth in ('8', '16'))
+        with Image.open(os.path.join(results, 'visualization', 'set8', 'lq_0001.png')) as saved:
+            metadata8 = saved.info.get('icc_profile'), dict(saved.getexif())
     finally:
         shutil.rmtree(results, ignore_errors=True)
     assert out8.dtype == np.uint8 and out16.dtype == np.uint16 and out16.shape == out8.shape == (64, 80, 3)
     assert np.abs(out16.astype(np.float64) / 257 - out8).max() <= 0.5 + 1e-6
+    assert metadata8 == (profile, {0x0112: 6, 0x010F: 'flare-test'})
     assert np.count_nonzero(out16 % 257) > out16.size // 2
