@@ -82,7 +82,7 @@ def read_meta_info(lmdb_path):
     if not os.path.isfile(meta_path):
         raise FlareSRError(f'{meta_path}: missing (every LMDB made by BasicSR or flare_sr has one)')
     entries, seen = [], set()
-    with open(meta_path, encoding='utf-8', errors='replace') as handle:
+    with open(meta_path, encoding='utf-8-sig', errors='replace') as handle:  # BOM and CRLF of Windows editors
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
