@@ -29,6 +29,16 @@ idempotent. What each wrapper fixes:
 - ``parse_options`` also checks the options once, as parsed (``--force_yml`` included), before any
   folder exists (``flare_sr.utils.options_check``). A refused run prints its ``error:`` line alone: BasicSR's
   prints while parsing ("Disable distributed.") and the notes and warnings wait until the options are accepted.
+- Run folders (``flare_sr/utils/run_folder.py``): ``parse_options`` refuses a ``name``, validation set ``name`` or
+  ``val.suffix`` that is not one folder name (absolute, ``..``, ``group/run``, ...: BasicSR archived whatever folder
+  it named) and, on rank 0, locks ``experiments/<name>`` (or ``results/<name>``) before anything is archived or
+  created, so a second run of a live run's name stops in one line naming it. ``mkdir_and_rename`` archives to a
+  free name (BasicSR's one-second timestamp collided); ``copy_opt_file`` keeps a changed option copy instead of
+  overwriting it; a new run refuses inputs inside the folder it is about to archive.
+- ``load_resume_state`` also refuses a state past ``train.total_iter`` (BasicSR trained nothing and recorded its
+  weights at ``total_iter``) and a state whose networks do not fit the options' (BasicSR blamed
+  ``path.pretrain_network_g`` and advised ``strict_load_g: false``, which replaced the checkpoint with a mostly
+  random network), and looks only at the networks the model builds.
 - ``create_train_val_dataloader``: trains flare_sr datasets through ``ResumableSampler`` with the
   dataset seed set to ``manual_seed``, skips the part of the epoch a resumed run already trained on,
   keeps DataLoader set-up off the global RNG, and corrects the epoch count BasicSR derives with
@@ -48,18 +58,24 @@ from os import path as osp
 
 import basicsr.test
 import basicsr.train
+import basicsr.utils.misc
 import basicsr.utils.options
 import torch
 import torch.distributed as dist
 from basicsr.data.data_sampler import EnlargedSampler
-from basicsr.utils.registry import DATASET_REGISTRY
+from basicsr.utils.dist_util import get_dist_info
+from basicsr.utils.registry import DATASET_REGISTRY, MODEL_REGISTRY
 
 from flare_sr.data.sampling import ResumableSampler
 from flare_sr.errors import ArgumentParser, FlareSRError
-from flare_sr.utils.checkpoint import latest_training_state, load_training_state
+from flare_sr.utils.atomic import inside
+from flare_sr.utils.checkpoint import (latest_training_state, load_training_state, load_weights_only, misfit,
+                                       network_state_dict)
 from flare_sr.utils.hardware import check_launcher_env, choose_backend, fit_to_hardware, warn
-from flare_sr.utils.options_check import check_options, check_parseable, load_option_file
+from flare_sr.utils.options_check import (DATASET_PATHS, build_network_quietly, check_options, check_parseable,
+                                          load_option_file)
 from flare_sr.utils.precision import PRECISIONS
+from flare_sr.utils.run_folder import archive, check_name, lock_run
 from flare_sr.utils.safe_yaml import OrderedSafeLoader, load_yaml
 
 _MARK = '_flare_sr_fixes_applied'
@@ -90,6 +106,9 @@ def apply():
     basicsr.train.create_train_val_dataloader = _wrap_create_train_val_dataloader(
         basicsr.train.create_train_val_dataloader)
     basicsr.train.EnlargedSampler = _choose_train_sampler
+    basicsr.utils.misc.mkdir_and_rename = basicsr.train.mkdir_and_rename = _wrap_mkdir_and_rename(
+        basicsr.utils.misc.mkdir_and_rename)  # misc's make_exp_dirs and train's tb_logger folder
+    basicsr.train.copy_opt_file = _wrap_copy_opt_file(basicsr.train.copy_opt_file)
     setattr(basicsr.train, _MARK, True)
 
 
@@ -183,6 +202,7 @@ def _wrap_parse_options(parse_options):
             _check_dataset_names(opt)
             if is_train and 'debug' in opt['name']:
                 warn(debug_name_warning(opt['name'], args.debug), opt['rank'])
+            _claim_run_folders(opt, option_path, root_path, is_train)
         sys.stdout.write(held_out.getvalue())
         sys.stdout.flush()
         sys.stderr.write(held_err.getvalue())
@@ -218,6 +238,77 @@ def _check_dataset_names(opt):
             raise FlareSRError(f'datasets.{phase}.name: {name!r} is also the name of datasets.{seen[name]}; give '
                                'each validation set its own name (its images and metrics are kept under it)')
         seen[name] = phase
+
+
+# ----------------------------------------------------------------------------------------------
+# run folders
+def _claim_run_folders(opt, option_path, root_path, is_train):
+    """``name``, each validation set's ``name`` and ``val.suffix`` (parts of the paths the run writes) are one
+    folder name each; a test refuses inputs inside ``results/<name>``, which it archives; rank 0 locks
+    ``experiments/<name>`` (which also covers ``tb_logger/<name>``) or ``results/<name>``. All before BasicSR
+    archives or creates anything."""
+    top = 'experiments' if is_train else 'results'
+    try:
+        check_name(opt['name'], 'name', f'{top}/' + (' and tb_logger/' if is_train else ''))
+        for phase, dataset_opt in opt['datasets'].items():
+            if phase.split('_')[0] != 'train':
+                check_name(dataset_opt.get('name'), f'datasets.{phase}.name', f'{top}/<name>/visualization/')
+        suffix = (opt.get('val') or {}).get('suffix')
+        if suffix is not None:
+            check_name(str(suffix), 'val.suffix', f'{top}/<name>/visualization/ (as <image>_<suffix>.png)')
+    except FlareSRError as error:
+        raise FlareSRError(f'{option_path}: {error}') from None
+    if not is_train:
+        check_inputs_outside(opt, opt['path']['results_root'], 'this test run')
+    if opt['rank'] == 0:
+        lock_run(osp.join(root_path, top), opt['name'])
+
+
+def check_inputs_outside(opt, folder, run):
+    """A new run renames its existing ``folder`` (``experiments/<name>``, ``results/<name>``) to ``*_archived_*``
+    before it reads its inputs: a network file or dataset there would be gone. One FlareSRError naming the key."""
+    if not osp.isdir(folder):
+        return
+    inputs = [(f'path.{key}', value) for key, value in opt['path'].items()
+              if key.startswith('pretrain_network_') and isinstance(value, str)]
+    inputs += [(f'datasets.{phase}.{key}', dataset_opt[key]) for phase, dataset_opt in opt['datasets'].items()
+               for key in DATASET_PATHS if isinstance(dataset_opt.get(key), str)]
+    for key, value in inputs:
+        if inside(value, folder):
+            raise FlareSRError(f'{key}: {value} lies in {folder}, which {run} archives (renames to *_archived_*) '
+                               'before reading it; copy it out of there first, or give the run another name')
+
+
+def _wrap_mkdir_and_rename(mkdir_and_rename):
+
+    @functools.wraps(mkdir_and_rename)
+    def wrapper(path):
+        archived = archive(path)  # a free name, even for two runs in one second
+        if archived is not None:
+            print(f'Path already exists. Rename it to {archived}', flush=True)
+        mkdir_and_rename(path)  # now only creates it
+
+    return wrapper
+
+
+def _option_text(path):
+    """An option file's text without the header BasicSR's ``copy_opt_file`` puts over its copy (4 lines)."""
+    with open(path, encoding='utf-8', errors='replace') as handle:
+        lines = handle.readlines()
+    return ''.join(lines[4:] if lines[:1] and lines[0].startswith('# GENERATE TIME:') else lines)
+
+
+def _wrap_copy_opt_file(copy_opt_file):
+
+    @functools.wraps(copy_opt_file)
+    def wrapper(opt_file, experiments_root):
+        copy = osp.join(experiments_root, osp.basename(opt_file))
+        # a resumed run with edited options keeps the copy the run was started with (BasicSR overwrote it)
+        if get_dist_info()[0] == 0 and osp.isfile(copy) and _option_text(copy) != _option_text(opt_file):
+            archive(copy)
+        copy_opt_file(opt_file, experiments_root)
+
+    return wrapper
 
 
 def _wrap_ordered_yaml(ordered_yaml):
@@ -296,6 +387,7 @@ def load_resume_state(opt):
     else:
         state_path = opt['path'].get('resume_state')
     if state_path is None:
+        check_inputs_outside(opt, opt['path']['experiments_root'], 'this new run')
         return None
     try:
         state = load_training_state(state_path, map_location=resume_map_location(opt))
@@ -309,12 +401,57 @@ def load_resume_state(opt):
         raise FlareSRError(f'path.resume_state: {state_path} was saved by {saved_by}, but model_type is '
                            f"{opt['model_type']}; resume with the options it was trained with, or start from its "
                            'weights with path.pretrain_network_g')
-    basicsr.train.check_resume(opt, state['iter'])
-    for key, value in opt['path'].items():
-        if key.startswith('pretrain_network_') and value and not osp.isfile(value):
-            raise FlareSRError(f'{state_path}: its network file {value} is missing')
+    _check_total_iter(opt, state_path, state['iter'])
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said):  # "Set pretrain_network_g to ...": said once the networks fit
+        basicsr.train.check_resume(opt, state['iter'])
+    _check_state_networks(opt, state_path, state['iter'])
+    sys.stdout.write(said.getvalue())
     opt['resumed_from'] = {'epoch': state['epoch'], 'iter': state['iter']}
     return state
+
+
+def _check_total_iter(opt, state_path, state_iter):
+    """A state past ``train.total_iter`` is refused (BasicSR trained nothing, said nothing and recorded the state's
+    weights as iteration ``total_iter``); one at ``total_iter`` only finishes the run, and says so."""
+    total = (opt.get('train') or {}).get('total_iter')
+    if total is None or state_iter < total:
+        return
+    if state_iter > total:
+        network = osp.join(opt['path']['models'], f'net_g_{state_iter}.pth')
+        raise FlareSRError(f'path.resume_state: {state_path} is at iteration {state_iter}, past train.total_iter '
+                           f'{int(total)}: there is nothing to train; set train.total_iter above {state_iter} to '
+                           f'train on, or test its weights ({network}) with test.py')
+    if opt['rank'] == 0:
+        print(f'note: path.resume_state: {state_path} is at train.total_iter ({int(total)}): nothing left to train; '
+              'its networks are saved as *_latest.pth and validated', flush=True)
+
+
+def _check_state_networks(opt, state_path, state_iter):
+    """Each network the model builds fits the network file saved with the state (``check_resume`` points
+    ``path.pretrain_network_<x>`` at it, except for ``path.ignore_resume_networks``). BasicSR blamed
+    ``path.pretrain_network_g`` and advised ``strict_load_g: false``, which resumed a mostly random network over
+    the checkpoint; the cause is that the options changed since the state was saved."""
+    model_cls = MODEL_REGISTRY.get(opt['model_type'])
+    keys = getattr(model_cls, 'networks', None) or [key for key in opt if key.startswith('network_')]
+    for key in keys:
+        role = key[len('network_'):]
+        path = opt['path'].get(f'pretrain_network_{role}')
+        saved_with_state = osp.join(opt['path']['models'], f'net_{role}_{state_iter}.pth')
+        if not isinstance(opt.get(key), dict) or path != saved_with_state:
+            continue  # not built, or an ignore_resume_networks entry (its own file, checked as options)
+        if not osp.isfile(path):
+            raise FlareSRError(f'path.resume_state: {state_path}: its network file {path} is missing')
+        state_dict = network_state_dict(load_weights_only(path, f'path.resume_state: {state_path}: network file'),
+                                        path, opt['path'].get(f'param_key_{role}') or 'params', 'network file')
+        net = build_network_quietly(opt[key])
+        differences, _ = misfit(net, state_dict)
+        if differences:
+            raise FlareSRError(
+                f'path.resume_state: {state_path}: the options changed since it was saved: {key} '
+                f'({type(net).__name__}) does not fit its network file {path}: {", ".join(differences)}; resume '
+                f"with the options the run was trained with (copied in {opt['path']['experiments_root']}), or train "
+                'the changed network as a new run under another name')
 
 
 # ----------------------------------------------------------------------------------------------

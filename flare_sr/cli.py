@@ -19,7 +19,7 @@ from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.pipeline.inference import (build_inference_model, build_onnx_predictor, list_inputs, plan_outputs,
                                          predict_files, save_tile_preview, write_zip)
 from flare_sr.pipeline.stage3_data import prepare_stage3_data
-from flare_sr.pipeline.stages import check_stage_files, run_pipeline
+from flare_sr.pipeline.stages import pipeline_name, run_pipeline
 from flare_sr.utils.atomic import check_output_file, check_writable
 from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
 from flare_sr.utils.img_util import peek_size
@@ -180,10 +180,10 @@ def pipeline_main(argv=None):
     argv, warnings = renamed_pipeline_flags(sys.argv[1:] if argv is None else argv)
     args = pipeline_parser().parse_args(argv)
     option_files = {'stage1': args.stage1, 'stage2': args.stage2, 'stage3': args.stage3}
-    check_stage_files(option_files)  # a refused run says its error line alone
+    name = pipeline_name(option_files, args.name)  # a refused run says its error line alone
     for warning in warnings:
         print(warning, file=sys.stderr, flush=True)
-    run_pipeline(option_files, args.name, args.quiet)
+    run_pipeline(option_files, name, args.quiet)
 
 
 if __name__ == '__main__':  # ``python -m flare_sr.cli``: this module holds the commands, it is none of them

@@ -133,6 +133,10 @@ def remove_experiment(name):
 
 
 def train_command(opt_path, *args, script=TRAIN_SCRIPT):
+    for top in ('experiments', 'results'):  # its run lock (flare_sr/utils/run_folder.py)
+        lock = os.path.join(REPO, top, '.locks', f'{name}.lock')
+        if os.path.isfile(lock):
+            os.remove(lock)
     return [sys.executable, script, '-opt', str(opt_path), *args]
 
 

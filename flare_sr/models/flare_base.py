@@ -263,20 +263,23 @@ class FlareBaseModel(TiledValidationMixin, SRModel):
         atomic_torch_save(to_plain(state), osp.join(self.opt['path']['training_states'], f'{current_iter}.state'))
 
     def _check_resumable(self, resume_state):
-        """One FlareSRError when the state's optimizers or schedulers are not the ones these options build."""
+        """One FlareSRError when the state's optimizers or schedulers are not the ones these options build. Its
+        advice never reuses the run's name: a new run of that name would archive the folder it resumes from."""
         where = f"path.resume_state: {self.opt['path'].get('resume_state')}"
+        weights = osp.join(self.opt['path']['models'], f"net_g_{resume_state['iter']}.pth")
         for kind, own in (('optimizer', self.optimizers), ('scheduler', self.schedulers)):
             saved = resume_state.get(f'{kind}s', [])
             saved_types = resume_state.get(f'{kind}_types')
             own_types = [type(each).__name__ for each in own]
             if len(saved) != len(own):
                 raise FlareSRError(f'{where} holds {len(saved)} {kind}(s), but {type(self).__name__} with these '
-                                   f'options trains with {len(own)}: it was saved by another model type; start from '
-                                   'its weights with path.pretrain_network_g instead')
+                                   f'options trains with {len(own)}: it was saved by another model type; start a '
+                                   f'new run under another name from its weights (path.pretrain_network_g: {weights})')
             if saved_types is not None and list(saved_types) != own_types:
                 raise FlareSRError(f'{where} was saved with {kind}(s) {", ".join(saved_types)}, but the options '
                                    f'build {", ".join(own_types)}; resume with the {kind} it was trained with, or '
-                                   'start from its weights with path.pretrain_network_g')
+                                   f'start a new run under another name from its weights (path.pretrain_network_g: '
+                                   f'{weights})')
 
     def resume_training(self, resume_state):
         self._check_resumable(resume_state)

@@ -33,6 +33,7 @@ from flare_sr.errors import FlareSRError
 from flare_sr.pipeline.stage3_data import ensure_stage3_data
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.options_check import load_option_file
+from flare_sr.utils.run_folder import check_name, lock_run
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))  # the repository: experiments/ lives here
 
@@ -156,10 +157,24 @@ def check_stage_files(option_files):
     if problems:
         raise FlareSRError('; '.join(problems))
     names = [opts[key].get('name') for _, key in STAGES]
+    for _, key in STAGES:  # the pipeline writes stage_<label>_<name>.yml before the stage's own check
+        check_name(opts[key].get('name'), f'--{key} {option_files[key]}: name', 'experiments/')
     if len(set(names)) != 3:
         raise FlareSRError(f'the three option files need different `name`s (got {", ".join(map(str, names))}): '
                            'each stage trains in experiments/<name>/')
     return opts
+
+
+def pipeline_name(option_files, name=None):
+    """The pipeline's folder under experiments/: ``name`` (``--name``), by default ``pipeline_<stage-III name>``,
+    after ``check_stage_files``. One folder name, and no stage's: a stage's new run would archive that folder."""
+    opts = check_stage_files(option_files)
+    name = f'pipeline_{opts["stage3"]["name"]}' if name is None else name
+    check_name(name, '--name', 'experiments/')
+    if name in {opts[key]['name'] for _, key in STAGES}:
+        raise FlareSRError(f'--name {name}: is also the name of a stage, which trains in experiments/{name}/; give '
+                           'the pipeline its own name')
+    return name
 
 
 def resolve(option_files, pipeline_dir):
@@ -196,7 +211,8 @@ def run_pipeline(option_files, name=None, quiet=False):
     skipping each, then print the summary table. ``name``: folder under experiments/ (default
     ``pipeline_<stage-III name>``)."""
     start = time.time()
-    name = name or f'pipeline_{load_option_file(option_files["stage3"]).get("name", "stage3")}'
+    name = pipeline_name(option_files, name)
+    lock_run(osp.join(ROOT, 'experiments'), name)  # a second pipeline of this name stops here, in one line
     pipeline_dir = osp.join(ROOT, 'experiments', name)
     planned = resolve(option_files, pipeline_dir)
     for label, title, resolved_path, opt in planned:

@@ -122,10 +122,43 @@ def check_output_file(path, flag, suffix=None, inputs=(), input_folders=()):
     check_writable(os.path.dirname(os.path.abspath(path)), flag=flag)
 
 
+def _tensor_bytes(value):
+    """Bytes of the tensors in ``value`` (dicts, lists and tuples walked): about the size of its ``torch.save``."""
+    if torch.is_tensor(value):
+        return value.numel() * value.element_size()
+    if isinstance(value, dict):
+        return sum(_tensor_bytes(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_tensor_bytes(item) for item in value)
+    return 0
+
+
+def _write_error(error):
+    """The OSError behind a failed ``torch.save`` to a file object (torch raises a RuntimeError of its own while
+    handling it), or None."""
+    while error is not None and not isinstance(error, OSError):
+        error = error.__context__
+    return error
+
+
 def atomic_torch_save(obj, path):
-    """``torch.save`` through a temporary file, fsynced before the rename so a power cut cannot expose it empty."""
+    """``torch.save`` through a temporary file, fsynced before the rename so a power cut cannot expose it empty.
+
+    A failed write (a full disk, a file-size limit) is one FlareSRError,
+    ``cannot save <path>: No space left on device (needs about N MiB); <path> is unchanged``, and the temporary file
+    is removed.
+    """
     with atomic_path(path) as tmp:
-        with open(tmp, 'wb') as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with open(tmp, 'wb') as handle:
+                torch.save(obj, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except (OSError, RuntimeError) as error:
+            cause = _write_error(error)
+            if cause is None:
+                raise
+            limit = ' (over the file-size limit: ulimit -f)' if cause.errno == errno.EFBIG else ''
+            kept = f'{path} is unchanged' if os.path.exists(path) else 'nothing was written'
+            raise FlareSRError(f'cannot save {path}: {cause.strerror or cause}{limit} (needs about '
+                               f'{max(_tensor_bytes(obj) / 2**20, 0.1):.1f} MiB); {kept}') from None

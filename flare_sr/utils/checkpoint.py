@@ -223,21 +223,28 @@ def _shape(tensor):
     return 'x'.join(map(str, tensor.shape)) or 'scalar'
 
 
-def check_fits(net, state_dict, path, key_path, strict):
-    """One FlareSRError when ``state_dict`` does not fit ``net``: with ``strict``, any missing, unexpected or
-    differently shaped key; without, only when nothing at all would load."""
+def misfit(net, state_dict):
+    """(differences, loadable): how ``state_dict`` differs from ``net``'s, as phrases (``2 missing keys (e.g. x)``,
+    ``1 keys of another shape (e.g. y: 8x3 in the file, 4x3 in the network)``; [] when it fits exactly), and how
+    many of the network's keys it would load."""
     own = net.state_dict()
     missing = [name for name in own if name not in state_dict]
     unexpected = [name for name in state_dict if name not in own]
     reshaped = [name for name in own if name in state_dict and tuple(own[name].shape) != tuple(state_dict[name].shape)]
-    loadable = len(own) - len(missing) - len(reshaped)
-    if (strict and (missing or unexpected or reshaped)) or (own and loadable == 0):
-        parts = [f'{len(items)} {label} keys (e.g. {items[0]})' for label, items in
-                 (('missing', missing), ('unexpected', unexpected)) if items]
-        if reshaped:
-            name = reshaped[0]
-            parts.append(f'{len(reshaped)} keys of another shape (e.g. {name}: {_shape(state_dict[name])} in the file, '
-                         f'{_shape(own[name])} in the network)')
+    parts = [f'{len(items)} {label} keys (e.g. {items[0]})' for label, items in
+             (('missing', missing), ('unexpected', unexpected)) if items]
+    if reshaped:
+        name = reshaped[0]
+        parts.append(f'{len(reshaped)} keys of another shape (e.g. {name}: {_shape(state_dict[name])} in the file, '
+                     f'{_shape(own[name])} in the network)')
+    return parts, len(own) - len(missing) - len(reshaped)
+
+
+def check_fits(net, state_dict, path, key_path, strict):
+    """One FlareSRError when ``state_dict`` does not fit ``net``: with ``strict``, any missing, unexpected or
+    differently shaped key; without, only when nothing at all would load."""
+    parts, loadable = misfit(net, state_dict)
+    if (strict and parts) or (net.state_dict() and loadable == 0):
         strict_option = key_path.replace('pretrain_network_', 'strict_load_')
         hint = f'; set {strict_option}: false to load the keys that fit' if loadable else ''
         raise FlareSRError(f'{key_path}: {path} does not fit {type(net).__name__}: ' + ', '.join(parts) +
