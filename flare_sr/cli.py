@@ -66,7 +66,8 @@ INFER_DESCRIPTION = """Remove flare from an image or a folder of images at full 
     python flare_sr/infer.py -opt options/test_cascade.yml --input datasets/dacon/test_input_img \\
         --output results/submission --zip results/submission.zip [--tile 512] [--self-ensemble]
 
-Any flare_sr test option file works (CascadeModel, Pix2PixModel, HINetModel); its datasets are ignored.
+Any flare_sr test option file works (CascadeModel, Pix2PixModel, HINetModel, DeflareModel); its datasets are ignored.
+DeflareModel's flare layers go to --save-flare FOLDER.
 ``test_input_20000.png`` becomes ``test_20000.png``; other names keep their stem. 16-bit, alpha, EXIF
 orientation, the colour profile and EXIF are kept (docs/inference.md). No output replaces an input, or a file
 flare_sr did not write unless --overwrite. Exit status: 0 done, 2 bad input (one ``error:`` line naming the file).
@@ -86,6 +87,8 @@ def infer_parser():
     parser.add_argument('--self-ensemble', action='store_true', help='average x8 flips/rotations (8x slower)')
     parser.add_argument('--save-tiles', metavar='PNG',
                         help='also draw the tile grid and blend weights over the first input')
+    parser.add_argument('--save-flare', metavar='FOLDER',
+                        help="also write each image's predicted flare layer there, named as its output (DeflareModel)")
     parser.add_argument('--precision', choices=PRECISIONS,
                         help='network precision (overrides val.precision; auto: bf16 where native, else fp32)')
     parser.add_argument('--backend', choices=['pytorch', 'onnxruntime'], default='pytorch',
@@ -113,6 +116,13 @@ def infer_main(argv=None):
         check_output_file(args.zip, '--zip', inputs=own_files + [('the --save-tiles picture', args.save_tiles)])
     if args.save_tiles:
         check_output_file(args.save_tiles, '--save-tiles', '.png', inputs=own_files)
+    flare_plan = None
+    if args.save_flare:
+        if osp.realpath(args.save_flare) == osp.realpath(args.output):
+            raise FlareSRError(f'--save-flare {args.save_flare}: is the --output folder, where the flare layers would '
+                               'replace the restored images; choose another folder')
+        flare_plan = dict(plan_outputs(inputs, args.save_flare, args.overwrite))
+        check_writable(args.save_flare, '--save-flare')
     if args.backend == 'onnxruntime':
         if args.precision not in (None, 'fp32'):
             raise FlareSRError(f'--precision {args.precision}: the onnxruntime backend runs the exported fp32 model')
@@ -125,7 +135,7 @@ def infer_main(argv=None):
         print(f"backend: pytorch on {model.device}, precision {model.tile_options()['precision']}")
     if args.save_tiles:
         save_tile_preview(model, plan[0][0], args.save_tiles)
-    count, pixels, seconds = predict_files(model, plan)
+    count, pixels, seconds = predict_files(model, plan, flare_plan=flare_plan)
     summary = (f'wrote {count} images ({pixels / 1e6:.1f} Mpixel) to {args.output} in {seconds:.1f} s '
                f'({seconds / count:.2f} s/image)')
     if args.zip:

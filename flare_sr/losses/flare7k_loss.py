@@ -3,11 +3,12 @@ files' ``train.l1_opt: {type: L_Abs_pure}`` and ``train.perceptual: {type: L_per
 
 - ``L_Abs_pure``: ``loss_weight * mean|x - y|`` (an L1 loss; DeflareModel applies it to the image, the flare and the
   recombined input).
-- ``L_percepture``: ``loss_weight * sum_i w_i * mean|phi_i(x) - phi_i(y)|`` over VGG19's ``relu1_2, relu2_2,
-  relu3_2, relu4_2, relu5_2`` (features 2, 7, 12, 21, 30) with Flare7K's weights ``1/2.6, 1/4.8, 1/3.7, 1/5.6,
-  10/1.5``. As in Flare7K the [0, 1] images enter VGG without ImageNet mean/std normalisation: the weights were tuned
-  that way. It needs torchvision's ImageNet VGG19 weights (``vgg19-dcbb9e9d.pth``, 548 MB) from a local file, found by
-  :func:`vgg19_weights_path`; nothing is downloaded.
+- ``L_percepture``: ``loss_weight * sum_i w_i * mean|phi_i(x) - phi_i(y)|`` over VGG19's ``conv1_2, conv2_2,
+  conv3_2, conv4_2, conv5_2`` before their ReLU (features 2, 7, 12, 21, 30: Flare7K clones them before the in-place
+  ReLU) with Flare7K's weights ``1/2.6, 1/4.8, 1/3.7, 1/5.6, 10/1.5``. As in Flare7K the [0, 1] images enter VGG
+  without ImageNet mean/std normalisation: the weights were tuned that way. It needs torchvision's ImageNet VGG19
+  weights (``vgg19-dcbb9e9d.pth``, 548 MB) from a local file, found by :func:`vgg19_weights_path`; nothing is
+  downloaded.
 """
 import os
 from os import path as osp
@@ -20,7 +21,7 @@ from flare_sr.errors import FlareSRError
 
 VGG19_FILE = 'vgg19-dcbb9e9d.pth'  # torchvision's ImageNet VGG19 (what Flare7K's ``vgg19(pretrained=True)`` loads)
 VGG19_ENV = 'FLARE_SR_VGG19'  # environment variable naming that file
-PERCEPTUAL_LAYERS = (2, 7, 12, 21, 30)  # indices in vgg19.features: relu1_2, relu2_2, relu3_2, relu4_2, relu5_2
+PERCEPTUAL_LAYERS = (2, 7, 12, 21, 30)  # indices in vgg19.features: conv1_2, conv2_2, conv3_2, conv4_2, conv5_2
 PERCEPTUAL_WEIGHTS = (1 / 2.6, 1 / 4.8, 1 / 3.7, 1 / 5.6, 10 / 1.5)  # Flare7K's per-layer weights
 
 
@@ -117,7 +118,7 @@ class L_percepture(nn.Module):  # noqa: N801  (Flare7K's registered name, spelli
         for index, layer in enumerate(self.vgg):
             x = layer(x)
             if index in PERCEPTUAL_LAYERS:
-                selected.append(x)
+                selected.append(x.clone())  # the next layer is an in-place ReLU
         return selected
 
     def forward(self, source, target):

@@ -208,10 +208,10 @@ class DeflareModel(FlareBaseModel):
             return image
         return restore_light_source_tensor(lq_cpu, image, **(restore if isinstance(restore, dict) else {}))
 
-    def _save_images(self, dataset_name, image_name, current_iter, output, panels, bit_depth=8):
+    def _save_images(self, dataset_name, image_name, current_iter, output, panels, bit_depth=8, *more):
         """The mixin's images, plus the flare layer with ``val.save_flare: true``: ``<image>_<iter>_flare.png`` beside
         the output in training, ``<dataset>_flare/<image>.png`` in testing."""
-        super()._save_images(dataset_name, image_name, current_iter, output, panels, bit_depth)
+        super()._save_images(dataset_name, image_name, current_iter, output, panels, bit_depth, *more)
         if not self.opt['val'].get('save_flare') or self.flare_layer is None:
             return
         root = self.opt['path']['visualization']

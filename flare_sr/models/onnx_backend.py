@@ -2,11 +2,12 @@
 
 What is exported: the function every tile goes through in ``predict`` (``tile_function``): for
 CascadeModel the chained U-Net -> [0,1] -> HINet -> clamp (``run_networks``), for a one-network model
-(Pix2PixModel, HINetModel, any FlareBaseModel) ``forward_image`` of its inference network. It takes a
-Bx3xHxW float32 batch in [0,1] and returns one of the same shape; H and W are dynamic and must be
-multiples of ``size_multiple``, which the file carries in its metadata with the model type.
-Tiling, blending, clamping and the light-source restore stay outside the graph, in
-:class:`OnnxRuntimePredictor`, which runs them exactly as the PyTorch models do.
+(Pix2PixModel, HINetModel, any FlareBaseModel) ``forward_tiles`` of its inference network. It takes a
+Bx3xHxW float32 batch in [0,1] and returns one of the same shape, or for DeflareModel Bx6xHxW: channels 0-2
+the flare-free image, 3-5 the flare layer; H and W are dynamic and must be multiples of ``size_multiple``,
+which the file carries in its metadata with the model type.
+Tiling, blending, clamping, the split of the two layers and the light-source restore stay outside the graph,
+in :class:`OnnxRuntimePredictor`, which runs them exactly as the PyTorch models do.
 
 onnx and onnxruntime are optional (``pip install -e ".[onnx]"``); they are imported only here,
 when used.
@@ -76,9 +77,11 @@ def export_onnx(model, out_path, opset=OPSET, probe_size=None):
         warnings.simplefilter('ignore', DeprecationWarning)
         torch.onnx.export(module, (probe,), out_path, input_names=['tiles'], output_names=['restored'],
                           dynamic_axes={'tiles': axes, 'restored': axes}, opset_version=opset, dynamo=False)
+    layers = getattr(model, 'predicts_flare', False)  # DeflareModel: image and flare layer, 6 channels
     metadata = {'model_type': type(model).__name__, 'size_multiple': str(multiple),
                 'input': 'tiles: Bx3xHxW float32 in [0,1], H and W multiples of size_multiple',
-                'output': 'restored: Bx3xHxW float32 in [0,1]'}
+                'output': 'restored: Bx6xHxW float32 in [0,1], channels 0-2 the image, 3-5 the flare layer' if layers
+                else 'restored: Bx3xHxW float32 in [0,1]'}
     proto = onnx.load(out_path)
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
@@ -92,7 +95,8 @@ class OnnxRuntimePredictor:
     """``predict`` of a flare_sr test model, with the tile function run by ONNX Runtime.
 
     ``opt`` is the test option dict (its ``val.tile``, ``val.restore_light_source`` apply as in the
-    PyTorch models; checkpoints and networks are not read); ``onnx_path`` a file from ``export_onnx``.
+    PyTorch models; checkpoints and networks are not read); ``onnx_path`` a file from ``export_onnx``. A 6-channel
+    graph (DeflareModel's) gives the image channels; the flare channels are kept as ``flare_layer``.
     ``threads``: intra-op threads (default: torch's count). Raises FlareSRError for a missing
     onnxruntime, an unreadable file or a file without flare_sr's metadata.
     """
@@ -118,6 +122,8 @@ class OnnxRuntimePredictor:
             raise FlareSRError(f'{onnx_path}: no size_multiple in its metadata; export it with scripts/export_onnx.py')
         self.size_multiple = int(metadata['size_multiple'])
         self.model_type = metadata.get('model_type', '?')
+        self.predicts_flare = self.session.get_outputs()[0].shape[1] == 6  # DeflareModel's image and flare layer
+        self.flare_layer = None  # the flare of the last predict (1x3xHxW CPU, [0, 1]) for a 6-channel graph
         self.opt = opt
         self.providers = self.session.get_providers()
 
@@ -135,9 +141,11 @@ class OnnxRuntimePredictor:
         """1x3xHxW CPU [0,1] -> 1x3xHxW float32 CPU [0,1], tiled and blended as the PyTorch model does."""
         out = tiled_forward(self.run_tiles, lq_cpu, multiple=self.size_multiple, device='cpu',
                             **self.tile_options()).clamp(0, 1)
-        # Only CascadeModel.predict restores light sources; the one-network models ignore the option.
+        if self.predicts_flare:
+            out, self.flare_layer = out[:, :3], out[:, 3:]
+        # every flare_sr model restores light sources in predict (TiledValidationMixin.restore_light_sources)
         restore = (self.opt.get('val') or {}).get('restore_light_source')
-        if restore and self.model_type == 'CascadeModel':
+        if restore:
             out = restore_light_source_tensor(lq_cpu, out, **(restore if isinstance(restore, dict) else {}))
         return out
 

@@ -179,12 +179,17 @@ def save_tile_preview(model, image_path, png_path):
     print(f'tile grid of {image_path}: {png_path}')
 
 
-def predict_files(model, plan, progress=True):
+def predict_files(model, plan, progress=True, flare_plan=None):
     """Restore every ``(input, output)`` of ``plan`` (from ``plan_outputs``) with ``model.predict``.
 
     Outputs keep the input's size, bit depth, alpha, colour profile and EXIF; one ``warning:`` line names the
-    metadata that no output carries (e.g. XMP). Returns (images, pixels, seconds).
+    metadata that no output carries (e.g. XMP). ``flare_plan`` (``{input: path}``, from ``plan_outputs`` on the
+    ``--save-flare`` folder): each image's predicted flare layer (``model.flare_layer``, DeflareModel) is written
+    there too, same size and bit depth. Returns (images, pixels, seconds).
     """
+    if flare_plan and not getattr(model, 'predicts_flare', False):
+        raise FlareSRError(f'--save-flare: {getattr(model, "model_type", type(model).__name__)} predicts no flare '
+                           'layer (DeflareModel does)')
     start = time.time()
     pixels, not_carried = 0, {}
     for source, target in tqdm(plan, desc='infer', unit='image', disable=not progress):
@@ -193,6 +198,8 @@ def predict_files(model, plan, progress=True):
         out = model.predict(lq)[0].permute(1, 2, 0).numpy()
         assert out.shape == image.shape, (out.shape, image.shape)
         write_image(target, out, bit_depth=info['bit_depth'], alpha=info['alpha'], metadata=info['metadata'])
+        if flare_plan:
+            write_image(flare_plan[source], model.flare_layer[0].permute(1, 2, 0).numpy(), bit_depth=info['bit_depth'])
         pixels += image.shape[0] * image.shape[1]
         for what in info['not_carried']:
             not_carried.setdefault(what, []).append(osp.basename(source))
