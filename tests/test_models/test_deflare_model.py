@@ -222,3 +222,39 @@ def test_test_py_and_infer_py_save_the_flare_layer_in_bf16_and_onnx(tmp_path, ca
                                  tmp_path / 'x', '--save-flare', tmp_path / 'y')
     assert code == 2 and err.splitlines()[-1] == ('error: --save-flare: HINetModel predicts no flare layer '
                                                   '(DeflareModel does)')
+
+
+def test_resume_with_ema_continues_exactly(tmp_path):
+    """Kill after iteration 1, resume as BasicSR does (net_g_1.pth as pretrain_network_g: params into net_g,
+    params_ema into net_g_ema; the training state into the optimizer): iteration 2 gives the uninterrupted run's
+    params and params_ema bit for bit."""
+    torch.manual_seed(0)
+    for run in ('a', 'b'):
+        (tmp_path / run).mkdir()
+    straight = DeflareModel(deflare_options(tmp_path / 'a', ema_decay=0.9))
+    straight.feed_data(batch(1))
+    straight.optimize_parameters(1)
+    straight.save(0, 1)
+    straight.feed_data(batch(2))
+    straight.optimize_parameters(2)
+    opt = deflare_options(tmp_path / 'b', ema_decay=0.9)
+    opt['path']['pretrain_network_g'] = str(tmp_path / 'a' / 'models' / 'net_g_1.pth')
+    torch.manual_seed(123)  # another initialisation: everything must come from the checkpoint
+    resumed = DeflareModel(opt)
+    resumed.resume_training(torch.load(tmp_path / 'a' / 'training_states' / '1.state', weights_only=True))
+    resumed.feed_data(batch(2))
+    resumed.optimize_parameters(2)
+    for name in ('net_g', 'net_g_ema'):
+        for key, value in getattr(straight, name).state_dict().items():
+            assert torch.equal(value, getattr(resumed, name).state_dict()[key]), (name, key)
+
+
+def test_out_deflare_false_blends_the_light_back_with_flare7ks_blend(tmp_path):
+    """Flare7K++'s ``train.out_deflare`` read as test.py's --flare7kpp: true or absent, the image as the net gives it;
+    false (a Flare7K net trained without light sources in its targets), Flare7K's blend unless val says otherwise."""
+    assert DeflareModel(deflare_options(tmp_path, out_deflare=True)).light_source_setting() is None
+    assert DeflareModel(deflare_options(tmp_path)).light_source_setting() is None
+    model = DeflareModel(deflare_options(tmp_path, out_deflare=False))
+    assert model.light_source_setting() == {'method': 'flare7k'}
+    model.opt['val'] = {'restore_light_source': False}
+    assert model.light_source_setting() is False
