@@ -274,7 +274,7 @@ def check_inputs_outside(opt, folder, run):
     inputs += [(f'datasets.{phase}.{key}', dataset_opt[key]) for phase, dataset_opt in opt['datasets'].items()
                for key in DATASET_PATHS if isinstance(dataset_opt.get(key), str)]
     for key, value in inputs:
-        if inside(value, folder):
+        if inside(value, folder) or osp.abspath(value).startswith(osp.join(osp.abspath(folder), '')):  # or via a link
             raise FlareSRError(f'{key}: {value} lies in {folder}, which {run} archives (renames to *_archived_*) '
                                'before reading it; copy it out of there first, or give the run another name')
 
@@ -304,9 +304,12 @@ def _wrap_copy_opt_file(copy_opt_file):
     def wrapper(opt_file, experiments_root):
         copy = osp.join(experiments_root, osp.basename(opt_file))
         # a resumed run with edited options keeps the copy the run was started with (BasicSR overwrote it)
-        if get_dist_info()[0] == 0 and osp.isfile(copy) and _option_text(copy) != _option_text(opt_file):
-            archive(copy)
-        copy_opt_file(opt_file, experiments_root)
+        try:
+            if get_dist_info()[0] == 0 and osp.isfile(copy) and _option_text(copy) != _option_text(opt_file):
+                archive(copy)
+            copy_opt_file(opt_file, experiments_root)
+        except OSError as error:  # a full disk, a read-only experiments/
+            raise FlareSRError(f'cannot copy the option file to {copy}: {error.strerror or error}') from None
 
     return wrapper
 

@@ -38,6 +38,7 @@ from tqdm import tqdm
 from flare_sr.data.meta_csv import read_split_csv
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.utils.img_util import read_image_uint8
+from flare_sr.utils.run_folder import check_name
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FAMILIES = ('psf', 'raytrace', 'anamorphic', 'clean')
@@ -145,6 +146,7 @@ def parse_args(argv=None):
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
+    check_name(args.prefix, '--prefix', 'experiments/, results/ and datasets/lmdb/')  # it starts folder names there
     args.data = os.path.abspath(args.data)
     if not os.path.isfile(os.path.join(args.data, 'test.csv')) or not os.path.isdir(
             os.path.join(args.data, 'train_clean_img')):

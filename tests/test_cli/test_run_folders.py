@@ -4,6 +4,7 @@ collides; resuming past ``total_iter`` or with changed networks is one line that
 records and checkpoints; a full disk (or a file-size limit) while saving is one line and keeps the last state."""
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ from flare_sr.utils import atomic
 from flare_sr.utils.atomic import atomic_torch_save
 from flare_sr.utils.run_folder import archive, lock_run, name_problem
 from tests.helpers import (REPO, experiment_dirs, hinet_options, make_flare_pairs, read_metrics, remove_experiment,
-                           run_main_in_process, run_train, subprocess_env, unique_name, write_options)
+                           run_main_in_process, run_script, run_train, subprocess_env, unique_name, write_options)
 
 
 @pytest.fixture(scope='module')
@@ -105,6 +106,40 @@ def test_every_string_that_becomes_a_test_output_path_is_one_folder_name(
     code, _, err = _in_process(cli.test_main, path, capsys, monkeypatch)
     assert code == 2 and len(err) == 1 and err[0].startswith(f'error: {path}: {key}: {value!r}'), err
     assert not os.path.exists(os.path.join(REPO, 'results', name)) and not os.path.exists('/tmp/x_archived')
+
+
+def test_a_test_run_refuses_inputs_inside_the_results_folder_it_archives(data, tmp_path, capsys, monkeypatch):
+    """test.py renames an existing results/<name> to *_archived_* first: a dataset kept in there would be gone."""
+    name = unique_name('test_inputs_inside')
+    results = os.path.join(REPO, 'results', name)
+    os.makedirs(results)
+    lq = os.path.join(results, 'lq')
+    os.symlink(data['val'][0], lq)  # the inputs, reached through the results folder
+    opt = hinet_options(data, name, total_iter=1)
+    del opt['datasets']['train'], opt['train']
+    opt['datasets'] = {'test_1': dict(opt['datasets']['val'], dataroot_lq=lq)}
+    try:
+        code, _, err = _in_process(cli.test_main, write_options(tmp_path / 'inside.yml', opt), capsys, monkeypatch)
+        assert code == 2 and err == [f'error: datasets.test_1.dataroot_lq: {lq} lies in {results}, which this test '
+                                     'run archives (renames to *_archived_*) before reading it; copy it out of there '
+                                     'first, or give the run another name'], err
+        assert os.listdir(results) == ['lq'] and not _archived(os.path.join(REPO, 'results'), name)
+    finally:
+        for entry in _archived(os.path.join(REPO, 'results'), name):
+            shutil.rmtree(os.path.join(REPO, 'results', entry))
+        remove_experiment(name)
+
+
+def test_the_held_out_benchmark_prefix_is_one_folder_name(tmp_path, capsys):
+    """scripts/bench/eval_heldout.py makes experiments/<prefix>_heldout and datasets/lmdb/<prefix>_...: a prefix
+    that is a path is one line, and nothing is created outside."""
+    code, _, err = run_script('bench/eval_heldout', ['--prefix', f'../{tmp_path.name}_out', '--data', str(tmp_path)],
+                              capsys)
+    assert code == 2 and err.splitlines() == [f"error: --prefix: '../{tmp_path.name}_out' holds the path separator "
+                                              f"'/': it must be one folder name, e.g. '{tmp_path.name}_out'; it "
+                                              'names one folder under experiments/, results/ and datasets/lmdb/, so '
+                                              'it cannot reach outside it']
+    assert not [entry for entry in os.listdir(REPO) if entry.startswith(tmp_path.name)]
 
 
 @pytest.mark.parametrize('flag, expected', [
