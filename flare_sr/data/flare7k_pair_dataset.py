@@ -10,8 +10,8 @@ Options, as Flare7K defines them:
         light blue), matched to each pair by its key (``000000``), else by sorted order.
     gt_size: every image resized so its short side is ``gt_size`` (bilinear with antialiasing: PIL's, which
         torchvision's ``Resize`` calls), then centre-cropped to ``gt_size`` x ``gt_size``, in every phase, as
-        Flare7K's ``Resize(gt_size)`` + ``CenterCrop(gt_size)``. Absent or ``~``: whole images, which flare_sr's
-        tiled validation takes at any size.
+        Flare7K's ``Resize(gt_size)`` + ``CenterCrop(gt_size)``. Left out: whole images, which flare_sr's tiled
+        validation takes at any size.
 Returns dict(lq, gt[, mask], lq_path, gt_path[, mask_path], bit_depth): float32 RGB CHW tensors in [0, 1]
 (Flare7K returns lq, gt and mask; the paths name saved images and feed metrics that read masks by file).
 """
@@ -86,7 +86,7 @@ class Image_Pair_Loader(PairedFlareDataset):  # noqa: N801  (Flare7K's registere
         size = opt.get('gt_size')
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size <= 0):
             problems.append(f'{key_path}.gt_size: expected a positive integer (the side images are resized and '
-                            f'cropped to) or ~, got {size!r}')
+                            f'cropped to), got {size!r}')
         if not problems and all(os.path.isdir(opt[f'dataroot_{role}']) for role in ('lq', 'gt', *cls.extra_roots)):
             try:
                 cls.select_items(opt, quiet=True)

@@ -62,6 +62,6 @@ def test_names_that_do_not_pair_are_paired_by_sorted_order_with_one_warning(tmp_
 def test_bad_keys_are_named(tmp_path):
     assert Image_Pair_Loader.check_options({'dataroot_lq': str(tmp_path), 'gt_size': 0}, 'datasets.val') == [
         'datasets.val.dataroot_gt: missing',
-        'datasets.val.gt_size: expected a positive integer (the side images are resized and cropped to) or ~, got 0']
+        'datasets.val.gt_size: expected a positive integer (the side images are resized and cropped to), got 0']
     assert ImageMask_Pair_Loader.check_options({'dataroot_lq': 'a', 'dataroot_gt': 'b'}, 'datasets.val') == [
         'datasets.val.dataroot_mask: missing']
