@@ -42,7 +42,10 @@ idempotent. What each wrapper fixes:
 - ``create_train_val_dataloader``: trains flare_sr datasets through ``ResumableSampler`` with the
   dataset seed set to ``manual_seed``, skips the part of the epoch a resumed run already trained on,
   keeps DataLoader set-up off the global RNG, and corrects the epoch count BasicSR derives with
-  ``ceil`` where the loader drops the last partial batch (a run could end before ``total_iter``).
+  ``ceil`` where the loader drops the last partial batch (a run could end before ``total_iter``), and refuses a
+  validation image too small for a ``calculate_niqe`` metric before the first iteration.
+- ``calculate_niqe`` (METRIC_REGISTRY): one line naming the minimum size instead of ``LinAlgError`` on an image
+  with fewer than two 96x96 blocks; a textureless image is not scored (NaN) (``flare_sr/metrics/niqe_size.py``).
 """
 import argparse
 import contextlib
@@ -64,14 +67,16 @@ import torch
 import torch.distributed as dist
 from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.utils.dist_util import get_dist_info
-from basicsr.utils.registry import DATASET_REGISTRY, MODEL_REGISTRY
+from basicsr.utils.registry import DATASET_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
 from flare_sr.data.sampling import ResumableSampler
 from flare_sr.errors import ArgumentParser, FlareSRError
+from flare_sr.metrics.niqe_size import check_niqe_inputs, checked_niqe
 from flare_sr.utils.atomic import inside
 from flare_sr.utils.checkpoint import (latest_training_state, load_training_state, load_weights_only, misfit,
                                        network_state_dict)
 from flare_sr.utils.hardware import check_launcher_env, choose_backend, fit_to_hardware, warn
+from flare_sr.utils.img_util import peek_size
 from flare_sr.utils.options_check import (DATASET_PATHS, build_network_quietly, check_options, check_parseable,
                                           load_option_file)
 from flare_sr.utils.precision import PRECISIONS
@@ -106,6 +111,7 @@ def apply():
     basicsr.train.create_train_val_dataloader = _wrap_create_train_val_dataloader(
         basicsr.train.create_train_val_dataloader)
     basicsr.train.EnlargedSampler = _choose_train_sampler
+    METRIC_REGISTRY._obj_map['calculate_niqe'] = checked_niqe(METRIC_REGISTRY.get('calculate_niqe'))
     basicsr.utils.misc.mkdir_and_rename = basicsr.train.mkdir_and_rename = _wrap_mkdir_and_rename(
         basicsr.utils.misc.mkdir_and_rename)  # misc's make_exp_dirs and train's tb_logger folder
     basicsr.train.copy_opt_file = _wrap_copy_opt_file(basicsr.train.copy_opt_file)
@@ -497,6 +503,8 @@ def _wrap_create_train_val_dataloader(create_train_val_dataloader):
         if train_opt is not None and _registered_in_flare_sr(train_opt['type']):
             train_opt['seed'] = opt['manual_seed']
         train_loader, sampler, val_loaders, total_epochs, total_iters = create_train_val_dataloader(opt, logger)
+        for val_loader in val_loaders:  # before any iteration, not at the first validation
+            check_niqe_inputs(opt.get('val'), val_loader.dataset, peek_size)
         # The loader's own generator seeds its workers, so building an iterator (every epoch, and
         # once more on resume) leaves the global torch RNG, which the model uses, untouched.
         train_loader.generator = torch.Generator().manual_seed(int(opt['manual_seed']) + int(opt['rank']))

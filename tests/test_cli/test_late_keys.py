@@ -8,7 +8,7 @@ import pytest
 
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.options_check import check_options
-from tests.helpers import experiment_dirs, hinet_options, make_flare_pairs, run_train, write_options
+from tests.helpers import experiment_dirs, hinet_options, make_flare_pairs, make_photo_pairs, run_train, write_options
 
 
 def _data(tmp_path):
@@ -64,3 +64,21 @@ def test_intervals_read_at_every_iteration_are_checked_at_start_up(tmp_path, sec
         opt[section][key] = value
     with pytest.raises(FlareSRError, match=f'^x.yml: .*{re.escape(message)}'):
         check_options(opt, 'x.yml', True, stream=open(os.devnull, 'w'))
+
+
+@pytest.mark.slow
+def test_niqe_on_validation_images_too_small_is_refused_before_the_first_iteration(tmp_path, experiment):
+    """BasicSR's calculate_niqe raised LinAlgError at the first validation on 96x128 images (one 96x96 block)."""
+    data = {'train': make_flare_pairs(str(tmp_path / 'train'), 2, seed=1),
+            'val': tuple(map(str, make_photo_pairs(tmp_path / 'val', [(96, 128)])))}
+    name = experiment('late_keys_niqe')
+    opt = hinet_options(data, name, total_iter=2)
+    opt['val']['metrics']['niqe'] = {'type': 'calculate_niqe', 'crop_border': 0}
+    result = run_train(write_options(tmp_path / 'run.yml', opt), tmp_path)
+    errors = [line for line in result.stderr.splitlines() if line.startswith('error: ')]  # after BasicSR's log
+    assert result.returncode == 2 and len(errors) == 1 and 'Traceback' not in result.stderr, result.stderr[-3000:]
+    assert errors[0].startswith('error: val.metrics.niqe: ') and errors[0].endswith(
+        'train_input_10000.png is 128x96 pixels (width x height), crop_border 0: 1 block(s) of 96x96; calculate_niqe '
+        'fits a covariance to the blocks and needs at least 2, so at least 192x96 or 96x192 pixels'), errors[0]
+    assert 'Start training' not in result.stderr + result.stdout  # before the first iteration
+    assert not os.path.exists(os.path.join(experiment_dirs(name)[0], 'models', 'net_g_latest.pth'))

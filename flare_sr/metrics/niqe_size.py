@@ -1,0 +1,66 @@
+"""BasicSR's NIQE (``calculate_niqe``) on images it cannot score: one line naming the minimum size, not LinAlgError.
+
+NIQE (Mittal et al. 2013) cuts the image, after ``crop_border``, into 96x96 blocks (the block size its pristine
+model was fitted with; BasicSR 1.4.2 fixes it) and fits a multivariate Gaussian to their features. With one block
+the covariance is undefined (NaN) and ``np.linalg.pinv`` fails with ``LinAlgError: SVD did not converge``; so it
+needs two blocks: at least 96x192 or 192x96 pixels after the crop. A 96x128 image holds one, 256x256 four.
+The same happens when fewer than two blocks have texture (a flat image: no statistics); such an image is not scored
+(NaN, left out of the mean, as ``flare_sr.models.tiled_validation`` treats a NaN score).
+"""
+import functools
+
+import numpy as np
+
+from flare_sr.errors import FlareSRError
+
+NIQE_BLOCK = 96  # pixels, BasicSR's block_size_h and block_size_w
+NIQE_MIN_BLOCKS = 2
+
+
+def niqe_size_problem(height, width, crop_border=0):
+    """None when NIQE can score a ``height`` x ``width`` image with ``crop_border``, else why not (a phrase)."""
+    crop = 2 * int(crop_border or 0)
+    blocks = (max(height - crop, 0) // NIQE_BLOCK) * (max(width - crop, 0) // NIQE_BLOCK)
+    if blocks >= NIQE_MIN_BLOCKS:
+        return None
+    return (f'{width}x{height} pixels (width x height), crop_border {crop_border or 0}: {blocks} block(s) of '
+            f'{NIQE_BLOCK}x{NIQE_BLOCK}; calculate_niqe fits a covariance to the blocks and needs at least '
+            f'{NIQE_MIN_BLOCKS}, so at least {2 * NIQE_BLOCK + crop}x{NIQE_BLOCK + crop} or '
+            f'{NIQE_BLOCK + crop}x{2 * NIQE_BLOCK + crop} pixels')
+
+
+def checked_niqe(calculate_niqe):
+    """``calculate_niqe`` that refuses a too-small image in one FlareSRError and scores a textureless one NaN."""
+
+    @functools.wraps(calculate_niqe)
+    def wrapper(img, crop_border, input_order='HWC', convert_to='y', **kwargs):
+        height, width = img.shape[1:3] if input_order == 'CHW' else img.shape[:2]
+        problem = niqe_size_problem(height, width, crop_border)
+        if problem:
+            raise FlareSRError(f'calculate_niqe: the image is {problem}')
+        try:
+            return calculate_niqe(img, crop_border, input_order, convert_to, **kwargs)
+        except np.linalg.LinAlgError:  # fewer than two blocks with texture
+            return float('nan')
+
+    return wrapper
+
+
+def check_niqe_inputs(val_opt, dataset, read_size):
+    """One FlareSRError before training when a validation image is too small for a ``calculate_niqe`` metric of
+    ``val_opt`` (flare_sr models keep the input's size). ``dataset``: its ``items`` are (lq path, gt path) pairs;
+    other datasets are checked when scored. ``read_size``: path -> (height, width)."""
+    niqe = [(name, metric) for name, metric in ((val_opt or {}).get('metrics') or {}).items()
+            if isinstance(metric, dict) and metric.get('type') == 'calculate_niqe']
+    items = getattr(dataset, 'items', None)
+    if not niqe or not isinstance(items, (list, tuple)):
+        return
+    for item in items:
+        path = item[0] if isinstance(item, (list, tuple)) else item
+        if not isinstance(path, str):
+            return
+        height, width = read_size(path)
+        for name, metric in niqe:
+            problem = niqe_size_problem(height, width, metric.get('crop_border', 0))
+            if problem:
+                raise FlareSRError(f'val.metrics.{name}: {path} is {problem}')
