@@ -12,7 +12,8 @@ import torch
 import yaml
 
 from flare_sr.utils.img_util import write_image
-from tests.helpers import (DATA_DIR, experiment_dirs, make_flare7kpp_tree, read_metrics, remove_experiment,
+from flare_sr.utils.options_check import check_option_file
+from tests.helpers import (DATA_DIR, REPO, experiment_dirs, make_flare7kpp_tree, read_metrics, remove_experiment,
                            subprocess_env, train_command, unique_name)
 
 TEMPLATES = os.path.join(DATA_DIR, 'field_options')
@@ -71,3 +72,15 @@ def test_flare7k_option_file_trains_two_iterations_and_validates(flare7k_root, t
         assert 'l1_recons' in log and 'l1_flare' in log and 'l1_base' in log and 'l_vgg' not in log
     finally:
         remove_experiment(opt['name'])
+
+
+def test_the_example_option_file_passes_the_checker_silently(flare7k_root, tmp_path, capsys):
+    """options/deflare_uformer_flare7kpp.yml, its datasets/ paths pointed at the drawn tree: no error, note or
+    warning (every Flare7K++ key and flare_sr's own are known)."""
+    with open(os.path.join(REPO, 'options', 'deflare_uformer_flare7kpp.yml'), encoding='utf-8') as handle:
+        text = handle.read().replace('datasets/Flare7Kpp/test_data/real', f'{flare7k_root}/val')
+    path = tmp_path / 'example.yml'
+    text = text.replace('datasets/Flare7Kpp/Flickr24K', f'{flare7k_root}/Flickr24K')
+    path.write_text(text.replace('datasets/', f'{flare7k_root}/'), encoding='utf-8')
+    check_option_file(str(path))
+    assert capsys.readouterr().err == ''
