@@ -130,13 +130,13 @@ def read_metrics(path):
 def remove_experiment(name):
     for folder in (*experiment_dirs(name), os.path.join(REPO, 'results', name)):
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def train_command(opt_path, *args, script=TRAIN_SCRIPT):
     for top in ('experiments', 'results'):  # its run lock (flare_sr/utils/run_folder.py)
         lock = os.path.join(REPO, top, '.locks', f'{name}.lock')
         if os.path.isfile(lock):
             os.remove(lock)
+
+
+def train_command(opt_path, *args, script=TRAIN_SCRIPT):
     return [sys.executable, script, '-opt', str(opt_path), *args]
 
 
