@@ -1,6 +1,8 @@
 """Shared helpers of the test suite (a plain module, no tests): tiny generated data, option files, tiny networks
 and checkpoints, real train.py/test.py runs and scripts/*.py loaded or run in this process."""
 import copy
+import hashlib
+import importlib
 import importlib.util
 import json
 import os
@@ -19,6 +21,7 @@ from skimage import data as skdata
 
 from flare_sr.archs.hinet_arch import HINet
 from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
+from flare_sr.data.sampling import SampleKey
 from flare_sr.utils.img_util import write_image
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -415,3 +418,95 @@ class SystemPayload(Payload):
 
     def __reduce__(self):
         return os.system, (f'touch {shlex.quote(self.marker)}',)
+
+
+# -- same key, same sample ---------------------------------------------------------------------------------
+
+SAMPLE_DIGESTS = '''
+import json, sys
+import flare_sr
+import cv2, torch
+from tests.helpers import repeated_sample_digests, sampler
+factory, args, keys, threads = json.loads(sys.argv[1])
+if threads:
+    cv2.setNumThreads(threads)
+    torch.set_num_threads(threads)
+print(json.dumps(repeated_sample_digests(sampler(factory, args), keys)))
+'''
+
+
+def sample_digest(sample):
+    """SHA-256 hex digest of a sample: an array or tensor, or a dict / tuple / list of them and plain values
+    (dtypes, shapes and bytes count, dict keys in sorted order)."""
+    digest = hashlib.sha256()
+
+    def add(value):
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().numpy()
+        if isinstance(value, np.ndarray):
+            digest.update(f'{value.dtype}{value.shape}'.encode())
+            digest.update(np.ascontiguousarray(value).tobytes())
+        elif isinstance(value, dict):
+            for key in sorted(value):
+                digest.update(repr(key).encode())
+                add(value[key])
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                add(item)
+        else:
+            digest.update(repr(value).encode())
+
+    add(sample)
+    return digest.hexdigest()
+
+
+def repeated_sample_digests(draw, keys, repeats=3):
+    """``[sample_digest(draw(key)) for key in keys]``, asserting each of ``repeats`` rounds gives the same bytes.
+
+    ``keys``: JSON values ``draw`` takes (see ``dataset_sampler``). Between rounds, live allocations of odd sizes move
+    where the next arrays land, so a result that depends on memory alignment (cv2.magnitude's IPP path did)
+    shows up here rather than one run in two.
+    """
+    first, ballast = None, []
+    for round_ in range(repeats):
+        digests = [sample_digest(draw(key)) for key in keys]
+        if first is None:
+            first = digests
+        mismatched = [key for key, a, b in zip(keys, first, digests) if a != b]
+        assert not mismatched, f'round {round_}: keys {mismatched} gave other bytes than round 0'
+        ballast += [np.empty(8 + 24 * size, np.uint8) for size in range(1, 6)]
+    return first
+
+
+def dataset_sampler(dataset_opt):
+    """``draw(key) -> dataset[key]`` for the BasicSR dataset that ``dataset_opt`` (a dict with ``type``, ``name``)
+    builds; a key ``[index, draw]`` is ``SampleKey(index, draw)``, an integer stays an integer."""
+    from basicsr.data import build_dataset  # flare_sr, imported above, first aliases what BasicSR imports
+    dataset = build_dataset(dataset_opt)
+    return lambda key: dataset[SampleKey(*key) if isinstance(key, list) else key]
+
+
+def sampler(factory, args):
+    """``draw`` from a ``'module:function'`` factory called with the JSON-able list ``args`` (e.g.
+    ``tests.helpers:dataset_sampler`` with ``[dataset options]``): a subprocess rebuilds it from the same two values."""
+    module, name = factory.split(':')
+    return getattr(importlib.import_module(module), name)(*args)
+
+
+def assert_samples_pure(factory, args, keys, repeats=3, timeout=240):
+    """Every key's sample is a pure function of the key: the same bytes in ``repeats`` rounds in this process and
+    in two fresh processes. One runs OpenCV and torch on one thread and places every array of 4 KiB or more
+    16 bytes past a page (glibc's mmap threshold), an alignment this process gives some arrays and not others;
+    the other runs on the default thread counts and allocator.
+
+    ``factory``, ``args``: see ``sampler``; ``keys``: JSON values its ``draw`` takes. Returns the digests.
+    """
+    here = repeated_sample_digests(sampler(factory, args), keys, repeats)
+    for threads, extra_env in ((1, {'GLIBC_TUNABLES': 'glibc.malloc.mmap_threshold=4096'}), (None, {})):
+        spec = json.dumps([factory, args, keys, threads])
+        result = subprocess.run([sys.executable, '-c', SAMPLE_DIGESTS, spec], cwd=REPO,
+                                env={**subprocess_env(), **extra_env}, capture_output=True, text=True, timeout=timeout)
+        assert result.returncode == 0, result.stderr[-3000:]
+        there = json.loads(result.stdout.splitlines()[-1])
+        assert there == here, f'threads {threads}: keys {[k for k, a, b in zip(keys, here, there) if a != b]} differ'
+    return here

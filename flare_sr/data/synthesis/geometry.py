@@ -1,5 +1,4 @@
 """Where lights are, and the per-pixel offsets and distances every radial component is drawn from."""
-import cv2
 import numpy as np
 
 
@@ -29,7 +28,9 @@ def offsets(height, width, x, y):
     dx = np.broadcast_to(np.arange(width, dtype=np.float32) - np.float32(x), (height, width))
     dy = np.broadcast_to((np.arange(height, dtype=np.float32) - np.float32(y))[:, None], (height, width))
     dx, dy = np.ascontiguousarray(dx), np.ascontiguousarray(dy)
-    return dx, dy, cv2.magnitude(dx, dy)
+    # Not cv2.magnitude: its IPP path rounds differently with the output's memory alignment, so the same
+    # sample key gave different flares. Products, a sum and a square root are exact IEEE: the same bits anywhere.
+    return dx, dy, np.sqrt(dx * dx + dy * dy)
 
 
 def soft_disc(height, width, centre_x, centre_y, radius, pad=0):
