@@ -168,7 +168,8 @@ def _validation_region(img, img2, region, mask_folder, lq_path, gt_path, input_o
     mask = read_mask(mask_path)
     if mask.shape[:2] != gt.shape[:2]:
         raise FlareSRError(f'{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]}, the image '
-                           f'{gt.shape[1]}x{gt.shape[0]}')
+                           f'{gt.shape[1]}x{gt.shape[0]} (a dataset\'s gt_size resizes images, not masks: leave it '
+                           'unset to score with masks)')
     return region_psnr(gt, result, region_weights(mask)[region])
 
 

@@ -15,16 +15,19 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import yaml
 from basicsr.metrics import calculate_metric
 from basicsr.utils.registry import METRIC_REGISTRY
 
+from flare_sr.archs.hinet_arch import HINet
 from flare_sr.errors import FlareSRError
 from flare_sr.metrics import flare7k_metric
 from flare_sr.metrics.flare7k_metric import flare7k_scores, flare7k_summary, read_mask, region_psnr, region_weights
 from flare_sr.metrics.lpips_alexnet import flare7k_lpips, load_lpips_alex
 from flare_sr.models.tiled_validation import TiledValidationMixin
 from flare_sr.utils.img_util import write_image
-from tests.helpers import DATA_DIR, REPO, run_script, subprocess_env
+from tests.helpers import (DATA_DIR, POST, REPO, TEST_SCRIPT, read_metrics, remove_experiment, run_script, run_train,
+                           subprocess_env, unique_name)
 from tests.test_metrics.flare7k_cases import CASES, make_case, make_lpips_weights
 
 with open(os.path.join(DATA_DIR, 'flare7k_metric_reference.json'), encoding='utf-8') as _handle:
@@ -227,3 +230,43 @@ def test_script_prints_evaluate_py_table_for_a_folder_trio(tmp_path):
     assert rows['LPIPS (AlexNet)'] == [f'{printed["LPIPS"]:.4f}', '3']
     assert rows['Score'][0] == f'{printed["Score"]:.4f}'
     assert 'Flare7K protocol' in result.stderr  # tqdm's progress bar
+
+
+@pytest.mark.slow
+def test_test_py_validation_and_script_give_the_same_flare7k_numbers(tmp_path, capsys):
+    """flare_sr/test.py with the five ``_flare7k`` metrics on a Flare7K test layout (Image_Pair_Loader, masks found
+    by name), then the script on the images it saved: the same means, and Score the mean of the three region means."""
+    folders = write_case(str(tmp_path / 'test_data'), '256x384')
+    torch.manual_seed(0)
+    checkpoint = str(tmp_path / 'net_g.pth')
+    torch.save({'params': HINet(**{k: v for k, v in POST.items() if k != 'type'}).state_dict()}, checkpoint)
+    name = unique_name('flare7k_protocol')
+    metrics = {'psnr_flare7k': {'type': 'calculate_psnr_flare7k'}, 'ssim_flare7k': {'type': 'calculate_ssim_flare7k'}}
+    metrics.update((f'{key}_flare7k', {'type': metric, 'mask_folder': folders['mask']})
+                   for key, metric in (('g_psnr', REGION_TYPES['glare']), ('s_psnr', REGION_TYPES['streak']),
+                                       ('global_psnr', REGION_TYPES['global'])))
+    opt = {'name': name, 'model_type': 'HINetModel', 'num_gpu': 0, 'network_g': dict(POST),
+           'path': {'pretrain_network_g': checkpoint},
+           'datasets': {'test_1': {'name': 'real', 'type': 'Image_Pair_Loader', 'dataroot_lq': folders['input'],
+                                   'dataroot_gt': folders['gt']}},
+           'val': {'save_img': True, 'metrics': metrics}}
+    option_file = tmp_path / 'test.yml'
+    option_file.write_text(yaml.safe_dump(opt))
+    try:
+        result = run_train(option_file, tmp_path, script=TEST_SCRIPT, timeout=180)
+        assert result.returncode == 0, result.stderr[-3000:]
+        means = read_metrics(os.path.join(REPO, 'results', name, 'metrics.json'))['datasets']['real']['mean']
+        regions = ('g_psnr_flare7k', 's_psnr_flare7k', 'global_psnr_flare7k')
+        assert [means[key]['scored'] for key in regions] == [2, 1, 3]
+        saved = os.path.join(REPO, 'results', name, 'visualization', 'real')
+        code, out, err = run_script('evaluate_flare7k', ['--result', saved, '--gt', folders['gt'], '--mask',
+                                                         folders['mask']], capsys)
+        assert code == 0, err
+        rows = {line[:27].strip(): line[27:].split() for line in out.splitlines()[3:]}
+        for row, key in (('PSNR', 'psnr_flare7k'), ('SSIM', 'ssim_flare7k'), ('G-PSNR', 'g_psnr_flare7k'),
+                         ('S-PSNR', 's_psnr_flare7k'), ('Global-PSNR', 'global_psnr_flare7k')):
+            assert rows[row] == [f'{means[key]["output"]:.4f}', str(means[key]['scored'])], row
+        score = sum(means[key]['output'] for key in regions) / 3
+        assert rows['Score'][0] == f'{score:.4f}'
+    finally:
+        remove_experiment(name)
