@@ -47,15 +47,18 @@ def relative_position_index(window):
 
 def window_partition(x, window):
     """BxHxWxC -> (B * H/window * W/window) x window² x C, windows in row-major order per image."""
-    channels = x.shape[-1]
-    x = x.unflatten(1, (-1, window)).unflatten(3, (-1, window))  # B, H/w, w, W/w, w, C
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window * window, channels)
+    # Sizes read from the tensor (not -1 or unflatten): an ONNX graph traced through here keeps H and W dynamic.
+    batch, height, width, channels = x.shape
+    rows, cols = height // window, width // window
+    x = x.reshape(batch, rows, window, cols, window, channels).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(batch * rows * cols, window * window, channels)
 
 
 def window_merge(windows, window, height, width):
     """Inverse of :func:`window_partition`: (B * nW) x window² x C -> BxHxWxC."""
-    x = windows.reshape(-1, height // window, width // window, window, window, windows.shape[-1])
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, height, width, windows.shape[-1])
+    rows, cols, channels = height // window, width // window, windows.shape[2]
+    x = windows.reshape(-1, rows, cols, window, window, channels)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, height, width, channels)
 
 
 def shift_mask(height, width, window, shift, device):
@@ -73,8 +76,7 @@ def shift_mask(height, width, window, shift, device):
 
     ids = (regions(height)[:, None] * 3 + regions(width)[None, :])[None, :, :, None]
     ids = window_partition(ids, window).squeeze(-1)  # nW, window²
-    different = ids[:, None, :] != ids[:, :, None]
-    return torch.zeros(different.shape, device=device).masked_fill(different, SHIFT_MASK_VALUE)
+    return (ids[:, None, :] != ids[:, :, None]).float() * SHIFT_MASK_VALUE
 
 
 class DropPath(nn.Module):
@@ -93,35 +95,42 @@ class DropPath(nn.Module):
         return x * mask / keep
 
 
+def split_heads(tokens, parts, heads):
+    """B x N x (parts * C) -> parts x B x heads x N x C/heads (sizes read from the tensor: see window_partition)."""
+    batch, count, channels = tokens.shape
+    return tokens.reshape(batch, count, parts, heads, channels // (parts * heads)).permute(2, 0, 3, 1, 4)
+
+
 class LinearProjection(nn.Module):
     """Queries, keys and values by linear maps (``to_q``, ``to_kv``); each B x heads x N x C/heads."""
+    keys_per_token = 1
 
-    def __init__(self, dim, heads, bias):
+    def __init__(self, dim, heads, bias, window):
         super().__init__()
         self.heads = heads
         self.to_q = nn.Linear(dim, dim, bias=bias)
         self.to_kv = nn.Linear(dim, dim * 2, bias=bias)
 
     def forward(self, x):
-        q = self.to_q(x).unflatten(-1, (self.heads, -1)).transpose(1, 2)
-        k, v = self.to_kv(x).unflatten(-1, (2, self.heads, -1)).permute(2, 0, 3, 1, 4)
-        return q, k, v
+        kv = split_heads(self.to_kv(x), 2, self.heads)
+        return split_heads(self.to_q(x), 1, self.heads)[0], kv[0], kv[1]
 
 
 class LinearConcatProjection(nn.Module):
     """The original's ``linear_concat``: ``to_qkv`` gives q and a first k, v; ``to_kv`` a second k, v, appended
     after the first (2N keys per window). Without a separate encoder input both read the same tokens."""
+    keys_per_token = 2
 
-    def __init__(self, dim, heads, bias):
+    def __init__(self, dim, heads, bias, window):
         super().__init__()
         self.heads = heads
         self.to_qkv = nn.Linear(dim, dim * 3, bias=bias)
         self.to_kv = nn.Linear(dim, dim * 2, bias=bias)
 
     def forward(self, x):
-        q, k_first, v_first = self.to_qkv(x).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)
-        k_second, v_second = self.to_kv(x).unflatten(-1, (2, self.heads, -1)).permute(2, 0, 3, 1, 4)
-        return q, torch.cat([k_first, k_second], dim=2), torch.cat([v_first, v_second], dim=2)
+        qkv = split_heads(self.to_qkv(x), 3, self.heads)
+        kv = split_heads(self.to_kv(x), 2, self.heads)
+        return qkv[0], torch.cat([qkv[1], kv[0]], dim=2), torch.cat([qkv[2], kv[1]], dim=2)
 
 
 class SepConv2d(nn.Module):
@@ -141,20 +150,21 @@ class ConvProjection(nn.Module):
     """The original's ``conv``: q, k and v each by a :class:`SepConv2d` over the window's square of tokens
     (zero-padded at the window's border). Its convs always have biases: the original hands ``qkv_bias`` to them as
     their dilation (True = 1), so false could never build."""
+    keys_per_token = 1
 
-    def __init__(self, dim, heads, bias):
+    def __init__(self, dim, heads, bias, window):
         super().__init__()
-        self.heads = heads
+        self.heads, self.window = heads, window
         self.to_q = SepConv2d(dim, dim)
         self.to_k = SepConv2d(dim, dim)
         self.to_v = SepConv2d(dim, dim)
 
     def forward(self, x):
-        side = math.isqrt(x.shape[1])
-        image = x.transpose(1, 2).unflatten(2, (side, side))  # B, C, w, w
+        batch, count, channels = x.shape
+        image = x.transpose(1, 2).reshape(batch, channels, self.window, self.window)
 
         def heads(conv):
-            return conv(image).flatten(2).unflatten(1, (self.heads, -1)).transpose(-1, -2)
+            return conv(image).reshape(batch, self.heads, channels // self.heads, count).transpose(2, 3)
 
         return heads(self.to_q), heads(self.to_k), heads(self.to_v)
 
@@ -190,31 +200,30 @@ class WindowAttention(nn.Module):
         self.attn_drop = attn_drop
         self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window - 1)**2, num_heads))
         self.register_buffer('relative_position_index', relative_position_index(window))
-        self.qkv = PROJECTIONS[token_projection](dim, num_heads, qkv_bias)
+        self.qkv = PROJECTIONS[token_projection](dim, num_heads, qkv_bias, window)
         self.proj = nn.Linear(dim, dim)
         self.se_layer = SELayer(dim) if se_layer else nn.Identity()
         self.proj_drop = nn.Dropout(proj_drop)
         nn.init.trunc_normal_(self.relative_position_bias_table, std=.02)
 
-    def position_bias(self, keys_per_query):
-        """heads x N x keys: the table's bias for every (query, key) pair. With 2N keys (``linear_concat``) the
-        original repeats each column in place (``repeat(... '(c d)')``): key j gets the bias of position j // 2."""
-        tokens = self.window * self.window
-        bias = self.relative_position_bias_table[self.relative_position_index.reshape(-1)]
-        bias = bias.reshape(tokens, tokens, -1).permute(2, 0, 1)
-        return bias.repeat_interleave(keys_per_query // tokens, dim=-1)
+    def spread_keys(self, bias):
+        """``bias`` (... x N x N) for the projection's keys: with 2N keys (``linear_concat``) the original repeats
+        each column in place (``repeat(... '(c d)')``), so key j gets the bias of position j // 2."""
+        ratio = self.qkv.keys_per_token
+        return bias.repeat_interleave(ratio, dim=-1) if ratio > 1 else bias
 
     def forward(self, x, mask=None):
         q, k, v = self.qkv(x)
-        bias = self.position_bias(k.shape[2])
+        tokens = self.window * self.window
+        bias = self.relative_position_bias_table[self.relative_position_index.reshape(-1)]
+        bias = self.spread_keys(bias.reshape(tokens, tokens, self.num_heads).permute(2, 0, 1))  # heads, N, keys
         if mask is not None:
-            ratio = k.shape[2] // mask.shape[-1]
-            bias = bias + mask.repeat_interleave(ratio, dim=-1)[:, None]  # nW, heads, N, keys
-            q, k, v = (t.unflatten(0, (-1, mask.shape[0])) for t in (q, k, v))  # B, nW, heads, N, d
+            bias = bias + self.spread_keys(mask)[:, None]  # nW, heads, N, keys
+            q, k, v = (t.reshape(-1, mask.shape[0], *t.shape[1:]) for t in (q, k, v))  # B, nW, heads, N, d
         # q scaled first, as the original: SDPA's own scaling (of q and k by its square root) rounds differently.
         out = F.scaled_dot_product_attention(q * self.scale, k, v, attn_mask=bias.to(q.dtype),
                                              dropout_p=self.attn_drop if self.training else 0., scale=1.)
-        out = out.reshape(x.shape[0], self.num_heads, x.shape[1], -1).transpose(1, 2).flatten(2)
+        out = out.transpose(-3, -2).reshape(x.shape)  # heads side by side again
         return self.proj_drop(self.se_layer(self.proj(out)))
 
 
@@ -532,6 +541,6 @@ class Uformer(nn.Module):
             y = getattr(self, f'dowsample_{index}')(y)
         y = self.conv(y)
         for index in range(4):
-            y = torch.cat([getattr(self, f'upsample_{index}')(y), skips[3 - index]], dim=-1)
+            y = torch.cat([getattr(self, f"upsample_{index}")(y), skips[3 - index]], dim=3)  # BxHxWxC: channels
             y = getattr(self, f'decoderlayer_{index}')(y)
         return self.activation(self.output_proj(y))[:, :, :height, :width]
