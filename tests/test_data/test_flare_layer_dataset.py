@@ -1,5 +1,6 @@
 """Flare_Pair_Loader / Flare7kpp_Pair_Loader: the compositing is exact by hand, a sample is a pure function of
 its key (across processes), bad setups fail at start-up in one line, and flare_sr's models train on layers."""
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -11,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from flare_sr.data.flare_layer_dataset import Flare7kpp_Pair_Loader, Flare_Pair_Loader, LayerDraw, composite_layers
+from flare_sr.data.flare_layer_dataset import (TRANSFORM_FLARE, Flare7kpp_Pair_Loader, Flare_Pair_Loader, LayerDraw,
+                                               composite_layers, draw_layers)
 from flare_sr.data.sampling import SampleKey
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import write_image
@@ -61,6 +63,18 @@ def test_jitter_offset_blur_and_noise_follow_the_draw():
     noisy = [composite_layers(background, flare, LayerDraw(noise_sigma=0.05, noise_seed=seed), 6)['gt']
              for seed in (1, 1, 2)]
     assert np.array_equal(noisy[0], noisy[1]) and not np.array_equal(noisy[0], noisy[2])
+
+
+def test_one_stream_of_draws_and_jitter_and_offset_only_where_they_apply():
+    """Turning the jitter or offset off changes no other number; the draws stay inside the original's ranges."""
+    def draw(jitter, offset):
+        return draw_layers(np.random.default_rng(3), (50, 20, 3), 1440, 32, TRANSFORM_FLARE, jitter, offset)
+
+    full, plain = draw(True, True), draw(False, False)
+    assert dataclasses.replace(full, brightness=1.0, offset=0.0) == plain
+    assert 0.8 <= full.brightness <= 3 and abs(full.offset) <= 0.02 and 1.8 <= full.gamma <= 2.2
+    assert 0.5 <= full.gain <= 1.2 and 0.1 <= full.blur_sigma <= 3 and max(map(abs, full.translate)) <= 300
+    assert 0 <= full.crop[0] <= 50 - 32 and 0 <= full.crop[1] <= (20 + 2 * 12) - 32  # width reflect-padded
 
 
 def test_flare_and_light_move_together_under_the_affine():
