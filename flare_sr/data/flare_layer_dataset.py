@@ -359,6 +359,10 @@ def plan_layers(opt, key_path, per_source, read_headers=False):
     if not per_source:  # Flare7K: one pool of every scattering flare, one of every reflective flare
         pool = tuple(path for paths in reflective_lists for path in paths)
         sources = [FlareSource('all', [path for source in sources for path in source.flares], None, pool)]
+    unlit = [source.name for source in sources if source.lights is None]
+    if per_source and mask_type == 'light' and unlit:
+        problems.append(f'{key_path}.mask_type: light needs light-source images, and scattering_dict.{unlit[0]} '
+                        'has none in light_dict')
     if per_source and 'data_ratio' in opt and opt['data_ratio'] not in (None, []):
         problems += _ratio_problems(opt['data_ratio'], len(scattering), key_path)
     if read_headers and not problems:
@@ -411,7 +415,7 @@ def _header_problems(opt, key_path, backgrounds, sources, scattering, lights):
 
 class FlareLayerDataset(data.Dataset):
     """Backgrounds plus flare layers, composited per sample (see the module docstring). One sample per
-    background image; ``PER_SOURCE`` selects Flare7K++'s semantics, ``DC_OFFSET`` Flare7K's offset."""
+    background image; ``PER_SOURCE`` selects Flare7K++'s semantics, ``APPLY_DC_OFFSET`` Flare7K's offset."""
     PER_SOURCE = True
     APPLY_DC_OFFSET = False
 

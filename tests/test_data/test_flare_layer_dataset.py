@@ -212,11 +212,14 @@ def _break(kind, tree, root):
         return {key: moved[key] for key in ('scattering_dict', 'light_dict')}, 'is 8x8 but its flare'
     if kind == 'mask type':
         return {'mask_type': 'glare'}, "mask_type: 'glare' is not one of"
+    if kind == 'light mask, no lights':
+        return {'mask_type': 'light', 'light_dict': {**tree['light_dict'], 'Real_light1': None}}, \
+            'mask_type: light needs light-source images, and scattering_dict.Real_scattering1 has none'
     return {'transform_flare': {'scale_min': 2, 'scale_max': 1, 'translate': 300, 'shear': 20}}, 'scale_min 2 >'
 
 
 BAD_SETUPS = ['missing folder', 'empty folder', 'counts differ', 'ratio length', 'ratio negative', 'unreadable image',
-              'no backgrounds', 'light size differs', 'mask type', 'scale range']
+              'no backgrounds', 'light size differs', 'mask type', 'light mask, no lights', 'scale range']
 
 
 @pytest.mark.parametrize('kind', BAD_SETUPS)
