@@ -212,6 +212,12 @@ class WindowAttention(nn.Module):
         ratio = self.qkv.keys_per_token
         return bias.repeat_interleave(ratio, dim=-1) if ratio > 1 else bias
 
+    def attention_macs(self, x):
+        """Multiply-accumulates of the two attention products (q k^T and weights x v) on windows ``x``; the
+        projections are Linear or conv layers, which a conv/linear count already sees."""
+        windows, tokens, channels = x.shape
+        return 2 * windows * tokens * tokens * self.qkv.keys_per_token * channels
+
     def forward(self, x, mask=None):
         q, k, v = self.qkv(x)
         tokens = self.window * self.window

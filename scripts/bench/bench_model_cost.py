@@ -1,7 +1,8 @@
 """Parameters and multiply-accumulates (MACs) of the flare_sr archs, at patch size and at full frame.
 
-MACs are counted by forward hooks on every Conv2d / ConvTranspose2d / Linear while the net runs on the
-meta device: shapes propagate but nothing is computed, so a full 2448x3264 frame costs no time or memory.
+MACs are counted by forward hooks on every Conv2d / ConvTranspose2d / Linear (and the two matrix products of
+Uformer's window attention) while the net runs on the meta device: shapes propagate but nothing is computed, so a
+full 2448x3264 frame costs no time or memory.
 Bias additions, norms and activations are not counted (the usual convention of thop/ptflops-style MAC
 counts). Inputs are padded up to the arch's ``size_multiple``, as tiled_forward does.
 ``--time`` additionally times a real forward pass at the first size on ``--device``.
@@ -39,6 +40,7 @@ CONFIGS = [
     ('Pix2PixUNet tiny (num_feat 16, downs 5)', {'type': 'Pix2PixUNet', 'num_downs': 5, 'num_feat': 16}),
     ('NAFNet tiny (width 16, [1, 1, 1])', {'type': 'NAFNet', 'width': 16, 'middle_blk_num': 1,
                                            'enc_blk_nums': [1, 1, 1], 'dec_blk_nums': [1, 1, 1]}),
+    ('Uformer Flare7K++ (img_size 512, 6 ch)', {'type': 'Uformer', 'img_size': 512, 'output_ch': 6}),
 ]
 
 
@@ -49,7 +51,9 @@ def conv_macs(module, inputs, output):
         return inputs[0].numel() * module.out_channels // module.groups * math.prod(module.kernel_size)
     if isinstance(module, nn.Conv2d):
         return output.numel() * module.in_channels // module.groups * math.prod(module.kernel_size)
-    return output.numel() * module.in_features
+    if isinstance(module, nn.Linear):
+        return output.numel() * module.in_features
+    return module.attention_macs(inputs[0])  # Uformer's window attention: its two matrix products
 
 
 def count_macs(net, input_shape):
@@ -61,7 +65,8 @@ def count_macs(net, input_shape):
         total += conv_macs(module, inputs, output)
 
     counted = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)  # ConvTranspose2d is no Conv2d subclass
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, counted)]
+    handles = [m.register_forward_hook(hook) for m in net.modules()
+               if isinstance(m, counted) or hasattr(m, 'attention_macs')]
     try:
         with torch.no_grad():
             net(torch.empty(input_shape, device=next(net.parameters()).device))
@@ -76,9 +81,9 @@ def padded(size, multiple):
 
 
 def input_channels(opt):
-    """Image channels the arch expects: its in_chn/num_in_ch/img_channel option, else the constructor default."""
+    """Image channels the arch expects: its in_chn/num_in_ch/img_channel/img_ch option, else the constructor default."""
     params = inspect.signature(ARCH_REGISTRY.get(opt['type'])).parameters
-    name = next(name for name in ('in_chn', 'num_in_ch', 'img_channel') if name in params)
+    name = next(name for name in ('in_chn', 'num_in_ch', 'img_channel', 'img_ch') if name in params)
     return opt.get(name, params[name].default)
 
 

@@ -34,3 +34,29 @@ def test_mac_counter_gives_nafnet_its_published_cost():
     with torch.device('meta'):
         net = NAFNet(width=32, middle_blk_num=12, enc_blk_nums=[2, 2, 4, 8], dec_blk_nums=[2, 2, 2, 2])
     assert round(bench.count_macs(net, (1, 3, 256, 256)) / 1e9) == 16
+
+
+def test_mac_counter_adds_uformers_attention_products():
+    """Each Uformer block adds q k^T and weights x v to its layers: 2 * pixels * window² * channels MACs."""
+    from flare_sr.archs.uformer_arch import Uformer
+    bench = load_script('bench/bench_model_cost')
+    depths = [1, 2, 1, 1, 1, 1, 1, 1, 1]
+    with torch.device('meta'):
+        net = Uformer(img_size=64, embed_dim=4, win_size=4, depths=depths)  # 4x4 windows at every level
+    layers = 0
+
+    def hook(module, inputs, output):
+        nonlocal layers
+        layers += bench.conv_macs(module, inputs, output)
+
+    counted = (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)
+    handles = [module.register_forward_hook(hook) for module in net.modules() if isinstance(module, counted)]
+    total = bench.count_macs(net, (1, 3, 64, 64))  # the same forward pass runs the hooks above
+    for handle in handles:
+        handle.remove()
+    attention = 0
+    for index, depth in enumerate(depths):
+        level = [0, 1, 2, 3, 4, 3, 2, 1, 0][index]
+        channels = 4 * 2**level * (2 if index > 4 else 1)  # decoder levels: upsampled + skip
+        attention += depth * 2 * (64 // 2**level)**2 * 4**2 * channels
+    assert total - layers == attention
