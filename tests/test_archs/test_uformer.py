@@ -290,3 +290,30 @@ def test_onnx_export_keeps_height_and_width_dynamic(tmp_path):
         diff = (torch.from_numpy(ort) - net(x)).abs()
     # ONNX Runtime's kernels round differently (its error at the traced 64x64 size is of the same order).
     assert diff.max() < 1e-3 and diff.mean() < 1e-5
+
+
+def test_hinet_model_trains_predicts_in_bf16_and_exports_a_uformer(tmp_path):
+    """flare_sr's one-network model with network_g Uformer: optimizer steps, the tiled predict in bf16, and the
+    tile function through export_onnx with ONNX Runtime giving the PyTorch tiles' result."""
+    pytest.importorskip('onnx')
+    onnxruntime = pytest.importorskip('onnxruntime')
+    from flare_sr.models.hinet_model import HINetModel
+    from flare_sr.models.onnx_backend import export_onnx
+    from tests.helpers import model_options, train_steps
+    opt = model_options(tmp_path)
+    opt['network_g'] = {'type': 'Uformer', 'img_size': 16, 'embed_dim': 2, 'win_size': 2, 'multi_stage': 1}
+    model = HINetModel(opt)
+    assert model.size_multiple == 16
+    before = {key: value.clone() for key, value in model.net_g.state_dict().items()}
+    train_steps(model, 2)  # 16x16 batches: the build's own windows
+    assert any(not torch.equal(before[key], value) for key, value in model.net_g.state_dict().items())
+    frame = torch.rand(1, 3, 20, 36, generator=torch.Generator().manual_seed(9))
+    opt['val'] = {'precision': 'bf16', 'tile': {'size': 32, 'overlap': 8}}
+    assert model.predict(frame).shape == (1, 3, 20, 36)
+    metadata = export_onnx(model, str(tmp_path / 'uformer.onnx'))
+    assert metadata['size_multiple'] == '16'
+    session = onnxruntime.InferenceSession(str(tmp_path / 'uformer.onnx'), providers=['CPUExecutionProvider'])
+    tiles = torch.rand(2, 3, 32, 48, generator=torch.Generator().manual_seed(10))
+    (ort,) = session.run(None, {'tiles': tiles.numpy()})
+    with torch.no_grad():
+        assert (torch.from_numpy(ort) - model.forward_tiles(tiles)).abs().max() < 1e-3
