@@ -184,18 +184,18 @@ def composite_layers(background, flare, draw, size, light=None, reflective=None,
     centre-cropped or zero-padded to the flare's size. Returns a dict of ``size`` x ``size`` x 3 float32 sRGB
     arrays ``lq``, ``gt``, ``flare`` (and ``mask``, 0/1, with ``mask_type``), as the module docstring says.
     """
-    gamma = np.float32(draw.gamma)
-    base = cv2.pow(crop_background(background, size, draw), float(gamma))
+    gamma = float(draw.gamma)
+    base = cv2.pow(crop_background(background, size, draw), gamma)
     if draw.noise_sigma:
         noise = np.random.default_rng(draw.noise_seed).standard_normal(base.shape, dtype=np.float32)
         base = base + np.float32(draw.noise_sigma) * noise
     base = np.clip(base * np.float32(draw.gain), 0.0, 1.0)
-    flare_linear = cv2.pow(flare, float(gamma))
+    flare_linear = cv2.pow(flare, gamma)
     if reflective is not None:
-        flare_linear = np.clip(flare_linear + cv2.pow(_fit(reflective, flare.shape), float(gamma)), 0.0, 1.0)
+        flare_linear = np.clip(flare_linear + cv2.pow(_fit(reflective, flare.shape), gamma), 0.0, 1.0)
     flare_linear = remove_background(flare_linear)
     if light is not None:
-        moved = affine_crop(np.concatenate([flare_linear, cv2.pow(light, float(gamma))], axis=2), size, draw)
+        moved = affine_crop(np.concatenate([flare_linear, cv2.pow(light, gamma)], axis=2), size, draw)
         flare_linear, light_linear = moved[..., :3], moved[..., 3:]
     else:
         flare_linear, light_linear = affine_crop(flare_linear, size, draw), None
@@ -209,10 +209,10 @@ def composite_layers(background, flare, draw, size, light=None, reflective=None,
     if light_linear is not None:
         base = np.clip(base + light_linear, 0.0, 1.0)
         flare_linear = np.clip(flare_linear - light_linear, 0.0, 1.0)
-    inverse = float(1.0 / gamma)
+    inverse = 1.0 / gamma
     sample = {'lq': cv2.pow(lq, inverse), 'gt': cv2.pow(base, inverse), 'flare': cv2.pow(flare_linear, inverse)}
     if mask_type is not None:
-        sample['mask'] = _mask(mask_type, float(gamma), lq, flare_linear, light_linear).astype(np.float32)
+        sample['mask'] = _mask(mask_type, gamma, lq, flare_linear, light_linear).astype(np.float32)
     return sample
 
 
@@ -237,8 +237,7 @@ def layer_images(folder):
 
     paths = listed(folder)
     if not paths:
-        for root, dirs, _ in sorted(os.walk(folder, followlinks=True)):
-            dirs.sort()
+        for root, _, _ in sorted(os.walk(folder, followlinks=True)):
             if root != folder:
                 paths += listed(root)
     return paths
@@ -429,8 +428,8 @@ class FlareLayerDataset(data.Dataset):
         self.size = int(opt['transform_base']['img_size'])
         self.transform_flare = {**TRANSFORM_FLARE, **(opt.get('transform_flare') or {})}
         self.mask_type = opt.get('mask_type')
-        ratio = opt.get('data_ratio') or [1.0] * len(self.sources)
-        self.ratio = np.asarray(ratio, dtype=np.float64) / float(sum(ratio))
+        cumulative = np.cumsum(np.asarray(opt.get('data_ratio') or [1.0] * len(self.sources), dtype=np.float64))
+        self.cumulative_ratio = cumulative / cumulative[-1]  # ends at exactly 1: a weight of 0 is never drawn
 
     @classmethod
     def check_options(cls, opt, key_path):
@@ -443,8 +442,7 @@ class FlareLayerDataset(data.Dataset):
     def _choose(self, rng):
         """(source, flare index, reflective index or None), always three draws."""
         choice, pick, pick_reflective = rng.random(), rng.random(), rng.random()
-        source = self.sources[min(int(np.searchsorted(np.cumsum(self.ratio), choice, side='right')),
-                                  len(self.sources) - 1)]
+        source = self.sources[int(np.searchsorted(self.cumulative_ratio, choice, side='right'))]
         reflective = int(pick_reflective * len(source.reflectives)) if source.reflectives else None
         return source, int(pick * len(source.flares)), reflective
 
