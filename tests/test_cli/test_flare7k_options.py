@@ -84,3 +84,27 @@ def test_the_example_option_file_passes_the_checker_silently(flare7k_root, tmp_p
     path.write_text(text.replace('datasets/', f'{flare7k_root}/'), encoding='utf-8')
     check_option_file(str(path))
     assert capsys.readouterr().err == ''
+
+
+PEER_OPTIONS = os.path.join(os.path.dirname(REPO), 'shared', 'peer_options')  # the shipped files, not in the repo
+
+
+@pytest.mark.parametrize('template, shipped', [
+    ('flare7k_uformer.yml', 'flare7k-uformer_flare7k_option.yml'),
+    ('flare7k_uformer_noreflection.yml', 'flare7k-uformer_flare7k_noreflection_option.yml'),
+    ('flare7kpp_uformer_baseline.yml', 'flare7k-uformer_flare7kpp_baseline_option.yml')])
+def test_the_test_copies_hold_every_key_of_the_shipped_files(template, shipped):
+    """Key paths of our copy and of Flare7K's file, where a copy of the shipped files is beside the repository."""
+    if not os.path.isfile(os.path.join(PEER_OPTIONS, shipped)):
+        pytest.skip(f'{shipped} is not beside the repository')
+
+    def key_paths(node, prefix=''):
+        if not isinstance(node, dict):
+            return set()
+        return set().union(*({prefix + str(key)} | key_paths(value, f'{prefix}{key}.') for key, value in node.items()))
+
+    with open(os.path.join(PEER_OPTIONS, shipped), encoding='utf-8') as handle:
+        theirs = key_paths(yaml.safe_load(handle))
+    with open(os.path.join(TEMPLATES, template), encoding='utf-8') as handle:
+        ours = key_paths(yaml.safe_load(handle.read().replace('@DATA@', '/data').replace('@UID@', 'x')))
+    assert ours == theirs
