@@ -18,6 +18,7 @@ from basicsr.utils.registry import LOSS_REGISTRY
 from torch import nn
 
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.checkpoint import load_weights_only
 
 VGG19_FILE = 'vgg19-dcbb9e9d.pth'  # torchvision's ImageNet VGG19 (what Flare7K's ``vgg19(pretrained=True)`` loads)
 VGG19_ENV = 'FLARE_SR_VGG19'  # environment variable naming that file
@@ -61,10 +62,7 @@ def load_vgg19_features(path, depth=max(PERCEPTUAL_LAYERS) + 1):
     from torchvision.models import vgg19
 
     features = vgg19().features[:depth]
-    try:
-        state = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as error:  # noqa: BLE001  (any unreadable file is the same user error)
-        raise FlareSRError(f'{path}: not a readable VGG19 weights file ({str(error).splitlines()[0]})') from None
+    state = load_weights_only(path)  # a pickled payload is named and refused, never run; unsafe loading never advised
     state = state.get('state_dict', state) if isinstance(state, dict) else state
     if not isinstance(state, dict):
         raise FlareSRError(f'{path}: not a VGG19 state_dict (torchvision\'s {VGG19_FILE} expected)')

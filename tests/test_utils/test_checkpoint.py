@@ -216,3 +216,17 @@ def test_latest_training_state_takes_the_highest_iteration_and_ignores_the_rest(
     (only_zero / '0.state').write_bytes(b'')  # iteration 0 is a state, not "no state"
     assert latest_training_state(str(only_zero)) == str(only_zero / '0.state')
     assert latest_training_state(str(tmp_path / '5.state')) is None  # a file, not a folder
+
+
+def test_vgg_weights_with_a_payload_are_refused_by_name(tmp_path):
+    """The perceptual loss's VGG19 file passed torch's first line on ("... Re-running torch.load with weights_only set
+    to False will likely succeed ..."); it goes through load_weights_only now."""
+    from flare_sr.losses.flare7k_loss import load_vgg19_features
+
+    marker = tmp_path / 'payload_ran'
+    vgg = tmp_path / 'vgg19.pth'
+    torch.save({'features.0.weight': torch.zeros(1), 'x': SystemPayload(marker)}, vgg)
+    with pytest.raises(FlareSRError) as error:
+        load_vgg19_features(str(vgg))
+    assert str(error.value).startswith(f'{vgg}: refused: it holds the Python object posix.system (os.system)')
+    assert 'weights_only' not in str(error.value) and not marker.exists()
