@@ -94,6 +94,7 @@ class DeflareModel(FlareBaseModel):
     optional_train_losses = ('perceptual',)  # Flare7K's key for its VGG term (not named *_opt)
     networks = ('network_g',)  # the network_* it builds (the option checker warns about others)
     predicts_flare = True  # val.save_flare / infer.py --save-flare have a flare layer to save
+    unapplied_train_options = ('saturation_mask',)  # FlareBaseModel's, which Flare7K's loss has no place for
 
     def __init__(self, opt):
         self.flare_layer = None  # the flare of the last predict (1x3xHxW CPU, [0, 1])

@@ -769,6 +769,9 @@ class OptionChecker:
         if isinstance(train.get('saturation_mask'), dict):
             reader, skip = OPTION_READERS['train.saturation_mask']  # flare_sr/losses/saturation_mask.py
             self._constructor_keys('train.saturation_mask', train['saturation_mask'], reader, skip=skip)
+        for key in getattr(model_cls, 'unapplied_train_options', ()):
+            if train.get(key):
+                self.problems.append(f'train.{key}: {model_cls.__name__} does not apply it; remove it')
         if train.get('use_grad_clip') and train.get('grad_clip') is None:
             train['grad_clip'] = HINET_GRAD_CLIP
             self.notes.append(f'train.use_grad_clip: true (HINet) used as grad_clip: {HINET_GRAD_CLIP} '

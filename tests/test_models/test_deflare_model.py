@@ -258,3 +258,23 @@ def test_out_deflare_false_blends_the_light_back_with_flare7ks_blend(tmp_path):
     assert model.light_source_setting() == {'method': 'flare7k'}
     model.opt['val'] = {'restore_light_source': False}
     assert model.light_source_setting() is False
+
+
+def test_the_option_checker_refuses_what_deflare_model_would_ignore(tmp_path):
+    """train.saturation_mask (no place in Flare7K's loss) and val.save_flare on a model without a flare layer."""
+    from flare_sr.utils.options_check import OptionChecker
+
+    opt = deflare_options(tmp_path)
+    opt.update(datasets={}, logger={'print_freq': 1, 'save_checkpoint_freq': 1})
+    opt['val'] = {'val_freq': 1, 'restore_light_source': {'method': 'flare7k', 'threshold': 0.95}}
+    assert OptionChecker(is_train=True).check(opt) == []
+    opt['train']['saturation_mask'] = True
+    opt['val']['restore_light_source']['method'] = 'flare7K'
+    assert OptionChecker(is_train=True).check(opt) == [
+        'train.saturation_mask: DeflareModel does not apply it; remove it',
+        "val.restore_light_source.method: expected 'flare_sr' or 'flare7k', got the string 'flare7K'"]
+    hinet = dict(opt, model_type='HINetModel', network_g={'type': 'HINet', 'wf': 4, 'depth': 2},
+                 train={'optim_g': {'type': 'Adam', 'lr': 1e-3}, 'total_iter': 2,
+                        'pixel_opt': {'type': 'L1Loss'}}, val={'val_freq': 1, 'save_flare': True})
+    assert OptionChecker(is_train=True).check(hinet) == [
+        'val.save_flare: HINetModel predicts no flare layer (DeflareModel does); remove it']
