@@ -914,6 +914,17 @@ class OptionChecker:
         problem = tile_size_problem(size, TILE_OPTIONS['overlap'] if overlap is None else overlap, multiple)
         if problem:
             self.problems.append(f'val.tile: {problem}')
+            return
+        tile = max(multiple, size // multiple * multiple)
+        for key in getattr(model_cls, 'tiled_networks', ('network_g',)):
+            try:
+                net = self._network(opt, key)
+            except Exception:  # noqa: BLE001  (a bad network option is reported on its own key)
+                continue
+            # Uformer fixes its attention windows at build time (img_size); tiles of another size run other windows
+            mismatch = net.window_mismatch(tile, tile) if hasattr(net, 'window_mismatch') else None
+            if mismatch:
+                self.warnings.append(f'val.tile.size {size}: {mismatch}')
 
     def _size_multiple(self, opt, model_cls):
         """Least common multiple of the ``size_multiple`` of the networks the model tiles."""

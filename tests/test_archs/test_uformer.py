@@ -317,3 +317,19 @@ def test_hinet_model_trains_predicts_in_bf16_and_exports_a_uformer(tmp_path):
     (ort,) = session.run(None, {'tiles': tiles.numpy()})
     with torch.no_grad():
         assert (torch.from_numpy(ort) - model.forward_tiles(tiles)).abs().max() < 1e-3
+
+
+def test_the_option_checker_warns_at_start_up_about_tiles_with_other_windows():
+    """Flare7K++'s build (img_size 512) keeps its windows in any tile with an overlap (256 px or more on its 128 grid);
+    the default build (128) only in 128 px tiles."""
+    from flare_sr.utils.options_check import OptionChecker
+    cases = [(512, 512, 16, None), (512, 128, 0, 'this 128x128 input has 8 px at level 4, where img_size 512'),
+             (128, 256, 16, 'this 256x256 input has 16 px at level 4, where img_size 128'), (128, 128, 0, None)]
+    for img_size, size, overlap, expected in cases:
+        checker = OptionChecker(is_train=False)
+        checker._built = {}
+        opt = {'network_g': {'type': 'Uformer', 'img_size': img_size}}
+        checker._tile({'size': size, 'overlap': overlap}, opt, None)
+        assert not checker.problems
+        assert [line.split(': Uformer: ')[1][:len(expected or '')] for line in checker.warnings] == (
+            [expected] if expected else [])
