@@ -11,7 +11,7 @@ import torch
 from flare_sr.errors import FlareSRError
 from flare_sr.models.hinet_model import HINetModel
 from flare_sr.utils.checkpoint import load_training_state
-from tests.helpers import REPO, Payload, SystemPayload, model_options
+from tests.helpers import REPO, Payload, SystemPayload, model_options, run_script
 
 
 @pytest.mark.slow
@@ -40,9 +40,8 @@ def test_state_of_an_older_flare_sr_is_refused_with_the_way_to_convert_it(tmp_pa
     assert model.best_metric_results['val']['psnr']['val'] == 21.0
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize('payload', [Payload, SystemPayload])
-def test_converter_never_runs_a_payload_behind_numpy_values(tmp_path, payload):
+def test_converter_never_runs_a_payload_behind_numpy_values(tmp_path, capsys, payload):
     """The first unsafe global is numpy's, so loading names the converter; the payload after it is refused there, by
     name, the file is left as it was and nothing runs (the converter used to unpickle it with weights_only=False)."""
     marker = tmp_path / 'payload_ran'
@@ -52,10 +51,9 @@ def test_converter_never_runs_a_payload_behind_numpy_values(tmp_path, payload):
     before = path.read_bytes()
     with pytest.raises(FlareSRError, match='refused: it holds '):
         load_training_state(str(path))
-    result = subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'convert_training_state.py'), str(path)],
-                            capture_output=True, text=True, timeout=120)
+    code, out, err = run_script('convert_training_state', [path], capsys)
     shown = 'exec' if payload is Payload else 'posix.system (os.system)'
-    assert result.returncode == 2 and result.stderr == (
+    assert code == 2 and out == '' and err == (
         f'error: {path}: refused: it holds the Python object {shown}, which unpickling would call, and that can run '
         'any code; flare_sr loads checkpoints as weights only (tensors and plain data), as it writes them; nothing '
         'converted\n')
