@@ -44,6 +44,8 @@ idempotent. What each wrapper fixes:
   keeps DataLoader set-up off the global RNG, and corrects the epoch count BasicSR derives with
   ``ceil`` where the loader drops the last partial batch (a run could end before ``total_iter``), and refuses a
   validation image too small for a ``calculate_niqe`` metric before the first iteration.
+- BasicSR's ``PairedImageDataset`` path lists (``meta_info_file``, an LMDB's ``meta_info.txt``): a UTF-8 BOM
+  is no part of the first name (flare_sr's own readers open these files as ``utf-8-sig``).
 - ``calculate_niqe`` (METRIC_REGISTRY): one line naming the minimum size instead of ``LinAlgError`` on an image
   with fewer than two 96x96 blocks; a textureless image is not scored (NaN) (``flare_sr/metrics/niqe_size.py``).
 """
@@ -59,6 +61,7 @@ import sys
 import types
 from os import path as osp
 
+import basicsr.data.paired_image_dataset
 import basicsr.test
 import basicsr.train
 import basicsr.utils.misc
@@ -112,6 +115,9 @@ def apply():
         basicsr.train.create_train_val_dataloader)
     basicsr.train.EnlargedSampler = _choose_train_sampler
     METRIC_REGISTRY._obj_map['calculate_niqe'] = checked_niqe(METRIC_REGISTRY.get('calculate_niqe'))
+    for reader in ('paired_paths_from_meta_info_file', 'paired_paths_from_lmdb'):  # what PairedImageDataset calls
+        setattr(basicsr.data.paired_image_dataset, reader,
+                _without_bom(getattr(basicsr.data.paired_image_dataset, reader)))
     basicsr.utils.misc.mkdir_and_rename = basicsr.train.mkdir_and_rename = _wrap_mkdir_and_rename(
         basicsr.utils.misc.mkdir_and_rename)  # misc's make_exp_dirs and train's tb_logger folder
     basicsr.train.copy_opt_file = _wrap_copy_opt_file(basicsr.train.copy_opt_file)
@@ -231,6 +237,18 @@ def debug_name_warning(name, by_flag=False):
     return (f"name {name!r} contains 'debug', so BasicSR validates and saves a checkpoint every 8 iterations, logs "
             f'every iteration and writes no TensorBoard or wandb log (over val.val_freq, logger.save_checkpoint_freq, '
             f'logger.print_freq and logger.use_tb_logger); {cause}')
+
+
+def _without_bom(read_paths):
+    """A BasicSR path-list reader whose paths lose the UTF-8 BOM a Windows editor puts before a meta file's first
+    name (BasicSR reads the file as it is; CRLF it strips itself)."""
+
+    @functools.wraps(read_paths)
+    def wrapper(*args, **kwargs):
+        return [{key: value.replace('\ufeff', '') for key, value in paths.items()}
+                for paths in read_paths(*args, **kwargs)]
+
+    return wrapper
 
 
 def _check_dataset_names(opt):
