@@ -368,6 +368,7 @@ def level_window(side, win_size):
 
 
 def describe(window, shift):
+    """'8x8 windows shifted by 4' / 'without shift', for the img_size warning."""
     return f'{window}x{window} windows ' + (f'shifted by {shift}' if shift else 'without shift')
 
 
