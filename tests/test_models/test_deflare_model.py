@@ -278,3 +278,13 @@ def test_the_option_checker_refuses_what_deflare_model_would_ignore(tmp_path):
                         'pixel_opt': {'type': 'L1Loss'}}, val={'val_freq': 1, 'save_flare': True})
     assert OptionChecker(is_train=True).check(hinet) == [
         'val.save_flare: HINetModel predicts no flare layer (DeflareModel does); remove it']
+
+
+def test_bf16_autocast_trains_with_finite_losses(tmp_path, vgg_file):
+    """train.amp: bf16 (on the CPU here): the net and VGG under autocast, the losses in float32."""
+    perceptual = {'type': 'L_percepture', 'vgg_path': vgg_file}
+    model = DeflareModel(deflare_options(tmp_path, amp='bf16', perceptual=perceptual))
+    model.feed_data(batch())
+    model.optimize_parameters(1)
+    log = model.get_current_log()
+    assert all(np.isfinite(log[name]) for name in ('l1_flare', 'l1_base', 'l1_recons', 'l_vgg'))
