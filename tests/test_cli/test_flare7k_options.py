@@ -108,3 +108,20 @@ def test_the_test_copies_hold_every_key_of_the_shipped_files(template, shipped):
     with open(os.path.join(TEMPLATES, template), encoding='utf-8') as handle:
         ours = key_paths(yaml.safe_load(handle.read().replace('@DATA@', '/data').replace('@UID@', 'x')))
     assert ours == theirs
+
+
+def test_the_example_test_file_passes_the_checker_silently(flare7k_root, tmp_path, capsys):
+    """options/test_deflare_uformer_flare7kpp.yml with its paths on the drawn tree and a checkpoint of the Flare7K++
+    release's layout (random weights, params_ema): no error, note or warning."""
+    from flare_sr.archs.uformer_arch import Uformer
+
+    checkpoint = tmp_path / 'net_g_last.pth'
+    torch.save({'params_ema': Uformer(img_size=512, output_ch=6).state_dict()}, checkpoint)
+    os.makedirs(tmp_path / 'mask')
+    with open(os.path.join(REPO, 'options', 'test_deflare_uformer_flare7kpp.yml'), encoding='utf-8') as handle:
+        text = handle.read().replace('experiments/pretrained_models/flare7kpp/net_g_last.pth', str(checkpoint))
+    text = text.replace('datasets/Flare7Kpp/test_data/real/mask', str(tmp_path / 'mask'))
+    path = tmp_path / 'test.yml'
+    path.write_text(text.replace('datasets/Flare7Kpp/test_data/real', f'{flare7k_root}/val'), encoding='utf-8')
+    check_option_file(str(path), is_train=False)
+    assert capsys.readouterr().err == ''
