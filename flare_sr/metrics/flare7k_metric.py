@@ -31,6 +31,8 @@ Per image, on 8-bit RGB label (``gt``), result and mask:
 flare_sr's own ``calculate_flare_psnr`` (flare_psnr_metric.py) is another protocol: the mean over the region
 at any size, weights linear rather than squared, streak weights clipped instead of wrapped.
 """
+from os import path as osp
+
 import numpy as np
 from basicsr.metrics.metric_util import reorder_image
 from basicsr.utils.registry import METRIC_REGISTRY
@@ -157,12 +159,26 @@ def _validation_pair(img, img2, input_order):
     return img2, img
 
 
+def beside_folder(metric, lq_path, gt_path):
+    """Flare7K's layout, ``<set>/{input,gt,mask}``: the ``mask`` folder beside the image's own folder."""
+    for path in (lq_path, gt_path):
+        if path:
+            candidate = osp.join(osp.dirname(osp.dirname(osp.abspath(path))), 'mask')
+            if osp.isdir(candidate):
+                return candidate
+    raise FlareSRError(f'{metric}: no mask_folder given and no mask/ folder beside {osp.dirname(lq_path or gt_path)} '
+                       "(Flare7K's test_data/<set>/{input,gt,mask} layout); set mask_folder")
+
+
 def _validation_region(img, img2, region, mask_folder, lq_path, gt_path, input_order):
-    """One region's PSNR for BasicSR's metric call, the mask found by the image's name in ``mask_folder``."""
+    """One region's PSNR for BasicSR's metric call, the mask found by the image's name in ``mask_folder`` (default:
+    the ``mask`` folder beside the image's folder)."""
     metric = METRIC_NAMES[region]
     if not (lq_path or gt_path):
         raise FlareSRError(f'{metric} finds each mask by the image name: it needs lq_path or gt_path, which '
                            "flare_sr's validation passes")
+    if mask_folder is None:
+        mask_folder = beside_folder(metric, lq_path, gt_path)
     gt, result = _validation_pair(img, img2, input_order)
     mask_path = find_mask(mask_folder, lq_path, gt_path, metric=metric)
     mask = read_mask(mask_path)
@@ -188,23 +204,25 @@ def calculate_ssim_flare7k(img, img2, input_order='HWC'):
 
 
 @METRIC_REGISTRY.register()
-def calculate_g_psnr_flare7k(img, img2, mask_folder, lq_path=None, gt_path=None, input_order='HWC'):
+def calculate_g_psnr_flare7k(img, img2, mask_folder=None, lq_path=None, gt_path=None, input_order='HWC'):
     """Flare7K G-PSNR (dB) of one image; NaN (not scored) when its mask has no glare.
 
-    ``mask_folder``: the Flare7K masks; an image's mask has its stem, or the stem with input/lq/gt/label ->
-    mask (``input_000000`` -> ``mask_000000``). ``lq_path``, ``gt_path``: passed by flare_sr's validation.
+    ``mask_folder``: the Flare7K masks; by default the ``mask`` folder beside the input's (or label's) folder, as
+    in Flare7K's ``test_data/<set>/{input,gt,mask}``, so one option file scores several test sets. An image's
+    mask has its stem, or the stem with input/lq/gt/label -> mask (``input_000000`` -> ``mask_000000``).
+    ``lq_path``, ``gt_path``: passed by flare_sr's validation.
     Raises FlareSRError for a missing, grayscale or 16-bit mask, or one of another size than the image.
     """
     return _validation_region(img, img2, 'glare', mask_folder, lq_path, gt_path, input_order)
 
 
 @METRIC_REGISTRY.register()
-def calculate_s_psnr_flare7k(img, img2, mask_folder, lq_path=None, gt_path=None, input_order='HWC'):
+def calculate_s_psnr_flare7k(img, img2, mask_folder=None, lq_path=None, gt_path=None, input_order='HWC'):
     """Flare7K S-PSNR (dB); NaN when the mask has no streak. Arguments as ``calculate_g_psnr_flare7k``."""
     return _validation_region(img, img2, 'streak', mask_folder, lq_path, gt_path, input_order)
 
 
 @METRIC_REGISTRY.register()
-def calculate_global_psnr_flare7k(img, img2, mask_folder, lq_path=None, gt_path=None, input_order='HWC'):
+def calculate_global_psnr_flare7k(img, img2, mask_folder=None, lq_path=None, gt_path=None, input_order='HWC'):
     """Flare7K Global-PSNR (dB; all but the light source). Arguments as ``calculate_g_psnr_flare7k``."""
     return _validation_region(img, img2, 'global', mask_folder, lq_path, gt_path, input_order)

@@ -164,6 +164,10 @@ def test_val_metric_errors_are_one_line(tmp_path):
         calculate_metric({'img': label, 'img2': label, 'lq_path': 'x/input_000007.png'}, opt)
     with pytest.raises(FlareSRError, match='needs lq_path or gt_path'):
         calculate_metric({'img': label, 'img2': label}, opt)
+    with pytest.raises(FlareSRError, match=r'calculate_s_psnr_flare7k: no mask_folder given and no mask/ folder beside '
+                                           r'\S+input .*; set mask_folder'):
+        calculate_metric({'img': label, 'img2': label, 'lq_path': str(tmp_path / 'input' / 'input_000001.png')},
+                         {'type': 'calculate_s_psnr_flare7k'})
     cv2.imwrite(str(tmp_path / 'mask_000001.png'), np.zeros((16, 16), np.uint8))
     with pytest.raises(FlareSRError, match='grayscale mask; Flare7K masks are colour-coded'):
         calculate_metric({'img': label, 'img2': label, 'lq_path': 'input_000001.png'}, opt)
@@ -234,30 +238,37 @@ def test_script_prints_evaluate_py_table_for_a_folder_trio(tmp_path):
 
 @pytest.mark.slow
 def test_test_py_validation_and_script_give_the_same_flare7k_numbers(tmp_path, capsys):
-    """flare_sr/test.py with the five ``_flare7k`` metrics on a Flare7K test layout (Image_Pair_Loader, masks found
-    by name), then the script on the images it saved: the same means, and Score the mean of the three region means."""
-    folders = write_case(str(tmp_path / 'test_data'), '256x384')
+    """flare_sr/test.py with the five ``_flare7k`` metrics on two sets in Flare7K's test layout (Image_Pair_Loader;
+    no mask_folder: each set's own mask/ folder, masks found by name), then the script on the images it saved: the
+    same means, and Score the mean of the three region means."""
+    folders = write_case(str(tmp_path / 'test_data' / 'real'), '256x384')
+    synthetic = write_case(str(tmp_path / 'test_data' / 'synthetic'), '256x384')
+    for index in range(3):  # the same images, masks without glare or streak: other scores only if masks are its own
+        write_image(os.path.join(synthetic['mask'], f'mask_{index:06d}.png'), np.zeros((256, 384, 3), np.uint8))
     torch.manual_seed(0)
     checkpoint = str(tmp_path / 'net_g.pth')
     torch.save({'params': HINet(**{k: v for k, v in POST.items() if k != 'type'}).state_dict()}, checkpoint)
     name = unique_name('flare7k_protocol')
     metrics = {'psnr_flare7k': {'type': 'calculate_psnr_flare7k'}, 'ssim_flare7k': {'type': 'calculate_ssim_flare7k'}}
-    metrics.update((f'{key}_flare7k', {'type': metric, 'mask_folder': folders['mask']})
+    metrics.update((f'{key}_flare7k', {'type': metric})
                    for key, metric in (('g_psnr', REGION_TYPES['glare']), ('s_psnr', REGION_TYPES['streak']),
                                        ('global_psnr', REGION_TYPES['global'])))
     opt = {'name': name, 'model_type': 'HINetModel', 'num_gpu': 0, 'network_g': dict(POST),
            'path': {'pretrain_network_g': checkpoint},
-           'datasets': {'test_1': {'name': 'real', 'type': 'Image_Pair_Loader', 'dataroot_lq': folders['input'],
-                                   'dataroot_gt': folders['gt']}},
+           'datasets': {f'test_{index}': {'name': set_name, 'type': 'Image_Pair_Loader', 'dataroot_lq': paths['input'],
+                                          'dataroot_gt': paths['gt']}
+                        for index, (set_name, paths) in enumerate((('real', folders), ('synthetic', synthetic)))},
            'val': {'save_img': True, 'metrics': metrics}}
     option_file = tmp_path / 'test.yml'
     option_file.write_text(yaml.safe_dump(opt))
     try:
         result = run_train(option_file, tmp_path, script=TEST_SCRIPT, timeout=180)
         assert result.returncode == 0, result.stderr[-3000:]
-        means = read_metrics(os.path.join(REPO, 'results', name, 'metrics.json'))['datasets']['real']['mean']
+        records = read_metrics(os.path.join(REPO, 'results', name, 'metrics.json'))['datasets']
+        means = records['real']['mean']
         regions = ('g_psnr_flare7k', 's_psnr_flare7k', 'global_psnr_flare7k')
         assert [means[key]['scored'] for key in regions] == [2, 1, 3]
+        assert [records['synthetic']['mean'][key]['scored'] for key in regions] == [0, 0, 3]
         saved = os.path.join(REPO, 'results', name, 'visualization', 'real')
         code, out, err = run_script('evaluate_flare7k', ['--result', saved, '--gt', folders['gt'], '--mask',
                                                          folders['mask']], capsys)
