@@ -13,6 +13,9 @@ Rows (all from the CascadeModel that test.py and infer.py build, same option fil
                     border) averaged uniformly, then the frame down to half size (1224x1632), HINet there,
                     bicubic upsampling back.
   sliding           both networks on 512 windows at stride 256, averaged uniformly (the 3x target's baseline).
+  infer.py process  the fp32 row as a user runs it: ``python flare_sr/infer.py`` on the frame saved as a PNG, timed
+                    from the process's start to its end (imports, option checks, network builds, decoding, the
+                    tiles, PNG encoding); no warm-up, peak RSS of that process.
 The baselines run the model's own nets (same weights, memory format and allocator setting).
 
 Each row runs in a fresh subprocess: a warm-up call on one 512 window, then the timed frame (wall clock,
@@ -40,9 +43,11 @@ import copy
 import json
 import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
+import time
 
 import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision module BasicSR 1.4.2 imports)
 
@@ -50,7 +55,8 @@ import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision modu
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import machine_name, natural_pair, parse_size, peak_rss_mib, print_table, run_child, timed
+import yaml
+from _common import machine_name, natural_pair, parse_size, peak_rss_mib, print_table, run_child, timed, write_png_rgb
 from basicsr.archs import build_network
 from bench_model_cost import count_macs
 
@@ -68,9 +74,9 @@ from flare_sr.utils.tiling import TileLayout, pad_to_multiple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ORIGINAL_PATCH, ORIGINAL_HEIGHT = 512, 2448
-ROWS = ('fp32', 'bf16', 'onnxruntime', 'original', 'sliding')
+ROWS = ('fp32', 'bf16', 'onnxruntime', 'original', 'sliding', 'process')
 LABELS = {'fp32': 'fp32 ours', 'bf16': 'bf16 ours', 'onnxruntime': 'ONNX Runtime ours', 'original': 'original method',
-          'sliding': 'sliding window'}
+          'sliding': 'sliding window', 'process': 'infer.py, whole process'}
 SHIPPED = os.path.join(ROOT, 'options', 'test_cascade.yml')
 TINY = os.path.join(ROOT, 'options', 'tiny', 'test_cascade.yml')
 
@@ -200,11 +206,36 @@ def demo_patch(height, width, multiple):
     return min(patch, height // multiple * multiple, width // multiple * multiple)
 
 
+def infer_process(args, opt):
+    """The ``process`` row: ``python flare_sr/infer.py`` on the frame saved as a PNG, wall clock from the process's
+    start to its end (imports, option checks, network builds, decoding, the fp32 tiles, PNG encoding)."""
+    cascade = {key: value for key, value in (opt.get('cascade') or {}).items() if key in ('use_main', 'use_post')}
+    opt = dict(opt, cascade=cascade)  # network_main / network_post are resolved: not their stage files too
+    with tempfile.TemporaryDirectory(prefix='bench_infer_') as workdir:
+        frame = os.path.join(workdir, 'in', 'frame.png')
+        os.makedirs(os.path.dirname(frame))
+        write_png_rgb(frame, natural_pair(parse_size(args.size), np.random.default_rng(args.seed))[0])
+        option_file = os.path.join(workdir, 'infer.yml')
+        with open(option_file, 'w') as handle:
+            yaml.safe_dump(opt, handle, sort_keys=False)
+        command = [sys.executable, os.path.join(ROOT, 'flare_sr', 'infer.py'), '-opt', option_file,
+                   '--input', os.path.dirname(frame), '--output', os.path.join(workdir, 'out')]
+        start = time.perf_counter()
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f'infer.py failed (exit {result.returncode}):\n{result.stderr[-3000:]}')
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {'seconds': seconds, 'rss_growth_mib': peak, 'rss_peak_mib': peak, 'gpu_peak_mib': None}
+
+
 def child(args):
     """One row in this fresh process: seconds, peak memory and demo PSNR as JSON."""
+    opt = json.loads(args.opt_json)
+    if args.child == 'process':
+        return infer_process(args, opt)
     if not args.default_malloc and not args.device.startswith('cuda'):
         keep_freed_cpu_memory()
-    opt = json.loads(args.opt_json)
     run, model = build_runner(args.child, opt, args)
     tile = dict(opt['val']['tile'])
     height, width = parse_size(args.size)
@@ -234,7 +265,7 @@ def child(args):
 
 def work(row, height, width, args, opt, multiple, post_multiple):
     """[(role, tile height, tile width, count)] every net processes for one frame."""
-    if row in ('fp32', 'bf16', 'onnxruntime'):
+    if row in ('fp32', 'bf16', 'onnxruntime', 'process'):
         tile = opt['val']['tile']
         layout = TileLayout(height, width, tile.get('size'), tile.get('overlap', 32), multiple)
         return [(role, layout.tile_h, layout.tile_w, len(layout)) for role in ('main', 'post')]
@@ -326,6 +357,8 @@ def main():
         'original': f'Pix2Pix {args.patch} windows stride {args.patch // 2} averaged; HINet at '
                     f'{height // 2}x{width // 2}, bicubic up',
         'sliding': f'both networks on {args.patch} windows at stride {args.patch // 2}, averaged',
+        'process': 'python flare_sr/infer.py on the frame as a PNG, fp32: process start, checks, network builds, '
+                   'decoding, the tiles above, PNG encoding',
     }
     reference = results.get('sliding')
     rows = []
@@ -350,6 +383,9 @@ def main():
     if 'fp32' in results and reference:
         notes.append(f"fp32 ours vs sliding window: {reference['seconds'] / results['fp32']['seconds']:.2f}x faster "
                      f"(target >= 3x); work ratio {results['sliding']['gmacs'] / results['fp32']['gmacs']:.2f}x")
+    if 'process' in results and reference:
+        notes.append(f"infer.py whole process vs sliding window (in process, warmed up): "
+                     f"{reference['seconds'] / results['process']['seconds']:.2f}x faster")
     targets = {'bf16': ' (target: cost <= 0.05 dB)', 'onnxruntime': ''}
     for row, target in targets.items():
         if row in results and 'fp32' in results and 'psnr' in results[row]:
