@@ -756,6 +756,7 @@ class OptionChecker:
                 self._warn_unknown(f'train.{key}', key, list(TRAIN) + ['optim_g', 'pixel_opt'])
         if 'total_iter' not in train:
             self.problems.append('train.total_iter: missing')
+        self._train_ranges(train)
         for name in [key for key in train if str(key).startswith('optim_')]:
             if isinstance(train[name], dict):
                 self._optimizer(f'train.{name}', train[name])
@@ -779,6 +780,23 @@ class OptionChecker:
         mixing = train.get('mixing_augs')
         if isinstance(mixing, dict) and mixing.get('mixup'):
             self.warnings.append('train.mixing_augs.mixup: not implemented by flare_sr; trained without mixup')
+
+    def _train_ranges(self, train):
+        """Numbers BasicSR takes unchecked whose wrong value trains silently wrong."""
+        def number(key):
+            value = train.get(key)
+            return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+        total, decay, clip = number('total_iter'), number('ema_decay'), number('grad_clip')
+        if total is not None and total < 1:  # BasicSR would save the untrained net as the result
+            self.problems.append(f'train.total_iter: {total} trains nothing; expected an integer >= 1')
+        if decay is not None and not 0 <= decay < 1:
+            self.problems.append(f'train.ema_decay: {decay} is not in [0, 1): the share of the EMA copy kept at each '
+                                 'step (0: no EMA; Flare7K++ uses 0.9, BasicSR 0.999); outside it params_ema '
+                                 'diverges or never moves')
+        if clip is not None and clip < 0:
+            self.problems.append(f'train.grad_clip: {clip}: a maximal gradient norm is >= 0 (0 or ~: no clipping); '
+                                 'a negative one reverses every gradient')
 
     def _losses_applied(self, train, losses, model_cls, loss_registry):
         """A flare_sr model applies exactly its ``train_losses``: a missing one would crash, another is ignored."""

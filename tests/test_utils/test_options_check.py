@@ -43,3 +43,28 @@ def test_a_number_read_as_text_gets_a_fix_that_yaml_reads_as_a_number(tmp_path, 
     with pytest.raises(FlareSRError) as error:  # the file lacks other sections on purpose; lr is no longer one
         check_option_file(str(path))
     assert 'train.optim_g.lr' not in str(error.value) and 'logger: missing' in str(error.value)
+
+
+@pytest.mark.parametrize('line, message', [
+    ('total_iter: 0', 'train.total_iter: 0 trains nothing'),
+    ('total_iter: -5', 'train.total_iter: -5 trains nothing'),
+    ('ema_decay: 1.5', 'train.ema_decay: 1.5 is not in [0, 1)'),
+    ('ema_decay: 1', 'train.ema_decay: 1 is not in [0, 1)'),
+    ('ema_decay: -0.1', 'train.ema_decay: -0.1 is not in [0, 1)'),
+    ('grad_clip: -1', 'train.grad_clip: -1'),
+])
+def test_train_numbers_that_would_train_silently_wrong_are_refused(tmp_path, line, message):
+    """BasicSR takes these unchecked: total_iter 0 saves the untrained net as the result, an EMA decay >= 1 or < 0
+    makes params_ema diverge or never move, a negative max gradient norm reverses every gradient."""
+    path = tmp_path / 'x.yml'
+    key = line.split(':')[0]
+    text = FILE.format(lr=0.001)
+    text = re.sub(rf'  {key}: .*\n', '', text) + f'  {line}\n'
+    path.write_text(text)
+    with pytest.raises(FlareSRError) as error:
+        check_option_file(str(path))
+    assert message in str(error.value)
+    path.write_text(FILE.format(lr=0.001) + '  ema_decay: 0.999\n  grad_clip: 0.01\n')
+    with pytest.raises(FlareSRError) as error:  # in range: only the missing sections are left
+        check_option_file(str(path))
+    assert 'train.' not in str(error.value)
