@@ -110,18 +110,20 @@ def infer_main(argv=None):
         peek_size(path)  # fail on an unreadable file now, not after an hour of inference
     plan = plan_outputs(inputs, args.output, args.overwrite)
     check_writable(args.output)
+    flare_plan = {}
+    if args.save_flare:
+        if osp.realpath(args.save_flare) == osp.realpath(args.output):
+            raise FlareSRError(f'--save-flare {args.save_flare}: is the --output folder, where the flare layers would '
+                               'replace the restored images; choose another folder')
+        flare_plan = dict(plan_outputs(inputs, args.save_flare, args.overwrite, flag='--save-flare'))
     own_files = ([('the input', path) for path in inputs] + [('the output', target) for _, target in plan]
+                 + [('the flare layer', target) for target in flare_plan.values()]
                  + [('the option file', args.opt), ('the --onnx file', args.onnx)])
     if args.zip:
         check_output_file(args.zip, '--zip', inputs=own_files + [('the --save-tiles picture', args.save_tiles)])
     if args.save_tiles:
         check_output_file(args.save_tiles, '--save-tiles', '.png', inputs=own_files)
-    flare_plan = None
     if args.save_flare:
-        if osp.realpath(args.save_flare) == osp.realpath(args.output):
-            raise FlareSRError(f'--save-flare {args.save_flare}: is the --output folder, where the flare layers would '
-                               'replace the restored images; choose another folder')
-        flare_plan = dict(plan_outputs(inputs, args.save_flare, args.overwrite))
         check_writable(args.save_flare, '--save-flare')
     if args.backend == 'onnxruntime':
         if args.precision not in (None, 'fp32'):

@@ -89,11 +89,12 @@ def _file_id(path):
     return status.st_dev, status.st_ino
 
 
-def plan_outputs(inputs, output_dir, overwrite=False):
+def plan_outputs(inputs, output_dir, overwrite=False, flag='--output'):
     """[(input, output)], or a FlareSRError where an output would replace something the user had: two inputs
     mapping to one output; an output that is an input (compared after resolving symlinks, and by inode for
     hard links: an ``output_dir`` that is, or resolves into, the input folder is accepted only where no name
-    collides); an existing file that flare_sr did not write (``written_by_flare_sr``), unless ``overwrite``."""
+    collides); an existing file that flare_sr did not write (``written_by_flare_sr``), unless ``overwrite``.
+    ``flag`` names the option that gave ``output_dir`` (``--save-flare``) in the message."""
     resolved_dir = osp.realpath(output_dir)
     files = {_file_id(path): path for path in inputs}  # a symlink or hard link to an input has the input's id
     owners, plan = {}, []
@@ -105,12 +106,12 @@ def plan_outputs(inputs, output_dir, overwrite=False):
         owners[landing] = path
         victim = files.get(_file_id(landing)) if osp.exists(landing) else None
         if victim is not None:
-            where = '' if resolved_dir == osp.abspath(output_dir) else f' (--output resolves to {resolved_dir})'
+            where = '' if resolved_dir == osp.abspath(output_dir) else f' ({flag} resolves to {resolved_dir})'
             raise FlareSRError(f'{path}: its output {target} is the input {victim}{where}, which it would replace; '
-                               'choose another --output')
+                               f'choose another {flag}')
         if osp.lexists(target) and not overwrite and not written_by_flare_sr(target):
             raise FlareSRError(f'{target}: exists and was not written by flare_sr; move it away, choose another '
-                               '--output, or pass --overwrite to replace it')
+                               f'{flag}, or pass --overwrite to replace it')
         plan.append((path, target))
     return plan
 

@@ -171,3 +171,21 @@ def test_xmp_that_is_not_carried_is_said_once(tmp_path, capsys, option_file):
         (photos / name).write_bytes(buffer.getvalue())
     code, _, err = _infer(capsys, option_file, '--input', photos, '--output', tmp_path / 'out')
     assert code == 0 and err.count('warning: ') == 1 and 'XMP of 2 inputs (a.jpg, b.jpg)' in err, err
+
+
+def test_flare_layers_never_replace_an_input_or_another_output(tmp_path, capsys, option_file):
+    """--save-flare is checked as --output is (and named), and its files count as outputs of the run for --save-tiles
+    and --zip; all refused before the option file is read."""
+    photos = _photos(tmp_path / 'photos', 'beach.png', 'street.png')
+    flares = tmp_path / 'flares'
+    os.symlink(photos, tmp_path / 'link')
+    before = _digests(photos)
+    for folder in (photos, tmp_path / 'link'):
+        code, _, err = _infer(capsys, option_file, '--input', photos, '--output', tmp_path / 'out', '--save-flare',
+                              folder)
+        _refused(code, err, 'beach.png', 'is the input', 'choose another --save-flare')
+    for flag in ('--save-tiles', '--zip'):
+        code, _, err = _infer(capsys, option_file, '--input', photos, '--output', tmp_path / 'out', '--save-flare',
+                              flares, flag, flares / 'beach.png')
+        _refused(code, err, flag, 'is the flare layer')
+    assert _digests(photos) == before and not os.path.exists(flares)
