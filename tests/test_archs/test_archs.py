@@ -110,7 +110,11 @@ def test_nafnet_gradients_match_the_official_layernorm_backward(name):
     x = record['input'].clone().requires_grad_(True)
     out = net.eval()(x)
     (out * torch.linspace(-1, 1, out.numel()).view(out.shape)).sum().backward()
-    torch.testing.assert_close(x.grad, record['grad_input'], atol=1e-5, rtol=1e-5)
+    # The input's gradient sums over every channel and block above it: its float32 rounding depends on the CPU's
+    # kernels (AVX-512 on AMD EPYC against AMX on Intel Xeon: 2.2e-5 where the gradient reaches 7), so the
+    # absolute tolerance scales with its size, as for the parameters below.
+    scale = record['grad_input'].abs().max().item()
+    torch.testing.assert_close(x.grad, record['grad_input'], atol=max(1e-5, 5e-6 * scale), rtol=1e-5)
     grads = {key: param.grad for key, param in net.named_parameters()}
     assert grads.keys() == record['grad_params'].keys()
     for key, grad in grads.items():
