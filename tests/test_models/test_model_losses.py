@@ -11,7 +11,8 @@ from flare_sr.utils.options_check import OptionChecker
 
 def test_option_checker_knows_the_new_options(tmp_path):
     """The new keys pass; misspelt ones and a missing mask folder are caught before training starts."""
-    opt = {'name': 'x', 'model_type': 'HINetModel', 'datasets': {}, 'logger': {'print_freq': 1},
+    opt = {'name': 'x', 'model_type': 'HINetModel', 'datasets': {},
+           'logger': {'print_freq': 1, 'save_checkpoint_freq': 1},
            'network_g': {'type': 'HINet', 'wf': 4, 'depth': 2},
            'train': {'total_iter': 1, 'pixel_opt': {'type': 'L1Loss'},
                      'fft_opt': {'type': 'FFTLoss', 'loss_weight': 0.1},
