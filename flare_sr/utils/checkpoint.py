@@ -12,6 +12,7 @@ Misuses named in one line (BasicSR #717 and its kind): a network file given as `
 """
 import os
 import pickle
+import pickletools
 import re
 from os import path as osp
 
@@ -54,11 +55,41 @@ NUMPY_GLOBAL_NAMES = {entry[1] if isinstance(entry, tuple) else f'{entry.__modul
 
 def unsafe_globals(path, error=None):
     """The Python objects (``module.name``) the pickle of checkpoint ``path`` would import or call, read without
-    unpickling it (torch's scan of the zip format; for the legacy format, the one torch's ``error`` names)."""
+    unpickling it (torch's scan of the zip format; for the legacy format, the one torch's ``error`` names; for a
+    bare pickle, which torch reports as 'Unsupported operand', its opcodes)."""
     try:
         return torch.serialization.get_unsafe_globals_in_checkpoint(path)
     except (ValueError, RuntimeError, OSError, EOFError, pickle.UnpicklingError):
-        return re.findall(r'GLOBAL (\S+)', str(error or ''))[:1]
+        return re.findall(r'GLOBAL (\S+)', str(error or ''))[:1] or _pickle_globals(path)
+
+
+_STRING_OPS = {'SHORT_BINUNICODE', 'BINUNICODE', 'BINUNICODE8', 'UNICODE', 'SHORT_BINSTRING', 'BINSTRING', 'STRING'}
+
+
+def _pickle_globals(path, max_ops=100_000):
+    """``module.name`` of each GLOBAL / STACK_GLOBAL in the first pickle of ``path``, from its opcodes alone
+    (``pickletools.genops`` decodes, never builds or calls); what was found before a malformed opcode."""
+    found, strings, memo = [], [], {}
+    try:
+        with open(path, 'rb') as handle:
+            for count, (op, arg, _) in enumerate(pickletools.genops(handle)):
+                if count >= max_ops:
+                    break
+                if op.name in _STRING_OPS:
+                    strings.append(arg)
+                elif op.name == 'MEMOIZE':
+                    memo[len(memo)] = strings[-1] if strings else None
+                elif op.name in ('PUT', 'BINPUT', 'LONG_BINPUT'):
+                    memo[arg] = strings[-1] if strings else None
+                elif op.name in ('GET', 'BINGET', 'LONG_BINGET') and isinstance(memo.get(arg), str):
+                    strings.append(memo[arg])
+                elif op.name == 'GLOBAL':
+                    found.append(arg.replace(' ', '.'))
+                elif op.name == 'STACK_GLOBAL' and len(strings) >= 2:
+                    found.append(f'{strings[-2]}.{strings[-1]}')
+    except (ValueError, EOFError, OSError, UnicodeDecodeError):
+        pass
+    return list(dict.fromkeys(found))
 
 
 def _shown(name):

@@ -230,3 +230,19 @@ def test_vgg_weights_with_a_payload_are_refused_by_name(tmp_path):
         load_vgg19_features(str(vgg))
     assert str(error.value).startswith(f'{vgg}: refused: it holds the Python object posix.system (os.system)')
     assert 'weights_only' not in str(error.value) and not marker.exists()
+
+
+@pytest.mark.parametrize('protocol', [2, 4, 5])
+def test_a_bare_pickle_with_a_payload_is_named_not_called_not_a_checkpoint(tmp_path, protocol):
+    """A plain pickle (what ``pickle.dump`` writes, not ``torch.save``): torch's message is 'Unsupported operand
+    149'; the line names the call the file holds, read from its opcodes, and the payload never runs."""
+    import pickle
+    marker = tmp_path / 'payload_ran'
+    path = tmp_path / 'weights.pth'
+    with open(path, 'wb') as handle:
+        pickle.dump({'params': SystemPayload(marker)}, handle, protocol=protocol)
+    with pytest.raises(FlareSRError) as error:
+        load_weights_only(str(path), 'path.pretrain_network_g')
+    assert str(error.value).startswith(f'path.pretrain_network_g: {path}: refused: it holds the Python object '
+                                       'posix.system (os.system), which unpickling would call')
+    assert not marker.exists()
