@@ -36,16 +36,13 @@ def vgg19_weights_path(vgg_path=None):
     """The VGG19 weights file to use: ``vgg_path`` (the option), else ``$FLARE_SR_VGG19``, else
     :func:`default_vgg19_path`. Returns ``(path, found)``; an explicitly given path that does not exist is a
     FlareSRError (a typo must not silently drop the loss)."""
-    if vgg_path:
-        path = osp.expanduser(str(vgg_path))
-        if not osp.isfile(path):
-            raise FlareSRError(f'train.perceptual.vgg_path: {vgg_path} does not exist (torchvision\'s {VGG19_FILE})')
-        return path, True
-    if os.environ.get(VGG19_ENV):
-        path = osp.expanduser(os.environ[VGG19_ENV])
-        if not osp.isfile(path):
-            raise FlareSRError(f'${VGG19_ENV}: {path} does not exist (torchvision\'s {VGG19_FILE})')
-        return path, True
+    for given, where in ((vgg_path, 'train.perceptual.vgg_path'), (os.environ.get(VGG19_ENV), f'${VGG19_ENV}')):
+        if given:
+            path = osp.expanduser(str(given))
+            if not osp.isfile(path):
+                what = 'is a folder, not a file' if osp.isdir(path) else 'does not exist'
+                raise FlareSRError(f'{where}: {given} {what} (torchvision\'s {VGG19_FILE})')
+            return path, True
     path = default_vgg19_path()
     return path, osp.isfile(path)
 

@@ -130,6 +130,8 @@ def test_without_vgg_weights_one_line_says_where_they_go_and_a_wrong_path_is_an_
     monkeypatch.setenv('FLARE_SR_VGG19', str(tmp_path / 'gone.pth'))
     with pytest.raises(FlareSRError, match=r'\$FLARE_SR_VGG19: .*gone.pth does not exist'):
         DeflareModel(deflare_options(tmp_path, perceptual={'type': 'L_percepture'}))
+    with pytest.raises(FlareSRError, match=f'train.perceptual.vgg_path: {tmp_path} is a folder, not a file'):
+        DeflareModel(deflare_options(tmp_path, perceptual={'type': 'L_percepture', 'vgg_path': str(tmp_path)}))
 
 
 def test_ema_copy_follows_the_decay_and_is_saved_and_used_for_prediction(tmp_path):
