@@ -16,12 +16,13 @@ falls on both alike.
 
     python scripts/bench/bench_busy_machine.py [--images 200] [--size 64x64] [--repeats 2]
 """
-import argparse
 import os
 import subprocess
 import sys
 
 from _common import machine_name, parse_size, print_table, run_child
+
+from flare_sr.errors import ArgumentParser  # the job's environment is set per child (run_job)
 
 JOB = '''
 import json, sys, time
@@ -53,7 +54,7 @@ def run_job(first, images, size, competing):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--images', type=int, default=200)
     parser.add_argument('--size', default='64x64', help='HxW of each image')
     parser.add_argument('--repeats', type=int, default=2)
