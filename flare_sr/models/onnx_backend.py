@@ -122,10 +122,29 @@ class OnnxRuntimePredictor:
             raise FlareSRError(f'{onnx_path}: no size_multiple in its metadata; export it with scripts/export_onnx.py')
         self.size_multiple = int(metadata['size_multiple'])
         self.model_type = metadata.get('model_type', '?')
-        self.predicts_flare = self.session.get_outputs()[0].shape[1] == 6  # DeflareModel's image and flare layer
+        self.path = onnx_path
+        self.channels = self._check_signature()
+        self.predicts_flare = self.channels == 6  # DeflareModel's image and flare layer
         self.flare_layer = None  # the flare of the last predict (1x3xHxW CPU, [0, 1]) for a 6-channel graph
         self.opt = opt
         self.providers = self.session.get_providers()
+
+    def _check_signature(self):
+        """The graph's output channels (3, or 6 for DeflareModel's two layers); FlareSRError for a graph that does
+        not take export_onnx's one float32 Bx3xHxW input, or declares other outputs (e.g. converted to fp16)."""
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if [(put.name, put.type) for put in inputs] != [('tiles', 'tensor(float)')] or len(outputs) != 1 \
+                or outputs[0].type != 'tensor(float)':
+            got = ', '.join(f'{put.name} of {put.type}' for put in inputs)
+            raise FlareSRError(f'{self.path}: takes {got} and gives {len(outputs)} output(s) of '
+                               f'{", ".join(put.type for put in outputs)}; flare_sr runs the graph of '
+                               'scripts/export_onnx.py: tiles of tensor(float) in, one tensor(float) out')
+        channels = outputs[0].shape[1] if len(outputs[0].shape) == 4 else None
+        if channels not in (3, 6):
+            shown = channels if isinstance(channels, int) else 'an undeclared number of'
+            raise FlareSRError(f'{self.path}: gives {shown} channels per tile; flare_sr runs 3 (an image) or 6 '
+                               '(DeflareModel: image and flare layer)')
+        return channels
 
     def tile_options(self):
         tile = (self.opt.get('val') or {}).get('tile') or {}
@@ -135,6 +154,11 @@ class OnnxRuntimePredictor:
     def run_tiles(self, tiles):
         """Bx3xhxw float32 CPU tensor -> the session's output as a tensor."""
         (out,) = self.session.run(None, {'tiles': tiles.float().contiguous().numpy()})
+        expected = (tiles.shape[0], self.channels, *tiles.shape[2:])
+        if out.shape != expected:  # a graph whose runs differ from what it declares
+            raise FlareSRError(f'{self.path}: gave a tile of {out.shape[1]} channels and {out.shape[2]}x{out.shape[3]} '
+                               f'px for a {tiles.shape[2]}x{tiles.shape[3]} tile; it declares {self.channels} channels '
+                               'of the tile\'s size (export_onnx\'s graphs keep the size)')
         return torch.from_numpy(out)
 
     def predict(self, lq_cpu):

@@ -70,3 +70,44 @@ def test_an_opset_the_exporter_cannot_write_is_one_line(opset):
     with pytest.raises(FlareSRError) as error:
         export_onnx(None, 'never.onnx', opset=opset)
     assert str(error.value) == f'--opset {opset}: use an ONNX opset from 13 to 20 (default 17)'
+
+
+def _graph(path, elem_type, channels_out, height_repeats=1):
+    """A tiny graph with flare_sr's metadata: fp16/fp32 input 'tiles' -> the input's channels repeated to
+    ``channels_out``, its rows ``height_repeats`` times (a 2x upscaler's shape)."""
+    import onnx
+    from onnx import TensorProto, helper
+    dims = ['batch', 3, 'height', 'width']
+    repeats = helper.make_tensor('repeats', TensorProto.INT64, [4], [1, channels_out // 3, height_repeats, 1])
+    nodes = [helper.make_node('Tile', ['tiles', 'repeats'], ['restored'])]
+    out_dims = ['batch', channels_out, 'out_height', 'width']
+    graph = helper.make_graph(nodes, 'g', [helper.make_tensor_value_info('tiles', elem_type, dims)],
+                              [helper.make_tensor_value_info('restored', elem_type, out_dims)], [repeats])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)])
+    model.ir_version = 8
+    entry = model.metadata_props.add()
+    entry.key, entry.value = 'size_multiple', '8'
+    onnx.save(model, path)
+
+
+def test_an_onnx_file_of_another_signature_is_one_line(tmp_path, capsys):
+    """A graph converted to fp16, one of other channels than 3 or 6, one whose tiles come back at another size (an
+    upscaler's) is refused in one line naming the file (onnxruntime's InvalidArgument or an AssertionError)."""
+    from onnx import TensorProto
+    option_file = cascade_option_file(tmp_path)
+    write_image(tmp_path / 'in' / 'a.png', np.zeros((16, 16, 3)))
+    common = ['-opt', option_file, '--input', tmp_path / 'in', '--backend', 'onnxruntime', '--tile', 16,
+              '--overlap', 0]
+    cases = [(TensorProto.FLOAT16, 3, 1, 'takes tiles of tensor(float16)'),
+             (TensorProto.FLOAT, 3, 2, 'gave a tile of 3 channels and 32x16 px for a 16x16 tile'),
+             (TensorProto.FLOAT, 9, 1, 'gives 9 channels')]
+    for index, (elem_type, channels, repeats, expected) in enumerate(cases):
+        path = tmp_path / f'm{index}.onnx'
+        _graph(path, elem_type, channels, repeats)
+        code, err = infer_in_process(capsys, *common, '--output', tmp_path / f'out{index}', '--onnx', path)
+        lines = [line for line in err.strip().splitlines() if not line.startswith('infer:')]  # the progress bar
+        assert code == 2 and lines[-1].startswith(f'error: {path}: ') and expected in lines[-1], err
+        assert len(lines) == 1 and 'Traceback' not in err, err
+    _graph(tmp_path / 'ok.onnx', TensorProto.FLOAT, 3)  # the identity: the photo comes back
+    code, err = infer_in_process(capsys, *common, '--output', tmp_path / 'ok', '--onnx', tmp_path / 'ok.onnx')
+    assert code == 0, err
