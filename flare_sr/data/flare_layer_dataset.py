@@ -243,6 +243,16 @@ def layer_images(folder):
     return paths
 
 
+def unread_subfolders(folder):
+    """Names of ``folder``'s sub-folders that hold images which ``layer_images`` does not read (it reads the
+    folder alone when images are directly in it); [] otherwise."""
+    if not os.path.isdir(folder) or not layer_images(folder) or not any(
+            os.path.isfile(os.path.join(folder, name)) for name in os.listdir(folder)):
+        return []
+    return [name for name in sorted(os.listdir(folder)) if not name.startswith('.')
+            and os.path.isdir(os.path.join(folder, name)) and layer_images(os.path.join(folder, name))]
+
+
 def _folder_dict(value, key, key_path, problems, optional_entries):
     """{name: folder or None} of option ``key``'s ``value`` (None, ``~`` or ``{}``: empty); a bad shape is a
     problem. The YAML word ``None`` is a string; it means none here, as Flare7K#33's users wrote it."""
@@ -435,6 +445,23 @@ class FlareLayerDataset(data.Dataset):
     def check_options(cls, opt, key_path):
         """Option-checker lines: bad keys, missing or empty folders, counts, ratios, unreadable image headers."""
         return plan_layers(opt, key_path, cls.PER_SOURCE, read_headers=True)[0]
+
+    @classmethod
+    def check_warnings(cls, opt, key_path):
+        """Option-checker warning lines: folders whose sub-folders hold images that are not read."""
+        folders = [('image_path', opt.get('image_path'))]
+        for key in ('scattering_dict', 'reflective_dict', 'light_dict'):
+            if isinstance(opt.get(key), dict):
+                folders += [(f'{key}.{name}', folder) for name, folder in opt[key].items()]
+        lines = []
+        for key, folder in folders:
+            unread = unread_subfolders(folder) if isinstance(folder, str) else []
+            if unread:
+                count = f'{len(unread)} sub-folder{"s" * (len(unread) > 1)}'
+                lines.append(f'{key_path}.{key}: {folder} holds images, so the images in its {count} '
+                             f'({", ".join(unread[:3])}{", ..." * (len(unread) > 3)}) are not read; move them up '
+                             'beside the others to use them')
+        return lines
 
     def __len__(self):
         return len(self.backgrounds)

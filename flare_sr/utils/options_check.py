@@ -719,6 +719,9 @@ class OptionChecker:
         check = getattr(dataset_cls, 'check_options', None)
         if check is not None:
             self.problems += check(dataset_opt, key_path)
+        check_warnings = getattr(dataset_cls, 'check_warnings', None)  # e.g. images a folder holds but are not read
+        if check_warnings is not None:
+            self.warnings += check_warnings(dataset_opt, key_path)
 
     def _fork_dataset_keys(self, key_path, dataset_opt):
         """HINet/NAFNet's ``use_flip`` honoured as ``use_hflip``; ``use_shuffle`` and ``color`` as far as they go."""

@@ -273,3 +273,23 @@ def test_models_train_two_iterations_on_layers_through_train_py(tmp_path, tree, 
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'iter:       2' in result.stdout + result.stderr and 'warning' not in result.stderr
     assert os.path.isfile(os.path.join(experiment_dirs(name)[0], 'models', 'net_g_latest.pth'))
+
+
+def test_sub_folders_beside_images_are_named_in_a_warning_not_skipped_silently(tmp_path, tree):
+    """A folder with images in it is read alone (Flare7K's globs), so images in its sub-folders are not used: a
+    start-up warning names the key and the sub-folders; the folders of the tree get none."""
+    import io
+    moved = _copy_tree(tree, tmp_path / 'copy')
+    extra = os.path.join(moved['image_path'], 'more photos')
+    write_image(os.path.join(extra, 'x.png'), np.zeros((40, 40, 3), np.uint8))
+    os.makedirs(os.path.join(moved['image_path'], 'empty'))
+    opt = _layer_options(tmp_path, tree, **{key: moved[key] for key in ('image_path', 'scattering_dict', 'light_dict')})
+    stream = io.StringIO()
+    check_option_file(write_options(tmp_path / 'sub.yml', opt), stream=stream)
+    lines = [line for line in stream.getvalue().splitlines() if 'sub-folder' in line]
+    assert lines == [f'warning: {tmp_path / "sub.yml"}: datasets.train.image_path: {moved["image_path"]} holds '
+                     'images, so the images in its 1 sub-folder (more photos) are not read; move them up beside the '
+                     'others to use them']
+    stream = io.StringIO()
+    check_option_file(write_options(tmp_path / 'ok.yml', _layer_options(tmp_path, tree)), stream=stream)
+    assert 'sub-folder' not in stream.getvalue()
