@@ -156,7 +156,8 @@ def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_e
     if not onnx_path:
         raise FlareSRError('--backend onnxruntime needs --onnx FILE (written by scripts/export_onnx.py)')
     if not osp.isfile(onnx_path):
-        raise FlareSRError(f'{onnx_path}: --onnx file not found')
+        raise FlareSRError(f'{onnx_path}: --onnx ' + ('is a folder, not a file' if osp.isdir(onnx_path) else
+                                                      'file not found'))
     opt = dict(load_option_file(option_file), datasets={}, path={})
     opt.pop('train', None)
     problems = OptionChecker(is_train=False).check(opt)

@@ -317,7 +317,8 @@ def list_images(folder):
     """
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
-        raise FlareSRError(f'{folder}: image folder not found')
+        raise FlareSRError(f'{folder}: ' + ('is a file, not a folder of images' if os.path.exists(folder)
+                                            else 'image folder not found'))
     paths = sorted(
         os.path.join(folder, name) for name in os.listdir(folder)
         if not name.startswith('.') and name.lower().endswith(IMAGE_EXTENSIONS)
@@ -354,7 +355,8 @@ def list_photos(folder):
     """
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
-        raise FlareSRError(f'{folder}: image folder not found')
+        raise FlareSRError(f'{folder}: ' + ('is a file, not a folder of images' if os.path.exists(folder)
+                                            else 'image folder not found'))
     extensions = photo_extensions()
     paths, skipped = [], {'sub-folders': [], 'hidden': [], 'unreadable': [], 'not images': []}
     for name in sorted(os.listdir(folder)):

@@ -256,7 +256,8 @@ def load_option_file(path):
     if path is None:
         raise FlareSRError('no option file given: use -opt options/<name>.yml')
     if not osp.isfile(path):
-        raise FlareSRError(f'{path}: option file not found')
+        raise FlareSRError(f'{path}: ' + ('the option file is a folder, not a file' if osp.isdir(path) else
+                                          'option file not found'))
     try:
         with open(path, encoding='utf-8') as handle:
             opt = load_yaml(handle)

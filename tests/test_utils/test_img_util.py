@@ -171,3 +171,22 @@ def test_pair_paths_duplicate_key_named(tmp_path):
     _touch(tmp_path / 'gt', 'a.png')
     with pytest.raises(FlareSRError, match=r'a\.png: same stem "a" as .*a\.jpg'):
         pair_paths(tmp_path / 'lq', tmp_path / 'gt')
+
+
+def test_a_path_of_the_wrong_kind_is_named_as_such_not_as_missing(tmp_path):
+    """A file given for a folder (evaluate_flare7k.py --result photo.png) or a folder for a file (--onnx, -opt)
+    says which it is; 'not found' sent the user looking for a typo."""
+    from flare_sr.pipeline.inference import build_onnx_predictor
+    from flare_sr.utils.img_util import list_photos
+    from flare_sr.utils.options_check import load_option_file
+    photo = tmp_path / 'photo.png'
+    write_image(photo, np.zeros((4, 4, 3), np.uint8))
+    for lister in (list_images, list_photos):
+        with pytest.raises(FlareSRError, match=f'^{photo}: is a file, not a folder of images$'):
+            lister(photo)
+        with pytest.raises(FlareSRError, match='image folder not found'):
+            lister(tmp_path / 'gone')
+    with pytest.raises(FlareSRError, match=f'^{tmp_path}: --onnx is a folder, not a file$'):
+        build_onnx_predictor('x.yml', str(tmp_path))
+    with pytest.raises(FlareSRError, match=f'^{tmp_path}: the option file is a folder, not a file$'):
+        load_option_file(str(tmp_path))
