@@ -19,8 +19,40 @@ _YAML_TAG = 'tag:yaml.org,2002:'
 _CODE_TAGS = ('python/object', 'python/name', 'python/module')
 
 
+# Values an option file may expand to through aliases: real ones hold hundreds; a "billion laughs" file (9 levels
+# of 9 aliases) reads as shared lists at once, but every walk of the options (the checker, BasicSR's dict2str)
+# visits 9^9 values.
+MAX_VALUES = 1_000_000
+
+
 class OrderedSafeLoader(getattr(yaml, 'CSafeLoader', yaml.SafeLoader)):
-    """``yaml.SafeLoader`` (LibYAML's where installed) with ordered mappings; unknown tags are refused."""
+    """``yaml.SafeLoader`` (LibYAML's where installed) with ordered mappings; unknown tags are refused, and so is a
+    document that refers to itself or expands to more than ``MAX_VALUES`` values through aliases."""
+
+    def construct_document(self, node):
+        data = super().construct_document(node)
+        _expanded_size(data, {}, node.start_mark.name)
+        return data
+
+
+def _expanded_size(value, sizes, name):
+    """How many values ``value`` holds with every alias expanded, counted once per shared object (``sizes``: id ->
+    size, None while counting); FlareSRError past MAX_VALUES or for an object inside itself."""
+    if not isinstance(value, (dict, list)):
+        return 1
+    key = id(value)
+    if key in sizes:
+        if sizes[key] is None:
+            raise FlareSRError(f'{name}: an anchor refers to itself (a value inside itself); option files are trees')
+        return sizes[key]
+    sizes[key] = None
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+    size = 1 + sum(_expanded_size(item, sizes, name) for item in items)
+    if size > MAX_VALUES:
+        raise FlareSRError(f'{name}: its aliases expand to more than {MAX_VALUES:,} values (a "billion laughs" '
+                           'file?); flare_sr refuses it')
+    sizes[key] = size
+    return size
 
 
 def _ordered_mapping(loader, node):

@@ -87,3 +87,23 @@ def test_every_reader_of_option_files_refuses_the_tag(tmp_path, capsys):
     with pytest.raises(FlareSRError, match=expected):
         preview.dataset_options(type('Args', (), {'opt': str(path), 'phase': 'train'})())
     assert not marker.exists()
+
+
+def _bomb(depth=9, width=9):
+    text = 'a0: &a0 [' + ', '.join(['lol'] * width) + ']\n'
+    for level in range(1, depth):
+        text += f'a{level}: &a{level} [' + ', '.join([f'*a{level - 1}'] * width) + ']\n'
+    return text
+
+
+@pytest.mark.parametrize('text, words', [(_bomb(), 'expand to more than 1,000,000 values'),
+                                         ('a: &a [1, *a]\n', 'refers to itself')])
+def test_a_yaml_bomb_or_a_self_reference_is_refused_not_walked(tmp_path, text, words):
+    """Aliases nest: 9 levels of 9 read as shared lists in no time, but every walk of the options (the checker,
+    BasicSR's dict2str) visits 9^9 values: the command hung. A list holding itself recursed without end."""
+    path = tmp_path / 'bomb.yml'
+    path.write_text('name: x\nnum_gpu: 0\n' + text)
+    with pytest.raises(FlareSRError) as error:
+        load_option_file(str(path))
+    assert str(error.value).startswith(f'{path}: ') and words in str(error.value), error.value
+    assert load_yaml(_bomb(depth=3))['a2'][0][0] == ['lol'] * 9  # a few levels are fine
