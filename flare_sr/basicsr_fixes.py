@@ -252,16 +252,25 @@ def _without_bom(read_paths):
 
 
 def _check_dataset_names(opt):
-    """Validation images, logs and best metrics are kept apart by dataset name: two sets must not share one."""
-    seen = {}
-    for phase, dataset_opt in (opt.get('datasets') or {}).items():
-        if phase.split('_')[0] == 'train':
-            continue
-        name = dataset_opt.get('name')
+    """Validation images, logs and best metrics are kept apart by dataset name: two sets must not share one, and
+    no set may be named as a folder another set writes (test.py: ``<name>_compare/``, ``<name>_flare/``)."""
+    seen, folders = {}, {}
+    save_flare = bool((opt.get('val') or {}).get('save_flare'))
+    kinds = [('_compare', 'comparisons')] + [('_flare', 'flare layers')] * save_flare
+    sets = [(phase, dataset_opt.get('name')) for phase, dataset_opt in (opt.get('datasets') or {}).items()
+            if phase.split('_')[0] != 'train']
+    for phase, name in sets:
         if name in seen:
             raise FlareSRError(f'datasets.{phase}.name: {name!r} is also the name of datasets.{seen[name]}; give '
                                'each validation set its own name (its images and metrics are kept under it)')
         seen[name] = phase
+        for ending, what in kinds:
+            folders[f'{name}{ending}'] = (phase, name, what)
+    for phase, name in sets:
+        if name in folders:
+            owner, owner_name, what = folders[name]
+            raise FlareSRError(f'datasets.{phase}.name: {name!r} is the folder visualization/{name}/ where '
+                               f'datasets.{owner} ({owner_name!r}) saves its {what}; rename one of them')
 
 
 # ----------------------------------------------------------------------------------------------

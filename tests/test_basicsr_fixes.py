@@ -33,6 +33,20 @@ def test_validation_sets_sharing_a_name_are_refused():
         basicsr_fixes._check_dataset_names(opt)
 
 
+@pytest.mark.parametrize('other, save_flare, folder', [
+    ('real_compare', False, 'real_compare'), ('real_flare', True, 'real_flare')])
+def test_a_validation_set_named_as_another_sets_compare_or_flare_folder_is_refused(other, save_flare, folder):
+    """test.py saves set 'real' to visualization/real/, its comparisons to real_compare/ and (val.save_flare) its
+    flare layers to real_flare/: a set named real_compare or real_flare wrote its images over them."""
+    opt = {'datasets': {'test_1': {'name': 'real'}, 'test_2': {'name': other}}, 'val': {'save_flare': save_flare}}
+    with pytest.raises(FlareSRError, match=rf"^datasets.test_2.name: '{other}' is the folder visualization/{folder}/ "
+                                           r"where datasets.test_1 \('real'\) saves its"):
+        basicsr_fixes._check_dataset_names(opt)
+    opt['val']['save_flare'] = not save_flare
+    if save_flare:  # without flare layers, real_flare is a free name
+        basicsr_fixes._check_dataset_names(opt)
+
+
 @pytest.mark.parametrize('version', ['1.4.1', '1.3.5', '1.5.0.dev0'])
 def test_another_basicsr_version_is_refused_in_one_line(version):
     with pytest.raises(FlareSRError) as error:
