@@ -99,6 +99,14 @@ class Image_Pair_Loader(PairedFlareDataset):  # noqa: N801  (Flare7K's registere
         """[(lq, gt[, extra...])] paths; one FlareSRError for folders that pair neither by name nor by count."""
         pairs = _pairs(opt['dataroot_lq'], opt['dataroot_gt'], quiet)
         items = [(lq, gt) for _, lq, gt in pairs]
+        by_stem = {}  # validation names each output by its input's stem
+        for lq in sorted(lq for lq, _ in items):
+            stem = os.path.splitext(os.path.basename(lq))[0]
+            if stem in by_stem:
+                raise FlareSRError(f'dataroot_lq: {opt["dataroot_lq"]} holds {os.path.basename(by_stem[stem])} and '
+                                   f'{os.path.basename(lq)}, whose outputs would both be named {stem}.png; rename one '
+                                   'of them')
+            by_stem[stem] = lq
         for role in cls.extra_roots:
             root = opt[f'dataroot_{role}']
             paths = list_images(root)

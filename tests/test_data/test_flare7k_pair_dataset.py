@@ -65,3 +65,14 @@ def test_bad_keys_are_named(tmp_path):
         'datasets.val.gt_size: expected a positive integer (the side images are resized and cropped to), got 0']
     assert ImageMask_Pair_Loader.check_options({'dataroot_lq': 'a', 'dataroot_gt': 'b'}, 'datasets.val') == [
         'datasets.val.dataroot_mask: missing']
+
+
+def test_two_inputs_of_one_name_are_refused_their_outputs_would_collide(tmp_path):
+    """a.png and a.jpg pair by sorted order with two labels, but test.py names each output by its input's stem:
+    visualization/<set>/a.png held only the second (and the log two lines 'a')."""
+    _write_set(tmp_path, {'in': ['a'], 'gt': ['a', 'b']}, (32, 32), seed=4)
+    write_image(tmp_path / 'in' / 'a.jpg', np.zeros((32, 32, 3), np.uint8))
+    opt = {'name': 'val', 'phase': 'val', 'dataroot_lq': str(tmp_path / 'in'), 'dataroot_gt': str(tmp_path / 'gt')}
+    problems = Image_Pair_Loader.check_options(opt, 'datasets.val')
+    assert problems == [f'datasets.val: dataroot_lq: {tmp_path / "in"} holds a.jpg and a.png, whose outputs would '
+                        'both be named a.png; rename one of them']
