@@ -17,15 +17,17 @@ class UNetConvBlock(nn.Module):
     In subnetwork 2's encoder, ``csff_enc``/``csff_dec`` fuse subnetwork 1's encoder and decoder features
     (HINet's cross-stage feature fusion). ``downsample`` is a stride-2 4x4 conv; blocks that have one return
     ``(downsampled, full_resolution)`` so the full-resolution map can feed the skip connection.
+    Activations, sums and (without autograd) HIN work in place where no backward needs the overwritten map: the
+    same outputs bit for bit, with fewer full-size maps to allocate and page in (docs/benchmarks.md).
     """
 
     def __init__(self, in_size, out_size, downsample, relu_slope, use_csff=False, use_hin=False):
         super().__init__()
         self.identity = nn.Conv2d(in_size, out_size, 1, 1, 0)
         self.conv_1 = nn.Conv2d(in_size, out_size, 3, 1, 1)
-        self.relu_1 = nn.LeakyReLU(relu_slope)
+        self.relu_1 = nn.LeakyReLU(relu_slope, inplace=True)
         self.conv_2 = nn.Conv2d(out_size, out_size, 3, 1, 1)
-        self.relu_2 = nn.LeakyReLU(relu_slope)
+        self.relu_2 = nn.LeakyReLU(relu_slope, inplace=True)
         self.use_csff = downsample and use_csff
         if self.use_csff:
             self.csff_enc = nn.Conv2d(out_size, out_size, 3, 1, 1)
@@ -38,15 +40,23 @@ class UNetConvBlock(nn.Module):
     def forward(self, x, enc=None, dec=None):
         out = self.conv_1(x)
         if self.use_hin:
-            normalised_half, kept_half = torch.chunk(out, 2, dim=1)
-            out = torch.cat([self.norm(normalised_half), kept_half], dim=1)
-        out = self.relu_2(self.conv_2(self.relu_1(out)))
-        out = out + self.identity(x)
+            out = self.half_instance_norm(out)
+        out = self.identity(x).add_(self.relu_2(self.conv_2(self.relu_1(out))))
         if self.use_csff:
-            out = out + self.csff_enc(enc) + self.csff_dec(dec)
+            out = out.add_(self.csff_enc(enc)).add_(self.csff_dec(dec))
         if self.downsample is None:
             return out
         return self.downsample(out), out
+
+    def half_instance_norm(self, out):
+        """``out`` with its first half of channels instance-normalised. Without autograd the half is written back in
+        place (no concatenated copy of the whole map); with it, the norm's input must stay as it was, and the ONNX
+        tracer does not see a write into a view."""
+        normalised_half, kept_half = torch.chunk(out, 2, dim=1)
+        if torch.is_grad_enabled() or torch.jit.is_tracing():
+            return torch.cat([self.norm(normalised_half), kept_half], dim=1)
+        normalised_half.copy_(self.norm(normalised_half))
+        return out
 
 
 class UNetUpBlock(nn.Module):
@@ -157,7 +167,7 @@ class HINet(nn.Module):
         feat = self.down_path_2[-1](feat)
         for up, skip_conv, bridge in zip(self.up_path_2, self.skip_conv_2, reversed(sub2_feats)):
             feat = up(feat, skip_conv(bridge))
-        out_2 = self.last(feat) + x
+        out_2 = self.last(feat).add_(x)
         return [out_1, out_2]
 
     def _check_size(self, x):

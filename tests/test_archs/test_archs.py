@@ -247,3 +247,20 @@ def test_nets_train_a_step_without_inplace_autograd_errors():
             after = last_output(net.eval(), x)
         assert after.shape == out_shape
         assert not torch.equal(before, after)
+
+
+def test_hinet_in_place_inference_gives_the_training_path_outputs_bit_for_bit():
+    """Without autograd HINet writes its HIN halves, activations and sums in place (fewer full-size maps on big
+    tiles): the outputs must be exactly those of the autograd path, whose backward still works."""
+    torch.manual_seed(0)
+    net = HINet(wf=8, depth=3).eval()
+    x = torch.rand(1, 3, 48, 64)
+    with torch.inference_mode():
+        in_place = net(x)
+    with torch.no_grad():
+        no_grad = net(x.contiguous(memory_format=torch.channels_last))
+    trained = net(x.clone().requires_grad_())
+    sum(out.sum() for out in trained).backward()
+    assert all(param.grad is not None for param in net.parameters())
+    for fast, channels_last, reference in zip(in_place, no_grad, trained):
+        assert torch.equal(fast, reference.detach()) and torch.allclose(channels_last, reference, atol=1e-5)

@@ -1,6 +1,7 @@
 """Reading images at the extremes: EXIF orientation applied as viewers do (and never blocking the pixels), one
 clear line for images beyond the decoders' pixel limits (through infer.py: tests/test_cli/test_infer_images.py)."""
 import os
+import struct
 import subprocess
 import sys
 
@@ -8,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import skimage.data
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, PngImagePlugin
 
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import peek_size, read_photo
@@ -25,6 +26,40 @@ def test_exif_orientation_is_applied_as_viewers_do(tmp_path, orientation):
     shown = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / 'phone.png')))
     assert info['orientation'] == orientation and info['bit_depth'] == 8 and info['alpha'] is None
     assert np.array_equal(np.round(image * 255).astype(np.uint8), shown)
+
+
+def _move_exif_after_pixels(path):
+    """The same PNG with its eXIf chunk moved after the image data (IDAT), where the PNG spec also allows it."""
+    data, at, chunks = path.read_bytes(), 8, []
+    while at < len(data):
+        length = struct.unpack('>I', data[at:at + 4])[0]
+        chunks.append(data[at:at + 12 + length])
+        at += 12 + length
+    exif = [chunk for chunk in chunks if chunk[4:8] == b'eXIf']
+    rest = [chunk for chunk in chunks if chunk[4:8] != b'eXIf']
+    path.write_bytes(data[:8] + b''.join(rest[:-1] + exif + rest[-1:]))  # ... IDAT, eXIf, IEND
+
+
+def test_header_reads_never_decode_a_png_unless_it_has_chunks_after_its_pixels(tmp_path, monkeypatch):
+    """Pillow decodes a whole PNG to look for an eXIf after the pixels (0.3 s per read of a 2448x3264 photo, twice
+    per infer.py input): only files that have chunks there pay it, and their orientation is still read."""
+    stored = skimage.data.astronaut()[:30, :50]
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / 'before.png', exif=exif)
+    (tmp_path / 'after.png').write_bytes((tmp_path / 'before.png').read_bytes())
+    _move_exif_after_pixels(tmp_path / 'after.png')
+    decoded = []
+    load = PngImagePlugin.PngImageFile.load
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, 'load', lambda img: decoded.append(img) or load(img))
+    cv2.imwrite(str(tmp_path / 'plain.png'), stored)  # no EXIF at all, as cameras' and OpenCV's PNGs
+    assert peek_size(tmp_path / 'plain.png') == (30, 50)
+    assert read_photo(tmp_path / 'plain.png')[1]['orientation'] == 1
+    for name in ('before.png', 'after.png'):
+        image, info = read_photo(tmp_path / name)
+        assert info['orientation'] == 6 and image.shape == (50, 30, 3), name
+        assert [chunk for chunk in info['metadata'] if chunk[4:8] == b'eXIf'], name  # carried to the output
+    assert [img.filename for img in decoded] == [str(tmp_path / 'after.png')]  # Pillow decoded only this one
 
 
 def test_pil_decompression_bomb_limit_does_not_stop_a_large_photo(tmp_path, monkeypatch):
