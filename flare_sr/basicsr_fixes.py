@@ -74,6 +74,7 @@ from basicsr.utils.registry import DATASET_REGISTRY, METRIC_REGISTRY, MODEL_REGI
 
 from flare_sr.data.sampling import ResumableSampler
 from flare_sr.errors import ArgumentParser, FlareSRError
+from flare_sr.metrics.flare_psnr_metric import check_mask_inputs
 from flare_sr.metrics.niqe_size import check_niqe_inputs, checked_niqe
 from flare_sr.utils.atomic import inside
 from flare_sr.utils.checkpoint import (latest_training_state, load_training_state, load_weights_only, misfit,
@@ -532,6 +533,7 @@ def _wrap_create_train_val_dataloader(create_train_val_dataloader):
         train_loader, sampler, val_loaders, total_epochs, total_iters = create_train_val_dataloader(opt, logger)
         for val_loader in val_loaders:  # before any iteration, not at the first validation
             check_niqe_inputs(opt.get('val'), val_loader.dataset, peek_size)
+            check_mask_inputs(opt.get('val'), val_loader.dataset)
         # The loader's own generator seeds its workers, so building an iterator (every epoch, and
         # once more on resume) leaves the global torch RNG, which the model uses, untouched.
         train_loader.generator = torch.Generator().manual_seed(int(opt['manual_seed']) + int(opt['rank']))

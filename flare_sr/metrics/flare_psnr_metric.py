@@ -84,6 +84,27 @@ def find_mask(mask_folder, *image_paths, metric='calculate_flare_psnr'):
                        f'(looked for {", ".join(stems)} with an image extension)')
 
 
+def check_mask_inputs(val_opt, dataset):
+    """One FlareSRError before any image is scored when a pair of ``dataset`` has no mask in the ``mask_folder`` of
+    a metric of ``val_opt`` (else it failed at that image: after the images before it, or after the training
+    iterations before the first validation). ``dataset.items``: (lq path, gt path, ...) tuples; other datasets are
+    checked when scored."""
+    metrics = [(name, metric) for name, metric in ((val_opt or {}).get('metrics') or {}).items()
+               if isinstance(metric, dict) and isinstance(metric.get('mask_folder'), str)]
+    items = getattr(dataset, 'items', None)
+    if not metrics or not isinstance(items, (list, tuple)):
+        return
+    for item in items:
+        paths = item[:2] if isinstance(item, (list, tuple)) else ()
+        if len(paths) != 2 or not all(isinstance(path, str) for path in paths):
+            return
+        for name, metric in metrics:
+            try:
+                find_mask(metric['mask_folder'], *paths, metric=metric.get('type', name))
+            except FlareSRError as error:
+                raise FlareSRError(f'val.metrics.{name}: {error}') from None
+
+
 def region_psnr(img, img2, weights):
     """PSNR (dB, images in [0, 255]) over the pixels weighted by ``weights`` (HxW); NaN when they sum to 0."""
     total = float(weights.sum())

@@ -34,6 +34,7 @@ from basicsr.utils.dist_util import get_dist_info
 from basicsr.utils.registry import METRIC_REGISTRY
 from tqdm import tqdm
 
+from flare_sr.metrics.flare_psnr_metric import check_mask_inputs
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.img_util import read_metadata, write_image
 from flare_sr.utils.light_source import restore_light_source_tensor
@@ -230,6 +231,7 @@ class TiledValidationMixin:
             current_iter = int(total_iter)  # BasicSR's final validation passes total_iter + 1 for total_iter's weights
         dataset_name = dataloader.dataset.opt['name']
         val_opt = self.opt['val']
+        check_mask_inputs(val_opt, dataloader.dataset)  # before the first image, not at the first without a mask
         metrics = val_opt.get('metrics') or {}
         if metrics:
             self._initialize_best_metric_results(dataset_name)

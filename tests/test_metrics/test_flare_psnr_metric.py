@@ -120,3 +120,22 @@ def test_mask_lookup_names_and_mask_errors(tmp_path):
         calculate_flare_psnr(out, gt)
     with pytest.raises(FlareSRError, match=r'is not a folder'):
         calculate_flare_psnr(out, gt, mask_folder=str(tmp_path / 'nope'), lq_path='a.png')
+
+
+def test_a_missing_mask_is_found_before_any_image_is_scored(tmp_path):
+    """Validation (test.py, and training before its first iteration) checks every pair's mask first: a set whose
+    last image lacked its mask failed there, after the others were scored or the training had run."""
+    from flare_sr.data.flare7k_pair_dataset import Image_Pair_Loader
+    from flare_sr.metrics.flare_psnr_metric import check_mask_inputs
+    for index in range(3):
+        for folder in ('input', 'gt') + (('mask',) if index < 2 else ()):
+            write_image(tmp_path / folder / f'{index:05d}.png', np.zeros((8, 8, 3), np.uint8))
+    dataset = Image_Pair_Loader({'name': 'real', 'phase': 'val', 'dataroot_lq': str(tmp_path / 'input'),
+                                 'dataroot_gt': str(tmp_path / 'gt')})
+    val = {'metrics': {'psnr': {'type': 'calculate_psnr'},
+                       'g': {'type': 'calculate_g_psnr_flare7k', 'mask_folder': str(tmp_path / 'mask')}}}
+    with pytest.raises(FlareSRError, match=r'^val.metrics.g: calculate_g_psnr_flare7k: no mask for .*00002.png in'):
+        check_mask_inputs(val, dataset)
+    write_image(tmp_path / 'mask' / '00002.png', np.zeros((8, 8, 3), np.uint8))
+    check_mask_inputs(val, dataset)
+    check_mask_inputs({'metrics': {'psnr': {'type': 'calculate_psnr'}}}, dataset)  # no mask metric: nothing read
