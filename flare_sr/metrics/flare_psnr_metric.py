@@ -31,7 +31,7 @@ from basicsr.metrics.metric_util import reorder_image, to_y_channel
 from basicsr.utils.registry import METRIC_REGISTRY
 
 from flare_sr.errors import FlareSRError
-from flare_sr.utils.img_util import IMAGE_EXTENSIONS, read_image_uint8
+from flare_sr.utils.img_util import IMAGE_EXTENSIONS, peek_size, read_image_uint8
 
 MASK_TYPES = ('flare', 'glare', 'streak', 'global')
 # "input_000000" / "train_input_10000" / "gt_000000" -> "mask_000000" / "train_mask_10000" (Flare7K naming).
@@ -100,9 +100,15 @@ def check_mask_inputs(val_opt, dataset):
             return
         for name, metric in metrics:
             try:
-                find_mask(metric['mask_folder'], *paths, metric=metric.get('type', name))
+                mask = find_mask(metric['mask_folder'], *paths, metric=metric.get('type', name))
             except FlareSRError as error:
                 raise FlareSRError(f'val.metrics.{name}: {error}') from None
+            resized = (getattr(dataset, 'opt', None) or {}).get('gt_size')
+            size, mask_size = ((resized, resized) if resized else peek_size(paths[1])), peek_size(mask)
+            if tuple(mask_size) != tuple(size):
+                why = ' (gt_size resizes images, not masks: leave it unset to score with masks)' if resized else ''
+                raise FlareSRError(f'val.metrics.{name}: {mask}: mask is {mask_size[1]}x{mask_size[0]}, the image '
+                                   f'{size[1]}x{size[0]}{why}')
 
 
 def region_psnr(img, img2, weights):

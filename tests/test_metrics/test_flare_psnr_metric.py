@@ -139,3 +139,6 @@ def test_a_missing_mask_is_found_before_any_image_is_scored(tmp_path):
     write_image(tmp_path / 'mask' / '00002.png', np.zeros((8, 8, 3), np.uint8))
     check_mask_inputs(val, dataset)
     check_mask_inputs({'metrics': {'psnr': {'type': 'calculate_psnr'}}}, dataset)  # no mask metric: nothing read
+    write_image(tmp_path / 'mask' / '00001.png', np.zeros((8, 6, 3), np.uint8))
+    with pytest.raises(FlareSRError, match=r'^val.metrics.g: .*00001.png: mask is 6x8, the image 8x8$'):
+        check_mask_inputs(val, dataset)
