@@ -455,6 +455,9 @@ class Uformer(nn.Module):
         if len(depths) != 2 * LEVELS - 1 or len(num_heads) != 2 * LEVELS - 1:
             raise ValueError(f'Uformer: depths {list(depths)} and num_heads {list(num_heads)} need 9 entries each '
                              '(encoder levels 0-3, bottleneck, decoder levels 0-3)')
+        for name, value in (('win_size', win_size), ('embed_dim', embed_dim)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f'Uformer: {name} {value!r}: expected a positive integer')
         if img_size < 2**(LEVELS - 1):
             raise ValueError(f'Uformer: img_size {img_size} leaves the bottleneck no pixel; use at least 16')
         self.img_size, self.win_size = img_size, win_size

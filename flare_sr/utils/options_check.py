@@ -100,6 +100,8 @@ DATASET_PATHS = ('dataroot_lq', 'dataroot_gt', 'meta_info_file', 'meta_csv')
 DATASET_SELECTION = ('dataroot_lq', 'meta_info_file', 'meta_csv', 'fold', 'filename_tmpl')
 # What a metric function receives from validation rather than from its options (TiledValidationMixin._score).
 METRIC_INPUTS = ('img', 'img2', 'img_lq', 'lq_path', 'gt_path')
+# The image-channel arguments of flare_sr's archs (Uformer, HINet, NAFNet, Pix2PixUNet)
+IMAGE_CHANNEL_ARGS = ('img_ch', 'in_chn', 'img_channel', 'num_in_ch')
 HINET_GRAD_CLIP = 0.01  # HINet's ImageRestorationModel: use_grad_clip -> clip_grad_norm_(params, 0.01)
 REGISTRIES = {'ARCH': ARCH_REGISTRY, 'LOSS': LOSS_REGISTRY, 'METRIC': METRIC_REGISTRY}
 # Option sections flare_sr owns whose reader lives in a layer above utils/ (``train.saturation_mask``: a loss
@@ -899,6 +901,13 @@ class OptionChecker:
 
     # ------------------------------------------------------------------ flare_sr's own sections
     def _flare_sr_sections(self, opt, model_cls):
+        if model_cls is not None and model_cls.__module__.startswith('flare_sr.'):
+            for key in getattr(model_cls, 'tiled_networks', ('network_g',)):
+                net_opt = opt.get(key) if isinstance(opt.get(key), dict) else {}
+                for arg in IMAGE_CHANNEL_ARGS:  # else a conv's channel error at the first iteration
+                    if arg in net_opt and net_opt[arg] != 3:
+                        self.problems.append(f'{key}.{arg}: {net_opt[arg]!r}, but flare_sr\'s datasets and photos '
+                                             'give RGB images (3 channels); set it to 3')
         val = opt.get('val') if isinstance(opt.get('val'), dict) else {}
         tile = val.get('tile')
         if isinstance(tile, dict):

@@ -68,3 +68,26 @@ def test_train_numbers_that_would_train_silently_wrong_are_refused(tmp_path, lin
     with pytest.raises(FlareSRError) as error:  # in range: only the missing sections are left
         check_option_file(str(path))
     assert 'train.' not in str(error.value)
+
+
+@pytest.mark.parametrize('network, key', [('{type: HINet, wf: 4, depth: 2, in_chn: 1}', 'in_chn'),
+                                          ('{type: Uformer, img_size: 64, img_ch: 4}', 'img_ch')])
+def test_a_tiled_network_of_other_input_channels_than_rgb_is_refused(tmp_path, network, key):
+    """flare_sr's datasets and photos are RGB: HINet in_chn 1 or Uformer img_ch 4 trained into a conv traceback."""
+    path = tmp_path / 'x.yml'
+    path.write_text(FILE.format(lr=0.001).replace('{{type: HINet, wf: 4, depth: 2}}', network).replace(
+        '{type: HINet, wf: 4, depth: 2}', network))
+    with pytest.raises(FlareSRError) as error:
+        check_option_file(str(path))
+    assert f'network_g.{key}: ' in str(error.value) and 'RGB images (3 channels)' in str(error.value)
+
+
+def test_uformer_win_size_or_embed_dim_below_one_is_one_line(tmp_path):
+    path = tmp_path / 'x.yml'
+    for bad in ('win_size: 0', 'embed_dim: 0'):
+        path.write_text(FILE.format(lr=0.001).replace('{type: HINet, wf: 4, depth: 2}',
+                                                      f'{{type: Uformer, img_size: 64, {bad}}}')
+                        + 'val: {tile: {size: 128, overlap: 0}}\n')
+        with pytest.raises(FlareSRError, match='Uformer cannot be built') as error:
+            check_option_file(str(path))
+        assert bad.split(':')[0] + ' 0' in str(error.value)
