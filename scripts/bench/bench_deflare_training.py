@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import yaml
 from _common import PHOTOS, machine_name, peak_rss_mib, print_table, run_child
-from bench_training import run_ours, summarise
+from bench_training import bare_setup, run_ours, summarise
 
 from flare_sr.errors import ArgumentParser
 
@@ -82,20 +82,9 @@ def run_bare(opt):
     import copy
     import time
 
-    from basicsr.archs import build_network
-    from basicsr.data import build_dataloader, build_dataset
-
-    from flare_sr.data.sampling import ResumableSampler
     from flare_sr.models.deflare_model import recombine
 
-    torch.manual_seed(opt['manual_seed'])
-    device = torch.device('cuda' if opt['num_gpu'] else 'cpu')
-    dataset_opt = dict(opt['datasets']['train'], phase='train', seed=opt['manual_seed'])
-    dataset = build_dataset(dataset_opt)
-    sampler = ResumableSampler(dataset, 1, 0, dataset_opt['dataset_enlarge_ratio'])
-    loader = build_dataloader(dataset, dataset_opt, num_gpu=opt['num_gpu'], dist=False, sampler=sampler,
-                              seed=opt['manual_seed'])
-    net = build_network(dict(opt['network_g'])).to(device).train()
+    device, loader, net = bare_setup(opt)
     ema = copy.deepcopy(net).eval().requires_grad_(False)
     optim_opt = dict(opt['train']['optim_g'])
     optim_opt.pop('type')

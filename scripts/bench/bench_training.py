@@ -94,11 +94,11 @@ def run_ours(option_path, work_root):
     return {'data': data_timer.history[:steps], 'iter': iter_timer.history, 'stamps': iter_timer.stamps}
 
 
-def run_bare(opt):
-    """The same work without BasicSR's loop or model class."""
+def bare_setup(opt):
+    """(device, loader, net) of a bare loop: the option file's training set through BasicSR's build_dataloader
+    and ResumableSampler, as ours reads it, and its network_g in train mode."""
     from basicsr.archs import build_network
     from basicsr.data import build_dataloader, build_dataset
-    from basicsr.losses import build_loss
 
     from flare_sr.data.sampling import ResumableSampler
 
@@ -110,7 +110,14 @@ def run_bare(opt):
     loader = build_dataloader(dataset, dataset_opt, num_gpu=opt['num_gpu'], dist=False, sampler=sampler,
                               seed=opt['manual_seed'])
     loader.generator = torch.Generator().manual_seed(opt['manual_seed'])
-    net = build_network(dict(opt['network_g'])).to(device).train()
+    return device, loader, build_network(dict(opt['network_g'])).to(device).train()
+
+
+def run_bare(opt):
+    """The same work without BasicSR's loop or model class."""
+    from basicsr.losses import build_loss
+
+    device, loader, net = bare_setup(opt)
     optim_opt = dict(opt['train']['optim_g'])
     assert optim_opt.pop('type') == 'Adam'
     optimizer = torch.optim.Adam(net.parameters(), **optim_opt)
@@ -120,7 +127,7 @@ def run_bare(opt):
     data_times, iter_times, stamps = [], [], []
     epoch, iteration = 0, 0
     while iteration < total:
-        sampler.set_epoch(epoch)
+        loader.sampler.set_epoch(epoch)
         batches = iter(loader)
         epoch += 1
         tic = time.time()
