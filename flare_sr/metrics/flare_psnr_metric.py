@@ -89,8 +89,10 @@ def check_mask_inputs(val_opt, dataset):
     a metric of ``val_opt`` (else it failed at that image: after the images before it, or after the training
     iterations before the first validation). ``dataset.items``: (lq path, gt path, ...) tuples; other datasets are
     checked when scored."""
+    from flare_sr.metrics.flare7k_metric import METRIC_NAMES, beside_folder  # it imports find_mask from here
     metrics = [(name, metric) for name, metric in ((val_opt or {}).get('metrics') or {}).items()
-               if isinstance(metric, dict) and isinstance(metric.get('mask_folder'), str)]
+               if isinstance(metric, dict) and (isinstance(metric.get('mask_folder'), str)
+                                                or metric.get('type') in METRIC_NAMES.values())]
     items = getattr(dataset, 'items', None)
     if not metrics or not isinstance(items, (list, tuple)):
         return
@@ -99,8 +101,9 @@ def check_mask_inputs(val_opt, dataset):
         if len(paths) != 2 or not all(isinstance(path, str) for path in paths):
             return
         for name, metric in metrics:
-            try:
-                mask = find_mask(metric['mask_folder'], *paths, metric=metric.get('type', name))
+            kind = metric.get('type', name)
+            try:  # Flare7K's metrics default to the mask/ folder beside the images
+                mask = find_mask(metric.get('mask_folder') or beside_folder(kind, *paths), *paths, metric=kind)
             except FlareSRError as error:
                 raise FlareSRError(f'val.metrics.{name}: {error}') from None
             resized = (getattr(dataset, 'opt', None) or {}).get('gt_size')

@@ -1,5 +1,6 @@
 """calculate_flare_psnr: exact on constructed regions and Flare7K masks, through BasicSR's calculate_metric."""
 import math
+import os
 
 import numpy as np
 import pytest
@@ -142,3 +143,9 @@ def test_a_missing_mask_is_found_before_any_image_is_scored(tmp_path):
     write_image(tmp_path / 'mask' / '00001.png', np.zeros((8, 6, 3), np.uint8))
     with pytest.raises(FlareSRError, match=r'^val.metrics.g: .*00001.png: mask is 6x8, the image 8x8$'):
         check_mask_inputs(val, dataset)
+    beside = {'metrics': {'s': {'type': 'calculate_s_psnr_flare7k'}}}  # no mask_folder: the mask/ beside input/
+    with pytest.raises(FlareSRError, match=r'^val.metrics.s: .*00001.png: mask is 6x8'):
+        check_mask_inputs(beside, dataset)
+    os.rename(tmp_path / 'mask', tmp_path / 'masks')
+    with pytest.raises(FlareSRError, match=r'^val.metrics.s: calculate_s_psnr_flare7k: no mask_folder given and no '):
+        check_mask_inputs(beside, dataset)
