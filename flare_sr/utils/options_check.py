@@ -27,6 +27,7 @@ signature of :func:`flare_sr.utils.light_source.restore_light_source_tensor`, a 
 ``check_options``); models declare ``train_losses`` (the ``train.*_opt`` they apply) and
 ``tiled_networks`` (whose ``size_multiple`` the tile grid follows) and ``networks`` (the ones they build).
 """
+import ast
 import difflib
 import importlib.util
 import inspect
@@ -299,7 +300,15 @@ def check_parseable(opt, path, force_yml=None, is_train=True):
         if entry.count('=') != 1:
             problems.append(f'--force_yml {entry}: expected one key:path=value')
             continue
-        keys = entry.split('=')[0].strip().split(':')
+        keys, value = (part.strip() for part in entry.split('='))
+        keys = keys.split(':')
+        # BasicSR execs 'opt["<key>"]...=value' and evals a value that starts with '[': only plain keys and literals
+        if not all(key and key.isprintable() and not set('"\\') & set(key) for key in keys):
+            problems.append(f'--force_yml {entry}: a key is empty or holds a quote, backslash or control character')
+            continue
+        if value.startswith('[') and not _is_literal(value):
+            problems.append(f'--force_yml {entry}: a list value must be a plain literal list, e.g. [1, 2]')
+            continue
         section = opt
         for depth, key in enumerate(keys[:-1]):
             section = section.get(key) if isinstance(section, dict) else None
@@ -308,6 +317,14 @@ def check_parseable(opt, path, force_yml=None, is_train=True):
                 break
     if problems:
         raise FlareSRError(f'{path}: ' + '; '.join(problems))
+
+
+def _is_literal(text):
+    try:
+        ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+    return True
 
 
 def check_options(opt, source, is_train=True, stream=None):

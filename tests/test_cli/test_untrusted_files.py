@@ -7,8 +7,9 @@ import sys
 import numpy as np
 import pytest
 
+from flare_sr import cli
 from flare_sr.utils.img_util import write_image
-from tests.helpers import REPO, subprocess_env
+from tests.helpers import REPO, flare_data, hinet_options, run_main_in_process, subprocess_env, write_options
 
 
 def _tagged_option_file(tmp_path, marker):
@@ -44,3 +45,17 @@ def test_option_file_with_a_python_tag_is_refused_by_every_entry_script(tmp_path
         'safely and refuses it'), lines[0]
     assert not marker.exists()
     assert not os.path.exists(os.path.join(REPO, 'experiments', 'untrusted_never_created'))
+
+
+@pytest.mark.parametrize('entry', [
+    'name=[__import__("os").system("touch {marker}")]',  # BasicSR evals a value starting with '['
+    'name"];__import__("os").system("touch {marker}");opt["name=x',  # and execs 'opt["<key>"]=value'
+])
+@pytest.mark.parametrize('main', ['train_main', 'test_main'])
+def test_force_yml_never_runs_code(tmp_path, monkeypatch, capsys, main, entry):
+    marker = tmp_path / 'payload_ran'
+    option_file = write_options(tmp_path / 'opt.yml', hinet_options(flare_data(tmp_path, 1, 1), 'never_run', 1))
+    monkeypatch.setattr(sys, 'argv', ['x.py', '-opt', option_file, '--force_yml', entry.format(marker=marker)])
+    code, out, err = run_main_in_process(lambda argv: getattr(cli, main)(), [], capsys)
+    assert code == 2 and err.startswith(f'error: {option_file}: --force_yml name') and err.count('\n') == 1, err
+    assert not marker.exists()
