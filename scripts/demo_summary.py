@@ -32,6 +32,8 @@ def read_scores(results):
             datasets = json.load(handle)['datasets']
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise FlareSRError(f'{path}: no cascade test scores ({type(error).__name__}); {RERUN}') from None
+    if not isinstance(datasets, dict):
+        raise FlareSRError(f'{path}: no cascade test scores (datasets is not a mapping); {RERUN}')
     return {name.removeprefix('demo_'): record for name, record in datasets.items()
             if name.removeprefix('demo_') in FAMILY_ORDER}
 
@@ -65,6 +67,37 @@ def _mean_over_images(records, metric, role):
     return float(np.mean(values)) if values else None
 
 
+def score_lines(scores):
+    """One line per family in FAMILY_ORDER, then the held-out flare mean, from ``read_scores``' records."""
+    lines = []
+    for family in sorted(scores, key=FAMILY_ORDER.index):
+        record = scores[family]
+        psnr = record['mean']['psnr']
+        if family == 'clean':
+            worst = min((float(entry['psnr']['output']) for entry in record['per_image'].values()
+                         if entry['psnr']['output'] is not None), default=None)
+            lines.append(f'  flare-free photos: output PSNR {_db(psnr["output"])} dB (worst {_db(worst)} dB; the '
+                         'input is the label)')
+            continue
+        line = f'  held-out {family:10s}: whole image {_db(psnr["input"])} -> {_db(psnr["output"])} dB'
+        if psnr['gain'] is not None:
+            line += f' ({float(psnr["gain"]):+.2f} dB)'
+        region = record['mean'].get('flare_psnr')
+        if region and region['scored']:
+            line += f'; flare region {_db(region["input"])} -> {_db(region["output"])} dB'
+        lines.append(line)
+    flared = [record for family, record in scores.items() if family != 'clean']
+    inp, out = _mean_over_images(flared, 'psnr', 'input'), _mean_over_images(flared, 'psnr', 'output')
+    line = f'demo test PSNR (held-out flare): input {_db(inp)} dB -> cascade output {_db(out)} dB'
+    if inp is not None and out is not None:
+        line += f' ({out - inp:+.2f} dB)'
+    if any('flare_psnr' in record['mean'] for record in flared):
+        line += (f"; flare region {_db(_mean_over_images(flared, 'flare_psnr', 'input'))} -> "
+                 f"{_db(_mean_over_images(flared, 'flare_psnr', 'output'))} dB")
+    lines.append(line)
+    return lines
+
+
 @exit_on_user_error
 def main(argv=None):
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -75,32 +108,15 @@ def main(argv=None):
     check_output_file(args.picture, '--picture', '.png',
                       input_folders=[('the --results folder', args.results), ('the --data folder', args.data)])
     scores = read_scores(args.results)
-    for family in sorted(scores, key=FAMILY_ORDER.index):
-        record = scores[family]
-        psnr = record['mean']['psnr']
-        if family == 'clean':
-            worst = min((float(entry['psnr']['output']) for entry in record['per_image'].values()
-                         if entry['psnr']['output'] is not None), default=None)
-            print(f'  flare-free photos: output PSNR {_db(psnr["output"])} dB (worst {_db(worst)} dB; the input is the '
-                  'label)')
-            continue
-        line = f'  held-out {family:10s}: whole image {_db(psnr["input"])} -> {_db(psnr["output"])} dB'
-        if psnr['gain'] is not None:
-            line += f' ({float(psnr["gain"]):+.2f} dB)'
-        region = record['mean'].get('flare_psnr')
-        if region and region['scored']:
-            line += f'; flare region {_db(region["input"])} -> {_db(region["output"])} dB'
+    try:  # metrics.json is read back: a file of another shape is named, not a traceback
+        lines = score_lines(scores)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise FlareSRError(f'{os.path.join(args.results, "metrics.json")}: not a cascade test record '
+                           f'({type(error).__name__}: {error}); {RERUN}') from None
+    for line in lines[:-1]:
         print(line)
     write_image(args.picture, np.concatenate(pictures(args.results, args.data), axis=0))
-    flared = [record for family, record in scores.items() if family != 'clean']
-    inp, out = _mean_over_images(flared, 'psnr', 'input'), _mean_over_images(flared, 'psnr', 'output')
-    line = f'demo test PSNR (held-out flare): input {_db(inp)} dB -> cascade output {_db(out)} dB'
-    if inp is not None and out is not None:
-        line += f' ({out - inp:+.2f} dB)'
-    if any('flare_psnr' in record['mean'] for record in flared):
-        line += (f"; flare region {_db(_mean_over_images(flared, 'flare_psnr', 'input'))} -> "
-                 f"{_db(_mean_over_images(flared, 'flare_psnr', 'output'))} dB")
-    print(line)
+    print(lines[-1])
     print(f'input | output | label, one row per family: {args.picture}')
 
 

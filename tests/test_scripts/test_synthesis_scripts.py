@@ -186,3 +186,17 @@ def test_demo_summary_scores_each_family_and_the_flare_region(tmp_path, capsys):
     assert 'flare-free photos: output PSNR inf dB' in '\n'.join(lines)
     height = cv2.imread(str(data / 'test_input_img' / rows[0]['input_img'])).shape[0]
     assert cv2.imread(str(picture)).shape[0] == 4 * height  # one row per family
+
+
+@pytest.mark.parametrize('content', ['{"datasets": []}', '{"datasets": {"demo_psf": 5}}',
+                                     '{"datasets": {"demo_psf": {"mean": {"psnr": {"input": "x", "output": 1}}}}}',
+                                     '{"datasets": {"demo_clean": {"mean": {"psnr": {}}, "per_image": []}}}'])
+def test_demo_summary_names_a_metrics_file_of_another_shape(tmp_path, capsys, content):
+    """metrics.json is read back: a file of another shape (edited, or from someone else) is one error line naming
+    it (it was an AttributeError, TypeError, KeyError or ValueError traceback)."""
+    (tmp_path / 'results').mkdir()
+    (tmp_path / 'results' / 'metrics.json').write_text(content)
+    code, out, err = run_main_in_process(load_script('demo_summary').main, [
+        '--results', tmp_path / 'results', '--data', tmp_path / 'data', '--picture', tmp_path / 'grid.png'], capsys)
+    assert code == 2 and err.startswith(f'error: {tmp_path / "results" / "metrics.json"}: ') and out == '', err
+    assert err.count('\n') == 1 and not (tmp_path / 'grid.png').exists()
