@@ -101,6 +101,8 @@ DATASET_PATHS = ('dataroot_lq', 'dataroot_gt', 'meta_info_file', 'meta_csv')
 DATASET_SELECTION = ('dataroot_lq', 'meta_info_file', 'meta_csv', 'fold', 'filename_tmpl')
 # What a metric function receives from validation rather than from its options (TiledValidationMixin._score).
 METRIC_INPUTS = ('img', 'img2', 'img_lq', 'lq_path', 'gt_path')
+# BasicSR's tensor metrics: validation passes them 8-bit numpy images (an AttributeError at the first validation)
+TENSOR_METRICS = {'calculate_psnr_pt': 'calculate_psnr', 'calculate_ssim_pt': 'calculate_ssim'}
 # The image-channel arguments of flare_sr's archs (Uformer, HINet, NAFNet, Pix2PixUNet)
 IMAGE_CHANNEL_ARGS = ('img_ch', 'in_chn', 'img_channel', 'num_in_ch')
 HINET_GRAD_CLIP = 0.01  # HINet's ImageRestorationModel: use_grad_clip -> clip_grad_norm_(params, 0.01)
@@ -868,7 +870,10 @@ class OptionChecker:
             self.notes.append('val.use_image: false (NAFNet: metrics on float tensors); flare_sr scores the saved '
                               '8-bit images, as use_image: true')
         for name, metric in list((val.get('metrics') or {}).items()):
-            if isinstance(metric, dict):
+            if isinstance(metric, dict) and metric.get('type') in TENSOR_METRICS:
+                self.problems.append(f'val.metrics.{name}.type: {metric["type"]} scores float tensors, but validation '
+                                     f'scores the 8-bit images: use {TENSOR_METRICS[metric["type"]]}')
+            elif isinstance(metric, dict):
                 self._registered('METRIC', f'val.metrics.{name}', metric, skip=METRIC_INPUTS,
                                  extra={'better': ('higher', 'lower')})
                 self._existing_path(f'val.metrics.{name}.mask_folder', metric.get('mask_folder'))

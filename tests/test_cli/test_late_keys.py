@@ -49,6 +49,10 @@ def test_val_without_save_img_and_a_debug_name_train_to_the_end_with_one_warning
     ('val', 'val_freq', -5, 'val.val_freq: -5; expected a number of iterations, at least 1'),
     ('val', 'val_freq', None, 'val.val_freq: missing (every how many iterations)'),
     ('logger', 'wandb', {'project': 'flare'}, 'logger.wandb.project: set, but logger.use_tb_logger is not true'),
+    ('val', 'metrics', {'p': {'type': 'calculate_psnr_pt', 'crop_border': 0}},
+     'val.metrics.p.type: calculate_psnr_pt scores float tensors, but validation scores the 8-bit images: use '
+     'calculate_psnr'),
+    ('val', 'metrics', {'s': {'type': 'calculate_ssim_pt', 'crop_border': 0}}, 'use calculate_ssim'),
 ])
 def test_intervals_read_at_every_iteration_are_checked_at_start_up(tmp_path, section, key, value, message):
     """Before: accepted, then ``current_iter % 0`` (ZeroDivisionError) or a KeyError after the first iteration."""
