@@ -48,6 +48,8 @@ idempotent. What each wrapper fixes:
   is no part of the first name (flare_sr's own readers open these files as ``utf-8-sig``).
 - ``calculate_niqe`` (METRIC_REGISTRY): one line naming the minimum size instead of ``LinAlgError`` on an image
   with fewer than two 96x96 blocks; a textureless image is not scored (NaN) (``flare_sr/metrics/niqe_size.py``).
+  ``calculate_ssim`` under 11x11 pixels and ``calculate_psnr`` with nothing left after ``crop_border`` (a silent NaN)
+  are one line too, checked before the first iteration as NIQE's size.
 """
 import argparse
 import contextlib
@@ -75,7 +77,7 @@ from basicsr.utils.registry import DATASET_REGISTRY, METRIC_REGISTRY, MODEL_REGI
 from flare_sr.data.sampling import ResumableSampler
 from flare_sr.errors import ArgumentParser, FlareSRError
 from flare_sr.metrics.flare_psnr_metric import check_mask_inputs
-from flare_sr.metrics.niqe_size import check_niqe_inputs, checked_niqe
+from flare_sr.metrics.niqe_size import MIN_SIDE, check_metric_sizes, checked_niqe, checked_size
 from flare_sr.utils.atomic import inside
 from flare_sr.utils.checkpoint import (latest_training_state, load_training_state, load_weights_only, misfit,
                                        network_state_dict)
@@ -116,6 +118,8 @@ def apply():
         basicsr.train.create_train_val_dataloader)
     basicsr.train.EnlargedSampler = _choose_train_sampler
     METRIC_REGISTRY._obj_map['calculate_niqe'] = checked_niqe(METRIC_REGISTRY.get('calculate_niqe'))
+    for metric_type in MIN_SIDE:
+        METRIC_REGISTRY._obj_map[metric_type] = checked_size(metric_type, METRIC_REGISTRY.get(metric_type))
     for reader in ('paired_paths_from_meta_info_file', 'paired_paths_from_lmdb'):  # what PairedImageDataset calls
         setattr(basicsr.data.paired_image_dataset, reader,
                 _without_bom(getattr(basicsr.data.paired_image_dataset, reader)))
@@ -532,7 +536,7 @@ def _wrap_create_train_val_dataloader(create_train_val_dataloader):
             train_opt['seed'] = opt['manual_seed']
         train_loader, sampler, val_loaders, total_epochs, total_iters = create_train_val_dataloader(opt, logger)
         for val_loader in val_loaders:  # before any iteration, not at the first validation
-            check_niqe_inputs(opt.get('val'), val_loader.dataset, peek_size)
+            check_metric_sizes(opt.get('val'), val_loader.dataset, peek_size)
             check_mask_inputs(opt.get('val'), val_loader.dataset)
         # The loader's own generator seeds its workers, so building an iterator (every epoch, and
         # once more on resume) leaves the global torch RNG, which the model uses, untouched.

@@ -1,4 +1,4 @@
-"""BasicSR's NIQE (``calculate_niqe``) on images it cannot score: one line naming the minimum size, not LinAlgError.
+"""BasicSR's metrics on images too small to score: one line naming the minimum size, not LinAlgError or a silent NaN.
 
 NIQE (Mittal et al. 2013) cuts the image, after ``crop_border``, into 96x96 blocks (the block size its pristine
 model was fitted with; BasicSR 1.4.2 fixes it) and fits a multivariate Gaussian to their features. With one block
@@ -6,6 +6,10 @@ the covariance is undefined (NaN) and ``np.linalg.pinv`` fails with ``LinAlgErro
 needs two blocks: at least 96x192 or 192x96 pixels after the crop. A 96x128 image holds one, 256x256 four.
 The same happens when fewer than two blocks have texture (a flat image: no statistics); such an image is not scored
 (NaN, left out of the mean, as ``flare_sr.models.tiled_validation`` treats a NaN score).
+
+``calculate_ssim`` keeps the part of its 11x11 Gaussian window's output that saw no padding, so an image under 11
+pixels a side (after ``crop_border``) scores NaN (a "Mean of empty slice" warning, then "ssim: nan" and "Best:
+-inf @ -1 iter"); ``calculate_psnr`` scores NaN when ``crop_border`` leaves no pixel. Both are refused in one line.
 """
 import functools
 
@@ -15,6 +19,7 @@ from flare_sr.errors import FlareSRError
 
 NIQE_BLOCK = 96  # pixels, BasicSR's block_size_h and block_size_w
 NIQE_MIN_BLOCKS = 2
+MIN_SIDE = {'calculate_ssim': 11, 'calculate_psnr': 1}  # pixels a side after crop_border (SSIM: its window)
 
 
 def niqe_size_problem(height, width, crop_border=0):
@@ -46,21 +51,55 @@ def checked_niqe(calculate_niqe):
     return wrapper
 
 
-def check_niqe_inputs(val_opt, dataset, read_size):
-    """One FlareSRError before training when a validation image is too small for a ``calculate_niqe`` metric of
-    ``val_opt`` (flare_sr models keep the input's size). ``dataset``: its ``items`` are (lq path, gt path) pairs;
-    other datasets are checked when scored. ``read_size``: path -> (height, width)."""
-    niqe = [(name, metric) for name, metric in ((val_opt or {}).get('metrics') or {}).items()
-            if isinstance(metric, dict) and metric.get('type') == 'calculate_niqe']
+def side_size_problem(metric_type, height, width, crop_border=0):
+    """None when ``metric_type`` (a key of MIN_SIDE) can score a ``height`` x ``width`` image, else why not."""
+    crop = 2 * int(crop_border or 0)
+    side = MIN_SIDE[metric_type]
+    if min(height, width) - crop >= side:
+        return None
+    return (f'{width}x{height} pixels (width x height), crop_border {crop_border or 0}: {metric_type} needs at least '
+            f'{side + crop}x{side + crop} pixels' + (' (its 11x11 window)' if metric_type == 'calculate_ssim' else ''))
+
+
+def size_problem(metric_type, height, width, crop_border=0):
+    """None when the metric can score the image (or has no minimum size), else why not (a phrase)."""
+    if metric_type == 'calculate_niqe':
+        return niqe_size_problem(height, width, crop_border)
+    if metric_type in MIN_SIDE:
+        return side_size_problem(metric_type, height, width, crop_border)
+    return None
+
+
+def checked_size(metric_type, metric):
+    """BasicSR's ``calculate_psnr`` or ``calculate_ssim`` that refuses a too-small image in one FlareSRError."""
+
+    @functools.wraps(metric)
+    def wrapper(img, img2, crop_border, input_order='HWC', *args, **kwargs):
+        height, width = img.shape[1:3] if input_order == 'CHW' else img.shape[:2]
+        problem = side_size_problem(metric_type, height, width, crop_border)
+        if problem:
+            raise FlareSRError(f'{metric_type}: the image is {problem}')
+        return metric(img, img2, crop_border, input_order, *args, **kwargs)
+
+    return wrapper
+
+
+def check_metric_sizes(val_opt, dataset, read_size):
+    """One FlareSRError before training when a validation image is too small for a metric of ``val_opt``
+    (``calculate_niqe``, ``calculate_ssim``, ``calculate_psnr``'s crop; flare_sr models keep the input's size).
+    ``dataset``: its ``items`` are (lq path, gt path) pairs; other datasets are checked when scored. ``read_size``:
+    path -> (height, width)."""
+    sized = [(name, metric) for name, metric in ((val_opt or {}).get('metrics') or {}).items()
+             if isinstance(metric, dict) and (metric.get('type') == 'calculate_niqe' or metric.get('type') in MIN_SIDE)]
     items = getattr(dataset, 'items', None)
-    if not niqe or not isinstance(items, (list, tuple)):
+    if not sized or not isinstance(items, (list, tuple)):
         return
     for item in items:
         path = item[0] if isinstance(item, (list, tuple)) else item
         if not isinstance(path, str):
             return
         height, width = read_size(path)
-        for name, metric in niqe:
-            problem = niqe_size_problem(height, width, metric.get('crop_border', 0))
+        for name, metric in sized:
+            problem = size_problem(metric['type'], height, width, metric.get('crop_border', 0))
             if problem:
                 raise FlareSRError(f'val.metrics.{name}: {path} is {problem}')

@@ -36,3 +36,33 @@ def test_textureless_image_is_not_scored():
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', RuntimeWarning)  # numpy on empty blocks
         assert np.isnan(checked_niqe(calculate_niqe)(np.zeros((256, 256, 3)), crop_border=0))
+
+
+@pytest.mark.parametrize('metric_type, height, width, crop_border, ok', [
+    ('calculate_ssim', 8, 8, 0, False), ('calculate_ssim', 1, 1, 0, False), ('calculate_ssim', 10, 64, 0, False),
+    ('calculate_ssim', 14, 14, 2, False), ('calculate_ssim', 11, 11, 0, True), ('calculate_ssim', 15, 15, 2, True),
+    ('calculate_psnr', 8, 8, 4, False), ('calculate_psnr', 1, 1, 0, True), ('calculate_psnr', 8, 8, 3, True),
+])
+def test_ssim_and_psnr_on_images_too_small_are_one_line_not_a_silent_nan(metric_type, height, width, crop_border,
+                                                                          ok):
+    """BasicSR's SSIM keeps the unpadded part of its 11x11 window's output (NaN under 11 pixels a side, then
+    'Best: -inf @ -1 iter'); PSNR is NaN when crop_border leaves no pixel. Gray images as well as colour."""
+    from basicsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim
+
+    from flare_sr.metrics.niqe_size import check_metric_sizes, checked_size
+    metric = {'calculate_ssim': calculate_ssim, 'calculate_psnr': calculate_psnr}[metric_type]
+    rng = np.random.default_rng(0)
+    for shape in ((height, width, 3), (height, width)):
+        img, img2 = (rng.integers(0, 256, shape).astype(np.uint8) for _ in range(2))
+        if ok:
+            assert checked_size(metric_type, metric)(img, img2, crop_border) == metric(img, img2, crop_border)
+            continue
+        with pytest.raises(FlareSRError, match=f'^{metric_type}: the image is {width}x{height} pixels'):
+            checked_size(metric_type, metric)(img, img2, crop_border)
+    dataset = type('Pairs', (), {'items': [('a.png', 'b.png')]})()
+    val = {'metrics': {'m': {'type': metric_type, 'crop_border': crop_border}}}
+    if ok:
+        check_metric_sizes(val, dataset, lambda path: (height, width))
+    else:
+        with pytest.raises(FlareSRError, match=f'^val.metrics.m: a.png is {width}x{height} pixels'):
+            check_metric_sizes(val, dataset, lambda path: (height, width))
