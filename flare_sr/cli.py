@@ -23,6 +23,7 @@ from flare_sr.pipeline.stages import pipeline_name, run_pipeline
 from flare_sr.utils.atomic import check_output_file, check_writable
 from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
 from flare_sr.utils.img_util import peek_size
+from flare_sr.utils.options_check import files_named_by
 from flare_sr.utils.precision import PRECISIONS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # the repository
@@ -118,7 +119,7 @@ def infer_main(argv=None):
         flare_plan = dict(plan_outputs(inputs, args.save_flare, args.overwrite, flag='--save-flare'))
     own_files = ([('the input', path) for path in inputs] + [('the output', target) for _, target in plan]
                  + [('the flare layer', target) for target in flare_plan.values()]
-                 + [('the option file', args.opt), ('the --onnx file', args.onnx)])
+                 + files_named_by(args.opt) + [('the --onnx file', args.onnx)])
     if args.zip:
         check_output_file(args.zip, '--zip', inputs=own_files + [('the --save-tiles picture', args.save_tiles)])
     if args.save_tiles:

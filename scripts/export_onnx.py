@@ -18,6 +18,7 @@ from flare_sr.errors import ArgumentParser, exit_on_user_error
 from flare_sr.models.onnx_backend import OPSET, export_onnx
 from flare_sr.pipeline.inference import build_inference_model
 from flare_sr.utils.atomic import atomic_path, check_output_file
+from flare_sr.utils.options_check import files_named_by
 
 
 def parse_args(argv=None):
@@ -31,11 +32,8 @@ def parse_args(argv=None):
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
-    check_output_file(args.out, '--out', inputs=[('the option file', args.opt)])
+    check_output_file(args.out, '--out', inputs=files_named_by(args.opt))
     model = build_inference_model(args.opt)
-    checkpoints = [(f'path.{key}', value) for key, value in model.opt['path'].items()
-                   if key.startswith('pretrain_network') and isinstance(value, str)]
-    check_output_file(args.out, '--out', inputs=checkpoints)
     with atomic_path(args.out) as tmp:
         metadata = export_onnx(model, tmp, opset=args.opset)
     print(f"exported {metadata['model_type']} tile function (size multiple {metadata['size_multiple']}, "

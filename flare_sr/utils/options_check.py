@@ -278,6 +278,16 @@ def load_option_file(path):
     return opt
 
 
+def files_named_by(option_file):
+    """``(what, path)`` pairs a run's output files must never replace: the option file and every file its ``path``
+    section names (checkpoints, resume state, weights), as ``flare_sr.utils.atomic.check_output_file`` takes them."""
+    named = [('the option file', option_file)]
+    for key, value in (load_option_file(option_file).get('path') or {}).items():
+        if isinstance(value, str) and value:
+            named.append((f'path.{key}', osp.expanduser(value)))
+    return named
+
+
 def check_parseable(opt, path, force_yml=None, is_train=True):
     """What BasicSR's ``parse_options`` dereferences before flare_sr sees the options, as one line.
 

@@ -63,8 +63,11 @@ def test_an_output_folder_that_resolves_to_the_inputs_never_replaces_a_photo(tmp
 def test_save_tiles_and_zip_never_replace_an_input_an_output_or_the_options(tmp_path, capsys, option_file):
     photos = _photos(tmp_path / 'photos', 'beach.png', 'street.png')
     out = tmp_path / 'out'
-    keep = {path: open(path, 'rb').read() for path in [option_file, photos / 'beach.png', photos / 'street.png']}
+    checkpoint = tmp_path / 'net_main.pth'  # cascade_option_file's path.pretrain_network_main
+    keep = {path: open(path, 'rb').read() for path in [option_file, checkpoint, photos / 'beach.png',
+                                                       photos / 'street.png']}
     cases = [('--save-tiles', photos / 'street.png', 'is the input'),
+             ('--zip', checkpoint, 'is path.pretrain_network_main'),  # was replaced by the zip
              ('--save-tiles', out / 'beach.png', 'is the output'),
              ('--zip', photos / 'beach.png', 'is the input'),
              ('--zip', out / 'street.png', 'is the output'),
