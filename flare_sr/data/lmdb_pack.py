@@ -18,6 +18,7 @@ import math
 import os
 import re
 import signal
+import threading
 import time
 from multiprocessing import Pool
 
@@ -101,6 +102,21 @@ def read_meta_info(lmdb_path):
 
 
 _ENVIRONMENTS = {}
+_ENVIRONMENTS_LOCK = threading.Lock()  # no environment closes for a fork while a thread reads through it
+
+
+def _close_before_fork():
+    """py-lmdb refuses to open, in a forked child, an environment its parent had open ("already open in this
+    process"): a DataLoader worker forked after the main process read the LMDB (a validation on it, then the next
+    epoch's workers) failed. The parent's environments close before each fork and reopen on their next use."""
+    _ENVIRONMENTS_LOCK.acquire()
+    for env in _ENVIRONMENTS.values():
+        env.close()
+    _ENVIRONMENTS.clear()
+
+
+os.register_at_fork(before=_close_before_fork, after_in_parent=_ENVIRONMENTS_LOCK.release,
+                    after_in_child=_ENVIRONMENTS_LOCK.release)
 
 
 class LmdbImages:
@@ -131,7 +147,7 @@ class LmdbImages:
         return _ENVIRONMENTS[cache_key]
 
     def get(self, key):
-        with self._env().begin(write=False) as txn:
+        with _ENVIRONMENTS_LOCK, self._env().begin(write=False) as txn:
             value = txn.get(key.encode('utf-8'))
         if value is None:
             raise FlareSRError(f'{self.path}: record {key!r} is listed in meta_info.txt but missing')

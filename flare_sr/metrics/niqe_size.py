@@ -12,6 +12,7 @@ pixels a side (after ``crop_border``) scores NaN (a "Mean of empty slice" warnin
 -inf @ -1 iter"); ``calculate_psnr`` scores NaN when ``crop_border`` leaves no pixel. Both are refused in one line.
 """
 import functools
+import os
 
 import numpy as np
 
@@ -87,8 +88,8 @@ def checked_size(metric_type, metric):
 def check_metric_sizes(val_opt, dataset, read_size):
     """One FlareSRError before training when a validation image is too small for a metric of ``val_opt``
     (``calculate_niqe``, ``calculate_ssim``, ``calculate_psnr``'s crop; flare_sr models keep the input's size).
-    ``dataset``: its ``items`` are (lq path, gt path) pairs; other datasets are checked when scored. ``read_size``:
-    path -> (height, width)."""
+    ``dataset``: its ``items`` are (lq path, gt path) pairs; other datasets (LMDB keys) are checked when scored.
+    ``read_size``: path -> (height, width)."""
     sized = [(name, metric) for name, metric in ((val_opt or {}).get('metrics') or {}).items()
              if isinstance(metric, dict) and (metric.get('type') == 'calculate_niqe' or metric.get('type') in MIN_SIDE)]
     items = getattr(dataset, 'items', None)
@@ -96,7 +97,7 @@ def check_metric_sizes(val_opt, dataset, read_size):
         return
     for item in items:
         path = item[0] if isinstance(item, (list, tuple)) else item
-        if not isinstance(path, str):
+        if not isinstance(path, str) or not os.path.isfile(path):  # an LMDB key: checked when scored
             return
         height, width = read_size(path)
         for name, metric in sized:

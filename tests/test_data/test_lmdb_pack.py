@@ -173,3 +173,21 @@ def test_unicode_names_become_safe_unique_keys(tmp_path):
     write_image(gt_dir / 'café_1.png', photo)
     with pytest.raises(FlareSRError, match=r'caf__1" collides with'):
         pack_lmdb(pair_paths(lq_dir, gt_dir), tmp_path / 'out2', 40, 8, progress=False)
+
+
+def test_dataloader_workers_read_an_lmdb_this_process_has_read(tmp_path):
+    """Training on an LMDB with num_worker_per_gpu > 0 and validating on it: the next epoch's workers, forked after
+    the validation had opened the LMDB here, failed ("already open in this process", py-lmdb's refusal inherited).
+    Worker batches equal this process's samples."""
+    import torch
+
+    lq_dir, gt_dir = make_photo_pairs(tmp_path, [(64, 64)])
+    pack_lmdb(pair_paths(lq_dir, gt_dir), tmp_path / 'out', 32, 32, progress=False)
+    dataset = build_dataset(dict(dataroot_lq=str(tmp_path / 'out' / 'lq.lmdb'), io_backend={'type': 'lmdb'},
+                                 dataroot_gt=str(tmp_path / 'out' / 'gt.lmdb'), type='PairedFlareDataset',
+                                 name='val_on_train', phase='val'))
+    here = [dataset[index]['lq'] for index in range(len(dataset))]  # opens both environments in this process
+    for _ in range(2):  # two epochs: workers forked twice after this process read
+        loader = torch.utils.data.DataLoader(dataset, batch_size=len(dataset), num_workers=2)
+        assert torch.equal(next(iter(loader))['lq'], torch.stack(here))
+    assert torch.equal(dataset[0]['lq'], here[0])  # reopened here after the forks
