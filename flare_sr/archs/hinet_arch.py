@@ -167,7 +167,7 @@ class HINet(nn.Module):
         feat = self.down_path_2[-1](feat)
         for up, skip_conv, bridge in zip(self.up_path_2, self.skip_conv_2, reversed(sub2_feats)):
             feat = up(feat, skip_conv(bridge))
-        out_2 = self.last(feat).add_(x)
+        out_2 = self.last(feat) + x  # not in place: under autocast the sum is float32, as x
         return [out_1, out_2]
 
     def _check_size(self, x):

@@ -264,3 +264,9 @@ def test_hinet_in_place_inference_gives_the_training_path_outputs_bit_for_bit():
     assert all(param.grad is not None for param in net.parameters())
     for fast, channels_last, reference in zip(in_place, no_grad, trained):
         assert torch.equal(fast, reference.detach()) and torch.allclose(channels_last, reference, atol=1e-5)
+    with torch.autocast('cpu', dtype=torch.bfloat16):  # val.precision bf16: same dtypes and bits as well
+        with torch.inference_mode():
+            in_place = net(x)
+        trained = net(x.clone().requires_grad_())
+    for fast, reference in zip(in_place, trained):  # residual on the float32 input: float32 (as the official net)
+        assert fast.dtype == reference.dtype == torch.float32 and torch.equal(fast, reference.detach())
