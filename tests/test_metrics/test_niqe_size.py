@@ -43,8 +43,8 @@ def test_textureless_image_is_not_scored():
     ('calculate_ssim', 14, 14, 2, False), ('calculate_ssim', 11, 11, 0, True), ('calculate_ssim', 15, 15, 2, True),
     ('calculate_psnr', 8, 8, 4, False), ('calculate_psnr', 1, 1, 0, True), ('calculate_psnr', 8, 8, 3, True),
 ])
-def test_ssim_and_psnr_on_images_too_small_are_one_line_not_a_silent_nan(metric_type, height, width, crop_border,
-                                                                          ok):
+def test_ssim_and_psnr_on_images_too_small_are_one_line_not_a_silent_nan(tmp_path, metric_type, height, width,
+                                                                         crop_border, ok):
     """BasicSR's SSIM keeps the unpadded part of its 11x11 window's output (NaN under 11 pixels a side, then
     'Best: -inf @ -1 iter'); PSNR is NaN when crop_border leaves no pixel. Gray images as well as colour."""
     from basicsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim
@@ -59,10 +59,12 @@ def test_ssim_and_psnr_on_images_too_small_are_one_line_not_a_silent_nan(metric_
             continue
         with pytest.raises(FlareSRError, match=f'^{metric_type}: the image is {width}x{height} pixels'):
             checked_size(metric_type, metric)(img, img2, crop_border)
-    dataset = type('Pairs', (), {'items': [('a.png', 'b.png')]})()
+    (tmp_path / 'a.png').write_bytes(b'')  # read_size stands for the reader; an LMDB key (no file) is not checked
+    dataset = type('Pairs', (), {'items': [(str(tmp_path / 'a.png'), 'b.png')]})()
     val = {'metrics': {'m': {'type': metric_type, 'crop_border': crop_border}}}
     if ok:
         check_metric_sizes(val, dataset, lambda path: (height, width))
     else:
-        with pytest.raises(FlareSRError, match=f'^val.metrics.m: a.png is {width}x{height} pixels'):
+        with pytest.raises(FlareSRError, match=f'^val.metrics.m: {tmp_path}/a.png is {width}x{height} pixels'):
             check_metric_sizes(val, dataset, lambda path: (height, width))
+    check_metric_sizes(val, type('Keys', (), {'items': [('lmdb_key', 'lmdb_key')]})(), None)
