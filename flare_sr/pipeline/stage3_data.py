@@ -39,12 +39,12 @@ from os import path as osp
 import torch
 from tqdm import tqdm
 
-from flare_sr.data.lmdb_pack import pack_lmdb
+from flare_sr.data.lmdb_pack import check_output_folder, pack_lmdb
 from flare_sr.data.meta_csv import read_split_csv, resolve_pairs, select_rows
 from flare_sr.data.pairing import pair_paths
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.pipeline.inference import build_test_model
-from flare_sr.utils.atomic import atomic_path
+from flare_sr.utils.atomic import atomic_path, inside
 from flare_sr.utils.img_util import read_image, write_image
 from flare_sr.utils.options_check import fold_deprecated_keys, load_option_file
 
@@ -137,6 +137,20 @@ def run_stage1(source, main_opt, pairs, images_dir, progress=True):
     return outputs
 
 
+def _check_output_folders(out_dir, images_dir, source, option_file):
+    """Before stage I runs (it may take hours): the pack's OUT takes an LMDB, and neither OUT nor ``<OUT>_images``
+    is, holds or lies in a folder the stage-I inputs or labels come from (its outputs, named by pairing key,
+    replaced inputs of those names)."""
+    check_output_folder(out_dir, overwrite=True)
+    for key in ('dataroot_lq', 'dataroot_gt'):
+        folder = source[key]
+        for target in (out_dir, images_dir):
+            if osp.realpath(target) == osp.realpath(folder) or inside(target, folder) or inside(folder, target):
+                raise FlareSRError(f'{option_file}: stage-III data {target} (from datasets.train.dataroot_lq) is, '
+                                   f'holds or lies in stage3_source.{key} {folder}, whose files it would join or '
+                                   'replace; choose another folder for the LMDBs')
+
+
 def ensure_stage3_data(stage3_opt, option_file, force=False, progress=True):
     """Build (or reuse) the stage-III LMDBs for a stage-III option dict. Returns (OUT folder, rebuilt?)."""
     source, out_dir = stage3_settings(stage3_opt, option_file)
@@ -152,10 +166,11 @@ def ensure_stage3_data(stage3_opt, option_file, force=False, progress=True):
     complete = all(osp.isdir(osp.join(out_dir, name)) for name in ('lq.lmdb', 'gt.lmdb'))
     if not force and complete and _read_manifest(manifest_path) == manifest:
         return out_dir, False
+    images_dir = f'{out_dir}_images'
+    _check_output_folders(out_dir, images_dir, source, option_file)
     if osp.exists(manifest_path):
         os.remove(manifest_path)  # from here on the old LMDBs no longer count as current
     start = time.time()
-    images_dir = f'{out_dir}_images'
     outputs = run_stage1(source, main_opt, pairs, images_dir, progress)
     packed = [(key, output, gt) for (key, _, gt), output in zip(pairs, outputs)]
     summary = pack_lmdb(packed, out_dir, source['patch_size'], source['stride'], overwrite=True, progress=progress)

@@ -11,7 +11,7 @@ from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
 from flare_sr.errors import FlareSRError
 from flare_sr.pipeline.stage3_data import ensure_stage3_data
 from flare_sr.utils.img_util import write_image
-from tests.helpers import UNET, packed_lq
+from tests.helpers import UNET, packed_lq, snapshot
 
 
 def _save_unet(path, seed):
@@ -95,3 +95,23 @@ def test_train_py_builds_stage3_data_from_the_stage3_option_file(setup, monkeypa
     monkeypatch.setenv('WORLD_SIZE', '1')
     prepare_stage3_data(str(option_file))
     assert (out / 'lq.lmdb' / 'data.mdb').is_file() and (out / 'gt.lmdb' / 'data.mdb').is_file()
+
+
+def test_stage3_data_never_joins_or_replaces_the_stage1_inputs(setup):
+    """Refused before stage I runs: LMDBs inside the input folder, an OUT holding the inputs (refused by the pack
+    after all of stage I, leaving ``<OUT>_images`` beside it), and ``<OUT>_images`` being the input folder (stage-I
+    outputs named by pairing key replaced inputs of those names)."""
+    tmp_path, stage3_opt, _, _, _ = setup
+    os.rename(tmp_path / 'in', tmp_path / 's3_images')
+    for name in os.listdir(tmp_path / 's3_images'):  # inputs named as their pairing keys
+        os.rename(tmp_path / 's3_images' / name, tmp_path / 's3_images' / name.replace('_input', ''))
+    source = dict(stage3_opt['stage3_source'], dataroot_lq=str(tmp_path / 's3_images'))
+    before = snapshot(tmp_path)
+    for out, message in ((tmp_path / 's3', 'is, holds or lies in stage3_source.dataroot_lq'),
+                         (tmp_path / 's3_images' / 'x', 'is, holds or lies in stage3_source.dataroot_lq'),
+                         (tmp_path, 'holds other files')):
+        opt = dict(stage3_opt, stage3_source=source,
+                   datasets=dict(train=dict(dataroot_lq=str(out / 'lq.lmdb'), dataroot_gt=str(out / 'gt.lmdb'))))
+        with pytest.raises(FlareSRError, match=message):
+            ensure_stage3_data(opt, 'stage3.yml', progress=False)
+        assert snapshot(tmp_path) == before and not os.path.exists(f'{tmp_path}_images')
