@@ -20,6 +20,7 @@ from PIL import Image, UnidentifiedImageError, features
 
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.atomic import atomic_path
+from flare_sr.utils.hardware import warn
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 # Photos to restore (read_photo) may also come in these, where both OpenCV (pixels) and Pillow (header) read them.
@@ -350,13 +351,36 @@ def list_images(folder):
     if not os.path.isdir(folder):
         raise FlareSRError(f'{folder}: ' + ('is a file, not a folder of images' if os.path.exists(folder)
                                             else 'image folder not found'))
-    paths = sorted(
-        os.path.join(folder, name) for name in os.listdir(folder)
-        if not name.startswith('.') and name.lower().endswith(IMAGE_EXTENSIONS)
-        and os.path.isfile(os.path.join(folder, name)))
+    names = sorted(name for name in os.listdir(folder) if not name.startswith('.'))
+    paths = [os.path.join(folder, name) for name in names
+             if name.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(folder, name))]
     if not paths:
         raise FlareSRError(f'{folder}: no images ({", ".join(IMAGE_EXTENSIONS)}) in this folder')
+    _say_skipped_images(folder, names)
     return paths
+
+
+_SKIPPED_SAID = set()  # folders whose skipped images were named in this process
+
+
+def _say_skipped_images(folder, names):
+    """One warning line per folder and process naming the images ``list_images`` leaves out: other formats
+    (WebP, GIF, HEIC, ...; a validation set silently scored fewer images) and broken links."""
+    other = [name for name in names if os.path.splitext(name)[1].lower() in {**_PHOTO_FORMATS, **_UNREADABLE}]
+    broken = [name for name in names if name.lower().endswith(IMAGE_EXTENSIONS)
+              and not os.path.isfile(os.path.join(folder, name))]
+    key = os.path.realpath(folder)
+    if not (other or broken) or key in _SKIPPED_SAID:
+        return
+    _SKIPPED_SAID.add(key)
+    parts = []
+    if other:
+        parts.append(f'{len(other)} image(s) of a format datasets do not read ({", ".join(other[:3])}'
+                     f'{", ..." if len(other) > 3 else ""}; they read {", ".join(IMAGE_EXTENSIONS)}: convert them)')
+    if broken:
+        parts.append(f'{len(broken)} broken link(s) or non-file(s) ({", ".join(broken[:3])}'
+                     f'{", ..." if len(broken) > 3 else ""})')
+    warn(f'{folder}: skipped ' + ' and '.join(parts))
 
 
 def photo_extensions():

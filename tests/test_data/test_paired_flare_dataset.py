@@ -1,4 +1,5 @@
 """PairedFlareDataset on real files: pairing, aligned crops, deterministic keys, selections, bad inputs."""
+import os
 import pickle
 
 import numpy as np
@@ -168,3 +169,21 @@ def test_meta_info_file_selects_images(tmp_path):
     (tmp_path / 'meta.txt').write_text('train_label_10009.png\n')
     with pytest.raises(FlareSRError, match=r'meta\.txt: lists train_label_10009\.png, which is not in .*label_img'):
         dataset(lq_dir, gt_dir, meta_info_file=str(tmp_path / 'meta.txt'))
+
+
+def test_images_a_dataset_folder_leaves_out_are_named_once(tmp_path, capsys):
+    """A validation folder holding a WebP and a broken link scored the other images without a word; hidden files
+    stay unmentioned. Said once per folder however often the folder is listed."""
+    from PIL import Image
+
+    lq_dir, gt_dir = make_pairs(tmp_path, [(40, 40), (40, 40)], name='test')
+    Image.fromarray(skimage.data.astronaut()[:40, :40]).save(lq_dir / 'test_input_10002.webp')
+    os.symlink(tmp_path / 'gone.png', lq_dir / 'test_input_10003.png')
+    (lq_dir / '.thumbs.png').write_bytes(b'')
+    capsys.readouterr()
+    for _ in range(2):
+        assert len(dataset(lq_dir, gt_dir, phase='val')) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f'warning: {lq_dir}: skipped 1 image(s) of a format datasets do not read (test_input_10002.webp; they read '
+        '.png, .jpg, .jpeg, .bmp, .tif, .tiff: convert them) and 1 broken link(s) or non-file(s) '
+        '(test_input_10003.png)']
