@@ -282,7 +282,8 @@ def files_named_by(option_file):
     """``(what, path)`` pairs a run's output files must never replace: the option file and every file its ``path``
     section names (checkpoints, resume state, weights), as ``flare_sr.utils.atomic.check_output_file`` takes them."""
     named = [('the option file', option_file)]
-    for key, value in (load_option_file(option_file).get('path') or {}).items():
+    paths = load_option_file(option_file).get('path')
+    for key, value in (paths.items() if isinstance(paths, dict) else ()):  # another shape: the checker names it
         if isinstance(value, str) and value:
             named.append((f'path.{key}', osp.expanduser(value)))
     return named
