@@ -888,6 +888,10 @@ class OptionChecker:
                 self._registered('METRIC', f'val.metrics.{name}', metric, skip=METRIC_INPUTS,
                                  extra={'better': ('higher', 'lower')})
                 self._existing_path(f'val.metrics.{name}.mask_folder', metric.get('mask_folder'))
+                crop = metric.get('crop_border', 0)
+                if isinstance(crop, bool) or not isinstance(crop, int) or crop < 0:  # slices: a TypeError or NaN
+                    self.problems.append(f'val.metrics.{name}.crop_border: expected a whole number of pixels, 0 or '
+                                         f'more, got {crop!r}')
             else:
                 self._value(val['metrics'], name, f'val.metrics.{name}', DICT)
 

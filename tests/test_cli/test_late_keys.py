@@ -53,6 +53,10 @@ def test_val_without_save_img_and_a_debug_name_train_to_the_end_with_one_warning
      'val.metrics.p.type: calculate_psnr_pt scores float tensors, but validation scores the 8-bit images: use '
      'calculate_psnr'),
     ('val', 'metrics', {'s': {'type': 'calculate_ssim_pt', 'crop_border': 0}}, 'use calculate_ssim'),
+    ('val', 'metrics', {'p': {'type': 'calculate_psnr', 'crop_border': 'x'}},  # a TypeError at validation
+     "val.metrics.p.crop_border: expected a whole number of pixels, 0 or more, got 'x'"),
+    ('val', 'metrics', {'p': {'type': 'calculate_psnr', 'crop_border': -3}},  # an empty slice: NaN
+     'val.metrics.p.crop_border: expected a whole number of pixels, 0 or more, got -3'),
 ])
 def test_intervals_read_at_every_iteration_are_checked_at_start_up(tmp_path, section, key, value, message):
     """Before: accepted, then ``current_iter % 0`` (ZeroDivisionError) or a KeyError after the first iteration."""
