@@ -28,13 +28,12 @@ import cv2
 import numpy as np
 import torch
 import yaml
-from _common import PHOTOS, machine_name, peak_rss_mib, print_table, run_child
-from bench_training import bare_setup, run_ours, summarise
+from _common import PHOTOS, machine_name, peak_rss_mib, print_table
+from bench_training import LOOPS, bare_setup, best_of_alternating_runs, child_record
 
 from flare_sr.errors import ArgumentParser
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LOOPS = ('ours', 'bare')
 FAMILY = 'procedural'  # the training family; the held-out ones stay held out
 
 
@@ -144,11 +143,7 @@ def parse_args():
 def main():
     args = parse_args()
     if args.child:
-        if args.child == 'ours':
-            record = run_ours(args.child_opt, os.path.dirname(args.child_opt))
-        else:
-            with open(args.child_opt, encoding='utf-8') as handle:
-                record = run_bare(yaml.safe_load(handle))
+        record = child_record(args.child, args.child_opt, run_bare)
         print(json.dumps(dict(record, peak_mib=peak_memory_mib(args.device))))
         return
     with tempfile.TemporaryDirectory(prefix='bench_deflare_') as folder:
@@ -156,16 +151,8 @@ def main():
         option_path = os.path.join(folder, 'bench_deflare_training.yml')
         with open(option_path, 'w', encoding='utf-8') as handle:
             yaml.safe_dump(opt, handle)
-        results = {}
-        for repeat in range(args.repeats):  # alternate the loops so a change in machine load hits both
-            for loop in LOOPS:
-                print(f'run {repeat + 1}/{args.repeats}: {loop} loop ({args.warmup} + {args.iters} iterations) ...',
-                      flush=True)
-                record = run_child([os.path.abspath(__file__), '--child', loop, '--child-opt', option_path,
-                                    '--device', args.device])
-                summary = dict(summarise(record, args.warmup), peak_mib=record['peak_mib'])
-                if loop not in results or summary['its'] > results[loop]['its']:
-                    results[loop] = summary
+        results = best_of_alternating_runs(os.path.abspath(__file__), option_path, args,
+                                           ['--device', args.device])
     memory = 'peak GPU memory (MiB)' if args.device.startswith('cuda') else 'peak RSS (MiB)'
     rows = [[label, results[loop]['n'], f"{results[loop]['its']:.2f}", f"{results[loop]['step_ms']:.0f}",
              f"{results[loop]['data_ms']:.1f}", f"{results[loop]['peak_mib']:.0f}"]

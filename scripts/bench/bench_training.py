@@ -164,6 +164,30 @@ def summarise(record, warmup):
             'data_share': data.sum() / iters.sum(), 'data_max_share': (data / iters).max(), 'n': len(iters)}
 
 
+def child_record(loop, option_path, bare):
+    """One loop's record, in a child process: ``run_ours`` on the option file, or ``bare`` on its options."""
+    if loop == 'ours':
+        return run_ours(option_path, os.path.dirname(option_path))
+    with open(option_path, encoding='utf-8') as handle:
+        return bare(yaml.safe_load(handle))
+
+
+def best_of_alternating_runs(script, option_path, args, extra=()):
+    """{loop: summary} of the best of ``args.repeats`` child runs of ``script`` per loop; the loops alternate so a
+    change in machine load hits both. A record's keys beyond the timings (``peak_mib``) stay in its summary."""
+    results = {}
+    for repeat in range(args.repeats):
+        for loop in LOOPS:
+            print(f'run {repeat + 1}/{args.repeats}: {loop} loop ({args.warmup} + {args.iters} iterations) ...',
+                  flush=True)
+            record = run_child([script, '--child', loop, '--child-opt', option_path, *extra])
+            extras = {key: value for key, value in record.items() if key not in ('data', 'iter', 'stamps')}
+            summary = dict(summarise(record, args.warmup), **extras)
+            if loop not in results or summary['its'] > results[loop]['its']:
+                results[loop] = summary
+    return results
+
+
 def parse_args():
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--opt', default=os.path.join(ROOT, 'options', 'tiny', 'hinet_phase1.yml'),
@@ -188,13 +212,7 @@ def parse_args():
 def main():
     args = parse_args()
     if args.child:
-        work_root = os.path.dirname(args.child_opt)
-        if args.child == 'ours':
-            record = run_ours(args.child_opt, work_root)
-        else:
-            with open(args.child_opt, encoding='utf-8') as handle:
-                record = run_bare(yaml.safe_load(handle))
-        print(json.dumps(record))
+        print(json.dumps(child_record(args.child, args.child_opt, run_bare)))
         return
     from _common import parse_size
 
@@ -207,15 +225,7 @@ def main():
         option_path = os.path.join(folder, 'bench_training.yml')
         with open(option_path, 'w', encoding='utf-8') as handle:
             yaml.safe_dump(opt, handle)
-        results = {}
-        for repeat in range(args.repeats):  # alternate the loops so a change in machine load hits both
-            for loop in LOOPS:
-                print(f'run {repeat + 1}/{args.repeats}: {loop} loop ({args.warmup} + {args.iters} iterations) ...',
-                      flush=True)
-                record = run_child([os.path.abspath(__file__), '--child', loop, '--child-opt', option_path])
-                summary = summarise(record, args.warmup)
-                if loop not in results or summary['its'] > results[loop]['its']:
-                    results[loop] = summary
+        results = best_of_alternating_runs(os.path.abspath(__file__), option_path, args)
     rows = []
     for loop, label in (('ours', 'ours: BasicSR train_pipeline + HINetModel'), ('bare', 'bare PyTorch loop')):
         result = results[loop]
