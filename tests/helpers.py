@@ -22,7 +22,7 @@ from skimage import data as skdata
 from flare_sr.archs.hinet_arch import HINet
 from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
 from flare_sr.data.sampling import SampleKey
-from flare_sr.utils.img_util import write_image
+from flare_sr.utils.img_util import read_image, write_image
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA_DIR = os.path.join(REPO, 'tests', 'data')  # checked-in test data (provenance: tests/data/README.md)
@@ -30,6 +30,15 @@ TRAIN_SCRIPT = os.path.join(REPO, 'flare_sr', 'train.py')
 TEST_SCRIPT = os.path.join(REPO, 'flare_sr', 'test.py')
 METRICS = {'psnr': {'type': 'calculate_psnr', 'crop_border': 0, 'test_y_channel': False},
            'ssim': {'type': 'calculate_ssim', 'crop_border': 0, 'test_y_channel': False}}
+
+
+def write_clean_photos(folder, names=('astronaut.png', 'chelsea.png', 'coffee.png'), size=(48, 64)):
+    """scikit-image's photographs ``names``, shrunk to ``size`` (H, W), as clean images in ``folder``; returns it."""
+    height, width = size
+    for name in names:
+        photo = read_image(os.path.join(skdata.data_dir, name))
+        write_image(os.path.join(folder, name), cv2.resize(photo, (width, height), interpolation=cv2.INTER_AREA))
+    return folder
 
 
 def make_flare_pairs(folder, count, size=(64, 64), seed=0, prefix='train'):

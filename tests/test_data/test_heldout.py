@@ -12,8 +12,8 @@ from skimage import data as skimage_data
 from flare_sr.data.heldout import HELDOUT_FAMILIES, anamorphic_flare, psf_flare, raytrace_flare
 from flare_sr.data.sampling import SampleKey, sample_rng
 from flare_sr.data.synthesis import FlareConfig, synthesize_flare
-from flare_sr.utils.img_util import read_image, read_image_uint8, to_uint8, write_image
-from tests.helpers import load_script
+from flare_sr.utils.img_util import read_image, read_image_uint8, to_uint8
+from tests.helpers import load_script, write_clean_photos
 
 BLACK = np.zeros((128, 160, 3), np.float32)
 
@@ -87,11 +87,7 @@ def test_anamorphic_streak_is_horizontal():
 
 @pytest.fixture(scope='module')
 def clean_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('clean')
-    for name in ('astronaut.png', 'chelsea.png'):
-        photo = read_image(os.path.join(skimage_data.data_dir, name))
-        write_image(folder / name, cv2.resize(photo, (64, 48), interpolation=cv2.INTER_AREA))
-    return folder
+    return write_clean_photos(tmp_path_factory.mktemp('clean'), ('astronaut.png', 'chelsea.png'))
 
 
 def _generators():

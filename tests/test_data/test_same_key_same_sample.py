@@ -9,27 +9,21 @@ draw to draw, so one key gave two flares.
 """
 import os
 
-import cv2
 import numpy as np
 import pytest
-from skimage import data as skimage_data
 
 from flare_sr.data.heldout import HELDOUT_FAMILIES
 from flare_sr.data.synthesis import synthesize_flare
-from flare_sr.utils.img_util import read_image, write_image
+from flare_sr.utils.img_util import read_image
 from tests.helpers import (assert_samples_pure, dataset_options, dataset_sampler, make_flare_pairs,
-                           repeated_sample_digests)
+                           repeated_sample_digests, write_clean_photos)
 
 PHOTOS = ('astronaut.png', 'chelsea.png', 'coffee.png')
 
 
 @pytest.fixture(scope='module')
 def clean_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('clean')
-    for name in PHOTOS:
-        photo = read_image(os.path.join(skimage_data.data_dir, name))
-        write_image(folder / name, cv2.resize(photo, (64, 48), interpolation=cv2.INTER_AREA))
-    return folder
+    return write_clean_photos(tmp_path_factory.mktemp('clean'), PHOTOS)
 
 
 def synthetic_options(root, phase='train'):

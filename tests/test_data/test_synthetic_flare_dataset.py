@@ -1,29 +1,24 @@
 """SyntheticFlareDataset: per-key determinism, variety, LMDB-backed clean images, BasicSR build path."""
 import os
 
-import cv2
 import numpy as np
 import pytest
 import torch
 from basicsr.data import build_dataset
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
-from skimage import data as skimage_data
 
 from flare_sr.data.sampling import SampleKey
 from flare_sr.data.synthesis import COMPONENTS
 from flare_sr.errors import FlareSRError
-from flare_sr.utils.img_util import read_image, write_image
+from flare_sr.utils.img_util import read_image
+from tests.helpers import write_clean_photos
 
 PHOTOS = ('astronaut.png', 'chelsea.png', 'coffee.png')
 
 
 @pytest.fixture(scope='module')
 def clean_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('clean')
-    for name in PHOTOS:
-        photo = read_image(os.path.join(skimage_data.data_dir, name))
-        write_image(folder / name, cv2.resize(photo, (80, 60), interpolation=cv2.INTER_AREA))
-    return folder
+    return write_clean_photos(tmp_path_factory.mktemp('clean'), PHOTOS, size=(60, 80))
 
 
 def make_dataset(root, **extra):
