@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import yaml
 from _common import PHOTOS, machine_name, peak_rss_mib, print_table
-from bench_training import LOOPS, bare_setup, best_of_alternating_runs, child_record
+from bench_training import add_loop_arguments, bare_setup, best_of_alternating_runs, child_record
 
 from flare_sr.errors import ArgumentParser
 
@@ -131,12 +131,7 @@ def parse_args():
     parser.add_argument('--workers', type=int, default=4, help='num_worker_per_gpu (Flare7K++: 4)')
     parser.add_argument('--layers', type=int, default=32, help='procedural flare layers rendered')
     parser.add_argument('--layer-size', type=int, default=640, help='side of the rendered layers (px)')
-    parser.add_argument('--iters', type=int, default=200, help='timed iterations per loop')
-    parser.add_argument('--warmup', type=int, default=20, help='untimed iterations first')
-    parser.add_argument('--repeats', type=int, default=2, help='alternating runs per loop; the best is reported')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--child', choices=LOOPS, help=argparse.SUPPRESS)
-    parser.add_argument('--child-opt', help=argparse.SUPPRESS)
+    add_loop_arguments(parser, iters=200, warmup=20)
     return parser.parse_args()
 
 

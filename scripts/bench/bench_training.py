@@ -199,14 +199,19 @@ def parse_args():
     parser.add_argument('--gt-size', type=int, default=128, help='training crop')
     parser.add_argument('--batch', type=int, default=4, help='batch_size_per_gpu')
     parser.add_argument('--workers', type=int, default=1, help='num_worker_per_gpu')
-    parser.add_argument('--iters', type=int, default=30, help='timed iterations per loop')
-    parser.add_argument('--warmup', type=int, default=5, help='untimed iterations first')
-    parser.add_argument('--repeats', type=int, default=2, help='alternating runs per loop; the best is reported')
     parser.add_argument('--amp', choices=['bf16', 'fp16', 'false'], help='override train.amp of --opt')
+    add_loop_arguments(parser, iters=30, warmup=5)
+    return parser.parse_args()
+
+
+def add_loop_arguments(parser, iters, warmup):
+    """The arguments of a loop-against-loop bench (best_of_alternating_runs), with its default counts."""
+    parser.add_argument('--iters', type=int, default=iters, help='timed iterations per loop')
+    parser.add_argument('--warmup', type=int, default=warmup, help='untimed iterations first')
+    parser.add_argument('--repeats', type=int, default=2, help='alternating runs per loop; the best is reported')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--child', choices=LOOPS, help=argparse.SUPPRESS)
     parser.add_argument('--child-opt', help=argparse.SUPPRESS)
-    return parser.parse_args()
 
 
 def main():
