@@ -25,11 +25,12 @@ def _unwrap(imgs):
 
 
 def paired_random_crop(img_gts, img_lqs, gt_patch_size, rng, gt_path=None):
-    """The same random ``gt_patch_size`` square window of every image (scale 1: flare removal keeps the size).
+    """The same random ``gt_patch_size`` window of every image (scale 1: flare removal keeps the size).
 
     Args:
         img_gts, img_lqs: HxWxC arrays (or lists of them, all the same size); ``img_lqs`` may be an empty
-            list (a single clean image). ``rng``: numpy Generator; draws the top, then the left edge.
+            list (a single clean image). ``gt_patch_size``: the side of a square window, or its
+            ``(height, width)``. ``rng``: numpy Generator; draws the top, then the left edge.
         gt_path: names the image in the error raised when it is smaller than the window.
     Returns:
         (img_gts, img_lqs) cropped views, each a single array when a single array was given.
@@ -39,12 +40,17 @@ def paired_random_crop(img_gts, img_lqs, gt_patch_size, rng, gt_path=None):
     for img in lqs:
         if img.shape[:2] != (height, width):
             raise FlareSRError(f'{gt_path}: label is {height}x{width} but its input is {img.shape[0]}x{img.shape[1]}')
-    size = int(gt_patch_size)
-    if height < size or width < size:
-        raise FlareSRError(f'{gt_path}: {height}x{width} is smaller than gt_size {size}')
-    top = int(rng.integers(0, height - size + 1))
-    left = int(rng.integers(0, width - size + 1))
-    window = (slice(top, top + size), slice(left, left + size))
+    if isinstance(gt_patch_size, (list, tuple)):
+        size_h, size_w = (int(side) for side in gt_patch_size)
+        name = f'the {size_h}x{size_w} window'
+    else:
+        size_h = size_w = int(gt_patch_size)
+        name = f'gt_size {size_h}'
+    if height < size_h or width < size_w:
+        raise FlareSRError(f'{gt_path}: {height}x{width} is smaller than {name}')
+    top = int(rng.integers(0, height - size_h + 1))
+    left = int(rng.integers(0, width - size_w + 1))
+    window = (slice(top, top + size_h), slice(left, left + size_w))
     return _unwrap([img[window] for img in gts]), _unwrap([img[window] for img in lqs]) if lqs else []
 
 

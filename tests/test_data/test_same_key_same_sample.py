@@ -26,15 +26,17 @@ def clean_dir(tmp_path_factory):
     return write_clean_photos(tmp_path_factory.mktemp('clean'), PHOTOS)
 
 
-def synthetic_options(root, phase='train'):
+def synthetic_options(root, phase='train', **extra):
     return dict(type='SyntheticFlareDataset', name='synth', dataroot_gt=str(root), io_backend={'type': 'disk'},
-                gt_size=40, use_hflip=True, use_rot=True, phase=phase, seed=2, flare={'frame_scale': 2.0})
+                gt_size=40, use_hflip=True, use_rot=True, phase=phase, seed=2, flare={'frame_scale': 2.0}, **extra)
 
 
 def every_sampler(clean, pairs):
     """``draw(key)`` over every sample source, the source named first in the key: ``['synthetic', index, draw]``,
-    ``['synthetic_val', index]``, ``['paired', index, draw]``, ``[family, seed]`` (procedural or held-out)."""
+    ``['synthetic_frame', index, draw]`` (the flare of a 48x56 frame), ``['synthetic_val', index]``,
+    ``['paired', index, draw]``, ``[family, seed]`` (procedural or held-out)."""
     datasets = {'synthetic': dataset_sampler(synthetic_options(clean)),
+                'synthetic_frame': dataset_sampler(synthetic_options(clean, frame_size=[48, 56])),
                 'synthetic_val': dataset_sampler(synthetic_options(clean, 'val')),
                 'paired': dataset_sampler(dataset_options(*pairs, 'train'))}
     photo = read_image(os.path.join(clean, PHOTOS[0]))
@@ -54,6 +56,7 @@ def test_every_source_gives_the_same_bytes_for_the_same_key(clean_dir, tmp_path)
     """Three rounds in one process, memory moved between them; keys differ from each other."""
     pairs = make_flare_pairs(str(tmp_path), 3, size=(48, 48))
     keys = [['synthetic', index, draw] for draw in range(1, 4) for index in range(3)] + [['synthetic_val', 1]]
+    keys += [['synthetic_frame', index, 2] for index in range(3)]
     keys += [['paired', index, 2] for index in range(3)] + [[family, 5] for family in ('procedural', 'psf')]
     digests = repeated_sample_digests(every_sampler(str(clean_dir), pairs), keys)
     assert len(set(digests)) == len(keys)
@@ -62,9 +65,11 @@ def test_every_source_gives_the_same_bytes_for_the_same_key(clean_dir, tmp_path)
 @pytest.mark.slow
 def test_samples_repeat_across_processes(clean_dir, tmp_path):
     """The same digests in this process and in two fresh ones (one thread and another memory alignment; the
-    default ones): the 9 SyntheticFlareDataset samples of issue 20, validation, pairs and every flare family."""
+    default ones): the 9 SyntheticFlareDataset samples of issue 20, one with frame_size, validation, pairs and every
+    flare family."""
     pairs = make_flare_pairs(str(tmp_path), 3, size=(48, 48))
     keys = [['synthetic', index, draw] for draw in range(1, 4) for index in range(3)] + [['synthetic_val', 2]]
-    keys += [['paired', 1, 7]] + [[family, 3] for family in ('procedural', *sorted(HELDOUT_FAMILIES))]
+    keys += [['synthetic_frame', 1, 3], ['paired', 1, 7]]
+    keys += [[family, 3] for family in ('procedural', *sorted(HELDOUT_FAMILIES))]
     assert_samples_pure('tests.test_data.test_same_key_same_sample:every_sampler', [str(clean_dir), list(pairs)],
                         keys, repeats=2)

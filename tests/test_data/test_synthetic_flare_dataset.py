@@ -1,4 +1,7 @@
-"""SyntheticFlareDataset: per-key determinism, variety, LMDB-backed clean images, BasicSR build path."""
+"""SyntheticFlareDataset: per-key determinism, variety, LMDB-backed clean images, BasicSR build path, the flare of a
+whole frame (``frame_size``)."""
+import copy
+import io
 import os
 
 import numpy as np
@@ -7,11 +10,13 @@ import torch
 from basicsr.data import build_dataset
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 
-from flare_sr.data.sampling import SampleKey
-from flare_sr.data.synthesis import COMPONENTS
+from flare_sr.data.sampling import SampleKey, sample_rng
+from flare_sr.data.synthesis import COMPONENTS, synthesize_flare
+from flare_sr.data.transforms import paired_random_crop
 from flare_sr.errors import FlareSRError
-from flare_sr.utils.img_util import read_image
-from tests.helpers import write_clean_photos
+from flare_sr.utils.img_util import read_image, read_image_native, to_float32, write_image
+from flare_sr.utils.options_check import check_options
+from tests.helpers import flare_data, hinet_options, run_train, write_clean_photos, write_options
 
 PHOTOS = ('astronaut.png', 'chelsea.png', 'coffee.png')
 
@@ -106,3 +111,107 @@ def test_bad_roots_and_small_images_fail_by_name(clean_dir, tmp_path):
         make_dataset(tmp_path / 'missing.lmdb', io_backend={'type': 'lmdb'})
     with pytest.raises(FlareSRError, match='smaller than gt_size 64'):
         make_dataset(clean_dir, gt_size=64)[3]
+
+
+@pytest.mark.parametrize('frame_size, window', [
+    ([56, 72], (56, 72)),     # a window of the 60x80 image
+    ([100, 120], (60, 80)),   # larger than the image: the whole image, no padding
+    ([72, 56], (56, 72)),     # a portrait frame on a landscape image is turned to the image's orientation
+])
+def test_frame_size_sample_is_a_crop_of_the_flared_frame(clean_dir, frame_size, window):
+    """Frame window, then the flare on it, from the sample's generator; the sample is a window of that flared frame
+    and its label the same window of the frame's label."""
+    dataset = make_dataset(clean_dir, frame_size=frame_size, use_hflip=False, use_rot=False)
+    for key in (SampleKey(0, 1), SampleKey(2, 5)):
+        sample = dataset[key]
+        assert sample['lq'].shape == sample['gt'].shape == (3, 48, 48)
+        rng = sample_rng(dataset.opt, key, len(dataset))
+        frame = paired_random_crop(read_image_native(sample['gt_path']), [], window, rng)[0]
+        flared, info = synthesize_flare(np.ascontiguousarray(to_float32(frame)), rng, dataset.flare_config)
+        lq, gt = (sample[name].numpy().transpose(1, 2, 0) for name in ('lq', 'gt'))
+        top, left = find_window(flared, lq)
+        assert np.array_equal(info['label'][top:top + 48, left:left + 48], gt)
+
+
+@pytest.fixture(scope='module')
+def dim_frames(tmp_path_factory):
+    """120x160 photos at 70% brightness: a near-white pixel in a label is a light source, not the scene."""
+    folder = write_clean_photos(tmp_path_factory.mktemp('frames'), PHOTOS, size=(120, 160))
+    for name in PHOTOS:
+        write_image(folder / name, read_image(folder / name) * 0.7)
+    return folder
+
+
+def test_frame_size_leaves_the_light_out_of_most_crops_and_spreads_the_flare(dim_frames):
+    """48 crops of 40 px: with the flare of the 120x160 frame, far fewer hold a light source (a label pixel near
+    white in every channel) than with the flare of the crop, and the added light is broader (mean / max higher)."""
+    stats = {}
+    for name, extra in (('crop', {}), ('frame', {'frame_size': [120, 160]})):
+        dataset = make_dataset(dim_frames, gt_size=40, seed=0, **extra)
+        with_light, spread = [], []
+        for draw in range(1, 49):
+            sample = dataset[SampleKey(draw % 3, draw)]
+            with_light.append(bool((sample['gt'].min(dim=0).values > 0.97).any()))
+            added = (sample['lq'] - sample['gt']).clamp(min=0).mean(dim=0)
+            spread.append(float(added.mean() / added.max().clamp(min=1e-6)))
+        stats[name] = np.mean(with_light), np.median(spread)
+    (crop_light, crop_spread), (frame_light, frame_spread) = stats['crop'], stats['frame']
+    assert crop_light > 0.8 and frame_light < crop_light / 3, stats  # measured: 0.92 and 0.15
+    assert frame_spread > 1.2 * crop_spread, stats                     # measured: 0.27 and 0.39
+
+
+def test_frame_size_same_key_same_sample_and_validation_unchanged(clean_dir):
+    dataset = make_dataset(clean_dir, frame_size=[56, 72])
+    key = SampleKey(1, 5)
+    first, again = dataset[key], make_dataset(clean_dir, frame_size=[56, 72])[key]
+    assert torch.equal(first['lq'], again['lq']) and torch.equal(first['gt'], again['gt'])
+    assert not torch.equal(dataset[SampleKey(1, 6)]['lq'], first['lq'])
+    assert not torch.equal(make_dataset(clean_dir)[key]['lq'], first['lq'])
+    whole = make_dataset(clean_dir, phase='val')[0]
+    whole_framed = make_dataset(clean_dir, phase='val', frame_size=56)[0]
+    assert whole['lq'].shape == (3, 60, 80)
+    assert torch.equal(whole['lq'], whole_framed['lq']) and torch.equal(whole['gt'], whole_framed['gt'])
+
+
+@pytest.fixture(scope='module')
+def synthetic_option(clean_dir, tmp_path_factory):
+    """A valid HINet option file's options (not trained) whose train set is SyntheticFlareDataset, gt_size 32."""
+    opt = hinet_options(flare_data(tmp_path_factory.mktemp('pairs'), 1, 1), 'never_trained', total_iter=1)
+    train = opt['datasets']['train']
+    del train['dataroot_lq']
+    train.update(type='SyntheticFlareDataset', dataroot_gt=str(clean_dir))
+    return opt
+
+
+@pytest.mark.parametrize('frame_size, gt_size, line', [
+    ('big', 32, "frame_size: expected a positive integer or [height, width] of positive integers, got 'big'"),
+    ([0, 64], 32, 'frame_size: expected a positive integer or [height, width] of positive integers, got [0, 64]'),
+    ([64], 32, 'frame_size: expected a positive integer or [height, width] of positive integers, got [64]'),
+    (True, 32, 'frame_size: expected a positive integer or [height, width] of positive integers, got True'),
+    ([24, 64], 32, 'frame_size: [24, 64] is smaller than gt_size 32, the crop taken from the frame'),
+    (64, None, 'frame_size: needs gt_size (the training crop taken from the flared frame)'),
+])
+def test_bad_frame_size_is_one_checker_line(synthetic_option, frame_size, gt_size, line):
+    opt = copy.deepcopy(synthetic_option)
+    train = opt['datasets']['train']
+    train.update(frame_size=frame_size, gt_size=gt_size)
+    if gt_size is None:
+        del train['gt_size']
+    with pytest.raises(FlareSRError) as error:
+        check_options(opt, 'x.yml', stream=io.StringIO())
+    assert str(error.value) == f'x.yml: datasets.train.{line}'
+    with pytest.raises(FlareSRError, match=r'^option frame_size: '):  # built without the checker
+        build_dataset({**train, 'phase': 'train'})
+    train.update(frame_size=[48, 64], gt_size=32)
+    check_options(opt, 'x.yml', stream=io.StringIO())
+
+
+@pytest.mark.slow
+def test_bad_frame_size_stops_train_py_with_one_line(synthetic_option, tmp_path):
+    opt = copy.deepcopy(synthetic_option)
+    opt['datasets']['train']['frame_size'] = [16, 16]
+    result = run_train(write_options(tmp_path / 'bad_frame.yml', opt), tmp_path)
+    assert result.returncode == 2 and 'Traceback' not in result.stderr, result.stderr[-3000:]
+    assert [line for line in (result.stdout + result.stderr).splitlines() if line.startswith('error:')] == [
+        f'error: {tmp_path / "bad_frame.yml"}: datasets.train.frame_size: [16, 16] is smaller than gt_size 32, '
+        'the crop taken from the frame']

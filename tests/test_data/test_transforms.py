@@ -9,6 +9,7 @@ from basicsr.data import build_dataset
 
 from flare_sr.data import transforms
 from flare_sr.data.sampling import SampleKey, sample_rng
+from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import read_image
 
 GT_SIZE = 48
@@ -77,6 +78,12 @@ def test_augment_and_crop_keep_lists_aligned_and_basicsr_draw_order():
     img = np.arange(5 * 6 * 3, dtype=np.uint16).reshape(5, 6, 3)
     gt, lq = transforms.paired_random_crop(img, img + 1, 4, np.random.default_rng(1), 'x')
     assert np.array_equal(lq, gt + 1) and gt.shape == (4, 4, 3) and gt.dtype == np.uint16
+    window = transforms.paired_random_crop(img, [], (3, 5), np.random.default_rng(2), 'x')[0]
+    rng = np.random.default_rng(2)
+    top, left = int(rng.integers(0, 3)), int(rng.integers(0, 2))  # (height, width): top, then left, as a square
+    assert np.array_equal(window, img[top:top + 3, left:left + 5])
+    with pytest.raises(FlareSRError, match='x: 5x6 is smaller than the 4x7 window'):
+        transforms.paired_random_crop(img, [], (4, 7), rng, 'x')
     rng = np.random.default_rng(5)
     draws = rng.random(3) < 0.5
     out = transforms.augment([img], True, True, np.random.default_rng(5))
