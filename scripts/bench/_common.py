@@ -1,4 +1,5 @@
-"""Helpers shared by the bench scripts: tables, timing, machine name, peak memory, test images.
+"""Helpers shared by the bench scripts: tables, timing, machine name, peak memory, test images, and the eval
+scripts' generated option files, logged flare_sr runs and in-process restoration.
 
 Not a benchmark itself (no ``bench_`` prefix). The scripts put ``scripts/bench`` on sys.path through
 Python's own rule (a script's folder comes first), so ``import _common`` works from any directory.
@@ -14,8 +15,13 @@ import time
 import cv2
 import numpy as np
 import torch
+import yaml
 
+from flare_sr.errors import FlareSRError
+from flare_sr.utils.img_util import to_uint8
 from flare_sr.utils.precision import cpu_bf16_support
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository
 
 # Natural photographs shipped with scikit-image (nothing is downloaded).
 PHOTOS = ('astronaut.png', 'chelsea.png', 'coffee.png', 'motorcycle_left.png', 'motorcycle_right.png',
@@ -136,3 +142,39 @@ def write_png_rgb(path, img_rgb_uint8):
     """Plain PNG write for throw-away benchmark data in a temp dir (cv2's default compression)."""
     if not cv2.imwrite(path, np.ascontiguousarray(img_rgb_uint8[..., ::-1])):
         raise OSError(f'could not write {path}')
+
+
+def write_options(folder, name, opt):
+    """``opt`` as ``folder/name.yml`` (for train.py / test.py); returns the path."""
+    path = os.path.join(folder, f'{name}.yml')
+    with open(path, 'w') as handle:
+        yaml.safe_dump(opt, handle, sort_keys=False)
+    return path
+
+
+def run(command, log_path):
+    """Run a flare_sr command from the repository root; its output goes to ``log_path``; returns seconds."""
+    start = time.perf_counter()
+    with open(log_path, 'w') as log:
+        result = subprocess.run([sys.executable, *command], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    if result.returncode:
+        raise FlareSRError(f'{" ".join(command)} failed (exit {result.returncode}); see {log_path}')
+    return time.perf_counter() - start
+
+
+def scale_schedule(train_opt, iters):
+    """Set ``train.total_iter`` to ``iters`` and scale the scheduler's milestones / periods to it (in place)."""
+    old = train_opt['total_iter']
+    train_opt['total_iter'] = iters
+    scheduler = train_opt['scheduler']
+    if 'milestones' in scheduler:
+        scheduler['milestones'] = [max(1, round(m * iters / old)) for m in scheduler['milestones']]
+    if 'periods' in scheduler:
+        scheduler['periods'] = [iters]
+
+
+def restore(model, lq):
+    """A test model's output for an HxWx3 uint8 input, as uint8 (what test.py writes): its ``predict``, so its
+    ``val.tile`` and ``val.darken_only``."""
+    tensor = torch.from_numpy(lq.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+    return to_uint8(model.predict(tensor)[0].permute(1, 2, 0).numpy())

@@ -31,8 +31,7 @@ import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision modu
 
 # isort: split
 import numpy as np
-import torch
-from _common import machine_name, print_table
+from _common import machine_name, print_table, restore
 from tqdm import tqdm
 
 from flare_sr.data.synthesis import synthesize_flare
@@ -73,12 +72,6 @@ def pair_scores(lq, out, gt, threshold):
     whole = np.ones_like(region)
     return (region_psnr(lq, gt, whole), region_psnr(out, gt, whole), region_psnr(lq, gt, region),
             region_psnr(out, gt, region), region_psnr(lq, gt, 1.0 - region), region_psnr(out, gt, 1.0 - region))
-
-
-def restore(model, lq):
-    """The model's output for an HxWx3 uint8 input, as uint8 (what test.py writes)."""
-    tensor = torch.from_numpy(lq.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
-    return to_uint8(model.predict(tensor)[0].permute(1, 2, 0).numpy())
 
 
 def evaluate(model, cleans, seed, threshold):

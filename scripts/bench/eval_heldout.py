@@ -22,16 +22,13 @@ PSNR and SSIM. Prints one Markdown table (input first, then each model) and the 
 import argparse
 import copy
 import os
-import subprocess
-import sys
-import time
 
 import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision module BasicSR 1.4.2 imports)
 
 # isort: split
 import numpy as np
 import yaml
-from _common import machine_name
+from _common import ROOT, machine_name, run, scale_schedule, write_options
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
@@ -40,7 +37,6 @@ from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.utils.img_util import read_image_uint8
 from flare_sr.utils.run_folder import check_name
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FAMILIES = ('psf', 'raytrace', 'anamorphic', 'clean')
 NAFNET = {'type': 'NAFNet', 'img_channel': 3, 'width': 16, 'middle_blk_num': 1,
           'enc_blk_nums': [1, 1, 1], 'dec_blk_nums': [1, 1, 1]}
@@ -59,36 +55,12 @@ def budgeted(opt, name, args, iters):
     if train_set['type'] == 'SyntheticFlareDataset':
         train_set['dataroot_gt'] = os.path.join(args.data, 'train_clean_img')
     train_set['batch_size_per_gpu'], train_set['gt_size'] = args.batch, args.patch
-    train = opt['train']
-    old = train['total_iter']
-    train['total_iter'] = iters
-    scheduler = train['scheduler']
-    if 'milestones' in scheduler:
-        scheduler['milestones'] = [max(1, round(m * iters / old)) for m in scheduler['milestones']]
-    if 'periods' in scheduler:
-        scheduler['periods'] = [iters]
+    scale_schedule(opt['train'], iters)
     opt['logger']['save_checkpoint_freq'] = iters
     opt['logger']['use_tb_logger'] = False
     opt['datasets']['val'].update(dataroot_lq=os.path.join(args.data, 'val_input_img'),
                                   dataroot_gt=os.path.join(args.data, 'val_label_img'))
     return opt
-
-
-def write_options(folder, name, opt):
-    path = os.path.join(folder, f'{name}.yml')
-    with open(path, 'w') as handle:
-        yaml.safe_dump(opt, handle, sort_keys=False)
-    return path
-
-
-def run(command, log_path):
-    """Run a flare_sr command from the repository root; its output goes to ``log_path``; returns seconds."""
-    start = time.perf_counter()
-    with open(log_path, 'w') as log:
-        result = subprocess.run([sys.executable, *command], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    if result.returncode:
-        raise FlareSRError(f'{" ".join(command)} failed (exit {result.returncode}); see {log_path}')
-    return time.perf_counter() - start
 
 
 def checkpoint(name):
