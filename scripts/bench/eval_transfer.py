@@ -11,17 +11,18 @@ highlights; ``streaks``: streaks, scatter; ``ghosts``), each with its light sour
 
 Per seed, a pool is rendered once into ``experiments/<prefix>_transfer/pool_s<seed>`` (Dacon-named PNG pairs and
 split CSVs; each pair is fixed by its seed, family and index): ``--train-per-family`` pairs per family on the demo's
-clean training crops at their full size, flare-free pairs (input = label) from the same crops so that they make
-``--clean-share`` of each training set, and ``--test-per-family`` pairs per family on the demo's flare-free test
-photos (``test.csv`` fold ``clean``: photos never seen in training). Then, per seed, one HINet run per family
-trained on every other family (the left-out gain) and one trained on all of them (the in-family gain): the
-option file ``--opt`` with ``--set`` overrides, its train dataset replaced by a PairedFlareDataset over that pool,
-``--iters`` iterations at the file's batch and crop size, ``manual_seed`` and dataset seed = the seed, no
-validation, TensorBoard off, one checkpoint at the end (``flare_sr/train.py`` in a subprocess). Each model is
-tested here as test.py tests it (its ``predict``: whole frames with the file's ``val.tile`` and
-``val.darken_only``) on its left-out family (the all-family model on every family) and on the demo's flare-free
-test photos (output PSNR against the input, capped at 100 dB). PSNR is skimage's on uint8; a gain is output minus
-input PSNR, the mean over the family's test pairs.
+clean training crops at their full size (``--flare-scale crop``: on a random ``gt_size`` crop of them, the flare
+sized to the crop as SyntheticFlareDataset draws it without ``frame_size``), flare-free pairs (input = label) from
+the same crops so that they make ``--clean-share`` of each training set, and ``--test-per-family`` pairs per family
+on the demo's flare-free test photos (``test.csv`` fold ``clean``: photos never seen in training). Then, per seed,
+one HINet run per family trained on every other family (the left-out gain) and one trained on all of them (the
+in-family gain): the option file ``--opt`` with ``--set`` overrides, its train dataset replaced by a
+PairedFlareDataset over that pool, ``--iters`` iterations at the file's batch and crop size, ``manual_seed`` and
+dataset seed = the seed, no validation, TensorBoard off, one checkpoint at the end (``flare_sr/train.py`` in a
+subprocess). Each model is tested here as test.py tests it (its ``predict``: whole frames with the file's
+``val.tile`` and ``val.darken_only``) on its left-out family (the all-family model on every family) and on the
+demo's flare-free test photos (output PSNR against the input, capped at 100 dB). PSNR is skimage's on uint8; a gain
+is output minus input PSNR, the mean over the family's test pairs.
 
 Prints one Markdown table (rows: families and their mean; columns: input PSNR, left-out and in-family gain, mean
 +- standard deviation over seeds) with the flare-free PSNR, the machine and the wall time; ``--json`` keeps the
@@ -50,6 +51,7 @@ from flare_sr.data.heldout import HELDOUT_FAMILIES
 from flare_sr.data.meta_csv import FIRST_ID, dacon_names, read_split_csv, write_split_csv
 from flare_sr.data.synthesis import synthesize_flare
 from flare_sr.data.synthesis.procedural import FlareConfig
+from flare_sr.data.transforms import paired_random_crop
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.pipeline.inference import build_test_model
 from flare_sr.utils.atomic import atomic_path, check_output_file
@@ -120,7 +122,10 @@ def render_pool(folder, seed, names, frames, args):
             if family.startswith('clean'):
                 flared = label = to_uint8(clean)
             else:
-                flared, info = render[family](clean, pair_rng(seed, split, family, index))
+                rng = pair_rng(seed, split, family, index)
+                if split == 'train' and args.flare_scale == 'crop':  # the flare drawn on the crop trained on
+                    clean = np.ascontiguousarray(paired_random_crop(clean, [], args.crop_size, rng, frame)[0])
+                flared, info = render[family](clean, rng)
                 flared, label = to_uint8(flared), to_uint8(info['label'])
             number = FIRST_ID[split] + len(rows[split])
             img_id, input_name, label_name, input_dir, label_dir = dacon_names(split, number)
@@ -354,6 +359,9 @@ def parse_args(argv=None):
     parser.add_argument('--iters', type=int, default=300, help='training iterations per run')
     parser.add_argument('--train-per-family', type=int, default=24, help='training pairs per family and seed')
     parser.add_argument('--test-per-family', type=int, default=6, help='test pairs per family and seed')
+    parser.add_argument('--flare-scale', choices=('frame', 'crop'), default='frame',
+                        help='training flare drawn on the whole frame (a crop shows part of it), or on the '
+                             "option file's gt_size crop (sized to the crop, light in or next to it)")
     parser.add_argument('--clean-share', type=float, default=0.4, help='flare-free share of each training set')
     parser.add_argument('--prefix', default='eval', help='experiments/<prefix>_transfer and run names')
     parser.add_argument('--json', help='write the per-seed numbers here (for --compare)')
@@ -391,11 +399,15 @@ def main(argv=None):
     base = json.loads(json.dumps(load_option_file(args.opt)))  # plain dicts (it reads OrderedDicts), for safe_dump
     base = apply_sets(base, [parse_set(item) for item in args.set], args.opt)
     frames = demo_frames(os.path.abspath(args.data))
+    args.crop_size = int(base['datasets']['train'].get('gt_size') or 0)
+    if args.flare_scale == 'crop' and not args.crop_size:
+        raise FlareSRError(f'{args.opt}: --flare-scale crop needs datasets.train.gt_size')
     start = time.perf_counter()
     print(f'{len(args.seeds)} seeds x ({len(names)} left-out + 1 all-family) = '
           f'{len(args.seeds) * (len(names) + 1)} training runs of {args.iters} iterations')
     seeds = measure(args, base, names, frames)
     record = dict(config=dict(opt=args.opt, set=args.set, families=names, iters=args.iters,
+                              flare_scale=args.flare_scale,
                               train_per_family=args.train_per_family, test_per_family=args.test_per_family,
                               clean_share=args.clean_share),
                   machine=machine_name(), wall_s=time.perf_counter() - start, seeds=seeds)
