@@ -24,21 +24,22 @@ from flare_sr.data.synthesis.options import settings_from_options
 class AnamorphicConfig:
     """Ranges of the anamorphic flare; lengths as fractions of the image diagonal."""
     gamma: tuple = (1.8, 2.2)
-    source_in_frame_prob: float = 0.8
+    source_in_frame_prob: float = 0.85   # calibrated to real flare (statistics.REAL_FLARE_REFERENCE,
+    # docs/evaluation.md); was 0.8, streak (0.15, 0.7), ring (0.03, 0.15), ghost (0.03, 0.15) strength
     source_outside: float = 0.2
     color_temperature: tuple = (3000.0, 9000.0)
     rgb_gain_jitter: float = 0.12
-    streak_strength: tuple = (0.15, 0.7)
+    streak_strength: tuple = (0.4, 1.6)
     streak_thickness: tuple = (0.002, 0.008)   # Gaussian sigma across the streak
     streak_reach: tuple = (0.15, 0.8)          # exponential decay along it
     streak_blue: tuple = (0.3, 1.0)            # how far the streak's colour moves to cyan-blue
     ring_prob: float = 0.6
     ring_radius: tuple = (0.15, 0.4)
-    ring_strength: tuple = (0.03, 0.15)
+    ring_strength: tuple = (0.05, 0.3)
     ring_blur: tuple = (0.004, 0.015)
     ghost_count: tuple = (1, 5)                # integer range
     ghost_height: tuple = (0.03, 0.12)         # oval half-height; half-width is 0.3-0.6 of it
-    ghost_strength: tuple = (0.03, 0.15)
+    ghost_strength: tuple = (0.05, 0.35)
     source_radius: tuple = (0.003, 0.012)
     source_brightness: tuple = (8.0, 30.0)
     keep_source_in_label: bool = True

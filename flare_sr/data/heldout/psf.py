@@ -22,8 +22,8 @@ WAVELENGTHS_NM = (650.0, 550.0, 450.0)  # R, G, B
 class PSFConfig:
     """Ranges for the Fourier-optics flare. Lengths in pupil radii or fractions of the diagonal."""
     gamma: tuple = (1.8, 2.2)
-    source_in_frame_prob: float = 0.7
-    source_outside: float = 0.35
+    source_in_frame_prob: float = 0.85   # calibrated to real flare (statistics.REAL_FLARE_REFERENCE;
+    source_outside: float = 0.2          # docs/evaluation.md): was 0.7, 0.35, (3e2, 3e3), (1, 8)
     color_temperature: tuple = (2500.0, 9000.0)
     rgb_gain_jitter: float = 0.12
     grid: int = 256                      # FFT size of the pupil plane
@@ -35,10 +35,10 @@ class PSFConfig:
     scratch_width: tuple = (0.005, 0.02)  # pupil radii
     defocus_waves: tuple = (0.0, 1.5)    # peak defocus phase at the green wavelength
     roughness_waves: tuple = (0.0, 0.08)  # smooth random phase: broad scatter halo
-    exposure: tuple = (3e2, 3e3)         # radiance of the added source relative to white
+    exposure: tuple = (45.0, 200.0)      # radiance of the added source relative to white
     source_radius: tuple = (0.003, 0.012)
     scene_threshold: float = 0.97        # sRGB level above which scene pixels also flare
-    scene_highlight_gain: tuple = (1.0, 8.0)  # their true radiance, unknown behind the clipping
+    scene_highlight_gain: tuple = (1.0, 2.0)  # their true radiance, unknown behind the clipping
     keep_source_in_label: bool = True
     noise_prob: float = 0.5
     shot_noise: tuple = (0.0, 0.004)

@@ -26,21 +26,22 @@ CHANNEL_OFFSET = (-0.5, 0.0, 0.5)  # (n - n_d) in units of (n_d - 1) / V for R, 
 class RayTraceConfig:
     """Ranges of the lens prescription and the light. Lengths in millimetres unless noted."""
     gamma: tuple = (1.8, 2.2)
-    source_in_frame_prob: float = 0.6
+    source_in_frame_prob: float = 0.85   # calibrated to real flare (statistics.REAL_FLARE_REFERENCE,
+    # docs/evaluation.md); was 0.6, surfaces (6, 12), reflectance (0.01, 0.04), flux (5e4, 5e5)
     source_outside: float = 0.3
     color_temperature: tuple = (2500.0, 9000.0)
     rgb_gain_jitter: float = 0.12
-    surfaces: tuple = (6, 12)            # integer range; pairs of glass surfaces
+    surfaces: tuple = (6, 10)            # integer range; pairs of glass surfaces (ghosts grow as its square)
     radius_of_curvature: tuple = (15.0, 120.0)
     glass_thickness: tuple = (2.0, 8.0)
     air_gap: tuple = (0.5, 10.0)
     glass_index: tuple = (1.48, 1.80)
     abbe_number: tuple = (25.0, 65.0)
-    reflectance: tuple = (0.01, 0.04)    # per surface (single coating to uncoated)
+    reflectance: tuple = (0.02, 0.04)    # per surface (single coating to uncoated)
     f_number: tuple = (2.0, 8.0)
     field_of_view: tuple = (40.0, 80.0)  # degrees, diagonal
     blades: tuple = (5, 9)               # integer range
-    flux: tuple = (5e4, 5e5)             # light's flux in white-pixel units at a 512-pixel diagonal
+    flux: tuple = (3e5, 7e5)             # light's flux in white-pixel units at a 512-pixel diagonal
     source_radius: tuple = (0.003, 0.012)  # fraction of the diagonal
     rays: int = 40000                    # per ghost and colour, before the size cap
     keep_source_in_label: bool = True
