@@ -5,7 +5,10 @@
 
 Training data: SyntheticFlareDataset (fresh procedural flare, flare_sr.data.synthesis) on the demo's
 clean crops. Test data: the demo's ``test.csv`` folds, one per held-out family (flare_sr.data.heldout:
-psf, raytrace, anamorphic) plus flare-free photos, built by ``scripts/make_demo_dataset.py``.
+psf, raytrace, anamorphic, overlay) plus flare-free photos, built by ``scripts/make_demo_dataset.py``.
+Before the scores it prints each family's statistics (input PSNR mean/p10/p50/p90, flare coverage, light in
+frame, clipped share; ``--stat-pairs`` fresh pairs per family on the test photos, heldout_statistics.py)
+beside real flare's reference values and their sources (flare_sr.data.heldout.statistics).
 
 Every single model gets the same training budget: ``--iters`` iterations of ``--batch`` crops of
 ``--patch`` pixels, from the tiny option files (options/tiny/*.yml) otherwise. The cascade is trained by
@@ -29,6 +32,7 @@ import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision modu
 import numpy as np
 import yaml
 from _common import ROOT, machine_name, run, scale_schedule, write_options
+from heldout_statistics import measure, table_lines
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
 
@@ -37,7 +41,7 @@ from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.utils.img_util import read_image_uint8
 from flare_sr.utils.run_folder import check_name
 
-FAMILIES = ('psf', 'raytrace', 'anamorphic', 'clean')
+FAMILIES = ('psf', 'raytrace', 'anamorphic', 'overlay', 'clean')
 NAFNET = {'type': 'NAFNet', 'img_channel': 3, 'width': 16, 'middle_blk_num': 1,
           'enc_blk_nums': [1, 1, 1], 'dec_blk_nums': [1, 1, 1]}
 
@@ -112,6 +116,8 @@ def parse_args(argv=None):
     parser.add_argument('--batch', type=int, default=8)
     parser.add_argument('--patch', type=int, default=64)
     parser.add_argument('--prefix', default='eval', help='experiment names: <prefix>_pix2pix, <prefix>_hinet, ...')
+    parser.add_argument('--stat-pairs', type=int, default=60,
+                        help='fresh pairs per held-out family for the flare statistics printed before the scores')
     return parser.parse_args(argv)
 
 
@@ -119,6 +125,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     check_name(args.prefix, '--prefix', 'experiments/, results/ and datasets/lmdb/')  # it starts folder names there
+    if args.stat_pairs < 1:
+        raise FlareSRError('--stat-pairs: must be at least 1')
     args.data = os.path.abspath(args.data)
     if not os.path.isfile(os.path.join(args.data, 'test.csv')) or not os.path.isdir(
             os.path.join(args.data, 'train_clean_img')):
@@ -173,6 +181,10 @@ def main(argv=None):
         run(['flare_sr/test.py', '-opt', path], os.path.join(folder, f'{name}.log'))
         table[label] = score(args, name)
     first = next(iter(table.values()))
+    families = [family for family in FAMILIES if family in first and family != 'clean']
+    print(f'\nHeld-out flare statistics, {args.stat_pairs} fresh pairs per family on the demo test photos, beside '
+          'real flare (sources: flare_sr/data/heldout/statistics.py; "estimate" is reasoned, not published)\n')
+    print('\n'.join(table_lines(measure(families, args.stat_pairs))))
     print(f'\nHeld-out flare, {os.path.relpath(args.data, ROOT)} test folds; machine: {machine_name()}')
     print(f'Budget per model: {args.iters} iterations x batch {args.batch} x {args.patch}px crops of fresh procedural '
           f'flare (cascade: stage I + II + III = {args.iters} + {args.iters} + {args.iters // 2}); training wall time '

@@ -16,15 +16,13 @@ import os
 import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision module BasicSR 1.4.2 imports)
 
 # isort: split
-from _common import machine_name
+from _common import ROOT, machine_name
 from skimage import data as skimage_data
 
 from flare_sr.data.heldout import HELDOUT_FAMILIES
 from flare_sr.data.heldout.statistics import REAL_FLARE_REFERENCE, family_statistics
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.utils.img_util import read_image
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def demo_script():
