@@ -90,31 +90,32 @@ def family_statistics(generate, cleans_and_rngs):
 # What real flare photos show, per statistic; None where nothing is known. Sources (searched 2026-12-05 with the
 # docs/pages/issues/code corpora; only numbers found in print are cited as such, the rest says how it was obtained):
 #
-# * Dacon 2021 (LG AI Research, "camera image quality" challenge, 622 training pairs of real phone photos with
-#   lights, 2448x3264 and 1224x1632): raw input against label, 21.1 dB. From the challenge's own figures as
-#   summarised in /work/shared/REFERENCE.md sec. 1 ("raw input against label is about 21.1 dB"); the challenge
-#   pages themselves were not in the searchable corpora.
+# * Dacon 2021 (LG AI Research, "camera image quality" challenge, 622 real training pairs, 2448x3264 and
+#   1224x1632): raw input against label, 21.1 dB, the challenge's figure as recorded in
+#   the project's reference notes ("raw input against label is about 21.1 dB"); the challenge pages themselves
+#   were not in the searchable corpora.
 # * Flare7K++ real test set (Dai et al., "Flare7K++: Mixing Synthetic and Real Datasets for Nighttime Flare
 #   Removal and Beyond", TPAMI 2024; 100 real nighttime pairs, test_data/real): 22.6 dB, the figure issue 19
 #   states. NOT VERIFIED: no printed input-PSNR row was found. The stored Flare7K++ paper text (arXiv 2306.04236)
 #   reaches the search tool as its abstract only; the ykdai/Flare7K README and issues #4, #15 print model scores
 #   (Uformer 26.22-26.98 dB by protocol), not the input's. Recompute it with flare_sr's input PSNR on
 #   test_data/real/{input,gt} when the data is at hand.
-# * Coverage, light in frame, clipped share: no published figure was found for any real set (Flare7K, Flare7K++,
-#   Wu et al. ICCV 2021 "How to Train Neural Networks for Flare Removal", the Dacon pages). ESTIMATES, reasoned:
+# * Coverage, light in frame, clipped share: no published figure was found for any real set in the searchable
+#   material (Flare7K/Flare7K++ abstracts, README and issues; Wu et al. ICCV 2021 "How to Train Neural Networks
+#   for Flare Removal", abstract and introduction; the Dacon pages were not there). ESTIMATES, reasoned:
 #   - coverage 0.35 (plausible 0.2-0.5): a mean input PSNR of 21-22.6 dB is an RMSE of 19-23 levels over the
 #     frame; if the glare lifts the pixels it covers by ~35 levels on average (a guess; the 0.03 threshold is
 #     7.65 levels), that RMSE needs (21 / 35)^2 = 0.36 of the frame covered;
 #   - light in frame 0.85 (a guess): Flare7K++'s real test pairs are night scenes shot towards lamps (its
-#     evaluate.py scores a light-source mask per image, REFERENCE.md sec. 9); Dacon's phone photos also hold
-#     backlit scenes whose light may sit just outside the frame; 0.85 weighs both;
-#   - clipped share 0.02 (plausible 0.005-0.04): a blown-out bloom 2-4 times a lamp's radius around one to three
-#     lamps of 1-2 % of the frame's side clips 1-3 % of a phone frame; the lamp itself is clipped in the label
-#     too and does not count.
+#     evaluate.py scores a light-source mask per image); Dacon's photos also hold backlit scenes whose light
+#     may sit just outside the frame; 0.85 weighs both;
+#   - clipped share 0.02 (plausible 0.005-0.04, a guess): a blown-out bloom of 2-4 times the radius of a lamp
+#     whose radius is 1-2 % of the frame's side clips 0.1-2 % of the frame per lamp, one to three lamps; the
+#     lamp itself is clipped in the label too and does not count.
 REAL_FLARE_REFERENCE = {
     'Dacon 2021 raw inputs': dict(
         psnr_mean=21.1, coverage=None, light_in_frame=None, clipped_share=None,
-        source='Dacon/LG 2021 challenge, raw input vs label (REFERENCE.md sec. 1)'),
+        source='Dacon/LG 2021 challenge, raw input vs label (project reference notes)'),
     'Flare7K++ real test': dict(
         psnr_mean=22.6, coverage=None, light_in_frame=None, clipped_share=None,
         source='issue 19; not found in print (Dai et al. TPAMI 2024 test_data/real)'),
