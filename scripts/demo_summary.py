@@ -19,7 +19,7 @@ from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.utils.atomic import check_output_file
 from flare_sr.utils.img_util import read_image_uint8, write_image
 
-FAMILY_ORDER = ('psf', 'raytrace', 'anamorphic', 'overlay', 'clean')
+FAMILY_ORDER = ('psf', 'raytrace', 'anamorphic', 'overlay', 'veiling', 'clean')
 RERUN = 'run python flare_sr/test.py -opt options/tiny/test_cascade.yml first'
 
 

@@ -9,7 +9,7 @@ Nothing is downloaded: ``skimage.data.data_dir`` holds the photos. Folders writt
 * ``val_input_img/``, ``val_label_img/``: procedural flare on other crops of the *training* photos, the
   validation set for every tuning choice (the held-out families are never used to choose anything);
 * ``test_input_img/``, ``test_label_img/``, ``test.csv``: *other* photos with each held-out flare family
-  (flare_sr.data.heldout: psf, raytrace, anamorphic, overlay) and flare-free pairs; ``test.csv`` has a ``fold``
+  (flare_sr.data.heldout: psf, raytrace, anamorphic, overlay, veiling) and flare-free pairs; ``test.csv`` has a ``fold``
   column naming the family (``clean`` for flare-free), so a dataset can select one with ``meta_csv``/``fold``.
 
 Sizes keep the challenge's 2:1 ratio (2448x3264 and 1224x1632, H:W = 3:4) at demo scale. Same seed,

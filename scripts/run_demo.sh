@@ -18,9 +18,9 @@ if [ "${FRESH:-0}" = 1 ]; then
     datasets/lmdb/tiny_stage3_p64_s32*
 fi
 
-echo "== 1/4 demo dataset (scikit-image photos; training: procedural flare; test: four held-out flare families)"
-if [ -d datasets/demo/train_clean_img ] && grep -qE ',overlay(,|$)' datasets/demo/test.csv 2>/dev/null; then
-  echo "datasets/demo exists; reused"   # one from before the overlay family (no such fold) is rebuilt
+echo "== 1/4 demo dataset (scikit-image photos; training: procedural flare; test: five held-out flare families)"
+if [ -d datasets/demo/train_clean_img ] && grep -qE ',veiling(,|$)' datasets/demo/test.csv 2>/dev/null; then
+  echo "datasets/demo exists; reused"   # one from before the veiling family (no such fold) is rebuilt
 else
   python scripts/make_demo_dataset.py --out datasets/demo --seed 0 --clean-share 0.4
 fi
@@ -29,7 +29,7 @@ echo "== 2/4 three-stage training: I Pix2Pix, II HINet, III HINet on stage-I out
 python flare_sr/train_pipeline.py --stage1 options/tiny/pix2pix.yml --stage2 options/tiny/hinet_phase1.yml \
   --stage3 options/tiny/hinet_phase2.yml --quiet
 
-echo "== 3/4 tiled cascade test on the held-out demo test images (psf, raytrace, anamorphic, overlay, flare-free)"
+echo "== 3/4 tiled cascade test on the held-out demo test images (psf, raytrace, anamorphic, overlay, veiling, flare-free)"
 python flare_sr/test.py -opt options/tiny/test_cascade.yml > /dev/null 2>&1 || {
   echo "error: cascade test failed; rerun: python flare_sr/test.py -opt options/tiny/test_cascade.yml" >&2; exit 1; }
 

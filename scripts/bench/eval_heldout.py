@@ -5,7 +5,7 @@
 
 Training data: SyntheticFlareDataset (fresh procedural flare, flare_sr.data.synthesis) on the demo's
 clean crops. Test data: the demo's ``test.csv`` folds, one per held-out family (flare_sr.data.heldout:
-psf, raytrace, anamorphic, overlay) plus flare-free photos, built by ``scripts/make_demo_dataset.py``.
+psf, raytrace, anamorphic, overlay, veiling) plus flare-free photos, built by ``scripts/make_demo_dataset.py``.
 Before the scores it prints each family's statistics (input PSNR mean/p10/p50/p90, flare coverage, light in
 frame, clipped share; ``--stat-pairs`` fresh pairs per family on the test photos, heldout_statistics.py)
 beside real flare's reference values and their sources (flare_sr.data.heldout.statistics).
@@ -41,7 +41,7 @@ from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.utils.img_util import read_image_uint8
 from flare_sr.utils.run_folder import check_name
 
-FAMILIES = ('psf', 'raytrace', 'anamorphic', 'overlay', 'clean')
+FAMILIES = ('psf', 'raytrace', 'anamorphic', 'overlay', 'veiling', 'clean')
 NAFNET = {'type': 'NAFNet', 'img_channel': 3, 'width': 16, 'middle_blk_num': 1,
           'enc_blk_nums': [1, 1, 1], 'dec_blk_nums': [1, 1, 1]}
 

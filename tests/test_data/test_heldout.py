@@ -9,9 +9,11 @@ import torch
 from basicsr.data import build_dataset
 from skimage import data as skimage_data
 
-from flare_sr.data.heldout import HELDOUT_FAMILIES, anamorphic_flare, overlay_flare, psf_flare, raytrace_flare
+from flare_sr.data.heldout import (HELDOUT_FAMILIES, anamorphic_flare, overlay_flare, psf_flare, raytrace_flare,
+                                   veiling_flare)
 from flare_sr.data.heldout.statistics import (REAL_FLARE_REFERENCE, clipped_share, flare_coverage, input_psnr,
                                               pair_statistics, summarize)
+from flare_sr.data.heldout.veiling import glare_spread_function
 from flare_sr.data.sampling import SampleKey, sample_rng
 from flare_sr.data.synthesis import FlareConfig, synthesize_flare
 from flare_sr.utils.img_util import read_image, read_image_uint8, to_uint8
@@ -104,6 +106,37 @@ def test_overlay_family_is_deterministic_per_generator_and_keeps_the_sun_in_the_
     flare_only = np.abs(first - info['label']).max(axis=2) > 0.03
     assert flare_only.mean() > 0.02 and info['flare_alpha'].shape == scene.shape[:2]
     assert info['flare_rgb'].shape == scene.shape and info['flare_rgb'].max() <= 1.0
+
+
+def test_veiling_glare_spread_function_is_the_cie_general_disability_glare_equation():
+    """CIE 146:2002: 10/t^3 + (5/t^2 + 0.1 p/t)(1 + (A/62.5)^4) + 0.0025 p, by hand at two angles."""
+    # 1 deg, age 25, p 0.5: 10 + 5.05 (1 + 0.4^4) + 0.00125
+    assert glare_spread_function(1.0, 25.0, 0.5) == pytest.approx(10 + 5.05 * 1.0256 + 0.00125, rel=1e-12)
+    # 10 deg, age 70, p 1: 0.01 + 0.06 (1 + 1.12^4) + 0.0025
+    assert glare_spread_function(10.0, 70.0, 1.0) == pytest.approx(0.01 + 0.06 * 2.57351936 + 0.0025, rel=1e-12)
+
+
+def test_veiling_veil_falls_with_distance_from_an_isolated_light_and_stays_out_of_the_label():
+    """One light on a black scene: the veil's mean over rings around it falls at every step outward and still
+    reaches the far side of the frame; the label holds the light and nothing else; same generator, same pair."""
+    one_light = {'source_in_frame_prob': 1.0, 'second_source_prob': 0.0, 'noise_prob': 0.0}
+    for seed in range(2):
+        flared, info = veiling_flare(BLACK, np.random.default_rng(seed), one_light)
+        again, _ = veiling_flare(BLACK, np.random.default_rng(seed), one_light)
+        np.testing.assert_array_equal(flared, again)
+        x, y = info['light_xy']
+        ys, xs = np.mgrid[0:BLACK.shape[0], 0:BLACK.shape[1]]
+        distance = np.hypot(xs - x, ys - y)
+        source = info['label'].max(axis=2) > 0
+        assert info['label'][int(round(y)), int(round(x))].max() > 0.9  # the light, in the label
+        assert distance[source].max() < 0.02 * np.hypot(*BLACK.shape[:2]) + 2  # ... and only the light
+        veil = info['flare_linear'].sum(axis=2)
+        rings = [veil[(distance >= r) & (distance < r * 1.5)].mean() for r in (6, 9, 13.5, 20, 30, 45, 67)
+                 if ((distance >= r) & (distance < r * 1.5)).any()]
+        assert len(rings) >= 5 and all(inner > outer for inner, outer in zip(rings, rings[1:])), rings
+        assert (flared - info['label'])[distance > 0.8 * distance.max()].max() > 0  # a veil reaches the far side
+    other, _ = veiling_flare(BLACK, np.random.default_rng(5), one_light)
+    assert not np.array_equal(other, flared)
 
 
 def test_input_statistics_on_constructed_pairs():
