@@ -69,6 +69,7 @@ ADOPTION_RULE = ('Adopt B over A when (1) the mean left-out gain over all famili
                  'than 0.3 dB, and (3) the flare-free test photos stay at 40 dB or better on average with none '
                  'below 35 dB. Otherwise keep A.')
 DEMO_COMMAND = 'python scripts/make_demo_dataset.py --out datasets/demo'
+LEARNED_DB = 0.5  # an in-family gain below this: the runs did not learn their own training families (round 7)
 
 
 def families():
@@ -346,6 +347,12 @@ def compare(path_a, path_b):
     failed = [name for name, ok, _ in conditions if not ok]
     print(f'Verdict: {"adopt B" if not failed else "keep A"} (held: {" ".join(held) or "none"}; failed: '
           f'{" ".join(failed) or "none"}; ' + '; '.join(f'{name} {why}' for name, _, why in conditions) + ')')
+    for label, record in (('A', a), ('B', b)):
+        learned = np.mean([np.mean(list(record['seeds'][s]['in_family'].values())) for s in seeds])
+        if learned < LEARNED_DB:  # added after round 7's HINet runs (+0.06 dB in-family), which ranked nothing
+            print(f'Caution: {label} gains {learned:+.2f} dB in-family (< {LEARNED_DB} dB): its runs did not learn '
+                  'their own training families, so this comparison cannot rank transfer; use more --iters or '
+                  'another --opt')
 
 
 def parse_args(argv=None):

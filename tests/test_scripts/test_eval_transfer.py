@@ -77,11 +77,13 @@ def test_two_families_one_seed_end_to_end(tmp_path, capsys):
     assert code == 2 and 'a.json: exists' in err and err.strip().count('\n') == 0
 
 
-def _record(gains, flare_free):
-    """A --json record: ``gains`` {family: left-out gain per seed}, ``flare_free`` PSNRs of one model per seed."""
+def _record(gains, flare_free, in_family=None):
+    """A --json record: ``gains`` {family: left-out gain per seed}, ``flare_free`` PSNRs of one model per seed,
+    ``in_family`` {family: in-family gain per seed} (default: the left-out gains)."""
     seeds = {}
     for index in range(len(next(iter(gains.values())))):
         seeds[str(index)] = dict(left_out={family: values[index] for family, values in gains.items()},
+                                 in_family={family: values[index] for family, values in (in_family or gains).items()},
                                  flare_free={'all': flare_free})
     return dict(config=dict(families=list(gains)), seeds=seeds)
 
@@ -123,3 +125,14 @@ def test_bad_input_is_one_line(tmp_path, capsys):
         code, out, err = run_main_in_process(bench.main, argv, capsys)
         assert code == 2 and words in err and err.strip().count('\n') == 0, (argv, err)
         assert 'training runs' not in out
+
+
+def test_compare_cautions_when_the_runs_did_not_learn_their_own_families(tmp_path, capsys):
+    """Round 7's HINet runs gained +0.06 dB in-family: a comparison of such runs ranks nothing, and says so."""
+    a, b = tmp_path / 'a.json', tmp_path / 'b.json'
+    a.write_text(json.dumps(_record({'a': [1.0, 1.1, 0.9], 'b': [2.0, 2.0, 2.0]}, [45, 45, 45])))
+    b.write_text(json.dumps(_record({'a': [0.1, 0.1, 0.1], 'b': [0.0, 0.1, 0.0]}, [45, 45, 45],
+                                    in_family={'a': [0.1, 0.0, 0.1], 'b': [0.2, 0.1, 0.1]})))
+    code, out, err = run_main_in_process(load_script('bench/eval_transfer').main, ['--compare', a, b], capsys)
+    assert code == 0, err
+    assert 'Caution: B gains +0.10 dB in-family (< 0.5 dB)' in out and 'Caution: A' not in out
