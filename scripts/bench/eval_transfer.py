@@ -405,8 +405,12 @@ def main(argv=None):
     names = [name for name in known if name in names]
     base = json.loads(json.dumps(load_option_file(args.opt)))  # plain dicts (it reads OrderedDicts), for safe_dump
     base = apply_sets(base, [parse_set(item) for item in args.set], args.opt)
+    train_set = (base.get('datasets') or {}).get('train')
+    if not isinstance(train_set, dict) or not base.get('network_g'):
+        raise FlareSRError(f'--opt {args.opt}: not a training option file (it needs datasets.train and network_g); '
+                           'use one of options/tiny/*.yml that trains, e.g. options/tiny/hinet_phase1.yml')
     frames = demo_frames(os.path.abspath(args.data))
-    args.crop_size = int(base['datasets']['train'].get('gt_size') or 0)
+    args.crop_size = int(train_set.get('gt_size') or 0)
     if args.flare_scale == 'crop' and not args.crop_size:
         raise FlareSRError(f'{args.opt}: --flare-scale crop needs datasets.train.gt_size')
     start = time.perf_counter()

@@ -118,6 +118,7 @@ def test_bad_input_is_one_line(tmp_path, capsys):
              (['--families', 'psf'], 'need two or more'),
              (['--set', 'train.nothing.here=1'], 'train.nothing is not a section of'),
              (['--set', 'fft_opt'], 'expected key.path=value'),
+             (['--opt', 'options/tiny/test_cascade.yml'], 'not a training option file (it needs datasets.train'),
              (['--compare', good, other], 'different families'),
              (['--compare', good, tmp_path / 'missing.json'], 'missing.json: --compare file not found'),
              (['--compare', good, tmp_path / 'notes.json'], 'not a --json file of eval_transfer.py')]
