@@ -4,6 +4,7 @@ scripts' generated option files, logged flare_sr runs and in-process restoration
 Not a benchmark itself (no ``bench_`` prefix). The scripts put ``scripts/bench`` on sys.path through
 Python's own rule (a script's folder comes first), so ``import _common`` works from any directory.
 """
+import importlib.util
 import json
 import os
 import platform
@@ -178,3 +179,12 @@ def restore(model, lq):
     ``val.tile`` and ``val.darken_only``."""
     tensor = torch.from_numpy(lq.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
     return to_uint8(model.predict(tensor)[0].permute(1, 2, 0).numpy())
+
+
+def demo_script():
+    """scripts/make_demo_dataset.py as a module (scripts/ is not a package): its photos, crops and flare-free share."""
+    path = os.path.join(ROOT, 'scripts', 'make_demo_dataset.py')
+    spec = importlib.util.spec_from_file_location('make_demo_dataset', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -43,7 +43,7 @@ import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision modu
 # isort: split
 import numpy as np
 import yaml
-from _common import ROOT, machine_name, print_table, restore, run, scale_schedule, write_options
+from _common import ROOT, demo_script, machine_name, print_table, restore, run, scale_schedule, write_options
 from skimage.metrics import peak_signal_noise_ratio
 from tqdm import tqdm
 
@@ -84,11 +84,6 @@ def pair_rng(seed, split, family, index):
     return np.random.default_rng([seed, SPLIT_CODE[split], zlib.crc32(family.encode()), index])
 
 
-def clean_count(flared, share):
-    """Flare-free pairs that make ``share`` of a training set with ``flared`` flared pairs."""
-    return int(round(flared * share / (1 - share)))
-
-
 def demo_frames(data):
     """(training crops, flare-free test photos): sorted paths; FlareSRError names the command that makes them."""
     csv_path = os.path.join(data, 'test.csv')
@@ -108,6 +103,7 @@ def render_pool(folder, seed, names, frames, args):
     train_frames, test_frames = frames
     render = families()
     order = np.random.default_rng([seed, SPLIT_CODE['train']]).permutation(len(train_frames))
+    clean_count = demo_script().clean_count  # the demo dataset's rule for a flare-free share
     n_clean_fold = clean_count(args.train_per_family * (len(names) - 1), args.clean_share)
     n_clean_all = clean_count(args.train_per_family * len(names), args.clean_share)
     jobs = [('train', name, index, train_frames[order[index % len(order)]])

@@ -10,28 +10,18 @@ in frame, clipped share). Prints one Markdown table with the reference rows of r
 its source, and the machine.
 """
 import argparse
-import importlib.util
 import os
 
 import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision module BasicSR 1.4.2 imports)
 
 # isort: split
-from _common import ROOT, machine_name
+from _common import demo_script, machine_name
 from skimage import data as skimage_data
 
 from flare_sr.data.heldout import HELDOUT_FAMILIES
 from flare_sr.data.heldout.statistics import REAL_FLARE_REFERENCE, family_statistics
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.utils.img_util import read_image
-
-
-def demo_script():
-    """scripts/make_demo_dataset.py as a module (scripts/ is not a package): its test photos and crops."""
-    path = os.path.join(ROOT, 'scripts', 'make_demo_dataset.py')
-    spec = importlib.util.spec_from_file_location('make_demo_dataset', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def measure(families, count, seed=0, scale=1.0):
