@@ -6,6 +6,8 @@ Nothing is downloaded: ``skimage.data.data_dir`` holds the photos. Folders writt
   (SyntheticFlareDataset draws a fresh procedural flare for every sample);
 * ``train_input_img/``, ``train_label_img/``, ``train.csv``: fixed procedural-flare pairs (stage II/III
   inputs), plus ``--clean-share`` flare-free pairs (input = label);
+* ``train_photos.csv``: the photo (``group``) that each training file (``name``: clean crop or label) shows, the
+  stereo pair as one; stage III's ``cross_fit`` keeps a photo's files in one fold;
 * ``val_input_img/``, ``val_label_img/``: procedural flare on other crops of the *training* photos, the
   validation set for every tuning choice (the held-out families are never used to choose anything);
 * ``test_input_img/``, ``test_label_img/``, ``test.csv``: *other* photos with each held-out flare family
@@ -112,10 +114,23 @@ def clean_crops(seed, sizes, per_photo):
             for photo_index, photo in enumerate(TRAIN_PHOTOS) for k in range(per_photo)]
 
 
+def photo_group(photo):
+    """The scene a training photo shows: the two views of the stereo pair are one."""
+    return os.path.splitext(photo)[0].replace('_left', '').replace('_right', '')
+
+
+def write_photo_groups(path, jobs, crops):
+    """``name,group`` rows: every training label file and clean crop with the scene of its photo."""
+    rows = [(dacon_names('train', number)[2], photo) for split, number, photo, *_ in jobs if split == 'train']
+    rows += [(name, photo) for name, photo, _, _ in crops]
+    with open(path, 'w', encoding='utf-8', newline='') as handle:
+        handle.write('name,group\n' + ''.join(f'{name},{photo_group(photo)}\n' for name, photo in rows))
+
+
 def own_entries():
     """The names ``build`` writes into ``out``."""
     folders = [name for split in FIRST_ID for name in dacon_names(split, FIRST_ID[split])[3:]]
-    return {'train_clean_img', 'train.csv', 'test.csv', *folders}
+    return {'train_clean_img', 'train.csv', 'train_photos.csv', 'test.csv', *folders}
 
 
 def check_out(out):
@@ -165,6 +180,7 @@ def build(out, seed, scale, per_photo_train, per_photo_test, clean_share=0.0):
             crop = random_crop_resize(photo_of(photo), size, rng)
             write_image(os.path.join(tmp, 'train_clean_img', name), to_uint8(crop))
         write_dacon_csv(os.path.join(tmp, 'train.csv'), 'train', [job[1] for job in jobs if job[0] == 'train'])
+        write_photo_groups(os.path.join(tmp, 'train_photos.csv'), jobs, clean_crops(seed, sizes, per_photo_train))
         tests = [job for job in jobs if job[0] == 'test']
         write_dacon_csv(os.path.join(tmp, 'test.csv'), 'test', [job[1] for job in tests],
                         folds=[job[4] for job in tests])

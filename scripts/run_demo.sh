@@ -19,8 +19,8 @@ if [ "${FRESH:-0}" = 1 ]; then
 fi
 
 echo "== 1/4 demo dataset (scikit-image photos; training: procedural flare; test: five held-out flare families)"
-if [ -d datasets/demo/train_clean_img ] && grep -qE ',veiling(,|$)' datasets/demo/test.csv 2>/dev/null; then
-  echo "datasets/demo exists; reused"   # one from before the veiling family (no such fold) is rebuilt
+if [ -f datasets/demo/train_photos.csv ] && grep -qE ',veiling(,|$)' datasets/demo/test.csv 2>/dev/null; then
+  echo "datasets/demo exists; reused"   # one from before the veiling family or the photo groups is rebuilt
 else
   python scripts/make_demo_dataset.py --out datasets/demo --seed 0 --clean-share 0.4
 fi

@@ -75,6 +75,17 @@ def key_of_name(name):
     return stem if ext.lower() in IMAGE_EXTENSIONS else name
 
 
+def read_meta_info_names(meta_info_file):
+    """The names a BasicSR ``meta_info_file`` lists: per line a name, optionally `` (h,w,c)`` and a level."""
+    if not os.path.isfile(meta_info_file):
+        raise FlareSRError(f'{meta_info_file}: meta_info_file not found')
+    with open(meta_info_file, encoding='utf-8-sig') as handle:  # a BOM (Windows editors) is no part of a name
+        names = [parsed[0] for parsed in map(parse_meta_line, handle) if parsed]
+    if not names:
+        raise FlareSRError(f'{meta_info_file}: meta_info_file lists no images')
+    return names
+
+
 def read_meta_info(lmdb_path):
     """[(key, (h, w, c))] from ``meta_info.txt``; malformed or duplicate lines are errors naming the line."""
     meta_path = os.path.join(lmdb_path, 'meta_info.txt')

@@ -31,24 +31,13 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
 from flare_sr.data.lmdb_pack import (LmdbImages, image_key_of_patch, key_of_name, lmdb_image_key, lmdb_keys,
-                                     parse_meta_line, quick_check_lmdb)
+                                     quick_check_lmdb, read_meta_info_names)
 from flare_sr.data.meta_csv import read_split_csv, resolve_pairs, select_rows
 from flare_sr.data.pairing import pair_names, pair_paths
 from flare_sr.data.sampling import item_index, sample_rng
 from flare_sr.data.transforms import augment, img2tensor, paired_random_crop
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import list_images, read_image_native
-
-
-def read_meta_info_names(meta_info_file):
-    """The names a BasicSR ``meta_info_file`` lists: per line a name, optionally `` (h,w,c)`` and a level."""
-    if not os.path.isfile(meta_info_file):
-        raise FlareSRError(f'{meta_info_file}: meta_info_file not found')
-    with open(meta_info_file, encoding='utf-8-sig') as handle:  # a BOM (Windows editors) is no part of a name
-        names = [parsed[0] for parsed in map(parse_meta_line, handle) if parsed]
-    if not names:
-        raise FlareSRError(f'{meta_info_file}: meta_info_file lists no images')
-    return names
 
 
 def _disk_items(opt, quiet):

@@ -10,6 +10,8 @@ Options (BasicSR style)::
     type: SyntheticFlareDataset
     dataroot_gt: datasets/clean          # folder of images, or an LMDB folder with io_backend: lmdb
     io_backend: {type: disk}             # or {type: lmdb}: keys from <dataroot_gt>/meta_info.txt
+    meta_info_file: ~                    # optional, BasicSR's: only the images it lists (one file name or LMDB
+                                         # key per line, optionally followed by `` (h,w,c)``)
     gt_size: 256                         # random crop (omit for whole images)
     frame_size: ~                        # [h, w] or one side: flare a random crop of this size, then take the
                                          # gt_size crop from it (~: flare the gt_size crop itself)
@@ -43,7 +45,7 @@ import numpy as np
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
-from flare_sr.data.lmdb_pack import LmdbImages, read_meta_info
+from flare_sr.data.lmdb_pack import LmdbImages, key_of_name, read_meta_info, read_meta_info_names
 from flare_sr.data.sampling import item_index, sample_rng
 from flare_sr.data.synthesis import FlareConfig, synthesize_flare
 from flare_sr.data.synthesis.options import settings_problems
@@ -81,6 +83,20 @@ class SyntheticFlareDataset(data.Dataset):
             self.paths = list_images(self.root)
         else:
             raise FlareSRError(f'option io_backend.type {self.io_opt["type"]!r}: expected disk or lmdb')
+        if opt.get('meta_info_file'):
+            self.paths = self._listed(opt['meta_info_file'])
+
+    def _listed(self, meta_info_file):
+        """The images ``meta_info_file`` lists, in its order; a name that is not in ``dataroot_gt`` is an error."""
+        lmdb = self.io_opt['type'] == 'lmdb'
+        available = {(key_of_name(name) if lmdb else os.path.basename(name)): name for name in self.paths}
+        listed = []
+        for name in read_meta_info_names(meta_info_file):
+            found = available.get(key_of_name(name) if lmdb else os.path.basename(name))
+            if found is None:
+                raise FlareSRError(f'{meta_info_file}: lists {name}, which is not in {self.root}')
+            listed.append(found)
+        return listed
 
     @staticmethod
     def check_options(opt, key_path):

@@ -15,14 +15,18 @@ stage-III option file names its source:
       fold: train
       patch_size: 512                          # packed like scripts/create_lmdb.py
       stride: 256
+      cross_fit: ~                             # optional: out-of-fold outputs too (flare_sr/pipeline/cross_fit.py)
 
 and its ``datasets.train`` reads ``<OUT>/lq.lmdb`` and ``<OUT>/gt.lmdb`` (io_backend lmdb), which
 this module writes: full-size outputs to ``<OUT>_images/``, patches via the data issue's packer.
 
-Cache: ``<OUT>.manifest.json`` records the sha256 of the stage-I checkpoint, the U-Net options (with its
-``residual`` switch), the tile and patch options and every input/label file's size and mtime. A matching
-manifest means the LMDBs are reused; any change (a new checkpoint above all) rebuilds them. The manifest is written
-only after the LMDBs are complete, so an interrupted build is redone, never trusted.
+With ``cross_fit``, each pair is also given as the output of the fold model that never saw its photo
+(``stage3_source.fold_checkpoints``, one per fold), under the key ``<key>_oof``.
+
+Cache: ``<OUT>.manifest.json`` records the sha256 of the stage-I checkpoint (and of the fold models'), the U-Net
+options (with its ``residual`` switch), the tile and patch options and every input/label file's size and mtime. A
+matching manifest means the LMDBs are reused; any change (a new checkpoint above all) rebuilds them. The manifest is
+written only after the LMDBs are complete, so an interrupted build is redone, never trusted.
 
     python -m flare_sr.pipeline.stage3_data -opt options/hinet_phase2.yml [--force]
 
@@ -43,6 +47,7 @@ from flare_sr.data.lmdb_pack import check_output_folder, pack_lmdb
 from flare_sr.data.meta_csv import read_split_csv, resolve_pairs, select_rows
 from flare_sr.data.pairing import pair_paths
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
+from flare_sr.pipeline.cross_fit import cross_fit_settings, pair_folds
 from flare_sr.pipeline.inference import build_test_model
 from flare_sr.utils.atomic import atomic_path, inside
 from flare_sr.utils.img_util import read_image, write_image
@@ -79,6 +84,16 @@ def stage3_settings(stage3_opt, option_file):
     for key in ('main_opt', 'main_checkpoint'):
         if not osp.isfile(source[key]):
             raise FlareSRError(f'{option_file}: stage3_source.{key}: {source[key]} does not exist')
+    cross_fit = cross_fit_settings(source, option_file)
+    if cross_fit is not None:
+        folds = source.get('fold_checkpoints')
+        if not isinstance(folds, list) or len(folds) != cross_fit['folds']:
+            raise FlareSRError(f'{option_file}: stage3_source.fold_checkpoints: expected {cross_fit["folds"]} '
+                               f'checkpoints, one per fold, got {folds!r} (train_pipeline.py trains the fold models '
+                               'and derives them; a standalone run needs them)')
+        for checkpoint in folds:
+            if not osp.isfile(str(checkpoint)):
+                raise FlareSRError(f'{option_file}: stage3_source.fold_checkpoints: {checkpoint} does not exist')
     return source, out_dir
 
 
@@ -90,7 +105,7 @@ def select_pairs(source, option_file):
     return pair_paths(source['dataroot_lq'], source['dataroot_gt'])
 
 
-def build_manifest(source, main_opt, pairs):
+def build_manifest(source, main_opt, pairs, cross_fit=None):
     """Everything the stage-III data depends on; equal manifests mean equal data."""
     def stamp(path):
         info = os.stat(path)
@@ -98,7 +113,7 @@ def build_manifest(source, main_opt, pairs):
 
     network_g = dict(main_opt.get('network_g') or {})
     residual = bool(network_g.pop('residual', False))  # kept apart, as before the switch moved into network_g
-    return {
+    manifest = {
         'checkpoint_sha256': sha256_of(source['main_checkpoint']),
         'network_g': network_g,
         'residual': residual,
@@ -106,6 +121,11 @@ def build_manifest(source, main_opt, pairs):
         'patch_size': source['patch_size'], 'stride': source['stride'],
         'pairs': [[key, stamp(lq), stamp(gt)] for key, lq, gt in pairs],
     }
+    if cross_fit is not None:  # absent otherwise, so that the caches of earlier runs stay current
+        manifest['cross_fit'] = {'include_main': cross_fit['include_main'],
+                                 'folds': pair_folds(cross_fit, pairs),
+                                 'fold_sha256': [sha256_of(path) for path in source['fold_checkpoints']]}
+    return manifest
 
 
 def _read_manifest(path):
@@ -122,19 +142,31 @@ def _write_manifest(path, manifest):
             json.dump(manifest, handle, indent=1)
 
 
-def run_stage1(source, main_opt, pairs, images_dir, progress=True):
-    """Tiled stage-I inference of every input; full-size PNGs named by pairing key, written atomically."""
+def _stage1_model(source, main_opt, checkpoint):
     opt = dict(main_opt)
-    opt['path'] = dict(opt.get('path') or {}, pretrain_network_g=source['main_checkpoint'], strict_load_g=True)
+    opt['path'] = dict(opt.get('path') or {}, pretrain_network_g=checkpoint, strict_load_g=True)
     opt['val'] = dict(opt.get('val') or {}, tile=dict(source.get('tile') or {}))
-    model = build_test_model(opt, source['main_opt'])
-    outputs = []
-    for key, lq_path, _ in tqdm(pairs, desc='stage-I outputs', unit='image', disable=not progress):
+    return build_test_model(opt, source['main_opt'])
+
+
+def run_stage1(source, main_opt, pairs, images_dir, cross_fit=None, progress=True):
+    """Tiled stage-I inference of every input; full-size PNGs named by pairing key (``<key>_oof`` for a fold
+    model's output), written atomically. Returns [(key, output, label)] to pack."""
+    jobs = []
+    if cross_fit is None or cross_fit['include_main']:
+        main = _stage1_model(source, main_opt, source['main_checkpoint'])
+        jobs += [(key, main, lq, gt) for key, lq, gt in pairs]
+    if cross_fit is not None:
+        fold_models = [_stage1_model(source, main_opt, path) for path in source['fold_checkpoints']]
+        jobs += [(f'{key}_oof', fold_models[fold], lq, gt)
+                 for (key, lq, gt), fold in zip(pairs, pair_folds(cross_fit, pairs))]
+    packed = []
+    for key, model, lq_path, gt_path in tqdm(jobs, desc='stage-I outputs', unit='image', disable=not progress):
         image = torch.from_numpy(read_image(lq_path)).permute(2, 0, 1)[None]
         target = osp.join(images_dir, f'{key}.png')
         write_image(target, model.predict(image)[0].permute(1, 2, 0).numpy())
-        outputs.append(target)
-    return outputs
+        packed.append((key, target, gt_path))
+    return packed
 
 
 def _check_output_folders(out_dir, images_dir, source, option_file):
@@ -161,7 +193,8 @@ def ensure_stage3_data(stage3_opt, option_file, force=False, progress=True):
     for note in notes:
         print(f"note: {source['main_opt']}: {note}", file=sys.stderr)
     pairs = select_pairs(source, option_file)
-    manifest = build_manifest(source, main_opt, pairs)
+    cross_fit = cross_fit_settings(source, option_file)
+    manifest = build_manifest(source, main_opt, pairs, cross_fit)
     manifest_path = f'{out_dir}.manifest.json'
     complete = all(osp.isdir(osp.join(out_dir, name)) for name in ('lq.lmdb', 'gt.lmdb'))
     if not force and complete and _read_manifest(manifest_path) == manifest:
@@ -171,12 +204,12 @@ def ensure_stage3_data(stage3_opt, option_file, force=False, progress=True):
     if osp.exists(manifest_path):
         os.remove(manifest_path)  # from here on the old LMDBs no longer count as current
     start = time.time()
-    outputs = run_stage1(source, main_opt, pairs, images_dir, progress)
-    packed = [(key, output, gt) for (key, _, gt), output in zip(pairs, outputs)]
+    packed = run_stage1(source, main_opt, pairs, images_dir, cross_fit, progress)
     summary = pack_lmdb(packed, out_dir, source['patch_size'], source['stride'], overwrite=True, progress=progress)
     _write_manifest(manifest_path, manifest)
-    print(f"stage-III data: {len(pairs)} stage-I outputs -> {summary['patches']} patch pairs in {out_dir} "
-          f'({time.time() - start:.1f} s)')
+    out_of_fold = '' if cross_fit is None else f" ({sum(key.endswith('_oof') for key, _, _ in packed)} out of fold)"
+    print(f"stage-III data: {len(packed)} stage-I outputs{out_of_fold} -> {summary['patches']} patch pairs in "
+          f'{out_dir} ({time.time() - start:.1f} s)')
     return out_dir, True
 
 

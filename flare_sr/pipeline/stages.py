@@ -14,7 +14,10 @@ derived, never hand-edited (``DERIVED``), and the resolved option files are kept
 - stage III's ``path.pretrain_network_g`` <- stage II's ``net_g_latest.pth`` (weights; the
   optimizer and schedule start afresh with stage III's own settings);
 - stage III's data <- stage I's checkpoint through ``stage3_source.main_opt`` / ``main_checkpoint``
-  (flare_sr/pipeline/stage3_data.py, cached by the checkpoint's sha256).
+  (flare_sr/pipeline/stage3_data.py, cached by the checkpoint's sha256);
+- with ``stage3_source.cross_fit``, K fold models (stages I.1 .. I.K: stage I's options, each without one fold
+  of the photos, ``cross_fit.parallel`` at a time) train after stage I, and ``stage3_source.fold_checkpoints``
+  <- their checkpoints (flare_sr/pipeline/cross_fit.py).
 The option files may leave these keys out; a value that differs from the derived one is overridden, with one
 ``warning:`` line each (standalone ``train.py`` runs read them from the file).
 It ends with a table of each stage's last validation PSNR/SSIM and the raw input's, from its metrics.json.
@@ -30,7 +33,9 @@ from os import path as osp
 import yaml
 
 from flare_sr.errors import FlareSRError
-from flare_sr.pipeline.stage3_data import ensure_stage3_data
+from flare_sr.pipeline.cross_fit import (cross_fit_settings, fold_options, fold_training_lists, thread_share,
+                                         write_meta_info)
+from flare_sr.pipeline.stage3_data import ensure_stage3_data, select_pairs
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.options_check import load_option_file
 from flare_sr.utils.run_folder import check_name, lock_run
@@ -45,7 +50,8 @@ STAGE_ROLES = {'stage1': ('Pix2PixModel', 'the main network'),
 # Keys of the stage-III file the pipeline fills in: (section, key, what it is derived from).
 DERIVED = (('path', 'pretrain_network_g', "stage II's checkpoint"),
            ('stage3_source', 'main_opt', "stage I's option file"),
-           ('stage3_source', 'main_checkpoint', "stage I's checkpoint"))
+           ('stage3_source', 'main_checkpoint', "stage I's checkpoint"),
+           ('stage3_source', 'fold_checkpoints', "the fold models' checkpoints"))  # with cross_fit only
 
 
 def experiment_dir(opt):
@@ -90,27 +96,58 @@ def last_validation(opt):
     return metrics
 
 
-def run_stage(label, title, resolved_path, opt, pipeline_dir, quiet=False):
-    """Train one stage (resuming if it was interrupted) unless its done marker and checkpoint exist."""
-    marker = osp.join(pipeline_dir, f'stage_{label}.done')
-    checkpoint = latest_checkpoint(opt)
-    if osp.isfile(marker) and osp.isfile(checkpoint):
+def _start_stage(label, title, resolved_path, opt, pipeline_dir, quiet=False, threads=None):
+    """Start training one stage in a subprocess (resuming it if it was interrupted); None when its done marker and
+    checkpoint exist. ``threads``: OMP_NUM_THREADS of the subprocess (default: inherited)."""
+    if osp.isfile(osp.join(pipeline_dir, f'stage_{label}.done')) and osp.isfile(latest_checkpoint(opt)):
         print(f'stage {label} ({title}, {opt["name"]}): done, skipped', flush=True)
-        return
+        return None
     print(f'stage {label} ({title}, {opt["name"]}): training with {osp.relpath(resolved_path)}', flush=True)
     command = [sys.executable, osp.join(ROOT, 'flare_sr', 'train.py'), '-opt', resolved_path, '--auto_resume']
     console = osp.join(pipeline_dir, f'stage_{label}_console.txt')
-    with open(console if quiet else os.devnull, 'a', encoding='utf-8') as sink:
-        code = subprocess.call(command, stdout=sink if quiet else None, stderr=subprocess.STDOUT if quiet else None)
+    sink = open(console if quiet else os.devnull, 'a', encoding='utf-8')
+    env = None if threads is None else dict(os.environ, OMP_NUM_THREADS=str(threads))
+    process = subprocess.Popen(command, stdout=sink if quiet else None, stderr=subprocess.STDOUT if quiet else None,
+                               env=env)
+    return process, sink, console
+
+
+def _finish_stage(label, opt, pipeline_dir, started, quiet=False):
+    """Wait for a started stage; write its done marker, or raise naming where its output is."""
+    process, sink, console = started
+    with sink:
+        code = process.wait()
+    checkpoint = latest_checkpoint(opt)
     if code != 0:
         where = console if quiet else experiment_dir(opt)
         raise FlareSRError(f'stage {label} ({opt["name"]}) stopped with exit status {code}; rerun the same command '
                            f'to resume it (output in {osp.relpath(where)})')
     if not osp.isfile(checkpoint):
         raise FlareSRError(f'stage {label} ({opt["name"]}) ended without {checkpoint}')
-    with atomic_path(marker) as tmp:
+    with atomic_path(osp.join(pipeline_dir, f'stage_{label}.done')) as tmp:
         with open(tmp, 'w', encoding='utf-8') as handle:
             json.dump({'experiment': opt['name'], 'checkpoint': checkpoint, 'finished': time.time()}, handle)
+
+
+def run_stages(planned, pipeline_dir, quiet=False, parallel=1):
+    """Train the stages of ``planned`` ([(label, title, resolved path, opt)], written already), ``parallel`` at a time
+    with this process's CPU threads split among them, each resuming or skipped as ``_start_stage`` says. Stages run
+    side by side always write their output to ``stage_<label>_console.txt``."""
+    for first in range(0, len(planned), parallel):
+        batch = planned[first:first + parallel]
+        together = len(batch) > 1
+        started = [(label, opt, _start_stage(label, title, path, opt, pipeline_dir, quiet or together,
+                                             thread_share(len(batch)) if together else None))
+                   for label, title, path, opt in batch]
+        failures = []
+        for label, opt, handles in started:  # every started stage is waited for before one failure is said
+            if handles is not None:
+                try:
+                    _finish_stage(label, opt, pipeline_dir, handles, quiet or together)
+                except FlareSRError as error:
+                    failures.append(error)
+        if failures:
+            raise failures[0]
 
 
 def stage_title(label, opt):
@@ -127,13 +164,21 @@ def derive_stage3_keys(stage3, option_file, derived_values):
     A value the file sets to something else is overridden, with one warning line naming the key (paths are
     compared as absolute paths, since relative ones start at the working directory).
     """
+    def same(given, value):
+        if isinstance(value, list):
+            return isinstance(given, list) and len(given) == len(value) and all(map(same, given, value))
+        return isinstance(given, str) and osp.abspath(given) == osp.abspath(value)
+
     for section, key, origin in DERIVED:  # check_stage_files has made sure stage3_source is a mapping
+        if key not in derived_values:
+            continue
         holder = dict(stage3.get(section) or {})
         value = derived_values[key]
         given = holder.get(key)
-        if given is not None and not (isinstance(given, str) and osp.abspath(given) == osp.abspath(value)):
+        if given is not None and not same(given, value):
+            shown = ', '.join(map(osp.relpath, value)) if isinstance(value, list) else osp.relpath(value)
             print(f'warning: {option_file}: {section}.{key}: {given} is overridden by {origin} '
-                  f'{osp.relpath(value)} (train_pipeline derives it)', file=sys.stderr, flush=True)
+                  f'{shown} (train_pipeline derives it)', file=sys.stderr, flush=True)
         holder[key] = value
         stage3[section] = holder
 
@@ -179,17 +224,35 @@ def pipeline_name(option_files, name=None):
 
 def resolve(option_files, pipeline_dir):
     """Load, check (``check_stage_files``) and cross-link the three option files ({'stage1', 'stage2', 'stage3'}:
-    paths); derive stage III's DERIVED keys. Returns [(label, title, resolved path, opt)]."""
+    paths); derive stage III's DERIVED keys. With ``stage3_source.cross_fit`` the fold models (labels I.1 .. I.K)
+    follow stage I, and their training lists are written into ``pipeline_dir``. Returns
+    [(label, title, resolved path, opt)] and the cross_fit settings (None when off)."""
     opts = check_stage_files(option_files)
-    derive_stage3_keys(opts['stage3'], option_files['stage3'], {
-        'pretrain_network_g': latest_checkpoint(opts['stage2']),
-        'main_opt': osp.abspath(option_files['stage1']),
-        'main_checkpoint': latest_checkpoint(opts['stage1'])})
+    source = opts['stage3']['stage3_source']
+    cross_fit = cross_fit_settings(source, option_files['stage3'])
+    folds = []
+    if cross_fit is not None:
+        lists = fold_training_lists(cross_fit, opts['stage1'], option_files['stage1'],
+                                    select_pairs(source, option_files['stage3']))
+        os.makedirs(pipeline_dir, exist_ok=True)
+        for fold, names in enumerate(lists):
+            meta = write_meta_info(osp.join(pipeline_dir, f'fold{fold + 1}of{len(lists)}_train.txt'), names)
+            folds.append(fold_options(opts['stage1'], fold, len(lists), meta))
+    derived = {'pretrain_network_g': latest_checkpoint(opts['stage2']),
+               'main_opt': osp.abspath(option_files['stage1']),
+               'main_checkpoint': latest_checkpoint(opts['stage1'])}
+    if folds:
+        derived['fold_checkpoints'] = [latest_checkpoint(opt) for opt in folds]
+    derive_stage3_keys(opts['stage3'], option_files['stage3'], derived)
     planned = []
     for label, key in STAGES:
         resolved_path = osp.join(pipeline_dir, f'stage_{label}_{opts[key]["name"]}.yml')
         planned.append((label, stage_title(label, opts[key]), resolved_path, opts[key]))
-    return planned
+        if key == 'stage1':
+            for fold, opt in enumerate(folds, start=1):
+                planned.append((f'I.{fold}', f'Pix2Pix, fold {fold}/{len(folds)}',
+                                osp.join(pipeline_dir, f'stage_I.{fold}_{opt["name"]}.yml'), opt))
+    return planned, cross_fit
 
 
 def summary_table(planned):
@@ -214,14 +277,21 @@ def run_pipeline(option_files, name=None, quiet=False):
     name = pipeline_name(option_files, name)
     lock_run(osp.join(ROOT, 'experiments'), name)  # a second pipeline of this name stops here, in one line
     pipeline_dir = osp.join(ROOT, 'experiments', name)
-    planned = resolve(option_files, pipeline_dir)
+    planned, cross_fit = resolve(option_files, pipeline_dir)
+    folds = [entry for entry in planned if entry[0].startswith('I.')]
     for label, title, resolved_path, opt in planned:
+        if label.startswith('I.'):
+            continue  # trained with the first fold
         if label == 'III':
             ensure_stage3_data(opt, resolved_path)
             opt = dict(opt)
             opt.pop('stage3_source')  # consumed here: the LMDBs it describes now exist
         write_yaml(resolved_path, opt)
-        run_stage(label, title, resolved_path, opt, pipeline_dir, quiet)
+        run_stages([(label, title, resolved_path, opt)], pipeline_dir, quiet)
+        if label == 'I' and folds:
+            for _, _, fold_path, fold_opt in folds:
+                write_yaml(fold_path, fold_opt)
+            run_stages(folds, pipeline_dir, quiet, cross_fit['parallel'])
     print(summary_table(planned))
-    print(f'pipeline {name}: 3 stages done in {time.time() - start:.0f} s; resolved options in '
+    print(f'pipeline {name}: {len(planned)} stages done in {time.time() - start:.0f} s; resolved options in '
           f'{osp.relpath(pipeline_dir)}')

@@ -94,7 +94,8 @@ WANDB = {'project': (STR, NULL), 'resume_id': (STR, NULL), 'entity': (STR, NULL)
 DIST_PARAMS = {'backend': ('nccl', 'gloo', NULL), 'port': INT}
 # flare_sr's own, read by flare_sr/pipeline/stage3_data.py (stage-III data = stage-I outputs of the training images)
 STAGE3_SOURCE = {'main_opt': STR, 'main_checkpoint': STR, 'tile': DICT, 'dataroot_lq': STR, 'dataroot_gt': STR,
-                 'meta_csv': (STR, NULL), 'fold': (STR, INT, LIST, NULL), 'patch_size': INT, 'stride': INT}
+                 'meta_csv': (STR, NULL), 'fold': (STR, INT, LIST, NULL), 'patch_size': INT, 'stride': INT,
+                 'cross_fit': (DICT, NULL), 'fold_checkpoints': (LIST, NULL)}  # cross_fit's own keys: cross_fit.py
 SCHEDULER_COUNTS = ('milestones', 'periods', 'T_max', 'restarts')  # iteration counts inside train.scheduler
 DATASET_PATHS = ('dataroot_lq', 'dataroot_gt', 'meta_info_file', 'meta_csv')
 # Keys that choose a dataset's images: one its class never reads would silently select nothing (warned about).

@@ -120,10 +120,43 @@ def test_pipeline_resumes_an_interrupted_stage_and_skips_finished_ones(tmp_path,
             shutil.rmtree(os.path.join(repo_root, 'tb_logger', name), ignore_errors=True)
 
 
+@pytest.mark.slow
+def test_cross_fit_trains_fold_models_side_by_side_and_feeds_stage3_their_out_of_fold_outputs(tmp_path, repo_root):
+    tag = f'pytest_crossfit_{os.getpid()}'
+    files, names = _options(tmp_path, tag)
+    stage3_file = files[files.index('--stage3') + 1]
+    stage3 = yaml.safe_load(open(stage3_file))
+    stage3['stage3_source']['cross_fit'] = dict(folds=2, parallel=2)  # stage I trains on stage III's own pairs
+    open(stage3_file, 'w').write(yaml.safe_dump(stage3))
+    command = [sys.executable, 'flare_sr/train_pipeline.py', *files, '--name', tag, '--quiet']
+    experiments = os.path.join(repo_root, 'experiments')
+    folds = [f'{names[0]}_fold{k}of2' for k in (1, 2)]
+    try:
+        run = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=400)
+        assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+        for k, fold in enumerate(folds, start=1):
+            assert f'stage I.{k} (Pix2Pix, fold {k}/2, {fold}): training with' in run.stdout
+            assert os.path.isfile(os.path.join(experiments, fold, 'models', 'net_g_latest.pth'))
+            assert os.path.isfile(os.path.join(experiments, tag, f'stage_I.{k}_console.txt'))  # side by side
+        lists = [open(os.path.join(experiments, tag, f'fold{k}of2_train.txt')).read().split() for k in (1, 2)]
+        labels = sorted(os.listdir(tmp_path / 'train' / 'gt'))
+        assert len(lists[0]) == len(lists[1]) == 2 and sorted(lists[0] + lists[1]) == labels  # each without its fold
+        resolved = yaml.safe_load(open(os.path.join(experiments, tag, f'stage_I.1_{folds[0]}.yml')))
+        assert resolved['datasets']['train']['meta_info_file'] == os.path.join(experiments, tag, 'fold1of2_train.txt')
+        assert 'stage-III data: 8 stage-I outputs (4 out of fold) -> 32 patch pairs' in run.stdout
+        again = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=200)
+        assert again.returncode == 0 and again.stdout.count('done, skipped') == 5, again.stdout[-3000:]
+    finally:
+        for name in [*names, *folds, tag]:
+            shutil.rmtree(os.path.join(experiments, name), ignore_errors=True)
+            shutil.rmtree(os.path.join(repo_root, 'tb_logger', name), ignore_errors=True)
+
+
 def test_derived_keys_are_filled_in_and_a_different_value_is_overridden_with_one_line(tmp_path, capsys):
     files, names = _options(tmp_path, 'pytest_derive')
     paths = dict(zip(('stage1', 'stage2', 'stage3'), files[1::2]))
-    planned = resolve(paths, str(tmp_path / 'pipe'))
+    planned, cross_fit = resolve(paths, str(tmp_path / 'pipe'))
+    assert cross_fit is None
     assert [(label, title) for label, title, _, _ in planned] == [('I', 'Pix2Pix'), ('II', 'HINet'), ('III', 'HINet')]
     stage3 = planned[2][3]
     assert stage3['path']['pretrain_network_g'].endswith(f'experiments/{names[1]}/models/net_g_latest.pth')

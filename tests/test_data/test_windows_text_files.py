@@ -4,9 +4,8 @@ too, once flare_sr's fixes are applied."""
 import gc
 
 from flare_sr import basicsr_fixes
-from flare_sr.data.lmdb_pack import pack_lmdb, read_meta_info
+from flare_sr.data.lmdb_pack import pack_lmdb, read_meta_info, read_meta_info_names
 from flare_sr.data.meta_csv import read_split_csv
-from flare_sr.data.paired_flare_dataset import read_meta_info_names
 from flare_sr.data.pairing import pair_paths
 from flare_sr.utils.options_check import load_option_file
 from tests.helpers import make_photo_pairs

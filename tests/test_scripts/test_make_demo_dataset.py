@@ -42,3 +42,37 @@ def test_clean_share_out_of_range_is_refused(tmp_path):
     demo = load_script('make_demo_dataset')
     with pytest.raises(FlareSRError, match='--clean-share 1.0'):
         demo.plan(0, 2, 1, demo.demo_sizes(0.25), clean_share=1.0)
+
+
+def test_photo_groups_name_every_training_file_with_its_scene(tmp_path):
+    """train_photos.csv (stage III's cross_fit groups): each label and clean crop with its photo, the stereo pair as
+    one scene, so that no fold model trains on a view of a photo whose pairs it makes."""
+    import csv
+
+    from flare_sr.data.pairing import pair_paths
+    from flare_sr.pipeline.cross_fit import cross_fit_settings, fold_training_lists, pair_folds
+
+    demo = load_script('make_demo_dataset')
+    root = tmp_path / 'demo'
+    demo.main(['--out', str(root), '--clean-share', '0.25', *ARGS])
+    rows = list(csv.DictReader(open(root / 'train_photos.csv')))
+    listed = sorted(row['name'] for row in rows)
+    assert listed == sorted(os.listdir(root / 'train_label_img') + os.listdir(root / 'train_clean_img'))
+    groups = {row['name']: row['group'] for row in rows}
+    scenes = ['astronaut', 'chelsea', 'motorcycle', 'motorcycle', 'camera', 'grass', 'gravel', 'brick']
+    assert [groups[f'clean_{index:02d}_0.png'] for index in range(len(demo.TRAIN_PHOTOS))] == scenes
+    scene_of = dict(zip(demo.TRAIN_PHOTOS, scenes))
+    trained = [(number, photo) for split, number, photo, *_ in demo.plan(3, 2, 1, demo.demo_sizes(0.25), 0.25)
+               if split == 'train']
+    assert len(trained) == len(os.listdir(root / 'train_label_img'))
+    assert all(groups[f'train_label_{number}.png'] == scene_of[photo] for number, photo in trained)
+
+    settings = cross_fit_settings({'cross_fit': {'folds': 2, 'groups': str(root / 'train_photos.csv')}}, 'demo')
+    pairs = pair_paths(root / 'train_input_img', root / 'train_label_img')
+    stage1 = {'datasets': {'train': {'type': 'SyntheticFlareDataset', 'dataroot_gt': str(root / 'train_clean_img')}}}
+    lists = fold_training_lists(settings, stage1, 'pix2pix.yml', pairs)
+    folds = pair_folds(settings, pairs)
+    for fold, kept in enumerate(lists):
+        held_out = {groups[os.path.basename(gt)] for (_, _, gt), f in zip(pairs, folds) if f == fold}
+        assert held_out and {groups[name] for name in kept}.isdisjoint(held_out)
+        assert {groups[name] for name in kept} | held_out == set(scenes)

@@ -82,7 +82,8 @@ def test_demo_dataset_is_deterministic_with_the_dacon_layout(tmp_path, capsys):
     assert f'{n_train} train pairs' in summary and f'{n_test} test pairs' in summary and 'input PSNR' in summary
     root = tmp_path / 'a'
     assert sorted(os.listdir(root)) == ['test.csv', 'test_input_img', 'test_label_img', 'train.csv', 'train_clean_img',
-                                        'train_input_img', 'train_label_img', 'val_input_img', 'val_label_img']
+                                        'train_input_img', 'train_label_img', 'train_photos.csv', 'val_input_img',
+                                        'val_label_img']
     assert len(os.listdir(root / 'train_clean_img')) == n_train
     with open(root / 'test.csv') as handle:
         folds = [row['fold'] for row in csv.DictReader(handle)]

@@ -1,0 +1,170 @@
+"""Cross-fitted stage-III data: fold models trained without a fold's photos make that fold's stage-III inputs."""
+import os
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
+from flare_sr.data.synthetic_flare_dataset import SyntheticFlareDataset
+from flare_sr.errors import FlareSRError
+from flare_sr.pipeline.cross_fit import assign_folds, cross_fit_settings, fold_training_lists, read_groups
+from flare_sr.pipeline.stage3_data import ensure_stage3_data
+from flare_sr.utils.img_util import write_image
+from tests.helpers import UNET, packed_lq
+
+
+def test_groups_are_dealt_largest_first_to_the_lightest_fold():
+    pairs = ['moto'] * 4 + ['cat'] * 2 + ['astro'] * 2 + ['brick'] * 1 + ['grass'] * 1
+    assert assign_folds(pairs, 2) == {'moto': 0, 'astro': 1, 'cat': 1, 'brick': 0, 'grass': 1}
+    assert assign_folds(pairs, 3) == {'moto': 0, 'astro': 1, 'cat': 2, 'brick': 1, 'grass': 2}
+    with pytest.raises(FlareSRError, match='3 folds need at least 3 groups of pairs, found 2'):
+        assign_folds(['a', 'b', 'a'], 3)
+
+
+@pytest.mark.parametrize('block, message', [
+    ({'folds': 1}, 'stage3_source.cross_fit.folds: expected a whole number >= 2, got 1'),
+    ({'folds': True}, 'stage3_source.cross_fit.folds: expected a whole number >= 2, got True'),
+    ({'folds': '2'}, "stage3_source.cross_fit.folds: expected a whole number >= 2, got '2'"),
+    ({}, 'stage3_source.cross_fit.folds: expected a whole number >= 2, got None'),
+    ({'folds': 2, 'parallel': 0}, 'stage3_source.cross_fit.parallel: expected a whole number >= 1, got 0'),
+    ({'folds': 2, 'include_main': 'yes'}, "stage3_source.cross_fit.include_main: expected true or false, got 'yes'"),
+    ({'folds': 2, 'group': 'a.csv'}, 'stage3_source.cross_fit.group: unknown key (known: folds, groups, '
+                                     'include_main, parallel)'),
+    ({'folds': 2, 'groups': 'nowhere.csv'}, 'stage3_source.cross_fit.groups: nowhere.csv does not exist'),
+    ([2], 'stage3_source.cross_fit: expected a mapping (folds, groups, include_main, parallel), got [2]'),
+])
+def test_bad_cross_fit_settings_are_one_line_naming_the_key(block, message):
+    with pytest.raises(FlareSRError) as error:
+        cross_fit_settings({'cross_fit': block}, 'stage3.yml')
+    assert str(error.value) == f'stage3.yml: {message}'
+    assert cross_fit_settings({'cross_fit': None}, 'stage3.yml') is None
+
+
+@pytest.mark.parametrize('text, message', [
+    ('file,photo\na.png,x\n', 'needs the columns name,group (got file,photo)'),
+    ('name,group\na.png,\n', 'line 2 has an empty group'),
+    ('name,group\na.png,x\na,y\n', 'line 3: a is in group x already'),
+    ('name,group\n', 'lists no files'),
+])
+def test_a_bad_groups_file_is_one_line_naming_it(tmp_path, text, message):
+    path = tmp_path / 'groups.csv'
+    path.write_text(text)
+    with pytest.raises(FlareSRError) as error:
+        read_groups(str(path))
+    assert str(error.value) == f'{path}: {message}'
+
+
+def _photos(tmp_path):
+    """Two clean crops of each of three photos (stage I, synthetic flare) and two pairs per photo (stage III)."""
+    rng = np.random.default_rng(0)
+    rows, pairs = ['name,group'], []
+    for photo in ('astro', 'cat', 'moto'):
+        for k in range(2):
+            write_image(tmp_path / 'clean' / f'clean_{photo}_{k}.png', rng.uniform(0, 1, (40, 48, 3)))
+            number = len(pairs)
+            label = rng.uniform(0, 1, (64, 64, 3))
+            write_image(tmp_path / 'gt' / f'train_label_{number}.png', label)
+            write_image(tmp_path / 'in' / f'train_input_{number}.png', np.clip(label + 0.1, 0, 1))
+            pairs.append((f'train_{number}', str(tmp_path / 'in' / f'train_input_{number}.png'),
+                          str(tmp_path / 'gt' / f'train_label_{number}.png')))
+            rows += [f'clean_{photo}_{k}.png,{photo}', f'train_label_{number}.png,{photo}']
+    (tmp_path / 'photos.csv').write_text('\n'.join(rows) + '\n')
+    train = dict(type='SyntheticFlareDataset', dataroot_gt=str(tmp_path / 'clean'), io_backend=dict(type='disk'))
+    stage1 = dict(name='p2p', datasets=dict(train=train))
+    return pairs, stage1
+
+
+def test_each_fold_model_trains_without_its_photos(tmp_path):
+    pairs, stage1 = _photos(tmp_path)
+    settings = cross_fit_settings({'cross_fit': {'folds': 2, 'groups': str(tmp_path / 'photos.csv')}}, 'stage3.yml')
+    lists = fold_training_lists(settings, stage1, 'pix2pix.yml', pairs)
+    # 2 pairs each: astro -> fold 1, cat -> fold 2, moto -> fold 1 (the lighter, by 2 to 2: the first)
+    assert lists == [['clean_cat_0.png', 'clean_cat_1.png'],
+                     ['clean_astro_0.png', 'clean_astro_1.png', 'clean_moto_0.png', 'clean_moto_1.png']]
+
+    partial = tmp_path / 'partial.csv'
+    partial.write_text(''.join(line for line in open(tmp_path / 'photos.csv') if 'train_label_3' not in line))
+    with pytest.raises(FlareSRError) as error:
+        fold_training_lists(dict(settings, groups=str(partial)), stage1, 'pix2pix.yml', pairs)
+    assert str(error.value) == (f"{partial}: lists no group for train_label_3.png (1 of stage III's label files are "
+                                "missing); every pair needs its photo's group")
+    no_groups = dict(settings, groups=None)  # stage I's clean crops are not the pairs' labels: nothing excluded
+    with pytest.raises(FlareSRError, match=r'fold 1/2 would train on all of stage I\'s images \(pix2pix.yml\), which '
+                                           'are not the files of stage III\'s pairs; list each file with its photo'):
+        fold_training_lists(no_groups, stage1, 'pix2pix.yml', pairs)
+    for key, value, message in (
+            ('io_backend', {'type': 'lmdb'}, 'needs stage I\'s images in a folder'),
+            ('meta_info_file', 'list.txt', 'meta_info_file: already selects images'),
+            ('type', 'Flare7kPairDataset', 'type: Flare7kPairDataset; stage3_source.cross_fit trains fold models on')):
+        broken = dict(stage1, datasets=dict(train=dict(stage1['datasets']['train'], **{key: value})))
+        with pytest.raises(FlareSRError, match=message):
+            fold_training_lists(settings, broken, 'pix2pix.yml', pairs)
+
+
+def test_synthetic_flare_dataset_reads_only_the_images_of_its_meta_info_file(tmp_path):
+    _photos(tmp_path)
+    listed = tmp_path / 'fold.txt'
+    listed.write_text('clean_moto_1.png\nclean_astro_0.png (40,48,3)\n')
+    opt = dict(dataroot_gt=str(tmp_path / 'clean'), io_backend=dict(type='disk'), meta_info_file=str(listed),
+               phase='val', seed=0)
+    dataset = SyntheticFlareDataset(opt)
+    assert [os.path.basename(dataset[index]['gt_path']) for index in range(len(dataset))] == [
+        'clean_moto_1.png', 'clean_astro_0.png']
+    listed.write_text('clean_moto_1.png\nclean_dog_0.png\n')
+    with pytest.raises(FlareSRError) as error:
+        SyntheticFlareDataset(opt)
+    assert str(error.value) == f'{listed}: lists clean_dog_0.png, which is not in {tmp_path / "clean"}'
+
+
+def _unet(path, seed):
+    torch.manual_seed(seed)
+    net = Pix2PixUNet(**UNET).eval()
+    torch.save({'params': net.state_dict()}, path)
+    return net
+
+
+def _output(net, lq_path):
+    import cv2
+    image = torch.from_numpy(cv2.imread(lq_path)[:, :, ::-1].copy()).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        out = ((net(image * 2 - 1) + 1) / 2).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    return (out * 255 + 0.5).astype(np.uint8)
+
+
+def test_stage3_data_gives_each_pair_the_output_of_the_fold_model_that_never_saw_its_photo(tmp_path):
+    pairs, _ = _photos(tmp_path)
+    nets = [_unet(tmp_path / f'{name}.pth', seed) for seed, name in enumerate(('main', 'fold1', 'fold2'))]
+    main_opt = tmp_path / 'pix2pix.yml'
+    main_opt.write_text(yaml.safe_dump(dict(name='p2p', model_type='Pix2PixModel', num_gpu=0, datasets={},
+                                            network_g=dict(type='Pix2PixUNet', **UNET))))
+    out = tmp_path / 'stage3'
+    source = dict(main_opt=str(main_opt), main_checkpoint=str(tmp_path / 'main.pth'), tile=dict(size=None),
+                  dataroot_lq=str(tmp_path / 'in'), dataroot_gt=str(tmp_path / 'gt'), patch_size=64, stride=64,
+                  cross_fit=dict(folds=2, groups=str(tmp_path / 'photos.csv')),
+                  fold_checkpoints=[str(tmp_path / 'fold1.pth'), str(tmp_path / 'fold2.pth')])
+    stage3 = dict(datasets=dict(train=dict(dataroot_lq=str(out / 'lq.lmdb'), dataroot_gt=str(out / 'gt.lmdb'))),
+                  stage3_source=source)
+    assert ensure_stage3_data(stage3, 'stage3.yml', progress=False) == (str(out), True)
+    keys = sorted(line.split(' ')[0] for line in open(out / 'lq.lmdb' / 'meta_info.txt'))
+    assert len(keys) == 12 and sum(key.endswith('_oof_s0000_0000.png') for key in keys) == 6
+    photo_fold = {'astro': 0, 'cat': 1, 'moto': 0}  # as test_each_fold_model_trains_without_its_photos
+    for number, (key, lq, _) in enumerate(pairs):
+        fold = photo_fold[('astro', 'cat', 'moto')[number // 2]]
+        np.testing.assert_array_equal(packed_lq(out, f'{key}_oof_s0000_0000'), _output(nets[1 + fold], lq))
+        np.testing.assert_array_equal(packed_lq(out, f'{key}_s0000_0000'), _output(nets[0], lq))
+
+    _unet(tmp_path / 'fold2.pth', seed=7)  # a fold model retrained: the data is rebuilt
+    assert ensure_stage3_data(stage3, 'stage3.yml', progress=False)[1] is True
+    out_of_fold_only = dict(stage3, stage3_source=dict(source, cross_fit=dict(source['cross_fit'], include_main=False)))
+    assert ensure_stage3_data(out_of_fold_only, 'stage3.yml', progress=False)[1] is True
+    assert sum(1 for _ in open(out / 'lq.lmdb' / 'meta_info.txt')) == 6
+
+    for folds, message in ((None, 'expected 2 checkpoints, one per fold, got None (train_pipeline.py trains the fold '
+                                  'models and derives them; a standalone run needs them)'),
+                           ([str(tmp_path / 'fold1.pth'), 'gone.pth'], 'gone.pth does not exist')):
+        broken = dict(stage3, stage3_source=dict(source, fold_checkpoints=folds))
+        with pytest.raises(FlareSRError) as error:
+            ensure_stage3_data(broken, 'stage3.yml', progress=False)
+        assert str(error.value) == f'stage3.yml: stage3_source.fold_checkpoints: {message}'
