@@ -79,8 +79,11 @@ def read_meta_info_names(meta_info_file):
     """The names a BasicSR ``meta_info_file`` lists: per line a name, optionally `` (h,w,c)`` and a level."""
     if not os.path.isfile(meta_info_file):
         raise FlareSRError(f'{meta_info_file}: meta_info_file not found')
-    with open(meta_info_file, encoding='utf-8-sig') as handle:  # a BOM (Windows editors) is no part of a name
-        names = [parsed[0] for parsed in map(parse_meta_line, handle) if parsed]
+    try:
+        with open(meta_info_file, encoding='utf-8-sig') as handle:  # a BOM (Windows editors) is no part of a name
+            names = [parsed[0] for parsed in map(parse_meta_line, handle) if parsed]
+    except UnicodeDecodeError:
+        raise FlareSRError(f'{meta_info_file}: meta_info_file is not UTF-8 text (save it as UTF-8)') from None
     if not names:
         raise FlareSRError(f'{meta_info_file}: meta_info_file lists no images')
     return names

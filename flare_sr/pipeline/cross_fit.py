@@ -28,6 +28,7 @@ Stage I must read its training images from a folder (``io_backend: disk``) witho
 """
 import csv
 import os
+import sys
 from os import path as osp
 
 from flare_sr.errors import FlareSRError
@@ -53,12 +54,17 @@ def cross_fit_settings(source, option_file):
     settings = {key: block.get(key, default) for key, default in SETTINGS.items()}
     for key in ('folds', 'parallel'):
         value, least = settings[key], 2 if key == 'folds' else 1
+        if isinstance(value, float) and value.is_integer():  # 2.0 is 2, as everywhere in the option checker
+            value = settings[key] = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise FlareSRError(f'{where}.{key}: expected a whole number >= {least}, got {value!r}')
     if not isinstance(settings['include_main'], bool):
         raise FlareSRError(f'{where}.include_main: expected true or false, got {settings["include_main"]!r}')
-    if settings['groups'] is not None and not osp.isfile(str(settings['groups'])):
-        raise FlareSRError(f'{where}.groups: {settings["groups"]} does not exist')
+    groups = settings['groups']
+    if groups is not None and not osp.isfile(str(groups)):
+        raise FlareSRError(f'{where}.groups: {groups} ' + ('is a folder, not a CSV file' if osp.isdir(str(groups))
+                                                           else 'does not exist'))
+    settings['where'] = where  # named by later errors
     return settings
 
 
@@ -68,17 +74,25 @@ def _stem(name):
 
 def read_groups(path):
     """{file stem: group} from a CSV with columns ``name,group``; errors name the file and line."""
-    with open(path, encoding='utf-8-sig', newline='') as handle:
-        reader = csv.DictReader(handle)
-        if not {'name', 'group'} <= set(reader.fieldnames or []):
-            raise FlareSRError(f'{path}: needs the columns name,group (got {",".join(reader.fieldnames or [])})')
-        groups = {}
-        for line, row in enumerate(reader, start=2):
-            name, group = (row.get('name') or '').strip(), (row.get('group') or '').strip()
-            if not name or not group:
-                raise FlareSRError(f'{path}: line {line} has an empty {"name" if not name else "group"}')
-            if groups.setdefault(_stem(name), group) != group:
-                raise FlareSRError(f'{path}: line {line}: {name} is in group {groups[_stem(name)]} already')
+    try:
+        with open(path, encoding='utf-8-sig', newline='') as handle:
+            reader = csv.reader(handle)
+            header = [column.strip().lower() for column in next(reader, [])]
+            if not {'name', 'group'} <= set(header):
+                raise FlareSRError(f'{path}: needs the columns name,group (got {",".join(header)})')
+            at_name, at_group = header.index('name'), header.index('group')
+            groups = {}
+            for row in reader:
+                if not any(cell.strip() for cell in row):
+                    continue
+                name, group = (row[at].strip() if at < len(row) else '' for at in (at_name, at_group))
+                if not name or not group:
+                    raise FlareSRError(f'{path}: line {reader.line_num} has an empty {"name" if not name else "group"}')
+                if groups.setdefault(_stem(name), group) != group:
+                    raise FlareSRError(f'{path}: line {reader.line_num}: {name} is in group {groups[_stem(name)]} '
+                                       'already')
+    except UnicodeDecodeError:
+        raise FlareSRError(f'{path}: not UTF-8 text (save the groups CSV as UTF-8)') from None
     if not groups:
         raise FlareSRError(f'{path}: lists no files')
     return groups
@@ -89,15 +103,14 @@ def group_of(name, groups):
     return groups.get(_stem(name), f'file:{_stem(name)}') if groups else f'file:{_stem(name)}'
 
 
-def assign_folds(pair_groups, folds):
+def assign_folds(pair_groups, folds, where='stage3_source.cross_fit'):
     """{group: fold index} for the groups of the stage-III pairs (one entry per pair): largest group first,
     each to the fold with the fewest pairs so far (ties: the lower index), as scikit-learn's GroupKFold."""
     sizes = {}
     for group in pair_groups:
         sizes[group] = sizes.get(group, 0) + 1
     if len(sizes) < folds:
-        raise FlareSRError(f'stage3_source.cross_fit.folds: {folds} folds need at least {folds} groups of pairs, '
-                           f'found {len(sizes)}')
+        raise FlareSRError(f'{where}.folds: {folds} folds need at least {folds} groups of pairs, found {len(sizes)}')
     loads, fold_of = [0] * folds, {}
     for group in sorted(sizes, key=lambda name: (-sizes[name], name)):
         fold = loads.index(min(loads))
@@ -114,7 +127,7 @@ def group_folds(settings, pairs):
         if missing:
             raise FlareSRError(f'{settings["groups"]}: lists no group for {missing[0]} ({len(missing)} of stage '
                                "III's label files are missing); every pair needs its photo's group")
-    return groups, assign_folds([group_of(gt, groups) for _, _, gt in pairs], settings['folds'])
+    return groups, assign_folds([group_of(gt, groups) for _, _, gt in pairs], settings['folds'], settings['where'])
 
 
 def pair_folds(settings, pairs):
@@ -130,13 +143,20 @@ def stage1_images(stage1_opt, stage1_file):
     if train.get('type') not in STAGE1_TYPES:
         raise FlareSRError(f'{where}.type: {train.get("type")}; stage3_source.cross_fit trains fold models on '
                            f'{" or ".join(STAGE1_TYPES)}')
-    if (train.get('io_backend') or {}).get('type', 'disk') != 'disk':
-        raise FlareSRError(f'{where}.io_backend: stage3_source.cross_fit needs stage I\'s images in a folder (disk)')
+    backend = train.get('io_backend') or {}
+    if not isinstance(backend, dict) or backend.get('type', 'disk') != 'disk':
+        raise FlareSRError(f'{where}.io_backend: stage3_source.cross_fit needs stage I\'s images in a folder '
+                           f'({{type: disk}}), got {backend!r}')
     for key in ('meta_info_file', 'meta_csv'):
         if train.get(key):
             raise FlareSRError(f'{where}.{key}: already selects images; stage3_source.cross_fit selects each fold '
                                "model's images itself")
-    return [osp.basename(path) for path in list_images(train['dataroot_gt'])]
+    if not train.get('dataroot_gt'):
+        raise FlareSRError(f'{where}.dataroot_gt: missing (the fold models train on its images)')
+    try:
+        return [osp.basename(path) for path in list_images(train['dataroot_gt'])]
+    except FlareSRError as error:
+        raise FlareSRError(f'{where}.dataroot_gt: {error}') from None
 
 
 def fold_training_lists(settings, stage1_opt, stage1_file, pairs):
@@ -144,18 +164,30 @@ def fold_training_lists(settings, stage1_opt, stage1_file, pairs):
     image belongs to would train on everything, its outputs in-sample: refused."""
     groups, fold_of = group_folds(settings, pairs)
     names = stage1_images(stage1_opt, stage1_file)
+    if groups:  # an image left out would be its own group, in every fold: a fold model could see its own photo
+        missing = [name for name in names if _stem(name) not in groups]
+        if missing:
+            raise FlareSRError(f'{settings["groups"]}: lists no group for {missing[0]} ({len(missing)} of stage I\'s '
+                               f'training images in {stage1_file} are missing); every image needs its photo\'s group')
+        strays = sorted({groups[_stem(name)] for name in names} - set(fold_of))
+        if strays:
+            print(f'note: {settings["groups"]}: no stage-III pair is in group {", ".join(strays[:3])}; every fold '
+                  'model trains on its stage-I images', file=sys.stderr, flush=True)
+    train = stage1_opt['datasets']['train']
+    batch = int(train.get('batch_size_per_gpu') or 1)
     lists = []
     for fold in range(settings['folds']):
         kept = [name for name in names if fold_of.get(group_of(name, groups)) != fold]
         if len(kept) == len(names):
             hint = ('list each file with its photo in stage3_source.cross_fit.groups (CSV name,group)' if not groups
                     else f'{settings["groups"]} gives none of them a group of those pairs')
-            raise FlareSRError(f'stage3_source.cross_fit: fold {fold + 1}/{settings["folds"]} would train on all of '
+            raise FlareSRError(f'{settings["where"]}: fold {fold + 1}/{settings["folds"]} would train on all of '
                                f'stage I\'s images ({stage1_file}), which are not the files of stage III\'s pairs; '
                                f'{hint}')
-        if not kept:
-            raise FlareSRError(f'stage3_source.cross_fit: fold {fold + 1}/{settings["folds"]} leaves stage I no '
-                               'training image; use more groups or fewer folds')
+        if len(kept) * int(train.get('dataset_enlarge_ratio') or 1) < batch:
+            raise FlareSRError(f'{settings["where"]}: fold {fold + 1}/{settings["folds"]} leaves stage I '
+                               f'{len(kept)} training images, less than a batch ({stage1_file}: datasets.train.'
+                               f'batch_size_per_gpu {batch}); use more groups or fewer folds')
         lists.append(kept)
     return lists
 
@@ -168,6 +200,7 @@ def fold_name(stage1_opt, fold, folds):
 def fold_options(stage1_opt, fold, folds, meta_info_file):
     """Stage I's options for fold model ``fold``: its own name and ``datasets.train.meta_info_file``."""
     opt = dict(stage1_opt, name=fold_name(stage1_opt, fold, folds))
+    opt['path'] = dict(opt.get('path') or {}, resume_state=None)  # stage I's state is not a fold model's
     datasets = dict(opt['datasets'])
     datasets['train'] = dict(datasets['train'], meta_info_file=meta_info_file)
     opt['datasets'] = datasets
@@ -184,5 +217,6 @@ def write_meta_info(path, names):
 
 def thread_share(parallel):
     """OMP_NUM_THREADS for each of ``parallel`` trainings at once: this process's threads, split."""
-    total = int(os.environ.get('OMP_NUM_THREADS') or os.cpu_count() or 1)
+    value = os.environ.get('OMP_NUM_THREADS', '')
+    total = int(value) if value.strip().isdigit() else os.cpu_count() or 1
     return max(1, total // parallel)

@@ -93,7 +93,12 @@ def stage3_settings(stage3_opt, option_file):
                                'and derives them; a standalone run needs them)')
         for checkpoint in folds:
             if not osp.isfile(str(checkpoint)):
-                raise FlareSRError(f'{option_file}: stage3_source.fold_checkpoints: {checkpoint} does not exist')
+                raise FlareSRError(f'{option_file}: stage3_source.fold_checkpoints: {checkpoint} does not exist '
+                                   '(train_pipeline.py trains the fold models)')
+        digests = [sha256_of(path) for path in [source['main_checkpoint'], *folds]]
+        if len(set(digests)) < len(digests):  # a fold model that saw every photo would make in-sample outputs
+            raise FlareSRError(f'{option_file}: stage3_source.fold_checkpoints: two of them, or one and '
+                               'main_checkpoint, are the same weights; each fold needs its own fold model')
     return source, out_dir
 
 
@@ -160,6 +165,11 @@ def run_stage1(source, main_opt, pairs, images_dir, cross_fit=None, progress=Tru
         fold_models = [_stage1_model(source, main_opt, path) for path in source['fold_checkpoints']]
         jobs += [(f'{key}_oof', fold_models[fold], lq, gt)
                  for (key, lq, gt), fold in zip(pairs, pair_folds(cross_fit, pairs))]
+    keys = {key for key, _, _ in pairs}
+    clash = [key for key in keys if f'{key}_oof' in keys] if cross_fit is not None else []
+    if clash:  # before any inference: the out-of-fold output of one pair would replace another pair's output
+        raise FlareSRError(f'stage3_source: the pairs {clash[0]} and {clash[0]}_oof clash with cross_fit, which names '
+                           f'out-of-fold outputs <key>_oof; rename the files of {clash[0]}_oof')
     packed = []
     for key, model, lq_path, gt_path in tqdm(jobs, desc='stage-I outputs', unit='image', disable=not progress):
         image = torch.from_numpy(read_image(lq_path)).permute(2, 0, 1)[None]

@@ -236,8 +236,12 @@ def resolve(option_files, pipeline_dir):
                                     select_pairs(source, option_files['stage3']))
         os.makedirs(pipeline_dir, exist_ok=True)
         for fold, names in enumerate(lists):
-            meta = write_meta_info(osp.join(pipeline_dir, f'fold{fold + 1}of{len(lists)}_train.txt'), names)
-            folds.append(fold_options(opts['stage1'], fold, len(lists), meta))
+            meta = osp.join(pipeline_dir, f'fold{fold + 1}of{len(lists)}_train.txt')
+            check_fold_unchanged(meta, names, osp.join(pipeline_dir, f'stage_I.{fold + 1}.done'))
+            folds.append(fold_options(opts['stage1'], fold, len(lists), write_meta_info(meta, names)))
+        if (opts['stage1'].get('path') or {}).get('pretrain_network_g'):
+            print(f"note: {option_files['stage1']}: path.pretrain_network_g: the fold models start from it too; "
+                  'weights trained on these photos would let them see every photo', file=sys.stderr, flush=True)
     derived = {'pretrain_network_g': latest_checkpoint(opts['stage2']),
                'main_opt': osp.abspath(option_files['stage1']),
                'main_checkpoint': latest_checkpoint(opts['stage1'])}
@@ -253,6 +257,19 @@ def resolve(option_files, pipeline_dir):
                 planned.append((f'I.{fold}', f'Pix2Pix, fold {fold}/{len(folds)}',
                                 osp.join(pipeline_dir, f'stage_I.{fold}_{opt["name"]}.yml'), opt))
     return planned, cross_fit
+
+
+def check_fold_unchanged(meta, names, marker):
+    """A trained fold model (its done marker) whose photos have changed since (groups or training images) would make
+    in-sample outputs and be skipped as done: one error line, and nothing is deleted."""
+    if osp.isfile(marker) and osp.isfile(meta):
+        with open(meta, encoding='utf-8') as handle:
+            trained = handle.read().split('\n')[:-1]
+        if trained != list(names):
+            with open(marker, encoding='utf-8') as handle:
+                experiment = json.load(handle).get('experiment', '?')
+            raise FlareSRError(f'{meta}: the photos of this fold changed since experiments/{experiment} was trained on '
+                               f'them; delete {marker} and experiments/{experiment} to train it again')
 
 
 def summary_table(planned):

@@ -9,7 +9,7 @@ import yaml
 from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
 from flare_sr.data.synthetic_flare_dataset import SyntheticFlareDataset
 from flare_sr.errors import FlareSRError
-from flare_sr.pipeline.cross_fit import assign_folds, cross_fit_settings, fold_training_lists, read_groups
+from flare_sr.pipeline.cross_fit import assign_folds, cross_fit_settings, fold_training_lists, read_groups, thread_share
 from flare_sr.pipeline.stage3_data import ensure_stage3_data
 from flare_sr.utils.img_util import write_image
 from tests.helpers import UNET, packed_lq
@@ -33,6 +33,8 @@ def test_groups_are_dealt_largest_first_to_the_lightest_fold():
     ({'folds': 2, 'group': 'a.csv'}, 'stage3_source.cross_fit.group: unknown key (known: folds, groups, '
                                      'include_main, parallel)'),
     ({'folds': 2, 'groups': 'nowhere.csv'}, 'stage3_source.cross_fit.groups: nowhere.csv does not exist'),
+    ({'folds': 2, 'groups': '.'}, 'stage3_source.cross_fit.groups: . is a folder, not a CSV file'),
+    ({'folds': 2.5}, 'stage3_source.cross_fit.folds: expected a whole number >= 2, got 2.5'),
     ([2], 'stage3_source.cross_fit: expected a mapping (folds, groups, include_main, parallel), got [2]'),
 ])
 def test_bad_cross_fit_settings_are_one_line_naming_the_key(block, message):
@@ -40,6 +42,14 @@ def test_bad_cross_fit_settings_are_one_line_naming_the_key(block, message):
         cross_fit_settings({'cross_fit': block}, 'stage3.yml')
     assert str(error.value) == f'stage3.yml: {message}'
     assert cross_fit_settings({'cross_fit': None}, 'stage3.yml') is None
+    assert cross_fit_settings({'cross_fit': {'folds': 2.0}}, 'stage3.yml')['folds'] == 2  # a whole float is a number
+
+
+def test_threads_are_split_among_trainings_run_side_by_side(monkeypatch):
+    monkeypatch.setenv('OMP_NUM_THREADS', '4')
+    assert (thread_share(2), thread_share(3), thread_share(8)) == (2, 1, 1)
+    monkeypatch.setenv('OMP_NUM_THREADS', 'two')  # not a number: the machine's cores, as OpenMP itself would
+    assert thread_share(1) == (os.cpu_count() or 1)
 
 
 @pytest.mark.parametrize('text, message', [
@@ -47,13 +57,21 @@ def test_bad_cross_fit_settings_are_one_line_naming_the_key(block, message):
     ('name,group\na.png,\n', 'line 2 has an empty group'),
     ('name,group\na.png,x\na,y\n', 'line 3: a is in group x already'),
     ('name,group\n', 'lists no files'),
+    ('name,group\n\n\na.png,x\n\nb.png,\n', 'line 6 has an empty group'),  # blank lines still count
+    ('name,group\nbrick\xe9.png,x\n'.encode('latin-1'), 'not UTF-8 text (save the groups CSV as UTF-8)'),
 ])
 def test_a_bad_groups_file_is_one_line_naming_it(tmp_path, text, message):
     path = tmp_path / 'groups.csv'
-    path.write_text(text)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(FlareSRError) as error:
         read_groups(str(path))
     assert str(error.value) == f'{path}: {message}'
+
+
+def test_a_groups_header_is_read_as_written_by_hand(tmp_path):
+    path = tmp_path / 'groups.csv'
+    path.write_bytes('\ufeffName, Group ,note\r\na.png, x ,first\r\nb,y\r\n'.encode())
+    assert read_groups(str(path)) == {'a': 'x', 'b': 'y'}
 
 
 def _photos(tmp_path):
@@ -90,12 +108,27 @@ def test_each_fold_model_trains_without_its_photos(tmp_path):
         fold_training_lists(dict(settings, groups=str(partial)), stage1, 'pix2pix.yml', pairs)
     assert str(error.value) == (f"{partial}: lists no group for train_label_3.png (1 of stage III's label files are "
                                 "missing); every pair needs its photo's group")
+    unlisted = tmp_path / 'unlisted.csv'  # a stage-I crop without its photo would be in every fold
+    unlisted.write_text(''.join(line for line in open(tmp_path / 'photos.csv') if 'clean_astro_0' not in line))
+    with pytest.raises(FlareSRError) as error:
+        fold_training_lists(dict(settings, groups=str(unlisted)), stage1, 'pix2pix.yml', pairs)
+    assert str(error.value) == (f"{unlisted}: lists no group for clean_astro_0.png (1 of stage I's training images in "
+                                "pix2pix.yml are missing); every image needs its photo's group")
+    big_batch = dict(stage1, datasets=dict(train=dict(stage1['datasets']['train'], batch_size_per_gpu=3)))
+    with pytest.raises(FlareSRError) as error:
+        fold_training_lists(settings, big_batch, 'pix2pix.yml', pairs)
+    assert str(error.value) == ('stage3.yml: stage3_source.cross_fit: fold 1/2 leaves stage I 2 training images, less '
+                                'than a batch (pix2pix.yml: datasets.train.batch_size_per_gpu 3); use more groups or '
+                                'fewer folds')
     no_groups = dict(settings, groups=None)  # stage I's clean crops are not the pairs' labels: nothing excluded
     with pytest.raises(FlareSRError, match=r'fold 1/2 would train on all of stage I\'s images \(pix2pix.yml\), which '
                                            'are not the files of stage III\'s pairs; list each file with its photo'):
         fold_training_lists(no_groups, stage1, 'pix2pix.yml', pairs)
     for key, value, message in (
             ('io_backend', {'type': 'lmdb'}, 'needs stage I\'s images in a folder'),
+            ('io_backend', 'disk', "io_backend: stage3_source.cross_fit needs stage I's images in a folder"),
+            ('dataroot_gt', None, 'pix2pix.yml: datasets.train.dataroot_gt: missing'),
+            ('dataroot_gt', str(tmp_path / 'clean_imgs'), f'dataroot_gt: {tmp_path / "clean_imgs"}: image folder not'),
             ('meta_info_file', 'list.txt', 'meta_info_file: already selects images'),
             ('type', 'Flare7kPairDataset', 'type: Flare7kPairDataset; stage3_source.cross_fit trains fold models on')):
         broken = dict(stage1, datasets=dict(train=dict(stage1['datasets']['train'], **{key: value})))
@@ -116,6 +149,10 @@ def test_synthetic_flare_dataset_reads_only_the_images_of_its_meta_info_file(tmp
     with pytest.raises(FlareSRError) as error:
         SyntheticFlareDataset(opt)
     assert str(error.value) == f'{listed}: lists clean_dog_0.png, which is not in {tmp_path / "clean"}'
+    listed.write_text('clean_moto_1.png\n', encoding='utf-16')  # Notepad's "Unicode"
+    with pytest.raises(FlareSRError) as error:
+        SyntheticFlareDataset(opt)
+    assert str(error.value) == f'{listed}: meta_info_file is not UTF-8 text (save it as UTF-8)'
 
 
 def _unet(path, seed):
@@ -163,8 +200,53 @@ def test_stage3_data_gives_each_pair_the_output_of_the_fold_model_that_never_saw
 
     for folds, message in ((None, 'expected 2 checkpoints, one per fold, got None (train_pipeline.py trains the fold '
                                   'models and derives them; a standalone run needs them)'),
-                           ([str(tmp_path / 'fold1.pth'), 'gone.pth'], 'gone.pth does not exist')):
+                           ([str(tmp_path / 'fold1.pth'), 'gone.pth'],
+                            'gone.pth does not exist (train_pipeline.py trains the fold models)'),
+                           ([str(tmp_path / 'fold1.pth'), str(tmp_path / 'main.pth')],
+                            'two of them, or one and main_checkpoint, are the same weights; each fold needs its own '
+                            'fold model')):
         broken = dict(stage3, stage3_source=dict(source, fold_checkpoints=folds))
         with pytest.raises(FlareSRError) as error:
             ensure_stage3_data(broken, 'stage3.yml', progress=False)
         assert str(error.value) == f'stage3.yml: stage3_source.fold_checkpoints: {message}'
+
+
+def test_a_pair_named_like_another_pairs_out_of_fold_output_is_refused_before_inference(tmp_path):
+    pairs, _ = _photos(tmp_path)
+    for folder, role in (('in', 'input'), ('gt', 'label')):  # train_0 and train_0_oof: one output replaces the other
+        os.rename(tmp_path / folder / f'train_{role}_5.png', tmp_path / folder / f'train_{role}_0_oof.png')
+    groups = (tmp_path / 'photos.csv').read_text().replace('train_label_5.png', 'train_label_0_oof.png')
+    (tmp_path / 'photos.csv').write_text(groups)
+    for seed, name in enumerate(('main', 'fold1', 'fold2')):
+        _unet(tmp_path / f'{name}.pth', seed)
+    main_opt = tmp_path / 'pix2pix.yml'
+    main_opt.write_text(yaml.safe_dump(dict(name='p2p', model_type='Pix2PixModel', num_gpu=0, datasets={},
+                                            network_g=dict(type='Pix2PixUNet', **UNET))))
+    out = tmp_path / 'stage3'
+    stage3 = dict(datasets=dict(train=dict(dataroot_lq=str(out / 'lq.lmdb'), dataroot_gt=str(out / 'gt.lmdb'))),
+                  stage3_source=dict(main_opt=str(main_opt), main_checkpoint=str(tmp_path / 'main.pth'),
+                                     tile=dict(size=None), dataroot_lq=str(tmp_path / 'in'),
+                                     dataroot_gt=str(tmp_path / 'gt'), patch_size=64, stride=64,
+                                     cross_fit=dict(folds=2, groups=str(tmp_path / 'photos.csv')),
+                                     fold_checkpoints=[str(tmp_path / 'fold1.pth'), str(tmp_path / 'fold2.pth')]))
+    with pytest.raises(FlareSRError) as error:
+        ensure_stage3_data(stage3, 'stage3.yml', progress=False)
+    assert str(error.value) == ('stage3_source: the pairs train_0 and train_0_oof clash with cross_fit, which names '
+                                'out-of-fold outputs <key>_oof; rename the files of train_0_oof')
+    assert not (tmp_path / 'stage3_images').exists()  # nothing was written
+
+
+def test_a_trained_fold_whose_photos_changed_is_refused_and_nothing_is_deleted(tmp_path):
+    from flare_sr.pipeline.cross_fit import write_meta_info
+    from flare_sr.pipeline.stages import check_fold_unchanged
+
+    meta, marker = tmp_path / 'fold1of2_train.txt', tmp_path / 'stage_I.1.done'
+    write_meta_info(str(meta), ['clean_cat_0.png', 'clean_cat_1.png'])
+    check_fold_unchanged(str(meta), ['clean_astro_0.png'], str(marker))  # not trained yet: any list will do
+    marker.write_text('{"experiment": "p2p_fold1of2"}')
+    check_fold_unchanged(str(meta), ['clean_cat_0.png', 'clean_cat_1.png'], str(marker))  # unchanged: reused
+    with pytest.raises(FlareSRError) as error:  # new groups moved a photo: the trained model saw another fold's photos
+        check_fold_unchanged(str(meta), ['clean_astro_0.png', 'clean_cat_0.png'], str(marker))
+    assert str(error.value) == (f'{meta}: the photos of this fold changed since experiments/p2p_fold1of2 was trained '
+                                f'on them; delete {marker} and experiments/p2p_fold1of2 to train it again')
+    assert marker.is_file() and meta.read_text() == 'clean_cat_0.png\nclean_cat_1.png\n'
