@@ -271,6 +271,22 @@ def infer_in_process(capsys, *args):
 UNET = dict(num_in_ch=3, num_out_ch=3, num_downs=5, num_feat=8, norm='batch', use_dropout=False)
 
 
+def save_unet(path, seed):
+    """A Pix2PixUNet(**UNET) drawn with ``seed``, saved as a BasicSR checkpoint at ``path``; returned in eval mode."""
+    torch.manual_seed(seed)
+    net = Pix2PixUNet(**UNET).eval()
+    torch.save({'params': net.state_dict()}, path)
+    return net
+
+
+def unet_output(net, png_path):
+    """What stage I writes for the PNG at ``png_path`` on one whole tile: uint8 RGB HxWx3."""
+    image = torch.from_numpy(cv2.imread(str(png_path))[:, :, ::-1].copy()).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        out = ((net(image * 2 - 1) + 1) / 2).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    return (out * 255 + 0.5).astype(np.uint8)
+
+
 def zero_output_layer(net):
     """Zero the U-Net's last (transposed) convolution: its Tanh then outputs exactly 0 everywhere."""
     last = [module for module in net.modules() if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))][-1]

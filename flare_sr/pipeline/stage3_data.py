@@ -65,7 +65,8 @@ def sha256_of(path, chunk=1 << 20):
 
 
 def stage3_settings(stage3_opt, option_file):
-    """(source options, OUT folder) from a stage-III option dict; one-line errors naming the missing key."""
+    """(source options, OUT folder, cross_fit settings or None) from a stage-III option dict; one-line errors
+    naming the missing key."""
     source = stage3_opt.get('stage3_source')
     if not isinstance(source, dict):
         raise FlareSRError(f'{option_file}: stage3_source: missing (stage III needs the stage-I outputs)')
@@ -95,11 +96,7 @@ def stage3_settings(stage3_opt, option_file):
             if not osp.isfile(str(checkpoint)):
                 raise FlareSRError(f'{option_file}: stage3_source.fold_checkpoints: {checkpoint} does not exist '
                                    '(train_pipeline.py trains the fold models)')
-        digests = [sha256_of(path) for path in [source['main_checkpoint'], *folds]]
-        if len(set(digests)) < len(digests):  # a fold model that saw every photo would make in-sample outputs
-            raise FlareSRError(f'{option_file}: stage3_source.fold_checkpoints: two of them, or one and '
-                               'main_checkpoint, are the same weights; each fold needs its own fold model')
-    return source, out_dir
+    return source, out_dir, cross_fit
 
 
 def select_pairs(source, option_file):
@@ -110,8 +107,9 @@ def select_pairs(source, option_file):
     return pair_paths(source['dataroot_lq'], source['dataroot_gt'])
 
 
-def build_manifest(source, main_opt, pairs, cross_fit=None):
-    """Everything the stage-III data depends on; equal manifests mean equal data."""
+def build_manifest(source, main_opt, pairs, cross_fit=None, pair_fold=None):
+    """Everything the stage-III data depends on; equal manifests mean equal data. With ``cross_fit``,
+    ``pair_fold`` holds the fold of each pair."""
     def stamp(path):
         info = os.stat(path)
         return [osp.abspath(path), info.st_size, info.st_mtime_ns]
@@ -128,7 +126,7 @@ def build_manifest(source, main_opt, pairs, cross_fit=None):
     }
     if cross_fit is not None:  # absent otherwise, so that the caches of earlier runs stay current
         manifest['cross_fit'] = {'include_main': cross_fit['include_main'],
-                                 'folds': pair_folds(cross_fit, pairs),
+                                 'folds': pair_fold,
                                  'fold_sha256': [sha256_of(path) for path in source['fold_checkpoints']]}
     return manifest
 
@@ -154,22 +152,22 @@ def _stage1_model(source, main_opt, checkpoint):
     return build_test_model(opt, source['main_opt'])
 
 
-def run_stage1(source, main_opt, pairs, images_dir, cross_fit=None, progress=True):
-    """Tiled stage-I inference of every input; full-size PNGs named by pairing key (``<key>_oof`` for a fold
-    model's output), written atomically. Returns [(key, output, label)] to pack."""
-    jobs = []
-    if cross_fit is None or cross_fit['include_main']:
-        main = _stage1_model(source, main_opt, source['main_checkpoint'])
-        jobs += [(key, main, lq, gt) for key, lq, gt in pairs]
-    if cross_fit is not None:
-        fold_models = [_stage1_model(source, main_opt, path) for path in source['fold_checkpoints']]
-        jobs += [(f'{key}_oof', fold_models[fold], lq, gt)
-                 for (key, lq, gt), fold in zip(pairs, pair_folds(cross_fit, pairs))]
+def run_stage1(source, main_opt, pairs, images_dir, pair_fold=None, include_main=True, progress=True):
+    """Tiled stage-I inference of every input; full-size PNGs named by pairing key, written atomically. With
+    ``pair_fold`` (the fold of each pair), also each pair's output of its fold model, named ``<key>_oof``; with
+    ``include_main`` false, only those. Returns [(key, output, label)] to pack."""
     keys = {key for key, _, _ in pairs}
-    clash = [key for key in keys if f'{key}_oof' in keys] if cross_fit is not None else []
-    if clash:  # before any inference: the out-of-fold output of one pair would replace another pair's output
+    clash = [key for key in keys if f'{key}_oof' in keys] if pair_fold is not None else []
+    if clash:  # before any model is built: the out-of-fold output of one pair would replace another pair's output
         raise FlareSRError(f'stage3_source: the pairs {clash[0]} and {clash[0]}_oof clash with cross_fit, which names '
                            f'out-of-fold outputs <key>_oof; rename the files of {clash[0]}_oof')
+    jobs = []
+    if pair_fold is None or include_main:
+        main = _stage1_model(source, main_opt, source['main_checkpoint'])
+        jobs += [(key, main, lq, gt) for key, lq, gt in pairs]
+    if pair_fold is not None:
+        fold_models = [_stage1_model(source, main_opt, path) for path in source['fold_checkpoints']]
+        jobs += [(f'{key}_oof', fold_models[fold], lq, gt) for (key, lq, gt), fold in zip(pairs, pair_fold)]
     packed = []
     for key, model, lq_path, gt_path in tqdm(jobs, desc='stage-I outputs', unit='image', disable=not progress):
         image = torch.from_numpy(read_image(lq_path)).permute(2, 0, 1)[None]
@@ -195,7 +193,7 @@ def _check_output_folders(out_dir, images_dir, source, option_file):
 
 def ensure_stage3_data(stage3_opt, option_file, force=False, progress=True):
     """Build (or reuse) the stage-III LMDBs for a stage-III option dict. Returns (OUT folder, rebuilt?)."""
-    source, out_dir = stage3_settings(stage3_opt, option_file)
+    source, out_dir, cross_fit = stage3_settings(stage3_opt, option_file)
     main_opt = load_option_file(source['main_opt'])
     notes, _, problems = fold_deprecated_keys(main_opt)  # its other checks: when build_test_model builds it
     if problems:
@@ -203,8 +201,13 @@ def ensure_stage3_data(stage3_opt, option_file, force=False, progress=True):
     for note in notes:
         print(f"note: {source['main_opt']}: {note}", file=sys.stderr)
     pairs = select_pairs(source, option_file)
-    cross_fit = cross_fit_settings(source, option_file)
-    manifest = build_manifest(source, main_opt, pairs, cross_fit)
+    pair_fold = None if cross_fit is None else pair_folds(cross_fit, pairs)
+    manifest = build_manifest(source, main_opt, pairs, cross_fit, pair_fold)
+    if cross_fit is not None:  # the digests just taken: a fold model that saw every photo makes in-sample outputs
+        digests = [manifest['checkpoint_sha256'], *manifest['cross_fit']['fold_sha256']]
+        if len(set(digests)) < len(digests):
+            raise FlareSRError(f'{option_file}: stage3_source.fold_checkpoints: two of them, or one and '
+                               'main_checkpoint, are the same weights; each fold needs its own fold model')
     manifest_path = f'{out_dir}.manifest.json'
     complete = all(osp.isdir(osp.join(out_dir, name)) for name in ('lq.lmdb', 'gt.lmdb'))
     if not force and complete and _read_manifest(manifest_path) == manifest:
@@ -214,7 +217,8 @@ def ensure_stage3_data(stage3_opt, option_file, force=False, progress=True):
     if osp.exists(manifest_path):
         os.remove(manifest_path)  # from here on the old LMDBs no longer count as current
     start = time.time()
-    packed = run_stage1(source, main_opt, pairs, images_dir, cross_fit, progress)
+    packed = run_stage1(source, main_opt, pairs, images_dir, pair_fold,
+                        cross_fit is None or cross_fit['include_main'], progress)
     summary = pack_lmdb(packed, out_dir, source['patch_size'], source['stride'], overwrite=True, progress=progress)
     _write_manifest(manifest_path, manifest)
     out_of_fold = '' if cross_fit is None else f" ({sum(key.endswith('_oof') for key, _, _ in packed)} out of fold)"

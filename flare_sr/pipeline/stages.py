@@ -298,7 +298,7 @@ def run_pipeline(option_files, name=None, quiet=False):
     folds = [entry for entry in planned if entry[0].startswith('I.')]
     for label, title, resolved_path, opt in planned:
         if label.startswith('I.'):
-            continue  # trained with the first fold
+            continue  # the fold models train together right after stage I, below
         if label == 'III':
             ensure_stage3_data(opt, resolved_path)
             opt = dict(opt)

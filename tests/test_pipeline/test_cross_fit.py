@@ -3,16 +3,14 @@ import os
 
 import numpy as np
 import pytest
-import torch
 import yaml
 
-from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
 from flare_sr.data.synthetic_flare_dataset import SyntheticFlareDataset
 from flare_sr.errors import FlareSRError
 from flare_sr.pipeline.cross_fit import assign_folds, cross_fit_settings, fold_training_lists, read_groups, thread_share
 from flare_sr.pipeline.stage3_data import ensure_stage3_data
 from flare_sr.utils.img_util import write_image
-from tests.helpers import UNET, packed_lq
+from tests.helpers import UNET, packed_lq, save_unet, unet_output
 
 
 def test_groups_are_dealt_largest_first_to_the_lightest_fold():
@@ -155,24 +153,9 @@ def test_synthetic_flare_dataset_reads_only_the_images_of_its_meta_info_file(tmp
     assert str(error.value) == f'{listed}: meta_info_file is not UTF-8 text (save it as UTF-8)'
 
 
-def _unet(path, seed):
-    torch.manual_seed(seed)
-    net = Pix2PixUNet(**UNET).eval()
-    torch.save({'params': net.state_dict()}, path)
-    return net
-
-
-def _output(net, lq_path):
-    import cv2
-    image = torch.from_numpy(cv2.imread(lq_path)[:, :, ::-1].copy()).permute(2, 0, 1)[None].float() / 255
-    with torch.no_grad():
-        out = ((net(image * 2 - 1) + 1) / 2).clamp(0, 1)[0].permute(1, 2, 0).numpy()
-    return (out * 255 + 0.5).astype(np.uint8)
-
-
 def test_stage3_data_gives_each_pair_the_output_of_the_fold_model_that_never_saw_its_photo(tmp_path):
     pairs, _ = _photos(tmp_path)
-    nets = [_unet(tmp_path / f'{name}.pth', seed) for seed, name in enumerate(('main', 'fold1', 'fold2'))]
+    nets = [save_unet(tmp_path / f'{name}.pth', seed) for seed, name in enumerate(('main', 'fold1', 'fold2'))]
     main_opt = tmp_path / 'pix2pix.yml'
     main_opt.write_text(yaml.safe_dump(dict(name='p2p', model_type='Pix2PixModel', num_gpu=0, datasets={},
                                             network_g=dict(type='Pix2PixUNet', **UNET))))
@@ -189,10 +172,10 @@ def test_stage3_data_gives_each_pair_the_output_of_the_fold_model_that_never_saw
     photo_fold = {'astro': 0, 'cat': 1, 'moto': 0}  # as test_each_fold_model_trains_without_its_photos
     for number, (key, lq, _) in enumerate(pairs):
         fold = photo_fold[('astro', 'cat', 'moto')[number // 2]]
-        np.testing.assert_array_equal(packed_lq(out, f'{key}_oof_s0000_0000'), _output(nets[1 + fold], lq))
-        np.testing.assert_array_equal(packed_lq(out, f'{key}_s0000_0000'), _output(nets[0], lq))
+        np.testing.assert_array_equal(packed_lq(out, f'{key}_oof_s0000_0000'), unet_output(nets[1 + fold], lq))
+        np.testing.assert_array_equal(packed_lq(out, f'{key}_s0000_0000'), unet_output(nets[0], lq))
 
-    _unet(tmp_path / 'fold2.pth', seed=7)  # a fold model retrained: the data is rebuilt
+    save_unet(tmp_path / 'fold2.pth', seed=7)  # a fold model retrained: the data is rebuilt
     assert ensure_stage3_data(stage3, 'stage3.yml', progress=False)[1] is True
     out_of_fold_only = dict(stage3, stage3_source=dict(source, cross_fit=dict(source['cross_fit'], include_main=False)))
     assert ensure_stage3_data(out_of_fold_only, 'stage3.yml', progress=False)[1] is True
@@ -218,7 +201,7 @@ def test_a_pair_named_like_another_pairs_out_of_fold_output_is_refused_before_in
     groups = (tmp_path / 'photos.csv').read_text().replace('train_label_5.png', 'train_label_0_oof.png')
     (tmp_path / 'photos.csv').write_text(groups)
     for seed, name in enumerate(('main', 'fold1', 'fold2')):
-        _unet(tmp_path / f'{name}.pth', seed)
+        save_unet(tmp_path / f'{name}.pth', seed)
     main_opt = tmp_path / 'pix2pix.yml'
     main_opt.write_text(yaml.safe_dump(dict(name='p2p', model_type='Pix2PixModel', num_gpu=0, datasets={},
                                             network_g=dict(type='Pix2PixUNet', **UNET))))

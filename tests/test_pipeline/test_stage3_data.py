@@ -1,24 +1,14 @@
 """Stage-III data: stage-I outputs packed into LMDBs, reused while current, rebuilt on a new checkpoint."""
 import os
 
-import cv2
 import numpy as np
 import pytest
-import torch
 import yaml
 
-from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
 from flare_sr.errors import FlareSRError
 from flare_sr.pipeline.stage3_data import ensure_stage3_data
 from flare_sr.utils.img_util import write_image
-from tests.helpers import UNET, packed_lq, snapshot
-
-
-def _save_unet(path, seed):
-    torch.manual_seed(seed)
-    net = Pix2PixUNet(**UNET)
-    torch.save({'params': net.state_dict()}, path)
-    return net.eval()
+from tests.helpers import UNET, packed_lq, save_unet, snapshot, unet_output
 
 
 @pytest.fixture
@@ -28,7 +18,7 @@ def setup(tmp_path):
         write_image(tmp_path / 'in' / f'train_input_{10000 + index}.png', rng.uniform(0, 1, (64, 96, 3)))
         write_image(tmp_path / 'gt' / f'train_label_{10000 + index}.png', rng.uniform(0, 1, (64, 96, 3)))
     checkpoint = tmp_path / 'net_g_latest.pth'
-    net = _save_unet(checkpoint, seed=0)
+    net = save_unet(checkpoint, seed=0)
     main_opt = tmp_path / 'pix2pix.yml'
     main_opt.write_text(yaml.safe_dump(dict(name='p2p', model_type='Pix2PixModel', num_gpu=0, datasets={},
                                             network_g=dict(type='Pix2PixUNet', **UNET))))
@@ -47,11 +37,7 @@ def test_stage3_data_is_cached_and_rebuilt_on_checkpoint_change(setup):
     assert rebuilt and out_dir == str(out)
     keys = [line.split('.')[0] for line in open(out / 'lq.lmdb' / 'meta_info.txt')]
     assert len(keys) == 2 * 2 * 3 and 'train_10000_s0000_0000' in keys
-    with torch.no_grad():  # the packed lq is exactly the stage-I output (64x96 fits one tile)
-        image = torch.from_numpy(cv2.imread(str(tmp_path / 'in' / 'train_input_10000.png'))[:, :, ::-1].copy())
-        lq = image.permute(2, 0, 1)[None].float() / 255
-        expected = ((net(lq * 2 - 1) + 1) / 2).clamp(0, 1)[0].permute(1, 2, 0).numpy()
-    expected = (expected * 255 + 0.5).astype(np.uint8)
+    expected = unet_output(net, tmp_path / 'in' / 'train_input_10000.png')  # the packed lq: 64x96 fits one tile
     np.testing.assert_array_equal(packed_lq(out, 'train_10000_s0032_0064'), expected[32:64, 64:96])
     first = packed_lq(out, 'train_10001_s0000_0000')
     stamp = os.stat(out / 'lq.lmdb' / 'data.mdb').st_mtime_ns
@@ -59,7 +45,7 @@ def test_stage3_data_is_cached_and_rebuilt_on_checkpoint_change(setup):
     assert ensure_stage3_data(stage3_opt, 'stage3.yml', progress=False) == (str(out), False)  # unchanged: reused
     assert os.stat(out / 'lq.lmdb' / 'data.mdb').st_mtime_ns == stamp
 
-    _save_unet(checkpoint, seed=1)  # stage I retrained: a new checkpoint at the same path
+    save_unet(checkpoint, seed=1)  # stage I retrained: a new checkpoint at the same path
     assert ensure_stage3_data(stage3_opt, 'stage3.yml', progress=False) == (str(out), True)
     assert not np.array_equal(packed_lq(out, 'train_10001_s0000_0000'), first)
     assert ensure_stage3_data(stage3_opt, 'stage3.yml', progress=False)[1] is False
