@@ -233,11 +233,14 @@ def cascade_options(paths, **extra):
     return opt
 
 
-def run_cascade_test(paths, tmp_path, name, folders, timeout=120, **val):
+def run_cascade_test(paths, tmp_path, name, folders, timeout=120, cascade=None, **val):
     """flare_sr/test.py as a subprocess on the tiny cascade (``cascade_checkpoints`` paths), one PairedFlareDataset
-    per ``folders`` entry (dataset name -> folder holding ``lq/`` and ``gt/``), ``val`` merged into its val options.
-    Returns the finished process and ``results/<name>``, which the caller removes."""
+    per ``folders`` entry (dataset name -> folder holding ``lq/`` and ``gt/``), ``val`` merged into its val options,
+    ``cascade`` (if given) as its ``cascade:`` section. Returns the finished process and ``results/<name>``, which the
+    caller removes."""
     opt = {k: v for k, v in cascade_options(paths).items() if k not in ('is_train', 'dist', 'rank', 'world_size')}
+    if cascade is not None:
+        opt['cascade'] = cascade
     opt.update(name=name, datasets={f'test_{index}': dict(
         name=set_name, type='PairedFlareDataset', phase='test', dataroot_lq=str(folder / 'lq'),
         dataroot_gt=str(folder / 'gt'), io_backend=dict(type='disk'))

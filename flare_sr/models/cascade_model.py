@@ -11,6 +11,10 @@ Options:
     path.pretrain_network_main / _post  checkpoints ({param_key: state_dict}); strict_load_main/_post,
                                         param_key_main/_post as in BasicSR (defaults true / 'params')
     cascade: {use_main, use_post}      switch a network off to score the other alone (both default true)
+    cascade.main_ensemble              more checkpoints of network_main (a list of paths, default none): stage I
+                                        is then the mean of their and path.pretrain_network_main's U-Net outputs,
+                                        before the clamp (a checkpoint ensemble; the cross-fit fold models of
+                                        stage3_source.cross_fit are such checkpoints: docs/inference.md)
     network_main.residual              as the stage-I option file's network_g.residual (the deprecated
                                         ``cascade.main_residual`` is read as it)
     val.tile                           as every flare_sr model (size, overlap, batch, self_ensemble)
@@ -22,6 +26,7 @@ On the CPU the nets and tiles are channels_last: with oneDNN's NHWC convolutions
 about what a 512 tile does per pixel, where in NCHW it cost 1.21x (tiny cascade, docs/benchmarks.md).
 """
 import math
+import os
 
 import torch
 from basicsr.archs import build_network
@@ -37,6 +42,21 @@ from flare_sr.models.tiled_validation import TiledValidationMixin
 from flare_sr.utils.checkpoint import load_checked_state_dict
 
 
+class CheckpointEnsemble(torch.nn.Module):
+    """The mean of several networks' outputs (same arch, same input). Exposes the first member's ``residual`` and
+    ``size_multiple``, so that it stands where one network of that arch stands (tiling, ONNX export)."""
+
+    def __init__(self, members):
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+        for name in ('residual', 'size_multiple'):
+            if hasattr(members[0], name):
+                setattr(self, name, getattr(members[0], name))
+
+    def forward(self, x):
+        return torch.stack([member(x) for member in self.members]).mean(0)
+
+
 @MODEL_REGISTRY.register()
 class CascadeModel(TiledValidationMixin, BaseModel):
     """Test-only chain of network_main (Pix2PixUNet) and network_post (HINet, NAFNet); see the module docstring.
@@ -45,7 +65,7 @@ class CascadeModel(TiledValidationMixin, BaseModel):
     """
 
     ROLES = ('main', 'post')  # network_<role>, path.pretrain_network_<role>, cascade.use_<role>
-    CASCADE_OPTIONS = {'use_main': True, 'use_post': True}  # ``cascade:`` keys, defaults
+    CASCADE_OPTIONS = {'use_main': True, 'use_post': True, 'main_ensemble': []}  # ``cascade:`` keys, defaults
     tiled_networks = ('network_main', 'network_post')  # the tile grid follows their size_multiple
     networks = tiled_networks  # the network_* it builds (the option checker warns about others)
 
@@ -63,19 +83,26 @@ class CascadeModel(TiledValidationMixin, BaseModel):
         self.enabled = self.enabled_roles(opt)
         if not self.enabled:
             raise FlareSRError('cascade: use_main and use_post are both false; enable at least one network')
+        if (opt.get('cascade') or {}).get('main_ensemble') and 'main' not in self.enabled:
+            raise FlareSRError('cascade.main_ensemble: stage I is switched off (use_main: false); remove the ensemble '
+                               'or switch stage I on')
         self.nets = {}
         for role in self.enabled:
             net = self.model_to_device(build_network(opt[f'network_{role}']))
             self.print_network(net)
             self._load(role, net)
+            if role == 'main':
+                net = self._main_ensemble(net)
             if self.channels_last:
                 net = net.to(memory_format=torch.channels_last)
             self.nets[role] = net.eval()
         main = self.get_bare_model(self.nets['main']) if 'main' in self.nets else None
         residual = ' (residual)' if getattr(main, 'residual', False) else ''
         precision = self.tile_options()['precision']
-        get_root_logger().info(f'Cascade networks: {" -> ".join(self.enabled)}{residual}; precision {precision}'
-                               f'{", channels_last" if self.channels_last else ""}')
+        members = len(getattr(main, 'members', ()))
+        ensemble = f' (mean of {members} checkpoints)' if members else ''
+        get_root_logger().info(f'Cascade networks: {" -> ".join(self.enabled)}{residual}{ensemble}; '
+                               f'precision {precision}{", channels_last" if self.channels_last else ""}')
 
     def model_to_device(self, net):
         """On the device (DataParallel over several GPUs); never DDP: nothing here trains."""
@@ -84,18 +111,47 @@ class CascadeModel(TiledValidationMixin, BaseModel):
 
     def _load(self, role, net):
         """``path.pretrain_network_<role>`` into the net, weights only, BasicSR's strict_load_* / param_key_*."""
-        path_opt = self.opt.get('path') or {}
-        key_path = f'path.pretrain_network_{role}'
-        load_path = path_opt.get(f'pretrain_network_{role}')
+        load_path = (self.opt.get('path') or {}).get(f'pretrain_network_{role}')
         if load_path is None:
-            get_root_logger().warning(f'{key_path} is not set: network_{role} keeps random weights')
+            get_root_logger().warning(f'path.pretrain_network_{role} is not set: network_{role} keeps random weights')
             return
+        self._load_checkpoint(role, net, load_path, f'path.pretrain_network_{role}')
+
+    def _load_checkpoint(self, role, net, load_path, key_path):
+        """One checkpoint into ``net``, with strict_load_<role> and param_key_<role>; errors name ``key_path``."""
+        path_opt = self.opt.get('path') or {}
         strict, param_key = path_opt.get(f'strict_load_{role}', True), path_opt.get(f'param_key_{role}', 'params')
         net = self.get_bare_model(net)
         state_dict = load_checked_state_dict(net, load_path, key_path, strict, param_key)
-        get_root_logger().info(f'Loading {type(net).__name__} model from {load_path}, with param key: [{param_key}].')
+        get_root_logger().info(f'Loading {type(net).__name__} model from {load_path} ({key_path}), '
+                               f'with param key: [{param_key}].')
         self._print_different_keys_loading(net, state_dict, strict)
         net.load_state_dict(state_dict, strict=strict)
+
+    def _main_ensemble(self, main):
+        """``main``, or with ``cascade.main_ensemble`` a CheckpointEnsemble of it and those checkpoints."""
+        paths = (self.opt.get('cascade') or {}).get('main_ensemble') or []
+        if not paths:
+            return main
+        main_path = (self.opt.get('path') or {}).get('pretrain_network_main')
+        if main_path is None:
+            raise FlareSRError('cascade.main_ensemble: set path.pretrain_network_main too (the ensemble\'s first '
+                               'member); without it the mean would include a network of random weights')
+        seen = {os.path.realpath(main_path): 'path.pretrain_network_main'}
+        members = [self.get_bare_model(main)]
+        for index, load_path in enumerate(paths):
+            key_path = f'cascade.main_ensemble[{index}]'
+            if not isinstance(load_path, str):
+                raise FlareSRError(f'{key_path}: {load_path!r} is not a checkpoint path')
+            load_path = os.path.expanduser(load_path)
+            if os.path.realpath(load_path) in seen:
+                raise FlareSRError(f'{key_path}: {load_path} is already in the ensemble as '
+                                   f'{seen[os.path.realpath(load_path)]}; list each checkpoint once')
+            seen[os.path.realpath(load_path)] = key_path
+            member = build_network(self.opt['network_main']).to(self.device)
+            self._load_checkpoint('main', member, load_path, key_path)
+            members.append(member)
+        return self.model_to_device(CheckpointEnsemble(members))
 
     @property
     def channels_last(self):

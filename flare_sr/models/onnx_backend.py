@@ -6,8 +6,8 @@ CascadeModel the chained U-Net -> [0,1] -> HINet -> clamp (``run_networks``), fo
 Bx3xHxW float32 batch in [0,1] and returns one of the same shape, or for DeflareModel Bx6xHxW: channels 0-2
 the flare-free image, 3-5 the flare layer; H and W are dynamic and must be multiples of ``size_multiple``,
 which the file carries in its metadata with the model type.
-Tiling, blending, clamping, the split of the two layers and the light-source restore stay outside the graph,
-in :class:`OnnxRuntimePredictor`, which runs them exactly as the PyTorch models do.
+Tiling, blending, clamping, the split of the two layers, the light-source restore and the flare floor stay outside
+the graph, in :class:`OnnxRuntimePredictor`, which runs them exactly as the PyTorch models do.
 
 onnx and onnxruntime are optional (``pip install -e ".[onnx]"``); they are imported only here,
 when used.
@@ -18,6 +18,7 @@ import warnings
 import torch
 
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.flare_floor import apply_flare_floor
 from flare_sr.utils.light_source import restore_light_source_tensor
 from flare_sr.utils.tiling import tiled_forward
 
@@ -167,11 +168,12 @@ class OnnxRuntimePredictor:
                             **self.tile_options()).clamp(0, 1)
         if self.predicts_flare:
             out, self.flare_layer = out[:, :3], out[:, 3:]
-        # every flare_sr model restores light sources in predict (TiledValidationMixin.restore_light_sources)
-        restore = (self.opt.get('val') or {}).get('restore_light_source')
+        # as every flare_sr model's predict: light sources restored, then the flare floor (TiledValidationMixin)
+        val = self.opt.get('val') or {}
+        restore = val.get('restore_light_source')
         if restore:
             out = restore_light_source_tensor(lq_cpu, out, **(restore if isinstance(restore, dict) else {}))
-        return out
+        return apply_flare_floor(lq_cpu, out, val.get('flare_floor', 0))
 
     def describe(self):
         return json.dumps({'model_type': self.model_type, 'size_multiple': self.size_multiple,

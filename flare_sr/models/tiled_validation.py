@@ -9,7 +9,8 @@ Used by the training models (FlareBaseModel, on BasicSR's SRModel) and by the te
 
 What it does, from the options:
 - ``predict``: a whole image through ``tiled_forward`` with ``val.tile`` (defaults ``TILE_OPTIONS``) and
-  ``val.precision``; then ``val.restore_light_source`` puts the input's saturated lights back.
+  ``val.precision``; then ``val.restore_light_source`` puts the input's saturated lights back and ``val.flare_floor``
+  undoes the changes fainter than it (flare_sr/utils/flare_floor.py).
 - ``darken_only``: the hosts' tile functions apply ``val.darken_only`` (the output never brighter than the input).
 - ``validation`` (BasicSR's hook; also what ``test.py`` calls): every configured metric on uint8 images for the
   output AND the raw input (the baseline); metrics that take ``img_lq`` (calculate_flare_psnr) get the input.
@@ -36,6 +37,7 @@ from tqdm import tqdm
 
 from flare_sr.metrics.flare_psnr_metric import check_mask_inputs
 from flare_sr.utils.atomic import atomic_path
+from flare_sr.utils.flare_floor import apply_flare_floor
 from flare_sr.utils.img_util import read_metadata, write_image
 from flare_sr.utils.light_source import restore_light_source_tensor
 from flare_sr.utils.precision import resolve_precision
@@ -189,10 +191,12 @@ class TiledValidationMixin:
                     precision=resolve_precision(val.get('precision', 'fp32'), self.device))
 
     def predict(self, lq_cpu):
-        """1x3xHxW CPU [0,1] -> 1x3xHxW CPU [0,1], through ``tiled_forward`` with the ``val.tile`` options."""
+        """1x3xHxW CPU [0,1] -> 1x3xHxW CPU [0,1], through ``tiled_forward`` with the ``val.tile`` options, then
+        ``val.restore_light_source`` and ``val.flare_floor``."""
         out = tiled_forward(self.forward_tiles, lq_cpu, multiple=self.size_multiple, device=self.device,
                             **self.tile_options())
-        return self.restore_light_sources(lq_cpu, out.clamp(0, 1))
+        out = self.restore_light_sources(lq_cpu, out.clamp(0, 1))
+        return apply_flare_floor(lq_cpu, out, (self.opt.get('val') or {}).get('flare_floor', 0))
 
     def darken_only(self, lq, out):
         """``val.darken_only: true``: ``min(out, lq)`` per pixel and channel, else ``out`` (both [0,1], same shape).

@@ -86,6 +86,7 @@ VAL = {'val_freq': INT, 'save_img': BOOL, 'suffix': (STR, NULL), 'pbar': BOOL, '
        'tb_images': INT, 'restore_light_source': (DICT, BOOL),
        'precision': ('fp32', 'bf16', 'fp16', 'auto'),  # flare_sr's own: flare_sr/utils/precision.py
        'darken_only': BOOL,  # flare_sr's own: TiledValidationMixin.darken_only
+       'flare_floor': NUMBER,  # flare_sr's own: flare_sr/utils/flare_floor.py
        'save_flare': BOOL,  # flare_sr's own: DeflareModel saves its predicted flare layer
        # HINet / NAFNet
        'grids': BOOL, 'crop_size': INT, 'max_minibatch': INT, 'use_image': BOOL, 'rgb2bgr': BOOL}
@@ -956,6 +957,13 @@ class OptionChecker:
         if val.get('save_flare') and model_cls is not None and not getattr(model_cls, 'predicts_flare', False):
             self.problems.append(f'val.save_flare: {model_cls.__name__} predicts no flare layer (DeflareModel does); '
                                  'remove it')
+        floor = val.get('flare_floor')
+        if isinstance(floor, (int, float)) and not isinstance(floor, bool) and not 0 <= floor < 1:
+            self.problems.append(f'val.flare_floor: {floor!r}, but it is a fraction of full scale in [0, 1) '
+                                 '(2 levels of 255: 0.0078; 0: off)')
+        if floor and model_cls is not None and not hasattr(model_cls, 'darken_only'):
+            self.problems.append(f'val.flare_floor: {model_cls.__name__} does not apply it; use a flare_sr model '
+                                 '(HINetModel, Pix2PixModel, CascadeModel) or remove it')
         if val.get('darken_only') and model_cls is not None and not hasattr(model_cls, 'darken_only'):
             self.problems.append(f'val.darken_only: {model_cls.__name__} does not apply it; use a flare_sr model '
                                  '(HINetModel, Pix2PixModel, CascadeModel) or remove it')
@@ -971,6 +979,12 @@ class OptionChecker:
                 self.problems.append(f'cascade: only CascadeModel reads it, not {opt.get("model_type")}; remove it')
             else:
                 self._keys('cascade', cascade, _schema(known), strict=True)
+                ensemble = cascade.get('main_ensemble')
+                for index, value in enumerate(ensemble if isinstance(ensemble, list) else []):
+                    if isinstance(value, str):
+                        self._existing_path(f'cascade.main_ensemble[{index}]', value)
+                    else:
+                        self.problems.append(f'cascade.main_ensemble[{index}]: {value!r} is not a checkpoint path')
 
     def _tile(self, tile, opt, model_cls):
         """A tile size and overlap the networks' grid allows, said at start-up (not at the first validation)."""

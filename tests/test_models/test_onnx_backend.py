@@ -111,3 +111,34 @@ def test_an_onnx_file_of_another_signature_is_one_line(tmp_path, capsys):
     _graph(tmp_path / 'ok.onnx', TensorProto.FLOAT, 3)  # the identity: the photo comes back
     code, err = infer_in_process(capsys, *common, '--output', tmp_path / 'ok', '--onnx', tmp_path / 'ok.onnx')
     assert code == 0, err
+
+
+def test_an_ensemble_cascade_with_a_flare_floor_runs_the_same_in_onnxruntime(tmp_path, capsys):
+    """cascade.main_ensemble goes into the graph (the mean of the U-Nets); val.flare_floor stays outside it and is
+    applied by the ONNX Runtime predictor as by PyTorch."""
+    from skimage import data as skdata
+
+    from tests.helpers import save_unet
+
+    option_file = cascade_option_file(tmp_path)
+    opt = yaml.safe_load(open(option_file, encoding='utf-8'))
+    opt['cascade'] = {'main_ensemble': [str(tmp_path / 'fold1.pth'), str(tmp_path / 'fold2.pth')]}
+    for k in (1, 2):
+        save_unet(tmp_path / f'fold{k}.pth', seed=20 + k)
+    opt['val']['flare_floor'] = 0.02
+    with open(option_file, 'w', encoding='utf-8') as handle:
+        yaml.safe_dump(opt, handle)
+    photo = skdata.coffee()[:160, 100:300]
+    write_image(tmp_path / 'in' / 'test_input_20000.png', photo)
+    code, out, err = _export(capsys, '-opt', option_file, '--out', tmp_path / 'model.onnx')
+    assert code == 0, err
+    common = ['-opt', option_file, '--input', tmp_path / 'in']
+    assert infer_in_process(capsys, *common, '--output', tmp_path / 'torch')[0] == 0
+    code, err = infer_in_process(capsys, *common, '--output', tmp_path / 'ort', '--backend', 'onnxruntime',
+                                 '--onnx', tmp_path / 'model.onnx')
+    assert code == 0, err
+    torch_out = np.round(read_image(tmp_path / 'torch' / 'test_20000.png') * 255).astype(int)
+    ort_out = np.round(read_image(tmp_path / 'ort' / 'test_20000.png') * 255).astype(int)
+    assert np.abs(torch_out - ort_out).max() <= 1
+    change = np.abs(torch_out - np.asarray(photo, int))
+    assert (change > 0).mean() > 0.05 and ((change > 0) & (change <= 1)).mean() < 0.01  # faint changes undone
