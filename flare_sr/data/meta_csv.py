@@ -21,16 +21,21 @@ STRATEGIES = ('random', 'kfold', 'size')
 TEST_SIZE = (2448, 3264)  # (height, width) of every challenge test image
 
 
-def write_split_csv(path, rows):
-    """Write rows (dicts with COLUMNS) atomically: an interrupted write keeps the previous CSV."""
+def split_csv_text(rows):
+    """The text of a split CSV holding ``rows`` (dicts with COLUMNS; a missing column is left empty)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator='\n')
     writer.writeheader()
     for row in rows:
         writer.writerow({column: row.get(column, '') for column in COLUMNS})
+    return buffer.getvalue()
+
+
+def write_split_csv(path, rows):
+    """Write rows (dicts with COLUMNS) atomically: an interrupted write keeps the previous CSV."""
     with atomic_path(path) as tmp:
         with open(tmp, 'w', encoding='utf-8', newline='') as handle:
-            handle.write(buffer.getvalue())
+            handle.write(split_csv_text(rows))
 
 
 def read_split_csv(path):

@@ -69,8 +69,9 @@ def _meta_info_pairs(opt, quiet):
                       gt_where=meta_file, all_lq=False, quiet=quiet)
 
 
-def _lmdb_items(opt, quiet):
-    """[(lq key, gt key)] from the LMDBs' meta_info.txt after the cheap integrity check and selections."""
+def lmdb_items(opt, quiet):
+    """[(lq key, gt key)] from the LMDBs' meta_info.txt after the cheap integrity check and the selections
+    (``meta_info_file`` or ``meta_csv`` + ``fold``): the patches a PairedFlareDataset on LMDBs reads."""
     lq_root, gt_root = opt['dataroot_lq'], opt.get('dataroot_gt')
     if gt_root is None:
         raise FlareSRError(f'dataset {opt.get("name")}: io_backend lmdb needs dataroot_gt')
@@ -157,7 +158,7 @@ class PairedFlareDataset(data.Dataset):
         check runs this before the dataset is built)."""
         backend = (opt.get('io_backend') or {}).get('type', 'disk')
         if backend == 'lmdb':
-            return _lmdb_items(opt, quiet)
+            return lmdb_items(opt, quiet)
         if backend == 'disk':
             return _disk_items(opt, quiet)
         raise FlareSRError(f'dataset {opt.get("name")}: io_backend type "{backend}" (use disk or lmdb)')

@@ -20,17 +20,23 @@ of its file; ``groups`` names them by file name (with or without extension). Wit
 own group: right when stage I trains on the same label files as stage III (the challenge's recipe), useless when it
 trains on other files (clean photos for synthetic flare), which is refused. The groups of the stage-III pairs are
 dealt to the folds as scikit-learn's ``GroupKFold`` does: largest group first, each to the fold with the fewest
-pairs, so the folds hold about equal numbers of pairs. Fold model k trains on stage I's options with
-``datasets.train.meta_info_file`` listing the training images outside fold k's groups.
-
-Stage I must read its training images from a folder (``io_backend: disk``) without a ``meta_info_file`` or
-``meta_csv`` of its own; anything else is one error line naming the key.
+pairs, so the folds hold about equal numbers of pairs. Fold model k trains on stage I's options with a selection
+of stage I's training data outside fold k's groups (``stage1_units``):
+- images in a folder (``io_backend: disk``), all or those of stage I's own ``meta_info_file``: a
+  ``meta_info_file`` of the kept file names;
+- pairs chosen by ``meta_csv`` + ``fold`` (the challenge's recipe): a split CSV of the kept rows;
+- a PairedFlareDataset's LMDBs of patches (the full-size recipe): a ``meta_info_file`` of the kept patch keys. A
+  patch belongs to the group of the stage-III pair whose key is its image key, as ``scripts/create_lmdb.py`` names
+  them when it packs the same split CSV.
 """
 import csv
 import os
 import sys
 from os import path as osp
 
+from flare_sr.data.lmdb_pack import image_key_of_patch, lmdb_image_key, read_meta_info_names
+from flare_sr.data.meta_csv import read_split_csv, select_rows, split_csv_text
+from flare_sr.data.paired_flare_dataset import lmdb_items
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.img_util import list_images
@@ -136,60 +142,91 @@ def pair_folds(settings, pairs):
     return [fold_of[group_of(gt, groups)] for _, _, gt in pairs]
 
 
-def stage1_images(stage1_opt, stage1_file):
-    """File names of the images stage I trains on (its ``datasets.train``: clean images, or the labels of pairs)."""
+def stage1_units(stage1_opt, stage1_file):
+    """What stage I trains on (its ``datasets.train``), in the units a fold model's selection lists:
+    ``(kind, units, names)``, ``names[i]`` the file that decides the group of ``units[i]``.
+
+    - ``files``: images in ``dataroot_gt`` (clean images, or the labels of pairs), or those of its own
+      ``meta_info_file``; units and names are file names; a fold model gets a ``meta_info_file``.
+    - ``csv``: pairs selected by ``meta_csv`` + ``fold``; units are the CSV rows, names their ``label_img``; a fold
+      model gets a split CSV of its rows (same ``fold``).
+    - ``lmdb``: patches of a PairedFlareDataset on LMDBs (after its own ``meta_info_file`` or ``meta_csv``); units
+      are the patch keys, names their image keys (``image_key_of_patch``); a fold model gets a ``meta_info_file`` of
+      keys.
+    Errors are one FlareSRError naming the option file and key."""
     train = ((stage1_opt.get('datasets') or {}).get('train')) or {}
     where = f'{stage1_file}: datasets.train'
     if train.get('type') not in STAGE1_TYPES:
         raise FlareSRError(f'{where}.type: {train.get("type")}; stage3_source.cross_fit trains fold models on '
                            f'{" or ".join(STAGE1_TYPES)}')
     backend = train.get('io_backend') or {}
-    if not isinstance(backend, dict) or backend.get('type', 'disk') != 'disk':
+    kind = backend.get('type', 'disk') if isinstance(backend, dict) else None
+    if kind not in ('disk', 'lmdb') or (kind == 'lmdb' and train['type'] != 'PairedFlareDataset'):
         raise FlareSRError(f'{where}.io_backend: stage3_source.cross_fit needs stage I\'s images in a folder '
-                           f'({{type: disk}}), got {backend!r}')
-    for key in ('meta_info_file', 'meta_csv'):
-        if train.get(key):
-            raise FlareSRError(f'{where}.{key}: already selects images; stage3_source.cross_fit selects each fold '
-                               "model's images itself")
+                           f'({{type: disk}}) or a PairedFlareDataset\'s LMDBs ({{type: lmdb}}), got {backend!r}')
     if not train.get('dataroot_gt'):
         raise FlareSRError(f'{where}.dataroot_gt: missing (the fold models train on its images)')
+    key = 'dataroot_gt'
     try:
-        return [osp.basename(path) for path in list_images(train['dataroot_gt'])]
+        if kind == 'lmdb':
+            keys = [gt_key for _, gt_key in lmdb_items(train, quiet=True)]
+            return 'lmdb', keys, [image_key_of_patch(gt_key) for gt_key in keys]
+        if train.get('meta_csv'):
+            key = 'meta_csv'
+            rows = select_rows(read_split_csv(train['meta_csv']), train.get('fold'), train['meta_csv'])
+            return 'csv', rows, [row['label_img'] for row in rows]
+        if train.get('meta_info_file'):
+            key = 'meta_info_file'
+            names = read_meta_info_names(train['meta_info_file'])
+        else:
+            names = [osp.basename(path) for path in list_images(train['dataroot_gt'])]
+        return 'files', names, names
     except FlareSRError as error:
-        raise FlareSRError(f'{where}.dataroot_gt: {error}') from None
+        raise FlareSRError(f'{where}.{key}: {error}') from None
 
 
 def fold_training_lists(settings, stage1_opt, stage1_file, pairs):
-    """For each fold k, the stage-I training image names outside fold k's groups. A fold whose groups no stage-I
-    image belongs to would train on everything, its outputs in-sample: refused."""
+    """``(kind, lists)``: ``kind`` as :func:`stage1_units`, and for each fold k the units of stage I outside fold
+    k's groups. A stage-I unit belongs to the group of its file (``groups``), or, for an LMDB patch, to the group of
+    the stage-III pair of its image key (an LMDB packed from the same pairs). A fold whose groups no stage-I unit
+    belongs to would train on everything, its outputs in-sample: refused."""
     groups, fold_of = group_folds(settings, pairs)
-    names = stage1_images(stage1_opt, stage1_file)
-    if groups:  # an image left out would be its own group, in every fold: a fold model could see its own photo
-        missing = [name for name in names if _stem(name) not in groups]
-        if missing:
-            raise FlareSRError(f'{settings["groups"]}: lists no group for {missing[0]} ({len(missing)} of stage I\'s '
-                               f'training images in {stage1_file} are missing); every image needs its photo\'s group')
-        strays = sorted({groups[_stem(name)] for name in names} - set(fold_of))
-        if strays:
-            print(f'note: {settings["groups"]}: no stage-III pair is in group {", ".join(strays[:3])}; every fold '
-                  'model trains on its stage-I images', file=sys.stderr, flush=True)
+    kind, units, names = stage1_units(stage1_opt, stage1_file)
+    if kind == 'lmdb':
+        pair_group = {lmdb_image_key(key): group_of(gt, groups) for key, _, gt in pairs}
+        unit_groups = [pair_group.get(name) or group_of(name, groups) for name in names]
+        unlisted = [name for name in names if name not in pair_group and groups and _stem(name) not in groups]
+    else:
+        unit_groups = [group_of(name, groups) for name in names]
+        unlisted = [name for name in names if groups and _stem(name) not in groups]
+    if unlisted:  # an image left out would be its own group, in every fold: a fold model could see its own photo
+        raise FlareSRError(f'{settings["groups"]}: lists no group for {unlisted[0]} ({len(unlisted)} of stage I\'s '
+                           f'training {"patches" if kind == "lmdb" else "images"} in {stage1_file} are missing); '
+                           'every image needs its photo\'s group')
+    strays = sorted({group for group in unit_groups if not group.startswith('file:')} - set(fold_of))
+    if strays:
+        print(f'note: {settings["groups"]}: no stage-III pair is in group {", ".join(strays[:3])}; every fold '
+              'model trains on its stage-I images', file=sys.stderr, flush=True)
     train = stage1_opt['datasets']['train']
     batch = int(train.get('batch_size_per_gpu') or 1)
+    what = 'patches' if kind == 'lmdb' else 'training images'
     lists = []
     for fold in range(settings['folds']):
-        kept = [name for name in names if fold_of.get(group_of(name, groups)) != fold]
-        if len(kept) == len(names):
+        kept = [unit for unit, group in zip(units, unit_groups) if fold_of.get(group) != fold]
+        if len(kept) == len(units):
             hint = ('list each file with its photo in stage3_source.cross_fit.groups (CSV name,group)' if not groups
                     else f'{settings["groups"]} gives none of them a group of those pairs')
+            if kind == 'lmdb':
+                hint = 'pack stage I\'s LMDB from stage III\'s pairs (their img_id or pairing keys), or ' + hint
             raise FlareSRError(f'{settings["where"]}: fold {fold + 1}/{settings["folds"]} would train on all of '
-                               f'stage I\'s images ({stage1_file}), which are not the files of stage III\'s pairs; '
+                               f'stage I\'s {"patches" if kind == "lmdb" else "images"} ({stage1_file}), which are not the files of stage III\'s pairs; '
                                f'{hint}')
         if len(kept) * int(train.get('dataset_enlarge_ratio') or 1) < batch:
             raise FlareSRError(f'{settings["where"]}: fold {fold + 1}/{settings["folds"]} leaves stage I '
-                               f'{len(kept)} training images, less than a batch ({stage1_file}: datasets.train.'
+                               f'{len(kept)} {what}, less than a batch ({stage1_file}: datasets.train.'
                                f'batch_size_per_gpu {batch}); use more groups or fewer folds')
         lists.append(kept)
-    return lists
+    return kind, lists
 
 
 def fold_name(stage1_opt, fold, folds):
@@ -197,21 +234,37 @@ def fold_name(stage1_opt, fold, folds):
     return f'{stage1_opt["name"]}_fold{fold + 1}of{folds}'
 
 
-def fold_options(stage1_opt, fold, folds, meta_info_file):
-    """Stage I's options for fold model ``fold``: its own name and ``datasets.train.meta_info_file``."""
+def fold_selection(kind, pipeline_dir, fold, folds, units):
+    """(path, text) of fold model ``fold``'s selection file in ``pipeline_dir``: a BasicSR ``meta_info_file`` (one
+    name or patch key per line) or, for ``csv``, a split CSV of its rows."""
+    if kind == 'csv':
+        return osp.join(pipeline_dir, f'fold{fold + 1}of{folds}_train.csv'), split_csv_text(units)
+    return osp.join(pipeline_dir, f'fold{fold + 1}of{folds}_train.txt'), ''.join(f'{unit}\n' for unit in units)
+
+
+def fold_options(stage1_opt, fold, folds, kind, selection):
+    """Stage I's options for fold model ``fold``: its own name, and its selection file (``fold_selection``) as
+    ``datasets.train.meta_csv`` (``csv``) or as ``meta_info_file`` in place of stage I's own selection."""
     opt = dict(stage1_opt, name=fold_name(stage1_opt, fold, folds))
     opt['path'] = dict(opt.get('path') or {}, resume_state=None)  # stage I's state is not a fold model's
     datasets = dict(opt['datasets'])
-    datasets['train'] = dict(datasets['train'], meta_info_file=meta_info_file)
+    train = dict(datasets['train'])
+    if kind == 'csv':
+        train['meta_csv'] = selection
+    else:
+        for key in ('meta_csv', 'fold'):
+            train.pop(key, None)
+        train['meta_info_file'] = selection
+    datasets['train'] = train
     opt['datasets'] = datasets
     return opt
 
 
-def write_meta_info(path, names):
-    """A BasicSR ``meta_info_file``: one file name per line, written atomically."""
+def write_text(path, text):
+    """``text`` into ``path``, atomically (an interrupted write keeps the previous file)."""
     with atomic_path(path) as tmp:
-        with open(tmp, 'w', encoding='utf-8') as handle:
-            handle.write(''.join(f'{name}\n' for name in names))
+        with open(tmp, 'w', encoding='utf-8', newline='') as handle:
+            handle.write(text)
     return path
 
 

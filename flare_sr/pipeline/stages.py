@@ -33,8 +33,8 @@ from os import path as osp
 import yaml
 
 from flare_sr.errors import FlareSRError
-from flare_sr.pipeline.cross_fit import (cross_fit_settings, fold_options, fold_training_lists, thread_share,
-                                         write_meta_info)
+from flare_sr.pipeline.cross_fit import (cross_fit_settings, fold_options, fold_selection, fold_training_lists,
+                                         thread_share, write_text)
 from flare_sr.pipeline.stage3_data import ensure_stage3_data, select_pairs
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.options_check import load_option_file
@@ -232,13 +232,13 @@ def resolve(option_files, pipeline_dir):
     cross_fit = cross_fit_settings(source, option_files['stage3'])
     folds = []
     if cross_fit is not None:
-        lists = fold_training_lists(cross_fit, opts['stage1'], option_files['stage1'],
-                                    select_pairs(source, option_files['stage3']))
+        kind, lists = fold_training_lists(cross_fit, opts['stage1'], option_files['stage1'],
+                                          select_pairs(source, option_files['stage3']))
         os.makedirs(pipeline_dir, exist_ok=True)
-        for fold, names in enumerate(lists):
-            meta = osp.join(pipeline_dir, f'fold{fold + 1}of{len(lists)}_train.txt')
-            check_fold_unchanged(meta, names, osp.join(pipeline_dir, f'stage_I.{fold + 1}.done'))
-            folds.append(fold_options(opts['stage1'], fold, len(lists), write_meta_info(meta, names)))
+        for fold, units in enumerate(lists):
+            selection, text = fold_selection(kind, pipeline_dir, fold, len(lists), units)
+            check_fold_unchanged(selection, text, osp.join(pipeline_dir, f'stage_I.{fold + 1}.done'))
+            folds.append(fold_options(opts['stage1'], fold, len(lists), kind, write_text(selection, text)))
         if (opts['stage1'].get('path') or {}).get('pretrain_network_g'):
             print(f"note: {option_files['stage1']}: path.pretrain_network_g: the fold models start from it too; "
                   'weights trained on these photos would let them see every photo', file=sys.stderr, flush=True)
@@ -259,17 +259,18 @@ def resolve(option_files, pipeline_dir):
     return planned, cross_fit
 
 
-def check_fold_unchanged(meta, names, marker):
+def check_fold_unchanged(selection, text, marker):
     """A trained fold model (its done marker) whose photos have changed since (groups or training images) would make
-    in-sample outputs and be skipped as done: one error line, and nothing is deleted."""
-    if osp.isfile(marker) and osp.isfile(meta):
-        with open(meta, encoding='utf-8') as handle:
-            trained = handle.read().split('\n')[:-1]
-        if trained != list(names):
+    in-sample outputs and be skipped as done: one error line, and nothing is deleted. ``text``: the selection file's
+    new content."""
+    if osp.isfile(marker) and osp.isfile(selection):
+        with open(selection, encoding='utf-8', newline='') as handle:
+            trained = handle.read()
+        if trained != text:
             with open(marker, encoding='utf-8') as handle:
                 experiment = json.load(handle).get('experiment', '?')
-            raise FlareSRError(f'{meta}: the photos of this fold changed since experiments/{experiment} was trained on '
-                               f'them; delete {marker} and experiments/{experiment} to train it again')
+            raise FlareSRError(f'{selection}: the photos of this fold changed since experiments/{experiment} was '
+                               f'trained on them; delete {marker} and experiments/{experiment} to train it again')
 
 
 def summary_table(planned):

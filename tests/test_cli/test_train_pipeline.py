@@ -14,10 +14,12 @@ import pytest
 import yaml
 
 from flare_sr.cli import pipeline_main, renamed_pipeline_flags
+from flare_sr.data.lmdb_pack import pack_lmdb
+from flare_sr.data.meta_csv import resolve_pairs, select_rows, write_split_csv
 from flare_sr.errors import FlareSRError
 from flare_sr.pipeline.stages import resolve
 from flare_sr.utils.img_util import write_image
-from tests.helpers import REPO, run_main_in_process, unique_name
+from tests.helpers import REPO, make_photo_pairs, run_main_in_process, unique_name
 
 VAL = dict(val_freq=1000, save_img=False, tile=dict(size=None),
            metrics=dict(psnr=dict(type='calculate_psnr', crop_border=0, test_y_channel=False)))
@@ -146,6 +148,51 @@ def test_cross_fit_trains_fold_models_side_by_side_and_feeds_stage3_their_out_of
         assert 'stage-III data: 8 stage-I outputs (4 out of fold) -> 32 patch pairs' in run.stdout
         again = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=200)
         assert again.returncode == 0 and again.stdout.count('done, skipped') == 5, again.stdout[-3000:]
+    finally:
+        for name in [*names, *folds, tag]:
+            shutil.rmtree(os.path.join(experiments, name), ignore_errors=True)
+            shutil.rmtree(os.path.join(repo_root, 'tb_logger', name), ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_cross_fit_on_the_full_size_recipe_stage_one_on_an_lmdb_of_a_split_csv(tmp_path, repo_root):
+    """The challenge's recipe: stage I trains on an LMDB of patches packed from a split CSV's fold ``train``, stage
+    III's source is the same CSV. Each fold model reads the patches of the other photos only, through a
+    meta_info_file of patch keys (its meta_csv and fold dropped)."""
+    tag = f'pytest_crossfit_lmdb_{os.getpid()}'
+    files, names = _options(tmp_path, tag)
+    lq_dir, gt_dir = make_photo_pairs(tmp_path / 'dacon', [(64, 64)] * 6)
+    rows = [dict(img_id=f'train_{10000 + k}', input_img=f'train_input_{10000 + k}.png',
+                 label_img=f'train_label_{10000 + k}.png', fold='val' if k == 5 else 'train') for k in range(6)]
+    split = tmp_path / 'split.csv'
+    write_split_csv(split, rows)
+    pack_lmdb(resolve_pairs(select_rows(rows, 'train', split), lq_dir, gt_dir, split), tmp_path / 'lmdb', 32, 32,
+              progress=False)  # 5 photos x 4 patches, keys train_1000k_s0000_0000 ...
+    stages = {stage: yaml.safe_load(open(files[files.index(f'--{stage}') + 1])) for stage in ('stage1', 'stage3')}
+    lmdb = tmp_path / 'lmdb'
+    stages['stage1']['datasets']['train'].update(io_backend=dict(type='lmdb'), dataroot_lq=str(lmdb / 'lq.lmdb'),
+                                                 dataroot_gt=str(lmdb / 'gt.lmdb'))
+    stages['stage3']['stage3_source'].update(dataroot_lq=str(lq_dir), dataroot_gt=str(gt_dir), meta_csv=str(split),
+                                             fold='train', cross_fit=dict(folds=2))
+    for stage, opt in stages.items():
+        open(files[files.index(f'--{stage}') + 1], 'w').write(yaml.safe_dump(opt))
+    command = [sys.executable, 'flare_sr/train_pipeline.py', *files, '--name', tag, '--quiet']
+    experiments = os.path.join(repo_root, 'experiments')
+    folds = [f'{names[0]}_fold{k}of2' for k in (1, 2)]
+    try:
+        run = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=400)
+        assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+        # photos dealt one by one to the lighter fold: 10000, 10002, 10004 -> fold 1; 10001, 10003 -> fold 2
+        held_out = [{10000, 10002, 10004}, {10001, 10003}]
+        for k, fold in enumerate(folds, start=1):
+            keys = open(os.path.join(experiments, tag, f'fold{k}of2_train.txt')).read().split()
+            photos = {int(key.split('_')[1]) for key in keys}
+            assert photos == {10000, 10001, 10002, 10003, 10004} - held_out[k - 1]
+            assert len(keys) == 4 * len(photos)
+            resolved = yaml.safe_load(open(os.path.join(experiments, tag, f'stage_I.{k}_{fold}.yml')))['datasets']
+            assert 'meta_csv' not in resolved['train'] and 'fold' not in resolved['train']
+            assert os.path.isfile(os.path.join(experiments, fold, 'models', 'net_g_latest.pth'))
+        assert 'stage-III data: 10 stage-I outputs (5 out of fold)' in run.stdout
     finally:
         for name in [*names, *folds, tag]:
             shutil.rmtree(os.path.join(experiments, name), ignore_errors=True)

@@ -5,12 +5,17 @@ import numpy as np
 import pytest
 import yaml
 
+from flare_sr.data.lmdb_pack import pack_lmdb
+from flare_sr.data.meta_csv import read_split_csv, resolve_pairs, select_rows, write_split_csv
+from flare_sr.data.paired_flare_dataset import PairedFlareDataset
+from flare_sr.data.pairing import pair_paths
 from flare_sr.data.synthetic_flare_dataset import SyntheticFlareDataset
 from flare_sr.errors import FlareSRError
-from flare_sr.pipeline.cross_fit import assign_folds, cross_fit_settings, fold_training_lists, read_groups, thread_share
+from flare_sr.pipeline.cross_fit import (assign_folds, cross_fit_settings, fold_options, fold_selection,
+                                         fold_training_lists, read_groups, thread_share, write_text)
 from flare_sr.pipeline.stage3_data import ensure_stage3_data
 from flare_sr.utils.img_util import write_image
-from tests.helpers import UNET, packed_lq, save_unet, unet_output
+from tests.helpers import UNET, make_photo_pairs, packed_lq, save_unet, unet_output
 
 
 def test_groups_are_dealt_largest_first_to_the_lightest_fold():
@@ -95,7 +100,8 @@ def _photos(tmp_path):
 def test_each_fold_model_trains_without_its_photos(tmp_path):
     pairs, stage1 = _photos(tmp_path)
     settings = cross_fit_settings({'cross_fit': {'folds': 2, 'groups': str(tmp_path / 'photos.csv')}}, 'stage3.yml')
-    lists = fold_training_lists(settings, stage1, 'pix2pix.yml', pairs)
+    kind, lists = fold_training_lists(settings, stage1, 'pix2pix.yml', pairs)
+    assert kind == 'files'
     # 2 pairs each: astro -> fold 1, cat -> fold 2, moto -> fold 1 (the lighter, by 2 to 2: the first)
     assert lists == [['clean_cat_0.png', 'clean_cat_1.png'],
                      ['clean_astro_0.png', 'clean_astro_1.png', 'clean_moto_0.png', 'clean_moto_1.png']]
@@ -123,11 +129,11 @@ def test_each_fold_model_trains_without_its_photos(tmp_path):
                                            'are not the files of stage III\'s pairs; list each file with its photo'):
         fold_training_lists(no_groups, stage1, 'pix2pix.yml', pairs)
     for key, value, message in (
-            ('io_backend', {'type': 'lmdb'}, 'needs stage I\'s images in a folder'),
+            ('io_backend', {'type': 'lmdb'}, "needs stage I's images in a folder .* or a PairedFlareDataset's LMDBs"),
             ('io_backend', 'disk', "io_backend: stage3_source.cross_fit needs stage I's images in a folder"),
             ('dataroot_gt', None, 'pix2pix.yml: datasets.train.dataroot_gt: missing'),
             ('dataroot_gt', str(tmp_path / 'clean_imgs'), f'dataroot_gt: {tmp_path / "clean_imgs"}: image folder not'),
-            ('meta_info_file', 'list.txt', 'meta_info_file: already selects images'),
+            ('meta_info_file', 'list.txt', 'pix2pix.yml: datasets.train.meta_info_file: .*list.txt'),
             ('type', 'Flare7kPairDataset', 'type: Flare7kPairDataset; stage3_source.cross_fit trains fold models on')):
         broken = dict(stage1, datasets=dict(train=dict(stage1['datasets']['train'], **{key: value})))
         with pytest.raises(FlareSRError, match=message):
@@ -220,16 +226,92 @@ def test_a_pair_named_like_another_pairs_out_of_fold_output_is_refused_before_in
 
 
 def test_a_trained_fold_whose_photos_changed_is_refused_and_nothing_is_deleted(tmp_path):
-    from flare_sr.pipeline.cross_fit import write_meta_info
     from flare_sr.pipeline.stages import check_fold_unchanged
 
     meta, marker = tmp_path / 'fold1of2_train.txt', tmp_path / 'stage_I.1.done'
-    write_meta_info(str(meta), ['clean_cat_0.png', 'clean_cat_1.png'])
-    check_fold_unchanged(str(meta), ['clean_astro_0.png'], str(marker))  # not trained yet: any list will do
+    write_text(str(meta), 'clean_cat_0.png\nclean_cat_1.png\n')
+    check_fold_unchanged(str(meta), 'clean_astro_0.png\n', str(marker))  # not trained yet: any list will do
     marker.write_text('{"experiment": "p2p_fold1of2"}')
-    check_fold_unchanged(str(meta), ['clean_cat_0.png', 'clean_cat_1.png'], str(marker))  # unchanged: reused
+    check_fold_unchanged(str(meta), 'clean_cat_0.png\nclean_cat_1.png\n', str(marker))  # unchanged: reused
     with pytest.raises(FlareSRError) as error:  # new groups moved a photo: the trained model saw another fold's photos
-        check_fold_unchanged(str(meta), ['clean_astro_0.png', 'clean_cat_0.png'], str(marker))
+        check_fold_unchanged(str(meta), 'clean_astro_0.png\nclean_cat_0.png\n', str(marker))
     assert str(error.value) == (f'{meta}: the photos of this fold changed since experiments/p2p_fold1of2 was trained '
                                 f'on them; delete {marker} and experiments/p2p_fold1of2 to train it again')
     assert marker.is_file() and meta.read_text() == 'clean_cat_0.png\nclean_cat_1.png\n'
+
+
+def _split_pairs(tmp_path):
+    """Six Dacon-named pairs, one photo each; a split CSV (fold train: five, val: one); stage III's pairs."""
+    lq_dir, gt_dir = make_photo_pairs(tmp_path, [(64, 64)] * 6)
+    rows = [dict(img_id=f'train_{10000 + k}', input_img=f'train_input_{10000 + k}.png',
+                 label_img=f'train_label_{10000 + k}.png', fold='val' if k == 5 else 'train') for k in range(6)]
+    split = tmp_path / 'split.csv'
+    write_split_csv(split, rows)
+    pairs = resolve_pairs(select_rows(read_split_csv(split), 'train', split), lq_dir, gt_dir, split)
+    train = dict(type='PairedFlareDataset', phase='train', dataroot_lq=str(lq_dir), dataroot_gt=str(gt_dir),
+                 io_backend=dict(type='disk'), gt_size=32, use_hflip=False, use_rot=False, batch_size_per_gpu=1)
+    return pairs, split, train
+
+
+def _fold_dataset(tmp_path, stage1, kind, lists, fold):
+    """The PairedFlareDataset fold model ``fold`` trains on, from the selection file the pipeline writes."""
+    selection, text = fold_selection(kind, str(tmp_path), fold, len(lists), lists[fold])
+    opt = fold_options(stage1, fold, len(lists), kind, write_text(selection, text))
+    return opt['datasets']['train'], PairedFlareDataset(opt['datasets']['train'])
+
+
+def test_a_stage_one_on_a_split_csv_gets_a_split_csv_of_the_other_photos_rows(tmp_path):
+    pairs, split, train = _split_pairs(tmp_path)
+    stage1 = dict(name='p2p', datasets=dict(train=dict(train, meta_csv=str(split), fold='train')))
+    settings = cross_fit_settings({'cross_fit': {'folds': 2}}, 'stage3.yml')
+    kind, lists = fold_training_lists(settings, stage1, 'pix2pix.yml', pairs)
+    assert kind == 'csv'
+    assert [[row['img_id'] for row in rows] for rows in lists] == [['train_10001', 'train_10003'],
+                                                                   ['train_10000', 'train_10002', 'train_10004']]
+    for fold in (0, 1):
+        opt, dataset = _fold_dataset(tmp_path, stage1, kind, lists, fold)
+        assert opt['meta_csv'] == str(tmp_path / f'fold{fold + 1}of2_train.csv') and opt['fold'] == 'train'
+        assert sorted(os.path.basename(dataset[index]['gt_path']) for index in range(len(dataset))) == \
+            [row['label_img'] for row in lists[fold]]  # the val photo never, the fold's own photos never
+
+
+def test_a_stage_one_with_its_own_meta_info_file_keeps_to_it(tmp_path):
+    pairs, _, train = _split_pairs(tmp_path)
+    own = tmp_path / 'own.txt'
+    own.write_text('train_label_10000.png\ntrain_label_10001.png\ntrain_label_10002.png\n')
+    stage1 = dict(name='p2p', datasets=dict(train=dict(train, meta_info_file=str(own))))
+    settings = cross_fit_settings({'cross_fit': {'folds': 2}}, 'stage3.yml')
+    kind, lists = fold_training_lists(settings, stage1, 'pix2pix.yml', pairs)
+    assert (kind, lists) == ('files', [['train_label_10001.png'], ['train_label_10000.png', 'train_label_10002.png']])
+    opt, dataset = _fold_dataset(tmp_path, stage1, kind, lists, 1)
+    assert len(dataset) == 2 and opt['meta_info_file'] == str(tmp_path / 'fold2of2_train.txt')
+
+
+def test_a_stage_one_on_lmdbs_gets_the_patch_keys_of_the_other_photos(tmp_path):
+    pairs, split, train = _split_pairs(tmp_path)
+    rows = read_split_csv(split)
+    lq_dir, gt_dir = train['dataroot_lq'], train['dataroot_gt']
+    pack_lmdb(resolve_pairs(rows, lq_dir, gt_dir, split), tmp_path / 'lmdb', 32, 32, progress=False)  # 6 x 4 patches
+    lmdb = dict(train, io_backend=dict(type='lmdb'), dataroot_lq=str(tmp_path / 'lmdb' / 'lq.lmdb'),
+                dataroot_gt=str(tmp_path / 'lmdb' / 'gt.lmdb'), meta_csv=str(split), fold='train')
+    stage1 = dict(name='p2p', datasets=dict(train=lmdb))
+    settings = cross_fit_settings({'cross_fit': {'folds': 2}}, 'stage3.yml')
+    kind, lists = fold_training_lists(settings, stage1, 'pix2pix.yml', pairs)
+    assert kind == 'lmdb'
+    for fold, photos in enumerate(([10001, 10003], [10000, 10002, 10004])):
+        assert sorted({int(key.split('_')[1]) for key in lists[fold]}) == photos and len(lists[fold]) == 4 * len(photos)
+        opt, dataset = _fold_dataset(tmp_path, stage1, kind, lists, fold)
+        assert 'meta_csv' not in opt and 'fold' not in opt  # the key list replaces stage I's own selection
+        assert len(dataset) == len(lists[fold]) and dataset[0]['gt'].shape == (3, 32, 32)
+    # An LMDB packed under other keys (here: Flare7K-style numbering) cannot be matched to stage III's photos.
+    other = tmp_path / 'other'
+    for k in range(2):
+        write_image(other / 'gt' / f'gt_{k:06d}.png', np.full((32, 32, 3), 0.5, np.float32))
+        write_image(other / 'lq' / f'input_{k:06d}.png', np.full((32, 32, 3), 0.6, np.float32))
+    pack_lmdb(pair_paths(str(other / 'lq'), str(other / 'gt')), other / 'lmdb', 32, 32, progress=False)
+    foreign = dict(lmdb, dataroot_lq=str(other / 'lmdb' / 'lq.lmdb'), dataroot_gt=str(other / 'lmdb' / 'gt.lmdb'))
+    foreign.pop('meta_csv'), foreign.pop('fold')
+    with pytest.raises(FlareSRError, match=r"fold 1/2 would train on all of stage I's patches \(pix2pix.yml\), which "
+                                           r"are not the files of stage III's pairs; pack stage I's LMDB from stage "
+                                           r"III's pairs"):
+        fold_training_lists(settings, dict(stage1, datasets=dict(train=foreign)), 'pix2pix.yml', pairs)
