@@ -11,7 +11,7 @@ Options:
     path.pretrain_network_main / _post  checkpoints ({param_key: state_dict}); strict_load_main/_post,
                                         param_key_main/_post as in BasicSR (defaults true / 'params')
     cascade: {use_main, use_post}      switch a network off to score the other alone (both default true)
-    cascade.main_ensemble              more checkpoints of network_main (a list of paths, default none): stage I
+    cascade.main_ensemble              more checkpoints of network_main (a list of paths, default [] or ~): stage I
                                         is then the mean of their and path.pretrain_network_main's U-Net outputs,
                                         before the clamp (a checkpoint ensemble; the cross-fit fold models of
                                         stage3_source.cross_fit are such checkpoints: docs/inference.md)
@@ -39,7 +39,7 @@ from flare_sr.errors import FlareSRError
 from flare_sr.models.hinet_model import final_output
 from flare_sr.models.main_net import restore_image
 from flare_sr.models.tiled_validation import TiledValidationMixin
-from flare_sr.utils.checkpoint import load_checked_state_dict
+from flare_sr.utils.checkpoint import load_checked_state_dict, sha256_of
 
 
 class CheckpointEnsemble(torch.nn.Module):
@@ -122,34 +122,39 @@ class CascadeModel(TiledValidationMixin, BaseModel):
         path_opt = self.opt.get('path') or {}
         strict, param_key = path_opt.get(f'strict_load_{role}', True), path_opt.get(f'param_key_{role}', 'params')
         net = self.get_bare_model(net)
-        state_dict = load_checked_state_dict(net, load_path, key_path, strict, param_key)
+        state_dict = load_checked_state_dict(net, load_path, key_path, strict, param_key,
+                                             options_of=f'path.pretrain_network_{role}')
         get_root_logger().info(f'Loading {type(net).__name__} model from {load_path} ({key_path}), '
                                f'with param key: [{param_key}].')
         self._print_different_keys_loading(net, state_dict, strict)
         net.load_state_dict(state_dict, strict=strict)
 
     def _main_ensemble(self, main):
-        """``main``, or with ``cascade.main_ensemble`` a CheckpointEnsemble of it and those checkpoints."""
+        """``main``, or with ``cascade.main_ensemble`` a CheckpointEnsemble of it and those checkpoints. Each file
+        counts once: one listed twice, or with the bytes of another member, would weigh twice (an error)."""
         paths = (self.opt.get('cascade') or {}).get('main_ensemble') or []
+        if not isinstance(paths, (list, tuple)):
+            raise FlareSRError(f'cascade.main_ensemble: expected a list of checkpoint paths, got {paths!r}')
         if not paths:
             return main
         main_path = (self.opt.get('path') or {}).get('pretrain_network_main')
         if main_path is None:
             raise FlareSRError('cascade.main_ensemble: set path.pretrain_network_main too (the ensemble\'s first '
                                'member); without it the mean would include a network of random weights')
-        seen = {os.path.realpath(main_path): 'path.pretrain_network_main'}
         members = [self.get_bare_model(main)]
+        seen = {sha256_of(main_path): 'path.pretrain_network_main'}
         for index, load_path in enumerate(paths):
             key_path = f'cascade.main_ensemble[{index}]'
-            if not isinstance(load_path, str):
+            if not isinstance(load_path, (str, os.PathLike)):
                 raise FlareSRError(f'{key_path}: {load_path!r} is not a checkpoint path')
-            load_path = os.path.expanduser(load_path)
-            if os.path.realpath(load_path) in seen:
-                raise FlareSRError(f'{key_path}: {load_path} is already in the ensemble as '
-                                   f'{seen[os.path.realpath(load_path)]}; list each checkpoint once')
-            seen[os.path.realpath(load_path)] = key_path
+            load_path = os.path.expanduser(os.fspath(load_path))
             member = build_network(self.opt['network_main']).to(self.device)
-            self._load_checkpoint('main', member, load_path, key_path)
+            self._load_checkpoint('main', member, load_path, key_path)  # a missing or bad file: its own message
+            digest = sha256_of(load_path)
+            if digest in seen:
+                raise FlareSRError(f'{key_path}: {load_path} holds the same bytes as {seen[digest]}; list each '
+                                   'checkpoint once')
+            seen[digest] = key_path
             members.append(member)
         return self.model_to_device(CheckpointEnsemble(members))
 

@@ -14,10 +14,12 @@ when used.
 """
 import json
 import warnings
+from os import path as osp
 
 import torch
 
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.checkpoint import sha256_of
 from flare_sr.utils.flare_floor import apply_flare_floor
 from flare_sr.utils.light_source import restore_light_source_tensor
 from flare_sr.utils.tiling import tiled_forward
@@ -44,6 +46,18 @@ class TileModule(torch.nn.Module):
 
     def forward(self, tiles):
         return self.function(tiles)
+
+
+def checkpoint_digests(opt):
+    """{option key: sha256} of the checkpoint files a test option file names (``path.pretrain_network_*``,
+    ``cascade.main_ensemble``): what an export was made from, and what the options of a run with it name."""
+    named = [(f'path.{key}', value) for key, value in (opt.get('path') or {}).items()
+             if str(key).startswith('pretrain_network_')]
+    ensemble = (opt.get('cascade') or {}).get('main_ensemble')
+    named += [(f'cascade.main_ensemble[{index}]', value)
+              for index, value in enumerate(ensemble if isinstance(ensemble, list) else [])]
+    return {key: sha256_of(osp.expanduser(value)) for key, value in named
+            if isinstance(value, str) and osp.isfile(osp.expanduser(value))}
 
 
 def model_size_multiple(model):
@@ -80,6 +94,7 @@ def export_onnx(model, out_path, opset=OPSET, probe_size=None):
                           dynamic_axes={'tiles': axes, 'restored': axes}, opset_version=opset, dynamo=False)
     layers = getattr(model, 'predicts_flare', False)  # DeflareModel: image and flare layer, 6 channels
     metadata = {'model_type': type(model).__name__, 'size_multiple': str(multiple),
+                'checkpoints': json.dumps(checkpoint_digests(model.opt), sort_keys=True),
                 'input': 'tiles: Bx3xHxW float32 in [0,1], H and W multiples of size_multiple',
                 'output': 'restored: Bx6xHxW float32 in [0,1], channels 0-2 the image, 3-5 the flare layer' if layers
                 else 'restored: Bx3xHxW float32 in [0,1]'}
@@ -95,14 +110,15 @@ def export_onnx(model, out_path, opset=OPSET, probe_size=None):
 class OnnxRuntimePredictor:
     """``predict`` of a flare_sr test model, with the tile function run by ONNX Runtime.
 
-    ``opt`` is the test option dict (its ``val.tile``, ``val.restore_light_source`` apply as in the
-    PyTorch models; checkpoints and networks are not read); ``onnx_path`` a file from ``export_onnx``. A 6-channel
+    ``opt`` is the test option dict (its ``val.tile``, ``val.restore_light_source``, ``val.flare_floor`` apply as in
+    the PyTorch models; networks are not built); ``onnx_path`` a file from ``export_onnx``. A 6-channel
     graph (DeflareModel's) gives the image channels; the flare channels are kept as ``flare_layer``.
-    ``threads``: intra-op threads (default: torch's count). Raises FlareSRError for a missing
-    onnxruntime, an unreadable file or a file without flare_sr's metadata.
+    ``threads``: intra-op threads (default: torch's count). ``checkpoints``: ``checkpoint_digests`` of the options
+    (default: of ``opt``), compared with those the file was exported from. Raises FlareSRError for a missing
+    onnxruntime, an unreadable file, a file without flare_sr's metadata or one exported from other checkpoints.
     """
 
-    def __init__(self, opt, onnx_path, threads=None, device='cpu'):
+    def __init__(self, opt, onnx_path, threads=None, device='cpu', checkpoints=None):
         try:
             import onnxruntime
         except ImportError:
@@ -124,11 +140,26 @@ class OnnxRuntimePredictor:
         self.size_multiple = int(metadata['size_multiple'])
         self.model_type = metadata.get('model_type', '?')
         self.path = onnx_path
+        named = checkpoint_digests(opt) if checkpoints is None else checkpoints
+        self._check_checkpoints(metadata.get('checkpoints'), named)
         self.channels = self._check_signature()
         self.predicts_flare = self.channels == 6  # DeflareModel's image and flare layer
         self.flare_layer = None  # the flare of the last predict (1x3xHxW CPU, [0, 1]) for a 6-channel graph
         self.opt = opt
         self.providers = self.session.get_providers()
+
+    def _check_checkpoints(self, recorded, named):
+        """FlareSRError when the options name other checkpoints (``named``: ``checkpoint_digests``) than the graph was
+        exported from (a changed ``cascade.main_ensemble``, a retrained model): the graph would run, silently, without
+        them. Exports without the record (before it existed) and options that name no checkpoint are not checked."""
+        if not recorded or not named:
+            return
+        exported = json.loads(recorded)
+        if sorted(exported.values()) != sorted(named.values()):
+            differing = next((key for key, digest in named.items() if exported.get(key) != digest),
+                             next(iter(set(exported) - set(named)), 'the checkpoints'))
+            raise FlareSRError(f'{self.path}: exported from other checkpoints than the options name ({differing} '
+                               'differs); export it again with scripts/export_onnx.py')
 
     def _check_signature(self):
         """The graph's output channels (3, or 6 for DeflareModel's two layers); FlareSRError for a graph that does

@@ -30,6 +30,7 @@ of stage I's training data outside fold k's groups (``stage1_units``):
   them when it packs the same split CSV.
 """
 import csv
+import io
 import os
 import sys
 from os import path as osp
@@ -166,17 +167,18 @@ def stage1_units(stage1_opt, stage1_file):
                            f'({{type: disk}}) or a PairedFlareDataset\'s LMDBs ({{type: lmdb}}), got {backend!r}')
     if not train.get('dataroot_gt'):
         raise FlareSRError(f'{where}.dataroot_gt: missing (the fold models train on its images)')
-    key = 'dataroot_gt'
+    if train.get('meta_csv') and train['type'] != 'PairedFlareDataset':
+        raise FlareSRError(f'{where}.meta_csv: {train["type"]} does not read it, so its fold models would train on '
+                           'every image; select its images with a meta_info_file')
+    key = next((name for name in ('meta_info_file', 'meta_csv') if train.get(name)), 'dataroot_gt')
     try:
         if kind == 'lmdb':
             keys = [gt_key for _, gt_key in lmdb_items(train, quiet=True)]
             return 'lmdb', keys, [image_key_of_patch(gt_key) for gt_key in keys]
         if train.get('meta_csv'):
-            key = 'meta_csv'
             rows = select_rows(read_split_csv(train['meta_csv']), train.get('fold'), train['meta_csv'])
             return 'csv', rows, [row['label_img'] for row in rows]
         if train.get('meta_info_file'):
-            key = 'meta_info_file'
             names = read_meta_info_names(train['meta_info_file'])
         else:
             names = [osp.basename(path) for path in list_images(train['dataroot_gt'])]
@@ -196,6 +198,11 @@ def fold_training_lists(settings, stage1_opt, stage1_file, pairs):
         pair_group = {lmdb_image_key(key): group_of(gt, groups) for key, _, gt in pairs}
         unit_groups = [pair_group.get(name) or group_of(name, groups) for name in names]
         unlisted = [name for name in names if name not in pair_group and groups and _stem(name) not in groups]
+        foreign = sorted({name for name in names if name not in pair_group})
+        if foreign and len(foreign) < len(set(names)):  # none matching at all is refused below
+            print(f'note: {stage1_file}: {len(foreign)} of the images in stage I\'s LMDB (e.g. {foreign[0]}) are no '
+                  'stage-III pair; every fold model trains on them: if they show stage III\'s photos under other keys, '
+                  'the fold models see those photos', file=sys.stderr, flush=True)
     else:
         unit_groups = [group_of(name, groups) for name in names]
         unlisted = [name for name in names if groups and _stem(name) not in groups]
@@ -219,8 +226,8 @@ def fold_training_lists(settings, stage1_opt, stage1_file, pairs):
             if kind == 'lmdb':
                 hint = 'pack stage I\'s LMDB from stage III\'s pairs (their img_id or pairing keys), or ' + hint
             raise FlareSRError(f'{settings["where"]}: fold {fold + 1}/{settings["folds"]} would train on all of '
-                               f'stage I\'s {"patches" if kind == "lmdb" else "images"} ({stage1_file}), which are not the files of stage III\'s pairs; '
-                               f'{hint}')
+                               f'stage I\'s {"patches" if kind == "lmdb" else "images"} ({stage1_file}), which are '
+                               f'not the files of stage III\'s pairs; {hint}')
         if len(kept) * int(train.get('dataset_enlarge_ratio') or 1) < batch:
             raise FlareSRError(f'{settings["where"]}: fold {fold + 1}/{settings["folds"]} leaves stage I '
                                f'{len(kept)} {what}, less than a batch ({stage1_file}: datasets.train.'
@@ -258,6 +265,14 @@ def fold_options(stage1_opt, fold, folds, kind, selection):
     datasets['train'] = train
     opt['datasets'] = datasets
     return opt
+
+
+def selection_members(text, path):
+    """What a fold selection's ``text`` selects, order aside: its lines (file names, patch keys) or, for a split CSV
+    (``path`` ending in .csv), its rows' (input_img, label_img)."""
+    if path.endswith('.csv'):
+        return {(row.get('input_img'), row.get('label_img')) for row in csv.DictReader(io.StringIO(text))}
+    return {line.strip() for line in text.splitlines() if line.strip()}
 
 
 def write_text(path, text):

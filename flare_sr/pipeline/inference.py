@@ -23,7 +23,7 @@ from basicsr.models import build_model
 from tqdm import tqdm
 
 from flare_sr.errors import FlareSRError
-from flare_sr.models.onnx_backend import OnnxRuntimePredictor
+from flare_sr.models.onnx_backend import OnnxRuntimePredictor, checkpoint_digests
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.hardware import fit_to_hardware, warn
 from flare_sr.utils.img_util import (list_photos, photo_extensions, read_image, read_photo, unreadable_format,
@@ -158,7 +158,8 @@ def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_e
     if not osp.isfile(onnx_path):
         raise FlareSRError(f'{onnx_path}: --onnx ' + ('is a folder, not a file' if osp.isdir(onnx_path) else
                                                       'file not found'))
-    opt = dict(load_option_file(option_file), datasets={}, path={})
+    full = load_option_file(option_file)
+    opt = dict(full, datasets={}, path={})  # checkpoints are not loaded, only compared with the export's
     opt.pop('train', None)
     problems = OptionChecker(is_train=False).check(opt)
     if problems:
@@ -169,7 +170,7 @@ def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_e
         if value is not None:
             tile_opt[key] = value
     gpu = torch.cuda.is_available() and opt.get('num_gpu', 'auto') != 0
-    return OnnxRuntimePredictor(opt, onnx_path, device='cuda' if gpu else 'cpu')
+    return OnnxRuntimePredictor(opt, onnx_path, device='cuda' if gpu else 'cpu', checkpoints=checkpoint_digests(full))
 
 
 def save_tile_preview(model, image_path, png_path):

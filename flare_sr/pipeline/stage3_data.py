@@ -23,17 +23,19 @@ this module writes: full-size outputs to ``<OUT>_images/``, patches via the data
 With ``cross_fit``, each pair is also given as the output of the fold model that never saw its photo
 (``stage3_source.fold_checkpoints``, one per fold), under the key ``<key>_oof``.
 
+Stage I runs as the cascade runs it before stage III: with its ``val.darken_only`` and ``val.precision``, without
+the light-source restore and the flare floor that the cascade applies only after its last stage (``STAGE1_VAL_KEYS``).
+
 Cache: ``<OUT>.manifest.json`` records the sha256 of the stage-I checkpoint (and of the fold models'), the U-Net
-options (with its ``residual`` switch), the tile and patch options and every input/label file's size and mtime. A
-matching manifest means the LMDBs are reused; any change (a new checkpoint above all) rebuilds them. The manifest is
-written only after the LMDBs are complete, so an interrupted build is redone, never trusted.
+options (with its ``residual`` switch), those val keys, the tile and patch options and every input/label file's size
+and mtime. A matching manifest means the LMDBs are reused; any change (a new checkpoint above all) rebuilds them. The
+manifest is written only after the LMDBs are complete, so an interrupted build is redone, never trusted.
 
     python -m flare_sr.pipeline.stage3_data -opt options/hinet_phase2.yml [--force]
 
 flare_sr/train.py calls ``prepare_stage3_data`` before it checks a stage-III option file, and
 flare_sr/pipeline/stages.py calls ``ensure_stage3_data`` between stages I and III.
 """
-import hashlib
 import json
 import os
 import sys
@@ -50,18 +52,20 @@ from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.pipeline.cross_fit import cross_fit_settings, pair_folds
 from flare_sr.pipeline.inference import build_test_model
 from flare_sr.utils.atomic import atomic_path, inside
+from flare_sr.utils.checkpoint import sha256_of
 from flare_sr.utils.img_util import read_image, write_image
 from flare_sr.utils.options_check import fold_deprecated_keys, load_option_file
 
 REQUIRED = ('main_opt', 'main_checkpoint', 'dataroot_lq', 'dataroot_gt', 'patch_size', 'stride')
+# Stage I's val keys that shape what stage III is given: those CascadeModel applies between its stages. Its
+# restore_light_source and flare_floor come only after the last stage, so stage III never sees them.
+STAGE1_VAL_KEYS = ('darken_only', 'precision')
 
 
-def sha256_of(path, chunk=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for block in iter(lambda: handle.read(chunk), b''):
-            digest.update(block)
-    return digest.hexdigest()
+def stage1_val(main_opt):
+    """The part of stage I's ``val`` that the stage-III data is made with (``STAGE1_VAL_KEYS``)."""
+    val = main_opt.get('val') or {}
+    return {key: val[key] for key in STAGE1_VAL_KEYS if key in val}
 
 
 def stage3_settings(stage3_opt, option_file):
@@ -124,6 +128,8 @@ def build_manifest(source, main_opt, pairs, cross_fit=None, pair_fold=None):
         'patch_size': source['patch_size'], 'stride': source['stride'],
         'pairs': [[key, stamp(lq), stamp(gt)] for key, lq, gt in pairs],
     }
+    if stage1_val(main_opt):  # absent otherwise, so that the caches of earlier runs stay current
+        manifest['stage1_val'] = stage1_val(main_opt)
     if cross_fit is not None:  # absent otherwise, so that the caches of earlier runs stay current
         manifest['cross_fit'] = {'include_main': cross_fit['include_main'],
                                  'folds': pair_fold,
@@ -148,7 +154,7 @@ def _write_manifest(path, manifest):
 def _stage1_model(source, main_opt, checkpoint):
     opt = dict(main_opt)
     opt['path'] = dict(opt.get('path') or {}, pretrain_network_g=checkpoint, strict_load_g=True)
-    opt['val'] = dict(opt.get('val') or {}, tile=dict(source.get('tile') or {}))
+    opt['val'] = dict(stage1_val(main_opt), tile=dict(source.get('tile') or {}))
     return build_test_model(opt, source['main_opt'])
 
 

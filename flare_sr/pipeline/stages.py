@@ -34,7 +34,7 @@ import yaml
 
 from flare_sr.errors import FlareSRError
 from flare_sr.pipeline.cross_fit import (cross_fit_settings, fold_options, fold_selection, fold_training_lists,
-                                         thread_share, write_text)
+                                         selection_members, thread_share, write_text)
 from flare_sr.pipeline.stage3_data import ensure_stage3_data, select_pairs
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.options_check import load_option_file
@@ -96,10 +96,21 @@ def last_validation(opt):
     return metrics
 
 
+def _marked_done(marker, opt):
+    """Whether ``marker`` says that ``opt``'s experiment finished (a fold model of another K has the same label)."""
+    if not osp.isfile(marker):
+        return False
+    try:
+        with open(marker, encoding='utf-8') as handle:
+            return json.load(handle).get('experiment') == opt['name']
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _start_stage(label, title, resolved_path, opt, pipeline_dir, quiet=False, threads=None):
     """Start training one stage in a subprocess (resuming it if it was interrupted); None when its done marker and
     checkpoint exist. ``threads``: OMP_NUM_THREADS of the subprocess (default: inherited)."""
-    if osp.isfile(osp.join(pipeline_dir, f'stage_{label}.done')) and osp.isfile(latest_checkpoint(opt)):
+    if _marked_done(osp.join(pipeline_dir, f'stage_{label}.done'), opt) and osp.isfile(latest_checkpoint(opt)):
         print(f'stage {label} ({title}, {opt["name"]}): done, skipped', flush=True)
         return None
     print(f'stage {label} ({title}, {opt["name"]}): training with {osp.relpath(resolved_path)}', flush=True)
@@ -237,8 +248,11 @@ def resolve(option_files, pipeline_dir):
         os.makedirs(pipeline_dir, exist_ok=True)
         for fold, units in enumerate(lists):
             selection, text = fold_selection(kind, pipeline_dir, fold, len(lists), units)
-            check_fold_unchanged(selection, text, osp.join(pipeline_dir, f'stage_I.{fold + 1}.done'))
-            folds.append(fold_options(opts['stage1'], fold, len(lists), kind, write_text(selection, text)))
+            opt = fold_options(opts['stage1'], fold, len(lists), kind, selection)
+            marker = osp.join(pipeline_dir, f'stage_I.{fold + 1}.done')
+            check_fold_unchanged(selection, text, experiment_dir(opt), marker)
+            write_text(selection, text)
+            folds.append(opt)
         if (opts['stage1'].get('path') or {}).get('pretrain_network_g'):
             print(f"note: {option_files['stage1']}: path.pretrain_network_g: the fold models start from it too; "
                   'weights trained on these photos would let them see every photo', file=sys.stderr, flush=True)
@@ -259,18 +273,43 @@ def resolve(option_files, pipeline_dir):
     return planned, cross_fit
 
 
-def check_fold_unchanged(selection, text, marker):
-    """A trained fold model (its done marker) whose photos have changed since (groups or training images) would make
-    in-sample outputs and be skipped as done: one error line, and nothing is deleted. ``text``: the selection file's
-    new content."""
-    if osp.isfile(marker) and osp.isfile(selection):
+def archive_stale_stage(label, opt, pipeline_dir):
+    """A stage whose training data was just rebuilt must not be skipped as done nor resumed on the new data: its
+    experiment folder moves aside as BasicSR moves one (``<name>_archived_<time>``; nothing is deleted), its done
+    marker goes, and it trains anew."""
+    folder = experiment_dir(opt)
+    if not osp.isdir(folder):
+        return
+    archived = f'{folder}_archived_{time.strftime("%Y%m%d_%H%M%S")}'
+    os.rename(folder, archived)
+    marker = osp.join(pipeline_dir, f'stage_{label}.done')
+    if osp.isfile(marker):
+        os.remove(marker)
+    print(f'note: stage {label}: its data was rebuilt, so {osp.relpath(folder)} (trained on the old data) moved to '
+          f'{osp.relpath(archived)}; stage {label} trains anew', file=sys.stderr, flush=True)
+
+
+def check_fold_unchanged(selection, text, experiment, marker):
+    """A fold model already started on other photos would make in-sample outputs: one error line, nothing deleted.
+
+    Started means its experiment folder exists (trained, or interrupted: ``train.py --auto_resume`` would go on with
+    it). Its photos are those of the selection file recorded when it started, ``.txt`` or ``.csv`` (stage I may read its
+    data another way now); ``text`` is the new selection. Order does not count, only the photos (``selection_members``).
+    ``marker``: the stage's done marker, named in the message when it exists."""
+    if not osp.isdir(experiment):
+        return
+    base = osp.splitext(selection)[0]
+    recorded = [path for path in (f'{base}.txt', f'{base}.csv') if osp.isfile(path)]
+    if recorded == [selection]:
         with open(selection, encoding='utf-8', newline='') as handle:
-            trained = handle.read()
-        if trained != text:
-            with open(marker, encoding='utf-8') as handle:
-                experiment = json.load(handle).get('experiment', '?')
-            raise FlareSRError(f'{selection}: the photos of this fold changed since experiments/{experiment} was '
-                               f'trained on them; delete {marker} and experiments/{experiment} to train it again')
+            if selection_members(handle.read(), selection) == selection_members(text, selection):
+                return
+    delete = ' and '.join(osp.relpath(path) for path in [experiment, marker] if osp.exists(path))
+    if not recorded:
+        raise FlareSRError(f'{osp.relpath(experiment)}: exists, but {selection} does not record the photos it was '
+                           f'trained on; delete {delete} to train it again')
+    raise FlareSRError(f'{recorded[0]}: the photos of this fold changed since {osp.relpath(experiment)} was trained on '
+                       f'them; delete {delete} to train it again')
 
 
 def summary_table(planned):
@@ -301,7 +340,8 @@ def run_pipeline(option_files, name=None, quiet=False):
         if label.startswith('I.'):
             continue  # the fold models train together right after stage I, below
         if label == 'III':
-            ensure_stage3_data(opt, resolved_path)
+            if ensure_stage3_data(opt, resolved_path)[1]:
+                archive_stale_stage(label, opt, pipeline_dir)
             opt = dict(opt)
             opt.pop('stage3_source')  # consumed here: the LMDBs it describes now exist
         write_yaml(resolved_path, opt)

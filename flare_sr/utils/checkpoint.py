@@ -10,6 +10,7 @@ Misuses named in one line (BasicSR #717 and its kind): a network file given as `
 (names the matching ``training_states/<iter>.state``), a training state given as
 ``path.pretrain_network_*``, a folder, a missing, empty, truncated or non-PyTorch file.
 """
+import hashlib
 import os
 import pickle
 import pickletools
@@ -223,10 +224,20 @@ def load_training_state(path, key_path='path.resume_state', map_location='cpu'):
                        'optimizers and schedulers)')
 
 
-def network_state_dict(checkpoint, path, param_key, key_path):
+def sha256_of(path, chunk=1 << 20):
+    """The sha256 hex digest of a file's bytes (equal digests: the same checkpoint, whatever its path)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def network_state_dict(checkpoint, path, param_key, key_path, options_of=None):
     """The state_dict inside a network checkpoint, as BasicSR chooses it: ``checkpoint[param_key]``, falling back
     to ``'params'`` (``param_key`` None or a bare state_dict: the checkpoint itself). ``'module.'`` prefixes are
-    dropped. One FlareSRError for a training state or a checkpoint without the key."""
+    dropped. One FlareSRError for a training state or a checkpoint without the key. ``options_of``: the
+    ``path.pretrain_network_<x>`` key whose ``param_key_<x>`` the hint names (default ``key_path``)."""
     if is_training_state(checkpoint):
         raise FlareSRError(
             f'{key_path}: {path} is a training state (optimizers, schedulers, iteration), not a network file; resume '
@@ -242,7 +253,7 @@ def network_state_dict(checkpoint, path, param_key, key_path):
         state_dict = checkpoint  # a bare state_dict, as many repositories save them
     else:
         keys = ', '.join(map(str, list(checkpoint)[:5]))
-        param_option = key_path.replace('pretrain_network_', 'param_key_')
+        param_option = (options_of or key_path).replace('pretrain_network_', 'param_key_')
         raise FlareSRError(f'{key_path}: {path} has no {param_key!r} entry (it holds {keys}); set {param_option} '
                            'to the entry that holds the weights')
     if not isinstance(state_dict, dict):
@@ -256,8 +267,8 @@ def _shape(tensor):
 
 def misfit(net, state_dict):
     """(differences, loadable): how ``state_dict`` differs from ``net``'s, as phrases (``2 missing keys (e.g. x)``,
-    ``1 keys of another shape (e.g. y: 8x3 in the file, 4x3 in the network)``; [] when it fits exactly), and how
-    many of the network's keys it would load."""
+    ``1 keys of another shape (e.g. y: 8x3 in the file, 4x3 in the network)``; [] when it fits exactly), and the share
+    of the network's weights (elements; batch norm's step counters aside) that it would load, in [0, 1]."""
     own = net.state_dict()
     missing = [name for name in own if name not in state_dict]
     unexpected = [name for name in state_dict if name not in own]
@@ -268,25 +279,35 @@ def misfit(net, state_dict):
         name = reshaped[0]
         parts.append(f'{len(reshaped)} keys of another shape (e.g. {name}: {_shape(state_dict[name])} in the file, '
                      f'{_shape(own[name])} in the network)')
-    return parts, len(own) - len(missing) - len(reshaped)
+    # batch norm's step counters fit any file that has them: they are not weights
+    weights = {name: tensor.numel() for name, tensor in own.items() if not name.endswith('num_batches_tracked')}
+    fitting = sum(count for name, count in weights.items() if name not in missing and name not in reshaped)
+    return parts, fitting / sum(weights.values()) if weights else 1.0
 
 
-def check_fits(net, state_dict, path, key_path, strict):
+MIN_LOADABLE = 0.5  # strict_load false: a file that fills less of the network than this is another network
+
+
+def check_fits(net, state_dict, path, key_path, strict, options_of=None):
     """One FlareSRError when ``state_dict`` does not fit ``net``: with ``strict``, any missing, unexpected or
-    differently shaped key; without, only when nothing at all would load."""
+    differently shaped key; without, when it would fill less than ``MIN_LOADABLE`` of the network's weights (the rest
+    would keep random values). ``options_of``: the ``path.pretrain_network_<x>`` key whose ``strict_load_<x>`` the hint
+    names (default ``key_path``)."""
     parts, loadable = misfit(net, state_dict)
-    if (strict and parts) or (net.state_dict() and loadable == 0):
-        strict_option = key_path.replace('pretrain_network_', 'strict_load_')
-        hint = f'; set {strict_option}: false to load the keys that fit' if loadable else ''
+    if (strict and parts) or loadable < MIN_LOADABLE:
+        strict_option = (options_of or key_path).replace('pretrain_network_', 'strict_load_')
+        hint = (f'; set {strict_option}: false to load the keys that fit' if loadable >= MIN_LOADABLE else
+                f'; only {loadable:.1%} of its weights would load')
         raise FlareSRError(f'{key_path}: {path} does not fit {type(net).__name__}: ' + ', '.join(parts) +
                            ' (a checkpoint of another network or size?)' + hint)
 
 
-def load_checked_state_dict(net, load_path, key_path, strict=True, param_key='params'):
+def load_checked_state_dict(net, load_path, key_path, strict=True, param_key='params', options_of=None):
     """The state_dict of network checkpoint ``load_path`` for the bare ``net``, loaded as weights only, chosen as
     BasicSR does (``network_state_dict``) and checked to fit (``check_fits``); every misuse is one FlareSRError
-    naming ``key_path`` (e.g. ``path.pretrain_network_g``)."""
+    naming ``key_path`` (e.g. ``path.pretrain_network_g``). ``options_of``: the ``path.pretrain_network_<x>`` whose
+    ``strict_load_<x>`` and ``param_key_<x>`` apply, when ``key_path`` is another key (``cascade.main_ensemble[0]``)."""
     checkpoint = load_weights_only(load_path, key_path)
-    state_dict = network_state_dict(checkpoint, load_path, param_key, key_path)
-    check_fits(net, state_dict, load_path, key_path, strict)
+    state_dict = network_state_dict(checkpoint, load_path, param_key, key_path, options_of)
+    check_fits(net, state_dict, load_path, key_path, strict, options_of)
     return state_dict

@@ -73,6 +73,13 @@ IO_BACKEND = {'type': ('disk', 'lmdb'), 'readonly': BOOL, 'lock': BOOL, 'readahe
 PATH = {'resume_state': (STR, NULL), 'ignore_resume_networks': (LIST, NULL), 'visualization': STR,
         'experiments_root': STR, 'models': STR, 'training_states': STR, 'log': STR, 'results_root': STR}
 PATH_PREFIXES = {'pretrain_network_': (STR, NULL), 'strict_load_': BOOL, 'param_key_': (STR, NULL)}
+FLARE_FLOOR_WARN = 0.1  # val.flare_floor above it (10 % of full scale) undoes most flare: said as a warning
+# BasicSR's make_exp_dirs makes a folder of every other path key's value (basicsr/utils/misc.py)
+BASICSR_UNMADE_PATH_KEYS = ('strict_load', 'pretrain_network', 'resume', 'param_key')
+# flare_sr's own keys and the one section each belongs in: named when one turns up elsewhere
+KEY_HOMES = {'main_ensemble': 'cascade.main_ensemble', 'flare_floor': 'val.flare_floor',
+             'darken_only': 'val.darken_only', 'restore_light_source': 'val.restore_light_source',
+             'cross_fit': 'stage3_source.cross_fit'}
 TRAIN = {
     'total_iter': INT, 'warmup_iter': INT, 'ema_decay': NUMBER, 'scheduler': DICT,
     'net_d_iters': INT, 'net_d_init_iters': INT, 'grad_clip': (NUMBER, NULL), 'use_grad_clip': BOOL,
@@ -384,6 +391,12 @@ def closest(key, known, cutoff=0.8):
     return close[0] if close else None
 
 
+def home_hint(key, key_path):
+    """`` (it belongs in X)`` when ``key``, one of flare_sr's own keys (``KEY_HOMES``), is at ``key_path``, else ''."""
+    home = KEY_HOMES.get(str(key))
+    return f' (it belongs in {home})' if home and home != key_path else ''
+
+
 def suggestion(key, known, cutoff=0.8):
     """`` (did you mean X?)`` when ``key`` is a likely typo of one of ``known`` (:func:`closest`), else ''."""
     close = closest(key, known, cutoff)
@@ -403,7 +416,8 @@ def strict_keys(values, known, key_path):
     problems = []
     for key in values:
         if key not in known:
-            hint = suggestion(key, known) or f' (known: {", ".join(sorted(map(str, known)))})'
+            hint = home_hint(key, f'{key_path}.{key}') or suggestion(key, known) or \
+                f' (known: {", ".join(sorted(map(str, known)))})'
             problems.append(f'{key_path}.{key}: unknown key{hint}')
     return problems
 
@@ -583,14 +597,22 @@ class OptionChecker:
                 net = self._network(opt, f'network_{role}')
             except Exception:  # noqa: BLE001  (a bad network option is reported on its own key)
                 continue
-            try:
-                load_checked_state_dict(net, load_path, f'path.{key}', paths.get(f'strict_load_{role}', True) is not
-                                        False, paths.get(f'param_key_{role}', 'params'))
-            except FlareSRError as error:
-                self.problems.append(str(error))
+            strict = paths.get(f'strict_load_{role}', True) is not False
+            param_key = paths.get(f'param_key_{role}', 'params')
+            members = [(f'path.{key}', load_path)]
+            ensemble = (opt.get('cascade') or {}).get('main_ensemble') if role == 'main' else None
+            members += [(f'cascade.main_ensemble[{index}]', osp.expanduser(member)) for index, member in
+                        enumerate(ensemble if isinstance(ensemble, list) else []) if isinstance(member, str)
+                        and osp.isfile(osp.expanduser(member))]  # CascadeModel's checkpoint ensemble
+            for key_path, member in members:
+                try:
+                    load_checked_state_dict(net, member, key_path, strict, param_key, options_of=f'path.{key}')
+                except FlareSRError as error:
+                    self.problems.append(str(error))
 
     def _warn_unknown(self, key_path, key, known, reader='flare_sr'):
-        self.warnings.append(f'{key_path}: not read by {reader}, ignored{suggestion(key, known)}')
+        hint = home_hint(key, key_path) or suggestion(key, known)
+        self.warnings.append(f'{key_path}: not read by {reader}, ignored{hint}')
 
     def _value(self, section, key, key_path, expected):
         """Type check of ``section[key]``; a whole-number float where an integer is expected becomes an int."""
@@ -776,7 +798,15 @@ class OptionChecker:
                                  'needs colour; remove it')
 
     def _path(self, paths):
-        self._keys('path', paths, PATH, prefixes=PATH_PREFIXES)
+        known = list(PATH) + [f'{prefix}<x>' for prefix in PATH_PREFIXES]
+        made = [key for key in paths if key not in PATH and not str(key).startswith(tuple(PATH_PREFIXES))
+                and not any(part in str(key) for part in BASICSR_UNMADE_PATH_KEYS)]
+        for key in made:  # BasicSR's make_exp_dirs would os.makedirs its value (a list or null: a traceback)
+            self.problems.append(f'path.{key}: unknown key; BasicSR would make a folder of its value '
+                                 f'({paths[key]!r}){home_hint(key, f"path.{key}") or suggestion(key, known)}; '
+                                 'remove it')
+        self._keys('path', {key: value for key, value in paths.items() if key not in made}, PATH,
+                   prefixes=PATH_PREFIXES)
         for key, value in paths.items():
             if str(key).startswith('pretrain_network_') or key == 'resume_state':
                 self._existing_path(f'path.{key}', value)
@@ -961,6 +991,9 @@ class OptionChecker:
         if isinstance(floor, (int, float)) and not isinstance(floor, bool) and not 0 <= floor < 1:
             self.problems.append(f'val.flare_floor: {floor!r}, but it is a fraction of full scale in [0, 1) '
                                  '(2 levels of 255: 0.0078; 0: off)')
+        elif isinstance(floor, (int, float)) and not isinstance(floor, bool) and floor > FLARE_FLOOR_WARN:
+            self.warnings.append(f'val.flare_floor: {floor} undoes every change under {floor:.0%} of full scale: the '
+                                 'output is nearly the input (it is a fraction of full scale; 2 levels of 255: 0.0078)')
         if floor and model_cls is not None and not hasattr(model_cls, 'darken_only'):
             self.problems.append(f'val.flare_floor: {model_cls.__name__} does not apply it; use a flare_sr model '
                                  '(HINetModel, Pix2PixModel, CascadeModel) or remove it')
@@ -978,7 +1011,7 @@ class OptionChecker:
             if known is None:
                 self.problems.append(f'cascade: only CascadeModel reads it, not {opt.get("model_type")}; remove it')
             else:
-                self._keys('cascade', cascade, _schema(known), strict=True)
+                self._keys('cascade', cascade, dict(_schema(known), main_ensemble=(LIST, NULL)), strict=True)
                 ensemble = cascade.get('main_ensemble')
                 for index, value in enumerate(ensemble if isinstance(ensemble, list) else []):
                     if isinstance(value, str):

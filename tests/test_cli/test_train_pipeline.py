@@ -122,6 +122,22 @@ def test_pipeline_resumes_an_interrupted_stage_and_skips_finished_ones(tmp_path,
             shutil.rmtree(os.path.join(repo_root, 'tb_logger', name), ignore_errors=True)
 
 
+def _run_pipeline(command, repo_root):
+    """train_pipeline.py's ``command`` run from the repository, which must succeed."""
+    run = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=400)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    return run
+
+
+def _remove_runs(repo_root, names):
+    """The experiments (archived ones too) and TensorBoard folders of ``names``."""
+    for name in names:
+        pattern = os.path.join(repo_root, 'experiments', name)
+        for folder in glob.glob(pattern) + glob.glob(f'{pattern}_archived_*'):
+            shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(os.path.join(repo_root, 'tb_logger', name), ignore_errors=True)
+
+
 @pytest.mark.slow
 def test_cross_fit_trains_fold_models_side_by_side_and_feeds_stage3_their_out_of_fold_outputs(tmp_path, repo_root):
     tag = f'pytest_crossfit_{os.getpid()}'
@@ -134,8 +150,7 @@ def test_cross_fit_trains_fold_models_side_by_side_and_feeds_stage3_their_out_of
     experiments = os.path.join(repo_root, 'experiments')
     folds = [f'{names[0]}_fold{k}of2' for k in (1, 2)]
     try:
-        run = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=400)
-        assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+        run = _run_pipeline(command, repo_root)
         for k, fold in enumerate(folds, start=1):
             assert f'stage I.{k} (Pix2Pix, fold {k}/2, {fold}): training with' in run.stdout
             assert os.path.isfile(os.path.join(experiments, fold, 'models', 'net_g_latest.pth'))
@@ -148,10 +163,18 @@ def test_cross_fit_trains_fold_models_side_by_side_and_feeds_stage3_their_out_of
         assert 'stage-III data: 8 stage-I outputs (4 out of fold) -> 32 patch pairs' in run.stdout
         again = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=200)
         assert again.returncode == 0 and again.stdout.count('done, skipped') == 5, again.stdout[-3000:]
+        # An input of stage III's source changes: its data is rebuilt, and stage III, trained on the old data, moves
+        # aside (nothing deleted) and trains anew instead of being skipped as done.
+        os.utime(tmp_path / 'train' / 'lq' / 'train_input_0.png', ns=(1, 10 ** 18))
+        rebuilt = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=200)
+        assert rebuilt.returncode == 0, (rebuilt.stdout + rebuilt.stderr)[-3000:]
+        assert rebuilt.stdout.count('done, skipped') == 4
+        assert f'stage III (HINet, {names[2]}): training' in rebuilt.stdout
+        archived = glob.glob(os.path.join(experiments, f'{names[2]}_archived_*'))
+        assert len(archived) == 1 and os.path.isfile(os.path.join(archived[0], 'models', 'net_g_latest.pth'))
+        assert 'its data was rebuilt' in rebuilt.stderr
     finally:
-        for name in [*names, *folds, tag]:
-            shutil.rmtree(os.path.join(experiments, name), ignore_errors=True)
-            shutil.rmtree(os.path.join(repo_root, 'tb_logger', name), ignore_errors=True)
+        _remove_runs(repo_root, [*names, *folds, tag])
 
 
 @pytest.mark.slow
@@ -180,8 +203,7 @@ def test_cross_fit_on_the_full_size_recipe_stage_one_on_an_lmdb_of_a_split_csv(t
     experiments = os.path.join(repo_root, 'experiments')
     folds = [f'{names[0]}_fold{k}of2' for k in (1, 2)]
     try:
-        run = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=400)
-        assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+        run = _run_pipeline(command, repo_root)
         # photos dealt one by one to the lighter fold: 10000, 10002, 10004 -> fold 1; 10001, 10003 -> fold 2
         held_out = [{10000, 10002, 10004}, {10001, 10003}]
         for k, fold in enumerate(folds, start=1):
@@ -194,9 +216,7 @@ def test_cross_fit_on_the_full_size_recipe_stage_one_on_an_lmdb_of_a_split_csv(t
             assert os.path.isfile(os.path.join(experiments, fold, 'models', 'net_g_latest.pth'))
         assert 'stage-III data: 10 stage-I outputs (5 out of fold)' in run.stdout
     finally:
-        for name in [*names, *folds, tag]:
-            shutil.rmtree(os.path.join(experiments, name), ignore_errors=True)
-            shutil.rmtree(os.path.join(repo_root, 'tb_logger', name), ignore_errors=True)
+        _remove_runs(repo_root, [*names, *folds, tag])
 
 
 def test_derived_keys_are_filled_in_and_a_different_value_is_overridden_with_one_line(tmp_path, capsys):

@@ -56,3 +56,16 @@ def test_the_checker_refuses_a_text_floor_and_a_model_that_does_not_apply_it(tmp
               network_g=dict(type='HINet', in_chn=3, wf=8, depth=2), val=dict(flare_floor=0.01))
     assert 'val.flare_floor: SRModel does not apply it; use a flare_sr model (HINetModel, Pix2PixModel, ' \
            'CascadeModel) or remove it' in OptionChecker(is_train=False).check(sr)
+
+
+def test_a_floor_of_most_of_full_scale_is_warned_and_one_in_the_wrong_section_named(tmp_path):
+    _, _, paths = cascade_checkpoints(tmp_path)
+    opt = {k: v for k, v in cascade_options(paths, val=dict(flare_floor=0.5)).items()
+           if k not in ('is_train', 'dist', 'rank', 'world_size')}
+    checker = OptionChecker(is_train=False)
+    assert checker.check(dict(opt, datasets={})) == []
+    assert any(line.startswith('val.flare_floor: 0.5 undoes every change under 50% of full scale') for line in
+               checker.warnings)
+    wrong = dict(opt, datasets={}, val={}, cascade=dict(flare_floor=0.0078))
+    assert OptionChecker(is_train=False).check(wrong) == ['cascade.flare_floor: unknown key (it belongs in '
+                                                          'val.flare_floor)']

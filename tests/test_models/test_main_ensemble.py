@@ -1,16 +1,18 @@
 """cascade.main_ensemble: stage I as the mean of several U-Net checkpoints (the cross-fit fold models at test time)."""
 import os
+import shutil
 
 import numpy as np
 import pytest
 import torch
 from basicsr.models import build_model
 
+from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
 from flare_sr.errors import FlareSRError
 from flare_sr.pipeline.cross_fit import fold_name
 from flare_sr.utils.img_util import write_image
 from flare_sr.utils.options_check import OptionChecker, load_option_file
-from tests.helpers import cascade_checkpoints, cascade_options, run_cascade_test, save_unet
+from tests.helpers import UNET, cascade_checkpoints, cascade_options, run_cascade_test, save_unet
 
 
 def _members(tmp_path):
@@ -37,32 +39,67 @@ def test_stage_one_is_the_mean_of_the_checkpoints_outputs_before_the_clamp(tmp_p
 
 
 @pytest.mark.parametrize('case, message', [
-    ('duplicate of main', r'^cascade.main_ensemble\[0\]: .*net_main.pth is already in the ensemble as '
+    ('duplicate of main', r'^cascade.main_ensemble\[0\]: .*net_main.pth holds the same bytes as '
                           r'path.pretrain_network_main; list each checkpoint once$'),
-    ('listed twice', r'^cascade.main_ensemble\[1\]: .*fold1.pth is already in the ensemble as '
+    ('a byte copy of main', r'^cascade.main_ensemble\[0\]: .*copy.pth holds the same bytes as '
+                            r'path.pretrain_network_main; list each checkpoint once$'),
+    ('listed twice', r'^cascade.main_ensemble\[1\]: .*fold1.pth holds the same bytes as '
                      r'cascade.main_ensemble\[0\]; list each checkpoint once$'),
     ('a HINet checkpoint', r'^cascade.main_ensemble\[0\]: .*net_post.pth does not fit Pix2PixUNet'),
+    ('a wider U-Net', r'^cascade.main_ensemble\[0\]: .*wide.pth does not fit Pix2PixUNet: .*; only \d+\.\d% of its '
+                      r'weights would load$'),
+    ('an extra key', r'^cascade.main_ensemble\[0\]: .*extra.pth does not fit Pix2PixUNet: 1 unexpected keys .*; set '
+                     r'path.strict_load_main: false to load the keys that fit$'),
+    ('an EMA-only checkpoint', r"^cascade.main_ensemble\[0\]: .*ema.pth has no 'params' entry \(it holds params_ema\); "
+                               r'set path.param_key_main to the entry that holds the weights$'),
     ('stage I off', r'^cascade.main_ensemble: stage I is switched off \(use_main: false\); remove the ensemble'),
     ('no main checkpoint', r'^cascade.main_ensemble: set path.pretrain_network_main too'),
     ('not a path', r'^cascade.main_ensemble\[0\]: 3 is not a checkpoint path$'),
+    ('a string', r"^cascade.main_ensemble: expected a list of checkpoint paths, got '.*fold1.pth'$"),
 ])
 def test_a_wrong_ensemble_is_one_line(tmp_path, case, message):
     _, paths, extra = _members(tmp_path)
     ensemble, switches, path = extra, {}, dict(pretrain_network_main=paths['main'], pretrain_network_post=paths['post'])
     if case == 'duplicate of main':
         ensemble = [paths['main']]
+    elif case == 'a byte copy of main':
+        ensemble = [shutil.copy(paths['main'], tmp_path / 'copy.pth')]
     elif case == 'listed twice':
         ensemble = [extra[0], extra[0]]
     elif case == 'a HINet checkpoint':
         ensemble = [paths['post']]
+    elif case == 'a wider U-Net':
+        torch.save({'params': Pix2PixUNet(**dict(UNET, num_feat=16)).state_dict()}, tmp_path / 'wide.pth')
+        ensemble = [str(tmp_path / 'wide.pth')]
+    elif case == 'an extra key':
+        torch.save({'params': dict(torch.load(extra[0])['params'], extra=torch.zeros(1))}, tmp_path / 'extra.pth')
+        ensemble = [str(tmp_path / 'extra.pth')]
+    elif case == 'an EMA-only checkpoint':
+        torch.save({'params_ema': torch.load(extra[0])['params']}, tmp_path / 'ema.pth')
+        ensemble = [str(tmp_path / 'ema.pth')]
     elif case == 'stage I off':
         switches = dict(use_main=False)
     elif case == 'no main checkpoint':
         path['pretrain_network_main'] = None
     elif case == 'not a path':
         ensemble = [3]
+    elif case == 'a string':
+        ensemble = extra[0]
     opt = cascade_options(paths, path=path, cascade=dict(main_ensemble=ensemble, **switches))
     with pytest.raises(FlareSRError, match=message):
+        build_model(opt)
+
+
+def test_non_strict_loading_still_refuses_a_member_of_which_no_weight_fits(tmp_path):
+    """path.strict_load_main: false loads what fits; a file of which no weight fits (batch norm's step counters do
+    not count) is still refused, rather than averaging a network of random weights into stage I."""
+    _, paths, _ = _members(tmp_path)
+    torch.save({'params': Pix2PixUNet(**dict(UNET, num_feat=16)).state_dict()}, tmp_path / 'wide.pth')
+    opt = cascade_options(paths, path=dict(pretrain_network_main=paths['main'], pretrain_network_post=paths['post'],
+                                           strict_load_main=False),
+                          cascade=dict(main_ensemble=[str(tmp_path / 'wide.pth')]))
+    with pytest.raises(FlareSRError, match=r'wide.pth does not fit Pix2PixUNet: .*keys of another shape.*; only '
+                                           r'\d+\.\d% of its weights would load$'):
         build_model(opt)
 
 
@@ -79,6 +116,27 @@ def test_the_checker_names_a_missing_or_misspelt_member_before_anything_runs(tmp
     assert any(line.startswith('cascade.main_ensembles: unknown key') and 'main_ensemble' in line for line in typo)
     single = OptionChecker(is_train=False).check(dict(opt, datasets={}, cascade=dict(main_ensemble=extra[0])))
     assert any(line.startswith('cascade.main_ensemble:') and 'a list' in line for line in single)
+    assert OptionChecker(is_train=False).check(dict(opt, datasets={}, cascade=dict(main_ensemble=None))) == []
+    torch.save({'params': Pix2PixUNet(**dict(UNET, num_feat=16)).state_dict()}, tmp_path / 'wide.pth')
+    misfit = OptionChecker(is_train=False).check(dict(opt, datasets={}, cascade=dict(main_ensemble=[
+        extra[0], str(tmp_path / 'wide.pth')])))  # a member of another size: said before anything is created
+    assert len(misfit) == 1 and misfit[0].startswith(f'cascade.main_ensemble[1]: {tmp_path / "wide.pth"} does not '
+                                                     'fit Pix2PixUNet')
+
+
+def test_an_ensemble_in_the_wrong_section_is_named_where_it_belongs(tmp_path):
+    _, paths, extra = _members(tmp_path)
+    opt = {k: v for k, v in cascade_options(paths).items() if k not in ('is_train', 'dist', 'rank', 'world_size')}
+    in_path = dict(opt, datasets={}, path=dict(opt['path'], main_ensemble=extra))
+    assert OptionChecker(is_train=False).check(in_path) == [  # BasicSR would os.makedirs the list: a traceback
+        f'path.main_ensemble: unknown key; BasicSR would make a folder of its value ({extra!r}) (it belongs in '
+        'cascade.main_ensemble); remove it']
+    checker = OptionChecker(is_train=False)
+    assert checker.check(dict(opt, datasets={}, val=dict(opt['val'], main_ensemble=extra))) == []
+    assert 'val.main_ensemble: not read by flare_sr, ignored (it belongs in cascade.main_ensemble)' in checker.warnings
+    typo = OptionChecker(is_train=False).check(dict(opt, datasets={}, path=dict(opt['path'], modles='x')))
+    assert typo == ["path.modles: unknown key; BasicSR would make a folder of its value ('x') (did you mean models?); "
+                    'remove it']
 
 
 def test_test_py_stops_on_a_missing_member_in_one_line_and_writes_nothing(tmp_path):

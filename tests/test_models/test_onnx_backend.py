@@ -142,3 +142,12 @@ def test_an_ensemble_cascade_with_a_flare_floor_runs_the_same_in_onnxruntime(tmp
     assert np.abs(torch_out - ort_out).max() <= 1
     change = np.abs(torch_out - np.asarray(photo, int))
     assert (change > 0).mean() > 0.05 and ((change > 0) & (change <= 1)).mean() < 0.01  # faint changes undone
+    # The graph holds the ensemble: options that now name one member less would run it silently.
+    opt['cascade']['main_ensemble'] = opt['cascade']['main_ensemble'][:1]
+    with open(option_file, 'w', encoding='utf-8') as handle:
+        yaml.safe_dump(opt, handle)
+    code, err = infer_in_process(capsys, *common, '--output', tmp_path / 'ort2', '--backend', 'onnxruntime',
+                                 '--onnx', tmp_path / 'model.onnx')
+    assert code != 0 and err.strip().splitlines()[-1].endswith(
+        'model.onnx: exported from other checkpoints than the options name (cascade.main_ensemble[1] differs); export '
+        'it again with scripts/export_onnx.py')

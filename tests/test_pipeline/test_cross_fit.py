@@ -134,7 +134,9 @@ def test_each_fold_model_trains_without_its_photos(tmp_path):
             ('dataroot_gt', None, 'pix2pix.yml: datasets.train.dataroot_gt: missing'),
             ('dataroot_gt', str(tmp_path / 'clean_imgs'), f'dataroot_gt: {tmp_path / "clean_imgs"}: image folder not'),
             ('meta_info_file', 'list.txt', 'pix2pix.yml: datasets.train.meta_info_file: .*list.txt'),
-            ('type', 'Flare7kPairDataset', 'type: Flare7kPairDataset; stage3_source.cross_fit trains fold models on')):
+            ('type', 'Flare7kPairDataset', 'type: Flare7kPairDataset; stage3_source.cross_fit trains fold models on'),
+            ('meta_csv', 'split.csv', 'meta_csv: SyntheticFlareDataset does not read it, so its fold models would '
+                                      'train on every image')):
         broken = dict(stage1, datasets=dict(train=dict(stage1['datasets']['train'], **{key: value})))
         with pytest.raises(FlareSRError, match=message):
             fold_training_lists(settings, broken, 'pix2pix.yml', pairs)
@@ -163,8 +165,10 @@ def test_stage3_data_gives_each_pair_the_output_of_the_fold_model_that_never_saw
     pairs, _ = _photos(tmp_path)
     nets = [save_unet(tmp_path / f'{name}.pth', seed) for seed, name in enumerate(('main', 'fold1', 'fold2'))]
     main_opt = tmp_path / 'pix2pix.yml'
-    main_opt.write_text(yaml.safe_dump(dict(name='p2p', model_type='Pix2PixModel', num_gpu=0, datasets={},
-                                            network_g=dict(type='Pix2PixUNet', **UNET))))
+    # The cascade applies the floor and the light restore after its last stage only: stage III never sees them.
+    stage1 = dict(name='p2p', model_type='Pix2PixModel', num_gpu=0, datasets={},
+                  network_g=dict(type='Pix2PixUNet', **UNET), val=dict(flare_floor=0.5, restore_light_source=True))
+    main_opt.write_text(yaml.safe_dump(stage1))
     out = tmp_path / 'stage3'
     source = dict(main_opt=str(main_opt), main_checkpoint=str(tmp_path / 'main.pth'), tile=dict(size=None),
                   dataroot_lq=str(tmp_path / 'in'), dataroot_gt=str(tmp_path / 'gt'), patch_size=64, stride=64,
@@ -180,6 +184,9 @@ def test_stage3_data_gives_each_pair_the_output_of_the_fold_model_that_never_saw
         fold = photo_fold[('astro', 'cat', 'moto')[number // 2]]
         np.testing.assert_array_equal(packed_lq(out, f'{key}_oof_s0000_0000'), unet_output(nets[1 + fold], lq))
         np.testing.assert_array_equal(packed_lq(out, f'{key}_s0000_0000'), unet_output(nets[0], lq))
+    assert ensure_stage3_data(stage3, 'stage3.yml', progress=False)[1] is False  # unchanged: reused
+    main_opt.write_text(yaml.safe_dump(dict(stage1, val=dict(stage1['val'], darken_only=True))))
+    assert ensure_stage3_data(stage3, 'stage3.yml', progress=False)[1] is True  # what stage III sees changed
 
     save_unet(tmp_path / 'fold2.pth', seed=7)  # a fold model retrained: the data is rebuilt
     assert ensure_stage3_data(stage3, 'stage3.yml', progress=False)[1] is True
@@ -209,8 +216,10 @@ def test_a_pair_named_like_another_pairs_out_of_fold_output_is_refused_before_in
     for seed, name in enumerate(('main', 'fold1', 'fold2')):
         save_unet(tmp_path / f'{name}.pth', seed)
     main_opt = tmp_path / 'pix2pix.yml'
-    main_opt.write_text(yaml.safe_dump(dict(name='p2p', model_type='Pix2PixModel', num_gpu=0, datasets={},
-                                            network_g=dict(type='Pix2PixUNet', **UNET))))
+    # The cascade applies the floor and the light restore after its last stage only: stage III never sees them.
+    stage1 = dict(name='p2p', model_type='Pix2PixModel', num_gpu=0, datasets={},
+                  network_g=dict(type='Pix2PixUNet', **UNET), val=dict(flare_floor=0.5, restore_light_source=True))
+    main_opt.write_text(yaml.safe_dump(stage1))
     out = tmp_path / 'stage3'
     stage3 = dict(datasets=dict(train=dict(dataroot_lq=str(out / 'lq.lmdb'), dataroot_gt=str(out / 'gt.lmdb'))),
                   stage3_source=dict(main_opt=str(main_opt), main_checkpoint=str(tmp_path / 'main.pth'),
@@ -225,19 +234,31 @@ def test_a_pair_named_like_another_pairs_out_of_fold_output_is_refused_before_in
     assert not (tmp_path / 'stage3_images').exists()  # nothing was written
 
 
-def test_a_trained_fold_whose_photos_changed_is_refused_and_nothing_is_deleted(tmp_path):
-    from flare_sr.pipeline.stages import check_fold_unchanged
+def test_a_started_fold_whose_photos_changed_is_refused_and_nothing_is_deleted(tmp_path):
+    """A fold model started on other photos (trained, or interrupted: train.py would resume it) stops the run, whatever
+    the way stage I now reads its data; the same photos in another order do not."""
+    from flare_sr.pipeline.stages import _marked_done, check_fold_unchanged
 
-    meta, marker = tmp_path / 'fold1of2_train.txt', tmp_path / 'stage_I.1.done'
+    meta, marker, experiment = tmp_path / 'fold1of2_train.txt', tmp_path / 'stage_I.1.done', tmp_path / 'p2p_fold1of2'
     write_text(str(meta), 'clean_cat_0.png\nclean_cat_1.png\n')
-    check_fold_unchanged(str(meta), 'clean_astro_0.png\n', str(marker))  # not trained yet: any list will do
+    check_fold_unchanged(str(meta), 'clean_astro_0.png\n', str(experiment), str(marker))  # not started: any list
+    experiment.mkdir()  # started (interrupted: no done marker yet)
+    check_fold_unchanged(str(meta), 'clean_cat_1.png\nclean_cat_0.png\n', str(experiment), str(marker))  # the same
+    with pytest.raises(FlareSRError) as error:  # new groups moved a photo: the model saw another fold's photos
+        check_fold_unchanged(str(meta), 'clean_astro_0.png\nclean_cat_0.png\n', str(experiment), str(marker))
+    assert str(error.value) == (f'{meta}: the photos of this fold changed since {os.path.relpath(experiment)} was '
+                                f'trained on them; delete {os.path.relpath(experiment)} to train it again')
     marker.write_text('{"experiment": "p2p_fold1of2"}')
-    check_fold_unchanged(str(meta), 'clean_cat_0.png\nclean_cat_1.png\n', str(marker))  # unchanged: reused
-    with pytest.raises(FlareSRError) as error:  # new groups moved a photo: the trained model saw another fold's photos
-        check_fold_unchanged(str(meta), 'clean_astro_0.png\nclean_cat_0.png\n', str(marker))
-    assert str(error.value) == (f'{meta}: the photos of this fold changed since experiments/p2p_fold1of2 was trained '
-                                f'on them; delete {marker} and experiments/p2p_fold1of2 to train it again')
-    assert marker.is_file() and meta.read_text() == 'clean_cat_0.png\nclean_cat_1.png\n'
+    csv_selection = str(tmp_path / 'fold1of2_train.csv')  # stage I now reads a split CSV: the .txt still counts
+    with pytest.raises(FlareSRError, match=f'^{meta}: the photos of this fold changed since .* delete '
+                                           f'{os.path.relpath(experiment)} and {os.path.relpath(marker)} to train'):
+        check_fold_unchanged(csv_selection, 'img_id,input_img,label_img,fold\n', str(experiment), str(marker))
+    meta.unlink()  # a started model without a record of its photos
+    with pytest.raises(FlareSRError, match=r'p2p_fold1of2: exists, but .*fold1of2_train.txt does not record'):
+        check_fold_unchanged(str(meta), 'clean_cat_0.png\n', str(experiment), str(marker))
+    assert marker.is_file() and experiment.is_dir()
+    assert _marked_done(str(marker), {'name': 'p2p_fold1of2'})
+    assert not _marked_done(str(marker), {'name': 'p2p_fold1of3'})  # a fold model of another K has the same label
 
 
 def _split_pairs(tmp_path):
@@ -287,7 +308,7 @@ def test_a_stage_one_with_its_own_meta_info_file_keeps_to_it(tmp_path):
     assert len(dataset) == 2 and opt['meta_info_file'] == str(tmp_path / 'fold2of2_train.txt')
 
 
-def test_a_stage_one_on_lmdbs_gets_the_patch_keys_of_the_other_photos(tmp_path):
+def test_a_stage_one_on_lmdbs_gets_the_patch_keys_of_the_other_photos(tmp_path, capsys):
     pairs, split, train = _split_pairs(tmp_path)
     rows = read_split_csv(split)
     lq_dir, gt_dir = train['dataroot_lq'], train['dataroot_gt']
@@ -303,6 +324,14 @@ def test_a_stage_one_on_lmdbs_gets_the_patch_keys_of_the_other_photos(tmp_path):
         opt, dataset = _fold_dataset(tmp_path, stage1, kind, lists, fold)
         assert 'meta_csv' not in opt and 'fold' not in opt  # the key list replaces stage I's own selection
         assert len(dataset) == len(lists[fold]) and dataset[0]['gt'].shape == (3, 32, 32)
+    assert capsys.readouterr().err == ''
+    own = tmp_path / 'own.txt'  # stage I's own key list: an error in it names that key, not the LMDB
+    own.write_text('train_10000_s0000_0000\nphoto_9_s0000_0000\n')
+    with pytest.raises(FlareSRError, match=r'^pix2pix.yml: datasets.train.meta_info_file: .*own.txt: key '
+                                           r'photo_9_s0000_0000 is not in'):
+        fold_training_lists(settings, dict(stage1, datasets=dict(train=dict(lmdb, meta_csv=None, fold=None,
+                                                                            meta_info_file=str(own)))),
+                            'pix2pix.yml', pairs)
     # An LMDB packed under other keys (here: Flare7K-style numbering) cannot be matched to stage III's photos.
     other = tmp_path / 'other'
     for k in range(2):
@@ -315,3 +344,9 @@ def test_a_stage_one_on_lmdbs_gets_the_patch_keys_of_the_other_photos(tmp_path):
                                            r"are not the files of stage III's pairs; pack stage I's LMDB from stage "
                                            r"III's pairs"):
         fold_training_lists(settings, dict(stage1, datasets=dict(train=foreign)), 'pix2pix.yml', pairs)
+    # Partly matching: those images would be in every fold, so the run says so.
+    mixed = pairs[:3]  # stage III without 10003 and 10004: their patches match no pair
+    kind, lists = fold_training_lists(settings, stage1, 'pix2pix.yml', mixed)
+    assert 'note: pix2pix.yml: 2 of the images in stage I\'s LMDB (e.g. train_10003) are no stage-III pair; every ' \
+           'fold model trains on them' in capsys.readouterr().err
+    assert all(key.startswith(('train_10003', 'train_10004')) for key in set(lists[0]) & set(lists[1]))

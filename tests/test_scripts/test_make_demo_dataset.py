@@ -70,7 +70,8 @@ def test_photo_groups_name_every_training_file_with_its_scene(tmp_path):
     settings = cross_fit_settings({'cross_fit': {'folds': 2, 'groups': str(root / 'train_photos.csv')}}, 'demo')
     pairs = pair_paths(root / 'train_input_img', root / 'train_label_img')
     stage1 = {'datasets': {'train': {'type': 'SyntheticFlareDataset', 'dataroot_gt': str(root / 'train_clean_img')}}}
-    lists = fold_training_lists(settings, stage1, 'pix2pix.yml', pairs)
+    kind, lists = fold_training_lists(settings, stage1, 'pix2pix.yml', pairs)
+    assert kind == 'files'
     folds = pair_folds(settings, pairs)
     for fold, kept in enumerate(lists):
         held_out = {groups[os.path.basename(gt)] for (_, _, gt), f in zip(pairs, folds) if f == fold}
