@@ -13,6 +13,7 @@ onnx and onnxruntime are optional (``pip install -e ".[onnx]"``); they are impor
 when used.
 """
 import json
+import sys
 import warnings
 from os import path as osp
 
@@ -49,15 +50,16 @@ class TileModule(torch.nn.Module):
 
 
 def checkpoint_digests(opt):
-    """{option key: sha256} of the checkpoint files a test option file names (``path.pretrain_network_*``,
-    ``cascade.main_ensemble``): what an export was made from, and what the options of a run with it name."""
+    """{option key: sha256, or None where the file is not on this machine} of the checkpoint files a test option file
+    names (``path.pretrain_network_*``, ``cascade.main_ensemble``): what an export was made from, and what the options
+    of a run with it name."""
     named = [(f'path.{key}', value) for key, value in (opt.get('path') or {}).items()
-             if str(key).startswith('pretrain_network_')]
+             if str(key).startswith('pretrain_network_') and isinstance(value, str)]
     ensemble = (opt.get('cascade') or {}).get('main_ensemble')
     named += [(f'cascade.main_ensemble[{index}]', value)
-              for index, value in enumerate(ensemble if isinstance(ensemble, list) else [])]
-    return {key: sha256_of(osp.expanduser(value)) for key, value in named
-            if isinstance(value, str) and osp.isfile(osp.expanduser(value))}
+              for index, value in enumerate(ensemble if isinstance(ensemble, list) else []) if isinstance(value, str)]
+    return {key: sha256_of(osp.expanduser(value)) if osp.isfile(osp.expanduser(value)) else None
+            for key, value in named}
 
 
 def model_size_multiple(model):
@@ -94,7 +96,8 @@ def export_onnx(model, out_path, opset=OPSET, probe_size=None):
                           dynamic_axes={'tiles': axes, 'restored': axes}, opset_version=opset, dynamo=False)
     layers = getattr(model, 'predicts_flare', False)  # DeflareModel: image and flare layer, 6 channels
     metadata = {'model_type': type(model).__name__, 'size_multiple': str(multiple),
-                'checkpoints': json.dumps(checkpoint_digests(model.opt), sort_keys=True),
+                'checkpoints': json.dumps({key: digest for key, digest in checkpoint_digests(model.opt).items()
+                                           if digest}, sort_keys=True),
                 'input': 'tiles: Bx3xHxW float32 in [0,1], H and W multiples of size_multiple',
                 'output': 'restored: Bx6xHxW float32 in [0,1], channels 0-2 the image, 3-5 the flare layer' if layers
                 else 'restored: Bx3xHxW float32 in [0,1]'}
@@ -140,9 +143,9 @@ class OnnxRuntimePredictor:
         self.size_multiple = int(metadata['size_multiple'])
         self.model_type = metadata.get('model_type', '?')
         self.path = onnx_path
-        named = checkpoint_digests(opt) if checkpoints is None else checkpoints
-        self._check_checkpoints(metadata.get('checkpoints'), named)
         self.channels = self._check_signature()
+        self._check_checkpoints(metadata.get('checkpoints'), checkpoint_digests(opt) if checkpoints is None
+                                else checkpoints)
         self.predicts_flare = self.channels == 6  # DeflareModel's image and flare layer
         self.flare_layer = None  # the flare of the last predict (1x3xHxW CPU, [0, 1]) for a 6-channel graph
         self.opt = opt
@@ -151,14 +154,19 @@ class OnnxRuntimePredictor:
     def _check_checkpoints(self, recorded, named):
         """FlareSRError when the options name other checkpoints (``named``: ``checkpoint_digests``) than the graph was
         exported from (a changed ``cascade.main_ensemble``, a retrained model): the graph would run, silently, without
-        them. Exports without the record (before it existed) and options that name no checkpoint are not checked."""
-        if not recorded or not named:
+        them. A checkpoint not on this machine (a deployment with the graph alone) is not compared; an export without
+        the record (made before it existed) gets a note."""
+        if not named:
+            return
+        if not recorded:
+            print(f'note: {self.path} does not record the checkpoints it was exported from (an older export); it is '
+                  'not compared with the options', file=sys.stderr, flush=True)
             return
         exported = json.loads(recorded)
-        if sorted(exported.values()) != sorted(named.values()):
-            differing = next((key for key, digest in named.items() if exported.get(key) != digest),
-                             next(iter(set(exported) - set(named)), 'the checkpoints'))
-            raise FlareSRError(f'{self.path}: exported from other checkpoints than the options name ({differing} '
+        differing = [key for key, digest in named.items() if digest is not None and exported.get(key) != digest]
+        differing += sorted(set(exported) - set(named))  # no longer named (a member dropped from the ensemble)
+        if differing:
+            raise FlareSRError(f'{self.path}: exported from other checkpoints than the options name ({differing[0]} '
                                'differs); export it again with scripts/export_onnx.py')
 
     def _check_signature(self):

@@ -268,10 +268,10 @@ def fold_options(stage1_opt, fold, folds, kind, selection):
 
 
 def selection_members(text, path):
-    """What a fold selection's ``text`` selects, order aside: its lines (file names, patch keys) or, for a split CSV
-    (``path`` ending in .csv), its rows' (input_img, label_img)."""
+    """The photos a fold selection's ``text`` selects, order aside: its lines (file names, patch keys) or, for a split
+    CSV (``path`` ending in .csv), its rows' label files, which a folder selection of the same pairs names too."""
     if path.endswith('.csv'):
-        return {(row.get('input_img'), row.get('label_img')) for row in csv.DictReader(io.StringIO(text))}
+        return {row.get('label_img') for row in csv.DictReader(io.StringIO(text))}
     return {line.strip() for line in text.splitlines() if line.strip()}
 
 

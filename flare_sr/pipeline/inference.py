@@ -159,7 +159,9 @@ def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_e
         raise FlareSRError(f'{onnx_path}: --onnx ' + ('is a folder, not a file' if osp.isdir(onnx_path) else
                                                       'file not found'))
     full = load_option_file(option_file)
-    opt = dict(full, datasets={}, path={})  # checkpoints are not loaded, only compared with the export's
+    opt = dict(full, datasets={}, path={})  # checkpoints are not loaded (nor needed), only compared with the export's
+    if isinstance(full.get('cascade'), dict):
+        opt['cascade'] = {key: value for key, value in full['cascade'].items() if key != 'main_ensemble'}
     opt.pop('train', None)
     problems = OptionChecker(is_train=False).check(opt)
     if problems:

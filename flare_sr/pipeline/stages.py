@@ -246,12 +246,20 @@ def resolve(option_files, pipeline_dir):
         kind, lists = fold_training_lists(cross_fit, opts['stage1'], option_files['stage1'],
                                           select_pairs(source, option_files['stage3']))
         os.makedirs(pipeline_dir, exist_ok=True)
+        planned_folds, stale = [], []
         for fold, units in enumerate(lists):
             selection, text = fold_selection(kind, pipeline_dir, fold, len(lists), units)
             opt = fold_options(opts['stage1'], fold, len(lists), kind, selection)
-            marker = osp.join(pipeline_dir, f'stage_I.{fold + 1}.done')
-            check_fold_unchanged(selection, text, experiment_dir(opt), marker)
+            stale += fold_change(selection, text, opt, osp.join(pipeline_dir, f'stage_I.{fold + 1}.done'))
+            planned_folds.append((selection, text, opt))
+        if stale:  # every fold at once, so that one run says all there is to delete
+            raise FlareSRError(f'{pipeline_dir}: fold models were trained on other photos than their folds now hold; '
+                               f'delete {" and ".join(osp.relpath(path) for path in stale)} to train them again')
+        for selection, text, opt in planned_folds:
             write_text(selection, text)
+            for path in recorded_selections(selection):  # an equal record of the other kind (fold_change said so)
+                if path != selection:
+                    os.remove(path)
             folds.append(opt)
         if (opts['stage1'].get('path') or {}).get('pretrain_network_g'):
             print(f"note: {option_files['stage1']}: path.pretrain_network_g: the fold models start from it too; "
@@ -289,27 +297,30 @@ def archive_stale_stage(label, opt, pipeline_dir):
           f'{osp.relpath(archived)}; stage {label} trains anew', file=sys.stderr, flush=True)
 
 
-def check_fold_unchanged(selection, text, experiment, marker):
-    """A fold model already started on other photos would make in-sample outputs: one error line, nothing deleted.
-
-    Started means its experiment folder exists (trained, or interrupted: ``train.py --auto_resume`` would go on with
-    it). Its photos are those of the selection file recorded when it started, ``.txt`` or ``.csv`` (stage I may read its
-    data another way now); ``text`` is the new selection. Order does not count, only the photos (``selection_members``).
-    ``marker``: the stage's done marker, named in the message when it exists."""
-    if not osp.isdir(experiment):
-        return
+def recorded_selections(selection):
+    """The selection files recorded for a fold model, of either kind (``.txt`` or ``.csv``)."""
     base = osp.splitext(selection)[0]
-    recorded = [path for path in (f'{base}.txt', f'{base}.csv') if osp.isfile(path)]
-    if recorded == [selection]:
-        with open(selection, encoding='utf-8', newline='') as handle:
-            if selection_members(handle.read(), selection) == selection_members(text, selection):
-                return
-    delete = ' and '.join(osp.relpath(path) for path in [experiment, marker] if osp.exists(path))
-    if not recorded:
-        raise FlareSRError(f'{osp.relpath(experiment)}: exists, but {selection} does not record the photos it was '
-                           f'trained on; delete {delete} to train it again')
-    raise FlareSRError(f'{recorded[0]}: the photos of this fold changed since {osp.relpath(experiment)} was trained on '
-                       f'them; delete {delete} to train it again')
+    return [path for path in (f'{base}.txt', f'{base}.csv') if osp.isfile(path)]
+
+
+def fold_change(selection, text, opt, marker):
+    """What to delete before fold model ``opt`` may train on the new selection ``text``: [] when it has not started
+    (no experiment folder) or started on the same photos (``selection_members``: order, and whether stage I reads a
+    folder or a split CSV, aside); else its experiment folder, and its done ``marker`` when that names it. A started
+    model (trained, or interrupted: ``train.py --auto_resume`` would go on with it) on other photos, or without a
+    record of them, would make in-sample outputs."""
+    experiment = experiment_dir(opt)
+    if not osp.isdir(experiment):
+        return []
+    new = selection_members(text, selection)
+    recorded = recorded_selections(selection)
+    same = True
+    for path in recorded:
+        with open(path, encoding='utf-8', newline='') as handle:
+            same = same and selection_members(handle.read(), path) == new
+    if recorded and same:
+        return []
+    return [experiment] + ([marker] if _marked_done(marker, opt) else [])
 
 
 def summary_table(planned):

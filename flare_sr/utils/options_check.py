@@ -42,7 +42,7 @@ import yaml
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
 from flare_sr.errors import FlareSRError
-from flare_sr.utils.checkpoint import load_checked_state_dict
+from flare_sr.utils.checkpoint import load_checked_state_dict, sha256_of
 from flare_sr.utils.light_source import LIGHT_SOURCE_METHODS, restore_light_source_tensor
 from flare_sr.utils.optim import OPTIMIZERS, REFUSED_SCHEDULERS, SCHEDULERS
 from flare_sr.utils.safe_yaml import load_yaml
@@ -604,15 +604,24 @@ class OptionChecker:
             members += [(f'cascade.main_ensemble[{index}]', osp.expanduser(member)) for index, member in
                         enumerate(ensemble if isinstance(ensemble, list) else []) if isinstance(member, str)
                         and osp.isfile(osp.expanduser(member))]  # CascadeModel's checkpoint ensemble
+            seen = {}
             for key_path, member in members:
                 try:
                     load_checked_state_dict(net, member, key_path, strict, param_key, options_of=f'path.{key}')
                 except FlareSRError as error:
                     self.problems.append(str(error))
+                digest = sha256_of(member) if len(members) > 1 else None
+                if digest in seen:  # CascadeModel refuses it too, but only once results/<name> exists
+                    self.problems.append(f'{key_path}: {member} holds the same bytes as {seen[digest]}; list each '
+                                         'checkpoint once')
+                seen.setdefault(digest, key_path)
 
     def _warn_unknown(self, key_path, key, known, reader='flare_sr'):
-        hint = home_hint(key, key_path) or suggestion(key, known)
-        self.warnings.append(f'{key_path}: not read by {reader}, ignored{hint}')
+        home = home_hint(key, key_path)
+        if home:  # one of flare_sr's own keys, misplaced: ignoring it would silently run without it
+            self.problems.append(f'{key_path}: not read here{home}; move it')
+            return
+        self.warnings.append(f'{key_path}: not read by {reader}, ignored{suggestion(key, known)}')
 
     def _value(self, section, key, key_path, expected):
         """Type check of ``section[key]``; a whole-number float where an integer is expected becomes an int."""

@@ -219,6 +219,46 @@ def test_cross_fit_on_the_full_size_recipe_stage_one_on_an_lmdb_of_a_split_csv(t
         _remove_runs(repo_root, [*names, *folds, tag])
 
 
+def test_started_fold_models_are_kept_across_the_way_stage_one_reads_its_photos_and_refused_all_at_once(
+        tmp_path, monkeypatch):
+    """The same photos read from a split CSV instead of the folder: the fold models stand (the old record goes).
+    Other photos: one error naming every started fold model; nothing is deleted."""
+    from flare_sr.pipeline import stages
+
+    files, names = _options(tmp_path, 'pytest_foldkinds')
+    paths = dict(zip(('stage1', 'stage2', 'stage3'), files[1::2]))
+    stage3 = yaml.safe_load(open(paths['stage3']))
+    stage3['stage3_source']['cross_fit'] = dict(folds=2)
+    open(paths['stage3'], 'w').write(yaml.safe_dump(stage3))
+    monkeypatch.setattr(stages, 'ROOT', str(tmp_path))  # the fold experiments live under tmp_path/experiments
+    pipe = str(tmp_path / 'pipe')
+    resolve(paths, pipe)
+    for k in (1, 2):  # both fold models started
+        os.makedirs(tmp_path / 'experiments' / f'{names[0]}_fold{k}of2')
+    rows = [dict(img_id=f'train_{k}', input_img=f'train_input_{k}.png', label_img=f'train_label_{k}.png',
+                 fold='train') for k in range(4)]
+    write_split_csv(tmp_path / 'split.csv', rows)
+    stage1 = yaml.safe_load(open(paths['stage1']))
+    stage1['datasets']['train'].update(meta_csv=str(tmp_path / 'split.csv'), fold='train')
+    open(paths['stage1'], 'w').write(yaml.safe_dump(stage1))
+    resolve(paths, pipe)
+    assert sorted(os.listdir(pipe)) == ['fold1of2_train.csv', 'fold2of2_train.csv']
+    # New photos: pair 4 joins (stage III reads the folder, stage I the CSV), photo 3 leaves stage I's training.
+    write_image(tmp_path / 'train' / 'gt' / 'train_label_4.png', np.full((64, 64, 3), 0.4))
+    write_image(tmp_path / 'train' / 'lq' / 'train_input_4.png', np.full((64, 64, 3), 0.6))
+    new = dict(img_id='train_4', input_img='train_input_4.png', label_img='train_label_4.png', fold='train')
+    write_split_csv(tmp_path / 'split.csv', rows[:3] + [dict(rows[3], fold='val'), new])
+    stage1['datasets']['train']['batch_size_per_gpu'] = 1
+    open(paths['stage1'], 'w').write(yaml.safe_dump(stage1))
+    with pytest.raises(FlareSRError) as error:
+        resolve(paths, pipe)
+    assert str(error.value) == (
+        f'{pipe}: fold models were trained on other photos than their folds now hold; delete '
+        f'{os.path.relpath(tmp_path / "experiments" / f"{names[0]}_fold1of2")} and '
+        f'{os.path.relpath(tmp_path / "experiments" / f"{names[0]}_fold2of2")} to train them again')
+    assert sorted(os.listdir(tmp_path / 'experiments')) == [f'{names[0]}_fold1of2', f'{names[0]}_fold2of2']
+
+
 def test_derived_keys_are_filled_in_and_a_different_value_is_overridden_with_one_line(tmp_path, capsys):
     files, names = _options(tmp_path, 'pytest_derive')
     paths = dict(zip(('stage1', 'stage2', 'stage3'), files[1::2]))

@@ -122,6 +122,10 @@ def test_the_checker_names_a_missing_or_misspelt_member_before_anything_runs(tmp
         extra[0], str(tmp_path / 'wide.pth')])))  # a member of another size: said before anything is created
     assert len(misfit) == 1 and misfit[0].startswith(f'cascade.main_ensemble[1]: {tmp_path / "wide.pth"} does not '
                                                      'fit Pix2PixUNet')
+    copy = str(shutil.copy(paths['main'], tmp_path / 'copy.pth'))  # said before test.py makes results/<name>
+    twice = OptionChecker(is_train=False).check(dict(opt, datasets={}, cascade=dict(main_ensemble=[extra[0], copy])))
+    assert twice == [f'cascade.main_ensemble[1]: {copy} holds the same bytes as path.pretrain_network_main; list each '
+                     'checkpoint once']
 
 
 def test_an_ensemble_in_the_wrong_section_is_named_where_it_belongs(tmp_path):
@@ -131,9 +135,8 @@ def test_an_ensemble_in_the_wrong_section_is_named_where_it_belongs(tmp_path):
     assert OptionChecker(is_train=False).check(in_path) == [  # BasicSR would os.makedirs the list: a traceback
         f'path.main_ensemble: unknown key; BasicSR would make a folder of its value ({extra!r}) (it belongs in '
         'cascade.main_ensemble); remove it']
-    checker = OptionChecker(is_train=False)
-    assert checker.check(dict(opt, datasets={}, val=dict(opt['val'], main_ensemble=extra))) == []
-    assert 'val.main_ensemble: not read by flare_sr, ignored (it belongs in cascade.main_ensemble)' in checker.warnings
+    misplaced = OptionChecker(is_train=False).check(dict(opt, datasets={}, val=dict(opt['val'], main_ensemble=extra)))
+    assert misplaced == ['val.main_ensemble: not read here (it belongs in cascade.main_ensemble); move it']
     typo = OptionChecker(is_train=False).check(dict(opt, datasets={}, path=dict(opt['path'], modles='x')))
     assert typo == ["path.modles: unknown key; BasicSR would make a folder of its value ('x') (did you mean models?); "
                     'remove it']

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from flare_sr.data.lmdb_pack import pack_lmdb
-from flare_sr.data.meta_csv import read_split_csv, resolve_pairs, select_rows, write_split_csv
+from flare_sr.data.meta_csv import read_split_csv, resolve_pairs, select_rows, split_csv_text, write_split_csv
 from flare_sr.data.paired_flare_dataset import PairedFlareDataset
 from flare_sr.data.pairing import pair_paths
 from flare_sr.data.synthetic_flare_dataset import SyntheticFlareDataset
@@ -234,31 +234,32 @@ def test_a_pair_named_like_another_pairs_out_of_fold_output_is_refused_before_in
     assert not (tmp_path / 'stage3_images').exists()  # nothing was written
 
 
-def test_a_started_fold_whose_photos_changed_is_refused_and_nothing_is_deleted(tmp_path):
-    """A fold model started on other photos (trained, or interrupted: train.py would resume it) stops the run, whatever
-    the way stage I now reads its data; the same photos in another order do not."""
-    from flare_sr.pipeline.stages import _marked_done, check_fold_unchanged
+def test_a_started_fold_on_other_photos_is_named_for_deletion_and_nothing_is_deleted(tmp_path, monkeypatch):
+    """A fold model started on other photos (trained, or interrupted: train.py would resume it) must go, whatever
+    the way stage I now reads its data; the same photos in another order, or as a split CSV instead of a folder, not."""
+    from flare_sr.pipeline import stages
 
-    meta, marker, experiment = tmp_path / 'fold1of2_train.txt', tmp_path / 'stage_I.1.done', tmp_path / 'p2p_fold1of2'
-    write_text(str(meta), 'clean_cat_0.png\nclean_cat_1.png\n')
-    check_fold_unchanged(str(meta), 'clean_astro_0.png\n', str(experiment), str(marker))  # not started: any list
-    experiment.mkdir()  # started (interrupted: no done marker yet)
-    check_fold_unchanged(str(meta), 'clean_cat_1.png\nclean_cat_0.png\n', str(experiment), str(marker))  # the same
-    with pytest.raises(FlareSRError) as error:  # new groups moved a photo: the model saw another fold's photos
-        check_fold_unchanged(str(meta), 'clean_astro_0.png\nclean_cat_0.png\n', str(experiment), str(marker))
-    assert str(error.value) == (f'{meta}: the photos of this fold changed since {os.path.relpath(experiment)} was '
-                                f'trained on them; delete {os.path.relpath(experiment)} to train it again')
+    monkeypatch.setattr(stages, 'ROOT', str(tmp_path))
+    opt, marker = {'name': 'p2p_fold1of2'}, tmp_path / 'stage_I.1.done'
+    meta, experiment = tmp_path / 'fold1of2_train.txt', tmp_path / 'experiments' / 'p2p_fold1of2'
+    write_text(str(meta), 'train_label_1.png\ntrain_label_3.png\n')
+    assert stages.fold_change(str(meta), 'other.png\n', opt, str(marker)) == []  # not started: any list
+    experiment.mkdir(parents=True)  # started (interrupted: no done marker yet)
+    assert stages.fold_change(str(meta), 'train_label_3.png\ntrain_label_1.png\n', opt, str(marker)) == []
+    assert stages.fold_change(str(meta), 'train_label_0.png\n', opt, str(marker)) == [str(experiment)]
     marker.write_text('{"experiment": "p2p_fold1of2"}')
-    csv_selection = str(tmp_path / 'fold1of2_train.csv')  # stage I now reads a split CSV: the .txt still counts
-    with pytest.raises(FlareSRError, match=f'^{meta}: the photos of this fold changed since .* delete '
-                                           f'{os.path.relpath(experiment)} and {os.path.relpath(marker)} to train'):
-        check_fold_unchanged(csv_selection, 'img_id,input_img,label_img,fold\n', str(experiment), str(marker))
-    meta.unlink()  # a started model without a record of its photos
-    with pytest.raises(FlareSRError, match=r'p2p_fold1of2: exists, but .*fold1of2_train.txt does not record'):
-        check_fold_unchanged(str(meta), 'clean_cat_0.png\n', str(experiment), str(marker))
-    assert marker.is_file() and experiment.is_dir()
-    assert _marked_done(str(marker), {'name': 'p2p_fold1of2'})
-    assert not _marked_done(str(marker), {'name': 'p2p_fold1of3'})  # a fold model of another K has the same label
+    assert stages.fold_change(str(meta), 'train_label_0.png\n', opt, str(marker)) == [str(experiment), str(marker)]
+    other_k = {'name': 'p2p_fold1of3'}  # the same label, another K: its marker is not this model's
+    (tmp_path / 'experiments' / 'p2p_fold1of3').mkdir()
+    assert stages.fold_change(str(tmp_path / 'fold1of3_train.txt'), 'x\n', other_k, str(marker)) == [
+        str(tmp_path / 'experiments' / 'p2p_fold1of3')]  # started, with no record of its photos
+    csv_selection = str(tmp_path / 'fold1of2_train.csv')  # stage I now reads a split CSV of the same pairs: fine
+    rows = [dict(img_id=f'train_{k}', input_img=f'train_input_{k}.png', label_img=f'train_label_{k}.png', fold='train')
+            for k in (3, 1)]
+    assert stages.fold_change(csv_selection, split_csv_text(rows), opt, str(marker)) == []
+    fewer = stages.fold_change(csv_selection, split_csv_text(rows[:1]), opt, str(marker))
+    assert fewer == [str(experiment), str(marker)]
+    assert marker.is_file() and experiment.is_dir() and meta.is_file()
 
 
 def _split_pairs(tmp_path):
