@@ -39,7 +39,7 @@ from flare_sr.errors import FlareSRError
 from flare_sr.models.hinet_model import final_output
 from flare_sr.models.main_net import restore_image
 from flare_sr.models.tiled_validation import TiledValidationMixin
-from flare_sr.utils.checkpoint import load_checked_state_dict, sha256_of
+from flare_sr.utils.checkpoint import load_checked_state_dict, named_checkpoints, repeated_checkpoints
 
 
 class CheckpointEnsemble(torch.nn.Module):
@@ -141,21 +141,19 @@ class CascadeModel(TiledValidationMixin, BaseModel):
         if main_path is None:
             raise FlareSRError('cascade.main_ensemble: set path.pretrain_network_main too (the ensemble\'s first '
                                'member); without it the mean would include a network of random weights')
-        members = [self.get_bare_model(main)]
-        seen = {sha256_of(main_path): 'path.pretrain_network_main'}
-        for index, load_path in enumerate(paths):
-            key_path = f'cascade.main_ensemble[{index}]'
+        for key_path, load_path in [('path.pretrain_network_main', main_path)] + [
+                (f'cascade.main_ensemble[{index}]', member) for index, member in enumerate(paths)]:
             if not isinstance(load_path, (str, os.PathLike)):
                 raise FlareSRError(f'{key_path}: {load_path!r} is not a checkpoint path')
-            load_path = os.path.expanduser(os.fspath(load_path))
+        named = named_checkpoints(self.opt, 'main')  # the main checkpoint first, then the members
+        members = [self.get_bare_model(main)]
+        for key_path, load_path in named[1:]:
             member = build_network(self.opt['network_main']).to(self.device)
             self._load_checkpoint('main', member, load_path, key_path)  # a missing or bad file: its own message
-            digest = sha256_of(load_path)
-            if digest in seen:
-                raise FlareSRError(f'{key_path}: {load_path} holds the same bytes as {seen[digest]}; list each '
-                                   'checkpoint once')
-            seen[digest] = key_path
             members.append(member)
+        repeated = repeated_checkpoints(named)
+        if repeated:
+            raise FlareSRError(repeated[0])
         return self.model_to_device(CheckpointEnsemble(members))
 
     @property

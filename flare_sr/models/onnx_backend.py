@@ -20,7 +20,7 @@ from os import path as osp
 import torch
 
 from flare_sr.errors import FlareSRError
-from flare_sr.utils.checkpoint import sha256_of
+from flare_sr.utils.checkpoint import named_checkpoints, sha256_of
 from flare_sr.utils.flare_floor import apply_flare_floor
 from flare_sr.utils.light_source import restore_light_source_tensor
 from flare_sr.utils.tiling import tiled_forward
@@ -51,15 +51,8 @@ class TileModule(torch.nn.Module):
 
 def checkpoint_digests(opt):
     """{option key: sha256, or None where the file is not on this machine} of the checkpoint files a test option file
-    names (``path.pretrain_network_*``, ``cascade.main_ensemble``): what an export was made from, and what the options
-    of a run with it name."""
-    named = [(f'path.{key}', value) for key, value in (opt.get('path') or {}).items()
-             if str(key).startswith('pretrain_network_') and isinstance(value, str)]
-    ensemble = (opt.get('cascade') or {}).get('main_ensemble')
-    named += [(f'cascade.main_ensemble[{index}]', value)
-              for index, value in enumerate(ensemble if isinstance(ensemble, list) else []) if isinstance(value, str)]
-    return {key: sha256_of(osp.expanduser(value)) if osp.isfile(osp.expanduser(value)) else None
-            for key, value in named}
+    names (``named_checkpoints``): what an export was made from, and what the options of a run with it name."""
+    return {key: sha256_of(path) if osp.isfile(path) else None for key, path in named_checkpoints(opt)}
 
 
 def model_size_multiple(model):

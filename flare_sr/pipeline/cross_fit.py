@@ -194,6 +194,7 @@ def fold_training_lists(settings, stage1_opt, stage1_file, pairs):
     belongs to would train on everything, its outputs in-sample: refused."""
     groups, fold_of = group_folds(settings, pairs)
     kind, units, names = stage1_units(stage1_opt, stage1_file)
+    what = 'patches' if kind == 'lmdb' else 'training images'
     if kind == 'lmdb':
         pair_group = {lmdb_image_key(key): group_of(gt, groups) for key, _, gt in pairs}
         unit_groups = [pair_group.get(name) or group_of(name, groups) for name in names]
@@ -208,7 +209,7 @@ def fold_training_lists(settings, stage1_opt, stage1_file, pairs):
         unlisted = [name for name in names if groups and _stem(name) not in groups]
     if unlisted:  # an image left out would be its own group, in every fold: a fold model could see its own photo
         raise FlareSRError(f'{settings["groups"]}: lists no group for {unlisted[0]} ({len(unlisted)} of stage I\'s '
-                           f'training {"patches" if kind == "lmdb" else "images"} in {stage1_file} are missing); '
+                           f'{what} in {stage1_file} are missing); '
                            'every image needs its photo\'s group')
     strays = sorted({group for group in unit_groups if not group.startswith('file:')} - set(fold_of))
     if strays:
@@ -216,7 +217,6 @@ def fold_training_lists(settings, stage1_opt, stage1_file, pairs):
               'model trains on its stage-I images', file=sys.stderr, flush=True)
     train = stage1_opt['datasets']['train']
     batch = int(train.get('batch_size_per_gpu') or 1)
-    what = 'patches' if kind == 'lmdb' else 'training images'
     lists = []
     for fold in range(settings['folds']):
         kept = [unit for unit, group in zip(units, unit_groups) if fold_of.get(group) != fold]
@@ -226,8 +226,8 @@ def fold_training_lists(settings, stage1_opt, stage1_file, pairs):
             if kind == 'lmdb':
                 hint = 'pack stage I\'s LMDB from stage III\'s pairs (their img_id or pairing keys), or ' + hint
             raise FlareSRError(f'{settings["where"]}: fold {fold + 1}/{settings["folds"]} would train on all of '
-                               f'stage I\'s {"patches" if kind == "lmdb" else "images"} ({stage1_file}), which are '
-                               f'not the files of stage III\'s pairs; {hint}')
+                               f'stage I\'s {what} ({stage1_file}), which are not the files of stage III\'s pairs; '
+                               f'{hint}')
         if len(kept) * int(train.get('dataset_enlarge_ratio') or 1) < batch:
             raise FlareSRError(f'{settings["where"]}: fold {fold + 1}/{settings["folds"]} leaves stage I '
                                f'{len(kept)} {what}, less than a batch ({stage1_file}: datasets.train.'

@@ -128,8 +128,9 @@ def build_manifest(source, main_opt, pairs, cross_fit=None, pair_fold=None):
         'patch_size': source['patch_size'], 'stride': source['stride'],
         'pairs': [[key, stamp(lq), stamp(gt)] for key, lq, gt in pairs],
     }
-    if stage1_val(main_opt):  # absent otherwise, so that the caches of earlier runs stay current
-        manifest['stage1_val'] = stage1_val(main_opt)
+    val = stage1_val(main_opt)
+    if val:  # absent otherwise, so that the caches of earlier runs stay current
+        manifest['stage1_val'] = val
     if cross_fit is not None:  # absent otherwise, so that the caches of earlier runs stay current
         manifest['cross_fit'] = {'include_main': cross_fit['include_main'],
                                  'folds': pair_fold,

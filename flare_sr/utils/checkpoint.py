@@ -233,6 +233,45 @@ def sha256_of(path, chunk=1 << 20):
     return digest.hexdigest()
 
 
+def named_checkpoints(opt, role=None):
+    """[(option key, path)] of the network checkpoints an option file names, ``~`` expanded, in load order: each
+    ``path.pretrain_network_<x>``, and right after ``path.pretrain_network_main`` each ``cascade.main_ensemble[i]``
+    (CascadeModel's stage I as a mean of checkpoints). ``role``: only ``pretrain_network_<role>`` and, for ``main``,
+    its ensemble. Values that are not paths (``str``, ``os.PathLike``) are left out (the options checker and the model
+    name them); files are not opened."""
+    named = []
+    for key, value in (opt.get('path') or {}).items():
+        key = str(key)
+        if not key.startswith('pretrain_network_') or not isinstance(value, (str, os.PathLike)):
+            continue
+        key_role = key[len('pretrain_network_'):]
+        if role is not None and key_role != role:
+            continue
+        named.append((f'path.{key}', osp.expanduser(os.fspath(value))))
+        ensemble = (opt.get('cascade') or {}).get('main_ensemble') if key_role == 'main' else None
+        named += [(f'cascade.main_ensemble[{index}]', osp.expanduser(os.fspath(member)))
+                  for index, member in enumerate(ensemble if isinstance(ensemble, (list, tuple)) else [])
+                  if isinstance(member, (str, os.PathLike))]
+    return named
+
+
+def repeated_checkpoints(named):
+    """One line for each checkpoint of ``named`` ([(option key, path)]) whose bytes (sha256) equal an earlier entry's:
+    in a mean of checkpoints it would weigh twice. Files not on this machine are skipped; a single entry is not
+    hashed."""
+    if len(named) < 2:
+        return []
+    first, problems = {}, []
+    for key, path in named:
+        if not osp.isfile(path):
+            continue
+        digest = sha256_of(path)
+        if digest in first:
+            problems.append(f'{key}: {path} holds the same bytes as {first[digest]}; list each checkpoint once')
+        first.setdefault(digest, key)
+    return problems
+
+
 def network_state_dict(checkpoint, path, param_key, key_path, options_of=None):
     """The state_dict inside a network checkpoint, as BasicSR chooses it: ``checkpoint[param_key]``, falling back
     to ``'params'`` (``param_key`` None or a bare state_dict: the checkpoint itself). ``'module.'`` prefixes are

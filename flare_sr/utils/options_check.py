@@ -42,7 +42,7 @@ import yaml
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
 from flare_sr.errors import FlareSRError
-from flare_sr.utils.checkpoint import load_checked_state_dict, sha256_of
+from flare_sr.utils.checkpoint import load_checked_state_dict, named_checkpoints, repeated_checkpoints
 from flare_sr.utils.light_source import LIGHT_SOURCE_METHODS, restore_light_source_tensor
 from flare_sr.utils.optim import OPTIMIZERS, REFUSED_SCHEDULERS, SCHEDULERS
 from flare_sr.utils.safe_yaml import load_yaml
@@ -599,22 +599,14 @@ class OptionChecker:
                 continue
             strict = paths.get(f'strict_load_{role}', True) is not False
             param_key = paths.get(f'param_key_{role}', 'params')
-            members = [(f'path.{key}', load_path)]
-            ensemble = (opt.get('cascade') or {}).get('main_ensemble') if role == 'main' else None
-            members += [(f'cascade.main_ensemble[{index}]', osp.expanduser(member)) for index, member in
-                        enumerate(ensemble if isinstance(ensemble, list) else []) if isinstance(member, str)
-                        and osp.isfile(osp.expanduser(member))]  # CascadeModel's checkpoint ensemble
-            seen = {}
-            for key_path, member in members:
+            members = [(key_path, member) for key_path, member in named_checkpoints(opt, role) if osp.isfile(member)]
+            for key_path, member in members:  # with CascadeModel's ensemble, its members too
                 try:
                     load_checked_state_dict(net, member, key_path, strict, param_key, options_of=f'path.{key}')
                 except FlareSRError as error:
                     self.problems.append(str(error))
-                digest = sha256_of(member) if len(members) > 1 else None
-                if digest in seen:  # CascadeModel refuses it too, but only once results/<name> exists
-                    self.problems.append(f'{key_path}: {member} holds the same bytes as {seen[digest]}; list each '
-                                         'checkpoint once')
-                seen.setdefault(digest, key_path)
+            # CascadeModel refuses them too, but only once results/<name> exists
+            self.problems += repeated_checkpoints(members)
 
     def _warn_unknown(self, key_path, key, known, reader='flare_sr'):
         home = home_hint(key, key_path)

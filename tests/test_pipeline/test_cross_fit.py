@@ -125,8 +125,9 @@ def test_each_fold_model_trains_without_its_photos(tmp_path):
                                 'than a batch (pix2pix.yml: datasets.train.batch_size_per_gpu 3); use more groups or '
                                 'fewer folds')
     no_groups = dict(settings, groups=None)  # stage I's clean crops are not the pairs' labels: nothing excluded
-    with pytest.raises(FlareSRError, match=r'fold 1/2 would train on all of stage I\'s images \(pix2pix.yml\), which '
-                                           'are not the files of stage III\'s pairs; list each file with its photo'):
+    with pytest.raises(FlareSRError,
+                       match=r'fold 1/2 would train on all of stage I\'s training images \(pix2pix.yml\), which '
+                             'are not the files of stage III\'s pairs; list each file with its photo'):
         fold_training_lists(no_groups, stage1, 'pix2pix.yml', pairs)
     for key, value, message in (
             ('io_backend', {'type': 'lmdb'}, "needs stage I's images in a folder .* or a PairedFlareDataset's LMDBs"),

@@ -15,7 +15,8 @@ from flare_sr import basicsr_fixes
 from flare_sr.errors import FlareSRError
 from flare_sr.models.hinet_model import HINetModel
 from flare_sr.models.pix2pix_model import Pix2PixModel
-from flare_sr.utils.checkpoint import latest_training_state, load_training_state, load_weights_only
+from flare_sr.utils.checkpoint import (latest_training_state, load_training_state, load_weights_only, named_checkpoints,
+                                       repeated_checkpoints)
 from tests.helpers import Payload, SystemPayload, model_options, train_steps
 
 
@@ -246,3 +247,38 @@ def test_a_bare_pickle_with_a_payload_is_named_not_called_not_a_checkpoint(tmp_p
     assert str(error.value).startswith(f'path.pretrain_network_g: {path}: refused: it holds the Python object '
                                        'posix.system (os.system), which unpickling would call')
     assert not marker.exists()
+
+
+def test_named_checkpoints_lists_every_network_file_with_the_ensemble_after_main(tmp_path, monkeypatch):
+    monkeypatch.setenv('HOME', str(tmp_path))
+    opt = {'path': {'pretrain_network_post': '~/post.pth', 'strict_load_post': True, 'pretrain_network_main': 'm.pth',
+                    'pretrain_network_g': None, 'pretrain_network_d': 3},
+           'cascade': {'main_ensemble': ['~/f1.pth', None, 'f2.pth']}}
+    assert named_checkpoints(opt) == [('path.pretrain_network_post', str(tmp_path / 'post.pth')),
+                                      ('path.pretrain_network_main', 'm.pth'),
+                                      ('cascade.main_ensemble[0]', str(tmp_path / 'f1.pth')),
+                                      ('cascade.main_ensemble[2]', 'f2.pth')]
+    assert named_checkpoints(opt, 'main') == named_checkpoints(opt)[1:]
+    assert named_checkpoints(opt, 'post') == named_checkpoints(opt)[:1]
+    assert named_checkpoints({'path': {'pretrain_network_g': 'g.pth'}, 'cascade': {'main_ensemble': ['x.pth']}}) == [
+        ('path.pretrain_network_g', 'g.pth')]  # the ensemble belongs to stage I only
+    assert named_checkpoints({'cascade': {'main_ensemble': 'x.pth'}}) == []
+    assert named_checkpoints({'path': {'pretrain_network_main': tmp_path / 'm.pth'}}) == [
+        ('path.pretrain_network_main', str(tmp_path / 'm.pth'))]  # options built in Python may hold Path objects
+
+
+def test_repeated_checkpoints_compare_bytes_not_paths_and_skip_missing_files(tmp_path):
+    for name, data in (('a.pth', b'one'), ('b.pth', b'two'), ('copy_of_a.pth', b'one')):
+        (tmp_path / name).write_bytes(data)
+    named = [('path.pretrain_network_main', str(tmp_path / 'a.pth')),
+             ('cascade.main_ensemble[0]', str(tmp_path / 'b.pth')),
+             ('cascade.main_ensemble[1]', str(tmp_path / 'gone.pth')),
+             ('cascade.main_ensemble[2]', str(tmp_path / 'copy_of_a.pth')),
+             ('cascade.main_ensemble[3]', str(tmp_path / 'b.pth'))]
+    assert repeated_checkpoints(named) == [
+        f'cascade.main_ensemble[2]: {tmp_path / "copy_of_a.pth"} holds the same bytes as path.pretrain_network_main; '
+        'list each checkpoint once',
+        f'cascade.main_ensemble[3]: {tmp_path / "b.pth"} holds the same bytes as cascade.main_ensemble[0]; list each '
+        'checkpoint once']
+    assert repeated_checkpoints(named[:2] + named[3:4]) == repeated_checkpoints(named)[:1]
+    assert repeated_checkpoints(named[:1]) == []
