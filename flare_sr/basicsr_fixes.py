@@ -76,7 +76,7 @@ from basicsr.utils.registry import DATASET_REGISTRY, METRIC_REGISTRY, MODEL_REGI
 
 from flare_sr.data.sampling import ResumableSampler
 from flare_sr.errors import ArgumentParser, FlareSRError
-from flare_sr.metrics.flare_psnr_metric import check_mask_inputs
+from flare_sr.metrics.mask_inputs import check_mask_inputs
 from flare_sr.metrics.niqe_size import MIN_SIDE, check_metric_sizes, checked_niqe, checked_size
 from flare_sr.utils.atomic import inside
 from flare_sr.utils.checkpoint import (latest_training_state, load_training_state, load_weights_only, misfit,

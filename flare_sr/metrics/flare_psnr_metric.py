@@ -31,7 +31,7 @@ from basicsr.metrics.metric_util import reorder_image, to_y_channel
 from basicsr.utils.registry import METRIC_REGISTRY
 
 from flare_sr.errors import FlareSRError
-from flare_sr.utils.img_util import IMAGE_EXTENSIONS, peek_size, read_image_uint8
+from flare_sr.utils.img_util import IMAGE_EXTENSIONS, read_image_uint8
 
 MASK_TYPES = ('flare', 'glare', 'streak', 'global')
 # "input_000000" / "train_input_10000" / "gt_000000" -> "mask_000000" / "train_mask_10000" (Flare7K naming).
@@ -82,36 +82,6 @@ def find_mask(mask_folder, *image_paths, metric='calculate_flare_psnr'):
                 return candidate
     raise FlareSRError(f'{metric}: no mask for {image_paths[0]} in {mask_folder} '
                        f'(looked for {", ".join(stems)} with an image extension)')
-
-
-def check_mask_inputs(val_opt, dataset):
-    """One FlareSRError before any image is scored when a pair of ``dataset`` has no mask in the ``mask_folder`` of
-    a metric of ``val_opt`` (else it failed at that image: after the images before it, or after the training
-    iterations before the first validation). ``dataset.items``: (lq path, gt path, ...) tuples; other datasets are
-    checked when scored."""
-    from flare_sr.metrics.flare7k_metric import METRIC_NAMES, beside_folder  # it imports find_mask from here
-    metrics = [(name, metric) for name, metric in ((val_opt or {}).get('metrics') or {}).items()
-               if isinstance(metric, dict) and (isinstance(metric.get('mask_folder'), str)
-                                                or metric.get('type') in METRIC_NAMES.values())]
-    items = getattr(dataset, 'items', None)
-    if not metrics or not isinstance(items, (list, tuple)):
-        return
-    for item in items:
-        paths = item[:2] if isinstance(item, (list, tuple)) else ()
-        if len(paths) != 2 or not all(isinstance(path, str) for path in paths):
-            return
-        for name, metric in metrics:
-            kind = metric.get('type', name)
-            try:  # Flare7K's metrics default to the mask/ folder beside the images
-                mask = find_mask(metric.get('mask_folder') or beside_folder(kind, *paths), *paths, metric=kind)
-            except FlareSRError as error:
-                raise FlareSRError(f'val.metrics.{name}: {error}') from None
-            resized = (getattr(dataset, 'opt', None) or {}).get('gt_size')
-            size, mask_size = ((resized, resized) if resized else peek_size(paths[1])), peek_size(mask)
-            if tuple(mask_size) != tuple(size):
-                why = ' (gt_size resizes images, not masks: leave it unset to score with masks)' if resized else ''
-                raise FlareSRError(f'val.metrics.{name}: {mask}: mask is {mask_size[1]}x{mask_size[0]}, the image '
-                                   f'{size[1]}x{size[0]}{why}')
 
 
 def region_psnr(img, img2, weights):

@@ -35,7 +35,7 @@ from basicsr.utils.dist_util import get_dist_info
 from basicsr.utils.registry import METRIC_REGISTRY
 from tqdm import tqdm
 
-from flare_sr.metrics.flare_psnr_metric import check_mask_inputs
+from flare_sr.metrics.mask_inputs import check_mask_inputs
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.flare_floor import apply_flare_floor
 from flare_sr.utils.img_util import read_metadata, write_image

@@ -127,7 +127,7 @@ def test_a_missing_mask_is_found_before_any_image_is_scored(tmp_path):
     """Validation (test.py, and training before its first iteration) checks every pair's mask first: a set whose
     last image lacked its mask failed there, after the others were scored or the training had run."""
     from flare_sr.data.flare7k_pair_dataset import Image_Pair_Loader
-    from flare_sr.metrics.flare_psnr_metric import check_mask_inputs
+    from flare_sr.metrics.mask_inputs import check_mask_inputs
     for index in range(3):
         for folder in ('input', 'gt') + (('mask',) if index < 2 else ()):
             write_image(tmp_path / folder / f'{index:05d}.png', np.zeros((8, 8, 3), np.uint8))
