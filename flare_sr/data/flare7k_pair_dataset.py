@@ -16,6 +16,7 @@ Returns dict(lq, gt[, mask], lq_path, gt_path[, mask_path], bit_depth): float32 
 (Flare7K returns lq, gt and mask; the paths name saved images and feed metrics that read masks by file).
 """
 import os
+import re
 
 import numpy as np
 from basicsr.utils.registry import DATASET_REGISTRY
@@ -57,9 +58,18 @@ def _pairs(lq_dir, gt_dir, quiet):
         if not lq_paths or len(lq_paths) != len(gt_paths):
             raise
     if not quiet:
+        shifted = [(lq, gt) for lq, gt in zip(lq_paths, gt_paths) if _numbers(lq) and _numbers(gt)
+                   and _numbers(lq) != _numbers(gt)]  # names without numbers say nothing
+        lq, gt = (shifted or list(zip(lq_paths, gt_paths)))[0]
+        numbers = f'; {len(shifted)} pairs join names with different numbers' if shifted else ''
         warn(f'{lq_dir} and {gt_dir}: file names do not pair by name, so they are paired by sorted order as Flare7K '
-             f'does (e.g. {os.path.basename(lq_paths[0])} <-> {os.path.basename(gt_paths[0])})')
+             f'does (e.g. {os.path.basename(lq)} <-> {os.path.basename(gt)}{numbers})')
     return [(os.path.splitext(os.path.basename(gt))[0], lq, gt) for lq, gt in zip(lq_paths, gt_paths)]
+
+
+def _numbers(path):
+    """The numbers in a file name, as integers (``input_000002.png`` -> [2])."""
+    return [int(number) for number in re.findall(r'\d+', os.path.basename(path))]
 
 
 def _stem_without_mask_word(path):

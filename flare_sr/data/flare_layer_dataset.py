@@ -51,6 +51,7 @@ expose the draw and the compositing separately (tests fix the draw by hand).
 import dataclasses
 import math
 import os
+import re
 from dataclasses import dataclass
 
 import cv2
@@ -62,7 +63,7 @@ from torch.utils import data
 from flare_sr.data.sampling import item_index, sample_rng
 from flare_sr.data.transforms import img2tensor
 from flare_sr.errors import FlareSRError
-from flare_sr.utils.img_util import IMAGE_EXTENSIONS, read_image_native, to_float32
+from flare_sr.utils.img_util import IMAGE_EXTENSIONS, read_image_upright, to_float32
 
 TRANSFORM_FLARE = {'scale_min': 0.8, 'scale_max': 1.5, 'translate': 300, 'shear': 20}  # Flare7K's option files
 MASK_TYPES = (None, 'luminance', 'color', 'flare', 'light')
@@ -72,6 +73,7 @@ BRIGHTNESS = (0.8, 3.0)
 BLUR_SIGMA, BLUR_KERNEL = (0.1, 3.0), 21
 GAIN = (0.5, 1.2)
 DC_OFFSET = 0.02
+_EXIF_ORIENTATION = 0x0112
 
 
 @dataclass(frozen=True)
@@ -268,7 +270,7 @@ def _folder_dict(value, key, key_path, problems, optional_entries):
         elif not isinstance(folder, str) or not folder:
             problems.append(f'{key_path}.{key}.{name}: expected a folder, got {folder!r}')
         else:
-            folders[name] = folder
+            folders[name] = os.path.expanduser(folder)
     return folders
 
 
@@ -280,6 +282,83 @@ def _list_folder(folder, where, problems):
     if not paths:
         problems.append(f'{where}: {folder} has no images ({", ".join(IMAGE_EXTENSIONS)}): 0 would be loaded')
     return paths
+
+
+# A light-source folder's name in any spelling (Flare7K's Light_Source): read as flares, its lights would be flares
+_LIGHT_FOLDER = re.compile(r'^light[\W_]*sources?$', re.IGNORECASE)
+# Role words in layer and source names: ``Flare7k_light`` and ``Flare7k_scattering`` name the same source
+_ROLE_WORDS = re.compile(r'(compound|scattering|reflective|light|source|flare)s?')
+
+
+def _layer_folder_problems(folder, where):
+    """Lines for a flare, reflective or light folder whose images are not one set of layers: sub-folders read
+    beside images of its own (only its own are), or, read as a tree, a light-source folder among them."""
+    if not os.path.isdir(folder):
+        return []
+    unread = unread_subfolders(folder)
+    if unread:
+        return [f'{where}: {folder} holds images and sub-folders of images ({", ".join(unread[:3])}); only its own '
+                'images would be read: point it at one folder of layers']
+    direct = any(name.lower().endswith(IMAGE_EXTENSIONS) for name in os.listdir(folder))
+    lights = [] if direct else sorted(os.path.relpath(root, folder) for root, _, _ in os.walk(folder, followlinks=True)
+                                      if root != folder and _LIGHT_FOLDER.match(os.path.basename(root)))
+    if lights:
+        return [f'{where}: {folder} has no images of its own, so all its sub-folders would be read as layers, '
+                f'{lights[0]} among them (light sources, not flares); point it at the flare folder (e.g. '
+                f'{os.path.join(folder, "Compound_Flare")}) and light_dict at {os.path.join(folder, lights[0])}']
+    return []
+
+
+def _layer_name(path, folder):
+    """The name a layer is known by: its path under ``folder``, without extension, lower case."""
+    return os.path.splitext(os.path.relpath(path, folder))[0].lower()
+
+
+def _same_layer(flare_name, light_name):
+    """Whether two layer names can be one pair: equal, the same numbers (``flare_0001`` / ``light_0001``), or equal
+    without role words."""
+    if flare_name == light_name:
+        return True
+    numbers = [[int(n) for n in re.findall(r'\d+', name)] for name in (flare_name, light_name)]
+    if numbers[0] and numbers[0] == numbers[1]:
+        return True
+    bare = [re.sub(r'[^a-z0-9]', '', _ROLE_WORDS.sub('', name)) for name in (flare_name, light_name)]
+    return bool(bare[0]) and bare[0] == bare[1]
+
+
+def _source_tag(name):
+    """``Flare7k_light``, ``Flare7k_scattering`` -> ``7k``; ``Real_light1`` -> ``real1``: a dict entry's source."""
+    return re.sub(r'[^a-z0-9]', '', _ROLE_WORDS.sub('', str(name).lower()))
+
+
+def _order_problem(key, folders, scattering, key_path):
+    """A line when ``key``'s entries, which pair with scattering_dict's by position, are named for its sources in
+    another order (``{Real_light1, Flare7k_light}`` beside ``{Flare7k_scattering, Real_scattering1}``)."""
+    tags, source_tags = [_source_tag(name) for name in folders], [_source_tag(name) for name in scattering]
+    if (len(tags) != len(source_tags) or not all(tags) or len(set(tags)) != len(tags)
+            or len(set(source_tags)) != len(source_tags) or set(tags) != set(source_tags) or tags == source_tags):
+        return []  # names that do not name the sources (a user's own) say nothing about the order
+    position = next(index for index, (tag, source) in enumerate(zip(tags, source_tags)) if tag != source)
+    ordered = sorted(folders, key=lambda name: source_tags.index(_source_tag(name)))
+    return [f'{key_path}.{key}: pairs with scattering_dict by position, and its names say another order: '
+            f'{list(folders)[position]} is beside scattering_dict.{list(scattering)[position]}; list it as '
+            f'{", ".join(map(str, ordered))}']
+
+
+def _shared_folder_problems(key_path, image_path, scattering, reflective, lights):
+    """Lines for a folder given in two roles (backgrounds, flares, reflective flares, light sources): a light folder
+    equal to its flare folder would train on targets without flare."""
+    roles = [('image_path', image_path)] if isinstance(image_path, str) else []
+    for key, folders in (('scattering_dict', scattering), ('reflective_dict', reflective), ('light_dict', lights)):
+        roles += [(f'{key}.{name}', folder) for name, folder in folders.items() if folder]
+    seen, problems = {}, []
+    for where, folder in roles:
+        real = os.path.realpath(folder)
+        first = seen.setdefault(real, where)
+        if first.split('.')[0] != where.split('.')[0]:
+            problems.append(f'{key_path}.{where}: {folder} is also {key_path}.{first}; a folder serves one role '
+                            '(backgrounds, flares, reflective flares or light sources)')
+    return problems
 
 
 def _number(value):
@@ -326,7 +405,7 @@ def plan_layers(opt, key_path, per_source, read_headers=False):
     ``read_headers`` every image header is read too (unreadable files, flare and light sizes that differ).
     ``per_source``: Flare7K++'s semantics (light_dict, data_ratio, reflective flares by position)."""
     problems = _transform_problems(opt, key_path)
-    mask_type = opt.get('mask_type')
+    mask_type = None if opt.get('mask_type') == 'None' else opt.get('mask_type')  # the YAML word, as _folder_dict
     if mask_type not in MASK_TYPES or (mask_type == 'light' and not per_source):
         known = ', '.join(str(t).replace('None', '~') for t in MASK_TYPES if per_source or t != 'light')
         problems.append(f'{key_path}.mask_type: {mask_type!r} is not one of {known}')
@@ -334,7 +413,7 @@ def plan_layers(opt, key_path, per_source, read_headers=False):
     if not isinstance(opt.get('image_path'), str):
         problems.append(f'{key_path}.image_path: missing (the folder of clean background images)')
     else:
-        backgrounds = _list_folder(opt['image_path'], f'{key_path}.image_path', problems)
+        backgrounds = _list_folder(os.path.expanduser(opt['image_path']), f'{key_path}.image_path', problems)
     scattering = _folder_dict(opt.get('scattering_dict'), 'scattering_dict', key_path, problems, optional_entries=False)
     if not opt.get('scattering_dict'):
         problems.append(f'{key_path}.scattering_dict: missing or empty (give {{name: folder of flare images}})')
@@ -349,6 +428,13 @@ def plan_layers(opt, key_path, per_source, read_headers=False):
         if per_source and folders and len(folders) != len(scattering):
             problems.append(f'{key_path}.{key}: {len(folders)} entries for {len(scattering)} in scattering_dict; '
                             'they pair by position (give ~ for a source without)')
+        elif per_source:
+            problems += _order_problem(key, folders, scattering, key_path)
+    image_path = os.path.expanduser(opt['image_path']) if isinstance(opt.get('image_path'), str) else None
+    problems += _shared_folder_problems(key_path, image_path, scattering, reflective, lights)
+    for key, folders in (('scattering_dict', scattering), ('reflective_dict', reflective), ('light_dict', lights)):
+        for name, folder in folders.items():
+            problems += _layer_folder_problems(folder, f'{key_path}.{key}.{name}') if folder else []
     sources = []
     reflective_lists = [_list_folder(folder, f'{key_path}.reflective_dict.{name}', problems) if folder else []
                         for name, folder in reflective.items()]
@@ -362,6 +448,9 @@ def plan_layers(opt, key_path, per_source, read_headers=False):
                 problems.append(f'{key_path}.light_dict.{light_name}: {len(source.lights)} light sources in '
                                 f'{light_folders[position]} for {len(source.flares)} flares in {folder} '
                                 f'(scattering_dict.{name}); they pair by sorted name')
+            elif source.flares and source.lights:
+                problems += _pairing_problems(source, folder, light_folders[position],
+                                              f'{key_path}.light_dict.{light_name}', f'scattering_dict.{name}')
         if per_source and position < len(reflective_lists):
             source.reflectives = tuple(reflective_lists[position])
         sources.append(source)
@@ -377,6 +466,17 @@ def plan_layers(opt, key_path, per_source, read_headers=False):
     if read_headers and not problems:
         problems += _header_problems(opt, key_path, backgrounds, sources, scattering, lights)
     return problems, backgrounds, sources
+
+
+def _pairing_problems(source, flare_folder, light_folder, where, flare_key):
+    """A line for the first light source whose name disagrees with its flare's: they pair by sorted position, as
+    Flare7K++ reads them, so one missing or extra file shifts every pair after it."""
+    for flare, light in zip(source.flares, source.lights):
+        if not _same_layer(_layer_name(flare, flare_folder), _layer_name(light, light_folder)):
+            return [f'{where}: light source {light} pairs with flare {flare} ({flare_key}): they pair by sorted '
+                    'position, and their names disagree (a missing or extra file shifts every pair after it); give '
+                    'each light source its flare\'s name']
+    return []
 
 
 def _ratio_problems(ratio, count, key_path):
@@ -396,9 +496,10 @@ def _header_problems(opt, key_path, backgrounds, sources, scattering, lights):
     def sizes(paths, where):
         found = []
         for path in paths:
-            try:  # PIL reads the header only: about 0.13 ms a file (img_util.peek_size's EXIF read costs 10x)
+            try:  # PIL reads the header only: about 0.04 ms a file, 0.2 ms with the EXIF orientation
                 with Image.open(path) as img:
-                    found.append(img.size[::-1])
+                    turned = img.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)  # read upright, as shown
+                    found.append(img.size if turned else img.size[::-1])
             except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
                 problems.append(f'{where}: {path}: not a readable image ({error})')
                 return None
@@ -437,7 +538,7 @@ class FlareLayerDataset(data.Dataset):
             raise FlareSRError('; '.join(problems))
         self.size = int(opt['transform_base']['img_size'])
         self.transform_flare = {**TRANSFORM_FLARE, **(opt.get('transform_flare') or {})}
-        self.mask_type = opt.get('mask_type')
+        self.mask_type = None if opt.get('mask_type') == 'None' else opt.get('mask_type')
         cumulative = np.cumsum(np.asarray(opt.get('data_ratio') or [1.0] * len(self.sources), dtype=np.float64))
         self.cumulative_ratio = cumulative / cumulative[-1]  # ends at exactly 1: a weight of 0 is never drawn
 
@@ -448,20 +549,16 @@ class FlareLayerDataset(data.Dataset):
 
     @classmethod
     def check_warnings(cls, opt, key_path):
-        """Option-checker warning lines: folders whose sub-folders hold images that are not read."""
-        folders = [('image_path', opt.get('image_path'))]
-        for key in ('scattering_dict', 'reflective_dict', 'light_dict'):
-            if isinstance(opt.get(key), dict):
-                folders += [(f'{key}.{name}', folder) for name, folder in opt[key].items()]
-        lines = []
-        for key, folder in folders:
-            unread = unread_subfolders(folder) if isinstance(folder, str) else []
-            if unread:
-                count = f'{len(unread)} sub-folder{"s" * (len(unread) > 1)}'
-                lines.append(f'{key_path}.{key}: {folder} holds images, so the images in its {count} '
-                             f'({", ".join(unread[:3])}{", ..." * (len(unread) > 3)}) are not read; move them up '
-                             'beside the others to use them')
-        return lines
+        """Option-checker warning lines: a background folder whose sub-folders hold images that are not read (in a
+        layer folder that is an error: ``_layer_folder_problems``)."""
+        folder = opt.get('image_path')
+        unread = unread_subfolders(os.path.expanduser(folder)) if isinstance(folder, str) else []
+        if not unread:
+            return []
+        count = f'{len(unread)} sub-folder{"s" * (len(unread) > 1)}'
+        return [f'{key_path}.image_path: {folder} holds images, so the images in its {count} '
+                f'({", ".join(unread[:3])}{", ..." * (len(unread) > 3)}) are not read; move them up beside the '
+                'others to use them']
 
     def __len__(self):
         return len(self.backgrounds)
@@ -480,16 +577,16 @@ class FlareLayerDataset(data.Dataset):
         else:  # validation compares like with like: sample i is the same every time
             rng = np.random.default_rng([int(self.opt.get('seed', 0)), index])
         source, flare_index, reflective_index = self._choose(rng)
-        background = read_image_native(self.backgrounds[index])
+        background = read_image_upright(self.backgrounds[index])
         flare_path = source.flares[flare_index]
-        flare = to_float32(read_image_native(flare_path))
-        light = None if source.lights is None else to_float32(read_image_native(source.lights[flare_index]))
+        flare = to_float32(read_image_upright(flare_path))
+        light = None if source.lights is None else to_float32(read_image_upright(source.lights[flare_index]))
         if light is not None and light.shape != flare.shape:
             raise FlareSRError(f'{source.lights[flare_index]}: size {light.shape[1]}x{light.shape[0]} differs from '
                                f'its flare {flare_path} ({flare.shape[1]}x{flare.shape[0]})')
         reflective = None
         if reflective_index is not None:
-            reflective = to_float32(read_image_native(source.reflectives[reflective_index]))
+            reflective = to_float32(read_image_upright(source.reflectives[reflective_index]))
         draw = draw_layers(rng, background.shape, flare.shape[1], self.size, self.transform_flare,
                            jitter=light is None, offset=self.APPLY_DC_OFFSET)
         sample = composite_layers(to_float32(crop_background(background, self.size, draw)), flare,

@@ -117,6 +117,13 @@ def read_image_native(path):
     return _decode(os.fspath(path))
 
 
+def read_image_upright(path):
+    """``read_image_native`` with the EXIF orientation applied, as viewers show the file: for layers that must
+    align with another file (a flare and its light source) when only one carries an orientation tag."""
+    path = os.fspath(path)
+    return _orient(_decode(path), _header(path)[1])
+
+
 def read_image(path):
     """HxWx3 float32 RGB in [0, 1] (conversions and errors in the module docstring)."""
     return to_float32(read_image_native(path))

@@ -105,7 +105,7 @@ STAGE3_SOURCE = {'main_opt': STR, 'main_checkpoint': STR, 'tile': DICT, 'dataroo
                  'meta_csv': (STR, NULL), 'fold': (STR, INT, LIST, NULL), 'patch_size': INT, 'stride': INT,
                  'cross_fit': (DICT, NULL), 'fold_checkpoints': (LIST, NULL)}  # cross_fit's own keys: cross_fit.py
 SCHEDULER_COUNTS = ('milestones', 'periods', 'T_max', 'restarts')  # iteration counts inside train.scheduler
-DATASET_PATHS = ('dataroot_lq', 'dataroot_gt', 'meta_info_file', 'meta_csv')
+DATASET_PATHS = ('dataroot_lq', 'dataroot_gt', 'dataroot_mask', 'meta_info_file', 'meta_csv')
 # Keys that choose a dataset's images: one its class never reads would silently select nothing (warned about).
 DATASET_SELECTION = ('dataroot_lq', 'meta_info_file', 'meta_csv', 'fold', 'filename_tmpl')
 # What a metric function receives from validation rather than from its options (TiledValidationMixin._score).
@@ -116,6 +116,7 @@ TENSOR_METRICS = {'calculate_psnr_pt': 'calculate_psnr', 'calculate_ssim_pt': 'c
 IMAGE_CHANNEL_ARGS = ('img_ch', 'in_chn', 'img_channel', 'num_in_ch')
 HINET_GRAD_CLIP = 0.01  # HINet's ImageRestorationModel: use_grad_clip -> clip_grad_norm_(params, 0.01)
 REGISTRIES = {'ARCH': ARCH_REGISTRY, 'LOSS': LOSS_REGISTRY, 'METRIC': METRIC_REGISTRY}
+KNOWN_KEYS = {*TOP_LEVEL, *DATASET, *TRAIN, *VAL, *PATH, *LOGGER}  # read somewhere: never taken for a typo
 # Option sections flare_sr owns whose reader lives in a layer above utils/ (``train.saturation_mask``: a loss
 # helper): the reader registers itself with ``reads_options``, and its keyword parameters are the section's keys.
 OPTION_READERS = {}
@@ -609,11 +610,18 @@ class OptionChecker:
             self.problems += repeated_checkpoints(members)
 
     def _warn_unknown(self, key_path, key, known, reader='flare_sr'):
+        """A key nobody reads here: a warning (BasicSR's keys of other models and datasets are ignored), but an
+        error when it is misplaced (``KEY_HOMES``) or a likely typo of a key that is read (``light_dic``): ignoring
+        either would silently run without it."""
         home = home_hint(key, key_path)
-        if home:  # one of flare_sr's own keys, misplaced: ignoring it would silently run without it
+        if home:
             self.problems.append(f'{key_path}: not read here{home}; move it')
             return
-        self.warnings.append(f'{key_path}: not read by {reader}, ignored{suggestion(key, known)}')
+        close = closest(key, known)
+        if close and str(key) not in KNOWN_KEYS:  # a key some other dataset or model reads is not a typo
+            self.problems.append(f'{key_path}: unknown key (did you mean {close}?); a misspelt key would be ignored')
+            return
+        self.warnings.append(f'{key_path}: not read by {reader}, ignored')
 
     def _value(self, section, key, key_path, expected):
         """Type check of ``section[key]``; a whole-number float where an integer is expected becomes an int."""
@@ -769,6 +777,8 @@ class OptionChecker:
         if isinstance(dataset_opt.get('io_backend'), dict):
             self._keys(f'{key_path}.io_backend', dataset_opt['io_backend'], IO_BACKEND)
         for key in DATASET_PATHS:
+            if isinstance(dataset_opt.get(key), str):  # BasicSR expands ~ in path.* only; its datasets read these
+                dataset_opt[key] = osp.expanduser(dataset_opt[key])
             self._existing_path(f'{key_path}.{key}', dataset_opt.get(key))
         if key_path.split('.')[-1].split('_')[0] == 'train':
             for key in ('batch_size_per_gpu', 'num_worker_per_gpu'):

@@ -258,7 +258,7 @@ def test_unknown_basicsr_keys_warn_and_the_run_goes_on(tmp_path, tiny_data, expe
     opt = hinet_options(tiny_data, name, total_iter=2)
     opt['datasets']['train']['use_mixup'] = True
     opt['train']['optim_g_lr_mult'] = 2
-    opt['val']['metrics']['psnr']['test_ychannel'] = True
+    opt['val']['metrics']['psnr']['mode'] = 'rgb'  # no key calculate_psnr reads is near it
     opt['logger']['wandb'] = {'project': None, 'resume_id': None, 'entity': None}
     opt['network_d'] = {'type': 'PatchGANDiscriminator', 'num_in_ch': 6, 'num_feat': 4}  # Real-ESRGAN's, no GAN
     result = run_train(write_options(tmp_path / 'unknown.yml', opt), tmp_path)
@@ -267,7 +267,7 @@ def test_unknown_basicsr_keys_warn_and_the_run_goes_on(tmp_path, tiny_data, expe
         'datasets.train.use_mixup: not read by PairedFlareDataset, ignored',
         'network_d: HINetModel builds no such network (it builds network_g); ignored',
         'train.optim_g_lr_mult: not read by flare_sr, ignored',
-        'val.metrics.psnr.test_ychannel: not read by calculate_psnr, ignored (did you mean test_y_channel?)']
+        'val.metrics.psnr.mode: not read by calculate_psnr, ignored']
     assert os.path.isfile(os.path.join(experiment_dirs(name)[0], 'models', 'net_g_latest.pth'))
 
 
@@ -289,6 +289,14 @@ def test_unknown_basicsr_keys_warn_and_the_run_goes_on(tmp_path, tiny_data, expe
      "datasets.train.flare.glow: expected true or false, got 'no'"),
     (lambda o: o['datasets']['train'].update(color='y'), 'datasets.train.color: y (luminance-only images) is not '
                                                          'supported'),
+    # a typo of a key that is read would run without it: Y-channel PSNR scored on RGB, no pixel loss, no seed
+    (lambda o: o['val']['metrics']['psnr'].update(test_ychannel=True),
+     'val.metrics.psnr.test_ychannel: unknown key (did you mean test_y_channel?); a misspelt key would be ignored'),
+    (lambda o: o['train'].update(pixel_op=o['train'].pop('pixel_opt')),
+     'train.pixel_op: unknown key (did you mean pixel_opt?)'),
+    (lambda o: o.update(manual_sead=3), 'manual_sead: unknown key (did you mean manual_seed?)'),
+    (lambda o: o['datasets']['train'].update(filename_tmp='{}'),
+     'datasets.train.filename_tmp: unknown key (did you mean filename_tmpl?)'),
 ])
 def test_typo_in_a_flare_sr_key_is_an_error_with_a_suggestion(tiny_data, edit, message):
     opt = hinet_options(tiny_data, 'unused', total_iter=2)

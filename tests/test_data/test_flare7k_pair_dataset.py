@@ -53,7 +53,15 @@ def test_names_that_do_not_pair_are_paired_by_sorted_order_with_one_warning(tmp_
     assert [(os.path.basename(lq), os.path.basename(gt)) for lq, gt in dataset.items] == [
         ('photo_a.png', 'shot_1.png'), ('photo_b.png', 'shot_2.png')]
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith('warning:')]
-    assert len(warnings) == 1 and 'paired by sorted order as Flare7K does' in warnings[0]
+    assert len(warnings) == 1 and 'paired by sorted order as Flare7K does (e.g. photo_a.png <-> shot_1.png)' in \
+        warnings[0]
+    shifted = tmp_path / 'shifted'  # the warning names a pair whose numbers disagree, not the first pair
+    _write_set(shifted, {'input': ['in_0', 'in_1', 'in_2'], 'gt': ['out_0', 'out_2', 'out_3']}, (32, 32), seed=4)
+    Image_Pair_Loader({'name': 'val', 'phase': 'val', 'dataroot_lq': str(shifted / 'input'),
+                       'dataroot_gt': str(shifted / 'gt')})
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith('warning:')]
+    assert len(warnings) == 1 and warnings[0].endswith('(e.g. in_1.png <-> out_2.png; 2 pairs join names with '
+                                                       'different numbers)')
     _write_set(tmp_path, {'b': ['shot_3']}, (32, 32), seed=3)  # counts differ: refused, naming an unpaired file
     problems = Image_Pair_Loader.check_options(opt, 'datasets.val')
     assert len(problems) == 1 and problems[0].startswith('datasets.val: ') and 'no partner' in problems[0]

@@ -215,11 +215,58 @@ def _break(kind, tree, root):
     if kind == 'light mask, no lights':
         return {'mask_type': 'light', 'light_dict': {**tree['light_dict'], 'Real_light1': None}}, \
             'mask_type: light needs light-source images, and scattering_dict.Real_scattering1 has none'
+    if kind == 'a light missing, another doubled':  # same count, every pair after the gap shifted
+        moved = _copy_tree(tree, root / 'copy')
+        lights = moved['light_dict']['Real_light1']
+        os.remove(os.path.join(lights, '00001.png'))
+        shutil.copy(os.path.join(lights, '00002.png'), os.path.join(lights, '00003.png'))
+        return {key: moved[key] for key in ('scattering_dict', 'light_dict')}, \
+            (f'light_dict.Real_light1: light source {lights}/00002.png pairs with flare '
+             f'{moved["scattering_dict"]["Real_scattering1"]}/00001.png (scattering_dict.Real_scattering1): they pair '
+             'by sorted position, and their names disagree')
+    if kind == 'names differ in case only where they sort apart':
+        moved = _copy_tree(tree, root / 'copy')
+        flares, lights = moved['scattering_dict']['Real_scattering1'], moved['light_dict']['Real_light1']
+        for folder, names in ((flares, ('a', 'B', 'c')), (lights, ('A', 'b', 'c'))):
+            for index, name in enumerate(names):
+                os.rename(os.path.join(folder, f'{index:05d}.png'), os.path.join(folder, f'{name}.png'))
+        return {key: moved[key] for key in ('scattering_dict', 'light_dict')}, \
+            f'light source {lights}/A.png pairs with flare {flares}/B.png'
+    if kind == 'the parent of the flare and light folders':
+        parent = os.path.dirname(tree['scattering_dict']['Flare7k_scattering'])
+        return {'scattering_dict': {**tree['scattering_dict'], 'Flare7k_scattering': parent},
+                'light_dict': {**tree['light_dict'], 'Flare7k_light': None}}, \
+            (f'scattering_dict.Flare7k_scattering: {parent} has no images of its own, so all its sub-folders would '
+             'be read as layers, Light_Source among them (light sources, not flares); point it at the flare folder')
+    if kind == 'images beside the layer folders':  # render_flare_layers.py's <family>/ with its contact sheet
+        moved = _copy_tree(tree, root / 'copy')
+        family = os.path.dirname(moved['scattering_dict']['Real_scattering1'])
+        write_image(os.path.join(family, 'contact_sheet.png'), np.zeros((8, 8, 3), np.uint8))
+        return {'scattering_dict': {**moved['scattering_dict'], 'Real_scattering1': family},
+                'light_dict': {**moved['light_dict'], 'Real_light1': None}}, \
+            (f'scattering_dict.Real_scattering1: {family} holds images and sub-folders of images (Compound_Flare, '
+             'Light_Source); only its own images would be read')
+    if kind == 'light_dict in the other order':
+        return {'light_dict': dict(reversed(list(tree['light_dict'].items())))}, \
+            ('light_dict: pairs with scattering_dict by position, and its names say another order: Real_light1 is '
+             'beside scattering_dict.Flare7k_scattering; list it as Flare7k_light, Real_light1')
+    if kind == 'reflective_dict in the other order':
+        return {'reflective_dict': {'Real_reflective1': None, **tree['reflective_dict']}}, \
+            'reflective_dict: pairs with scattering_dict by position, and its names say another order'
+    if kind == 'the flare folder as its light folder':
+        flares = tree['scattering_dict']['Flare7k_scattering']
+        return {'light_dict': {**tree['light_dict'], 'Flare7k_light': flares + '/'}}, \
+            (f'light_dict.Flare7k_light: {flares}/ is also datasets.train.scattering_dict.Flare7k_scattering; a '
+             'folder serves one role')
     return {'transform_flare': {'scale_min': 2, 'scale_max': 1, 'translate': 300, 'shear': 20}}, 'scale_min 2 >'
 
 
 BAD_SETUPS = ['missing folder', 'empty folder', 'counts differ', 'ratio length', 'ratio negative', 'unreadable image',
-              'no backgrounds', 'light size differs', 'mask type', 'light mask, no lights', 'scale range']
+              'no backgrounds', 'light size differs', 'mask type', 'light mask, no lights', 'scale range',
+              'a light missing, another doubled', 'names differ in case only where they sort apart',
+              'the parent of the flare and light folders', 'images beside the layer folders',
+              'light_dict in the other order', 'reflective_dict in the other order',
+              'the flare folder as its light folder']
 
 
 @pytest.mark.parametrize('kind', BAD_SETUPS)
@@ -293,3 +340,30 @@ def test_sub_folders_beside_images_are_named_in_a_warning_not_skipped_silently(t
     stream = io.StringIO()
     check_option_file(write_options(tmp_path / 'ok.yml', _layer_options(tmp_path, tree)), stream=stream)
     assert 'sub-folder' not in stream.getvalue()
+
+
+def test_layers_pair_by_name_read_upright_and_paths_may_start_at_home(tmp_path, monkeypatch):
+    """Names that agree by number pair (``flare_0001`` / ``light_0001``); a flare JPEG turned by its EXIF tag is read
+    as viewers show it, so it lines up with its light saved upright; ``~`` in every folder is the home folder."""
+    from PIL import Image
+    monkeypatch.setenv('HOME', str(tmp_path))
+    home = tmp_path / 'layers'
+    write_image(str(home / 'bg' / 'b.png'), np.full((64, 96, 3), 40, np.uint8))
+    light = np.zeros((96, 64, 3), np.uint8)  # upright: 64 wide, 96 high, the light near the top left
+    light[10:14, 20:24] = 255
+    write_image(str(home / 'lights' / 'light_0001.png'), light)
+    os.makedirs(home / 'flares')
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape; shown turned 90 degrees clockwise
+    stored = Image.fromarray(np.ascontiguousarray(np.rot90(light, 1)))
+    stored.save(home / 'flares' / 'flare_0001.jpg', quality=100, exif=exif)
+    opt = flare7kpp_dataset_options({'image_path': '~/layers/bg', 'scattering_dict': {'own': '~/layers/flares'},
+                                     'reflective_dict': {}, 'light_dict': {'own': '~/layers/lights'}},
+                                    img_size=32, data_ratio=None, phase='train', seed=0,
+                                    transform_flare={'scale_min': 1, 'scale_max': 1, 'translate': 0, 'shear': 0})
+    assert Flare7kpp_Pair_Loader.check_options(opt, 'datasets.train') == []
+    dataset = Flare7kpp_Pair_Loader(opt)
+    assert dataset.sources[0].flares == [str(home / 'flares' / 'flare_0001.jpg')]
+    from flare_sr.utils.img_util import read_image_upright
+    upright = read_image_upright(dataset.sources[0].flares[0])
+    assert upright.shape == (96, 64, 3) and np.abs(upright.astype(int) - light).max() <= 8

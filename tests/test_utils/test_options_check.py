@@ -91,3 +91,18 @@ def test_uformer_win_size_or_embed_dim_below_one_is_one_line(tmp_path):
         with pytest.raises(FlareSRError, match='Uformer cannot be built') as error:
             check_option_file(str(path))
         assert bad.split(':')[0] + ' 0' in str(error.value)
+
+
+def test_dataset_folders_may_start_at_home_and_reach_the_dataset_expanded(tmp_path, monkeypatch):
+    """BasicSR expands ``~`` in ``path.*`` only; a dataset folder given as ``~/...`` is the home folder too."""
+    from tests.helpers import flare_data, hinet_options, write_options
+    monkeypatch.setenv('HOME', str(tmp_path))
+    data = flare_data(tmp_path / 'pairs', 2, 1)
+    opt = hinet_options(data, 'home_paths', total_iter=2)
+    given = {}
+    for phase, dataset in opt['datasets'].items():
+        for key in ('dataroot_lq', 'dataroot_gt'):
+            given[phase, key] = dataset[key]
+            dataset[key] = '~' + dataset[key].removeprefix(str(tmp_path))
+    checked = check_option_file(write_options(tmp_path / 'home.yml', opt))
+    assert {(phase, key): checked['datasets'][phase][key] for phase, key in given} == given
