@@ -483,8 +483,10 @@ def _check_state_networks(opt, state_path, state_iter):
             continue  # not built, or an ignore_resume_networks entry (its own file, checked as options)
         if not osp.isfile(path):
             raise FlareSRError(f'path.resume_state: {state_path}: its network file {path} is missing')
-        state_dict = network_state_dict(load_weights_only(path, f'path.resume_state: {state_path}: network file'),
-                                        path, opt['path'].get(f'param_key_{role}') or 'params', 'network file')
+        where = f'path.resume_state: {state_path}: network file'
+        state_dict = network_state_dict(load_weights_only(path, where), path,
+                                        opt['path'].get(f'param_key_{role}') or 'params', where,
+                                        options_of=f'path.pretrain_network_{role}')
         net = build_network_quietly(opt[key])
         differences, _ = misfit(net, state_dict)
         if differences:

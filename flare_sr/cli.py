@@ -16,15 +16,15 @@ import torch.distributed as dist
 
 from flare_sr import basicsr_fixes
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
-from flare_sr.pipeline.inference import (build_inference_model, build_onnx_predictor, list_inputs, plan_outputs,
-                                         predict_files, save_tile_preview, write_zip)
+from flare_sr.pipeline.inference import (build_inference_model, build_onnx_predictor, check_inputs, list_inputs,
+                                         plan_outputs, predict_files, save_tile_preview, write_zip)
 from flare_sr.pipeline.stage3_data import prepare_stage3_data
 from flare_sr.pipeline.stages import pipeline_name, run_pipeline
 from flare_sr.utils.atomic import check_output_file, check_writable
 from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
-from flare_sr.utils.img_util import peek_size
 from flare_sr.utils.options_check import files_named_by
 from flare_sr.utils.precision import PRECISIONS
+from flare_sr.utils.tiling import tile_value_problem
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # the repository
 
@@ -102,15 +102,21 @@ def infer_parser():
 def infer_main(argv=None):
     """``flare_sr/infer.py``: see ``INFER_DESCRIPTION``."""
     args = infer_parser().parse_args(argv)
+    problems = [problem for key, flag, value in (('size', '--tile', args.tile), ('overlap', '--overlap', args.overlap))
+                for problem in [tile_value_problem(key, value, flag)] if problem]
+    if problems:
+        raise FlareSRError('; '.join(problems))
+    if args.backend != 'onnxruntime' and args.onnx:
+        raise FlareSRError('--onnx is only read with --backend onnxruntime')
+    if args.backend == 'onnxruntime' and args.precision not in (None, 'fp32'):
+        raise FlareSRError(f'--precision {args.precision}: the onnxruntime backend runs the exported fp32 model')
     if not torch.cuda.is_available():
         keep_freed_cpu_memory()
     inputs, skipped = list_inputs(args.input)
     for line in skipped:
         print(line, file=sys.stderr if line.startswith('warning:') else sys.stdout)
-    for path in inputs:
-        peek_size(path)  # fail on an unreadable file now, not after an hour of inference
+    check_inputs(inputs)  # fail on a file the run would stop at now, not after an hour of inference
     plan = plan_outputs(inputs, args.output, args.overwrite)
-    check_writable(args.output)
     flare_plan = {}
     if args.save_flare:
         if osp.realpath(args.save_flare) == osp.realpath(args.output):
@@ -121,21 +127,28 @@ def infer_main(argv=None):
                  + [('the flare layer', target) for target in flare_plan.values()]
                  + files_named_by(args.opt) + [('the --onnx file', args.onnx)])
     if args.zip:
-        check_output_file(args.zip, '--zip', inputs=own_files + [('the --save-tiles picture', args.save_tiles)])
+        check_output_file(args.zip, '--zip', inputs=own_files + [('the --save-tiles picture', args.save_tiles)],
+                          make_folder=False)
     if args.save_tiles:
-        check_output_file(args.save_tiles, '--save-tiles', '.png', inputs=own_files)
+        check_output_file(args.save_tiles, '--save-tiles', '.png', inputs=own_files, make_folder=False)
+    # the model before any folder or file: its options, checkpoints and tiles are checked as it is built
+    if args.backend == 'onnxruntime':
+        model = build_onnx_predictor(args.opt, args.onnx, args.tile, args.overlap, args.self_ensemble)
+        backend = f'backend: onnxruntime {model.describe()}'
+    else:
+        model = build_inference_model(args.opt, args.tile, args.overlap, args.self_ensemble, args.precision)
+        backend = f"backend: pytorch on {model.device}, precision {model.tile_options()['precision']}"
+    if args.save_flare and not getattr(model, 'predicts_flare', False):
+        raise FlareSRError(f'--save-flare: {getattr(model, "model_type", type(model).__name__)} predicts no flare '
+                           'layer (DeflareModel does)')
+    # folders are made only now, everything above checked: a refused run leaves none behind
+    for flag, path in (('--zip', args.zip), ('--save-tiles', args.save_tiles)):
+        if path:
+            check_writable(osp.dirname(osp.abspath(path)), flag)
+    check_writable(args.output)
     if args.save_flare:
         check_writable(args.save_flare, '--save-flare')
-    if args.backend == 'onnxruntime':
-        if args.precision not in (None, 'fp32'):
-            raise FlareSRError(f'--precision {args.precision}: the onnxruntime backend runs the exported fp32 model')
-        model = build_onnx_predictor(args.opt, args.onnx, args.tile, args.overlap, args.self_ensemble)
-        print(f'backend: onnxruntime {model.describe()}')
-    else:
-        if args.onnx:
-            raise FlareSRError('--onnx is only read with --backend onnxruntime')
-        model = build_inference_model(args.opt, args.tile, args.overlap, args.self_ensemble, args.precision)
-        print(f"backend: pytorch on {model.device}, precision {model.tile_options()['precision']}")
+    print(backend)
     if args.save_tiles:
         save_tile_preview(model, plan[0][0], args.save_tiles)
     count, pixels, seconds = predict_files(model, plan, flare_plan=flare_plan)

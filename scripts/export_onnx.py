@@ -15,7 +15,7 @@ import argparse
 from os import path as osp
 
 from flare_sr.errors import ArgumentParser, exit_on_user_error
-from flare_sr.models.onnx_backend import OPSET, export_onnx
+from flare_sr.models.onnx_backend import OPSET, check_opset, export_onnx
 from flare_sr.pipeline.inference import build_inference_model
 from flare_sr.utils.atomic import atomic_path, check_output_file
 from flare_sr.utils.options_check import files_named_by
@@ -32,6 +32,7 @@ def parse_args(argv=None):
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
+    check_opset(args.opset)  # before the model is built and its checkpoints load
     check_output_file(args.out, '--out', inputs=files_named_by(args.opt))
     model = build_inference_model(args.opt)
     with atomic_path(args.out) as tmp:

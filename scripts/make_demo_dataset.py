@@ -32,7 +32,7 @@ from flare_sr.data.heldout import HELDOUT_FAMILIES
 from flare_sr.data.meta_csv import FIRST_ID, dacon_names, write_dacon_csv
 from flare_sr.data.synthesis import synthesize_flare
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
-from flare_sr.utils.atomic import atomic_path
+from flare_sr.utils.atomic import atomic_path, refuse_file_on_path
 from flare_sr.utils.img_util import read_image, to_uint8, write_image
 
 # Natural photographs only (no microscopy, astronomy, text or synthetic charts). Gray ones become 3 equal channels.
@@ -135,9 +135,10 @@ def own_entries():
 
 def check_out(out):
     """Refuse an ``out`` that ``build`` would replace along with files it did not write (or is not a folder)."""
+    refuse_file_on_path(out, '--out')  # also a file on its path: 'Not a directory' while building
     if not os.path.lexists(out):
         return
-    if not os.path.isdir(out):
+    if not os.path.isdir(out):  # a broken link
         raise FlareSRError(f'{out}: --out exists and is not a folder')
     foreign = sorted(set(os.listdir(out)) - own_entries())
     if foreign:

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from flare_sr.data.heldout import HELDOUT_FAMILIES
 from flare_sr.data.synthesis import synthesize_flare
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
-from flare_sr.utils.atomic import atomic_path
+from flare_sr.utils.atomic import atomic_path, refuse_file_on_path
 from flare_sr.utils.img_util import to_uint8, write_image
 
 FAMILIES = {'procedural': synthesize_flare, **HELDOUT_FAMILIES}  # the order fixes each family's seeds
@@ -64,6 +64,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.count < 1 or args.size < 16:
         raise FlareSRError(f'--count {args.count} / --size {args.size}: need at least 1 layer of 16 pixels')
+    # else '<out>/procedural: File exists' from making the family's folder
+    refuse_file_on_path(args.out, '--out', ' (it receives one <family>/ folder per family)')
     for family in args.family:
         if os.path.exists(os.path.join(args.out, family)):
             raise FlareSRError(f'{os.path.join(args.out, family)}: already exists; choose another --out or remove it')

@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.options_check import reads_options
+from flare_sr.utils.safe_yaml import yaml_shown
 
 # Rec. 709 / sRGB luminance weights.
 LUMINANCE = (0.2126, 0.7152, 0.0722)
@@ -42,7 +43,8 @@ def saturation_keep_mask(lq, gt, threshold=0.97, dilation=5, source='both'):
         source: lq | gt | both: which images' saturation is masked.
     """
     if source not in SOURCES:
-        raise FlareSRError(f'train.saturation_mask.source must be one of {", ".join(SOURCES)}, got {source!r}')
+        raise FlareSRError(f'train.saturation_mask.source must be one of {", ".join(SOURCES)}, '
+                           f'got {yaml_shown(source)}')
     if int(dilation) < 0:
         raise FlareSRError(f'train.saturation_mask.dilation must be >= 0 pixels, got {dilation}')
     with torch.no_grad():

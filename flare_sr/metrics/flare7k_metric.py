@@ -51,7 +51,7 @@ REGIONS = ('glare', 'streak', 'global')
 REGION_NAMES = {'glare': 'G-PSNR', 'streak': 'S-PSNR', 'global': 'Global-PSNR'}
 METRIC_NAMES = {'glare': 'calculate_g_psnr_flare7k', 'streak': 'calculate_s_psnr_flare7k',
                 'global': 'calculate_global_psnr_flare7k'}
-_GRAY_MODES = ('1', 'L', 'LA', 'I', 'I;16', 'I;16B', 'F')
+GRAY_MODES = ('1', 'L', 'LA', 'I', 'I;16', 'I;16B', 'F')
 
 
 def region_weights(mask):
@@ -112,7 +112,7 @@ def read_mask(path):
     """HxWx3 uint8 RGB of a colour Flare7K mask; FlareSRError for a grayscale one (its classes are colours)."""
     mask = read_image_8bit(path, 'mask')
     with Image.open(path) as img:
-        if img.mode in _GRAY_MODES:
+        if img.mode in GRAY_MODES:
             raise FlareSRError(f'{path}: a grayscale mask; Flare7K masks are colour-coded (glare [255,255,0], '
                                'streak [255,0,0], light source [0,0,255])')
     return mask

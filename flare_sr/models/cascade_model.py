@@ -40,6 +40,7 @@ from flare_sr.models.hinet_model import final_output
 from flare_sr.models.main_net import restore_image
 from flare_sr.models.tiled_validation import TiledValidationMixin
 from flare_sr.utils.checkpoint import load_checked_state_dict, named_checkpoints, repeated_checkpoints
+from flare_sr.utils.safe_yaml import yaml_shown
 
 
 class CheckpointEnsemble(torch.nn.Module):
@@ -134,7 +135,7 @@ class CascadeModel(TiledValidationMixin, BaseModel):
         counts once: one listed twice, or with the bytes of another member, would weigh twice (an error)."""
         paths = (self.opt.get('cascade') or {}).get('main_ensemble') or []
         if not isinstance(paths, (list, tuple)):
-            raise FlareSRError(f'cascade.main_ensemble: expected a list of checkpoint paths, got {paths!r}')
+            raise FlareSRError(f'cascade.main_ensemble: expected a list of checkpoint paths, got {yaml_shown(paths)}')
         if not paths:
             return main
         main_path = (self.opt.get('path') or {}).get('pretrain_network_main')
@@ -144,7 +145,7 @@ class CascadeModel(TiledValidationMixin, BaseModel):
         for key_path, load_path in [('path.pretrain_network_main', main_path)] + [
                 (f'cascade.main_ensemble[{index}]', member) for index, member in enumerate(paths)]:
             if not isinstance(load_path, (str, os.PathLike)):
-                raise FlareSRError(f'{key_path}: {load_path!r} is not a checkpoint path')
+                raise FlareSRError(f'{key_path}: {yaml_shown(load_path)} is not a checkpoint path')
         named = named_checkpoints(self.opt, 'main')  # the main checkpoint first, then the members
         members = [self.get_bare_model(main)]
         for key_path, load_path in named[1:]:

@@ -295,9 +295,9 @@ class FlareBaseModel(TiledValidationMixin, SRModel):
             restore_rng_states(rng_per_rank[rank] if rank < len(rng_per_rank) else rng_per_rank[0])
 
     def load_network(self, net, load_path, strict=True, param_key='params'):
-        """BasicSR's ``load_network`` semantics (``param_key`` falling back to ``params``, ``module.`` prefixes
-        dropped, ``strict``), loaded as weights only, with one line for a file that is not a fitting network.
-        """
+        """BasicSR's ``load_network`` semantics (an absent ``params_ema`` falling back to ``params``, ``module.``
+        prefixes dropped, ``strict``), loaded as weights only, with one line for a file that is not a fitting network
+        or has no ``param_key`` entry (BasicSR fell back to ``params`` for any key: a typo loaded other weights)."""
         key_path = next((f'path.{key}' for key, value in (self.opt.get('path') or {}).items()
                          if key.startswith('pretrain_network_') and value == load_path), 'checkpoint')
         net = self.get_bare_model(net)

@@ -60,6 +60,13 @@ def model_size_multiple(model):
     return multiple or getattr(model.inference_net(), 'size_multiple', 1)
 
 
+def check_opset(opset):
+    """FlareSRError for an ONNX opset outside ``OPSETS`` (scripts/export_onnx.py says it before building the model)."""
+    if opset not in OPSETS:
+        raise FlareSRError(f'--opset {opset}: use an ONNX opset from {OPSETS.start} to {OPSETS.stop - 1} '
+                           f'(default {OPSET})')
+
+
 def export_onnx(model, out_path, opset=OPSET, probe_size=None):
     """Write ``model``'s tile function to ``out_path`` (fp32, CPU, dynamic batch/height/width).
 
@@ -67,9 +74,7 @@ def export_onnx(model, out_path, opset=OPSET, probe_size=None):
     Returns the metadata dict stored in the file. Raises FlareSRError when onnx is not installed or ``opset``
     is outside ``OPSETS``.
     """
-    if opset not in OPSETS:
-        raise FlareSRError(f'--opset {opset}: use an ONNX opset from {OPSETS.start} to {OPSETS.stop - 1} '
-                           f'(default {OPSET})')
+    check_opset(opset)
     try:
         import onnx
     except ImportError:

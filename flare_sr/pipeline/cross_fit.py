@@ -41,6 +41,7 @@ from flare_sr.data.paired_flare_dataset import lmdb_items
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.img_util import list_images
+from flare_sr.utils.safe_yaml import yaml_shown
 
 SETTINGS = {'folds': None, 'groups': None, 'include_main': True, 'parallel': 1}  # key: default (None: required)
 STAGE1_TYPES = ('SyntheticFlareDataset', 'PairedFlareDataset')
@@ -54,7 +55,8 @@ def cross_fit_settings(source, option_file):
         return None
     where = f'{option_file}: stage3_source.cross_fit'
     if not isinstance(block, dict):
-        raise FlareSRError(f'{where}: expected a mapping (folds, groups, include_main, parallel), got {block!r}')
+        raise FlareSRError(f'{where}: expected a mapping (folds, groups, include_main, parallel), '
+                           f'got {yaml_shown(block)}')
     unknown = sorted(set(block) - set(SETTINGS))
     if unknown:
         raise FlareSRError(f'{where}.{unknown[0]}: unknown key (known: {", ".join(SETTINGS)})')
@@ -64,9 +66,9 @@ def cross_fit_settings(source, option_file):
         if isinstance(value, float) and value.is_integer():  # 2.0 is 2, as everywhere in the option checker
             value = settings[key] = int(value)
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise FlareSRError(f'{where}.{key}: expected a whole number >= {least}, got {value!r}')
+            raise FlareSRError(f'{where}.{key}: expected a whole number >= {least}, got {yaml_shown(value)}')
     if not isinstance(settings['include_main'], bool):
-        raise FlareSRError(f'{where}.include_main: expected true or false, got {settings["include_main"]!r}')
+        raise FlareSRError(f'{where}.include_main: expected true or false, got {yaml_shown(settings["include_main"])}')
     groups = settings['groups']
     if groups is not None and not osp.isfile(str(groups)):
         raise FlareSRError(f'{where}.groups: {groups} ' + ('is a folder, not a CSV file' if osp.isdir(str(groups))
@@ -164,7 +166,8 @@ def stage1_units(stage1_opt, stage1_file):
     kind = backend.get('type', 'disk') if isinstance(backend, dict) else None
     if kind not in ('disk', 'lmdb') or (kind == 'lmdb' and train['type'] != 'PairedFlareDataset'):
         raise FlareSRError(f'{where}.io_backend: stage3_source.cross_fit needs stage I\'s images in a folder '
-                           f'({{type: disk}}) or a PairedFlareDataset\'s LMDBs ({{type: lmdb}}), got {backend!r}')
+                           f'({{type: disk}}) or a PairedFlareDataset\'s LMDBs ({{type: lmdb}}), '
+                           f'got {yaml_shown(backend)}')
     if not train.get('dataroot_gt'):
         raise FlareSRError(f'{where}.dataroot_gt: missing (the fold models train on its images)')
     if train.get('meta_csv') and train['type'] != 'PairedFlareDataset':

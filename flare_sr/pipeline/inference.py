@@ -18,18 +18,20 @@ import time
 import zipfile
 from os import path as osp
 
+import numpy as np
 import torch
 from basicsr.models import build_model
+from PIL import Image
 from tqdm import tqdm
 
 from flare_sr.errors import FlareSRError
-from flare_sr.models.onnx_backend import OnnxRuntimePredictor, checkpoint_digests
+from flare_sr.models.onnx_backend import OnnxRuntimePredictor, checkpoint_digests, model_size_multiple
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.hardware import fit_to_hardware, warn
-from flare_sr.utils.img_util import (list_photos, photo_extensions, read_image, read_photo, unreadable_format,
-                                     write_image, written_by_flare_sr)
+from flare_sr.utils.img_util import (check_complete, list_photos, peek_size, photo_extensions, read_image, read_photo,
+                                     unreadable_format, write_image, written_by_flare_sr)
 from flare_sr.utils.options_check import OptionChecker, load_option_file
-from flare_sr.utils.tiling import tile_grid_preview
+from flare_sr.utils.tiling import tile_grid_preview, tile_problems
 
 _DACON_INPUT = re.compile(r'^(?P<prefix>.+)_input_(?P<number>\d+)$')
 
@@ -82,6 +84,50 @@ def _skipped_lines(skipped):
     if parts:
         lines.append('skipped ' + ', '.join(parts))
     return lines
+
+
+# TIFF SampleFormat: what libtiff hands OpenCV, which flare_sr decodes only as 8- or 16-bit unsigned
+_TIFF_SAMPLE_KINDS = {1: 'uint', 2: 'int', 3: 'float'}
+_TAIL = 1 << 16  # bytes read from each input's end: a cut-off PNG or JPEG shows there
+
+
+def check_inputs(inputs):
+    """Every input read as far as it can be without decoding, before the first inference: whatever would stop the
+    run at that image (after earlier outputs were written) stops it now, naming the file. Its header (a file that
+    is not an image), its sample type (a float or 32-bit TIFF: the decoder takes 8- and 16-bit), its pixel count
+    (OpenCV's decode limit) and its end (a truncated PNG or JPEG). Hundreds of large photos take well under a
+    second each: nothing is decoded."""
+    limit = int(os.environ.get('OPENCV_IO_MAX_IMAGE_PIXELS', 1 << 30))  # OpenCV's own default
+    for path in inputs:
+        height, width = peek_size(path)  # a file that is not an image: one line naming it
+        with Image.open(path) as img:
+            sample = _unsupported_sample(img)
+        if sample:
+            raise FlareSRError(f'{path}: unsupported sample type {sample} (use 8- or 16-bit images)')
+        if height * width > limit:
+            raise FlareSRError(f'{path}: larger than OpenCV decodes ({width}x{height} = {height * width:,} pixels, '
+                               f'limit {limit:,}); raise the limit with the environment variable '
+                               'OPENCV_IO_MAX_IMAGE_PIXELS (pixels) or split the image')
+        with open(path, 'rb') as handle:
+            head = handle.read(8)
+            handle.seek(max(8, os.fstat(handle.fileno()).st_size - _TAIL))
+            check_complete(path, np.frombuffer(head + handle.read(), np.uint8))
+
+
+def _unsupported_sample(img):
+    """``'float32'``-style name of a PIL image's samples where the decoder refuses them, else None (PNG, JPEG and
+    the rest are 8 or 16 bits; a TIFF says its own in BitsPerSample and SampleFormat)."""
+    if img.mode == 'F' or img.mode.startswith('F;'):
+        return 'float32'
+    if img.format != 'TIFF':
+        return None
+    bits = img.tag_v2.get(258, 8)
+    kinds = img.tag_v2.get(339, 1)
+    bits = max(bits) if isinstance(bits, tuple) else bits
+    kind = max(kinds) if isinstance(kinds, tuple) else kinds
+    if bits > 16 or kind != 1:
+        return f'{_TIFF_SAMPLE_KINDS.get(kind, "sample format " + str(kind) + " ")}{bits}'
+    return None
 
 
 def _file_id(path):
@@ -143,7 +189,25 @@ def build_test_model(opt, source, tile=None, overlap=None, self_ensemble=False, 
         tile_opt['self_ensemble'] = True
     if precision is not None:
         opt['val']['precision'] = precision
-    return build_model(opt)
+    flags = {key: flag for key, flag, value in (('size', '--tile', tile), ('overlap', '--overlap', overlap))
+             if value is not None}
+    check_tile(tile_opt, None, source, flags)  # values out of range: before any checkpoint loads
+    model = build_model(opt)
+    check_tile(tile_opt, model_size_multiple(model), source, flags)  # the networks' grid
+    return model
+
+
+def check_tile(tile_opt, multiple, source, flags):
+    """One FlareSRError for ``val.tile`` values that cannot run (``tile_problems``; ``multiple`` None: ranges only),
+    before any image is read; it names ``source`` (the option file) unless command-line flags (``flags``:
+    ``{key: flag}``) gave every value it is about."""
+    problems = tile_problems(tile_opt, None, flags)
+    # a line about flags' values alone needs no file name; the grid is about size and overlap together
+    from_flags = all(any(flag in problem for flag in flags.values()) for problem in problems)
+    if not problems and multiple is not None:
+        problems, from_flags = tile_problems(tile_opt, multiple, flags), {'size', 'overlap'} <= set(flags)
+    if problems:
+        raise FlareSRError(('' if from_flags else f'{source}: ') + '; '.join(problems))
 
 
 def build_inference_model(option_file, tile=None, overlap=None, self_ensemble=False, precision=None):
@@ -171,8 +235,14 @@ def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_e
     for key, value in (('size', tile), ('overlap', overlap), ('self_ensemble', self_ensemble or None)):
         if value is not None:
             tile_opt[key] = value
+    flags = {key: flag for key, flag, value in (('size', '--tile', tile), ('overlap', '--overlap', overlap))
+             if value is not None}
+    check_tile(tile_opt, None, option_file, flags)
     gpu = torch.cuda.is_available() and opt.get('num_gpu', 'auto') != 0
-    return OnnxRuntimePredictor(opt, onnx_path, device='cuda' if gpu else 'cpu', checkpoints=checkpoint_digests(full))
+    predictor = OnnxRuntimePredictor(opt, onnx_path, device='cuda' if gpu else 'cpu',
+                                     checkpoints=checkpoint_digests(full))
+    check_tile(tile_opt, predictor.size_multiple, option_file, flags)
+    return predictor
 
 
 def save_tile_preview(model, image_path, png_path):

@@ -55,6 +55,7 @@ from flare_sr.utils.atomic import atomic_path, inside
 from flare_sr.utils.checkpoint import sha256_of
 from flare_sr.utils.img_util import read_image, write_image
 from flare_sr.utils.options_check import fold_deprecated_keys, load_option_file
+from flare_sr.utils.safe_yaml import yaml_shown
 
 REQUIRED = ('main_opt', 'main_checkpoint', 'dataroot_lq', 'dataroot_gt', 'patch_size', 'stride')
 # Stage I's val keys that shape what stage III is given: those CascadeModel applies between its stages. Its
@@ -83,7 +84,8 @@ def stage3_settings(stage3_opt, option_file):
     out_dir = osp.dirname(osp.normpath(lq_root))
     if osp.basename(osp.normpath(lq_root)) != 'lq.lmdb' or osp.normpath(gt_root) != osp.join(out_dir, 'gt.lmdb'):
         raise FlareSRError(f'{option_file}: datasets.train must read the stage-III LMDBs: dataroot_lq '
-                           f'<OUT>/lq.lmdb and dataroot_gt <OUT>/gt.lmdb (got {lq_root!r}, {gt_root!r})')
+                           f'<OUT>/lq.lmdb and dataroot_gt <OUT>/gt.lmdb (got {yaml_shown(lq_root)}, '
+                           f'{yaml_shown(gt_root)})')
     if source.get('fold') is not None and not source.get('meta_csv'):
         raise FlareSRError(f'{option_file}: stage3_source.fold: selects rows of a split CSV, but meta_csv is not set')
     for key in ('main_opt', 'main_checkpoint'):
@@ -94,8 +96,8 @@ def stage3_settings(stage3_opt, option_file):
         folds = source.get('fold_checkpoints')
         if not isinstance(folds, list) or len(folds) != cross_fit['folds']:
             raise FlareSRError(f'{option_file}: stage3_source.fold_checkpoints: expected {cross_fit["folds"]} '
-                               f'checkpoints, one per fold, got {folds!r} (train_pipeline.py trains the fold models '
-                               'and derives them; a standalone run needs them)')
+                               f'checkpoints, one per fold, got {yaml_shown(folds)} (train_pipeline.py trains the '
+                               'fold models and derives them; a standalone run needs them)')
         for checkpoint in folds:
             if not osp.isfile(str(checkpoint)):
                 raise FlareSRError(f'{option_file}: stage3_source.fold_checkpoints: {checkpoint} does not exist '

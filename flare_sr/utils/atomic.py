@@ -86,11 +86,34 @@ def inside(path, folder):
     return os.path.realpath(path).startswith(folder)
 
 
+def file_on_path(folder):
+    """The absolute path of ``folder``, or of the nearest of its parents, that exists and is not a folder (a file
+    where a folder must go); None when there is none."""
+    path = os.path.abspath(folder)
+    while True:
+        if os.path.exists(path):
+            return None if os.path.isdir(path) else path
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
+
+
+def refuse_file_on_path(folder, flag, note=''):
+    """FlareSRError when ``folder`` (given by ``flag``) is a file, or lies inside one: ``<folder>: --out is a file,
+    not a folder`` (making it would fail as 'File exists' or 'Not a directory'). ``note``: appended, e.g. what the
+    folder receives."""
+    blocker = file_on_path(folder)
+    if blocker is not None:
+        where = '' if blocker == os.path.abspath(folder) else f' inside {blocker}, which is'
+        raise FlareSRError(f'{folder}: {flag} is{where} a file, not a folder{note}')
+
+
 def check_writable(output_dir, flag='--output'):
     """Create the folder and prove it takes a file now, before any work is done; FlareSRError names the
-    folder and the command-line ``flag`` that set it."""
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise FlareSRError(f'{output_dir}: {flag} exists and is not a folder')
+    folder and the command-line ``flag`` that set it: a file given (or lying on its path) where the folder goes
+    is said as such, not as the OS error of making a folder inside it."""
+    refuse_file_on_path(output_dir, flag)
     try:
         os.makedirs(output_dir, exist_ok=True)
         with tempfile.TemporaryFile(dir=output_dir):
@@ -99,13 +122,14 @@ def check_writable(output_dir, flag='--output'):
         raise FlareSRError(f'{output_dir}: {flag} folder is not writable ({error.strerror or error})') from None
 
 
-def check_output_file(path, flag, suffix=None, inputs=(), input_folders=()):
+def check_output_file(path, flag, suffix=None, inputs=(), input_folders=(), make_folder=True):
     """Refuse, before any work is done, an output file that would replace one of the run's own files, is a
     folder, lacks ``suffix`` (e.g. ``'.png'``: the format written whatever the name) or cannot be written.
 
     ``inputs``: ``(what, path)`` pairs (e.g. ``('the option file', 'a.yml')``, also the run's other outputs);
     ``input_folders``: ``(what, folder)`` pairs whose files the run reads, which the output must not join.
-    FlareSRError names ``flag``, the path and what it would replace.
+    ``make_folder`` False: its folder is not made (nor proven writable) yet; ``check_writable`` it later, once
+    everything else is checked. FlareSRError names ``flag``, the path and what it would replace.
     """
     path = os.fspath(path)
     if suffix and not path.lower().endswith(suffix):
@@ -119,7 +143,8 @@ def check_output_file(path, flag, suffix=None, inputs=(), input_folders=()):
         if folder and inside(path, folder):
             raise FlareSRError(f'{flag} {path}: inside {what} {folder}, whose files it would join or replace; '
                                'choose another folder')
-    check_writable(os.path.dirname(os.path.abspath(path)), flag=flag)
+    if make_folder:
+        check_writable(os.path.dirname(os.path.abspath(path)), flag=flag)
 
 
 def _tensor_bytes(value):

@@ -11,6 +11,7 @@ Misuses named in one line (BasicSR #717 and its kind): a network file given as `
 ``path.pretrain_network_*``, a folder, a missing, empty, truncated or non-PyTorch file.
 """
 import hashlib
+import logging
 import os
 import pickle
 import pickletools
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.hardware import warn
 
 _NETWORK_FILE = re.compile(r'^net_(?P<label>\w+?)_(?P<iter>\d+|latest)\.pth$')
 _STATE_FILE = re.compile(r'^(?P<iter>\d+)\.state$')
@@ -272,11 +274,33 @@ def repeated_checkpoints(named):
     return problems
 
 
+# (file, key) pairs already said to fall back to 'params': the options checker's pre-flight and the model both load
+_SAID_FALLBACK = set()
+
+
+def _say_ema_fallback(path, key_path):
+    """BasicSR's one line for a checkpoint trained without EMA, once per file: in BasicSR's log once it exists, else
+    on stderr (the options checker's pre-flight runs before the log; creating it here would lose its file handler)."""
+    said = (osp.abspath(path), 'params_ema')
+    if said in _SAID_FALLBACK:
+        return
+    _SAID_FALLBACK.add(said)
+    message = f"{key_path}: {path} has no 'params_ema' entry (trained without EMA?); loading its 'params'"
+    logger = logging.getLogger('basicsr')
+    if logger.handlers:
+        logger.warning(message)
+    else:
+        warn(message)
+
+
 def network_state_dict(checkpoint, path, param_key, key_path, options_of=None):
-    """The state_dict inside a network checkpoint, as BasicSR chooses it: ``checkpoint[param_key]``, falling back
-    to ``'params'`` (``param_key`` None or a bare state_dict: the checkpoint itself). ``'module.'`` prefixes are
-    dropped. One FlareSRError for a training state or a checkpoint without the key. ``options_of``: the
-    ``path.pretrain_network_<x>`` key whose ``param_key_<x>`` the hint names (default ``key_path``)."""
+    """The state_dict inside a network checkpoint: ``checkpoint[param_key]`` (``param_key`` None: the checkpoint
+    itself). As BasicSR, an absent ``'params_ema'`` falls back to ``'params'`` (a network trained without EMA; one
+    warning line), and a bare state_dict (all tensors) is taken for ``'params'`` / ``'params_ema'``. Any other absent
+    key is a FlareSRError naming the key, the file and the entries it holds: BasicSR falls back to ``'params'`` for
+    every key, so a misspelt ``param_key_g`` silently loaded other weights. ``'module.'`` prefixes are dropped. One
+    FlareSRError for a training state too. ``options_of``: the ``path.pretrain_network_<x>`` key whose
+    ``param_key_<x>`` the hint names (default ``key_path``)."""
     if is_training_state(checkpoint):
         raise FlareSRError(
             f'{key_path}: {path} is a training state (optimizers, schedulers, iteration), not a network file; resume '
@@ -284,17 +308,24 @@ def network_state_dict(checkpoint, path, param_key, key_path, options_of=None):
             'the same experiment')
     if not isinstance(checkpoint, dict):
         raise FlareSRError(f'{key_path}: {path} holds a {type(checkpoint).__name__}, not a state_dict')
-    if param_key is not None and param_key not in checkpoint and 'params' in checkpoint:
-        param_key = 'params'
-    if param_key is not None and param_key in checkpoint:
+    bare = all(torch.is_tensor(value) for value in checkpoint.values())
+    if param_key is None:
+        state_dict = checkpoint
+    elif param_key in checkpoint:
         state_dict = checkpoint[param_key]
-    elif all(torch.is_tensor(value) for value in checkpoint.values()):
+    elif param_key == 'params_ema' and 'params' in checkpoint:
+        _say_ema_fallback(path, key_path)
+        state_dict = checkpoint['params']
+    elif bare and param_key in ('params', 'params_ema'):
         state_dict = checkpoint  # a bare state_dict, as many repositories save them
     else:
-        keys = ', '.join(map(str, list(checkpoint)[:5]))
+        keys = ', '.join(map(str, list(checkpoint)[:5])) + (', ...' if len(checkpoint) > 5 else '')
         param_option = (options_of or key_path).replace('pretrain_network_', 'param_key_')
-        raise FlareSRError(f'{key_path}: {path} has no {param_key!r} entry (it holds {keys}); set {param_option} '
-                           'to the entry that holds the weights')
+        if bare and checkpoint:
+            raise FlareSRError(f'{key_path}: {path} has no {param_key!r} entry (it is a bare state_dict: {keys}); '
+                               f'set {param_option}: params (or leave it out) to load it whole')
+        raise FlareSRError(f'{key_path}: {path} has no {param_key!r} entry (it holds {keys or "nothing"}); set '
+                           f'{param_option} to the entry that holds the weights')
     if not isinstance(state_dict, dict):
         raise FlareSRError(f'{key_path}: {path}: entry {param_key!r} is not a state_dict')
     return {name.removeprefix('module.'): value for name, value in state_dict.items()}

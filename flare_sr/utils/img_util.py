@@ -54,7 +54,7 @@ def _read_bytes(path):
         raise FlareSRError(f'{path}: cannot read ({error.strerror or error})') from error
 
 
-def _check_complete(path, data):
+def check_complete(path, data):
     """Some libjpeg builds decode a cut-off JPEG into a grey-padded image without complaint: check the end markers."""
     raw = data.tobytes()
     if raw.startswith(_PNG_SIGNATURE) and b'IEND' not in raw[-64:]:
@@ -100,7 +100,7 @@ def decode_image(data, source, keep_alpha=False):
 
 def _decode(path, keep_alpha=False):
     data = _read_bytes(path)
-    _check_complete(path, data)
+    check_complete(path, data)
     return decode_image(data, path, keep_alpha)
 
 

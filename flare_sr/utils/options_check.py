@@ -45,7 +45,7 @@ from flare_sr.errors import FlareSRError
 from flare_sr.utils.checkpoint import load_checked_state_dict, named_checkpoints, repeated_checkpoints
 from flare_sr.utils.light_source import LIGHT_SOURCE_METHODS, restore_light_source_tensor
 from flare_sr.utils.optim import OPTIMIZERS, REFUSED_SCHEDULERS, SCHEDULERS
-from flare_sr.utils.safe_yaml import load_yaml
+from flare_sr.utils.safe_yaml import load_yaml, yaml_shown
 from flare_sr.utils.tiling import TILE_OPTIONS, tile_size_problem
 from flare_sr.utils.yaml_numbers import text_number_hint
 
@@ -161,7 +161,7 @@ def fold_residual_aliases(opt):
         else:
             opt[section] = {key: item for key, item in holder.items() if key != old}
         if not isinstance(value, bool):
-            got = f'the string {value!r}' if isinstance(value, str) else repr(value)
+            got = yaml_shown(value) if isinstance(value, (str, dict)) else repr(value)
             problems.append(f'{old_path}: expected true or false, got {got} (deprecated: use {network}.residual)')
             continue
         if not isinstance(net, dict) or net.get('type') != 'Pix2PixUNet':
@@ -630,7 +630,7 @@ class OptionChecker:
             if _wants_int(expected) and _is_whole_float(value):
                 section[key] = int(value)
             return True
-        got = f'the string {value!r}' if isinstance(value, str) else repr(value)
+        got = yaml_shown(value) if isinstance(value, (str, dict)) else repr(value)
         self.problems.append(f'{key_path}: expected {_describe(expected)}, got {got}{text_number_hint(value)}')
         return False
 

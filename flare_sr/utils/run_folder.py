@@ -29,6 +29,7 @@ except ImportError:  # Windows
     fcntl = None
 
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.safe_yaml import yaml_shown
 
 MAX_NAME_BYTES = 200  # file systems allow 255 bytes per folder name; BasicSR adds _archived_<time> and log suffixes
 WINDOWS_FORBIDDEN = '<>:"|?*'
@@ -40,7 +41,7 @@ _held = {}  # lock file path -> its open file, kept open (locked) until the proc
 def name_problem(value):
     """Why ``value`` is not one portable folder name, or None when it is."""
     if not isinstance(value, str):
-        return f'expected a folder name, got {value!r}'
+        return f'expected a folder name, got {yaml_shown(value)}'
     if value.strip() == '':
         return 'is empty'
     if value in ('.', '..'):

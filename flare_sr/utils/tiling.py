@@ -64,16 +64,50 @@ def _axis_tiles(length, tile, overlap, multiple):
     raise AssertionError('unreachable: count == units always fits')
 
 
+# the least each val.tile value may be (pixels, pixels, tiles per forward), as said in messages
+TILE_MINIMUMS = {'size': ('> 0', 1), 'overlap': ('>= 0', 0), 'batch': ('>= 1', 1)}
+
+
+def tile_value_problem(key, value, name=None):
+    """``'<name> must be >= 0, got -5'`` for a ``val.tile`` size, overlap or batch below its least value, else None
+    (other keys, ``None`` and values of another type: nothing to say here). ``name``: what the value is called
+    (default ``val.tile.<key>``; a command-line flag such as ``--overlap`` where it came from one)."""
+    if key not in TILE_MINIMUMS or not isinstance(value, int) or isinstance(value, bool):
+        return None
+    shown, least = TILE_MINIMUMS[key]
+    if value >= least:
+        return None
+    hint = ' (leave val.tile.size unset, ~, for the whole frame)' if key == 'size' else ''
+    return f'{name or "val.tile." + key} must be {shown}, got {value}{hint}'
+
+
+def tile_problems(tile, multiple=None, flags=None):
+    """Lines for ``val.tile`` values (``{'size', 'overlap', 'batch'}``, ``TILE_OPTIONS`` defaults) that cannot run:
+    one per value out of range, else the problem of ``tile_size_problem`` on the networks' ``multiple``-pixel grid
+    (None: not known yet, ranges only); [] when they run. ``flags``: ``{key: flag}`` for values a command line gave
+    (``{'overlap': '--overlap'}``), named so."""
+    tile, flags = dict(TILE_OPTIONS, **(tile or {})), flags or {}
+    problems = [problem for key in TILE_MINIMUMS
+                for problem in [tile_value_problem(key, tile.get(key), flags.get(key))] if problem]
+    size, overlap = tile.get('size'), tile.get('overlap')
+    if problems or multiple is None or not isinstance(size, int) or not isinstance(overlap, int):
+        return problems
+    grid = tile_size_problem(size, overlap, multiple)
+    given = '/'.join(flags[key] for key in ('size', 'overlap') if key in flags)
+    return [f'val.tile{f" ({given})" if given else ""}: {grid}'] if grid else []
+
+
 def tile_size_problem(tile_size, overlap, multiple):
     """Why ``tile_size`` / ``overlap`` cannot tile on the ``multiple``-pixel grid, with what works; None if they can.
 
     Checked at start-up, for any frame: tiles are ``tile_size`` rounded down to the grid, must be more
     than twice the overlap, and must leave a stride of one grid unit after it (see :func:`_axis_tiles`).
+    A negative overlap or a size under 1 is said on its own (``tile_value_problem``), never as a grid problem.
     """
     if overlap < 0:
-        return f'overlap {overlap} must be 0 or more'
+        return f'overlap must be >= 0, got {overlap}'
     if tile_size <= 0:
-        return f'size {tile_size} must be positive (leave the size unset, ~, for the whole frame)'
+        return f'size must be > 0, got {tile_size} (leave it unset, ~, for the whole frame)'
     tile = max(multiple, int(tile_size) // multiple * multiple)
     overlap_units = -(-overlap // multiple)
     if tile > 2 * overlap and tile // multiple > overlap_units:
@@ -109,9 +143,12 @@ class TileLayout:
         if tile_size is None:
             tile, self.overlap = max(self.padded_h, self.padded_w), 0
         else:
+            problem = tile_value_problem('size', int(tile_size)) or tile_value_problem('overlap', int(overlap))
+            if problem:  # before rounding: a size of 0 rounds up to one grid unit
+                raise FlareSRError(f'tile options: {problem}')
             tile = max(multiple, int(tile_size) // multiple * multiple)
             overlap = int(overlap)
-            if overlap < 0 or tile <= 2 * overlap:
+            if tile <= 2 * overlap:
                 raise FlareSRError(
                     f'tile options: val.tile.size {tile_size} (rounded to {tile} for multiple {multiple}) must be '
                     f'more than twice val.tile.overlap {overlap}; use a larger size or a smaller overlap')
@@ -184,6 +221,9 @@ def tiled_forward(net_fn, image, tile_size=None, overlap=32, batch=1, multiple=1
     """
     if image.dim() != 4 or image.shape[0] != 1:
         raise ValueError(f'tiled_forward expects a 1xCxHxW tensor, got shape {tuple(image.shape)}')
+    problem = tile_value_problem('batch', int(batch))
+    if problem:  # was taken as 1 without a word
+        raise FlareSRError(f'tile options: {problem}')
     height, width = image.shape[-2:]
     layout = TileLayout(height, width, tile_size, overlap, multiple)
     padded = pad_to_multiple(image.float().cpu(), multiple)
@@ -193,8 +233,8 @@ def tiled_forward(net_fn, image, tile_size=None, overlap=32, batch=1, multiple=1
     try:
         with torch.inference_mode(), tqdm(total=len(boxes), desc='tiles', unit='tile',
                                           disable=not progress, leave=False) as bar:
-            for first in range(0, len(boxes), max(1, int(batch))):
-                chunk = boxes[first:first + max(1, int(batch))]
+            for first in range(0, len(boxes), int(batch)):
+                chunk = boxes[first:first + int(batch)]
                 tiles = torch.cat([padded[..., t:t + layout.tile_h, l:l + layout.tile_w] for t, l in chunk])
                 outputs = _run(net_fn, tiles, device, self_ensemble, precision)
                 if accum is None:

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import torch
 import yaml
-from _common import PHOTOS, machine_name, peak_rss_mib, print_table
+from _common import PHOTOS, machine_name, peak_rss_mib, print_table, read_options
 from bench_training import add_loop_arguments, bare_setup, best_of_alternating_runs, child_record
 
 from flare_sr.errors import ArgumentParser
@@ -59,8 +59,7 @@ def make_tree(folder, args):
 
 def build_options(args, tree):
     """Flare7K++'s option file (options/deflare_uformer_flare7kpp.yml) with our tree, sizes and no validation."""
-    with open(os.path.join(ROOT, 'options', 'deflare_uformer_flare7kpp.yml'), encoding='utf-8') as handle:
-        base = yaml.safe_load(handle)
+    base = read_options(os.path.join(ROOT, 'options', 'deflare_uformer_flare7kpp.yml'))
     cuda = args.device.startswith('cuda')
     train_set = dict(base['datasets']['train'], **tree, reflective_dict=None, data_ratio=[1],
                      transform_base={'img_size': args.img_size}, batch_size_per_gpu=args.batch,

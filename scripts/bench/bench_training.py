@@ -29,7 +29,7 @@ import time
 import numpy as np
 import torch
 import yaml
-from _common import machine_name, print_table, run_child
+from _common import machine_name, print_table, read_options, run_child
 from bench_data_loading import make_pairs, pack
 
 from flare_sr.errors import ArgumentParser
@@ -40,8 +40,7 @@ LOOPS = ('ours', 'bare')
 
 def build_options(args, lmdb_dir):
     """The option dict both loops use: --opt's network_g and train section, our LMDB, no validation."""
-    with open(args.opt, encoding='utf-8') as handle:
-        base = yaml.safe_load(handle)
+    base = read_options(args.opt)
     cuda = args.device.startswith('cuda')
     train = copy.deepcopy(base['train'])
     train['total_iter'] = args.warmup + args.iters
@@ -168,8 +167,7 @@ def child_record(loop, option_path, bare):
     """One loop's record, in a child process: ``run_ours`` on the option file, or ``bare`` on its options."""
     if loop == 'ours':
         return run_ours(option_path, os.path.dirname(option_path))
-    with open(option_path, encoding='utf-8') as handle:
-        return bare(yaml.safe_load(handle))
+    return bare(read_options(option_path))
 
 
 def best_of_alternating_runs(script, option_path, args, extra=()):

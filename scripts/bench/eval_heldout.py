@@ -30,8 +30,7 @@ import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision modu
 
 # isort: split
 import numpy as np
-import yaml
-from _common import ROOT, machine_name, run, scale_schedule, write_options
+from _common import ROOT, machine_name, read_options, run, scale_schedule, write_options
 from heldout_statistics import measure, table_lines
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from tqdm import tqdm
@@ -47,8 +46,7 @@ NAFNET = {'type': 'NAFNet', 'img_channel': 3, 'width': 16, 'middle_blk_num': 1,
 
 
 def load(path):
-    with open(os.path.join(ROOT, path)) as handle:
-        return yaml.safe_load(handle)
+    return read_options(os.path.join(ROOT, path))
 
 
 def budgeted(opt, name, args, iters):

@@ -431,9 +431,9 @@ def test_a_training_set_smaller_than_one_batch_is_one_line(tmp_path, tiny_data, 
 
 
 @pytest.mark.parametrize('size, overlap, expected', [
-    (0, 32, 'size 0 must be positive (leave the size unset, ~, for the whole frame)'),
-    (-64, 32, 'size -64 must be positive (leave the size unset, ~, for the whole frame)'),
-    (128, -5, 'overlap -5 must be 0 or more')])
+    (0, 32, 'size must be > 0, got 0 (leave it unset, ~, for the whole frame)'),
+    (-64, 32, 'size must be > 0, got -64 (leave it unset, ~, for the whole frame)'),
+    (128, -5, 'overlap must be >= 0, got -5')])
 def test_tile_sizes_and_overlaps_that_make_no_sense_say_why(size, overlap, expected):
     from flare_sr.utils.tiling import tile_size_problem
     assert tile_size_problem(size, overlap, 64) == expected

@@ -1,5 +1,6 @@
 """infer.py: full-size outputs with submission names, an atomic zip, one-line errors for bad inputs."""
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -7,6 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from flare_sr.pipeline.inference import submission_name
 from flare_sr.utils.img_util import read_image, write_image
@@ -81,3 +83,69 @@ def test_infer_warns_when_a_network_has_no_checkpoint(tmp_path, capsys):
     code, err = infer_in_process(capsys, '-opt', cascade_option_file(tmp_path), '--input', tmp_path / 'in',
                                  '--output', tmp_path / 'o2')
     assert code == 0 and 'warning' not in err.lower()
+
+
+def _one_photo(tmp_path):
+    write_image(tmp_path / 'in' / 'photo.png', np.zeros((32, 32, 3)))
+    return tmp_path / 'in'
+
+
+@pytest.mark.parametrize('args, tile, message', [
+    (['--overlap', '-5'], {}, 'error: --overlap must be >= 0, got -5'),
+    (['--tile', '0'], {}, 'error: --tile must be > 0, got 0 (leave val.tile.size unset, ~, for the whole frame)'),
+    (['--tile', '-64', '--overlap', '-1'], {}, 'error: --tile must be > 0, got -64 (leave val.tile.size unset, ~, '
+                                               'for the whole frame); --overlap must be >= 0, got -1'),
+    ([], {'batch': 0}, 'error: {file}: val.tile.batch must be >= 1, got 0'),
+    ([], {'overlap': -5}, 'error: {file}: val.tile: overlap must be >= 0, got -5'),  # the options checker's line
+    (['--tile', '64', '--overlap', '40'], {}, 'error: val.tile (--tile/--overlap): size 64 with overlap 40 cannot '
+                                              'tile on the network\'s 32-pixel grid'),
+    (['--tile', '64'], {'overlap': 40}, 'error: {file}: val.tile (--tile): size 64 with overlap 40 cannot tile'),
+])
+def test_tile_values_out_of_range_are_each_one_line_before_any_folder(tmp_path, capsys, args, tile, message):
+    """--overlap -5 was 'val.tile.size 512 ... must be more than twice val.tile.overlap -5', and only at the first
+    image; val.tile.batch 0 ran as 1 without a word."""
+    option_file = cascade_option_file(tmp_path)
+    opt = yaml.safe_load(open(option_file))
+    opt['val']['tile'].update(tile)
+    with open(option_file, 'w') as handle:
+        yaml.safe_dump(opt, handle)
+    code, err = infer_in_process(capsys, '-opt', option_file, '--input', _one_photo(tmp_path), '--output',
+                                 tmp_path / 'out', *args)
+    assert code == 2 and err.count('\n') == 1, err
+    assert err.startswith(message.format(file=option_file)), err
+    assert not (tmp_path / 'out').exists()
+
+
+def test_save_flare_with_a_model_that_predicts_none_is_refused_before_any_folder(tmp_path, capsys):
+    code, err = infer_in_process(capsys, '-opt', cascade_option_file(tmp_path), '--input', _one_photo(tmp_path),
+                                 '--output', tmp_path / 'out', '--save-flare', tmp_path / 'flares')
+    assert code == 2
+    assert err == 'error: --save-flare: CascadeModel predicts no flare layer (DeflareModel does)\n'
+    assert not (tmp_path / 'out').exists() and not (tmp_path / 'flares').exists()
+
+
+@pytest.mark.parametrize('case, message', [
+    ('float32 TIFF', r'b_bad.tif: unsupported sample type float32 \(use 8- or 16-bit images\)$'),
+    ('int32 TIFF', r'b_bad.tif: unsupported sample type int32 \(use 8- or 16-bit images\)$'),
+    ('truncated JPEG', r'b_bad.jpg: truncated JPEG \(no end-of-image marker FFD9\)$'),
+    ('truncated PNG', r'b_bad.png: truncated PNG \(no IEND chunk at the end\)$'),
+])
+def test_an_input_the_decoder_refuses_stops_the_run_before_the_first_output(tmp_path, capsys, case, message):
+    """Found mid-run before: a_good.png was already written when b_bad stopped the run."""
+    import cv2
+
+    folder = tmp_path / 'in'
+    write_image(folder / 'a_good.png', np.full((32, 32, 3), 0.5))
+    pixels = np.random.default_rng(0).uniform(0, 1, (64, 48, 3))
+    if case.endswith('TIFF'):  # as Pillow writes them: a header it reads, samples OpenCV decodes as float / int32
+        gray = pixels[..., 0] * (1 if case.startswith('float') else 1000)
+        Image.fromarray(gray.astype(np.float32 if case.startswith('float') else np.int32)).save(folder / 'b_bad.tif')
+    else:
+        suffix = '.jpg' if 'JPEG' in case else '.png'
+        ok, data = cv2.imencode(suffix, (pixels * 255).astype(np.uint8))
+        (folder / f'b_bad{suffix}').write_bytes(data.tobytes()[:-20])  # the header is whole, the end is not
+    code, err = infer_in_process(capsys, '-opt', cascade_option_file(tmp_path), '--input', folder, '--output',
+                                 tmp_path / 'out')
+    assert code == 2 and err.count('\n') == 1
+    assert re.search(message, err.strip()), err
+    assert not (tmp_path / 'out').exists()

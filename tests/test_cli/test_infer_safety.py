@@ -79,7 +79,7 @@ def test_save_tiles_and_zip_never_replace_an_input_an_output_or_the_options(tmp_
                           '--save-tiles', tmp_path / 'grid.png')
     _refused(code, err, '--zip', 'the --save-tiles picture')
     assert {path: open(path, 'rb').read() for path in keep} == keep
-    assert not os.listdir(out)  # refused before any inference
+    assert not out.exists()  # refused before any folder is made
 
 
 @pytest.mark.parametrize('names', [('shot.png', 'shot.jpg'), ('test_input_20000.png', 'test_20000.png')])

@@ -55,7 +55,7 @@ def test_saturation_keep_mask_dilates_saturated_luminance_by_the_radius():
     red = torch.zeros(1, 3, 4, 4)
     red[:, 0] = 1.0                            # a clipped red channel: luminance 0.21, not saturated
     assert torch.equal(saturation_keep_mask(red, red, dilation=0), torch.ones(1, 1, 4, 4))
-    with pytest.raises(FlareSRError, match="source must be one of lq, gt, both, got 'input'"):
+    with pytest.raises(FlareSRError, match="source must be one of lq, gt, both, got the string 'input'"):
         saturation_keep_mask(lq, gt, source='input')
 
 

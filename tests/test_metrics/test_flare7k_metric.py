@@ -281,3 +281,53 @@ def test_test_py_validation_and_script_give_the_same_flare7k_numbers(tmp_path, c
         assert rows['Score'][0] == f'{score:.4f}'
     finally:
         remove_experiment(name)
+
+
+def test_name_shifted_folders_are_scored_by_sorted_order_with_the_first_odd_pair_warned_on_stderr(tmp_path):
+    """A real process: the table alone on stdout, one warning line on stderr naming the first pair whose numbers
+    differ, exit 0 (the pairing stays evaluate.py's)."""
+    folders = write_case(str(tmp_path / 'case'), '256x384')
+    for index in (2, 1, 0):  # gt_00000N -> gt_00000(N+1): every pair is shifted by one number
+        os.rename(os.path.join(folders['gt'], f'gt_{index:06d}.png'),
+                  os.path.join(folders['gt'], f'gt_{index + 1:06d}.png'))
+    result = subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'evaluate_flare7k.py'), '--result',
+                             folders['input'], '--gt', folders['gt'], '--mask', folders['mask']],
+                            cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert 'warning' not in result.stdout and result.stdout.startswith('protocol: ')
+    assert [line for line in result.stderr.splitlines() if line.startswith('warning:')] == [
+        'warning: 3 of 3 pairs join names with different numbers, the first: input_000000.png | gt_000001.png | '
+        'mask_000000.png; pairs are by sorted name order, as evaluate.py: check the folders']
+
+
+@pytest.mark.parametrize('how', ['same path', 'a symlink', 'a/../a'])
+def test_result_folder_that_is_the_gt_folder_is_refused(tmp_path, capsys, how):
+    """Results scored against themselves gave PSNR inf everywhere, exit 0."""
+    folders = write_case(str(tmp_path / 'case'), '256x384')
+    gt = folders['gt']
+    result = {'same path': gt, 'a symlink': str(tmp_path / 'link'),
+              'a/../a': os.path.join(gt, os.pardir, 'gt')}[how]
+    if how == 'a symlink':
+        os.symlink(gt, result)
+    code, out, err = run_script('evaluate_flare7k', ['--result', result, '--gt', gt], capsys)
+    assert code == 2 and out == ''
+    assert err.splitlines() == [f'error: --gt {gt} is the --result folder {result}; each must be its own folder '
+                                '(results scored against themselves give PSNR inf)']
+    code, _, err = run_script('evaluate_flare7k', ['--result', folders['input'], '--gt', gt, '--mask', result], capsys)
+    assert code == 2 and err.startswith(f'error: --mask {result} is the --gt folder {gt};')
+
+
+def test_a_grayscale_result_against_a_colour_label_is_refused_by_name(tmp_path, capsys):
+    """The readers give a gray file 3 equal channels: it was scored silently; evaluate.py stops on the shapes."""
+    folders = write_case(str(tmp_path / 'case'), '256x384')
+    gray = os.path.join(folders['input'], 'input_000001.png')
+    cv2.imwrite(gray, cv2.cvtColor(cv2.imread(gray), cv2.COLOR_BGR2GRAY))
+    code, out, err = run_script('evaluate_flare7k', ['--result', folders['input'], '--gt', folders['gt']], capsys)
+    assert code == 2
+    assert err.splitlines()[-1] == (f'error: {gray}: a grayscale result, its label '
+                                    f'{os.path.join(folders["gt"], "gt_000001.png")} colour; the Flare7K protocol '
+                                    'compares like with like (evaluate.py stops on the shape mismatch)')
+    label = os.path.join(folders['gt'], 'gt_000001.png')
+    cv2.imwrite(label, cv2.cvtColor(cv2.imread(label), cv2.COLOR_BGR2GRAY))  # both gray: 3 equal channels, scored
+    code, out, err = run_script('evaluate_flare7k', ['--result', folders['input'], '--gt', folders['gt']], capsys)
+    assert code == 0, err

@@ -1,6 +1,7 @@
 """cascade.main_ensemble: stage I as the mean of several U-Net checkpoints (the cross-fit fold models at test time)."""
 import os
 import shutil
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -55,7 +56,8 @@ def test_stage_one_is_the_mean_of_the_checkpoints_outputs_before_the_clamp(tmp_p
     ('stage I off', r'^cascade.main_ensemble: stage I is switched off \(use_main: false\); remove the ensemble'),
     ('no main checkpoint', r'^cascade.main_ensemble: set path.pretrain_network_main too'),
     ('not a path', r'^cascade.main_ensemble\[0\]: 3 is not a checkpoint path$'),
-    ('a string', r"^cascade.main_ensemble: expected a list of checkpoint paths, got '.*fold1.pth'$"),
+    ('a string', r"^cascade.main_ensemble: expected a list of checkpoint paths, got the string '.*fold1.pth'$"),
+    ('a mapping', r'^cascade.main_ensemble: expected a list of checkpoint paths, got a mapping \(keys a\)$'),
 ])
 def test_a_wrong_ensemble_is_one_line(tmp_path, case, message):
     _, paths, extra = _members(tmp_path)
@@ -85,6 +87,8 @@ def test_a_wrong_ensemble_is_one_line(tmp_path, case, message):
         ensemble = [3]
     elif case == 'a string':
         ensemble = extra[0]
+    elif case == 'a mapping':  # was "got OrderedDict([('a', ...)])": Python's repr of what YAML read
+        ensemble = OrderedDict(a=extra[0])
     opt = cascade_options(paths, path=path, cascade=dict(main_ensemble=ensemble, **switches))
     with pytest.raises(FlareSRError, match=message):
         build_model(opt)

@@ -72,6 +72,17 @@ def test_an_opset_the_exporter_cannot_write_is_one_line(opset):
     assert str(error.value) == f'--opset {opset}: use an ONNX opset from 13 to 20 (default 17)'
 
 
+def test_export_refuses_a_bad_opset_before_building_the_model(tmp_path, capsys):
+    """The opset was checked only after the model was built and its checkpoints loaded: an option file whose
+    checkpoint is gone still says the opset (no checkpoint is read)."""
+    opt = yaml.safe_load(open(cascade_option_file(tmp_path)))
+    opt['path']['pretrain_network_post'] = str(tmp_path / 'gone.pth')
+    (tmp_path / 'bad.yml').write_text(yaml.safe_dump(opt))
+    code, out, err = _export(capsys, '-opt', tmp_path / 'bad.yml', '--out', tmp_path / 'm.onnx', '--opset', 0)
+    assert code == 2 and err == 'error: --opset 0: use an ONNX opset from 13 to 20 (default 17)\n'
+    assert not os.path.exists(tmp_path / 'm.onnx')
+
+
 def _graph(path, elem_type, channels_out, height_repeats=1):
     """A tiny graph with flare_sr's metadata: fp16/fp32 input 'tiles' -> the input's channels repeated to
     ``channels_out``, its rows ``height_repeats`` times (a 2x upscaler's shape)."""

@@ -28,17 +28,19 @@ def test_groups_are_dealt_largest_first_to_the_lightest_fold():
 
 @pytest.mark.parametrize('block, message', [
     ({'folds': 1}, 'stage3_source.cross_fit.folds: expected a whole number >= 2, got 1'),
-    ({'folds': True}, 'stage3_source.cross_fit.folds: expected a whole number >= 2, got True'),
-    ({'folds': '2'}, "stage3_source.cross_fit.folds: expected a whole number >= 2, got '2'"),
-    ({}, 'stage3_source.cross_fit.folds: expected a whole number >= 2, got None'),
+    ({'folds': True}, 'stage3_source.cross_fit.folds: expected a whole number >= 2, got true'),
+    ({'folds': '2'}, "stage3_source.cross_fit.folds: expected a whole number >= 2, got the string '2'"),
+    ({}, 'stage3_source.cross_fit.folds: expected a whole number >= 2, got null (~)'),
     ({'folds': 2, 'parallel': 0}, 'stage3_source.cross_fit.parallel: expected a whole number >= 1, got 0'),
-    ({'folds': 2, 'include_main': 'yes'}, "stage3_source.cross_fit.include_main: expected true or false, got 'yes'"),
+    ({'folds': 2, 'include_main': 'yes'}, "stage3_source.cross_fit.include_main: expected true or false, got the "
+                                          "string 'yes'"),
     ({'folds': 2, 'group': 'a.csv'}, 'stage3_source.cross_fit.group: unknown key (known: folds, groups, '
                                      'include_main, parallel)'),
     ({'folds': 2, 'groups': 'nowhere.csv'}, 'stage3_source.cross_fit.groups: nowhere.csv does not exist'),
     ({'folds': 2, 'groups': '.'}, 'stage3_source.cross_fit.groups: . is a folder, not a CSV file'),
     ({'folds': 2.5}, 'stage3_source.cross_fit.folds: expected a whole number >= 2, got 2.5'),
-    ([2], 'stage3_source.cross_fit: expected a mapping (folds, groups, include_main, parallel), got [2]'),
+    ([2], 'stage3_source.cross_fit: expected a mapping (folds, groups, include_main, parallel), got a list of 1'),
+    ({'folds': {'n': 2}}, 'stage3_source.cross_fit.folds: expected a whole number >= 2, got a mapping (keys n)'),
 ])
 def test_bad_cross_fit_settings_are_one_line_naming_the_key(block, message):
     with pytest.raises(FlareSRError) as error:
@@ -195,8 +197,8 @@ def test_stage3_data_gives_each_pair_the_output_of_the_fold_model_that_never_saw
     assert ensure_stage3_data(out_of_fold_only, 'stage3.yml', progress=False)[1] is True
     assert sum(1 for _ in open(out / 'lq.lmdb' / 'meta_info.txt')) == 6
 
-    for folds, message in ((None, 'expected 2 checkpoints, one per fold, got None (train_pipeline.py trains the fold '
-                                  'models and derives them; a standalone run needs them)'),
+    for folds, message in ((None, 'expected 2 checkpoints, one per fold, got null (~) (train_pipeline.py trains the '
+                                  'fold models and derives them; a standalone run needs them)'),
                            ([str(tmp_path / 'fold1.pth'), 'gone.pth'],
                             'gone.pth does not exist (train_pipeline.py trains the fold models)'),
                            ([str(tmp_path / 'fold1.pth'), str(tmp_path / 'main.pth')],

@@ -128,7 +128,7 @@ def test_bad_arguments_are_refused_before_any_work_and_nothing_is_overwritten(tm
              (['--seed', '-1'], '--seed -1: must be non-negative'),
              (['--picture', victim], 'must be a .png file'),
              (['--picture', clean / 'clean_0.png'], 'inside the --clean folder'),
-             (['--picture', tmp_path / 'notes.txt' / 'x.png'], '--picture exists and is not a folder')]
+             (['--picture', tmp_path / 'notes.txt' / 'x.png'], 'notes.txt: --picture is a file, not a folder')]
     for extra, words in cases:
         argv = ['-opt', trained, '--clean', clean, '--count', '1', *extra]
         code, out, err = run_main_in_process(bench.main, argv, capsys)

@@ -29,3 +29,16 @@ def test_layers_in_the_flare7kpp_layout_train_the_loader_and_repeat_exactly(tmp_
     assert Flare7kpp_Pair_Loader.check_options(opt, 'datasets.train') == []
     sample = Flare7kpp_Pair_Loader(opt)[SampleKey(0, 0)]
     assert sample['lq'].shape == (3, 40, 40) and 'Compound_Flare' in sample['flare_path']
+
+
+def test_an_out_that_is_a_file_is_said_so_in_one_line(tmp_path, capsys):
+    """It was '<out>/procedural: File exists' (the OS error of making the family's folder inside a file)."""
+    tree = tmp_path / 'tree.json'
+    tree.write_text('{}')
+    code, out, err = run_script('render_flare_layers', ['--out', tree, '--count', 1, '--size', 32], capsys)
+    assert code == 2 and err == (f'error: {tree}: --out is a file, not a folder (it receives one <family>/ folder per '
+                                 'family)\n')
+    code, out, err = run_script('render_flare_layers', ['--out', tree / 'layers', '--count', 1, '--size', 32], capsys)
+    assert code == 2 and err == (f'error: {tree / "layers"}: --out is inside {tree}, which is a file, not a folder (it '
+                                 'receives one <family>/ folder per family)\n')
+    assert tree.read_text() == '{}' and os.listdir(tmp_path) == ['tree.json']

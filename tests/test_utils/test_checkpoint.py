@@ -7,6 +7,7 @@ import copy
 import os
 import random
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -15,9 +16,10 @@ from flare_sr import basicsr_fixes
 from flare_sr.errors import FlareSRError
 from flare_sr.models.hinet_model import HINetModel
 from flare_sr.models.pix2pix_model import Pix2PixModel
-from flare_sr.utils.checkpoint import (latest_training_state, load_training_state, load_weights_only, named_checkpoints,
-                                       repeated_checkpoints)
-from tests.helpers import Payload, SystemPayload, model_options, train_steps
+from flare_sr.utils.checkpoint import (latest_training_state, load_checked_state_dict, load_training_state,
+                                       load_weights_only, named_checkpoints, repeated_checkpoints)
+from tests.helpers import (UNET, Payload, SystemPayload, cascade_option_file, infer_in_process, model_options,
+                           save_unet, train_steps)
 
 
 def draws():
@@ -282,3 +284,83 @@ def test_repeated_checkpoints_compare_bytes_not_paths_and_skip_missing_files(tmp
         'checkpoint once']
     assert repeated_checkpoints(named[:2] + named[3:4]) == repeated_checkpoints(named)[:1]
     assert repeated_checkpoints(named[:1]) == []
+
+
+def _ema_and_plain(tmp_path):
+    """Two different U-Nets in one BasicSR checkpoint: (path, EMA weights, plain weights)."""
+    ema, plain = save_unet(tmp_path / 'a.pth', seed=1).state_dict(), save_unet(tmp_path / 'b.pth', seed=2).state_dict()
+    path = str(tmp_path / 'both.pth')
+    torch.save({'params_ema': ema, 'params': plain}, path)
+    return path, ema, plain
+
+
+def _same(state_dict, expected):
+    return state_dict.keys() == expected.keys() and all(torch.equal(state_dict[k], expected[k]) for k in expected)
+
+
+def test_a_misspelt_param_key_is_refused_not_loaded_as_params(tmp_path):
+    """BasicSR falls back to 'params' for any absent key: ``param_ema`` (a typo) silently loaded the other weights."""
+    from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
+
+    path, ema, plain = _ema_and_plain(tmp_path)
+    net = Pix2PixUNet(**UNET)
+    assert _same(load_checked_state_dict(net, path, 'path.pretrain_network_g', param_key='params_ema'), ema)
+    assert _same(load_checked_state_dict(net, path, 'path.pretrain_network_g', param_key='params'), plain)
+    with pytest.raises(FlareSRError) as error:
+        load_checked_state_dict(net, path, 'path.pretrain_network_g', param_key='param_ema')
+    assert str(error.value) == (f"path.pretrain_network_g: {path} has no 'param_ema' entry (it holds params_ema, "
+                                'params); set path.param_key_g to the entry that holds the weights')
+    with pytest.raises(FlareSRError) as error:  # an ensemble member names the option that applies to it
+        load_checked_state_dict(net, path, 'cascade.main_ensemble[0]', param_key='weights',
+                                options_of='path.pretrain_network_main')
+    assert str(error.value).endswith('set path.param_key_main to the entry that holds the weights')
+    bare = str(tmp_path / 'bare.pth')
+    torch.save(plain, bare)  # a bare state_dict loads under the default keys, not under another name
+    assert _same(load_checked_state_dict(net, bare, 'path.pretrain_network_g'), plain)
+    with pytest.raises(FlareSRError, match=r"^path.pretrain_network_g: .*bare.pth has no 'param_ema' entry \(it is a "
+                                           r'bare state_dict: .*, \.\.\.\); set path.param_key_g: params \(or leave '
+                                           r'it out\) to load it whole$'):
+        load_checked_state_dict(net, bare, 'path.pretrain_network_g', param_key='param_ema')
+
+
+def test_only_an_absent_params_ema_falls_back_to_params_said_once(tmp_path, capsys, monkeypatch):
+    """As BasicSR: a checkpoint trained without EMA gives its 'params' for 'params_ema', said in one line: on stderr
+    before BasicSR's log exists (the options checker's pre-flight), in the log after; the model's load of the same
+    file adds no second line."""
+    import io
+    import logging
+
+    from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
+
+    net = Pix2PixUNet(**UNET)
+    logger = logging.getLogger('basicsr')
+    log = io.StringIO()
+    for name, handlers in (('early.pth', []), ('logged.pth', [logging.StreamHandler(log)])):
+        monkeypatch.setattr(logger, 'handlers', handlers)
+        path = str(tmp_path / name)
+        plain = save_unet(path, seed=2).state_dict()
+        for _ in range(2):  # the options checker's pre-flight, then the model
+            assert _same(load_checked_state_dict(net, path, 'path.pretrain_network_g', param_key='params_ema'), plain)
+    said = "path.pretrain_network_g: {} has no 'params_ema' entry (trained without EMA?); loading its 'params'"
+    assert capsys.readouterr().err.splitlines() == ['warning: ' + said.format(tmp_path / 'early.pth')]
+    assert log.getvalue().splitlines() == [said.format(tmp_path / 'logged.pth')]
+
+
+def test_infer_refuses_a_misspelt_param_key_before_any_output(tmp_path, capsys):
+    """The real command line: the options checker's pre-flight refuses the typo in one line, exit 2, nothing written."""
+    import yaml
+
+    option_file = cascade_option_file(tmp_path)
+    opt = yaml.safe_load(open(option_file))
+    main, _, plain = _ema_and_plain(tmp_path)
+    opt['path'].update(pretrain_network_main=main, param_key_main='param_ema')
+    with open(option_file, 'w') as handle:
+        yaml.safe_dump(opt, handle)
+    photo = tmp_path / 'in.png'
+    cv2.imwrite(str(photo), np.full((32, 32, 3), 128, np.uint8))
+    code, err = infer_in_process(capsys, '-opt', option_file, '--input', photo, '--output', tmp_path / 'out')
+    assert code == 2
+    assert err.splitlines() == [f"error: {option_file}: path.pretrain_network_main: {main} has no 'param_ema' entry "
+                                '(it holds params_ema, params); set path.param_key_main to the entry that holds the '
+                                'weights']
+    assert not (tmp_path / 'out').exists()

@@ -205,3 +205,29 @@ def test_tile_grid_covers_the_frame_on_the_grid_with_little_overlap_work(tile, o
 def test_tile_without_room_for_a_stride_names_the_smallest_size_that_works():
     with pytest.raises(FlareSRError, match='at least 512'):
         TileLayout(1000, 1000, 256, 64, 256)
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(tile_size=64, overlap=-5), 'tile options: val.tile.overlap must be >= 0, got -5'),
+    (dict(tile_size=0, overlap=32), 'tile options: val.tile.size must be > 0, got 0 (leave val.tile.size unset, ~, '
+                                    'for the whole frame)'),
+    (dict(tile_size=64, overlap=8, batch=0), 'tile options: val.tile.batch must be >= 1, got 0'),
+])
+def test_a_negative_overlap_a_size_or_batch_under_one_are_each_their_own_line(kwargs, message):
+    """Not 'val.tile.size 512 ... must be more than twice val.tile.overlap -5' (a size of 0 rounded up to one grid
+    unit first); a batch of 0 ran as 1 without a word."""
+    with pytest.raises(FlareSRError) as error:
+        tiled_forward(lambda x: x, torch.rand(1, 3, 80, 80), multiple=16, **kwargs)
+    assert str(error.value) == message
+
+
+def test_tile_problems_names_flags_and_checks_the_grid_only_when_ranges_hold():
+    from flare_sr.utils.tiling import tile_problems
+
+    assert tile_problems({'size': -1, 'overlap': -2, 'batch': 0}, 16, {'overlap': '--overlap'}) == [
+        'val.tile.size must be > 0, got -1 (leave val.tile.size unset, ~, for the whole frame)',
+        '--overlap must be >= 0, got -2', 'val.tile.batch must be >= 1, got 0']
+    assert tile_problems({'size': 64, 'overlap': 40}) == []  # no grid known yet: ranges only
+    assert tile_problems({'size': 64, 'overlap': 40}, 16, {'size': '--tile'})[0].startswith(
+        'val.tile (--tile): size 64 with overlap 40 cannot tile on the network\'s 16-pixel grid')
+    assert tile_problems({'size': None}, 16) == tile_problems({'size': 512, 'overlap': 0, 'batch': 4}, 32) == []
