@@ -39,6 +39,7 @@ from flare_sr.pipeline.stage3_data import ensure_stage3_data, select_pairs
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.options_check import load_option_file
 from flare_sr.utils.run_folder import check_name, lock_run
+from flare_sr.utils.safe_yaml import plain
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))  # the repository: experiments/ lives here
 
@@ -65,16 +66,7 @@ def latest_checkpoint(opt):
 def write_yaml(path, opt):
     with atomic_path(path) as tmp:
         with open(tmp, 'w', encoding='utf-8') as handle:
-            yaml.safe_dump(_plain(opt), handle, sort_keys=False)
-
-
-def _plain(value):
-    """OrderedDicts (BasicSR's YAML loader) as plain dicts, so safe_dump can write them."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
+            yaml.safe_dump(plain(opt), handle, sort_keys=False)
 
 
 def last_validation(opt):

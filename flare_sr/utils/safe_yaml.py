@@ -129,6 +129,15 @@ def yaml_shown(value, limit=3):
     return repr(value)
 
 
+def plain(value):
+    """``value`` with the loader's OrderedDicts as plain dicts (lists walked), so ``yaml.safe_dump`` writes it."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
+
+
 def load_yaml(stream):
     """``stream`` (an open file or a string) read with ``OrderedSafeLoader``; YAML errors propagate."""
     return yaml.load(stream, Loader=OrderedSafeLoader)

@@ -22,6 +22,7 @@ from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import to_uint8
 from flare_sr.utils.options_check import load_option_file
 from flare_sr.utils.precision import cpu_bf16_support
+from flare_sr.utils.safe_yaml import plain
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository
 
@@ -146,18 +147,10 @@ def write_png_rgb(path, img_rgb_uint8):
         raise OSError(f'could not write {path}')
 
 
-def _plain(value):
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
-
-
 def read_options(path):
     """An option file as plain dicts and lists (``yaml.safe_dump`` writes them back), read as flare_sr reads option
     files: a python tag or a key given twice is a FlareSRError naming the file and line, not silently taken."""
-    return _plain(load_option_file(path))
+    return plain(load_option_file(path))
 
 
 def write_options(folder, name, opt):
