@@ -283,6 +283,7 @@ def test_test_py_validation_and_script_give_the_same_flare7k_numbers(tmp_path, c
         remove_experiment(name)
 
 
+@pytest.mark.slow
 def test_name_shifted_folders_are_scored_by_sorted_order_with_the_first_odd_pair_warned_on_stderr(tmp_path):
     """A real process: the table alone on stdout, one warning line on stderr naming the first pair whose numbers
     differ, exit 0 (the pairing stays evaluate.py's)."""

@@ -157,6 +157,7 @@ def test_merge_keys_aliases_and_equal_keys_in_other_mappings_are_not_duplicates(
     assert opt['optim_d'] is opt['base'] and opt['list'][1]['x'] == 2
 
 
+@pytest.mark.slow
 def test_train_py_refuses_a_duplicate_key_in_one_line_with_exit_2(tmp_path):
     """The real command line: two pixel_opt gave l_pix 0 at every step; now one error line before anything starts."""
     path = tmp_path / 'dup.yml'
