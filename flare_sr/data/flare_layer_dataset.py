@@ -398,6 +398,7 @@ class FlareSource:
     flares: list
     lights: list = None
     reflectives: tuple = ()
+    unrelated_names: tuple = None  # (flare, light) of the first pair when no light's name agrees with its flare's
 
 
 def plan_layers(opt, key_path, per_source, read_headers=False):
@@ -469,14 +470,21 @@ def plan_layers(opt, key_path, per_source, read_headers=False):
 
 
 def _pairing_problems(source, flare_folder, light_folder, where, flare_key):
-    """A line for the first light source whose name disagrees with its flare's: they pair by sorted position, as
-    Flare7K++ reads them, so one missing or extra file shifts every pair after it."""
-    for flare, light in zip(source.flares, source.lights):
-        if not _same_layer(_layer_name(flare, flare_folder), _layer_name(light, light_folder)):
-            return [f'{where}: light source {light} pairs with flare {flare} ({flare_key}): they pair by sorted '
-                    'position, and their names disagree (a missing or extra file shifts every pair after it); give '
-                    'each light source its flare\'s name']
-    return []
+    """A line when some light sources' names agree with their flares' and others do not: they pair by sorted
+    position, as Flare7K++ reads them, so a missing or extra file shifted every pair after it. When no name agrees
+    (another naming scheme) the pairing is only noted on ``source`` (``unrelated_names``) and warned about."""
+    pairs = list(zip(source.flares, source.lights))
+    disagreeing = [(flare, light) for flare, light in pairs
+                   if not _same_layer(_layer_name(flare, flare_folder), _layer_name(light, light_folder))]
+    if not disagreeing:
+        return []
+    flare, light = disagreeing[0]
+    if len(disagreeing) == len(pairs):
+        source.unrelated_names = (flare, light)
+        return []
+    return [f'{where}: light source {light} pairs with flare {flare} ({flare_key}): they pair by sorted position, '
+            f'and {len(disagreeing)} of {len(pairs)} names disagree while the others agree (a missing or extra file '
+            'shifts every pair after it); give each light source its flare\'s name']
 
 
 def _ratio_problems(ratio, count, key_path):
@@ -550,15 +558,24 @@ class FlareLayerDataset(data.Dataset):
     @classmethod
     def check_warnings(cls, opt, key_path):
         """Option-checker warning lines: a background folder whose sub-folders hold images that are not read (in a
-        layer folder that is an error: ``_layer_folder_problems``)."""
+        layer folder that is an error: ``_layer_folder_problems``); light sources none of whose names agree with
+        their flares' (paired by sorted position all the same, as Flare7K++ pairs them)."""
+        lines = []
         folder = opt.get('image_path')
         unread = unread_subfolders(os.path.expanduser(folder)) if isinstance(folder, str) else []
-        if not unread:
-            return []
-        count = f'{len(unread)} sub-folder{"s" * (len(unread) > 1)}'
-        return [f'{key_path}.image_path: {folder} holds images, so the images in its {count} '
-                f'({", ".join(unread[:3])}{", ..." * (len(unread) > 3)}) are not read; move them up beside the '
-                'others to use them']
+        if unread:
+            count = f'{len(unread)} sub-folder{"s" * (len(unread) > 1)}'
+            lines.append(f'{key_path}.image_path: {folder} holds images, so the images in its {count} '
+                         f'({", ".join(unread[:3])}{", ..." * (len(unread) > 3)}) are not read; move them up beside '
+                         'the others to use them')
+        problems, _, sources = plan_layers(opt, key_path, cls.PER_SOURCE)
+        for source in sources if not problems else ():
+            if source.unrelated_names:
+                flare, light = source.unrelated_names
+                lines.append(f'{key_path}.light_dict: no light source of scattering_dict.{source.name} has a name '
+                             f'that agrees with its flare\'s (e.g. {flare} <-> {light}); they are paired by sorted '
+                             'position, as Flare7K++ pairs them: check that both folders list them in one order')
+        return lines
 
     def __len__(self):
         return len(self.backgrounds)

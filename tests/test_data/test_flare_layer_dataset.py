@@ -223,7 +223,7 @@ def _break(kind, tree, root):
         return {key: moved[key] for key in ('scattering_dict', 'light_dict')}, \
             (f'light_dict.Real_light1: light source {lights}/00002.png pairs with flare '
              f'{moved["scattering_dict"]["Real_scattering1"]}/00001.png (scattering_dict.Real_scattering1): they pair '
-             'by sorted position, and their names disagree')
+             'by sorted position, and 2 of 3 names disagree while the others agree')
     if kind == 'names differ in case only where they sort apart':
         moved = _copy_tree(tree, root / 'copy')
         flares, lights = moved['scattering_dict']['Real_scattering1'], moved['light_dict']['Real_light1']
@@ -367,3 +367,24 @@ def test_layers_pair_by_name_read_upright_and_paths_may_start_at_home(tmp_path, 
     from flare_sr.utils.img_util import read_image_upright
     upright = read_image_upright(dataset.sources[0].flares[0])
     assert upright.shape == (96, 64, 3) and np.abs(upright.astype(int) - light).max() <= 8
+
+
+def test_lights_named_in_another_scheme_pair_by_position_with_a_warning(tmp_path, tree):
+    """No light's name agreeing with its flare's is another naming scheme, not a shift: paired by sorted position as
+    Flare7K++ pairs them, with one start-up warning (some agreeing and some not is refused: BAD_SETUPS)."""
+    import io
+    moved = _copy_tree(tree, tmp_path / 'copy')
+    lights = moved['light_dict']['Real_light1']
+    for index, name in enumerate(('lamp_a', 'lamp_b', 'lamp_c')):
+        os.rename(os.path.join(lights, f'{index:05d}.png'), os.path.join(lights, f'{name}.png'))
+    opt = _layer_options(tmp_path, tree, **{key: moved[key] for key in ('scattering_dict', 'light_dict')})
+    stream = io.StringIO()
+    check_option_file(write_options(tmp_path / 'scheme.yml', opt), stream=stream)
+    flares = moved['scattering_dict']['Real_scattering1']
+    assert [line for line in stream.getvalue().splitlines() if 'agrees' in line] == [
+        f'warning: {tmp_path / "scheme.yml"}: datasets.train.light_dict: no light source of '
+        f'scattering_dict.Real_scattering1 has a name that agrees with its flare\'s (e.g. {flares}/00000.png <-> '
+        f'{lights}/lamp_a.png); they are paired by sorted position, as Flare7K++ pairs them: check that both folders '
+        'list them in one order']
+    dataset = Flare7kpp_Pair_Loader(opt['datasets']['train'])
+    assert [os.path.basename(path) for path in dataset.sources[1].lights] == ['lamp_a.png', 'lamp_b.png', 'lamp_c.png']
