@@ -38,7 +38,7 @@ from flare_sr.pipeline.cross_fit import (cross_fit_settings, fold_options, fold_
 from flare_sr.pipeline.stage3_data import ensure_stage3_data, select_pairs
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.options_check import load_option_file
-from flare_sr.utils.run_folder import check_name, lock_run
+from flare_sr.utils.run_folder import archive, check_name, lock_run
 from flare_sr.utils.safe_yaml import plain
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))  # the repository: experiments/ lives here
@@ -280,8 +280,7 @@ def archive_stale_stage(label, opt, pipeline_dir):
     folder = experiment_dir(opt)
     if not osp.isdir(folder):
         return
-    archived = f'{folder}_archived_{time.strftime("%Y%m%d_%H%M%S")}'
-    os.rename(folder, archived)
+    archived = archive(folder)  # a free name, even for two archives in one second
     marker = osp.join(pipeline_dir, f'stage_{label}.done')
     if osp.isfile(marker):
         os.remove(marker)
