@@ -18,17 +18,15 @@ import time
 import zipfile
 from os import path as osp
 
-import numpy as np
 import torch
 from basicsr.models import build_model
-from PIL import Image
 from tqdm import tqdm
 
 from flare_sr.errors import FlareSRError
 from flare_sr.models.onnx_backend import OnnxRuntimePredictor, checkpoint_digests, model_size_multiple
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.hardware import fit_to_hardware, warn
-from flare_sr.utils.img_util import (check_complete, list_photos, peek_size, photo_extensions, read_image, read_photo,
+from flare_sr.utils.img_util import (check_decodable, list_photos, photo_extensions, read_image, read_photo,
                                      unreadable_format, write_image, written_by_flare_sr)
 from flare_sr.utils.options_check import OptionChecker, load_option_file
 from flare_sr.utils.tiling import tile_grid_preview, tile_problems
@@ -86,48 +84,11 @@ def _skipped_lines(skipped):
     return lines
 
 
-# TIFF SampleFormat: what libtiff hands OpenCV, which flare_sr decodes only as 8- or 16-bit unsigned
-_TIFF_SAMPLE_KINDS = {1: 'uint', 2: 'int', 3: 'float'}
-_TAIL = 1 << 16  # bytes read from each input's end: a cut-off PNG or JPEG shows there
-
-
 def check_inputs(inputs):
-    """Every input read as far as it can be without decoding, before the first inference: whatever would stop the
-    run at that image (after earlier outputs were written) stops it now, naming the file. Its header (a file that
-    is not an image), its sample type (a float or 32-bit TIFF: the decoder takes 8- and 16-bit), its pixel count
-    (OpenCV's decode limit) and its end (a truncated PNG or JPEG). Hundreds of large photos take well under a
-    second each: nothing is decoded."""
-    limit = int(os.environ.get('OPENCV_IO_MAX_IMAGE_PIXELS', 1 << 30))  # OpenCV's own default
+    """Every input read as far as it can be without decoding (``check_decodable``), before the first inference:
+    whatever would stop the run at that image, after earlier outputs were written, stops it now, naming the file."""
     for path in inputs:
-        height, width = peek_size(path)  # a file that is not an image: one line naming it
-        with Image.open(path) as img:
-            sample = _unsupported_sample(img)
-        if sample:
-            raise FlareSRError(f'{path}: unsupported sample type {sample} (use 8- or 16-bit images)')
-        if height * width > limit:
-            raise FlareSRError(f'{path}: larger than OpenCV decodes ({width}x{height} = {height * width:,} pixels, '
-                               f'limit {limit:,}); raise the limit with the environment variable '
-                               'OPENCV_IO_MAX_IMAGE_PIXELS (pixels) or split the image')
-        with open(path, 'rb') as handle:
-            head = handle.read(8)
-            handle.seek(max(8, os.fstat(handle.fileno()).st_size - _TAIL))
-            check_complete(path, np.frombuffer(head + handle.read(), np.uint8))
-
-
-def _unsupported_sample(img):
-    """``'float32'``-style name of a PIL image's samples where the decoder refuses them, else None (PNG, JPEG and
-    the rest are 8 or 16 bits; a TIFF says its own in BitsPerSample and SampleFormat)."""
-    if img.mode == 'F' or img.mode.startswith('F;'):
-        return 'float32'
-    if img.format != 'TIFF':
-        return None
-    bits = img.tag_v2.get(258, 8)
-    kinds = img.tag_v2.get(339, 1)
-    bits = max(bits) if isinstance(bits, tuple) else bits
-    kind = max(kinds) if isinstance(kinds, tuple) else kinds
-    if bits > 16 or kind != 1:
-        return f'{_TIFF_SAMPLE_KINDS.get(kind, "sample format " + str(kind) + " ")}{bits}'
-    return None
+        check_decodable(path)
 
 
 def _file_id(path):

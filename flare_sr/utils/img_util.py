@@ -54,7 +54,7 @@ def _read_bytes(path):
         raise FlareSRError(f'{path}: cannot read ({error.strerror or error})') from error
 
 
-def check_complete(path, data):
+def _check_complete(path, data):
     """Some libjpeg builds decode a cut-off JPEG into a grey-padded image without complaint: check the end markers."""
     raw = data.tobytes()
     if raw.startswith(_PNG_SIGNATURE) and b'IEND' not in raw[-64:]:
@@ -63,13 +63,58 @@ def check_complete(path, data):
         raise FlareSRError(f'{path}: truncated JPEG (no end-of-image marker FFD9)')
 
 
+def _too_large(source, detail):
+    return FlareSRError(f'{source}: larger than OpenCV decodes ({detail}); raise the limit with the environment '
+                        'variable OPENCV_IO_MAX_IMAGE_PIXELS (pixels) or split the image')
+
+
+def _unsupported_sample(source, sample):
+    return FlareSRError(f'{source}: unsupported sample type {sample} (use 8- or 16-bit images)')
+
+
 def _decode_limit_error(source, error):
     """cv2's decoders refuse images above CV_IO_MAX_IMAGE_PIXELS (2**30 by default) with an assertion."""
     if 'MAX_IMAGE' in str(error):
-        return FlareSRError(f'{source}: larger than OpenCV decodes ({str(error).strip().splitlines()[-1]}); raise '
-                            'the limit with the environment variable OPENCV_IO_MAX_IMAGE_PIXELS (pixels) or split '
-                            'the image')
+        return _too_large(source, str(error).strip().splitlines()[-1])
     return FlareSRError(f'{source}: not a readable image ({str(error).strip().splitlines()[-1]})')
+
+
+# TIFF SampleFormat: what libtiff hands OpenCV, which decode_image takes only as 8- or 16-bit unsigned
+_TIFF_SAMPLE_KINDS = {1: 'uint', 2: 'int', 3: 'float'}
+_TAIL = 1 << 16  # bytes read from a file's end: a cut-off PNG or JPEG shows there
+
+
+def check_decodable(path):
+    """FlareSRError naming ``path`` for what ``read_photo`` would refuse, found without decoding: not an image, a
+    float or 32-bit TIFF (the decoder takes 8- and 16-bit samples), more pixels than OpenCV decodes, a truncated PNG
+    or JPEG (its end). For a pre-flight over many large photos: well under a second each."""
+    height, width = peek_size(path)
+    with Image.open(path) as img:
+        sample = _header_sample(img)
+    if sample:
+        raise _unsupported_sample(path, sample)
+    limit = int(os.environ.get('OPENCV_IO_MAX_IMAGE_PIXELS', 1 << 30))  # OpenCV's own default
+    if height * width > limit:
+        raise _too_large(path, f'{width}x{height} = {height * width:,} pixels, limit {limit:,}')
+    with open(path, 'rb') as handle:
+        head = handle.read(8)
+        handle.seek(max(8, os.fstat(handle.fileno()).st_size - _TAIL))
+        _check_complete(path, np.frombuffer(head + handle.read(), np.uint8))
+
+
+def _header_sample(img):
+    """``'float32'``-style name of a PIL image's samples where the decoder refuses them, else None (PNG, JPEG and
+    the rest are 8 or 16 bits; a TIFF says its own in BitsPerSample and SampleFormat)."""
+    if img.mode == 'F' or img.mode.startswith('F;'):
+        return 'float32'
+    if img.format != 'TIFF':
+        return None
+    bits, kinds = img.tag_v2.get(258, 8), img.tag_v2.get(339, 1)
+    bits = max(bits) if isinstance(bits, tuple) else bits
+    kind = max(kinds) if isinstance(kinds, tuple) else kinds
+    if bits > 16 or kind != 1:
+        return f'{_TIFF_SAMPLE_KINDS.get(kind, "sample format " + str(kind) + " ")}{bits}'
+    return None
 
 
 def decode_image(data, source, keep_alpha=False):
@@ -85,7 +130,7 @@ def decode_image(data, source, keep_alpha=False):
     if img is None or img.size == 0:
         raise FlareSRError(f'{source}: not a readable image (corrupt or unsupported format)')
     if img.dtype not in (np.uint8, np.uint16):
-        raise FlareSRError(f'{source}: unsupported sample type {img.dtype} (use 8- or 16-bit images)')
+        raise _unsupported_sample(source, img.dtype)
     if img.ndim == 2:
         img = img[:, :, None]
     channels = img.shape[2]
@@ -100,7 +145,7 @@ def decode_image(data, source, keep_alpha=False):
 
 def _decode(path, keep_alpha=False):
     data = _read_bytes(path)
-    check_complete(path, data)
+    _check_complete(path, data)
     return decode_image(data, path, keep_alpha)
 
 
