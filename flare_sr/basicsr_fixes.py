@@ -75,7 +75,7 @@ from basicsr.utils.dist_util import get_dist_info
 from basicsr.utils.registry import DATASET_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
 from flare_sr.data.sampling import ResumableSampler
-from flare_sr.errors import ArgumentParser, FlareSRError
+from flare_sr.errors import ArgumentParser, FlareSRError, expand_home
 from flare_sr.metrics.mask_inputs import check_mask_inputs
 from flare_sr.metrics.niqe_size import MIN_SIDE, check_metric_sizes, checked_niqe, checked_size
 from flare_sr.utils.atomic import inside
@@ -160,13 +160,13 @@ class TestArgumentParser(TrainArgumentParser):
 
 
 def option_path_from_argv(argv=None):
-    """The ``-opt`` value of a command line, or None."""
+    """The ``-opt`` value of a command line (a leading ``~`` expanded, as the parser does), or None."""
     argv = sys.argv[1:] if argv is None else argv
     for index, arg in enumerate(argv):
         if arg == '-opt' and index + 1 < len(argv):
-            return argv[index + 1]
+            return expand_home(argv[index + 1])
         if arg.startswith('-opt='):
-            return arg.split('=', 1)[1]
+            return expand_home(arg.split('=', 1)[1])
     return None
 
 

@@ -6,6 +6,7 @@ use ``ArgumentParser``, whose mistakes are reported the same way.
 """
 import argparse
 import functools
+import os
 import re
 import sys
 
@@ -31,6 +32,11 @@ def exit_on_user_error(main):
     return wrapper
 
 
+def expand_home(value):
+    """``value`` with a leading ``~`` or ``~user`` as that home folder (``os.path.expanduser``); others as given."""
+    return os.path.expanduser(value) if isinstance(value, str) and value.startswith('~') else value
+
+
 class _Probe(Exception):
     """Raised by ``ArgumentParser.error`` while it looks for unrecognized arguments."""
 
@@ -38,14 +44,18 @@ class _Probe(Exception):
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with the project's error format: a bad command line is one ``error: <what>`` line and exit status 2
     (argparse prints its whole usage block); ``--help`` is unchanged. A missing required flag is said together with
-    any unrecognized argument (``--phase3`` for ``--stage3``), which argparse would not mention."""
+    any unrecognized argument (``--phase3`` for ``--stage3``), which argparse would not mention. A value that starts
+    with ``~`` is in the home folder, as in option files, also where the shell leaves it (``--out=~/x``, quoted)."""
 
     _argv, _probing = None, False
 
     def parse_known_args(self, args=None, namespace=None):
         if not self._probing:
             self._argv = list(sys.argv[1:] if args is None else args)
-        return super().parse_known_args(args, namespace)
+        parsed, extras = super().parse_known_args(args, namespace)
+        for key, value in vars(parsed).items():
+            setattr(parsed, key, list(map(expand_home, value)) if isinstance(value, list) else expand_home(value))
+        return parsed, extras
 
     def _unrecognized(self):
         """The arguments no flag takes, found by parsing again with no flag required ([] if that fails too)."""

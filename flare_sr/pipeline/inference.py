@@ -29,7 +29,7 @@ from flare_sr.utils.hardware import fit_to_hardware, warn
 from flare_sr.utils.img_util import (check_decodable, list_photos, photo_extensions, read_image, read_photo,
                                      unreadable_format, write_image, written_by_flare_sr)
 from flare_sr.utils.options_check import OptionChecker, load_option_file
-from flare_sr.utils.tiling import tile_grid_preview, tile_problems
+from flare_sr.utils.tiling import TILE_MINIMUMS, tile_grid_preview, tile_problems, tile_value_problem
 
 _DACON_INPUT = re.compile(r'^(?P<prefix>.+)_input_(?P<number>\d+)$')
 
@@ -161,14 +161,12 @@ def build_test_model(opt, source, tile=None, overlap=None, self_ensemble=False, 
 def check_tile(tile_opt, multiple, source, flags):
     """One FlareSRError for ``val.tile`` values that cannot run (``tile_problems``; ``multiple`` None: ranges only),
     before any image is read; it names ``source`` (the option file) unless command-line flags (``flags``:
-    ``{key: flag}``) gave every value it is about."""
-    problems = tile_problems(tile_opt, None, flags)
-    # a line about flags' values alone needs no file name; the grid is about size and overlap together
-    from_flags = all(any(flag in problem for flag in flags.values()) for problem in problems)
-    if not problems and multiple is not None:
-        problems, from_flags = tile_problems(tile_opt, multiple, flags), {'size', 'overlap'} <= set(flags)
+    ``{key: flag}``) gave every value at fault."""
+    at_fault = [key for key in TILE_MINIMUMS if tile_value_problem(key, tile_opt.get(key))]
+    problems = tile_problems(tile_opt, None if at_fault else multiple, flags)
     if problems:
-        raise FlareSRError(('' if from_flags else f'{source}: ') + '; '.join(problems))
+        at_fault = at_fault or ['size', 'overlap']  # the grid is about the two together
+        raise FlareSRError(('' if set(at_fault) <= set(flags) else f'{source}: ') + '; '.join(problems))
 
 
 def build_inference_model(option_file, tile=None, overlap=None, self_ensemble=False, precision=None):

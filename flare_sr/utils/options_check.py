@@ -46,7 +46,7 @@ from flare_sr.utils.checkpoint import load_checked_state_dict, named_checkpoints
 from flare_sr.utils.light_source import LIGHT_SOURCE_METHODS, restore_light_source_tensor
 from flare_sr.utils.optim import OPTIMIZERS, REFUSED_SCHEDULERS, SCHEDULERS
 from flare_sr.utils.safe_yaml import load_yaml, yaml_shown
-from flare_sr.utils.tiling import TILE_OPTIONS, tile_size_problem
+from flare_sr.utils.tiling import TILE_MINIMUMS, TILE_OPTIONS, tile_problems
 from flare_sr.utils.yaml_numbers import text_number_hint
 
 NUMBER, INT, BOOL, STR, DICT, LIST = 'a number', 'an integer', 'true or false', 'a string', 'a mapping', 'a list'
@@ -1016,6 +1016,8 @@ class OptionChecker:
             self._keys('stage3_source', source, STAGE3_SOURCE, strict=True)
             if isinstance(source.get('tile'), dict):
                 self._keys('stage3_source.tile', source['tile'], _schema(TILE_OPTIONS), strict=True)
+                given = {key: value for key, value in source['tile'].items() if value is not None}  # None: the default
+                self.problems += tile_problems(given, flags={key: f'stage3_source.tile.{key}' for key in TILE_MINIMUMS})
         cascade = opt.get('cascade')
         if isinstance(cascade, dict):
             known = getattr(model_cls, 'CASCADE_OPTIONS', None)
@@ -1031,16 +1033,14 @@ class OptionChecker:
                         self.problems.append(f'cascade.main_ensemble[{index}]: {value!r} is not a checkpoint path')
 
     def _tile(self, tile, opt, model_cls):
-        """A tile size and overlap the networks' grid allows, said at start-up (not at the first validation)."""
-        size, overlap = tile.get('size'), tile.get('overlap')
-        if size is None:
-            return
-        if not isinstance(size, int) or not isinstance(overlap, (int, type(None))):
-            return  # already reported
-        multiple = self._size_multiple(opt, model_cls)
-        problem = tile_size_problem(size, TILE_OPTIONS['overlap'] if overlap is None else overlap, multiple)
-        if problem:
-            self.problems.append(f'val.tile: {problem}')
+        """Tile values that cannot run: each out of its range, or a size and overlap the networks' grid does not allow,
+        said at start-up (not at the first validation). Values of another type are the schema's to report."""
+        size = tile.get('size')
+        given = {key: value for key, value in tile.items() if value is not None}  # None: the default
+        multiple = self._size_multiple(opt, model_cls) if type(size) is int and size > 0 else None
+        problems = tile_problems(given, multiple)
+        self.problems += problems
+        if problems or multiple is None:
             return
         tile = max(multiple, size // multiple * multiple)
         for key in getattr(model_cls, 'tiled_networks', ('network_g',)):

@@ -102,12 +102,8 @@ def tile_size_problem(tile_size, overlap, multiple):
 
     Checked at start-up, for any frame: tiles are ``tile_size`` rounded down to the grid, must be more
     than twice the overlap, and must leave a stride of one grid unit after it (see :func:`_axis_tiles`).
-    A negative overlap or a size under 1 is said on its own (``tile_value_problem``), never as a grid problem.
+    ``tile_size`` >= 1 and ``overlap`` >= 0: :func:`tile_problems` says values out of range first.
     """
-    if overlap < 0:
-        return f'overlap must be >= 0, got {overlap}'
-    if tile_size <= 0:
-        return f'size must be > 0, got {tile_size} (leave it unset, ~, for the whole frame)'
     tile = max(multiple, int(tile_size) // multiple * multiple)
     overlap_units = -(-overlap // multiple)
     if tile > 2 * overlap and tile // multiple > overlap_units:

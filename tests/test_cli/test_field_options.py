@@ -430,10 +430,20 @@ def test_a_training_set_smaller_than_one_batch_is_one_line(tmp_path, tiny_data, 
         'lower batch_size_per_gpu or add pairs']
 
 
-@pytest.mark.parametrize('size, overlap, expected', [
-    (0, 32, 'size must be > 0, got 0 (leave it unset, ~, for the whole frame)'),
-    (-64, 32, 'size must be > 0, got -64 (leave it unset, ~, for the whole frame)'),
-    (128, -5, 'overlap must be >= 0, got -5')])
-def test_tile_sizes_and_overlaps_that_make_no_sense_say_why(size, overlap, expected):
-    from flare_sr.utils.tiling import tile_size_problem
-    assert tile_size_problem(size, overlap, 64) == expected
+@pytest.mark.parametrize('section, tile, expected', [
+    ('val', {'size': 0}, 'val.tile.size must be > 0, got 0 (leave val.tile.size unset, ~, for the whole frame)'),
+    ('val', {'size': 128, 'overlap': -5}, 'val.tile.overlap must be >= 0, got -5'),
+    ('val', {'size': None, 'batch': 0}, 'val.tile.batch must be >= 1, got 0'),  # was run as 1 without a word
+    ('stage3_source', {'overlap': -1, 'batch': 0},
+     'stage3_source.tile.overlap must be >= 0, got -1; stage3_source.tile.batch must be >= 1, got 0')])
+def test_tile_values_out_of_range_are_refused_by_the_checker(tiny_data, section, tile, expected):
+    """Each value out of its range is said as itself at start-up, whatever the size (a whole-frame run included),
+    never as a grid problem of the other value."""
+    opt = hinet_options(tiny_data, 'tile_ranges', total_iter=2)
+    if section == 'val':
+        opt['val']['tile'] = tile
+    else:
+        opt['stage3_source'] = {'main_opt': 'x.yml', 'main_checkpoint': 'x.pth', 'tile': tile}
+    with pytest.raises(FlareSRError) as error:
+        _check(opt)
+    assert expected in str(error.value)

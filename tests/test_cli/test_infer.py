@@ -96,7 +96,7 @@ def _one_photo(tmp_path):
     (['--tile', '-64', '--overlap', '-1'], {}, 'error: --tile must be > 0, got -64 (leave val.tile.size unset, ~, '
                                                'for the whole frame); --overlap must be >= 0, got -1'),
     ([], {'batch': 0}, 'error: {file}: val.tile.batch must be >= 1, got 0'),
-    ([], {'overlap': -5}, 'error: {file}: val.tile: overlap must be >= 0, got -5'),  # the options checker's line
+    ([], {'overlap': -5}, 'error: {file}: val.tile.overlap must be >= 0, got -5'),  # the options checker's line
     (['--tile', '64', '--overlap', '40'], {}, 'error: val.tile (--tile/--overlap): size 64 with overlap 40 cannot '
                                               'tile on the network\'s 32-pixel grid'),
     (['--tile', '64'], {'overlap': 40}, 'error: {file}: val.tile (--tile): size 64 with overlap 40 cannot tile'),

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import cv2
+import numpy as np
 import pytest
 
 from tests.helpers import REPO, subprocess_env
@@ -24,3 +26,26 @@ def test_a_bench_script_says_a_bad_flag_in_one_line(tmp_path):
     result = subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'bench', 'tiling_memory.py'), '--bogus'],
                             cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=240)
     assert (result.returncode, result.stdout, result.stderr) == (2, '', 'error: unrecognized arguments: --bogus\n')
+
+
+def test_a_quoted_home_in_a_path_flag_is_the_home_folder(tmp_path):
+    # the shell leaves `--out=~/x` and a quoted '~/x' alone: the parser expands them, as option files' paths are
+    home, work = tmp_path / 'home', tmp_path / 'work'
+    for folder in ('lq', 'gt'):
+        (home / folder).mkdir(parents=True)
+        for index in range(4):
+            cv2.imwrite(str(home / folder / f'{index}.png'), np.full((8, 8, 3), 40 * index, np.uint8))
+    work.mkdir()
+    result = subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'split_dataset.py'), '--lq=~/lq', '--gt',
+                             '~/gt', '--out=~/split.csv'], cwd=work, env=dict(subprocess_env(), HOME=str(home)),
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr
+    assert len((home / 'split.csv').read_text().splitlines()) == 5  # header and the four pairs
+    assert list(work.iterdir()) == []  # no folder literally named ~
+
+
+def test_a_quoted_home_in_opt_is_the_home_folder(tmp_path):
+    result = subprocess.run([sys.executable, os.path.join(REPO, 'flare_sr', 'test.py'), '-opt=~/missing.yml'],
+                            cwd=tmp_path, env=dict(subprocess_env(), HOME=str(tmp_path)), capture_output=True,
+                            text=True, timeout=240)
+    assert (result.returncode, result.stderr) == (2, f'error: {tmp_path}/missing.yml: option file not found\n')
