@@ -1016,8 +1016,8 @@ class OptionChecker:
             self._keys('stage3_source', source, STAGE3_SOURCE, strict=True)
             if isinstance(source.get('tile'), dict):
                 self._keys('stage3_source.tile', source['tile'], _schema(TILE_OPTIONS), strict=True)
-                given = {key: value for key, value in source['tile'].items() if value is not None}  # None: the default
-                self.problems += tile_problems(given, flags={key: f'stage3_source.tile.{key}' for key in TILE_MINIMUMS})
+                self.problems += tile_problems(source['tile'],
+                                               flags={key: f'stage3_source.tile.{key}' for key in TILE_MINIMUMS})
         cascade = opt.get('cascade')
         if isinstance(cascade, dict):
             known = getattr(model_cls, 'CASCADE_OPTIONS', None)
@@ -1036,9 +1036,8 @@ class OptionChecker:
         """Tile values that cannot run: each out of its range, or a size and overlap the networks' grid does not allow,
         said at start-up (not at the first validation). Values of another type are the schema's to report."""
         size = tile.get('size')
-        given = {key: value for key, value in tile.items() if value is not None}  # None: the default
         multiple = self._size_multiple(opt, model_cls) if type(size) is int and size > 0 else None
-        problems = tile_problems(given, multiple)
+        problems = tile_problems(tile, multiple)
         self.problems += problems
         if problems or multiple is None:
             return

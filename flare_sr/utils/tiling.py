@@ -84,9 +84,10 @@ def tile_value_problem(key, value, name=None):
 def tile_problems(tile, multiple=None, flags=None):
     """Lines for ``val.tile`` values (``{'size', 'overlap', 'batch'}``, ``TILE_OPTIONS`` defaults) that cannot run:
     one per value out of range, else the problem of ``tile_size_problem`` on the networks' ``multiple``-pixel grid
-    (None: not known yet, ranges only); [] when they run. ``flags``: ``{key: flag}`` for values a command line gave
-    (``{'overlap': '--overlap'}``), named so."""
-    tile, flags = dict(TILE_OPTIONS, **(tile or {})), flags or {}
+    (None: not known yet, ranges only); [] when they run. A value None is the default. ``flags``: ``{key: flag}``
+    for values a command line gave (``{'overlap': '--overlap'}``), named so."""
+    tile = dict(TILE_OPTIONS, **{key: value for key, value in (tile or {}).items() if value is not None})
+    flags = flags or {}
     problems = [problem for key in TILE_MINIMUMS
                 for problem in [tile_value_problem(key, tile.get(key), flags.get(key))] if problem]
     size, overlap = tile.get('size'), tile.get('overlap')
