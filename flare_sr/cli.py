@@ -16,15 +16,15 @@ import torch.distributed as dist
 
 from flare_sr import basicsr_fixes
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
-from flare_sr.pipeline.inference import (build_inference_model, build_onnx_predictor, check_inputs, list_inputs,
-                                         plan_outputs, predict_files, save_tile_preview, write_zip)
+from flare_sr.pipeline.inference import (TILE_FLAGS, build_inference_model, build_onnx_predictor, check_inputs,
+                                         list_inputs, plan_outputs, predict_files, save_tile_preview, write_zip)
 from flare_sr.pipeline.stage3_data import prepare_stage3_data
 from flare_sr.pipeline.stages import pipeline_name, run_pipeline
 from flare_sr.utils.atomic import check_output_file, check_writable
 from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
 from flare_sr.utils.options_check import files_named_by
 from flare_sr.utils.precision import PRECISIONS
-from flare_sr.utils.tiling import tile_value_problem
+from flare_sr.utils.tiling import tile_problems
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # the repository
 
@@ -102,8 +102,7 @@ def infer_parser():
 def infer_main(argv=None):
     """``flare_sr/infer.py``: see ``INFER_DESCRIPTION``."""
     args = infer_parser().parse_args(argv)
-    problems = [problem for key, flag, value in (('size', '--tile', args.tile), ('overlap', '--overlap', args.overlap))
-                for problem in [tile_value_problem(key, value, flag)] if problem]
+    problems = tile_problems({'size': args.tile, 'overlap': args.overlap}, flags=TILE_FLAGS)
     if problems:
         raise FlareSRError('; '.join(problems))
     if args.backend != 'onnxruntime' and args.onnx:

@@ -31,6 +31,7 @@ from flare_sr.utils.img_util import (check_decodable, list_photos, photo_extensi
 from flare_sr.utils.options_check import OptionChecker, load_option_file
 from flare_sr.utils.tiling import TILE_MINIMUMS, tile_grid_preview, tile_problems, tile_value_problem
 
+TILE_FLAGS = {'size': '--tile', 'overlap': '--overlap'}  # the command-line flags that override val.tile
 _DACON_INPUT = re.compile(r'^(?P<prefix>.+)_input_(?P<number>\d+)$')
 
 
@@ -140,22 +141,25 @@ def build_test_model(opt, source, tile=None, overlap=None, self_ensemble=False, 
                num_gpu=torch.cuda.device_count() if num_gpu == 'auto' else num_gpu)
     for message in fit_to_hardware(opt, torch.cuda.device_count()):  # e.g. num_gpu: 8 from a GPU server
         warn(message, rank=0)
-    opt['val'] = dict(opt.get('val') or {})
-    tile_opt = opt['val']['tile'] = dict(opt['val'].get('tile') or {})
-    if tile is not None:
-        tile_opt['size'] = tile
-    if overlap is not None:
-        tile_opt['overlap'] = overlap
-    if self_ensemble:
-        tile_opt['self_ensemble'] = True
+    tile_opt, flags = _apply_tile_flags(opt, tile, overlap, self_ensemble)
     if precision is not None:
         opt['val']['precision'] = precision
-    flags = {key: flag for key, flag, value in (('size', '--tile', tile), ('overlap', '--overlap', overlap))
-             if value is not None}
     check_tile(tile_opt, None, source, flags)  # values out of range: before any checkpoint loads
     model = build_model(opt)
     check_tile(tile_opt, model_size_multiple(model), source, flags)  # the networks' grid
     return model
+
+
+def _apply_tile_flags(opt, tile, overlap, self_ensemble):
+    """``opt['val']['tile']`` (a copy, set in ``opt``) with the command line's ``--tile``, ``--overlap`` and
+    ``--self-ensemble`` applied, and ``{key: flag}`` of the values the flags gave (``check_tile`` names them so)."""
+    opt['val'] = dict(opt.get('val') or {})
+    tile_opt = opt['val']['tile'] = dict(opt['val'].get('tile') or {})
+    given = {key: value for key, value in (('size', tile), ('overlap', overlap)) if value is not None}
+    tile_opt.update(given)
+    if self_ensemble:
+        tile_opt['self_ensemble'] = True
+    return tile_opt, {key: TILE_FLAGS[key] for key in given}
 
 
 def check_tile(tile_opt, multiple, source, flags):
@@ -189,13 +193,7 @@ def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_e
     problems = OptionChecker(is_train=False).check(opt)
     if problems:
         raise FlareSRError(f'{option_file}: ' + '; '.join(problems))
-    val = opt['val'] = dict(opt.get('val') or {})
-    tile_opt = val['tile'] = dict(val.get('tile') or {})
-    for key, value in (('size', tile), ('overlap', overlap), ('self_ensemble', self_ensemble or None)):
-        if value is not None:
-            tile_opt[key] = value
-    flags = {key: flag for key, flag, value in (('size', '--tile', tile), ('overlap', '--overlap', overlap))
-             if value is not None}
+    tile_opt, flags = _apply_tile_flags(opt, tile, overlap, self_ensemble)
     check_tile(tile_opt, None, option_file, flags)
     gpu = torch.cuda.is_available() and opt.get('num_gpu', 'auto') != 0
     predictor = OnnxRuntimePredictor(opt, onnx_path, device='cuda' if gpu else 'cpu',
