@@ -287,6 +287,8 @@ def test_unknown_basicsr_keys_warn_and_the_run_goes_on(tmp_path, tiny_data, expe
      'datasets.train.flare.ghost_cuont: unknown key (did you mean ghost_count?)'),
     (lambda o: o['datasets']['train'].update(type='SyntheticFlareDataset', flare={'glow': 'no'}),
      "datasets.train.flare.glow: expected true or false, got 'no'"),
+    (lambda o: o['datasets']['train'].update(type='SyntheticFlareDataset', flare={'log_ranges': ['haze_strenght']}),
+     "datasets.train.flare.log_ranges: 'haze_strenght' is not a range of FlareConfig (did you mean 'haze_strength'?)"),
     (lambda o: o['datasets']['train'].update(color='y'), 'datasets.train.color: y (luminance-only images) is not '
                                                          'supported'),
     # a typo of a key that is read would run without it: Y-channel PSNR scored on RGB, no pixel loss, no seed

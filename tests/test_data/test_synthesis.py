@@ -6,7 +6,7 @@ import pytest
 
 from flare_sr.data.synthesis import COMPONENTS, FlareConfig, synthesize_flare
 from flare_sr.data.synthesis.optics import chromatic_aberration, defocus
-from flare_sr.data.synthesis.options import MAX_VALUE
+from flare_sr.data.synthesis.options import MAX_VALUE, draw
 from flare_sr.data.synthesis.procedural import CAMERA_EFFECTS
 from flare_sr.data.synthesis.sensor import bloom, tone_map
 from flare_sr.data.synthesis.sources import inverse_square
@@ -165,6 +165,57 @@ def test_a_whole_float_counts_as_an_integer():
 def test_signed_ranges_accept_negative_values():
     config = FlareConfig.from_options({'exposure_ev': [-1.0, 0.5], 'tone_contrast': -0.2, 'ghost_position': [-1, 0]})
     assert config.exposure_ev == (-1.0, 0.5) and config.tone_contrast == (-0.2, -0.2)
+
+
+def test_log_ranges_draw_each_factor_of_ten_as_often_and_stay_in_the_range():
+    uniform = FlareConfig.from_options({'haze_strength': [0.001, 0.1]})
+    logarithmic = FlareConfig.from_options({'haze_strength': [0.001, 0.1], 'log_ranges': ['haze_strength']})
+    draws = {name: np.array([draw(rng, config, 'haze_strength') for _ in range(4000)])
+             for name, config, rng in (('uniform', uniform, np.random.default_rng(0)),
+                                       ('log', logarithmic, np.random.default_rng(0)))}
+    assert 0.46 < np.mean(draws['log'] < 0.01) < 0.54  # the decade [0.001, 0.01) as often as [0.01, 0.1]
+    assert 0.07 < np.mean(draws['uniform'] < 0.01) < 0.11  # uniform: 9 %
+    assert draws['log'].min() >= 0.001 and draws['log'].max() <= 0.1
+    assert 'glow_strength' not in logarithmic.log_ranges  # an unnamed range stays uniform
+    assert draw(np.random.default_rng(1), logarithmic, 'glow_strength') == np.random.default_rng(1).uniform(0.3, 1.2)
+
+
+def test_log_ranges_change_the_named_strengths_but_not_where_the_lights_are(scene):
+    """One generator draw per range either way: naming a range changes its values, not the rest of the stream."""
+    log_veils = FlareConfig.from_options({'log_ranges': ['haze_strength', 'bleed_strength'], 'haze_prob': 1.0,
+                                          'bleed_prob': 1.0})
+    uniform_veils = FlareConfig.from_options({'haze_prob': 1.0, 'bleed_prob': 1.0})
+    _, log_info = synthesize_flare(scene, np.random.default_rng(3), log_veils)
+    _, uniform_info = synthesize_flare(scene, np.random.default_rng(3), uniform_veils)
+    assert log_info['components'] == uniform_info['components']
+    assert [(light['x'], light['y']) for light in log_info['lights']] == \
+        [(light['x'], light['y']) for light in uniform_info['lights']]
+    assert not np.allclose(log_info['flare_linear'], uniform_info['flare_linear'])
+
+
+@pytest.mark.parametrize('value, problem', [
+    (['hze_strength'], "'hze_strength' is not a range of FlareConfig (did you mean 'haze_strength'?)"),
+    (['glow'], "'glow' is not a range of FlareConfig"),  # a switch, not a range
+    (['ghost_count'], "'ghost_count' is an integer range; only number ranges are drawn log-uniformly"),
+    (['shot_noise'], "'shot_noise' is [0.0, 0.004]: a log-uniform range needs a low end above 0"),  # default's 0
+    (['exposure_ev'], "'exposure_ev' is [-0.7, 0.5]: a log-uniform range needs a low end above 0"),
+    (5, 'expected a list of range names, such as [haze_strength], got 5'),
+    ([['haze_strength']], "expected a list of range names, such as [haze_strength], got [['haze_strength']]"),
+])
+def test_a_bad_log_range_is_one_error_naming_it(value, problem):
+    with pytest.raises(FlareSRError) as error:
+        FlareConfig.from_options({'log_ranges': value})
+    assert str(error.value) == f'option flare.log_ranges: {problem}'
+
+
+def test_log_ranges_are_checked_against_the_ranges_given_beside_them():
+    assert FlareConfig.from_options({'log_ranges': 'haze_strength'}).log_ranges == {'haze_strength'}  # one name
+    assert FlareConfig.from_options({'log_ranges': ['shot_noise'], 'shot_noise': [1e-4, 4e-3]}).log_ranges == \
+        {'shot_noise'}
+    with pytest.raises(FlareSRError) as error:
+        FlareConfig.from_options({'log_ranges': ['haze_strength'], 'haze_strength': [0, 0.1]})
+    assert str(error.value) == ("option flare.log_ranges: 'haze_strength' is [0, 0.1]: a log-uniform range needs a "
+                                'low end above 0')
 
 
 def _flare_alone(config, seed, size=(96, 128)):

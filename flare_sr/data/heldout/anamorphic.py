@@ -104,7 +104,7 @@ def anamorphic_flare(clean_rgb01, rng, config=None):
     camera = sample_camera(rng, config, diagonal)
     light_x, light_y, inside = sample_light_position(rng, height, width, config.source_in_frame_prob,
                                                      config.source_outside)
-    color = light_color(rng, config.color_temperature, config.rgb_gain_jitter)
+    color = light_color(rng, config)
     blue = rng.uniform(*config.streak_blue)
     streak_color = (1 - blue) * color + blue * np.array([0.35, 0.7, 1.0], np.float32)
     flare = horizontal_streak(height, width, light_x, light_y, rng, config, diagonal)[..., None] * streak_color

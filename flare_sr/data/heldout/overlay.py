@@ -94,7 +94,7 @@ def overlay_flare(clean_rgb01, rng, config=None):
     diagonal = float(np.hypot(height, width))
     light_x, light_y, inside = sample_light_position(rng, height, width, config.source_in_frame_prob,
                                                      config.source_outside)
-    tint = light_color(rng, config.color_temperature, config.rgb_gain_jitter)
+    tint = light_color(rng, config)
     tint = np.clip(tint / tint.max(), 0.0, 1.0).astype(np.float32)
     sun_radius = max(1.5, rng.uniform(*config.sun_radius) * diagonal)
     glow = radial_glow(height, width, light_x, light_y, sun_radius * rng.uniform(*config.core_radius),

@@ -141,7 +141,7 @@ def psf_flare(clean_rgb01, rng, config=None):
 
     light_x, light_y, inside = sample_light_position(rng, height, width, config.source_in_frame_prob,
                                                      config.source_outside)
-    color = light_color(rng, config.color_temperature, config.rgb_gain_jitter)
+    color = light_color(rng, config)
     exposure = rng.uniform(*config.exposure)
     source_size = max(1.5, rng.uniform(*config.source_radius) * diagonal)
     highlight_gain = rng.uniform(*config.scene_highlight_gain)

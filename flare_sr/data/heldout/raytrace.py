@@ -133,7 +133,7 @@ def raytrace_flare(clean_rgb01, rng, config=None):
     curvatures, gaps, media = random_lens(rng, config)
     light_x, light_y, inside = sample_light_position(rng, height, width, config.source_in_frame_prob,
                                                      config.source_outside)
-    color = light_color(rng, config.color_temperature, config.rgb_gain_jitter)
+    color = light_color(rng, config)
     flux = rng.uniform(*config.flux) * (diagonal / 512.0) ** 2
     f_number = rng.uniform(*config.f_number)
     focal_px = diagonal / (2 * np.tan(np.radians(rng.uniform(*config.field_of_view)) / 2))

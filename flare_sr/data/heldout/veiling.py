@@ -112,7 +112,7 @@ def veiling_flare(clean_rgb01, rng, config=None):
     for index in range(2 if rng.random() < config.second_source_prob else 1):
         in_frame_prob = config.source_in_frame_prob if index == 0 else config.second_in_frame_prob
         x, y, inside = sample_light_position(rng, height, width, in_frame_prob, config.source_outside)
-        lights.append((x, y, inside, light_color(rng, config.color_temperature, config.rgb_gain_jitter),
+        lights.append((x, y, inside, light_color(rng, config),
                        rng.uniform(*config.exposure), max(1.5, rng.uniform(*config.source_radius) * diagonal)))
 
     work = min(1.0, config.work_size / max(height, width))

@@ -1,6 +1,8 @@
 """Colour of a light: blackbody temperature (Planck's law) times white-balance gains."""
 import numpy as np
 
+from flare_sr.data.synthesis.options import draw
+
 
 def blackbody_rgb(kelvin):
     """Relative RGB (3,) float32 of a blackbody at ``kelvin``, Planck's law sampled at 610/550/465 nm.
@@ -16,8 +18,9 @@ def blackbody_rgb(kelvin):
     return (rgb / rgb.max()).astype(np.float32)
 
 
-def light_color(rng, temperature_range, gain_jitter):
-    """(3,) float32: a blackbody colour in ``temperature_range`` kelvin times gains in 1 +- ``gain_jitter``."""
-    kelvin = rng.uniform(*temperature_range)
-    gains = 1.0 + rng.uniform(-gain_jitter, gain_jitter, size=3)
+def light_color(rng, settings):
+    """(3,) float32: a blackbody colour in ``settings.color_temperature`` kelvin (a range, drawn by ``draw``) times
+    gains in 1 +- ``settings.rgb_gain_jitter``."""
+    kelvin = draw(rng, settings, 'color_temperature')
+    gains = 1.0 + rng.uniform(-settings.rgb_gain_jitter, settings.rgb_gain_jitter, size=3)
     return (blackbody_rgb(kelvin) * gains).astype(np.float32)

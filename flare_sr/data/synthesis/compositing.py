@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from flare_sr.data.synthesis.options import draw
 from flare_sr.data.synthesis.sensor import add_noise, bloom, tone_map
 from flare_sr.errors import FlareSRError
 
@@ -30,17 +31,17 @@ class Camera:
 def sample_camera(rng, config, diagonal):
     """A Camera from a config's ranges (``gamma``, ``exposure_prob/_ev``, ``tone_prob/_contrast``,
     ``bloom_prob/_strength/_length``, ``noise_prob``, ``shot_noise``, ``read_noise``); absent keys stay neutral."""
-    camera = Camera(gamma=float(rng.uniform(*config.gamma)))
+    camera = Camera(gamma=draw(rng, config, 'gamma'))
     if rng.random() < getattr(config, 'exposure_prob', 0.0):
-        camera.exposure = float(2.0 ** rng.uniform(*config.exposure_ev))
+        camera.exposure = float(2.0 ** draw(rng, config, 'exposure_ev'))
     if rng.random() < getattr(config, 'tone_prob', 0.0):
-        camera.contrast = float(rng.uniform(*config.tone_contrast))
+        camera.contrast = draw(rng, config, 'tone_contrast')
     if rng.random() < getattr(config, 'bloom_prob', 0.0):
-        camera.bloom_strength = float(rng.uniform(*config.bloom_strength))
-        camera.bloom_length = float(rng.uniform(*config.bloom_length) * diagonal / 512.0)
+        camera.bloom_strength = draw(rng, config, 'bloom_strength')
+        camera.bloom_length = float(draw(rng, config, 'bloom_length') * diagonal / 512.0)
     if rng.random() < config.noise_prob:
-        camera.shot_noise = float(rng.uniform(*config.shot_noise))
-        camera.read_noise = float(rng.uniform(*config.read_noise))
+        camera.shot_noise = draw(rng, config, 'shot_noise')
+        camera.read_noise = draw(rng, config, 'read_noise')
     return camera
 
 

@@ -11,6 +11,7 @@ family computes them with ray-transfer matrices instead.
 import numpy as np
 
 from flare_sr.data.synthesis.geometry import optical_centre
+from flare_sr.data.synthesis.options import draw
 
 
 def aperture_distance(dx, dy, sides, rotation):
@@ -31,13 +32,13 @@ def ghosts(height, width, light_xy, rng, config, diagonal, blades):
     rotation = rng.uniform(0, 2 * np.pi)
     positions = []
     for _ in range(int(rng.integers(*config.ghost_count))):
-        t = rng.uniform(*config.ghost_position)
+        t = draw(rng, config, 'ghost_position')
         gx, gy = centre + t * axis
-        size = rng.uniform(*config.ghost_radius) * diagonal
+        size = draw(rng, config, 'ghost_radius') * diagonal
         sides = None if rng.random() < config.ghost_round_prob else blades
         tint = rng.uniform(0.3, 1.0, size=3).astype(np.float32)
-        strength = rng.uniform(*config.ghost_strength)
-        chroma = rng.uniform(*config.ghost_chromatic)
+        strength = draw(rng, config, 'ghost_strength')
+        chroma = draw(rng, config, 'ghost_chromatic')
         edge = max(0.8, 0.08 * size)
         reach = size * (1 + chroma) / np.cos(np.pi / (sides or 8)) + 2 * edge
         x0, x1 = int(max(0, np.floor(gx - reach))), int(min(width, np.ceil(gx + reach) + 1))

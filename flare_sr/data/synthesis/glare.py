@@ -18,20 +18,22 @@
 import cv2
 import numpy as np
 
+from flare_sr.data.synthesis.options import draw
+
 
 def glow(radius, rng, config, diagonal):
     """Scattering halo around a light at distance ``radius`` (HxW pixels); peak ``strength + core``."""
-    r0 = rng.uniform(*config.glow_radius) * diagonal
-    power = rng.uniform(*config.glow_power)
-    halo = rng.uniform(*config.glow_strength) / (1.0 + (radius / r0) ** power)
-    core = rng.uniform(*config.glow_core) * np.exp(-0.5 * (radius / (0.6 * r0)) ** 2)
+    r0 = draw(rng, config, 'glow_radius') * diagonal
+    power = draw(rng, config, 'glow_power')
+    halo = draw(rng, config, 'glow_strength') / (1.0 + (radius / r0) ** power)
+    core = draw(rng, config, 'glow_core') * np.exp(-0.5 * (radius / (0.6 * r0)) ** 2)
     return (halo + core).astype(np.float32)
 
 
 def light_bleed(radius, rng, config, diagonal):
     """Wide coloured wash: ``strength / (1 + (r / width)^2)`` with width ``bleed_radius`` x diagonal."""
-    width = rng.uniform(*config.bleed_radius) * diagonal
-    return (rng.uniform(*config.bleed_strength) / (1.0 + (radius / width) ** 2)).astype(np.float32)
+    width = draw(rng, config, 'bleed_radius') * diagonal
+    return (draw(rng, config, 'bleed_strength') / (1.0 + (radius / width) ** 2)).astype(np.float32)
 
 
 def bleed_tint(rng, color):
@@ -43,8 +45,8 @@ def bleed_tint(rng, color):
 
 def veiling_glare(radius, rng, config, diagonal):
     """Uniform veil (a share U(0.3, 0.8) of ``haze_strength``) plus a broad rise towards the light."""
-    strength = rng.uniform(*config.haze_strength)
-    spread = rng.uniform(*config.haze_spread) * diagonal
+    strength = draw(rng, config, 'haze_strength')
+    spread = draw(rng, config, 'haze_spread') * diagonal
     uniform_part = rng.uniform(0.3, 0.8)
     return (strength * (uniform_part + (1 - uniform_part) / (1.0 + (radius / spread) ** 2))).astype(np.float32)
 
@@ -70,13 +72,13 @@ def highlight_glare(scene_linear, encoded, rng, config, diagonal):
     ``highlight_radius`` x diagonal x (1, 3, 9, 27) whose weights ``3^(k (2 - p))`` follow the
     ``1 / r^p`` tail of ``glow`` (p from ``glow_power``).
     """
-    clipped = encoded.max(axis=2, keepdims=True) >= rng.uniform(*config.highlight_level)
+    clipped = encoded.max(axis=2, keepdims=True) >= draw(rng, config, 'highlight_level')
     if not clipped.any():
         return np.zeros_like(scene_linear)
-    radiance = scene_linear * clipped * np.float32(rng.uniform(*config.highlight_radiance))
-    width = max(0.5, rng.uniform(*config.highlight_radius) * diagonal)
-    power = rng.uniform(*config.glow_power)
+    radiance = scene_linear * clipped * np.float32(draw(rng, config, 'highlight_radiance'))
+    width = max(0.5, draw(rng, config, 'highlight_radius') * diagonal)
+    power = draw(rng, config, 'glow_power')
     weights = np.array([3.0 ** (k * (2.0 - power)) for k in range(4)])
-    weights *= rng.uniform(*config.highlight_strength) / weights.sum()
+    weights *= draw(rng, config, 'highlight_strength') / weights.sum()
     glare = sum(np.float32(weight) * _wide_blur(radiance, width * 3.0 ** k) for k, weight in enumerate(weights))
     return np.maximum(glare, 0.0).astype(np.float32)

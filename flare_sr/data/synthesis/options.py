@@ -6,9 +6,11 @@ hang, crash or make the flare subtract light later. A settings class may declare
 * ``POSITIVE``: ranges and numbers that must be above 0 (they divide, or set a width or a search band);
 * ``LIMITS``: ``{key: (low, high)}`` inclusive bounds, the only way to allow a negative value.
 
-Everything else is non-negative and at most ``MAX_VALUE``.
+Everything else is non-negative and at most ``MAX_VALUE``. A class with a ``log_ranges`` field lets the user name
+number ranges that :func:`draw` samples log-uniformly.
 """
 import dataclasses
+import difflib
 import math
 
 from flare_sr.errors import FlareSRError
@@ -16,6 +18,16 @@ from flare_sr.utils.options_check import strict_keys
 from flare_sr.utils.yaml_numbers import text_number_hint
 
 MAX_VALUE = 1e6  # no setting means anything beyond this; above it float32 arithmetic overflows to inf/NaN
+LOG_RANGES = 'log_ranges'  # the field naming the ranges that draw() samples log-uniformly
+
+
+def draw(rng, settings, key):
+    """One float from the number range ``settings.<key>`` (``(low, high)``): uniform, or log-uniform (equal odds
+    for each factor of ten) where ``key`` is in ``settings.log_ranges``. One ``rng`` draw either way."""
+    low, high = getattr(settings, key)
+    if key in getattr(settings, LOG_RANGES, ()):
+        return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+    return float(rng.uniform(low, high))
 
 
 def _is_number(value, integer=False):
@@ -80,6 +92,30 @@ def _single(value, default, key, settings_cls):
     return value, problem and f'{problem}, got {value!r}'
 
 
+def _log_ranges(value, ranges, settings_cls):
+    """(frozenset of range names, problem or ''): ``value`` read as ``log_ranges``, one name or a list of them, each a
+    number range of ``settings_cls`` whose low end (in ``ranges``, the values read so far over the defaults) is
+    above 0."""
+    names = [value] if isinstance(value, str) else value
+    if names is None:
+        names = []
+    if not isinstance(names, (list, tuple)) or not all(isinstance(name, str) for name in names):
+        return None, f'expected a list of range names, such as [haze_strength], got {_shown(value)}'
+    number_ranges = [key for key, default in ranges.items() if isinstance(default, tuple)
+                     and not all(isinstance(bound, int) for bound in default)]
+    problems = []
+    for name in names:
+        if name not in ranges or not isinstance(ranges[name], tuple):
+            close = [] if name in ranges else difflib.get_close_matches(name, number_ranges, n=1)  # a typo
+            problems.append(f'{name!r} is not a range of {settings_cls.__name__}'
+                            + (f' (did you mean {close[0]!r}?)' if close else ''))
+        elif name not in number_ranges:
+            problems.append(f'{name!r} is an integer range; only number ranges are drawn log-uniformly')
+        elif not ranges[name][0] > 0:
+            problems.append(f'{name!r} is {list(ranges[name])}: a log-uniform range needs a low end above 0')
+    return frozenset(names), '; '.join(problems)
+
+
 def settings_problems(settings_cls, options, option_name):
     """(values, problems): the checked ``{key: value}`` of ``options`` and one ``'<option_name>.<key>: ...'``
     line per bad key (all of them, not only the first).
@@ -88,18 +124,24 @@ def settings_problems(settings_cls, options, option_name):
     range (``frame_scale: 2`` is ``[2, 2]``; on an integer range ``[low, high)``, ``ghost_count: 3`` is
     ``[3, 4]``). Switches are true/false, ``*_prob`` values lie in [0, 1], whole floats count as integers.
     An unknown key is named with its likely correction (``strict_keys``). Bounds: see the module docstring.
+    ``log_ranges`` is one range name or a list of them (:func:`_log_ranges`), checked after the ranges it names.
     """
     if not isinstance(options, dict):
         return {}, [f'{option_name}: expected a mapping of flare settings, got {_shown(options)}']
     known = {field.name: field.default for field in dataclasses.fields(settings_cls)}
     values, problems = {}, strict_keys(options, known, option_name)  # a typo gets a suggestion
     for key, value in options.items():
-        if key not in known:
+        if key not in known or key == LOG_RANGES:
             continue
         check = _range if isinstance(known[key], tuple) else _single
         values[key], problem = check(value, known[key], key, settings_cls)
         if problem:
             problems.append(f'{option_name}.{key}: {problem}')
+    if LOG_RANGES in options and LOG_RANGES in known:
+        ranges = {**known, **{key: value for key, value in values.items() if value is not None}}
+        values[LOG_RANGES], problem = _log_ranges(options[LOG_RANGES], ranges, settings_cls)
+        if problem:
+            problems.append(f'{option_name}.{LOG_RANGES}: {problem}')
     return values, problems
 
 

@@ -37,7 +37,7 @@ from flare_sr.data.synthesis.colour import light_color
 from flare_sr.data.synthesis.compositing import check_image, composite, sample_camera
 from flare_sr.data.synthesis.geometry import offsets
 from flare_sr.data.synthesis.ghosts import ghosts
-from flare_sr.data.synthesis.options import settings_from_options
+from flare_sr.data.synthesis.options import draw, settings_from_options
 from flare_sr.data.synthesis.starburst import starburst
 
 COMPONENTS = ('glow', 'bleed', 'haze', 'streaks', 'scatter', 'ghosts', 'highlights', 'source')
@@ -47,10 +47,10 @@ CAMERA_EFFECTS = ('chromatic', 'defocus', 'blur', 'bloom', 'exposure', 'tone', '
 @dataclass
 class FlareConfig:
     """Settings of the training family. Tuples are ``(low, high)`` ranges sampled uniformly per flare
-    (integer ranges are ``[low, high)``); ``<name>`` switches a component, ``<name>_prob`` is the
-    chance it appears in one flare. Lengths are fractions of the image diagonal times ``frame_scale``
-    (pixels "at 512" for blur-like settings; ``frame_scale`` 2 gives a training crop the flare of a
-    frame twice its size), intensities linear light with white = 1.
+    (integer ranges are ``[low, high)``), or log-uniformly for the number ranges named in ``log_ranges``;
+    ``<name>`` switches a component, ``<name>_prob`` is the chance it appears in one flare. Lengths are fractions of
+    the image diagonal times ``frame_scale`` (pixels "at 512" for blur-like settings; ``frame_scale`` 2 gives a
+    training crop the flare of a frame twice its size), intensities linear light with white = 1.
     """
     POSITIVE: ClassVar[tuple] = (  # they divide, or set a width or the band a light is drawn in: 0 is an error
         'gamma', 'frame_scale', 'source_outside', 'glow_radius', 'bleed_radius', 'haze_spread', 'streak_length',
@@ -77,6 +77,9 @@ class FlareConfig:
     color_temperature: tuple = (2500.0, 9000.0)  # kelvin of each light
     rgb_gain_jitter: float = 0.12               # white-balance error per channel
     intensity: tuple = (0.6, 1.4)               # global multiplier on the flare
+    # ranges drawn log-uniformly (each factor of ten as likely), e.g. [haze_strength]: over a range of decades, weak
+    # flare as often as strong (uniform on [0.003, 0.12] draws under 0.012 one time in 13, log-uniform one in 2.6)
+    log_ranges: frozenset = frozenset()
     clean_prob: float = 0.0                     # share of flare-free samples (input = label = the clean image)
     glow: bool = True
     glow_prob: float = 1.0
@@ -166,13 +169,13 @@ def _present(name, rng, config):
 
 def frame_diagonal(height, width, rng, config):
     """The diagonal (pixels) that flare lengths are fractions of: the image's times a ``frame_scale`` draw."""
-    return float(np.hypot(height, width)) * rng.uniform(*config.frame_scale)
+    return float(np.hypot(height, width)) * draw(rng, config, 'frame_scale')
 
 
 def render_light(height, width, light, rng, config, blades, diagonal):
     """Layers (name -> HxWx3 float32, linear light) of one light, scaled by its inverse-square irradiance."""
     dx, dy, radius = offsets(height, width, light['x'], light['y'])
-    color = light_color(rng, config.color_temperature, config.rgb_gain_jitter)
+    color = light_color(rng, config)
     scale = np.float32(light['scale'])
     layers = {}
     if _present('glow', rng, config):
@@ -239,7 +242,7 @@ def synthesize_flare(clean_rgb01, rng, config=None):
         highlight = glare.highlight_glare(cv2.pow(clean, camera.gamma), clean, rng, config, diagonal)
         if highlight.any():  # a scene without highlights has none to glare: not a component of this flare
             layers['highlights'] = highlight
-    intensity = rng.uniform(*config.intensity)
+    intensity = draw(rng, config, 'intensity')
     source = layers.pop('source', None)
     flare = np.zeros_like(clean)
     for layer in layers.values():
@@ -247,13 +250,13 @@ def synthesize_flare(clean_rgb01, rng, config=None):
     flare *= np.float32(intensity)
     effects = []
     if rng.random() < config.chromatic_prob:
-        flare = optics.chromatic_aberration(flare, rng.uniform(*config.chromatic_shift))
+        flare = optics.chromatic_aberration(flare, draw(rng, config, 'chromatic_shift'))
         effects.append('chromatic')
     if rng.random() < config.defocus_prob:
-        flare = optics.defocus(flare, rng.uniform(*config.defocus_radius) * diagonal / 512.0)
+        flare = optics.defocus(flare, draw(rng, config, 'defocus_radius') * diagonal / 512.0)
         effects.append('defocus')
     if rng.random() < config.blur_prob:  # residual aberration of the flare itself
-        sigma = rng.uniform(*config.blur_sigma) * diagonal / 512.0
+        sigma = draw(rng, config, 'blur_sigma') * diagonal / 512.0
         flare = cv2.GaussianBlur(flare, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
         effects.append('blur')
     if source is not None:

@@ -15,6 +15,8 @@ Both are drawn directly, not computed by wave optics: the held-out Fourier-optic
 import cv2
 import numpy as np
 
+from flare_sr.data.synthesis.options import draw
+
 
 def scratch_streaks(dx, dy, radius, rng, config, diagonal):
     """HxW float32: ``scratch_count`` streaks through the light, each with a random direction and texture."""
@@ -24,14 +26,14 @@ def scratch_streaks(dx, dy, radius, rng, config, diagonal):
         angle = rng.uniform(0, np.pi)
         along = dx * np.float32(np.cos(angle)) + dy * np.float32(np.sin(angle))
         across = -dx * np.float32(np.sin(angle)) + dy * np.float32(np.cos(angle))
-        half_width = max(0.6, rng.uniform(*config.scratch_width) * diagonal)
-        length = rng.uniform(*config.scratch_length) * diagonal
+        half_width = max(0.6, draw(rng, config, 'scratch_width') * diagonal)
+        length = draw(rng, config, 'scratch_length') * diagonal
         knots = rng.uniform(0.2, 1.0, size=17).astype(np.float32)  # brightness along the streak
         position = np.clip((along / (2 * length) + 0.5) * 16, 0, 16)
         texture = np.interp(position.ravel(), np.arange(17), knots).reshape(height, width).astype(np.float32)
         profile = np.exp(np.float32(-0.5 / half_width ** 2) * across ** 2)
         falloff = 1.0 / (1.0 + np.abs(along) / np.float32(length)) ** 2
-        out += np.float32(rng.uniform(*config.scatter_strength)) * texture * profile * falloff
+        out += np.float32(draw(rng, config, 'scatter_strength')) * texture * profile * falloff
     return out
 
 
@@ -41,6 +43,6 @@ def dust_haze(radius, rng, config, diagonal):
     cells = int(rng.integers(4, 12))
     coarse = rng.uniform(0.2, 1.0, size=(cells, cells)).astype(np.float32)
     texture = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
-    spread = rng.uniform(*config.dust_spread) * diagonal
-    strength = rng.uniform(*config.scatter_strength)
+    spread = draw(rng, config, 'dust_spread') * diagonal
+    strength = draw(rng, config, 'scatter_strength')
     return (strength * texture / (1.0 + (radius / spread) ** 2)).astype(np.float32)

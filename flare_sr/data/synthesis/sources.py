@@ -9,6 +9,7 @@ belongs to the lens and does not change with distance.
 import numpy as np
 
 from flare_sr.data.synthesis.geometry import sample_light_position
+from flare_sr.data.synthesis.options import draw
 
 
 def inverse_square(distance):
@@ -31,7 +32,7 @@ def sample_lights(rng, height, width, config):
             distance = 1.0
         else:
             x, y, inside = sample_light_position(rng, height, width, 1.0, 0.0)
-            distance = float(rng.uniform(*config.light_distance))
+            distance = draw(rng, config, 'light_distance')
         lights.append(dict(x=float(x), y=float(y), in_frame=inside, distance=distance,
                            scale=inverse_square(distance)))
     return lights
@@ -42,6 +43,6 @@ def emitter(radius, rng, config, diagonal, distance=1.0):
 
     Radius ``source_radius`` x diagonal / ``distance`` pixels (at least 1.5).
     """
-    size = max(1.5, rng.uniform(*config.source_radius) * diagonal / distance)
-    brightness = rng.uniform(*config.source_brightness)
+    size = max(1.5, draw(rng, config, 'source_radius') * diagonal / distance)
+    brightness = draw(rng, config, 'source_brightness')
     return (brightness * np.clip(size - radius + 0.5, 0.0, 1.0)).astype(np.float32)

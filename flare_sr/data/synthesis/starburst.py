@@ -7,6 +7,8 @@ line profile with a ``1 / (1 + r/L)^2`` falloff: no wave-optics computation is i
 """
 import numpy as np
 
+from flare_sr.data.synthesis.options import draw
+
 
 def spike_count(blades):
     """Spikes of an N-blade aperture: N for even N, 2N for odd N."""
@@ -20,9 +22,9 @@ def starburst(dx, dy, radius, rng, config, diagonal, blades):
     step = 2 * np.pi / count
     jitter = rng.normal(0.0, config.streak_angle_jitter, size=count)
     amplitude = rng.uniform(0.5, 1.0, size=count).astype(np.float32)
-    length = rng.uniform(*config.streak_length) * diagonal
-    width = max(0.7, rng.uniform(*config.streak_width) * diagonal)
-    strength = rng.uniform(*config.streak_strength)
+    length = draw(rng, config, 'streak_length') * diagonal
+    width = max(0.7, draw(rng, config, 'streak_width') * diagonal)
+    strength = draw(rng, config, 'streak_strength')
     angle = np.arctan2(dy, dx) - np.float32(base)
     nearest = np.round(angle / np.float32(step)).astype(np.int32) % count
     spike_angle = (nearest * step + jitter[nearest]).astype(np.float32)
