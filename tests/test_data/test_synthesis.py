@@ -212,6 +212,12 @@ def test_log_ranges_are_checked_against_the_ranges_given_beside_them():
     assert FlareConfig.from_options({'log_ranges': 'haze_strength'}).log_ranges == {'haze_strength'}  # one name
     assert FlareConfig.from_options({'log_ranges': ['shot_noise'], 'shot_noise': [1e-4, 4e-3]}).log_ranges == \
         {'shot_noise'}
+    # whole numbers given for a number range keep it a number range (its kind is the default's)
+    assert FlareConfig.from_options({'log_ranges': ['frame_scale'], 'frame_scale': [1, 3]}).log_ranges == \
+        {'frame_scale'}
+    with pytest.raises(FlareSRError) as error:  # a range refused on its own is not judged again
+        FlareConfig.from_options({'log_ranges': ['haze_strength'], 'haze_strength': [0.2, 0.1]})
+    assert str(error.value) == 'option flare.haze_strength: expected [low, high] with low <= high, got [0.2, 0.1]'
     with pytest.raises(FlareSRError) as error:
         FlareConfig.from_options({'log_ranges': ['haze_strength'], 'haze_strength': [0, 0.1]})
     assert str(error.value) == ("option flare.log_ranges: 'haze_strength' is [0, 0.1]: a log-uniform range needs a "

@@ -59,9 +59,14 @@ def _bounds_problem(low, high, key, settings_cls, integer=False):
     return ''
 
 
+def _integer_range(default):
+    """Whether the range whose default is ``default`` is an integer range, ``[low, high)``: its bounds are ints."""
+    return all(isinstance(bound, int) for bound in default)
+
+
 def _range(value, default, key, settings_cls):
     """(``(low, high)`` tuple, problem or ''): ``value`` read as a range like ``default``."""
-    integer = all(isinstance(bound, int) for bound in default)
+    integer = _integer_range(default)
     bounds = value
     if _is_number(value, integer):
         bounds = (int(value), int(value) + 1) if integer else (value, value)
@@ -92,27 +97,28 @@ def _single(value, default, key, settings_cls):
     return value, problem and f'{problem}, got {value!r}'
 
 
-def _log_ranges(value, ranges, settings_cls):
+def _log_ranges(value, defaults, values, settings_cls):
     """(frozenset of range names, problem or ''): ``value`` read as ``log_ranges``, one name or a list of them, each a
-    number range of ``settings_cls`` whose low end (in ``ranges``, the values read so far over the defaults) is
-    above 0."""
+    number range of ``settings_cls`` (its kind from ``defaults``) whose low end is above 0 (in ``values``, the ranges
+    read from the options, else in ``defaults``; a range already refused is not judged again)."""
     names = [value] if isinstance(value, str) else value
     if names is None:
         names = []
     if not isinstance(names, (list, tuple)) or not all(isinstance(name, str) for name in names):
         return None, f'expected a list of range names, such as [haze_strength], got {_shown(value)}'
-    number_ranges = [key for key, default in ranges.items() if isinstance(default, tuple)
-                     and not all(isinstance(bound, int) for bound in default)]
+    number_ranges = [key for key, default in defaults.items()
+                     if isinstance(default, tuple) and not _integer_range(default)]
     problems = []
     for name in names:
-        if name not in ranges or not isinstance(ranges[name], tuple):
-            close = [] if name in ranges else difflib.get_close_matches(name, number_ranges, n=1)  # a typo
+        current = values.get(name, defaults.get(name))
+        if name not in defaults or not isinstance(defaults[name], tuple):
+            close = [] if name in defaults else difflib.get_close_matches(name, number_ranges, n=1)  # a typo
             problems.append(f'{name!r} is not a range of {settings_cls.__name__}'
                             + (f' (did you mean {close[0]!r}?)' if close else ''))
         elif name not in number_ranges:
             problems.append(f'{name!r} is an integer range; only number ranges are drawn log-uniformly')
-        elif not ranges[name][0] > 0:
-            problems.append(f'{name!r} is {list(ranges[name])}: a log-uniform range needs a low end above 0')
+        elif current is not None and not current[0] > 0:
+            problems.append(f'{name!r} is {list(current)}: a log-uniform range needs a low end above 0')
     return frozenset(names), '; '.join(problems)
 
 
@@ -138,8 +144,7 @@ def settings_problems(settings_cls, options, option_name):
         if problem:
             problems.append(f'{option_name}.{key}: {problem}')
     if LOG_RANGES in options and LOG_RANGES in known:
-        ranges = {**known, **{key: value for key, value in values.items() if value is not None}}
-        values[LOG_RANGES], problem = _log_ranges(options[LOG_RANGES], ranges, settings_cls)
+        values[LOG_RANGES], problem = _log_ranges(options[LOG_RANGES], known, values, settings_cls)
         if problem:
             problems.append(f'{option_name}.{LOG_RANGES}: {problem}')
     return values, problems
