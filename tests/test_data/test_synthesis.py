@@ -56,6 +56,31 @@ def test_label_is_the_clean_image_unless_the_source_is_kept(scene):
     np.testing.assert_allclose(flared, info['label'], atol=1e-6)  # a bare source is no flare
 
 
+def test_a_source_only_sample_is_its_label_with_the_lights_of_the_flared_sample_it_replaces(scene):
+    """``source_only_prob``: input = label = the lights through the camera, no flare; the same draws as the flared
+    sample otherwise made, so the label (lights and camera) is that sample's label."""
+    config = FlareConfig(source_in_frame_prob=1.0, source_only_prob=1.0)
+    flared, info = synthesize_flare(scene, np.random.default_rng(5), config)
+    np.testing.assert_array_equal(flared, info['label'])
+    assert info['components'] == ['source'] and info['effects'] == []
+    x, y = (int(round(v)) for v in info['light_xy'])
+    assert info['label'][y, x].min() == pytest.approx(1.0)  # the lamp is there, saturated
+    assert np.abs(info['label'] - scene).max() > 0.5
+    flared_sample = synthesize_flare(scene, np.random.default_rng(5), FlareConfig(source_in_frame_prob=1.0))
+    # one more draw (the coin) shifts the stream, so compare against a generator advanced by one draw
+    rng = np.random.default_rng(5)
+    rng.random()
+    _, same_draws = synthesize_flare(scene, rng, FlareConfig(source_in_frame_prob=1.0))
+    np.testing.assert_array_equal(info['label'], same_draws['label'])
+    assert np.abs(flared_sample[0] - flared_sample[1]['label']).max() > 0.1  # a flared sample differs from its label
+    shares = [synthesize_flare(scene, np.random.default_rng(seed), FlareConfig(source_only_prob=0.3, clean_prob=0.5,
+                                                                               glow_prob=1.0))
+              for seed in range(60)]
+    kinds = [('clean' if not info['lights'] else 'source only' if not info['effects'] and
+              np.array_equal(flared, info['label']) else 'flared') for flared, info in shares]
+    assert 8 <= kinds.count('source only') <= 22 and 20 <= kinds.count('clean') <= 40
+
+
 @pytest.mark.parametrize('seed', range(3))
 def test_light_outside_the_frame_still_casts_glow_brightest_at_the_nearest_border(scene, seed):
     config = only('glow', source_in_frame_prob=0.0)

@@ -81,6 +81,10 @@ class FlareConfig:
     # flare as often as strong (uniform on [0.003, 0.12] draws under 0.012 one time in 13, log-uniform one in 2.6)
     log_ranges: frozenset = frozenset()
     clean_prob: float = 0.0                     # share of flare-free samples (input = label = the clean image)
+    # share of the other samples whose input is their label: the lights (kept in the label) through the camera, no
+    # flare. Every light drawn otherwise brings a glow, so a net learns that a lamp means a veil around it and takes
+    # one off flare-free night photos (docs/evaluation.md, round 17). Drawn only when above 0.
+    source_only_prob: float = 0.0
     glow: bool = True
     glow_prob: float = 1.0
     glow_strength: tuple = (0.3, 1.2)
@@ -226,7 +230,9 @@ def synthesize_flare(clean_rgb01, rng, config=None):
     ``flared`` is HxWx3 float32 in [0, 1]. ``info['label']`` is the matching target (the clean image
     through the same camera, plus the light sources when ``keep_source_in_label``);
     ``info['flare_linear']`` the added light before the camera, ``info['components']`` the names
-    present, ``info['lights']`` each light's position, distance, scale and layers.
+    present, ``info['lights']`` each light's position, distance, scale and layers. A ``clean_prob`` sample is the
+    clean image twice; a ``source_only_prob`` sample is its label twice (components ``['source']``, or none when
+    ``source`` is off or not kept in the label).
     Raises FlareSRError for an image that is not HxWx3 or a bad config.
     """
     config = FlareConfig.from_options(config)
@@ -234,6 +240,7 @@ def synthesize_flare(clean_rgb01, rng, config=None):
     if config.clean_prob and rng.random() < config.clean_prob:  # real photos are often flare-free: learn to keep them
         return clean.copy(), dict(family='procedural', components=[], effects=[], lights=[], label=clean,
                                   flare_linear=np.zeros_like(clean))
+    source_only = bool(config.source_only_prob) and rng.random() < config.source_only_prob
     height, width = clean.shape[:2]
     diagonal = frame_diagonal(height, width, rng, config)
     camera = sample_camera(rng, config, diagonal)
@@ -263,7 +270,12 @@ def synthesize_flare(clean_rgb01, rng, config=None):
         flare += source
     label_source = source if (source is not None and config.keep_source_in_label) else None
     flared, label = composite(clean, flare, camera, rng, source_linear=label_source)
-    info = dict(params, family='procedural', components=sorted(layers) + (['source'] if source is not None else []),
-                effects=effects, camera=dataclasses.asdict(camera), gamma=camera.gamma, intensity=float(intensity),
-                label=label, flare_linear=flare)
+    components = sorted(layers) + (['source'] if source is not None else [])
+    if source_only:  # the draws of a flared sample, so that the lights and the camera are those of one
+        kept = label_source is not None
+        flared, effects = label.copy(), []
+        components, flare = (['source'], label_source) if kept else ([], np.zeros_like(clean))
+    info = dict(params, family='procedural', components=components, effects=effects,
+                camera=dataclasses.asdict(camera), gamma=camera.gamma, intensity=float(intensity), label=label,
+                flare_linear=flare)
     return flared, info
