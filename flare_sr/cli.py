@@ -193,6 +193,9 @@ def pipeline_parser():
                         help='stage II option file (HINetModel), e.g. options/hinet_phase1.yml')
     parser.add_argument('--stage3', required=True,
                         help='stage III option file (HINetModel, with stage3_source), e.g. options/hinet_phase2.yml')
+    parser.add_argument('--glow', metavar='FILE',
+                        help='glow stage option file (HINetModel on whole downscaled frames), trained beside the '
+                        'others, e.g. options/tiny/glow.yml')
     parser.add_argument('--name', help='folder under experiments/ for resolved options and done markers')
     parser.add_argument('--quiet', action='store_true',
                         help="send each stage's console output to experiments/<name>/stage_<N>_console.txt")
@@ -201,10 +204,11 @@ def pipeline_parser():
 
 @exit_on_user_error
 def pipeline_main(argv=None):
-    """``flare_sr/train_pipeline.py --stage1 A.yml --stage2 B.yml --stage3 C.yml [--name N] [--quiet]``."""
+    """``flare_sr/train_pipeline.py --stage1 A.yml --stage2 B.yml --stage3 C.yml [--glow G.yml] [--name N]
+    [--quiet]``."""
     argv, warnings = renamed_pipeline_flags(sys.argv[1:] if argv is None else argv)
     args = pipeline_parser().parse_args(argv)
-    option_files = {'stage1': args.stage1, 'stage2': args.stage2, 'stage3': args.stage3}
+    option_files = {'stage1': args.stage1, 'stage2': args.stage2, 'stage3': args.stage3, 'glow': args.glow}
     name = pipeline_name(option_files, args.name)  # a refused run says its error line alone
     for warning in warnings:
         print(warning, file=sys.stderr, flush=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole flare_sr story on the embedded demo data, on CPU, in a few minutes:
-#   demo data -> stages I, II, III (tiny options; stage-I outputs packed as a patch LMDB) -> tiled cascade
-#   test -> PNG grid.
+#   demo data -> stages I, II, III (tiny options; stage-I outputs packed as a patch LMDB) and beside them the
+#   whole-frame glow stage -> tiled cascade with the glow stage beside it -> PNG grid.
 # Usage: bash scripts/run_demo.sh          (re-running skips finished stages; FRESH=1 rebuilds the data and retrains)
 # Prints, per held-out flare family, the input and the cascade's output PSNR (whole image and flare region); writes experiments/demo_results.png
 # (input | output | label, one row per image) and TensorBoard logs under tb_logger/.
@@ -25,9 +25,9 @@ else
   python scripts/make_demo_dataset.py --out datasets/demo --seed 0 --clean-share 0.4
 fi
 
-echo "== 2/4 three-stage training: I Pix2Pix, II HINet, III HINet on stage-I outputs (packed into an LMDB)"
+echo "== 2/4 training: I Pix2Pix, II HINet, III HINet on stage-I outputs (packed into an LMDB); beside them G, the glow HINet on whole 48x64 frames"
 python flare_sr/train_pipeline.py --stage1 options/tiny/pix2pix.yml --stage2 options/tiny/hinet_phase1.yml \
-  --stage3 options/tiny/hinet_phase2.yml --quiet
+  --stage3 options/tiny/hinet_phase2.yml --glow options/tiny/glow.yml --quiet
 
 echo "== 3/4 tiled cascade test on the held-out demo test images (psf, raytrace, anamorphic, overlay, veiling, flare-free)"
 python flare_sr/test.py -opt options/tiny/test_cascade.yml > /dev/null 2>&1 || {

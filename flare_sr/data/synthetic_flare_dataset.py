@@ -15,6 +15,9 @@ Options (BasicSR style)::
     gt_size: 256                         # random crop (omit for whole images)
     frame_size: ~                        # [h, w] or one side: flare a random crop of this size, then take the
                                          # gt_size crop from it (~: flare the gt_size crop itself)
+    downscale_to: ~                      # short side in px: the flared frame, whole, area-downscaled to it (the
+                                         # glow stage's pairs; no gt_size then)
+    pool_size: ~                         # draw this many flared samples once, then serve them with fresh flips
     use_hflip: true
     use_rot: true
     seed: 0
@@ -33,17 +36,33 @@ drawn on the whole frame, so a sample costs what the frame's pixels cost: on a 1
 64, 4.4 ms a sample without it and 22 ms with ``frame_size: [192, 256]`` (default FlareConfig; 2-core
 Intel Xeon, load ~1.6; ``docs/synthesis.md``).
 
+``downscale_to`` makes whole-frame pairs for a net that sees the whole frame small (CascadeModel's glow stage,
+``cascade.glow_size``): the flare is drawn on the ``frame_size`` window (or the whole image) at full resolution,
+then input and label are area-downscaled (cv2.INTER_AREA) so that the short side is ``downscale_to`` px, the long
+side following the frame's aspect ratio; drawing the flare small instead loses its fine structure (0.5 dB on
+flare from elsewhere in docs/evaluation.md, round 17). A portrait frame is turned to landscape, so one batch holds one
+shape, and ``use_rot`` then flips vertically but never transposes a non-square frame. Without ``gt_size`` there is no
+crop; the two options exclude each other.
+
+``pool_size`` draws that many flared samples once, when the dataset is built (a progress bar): sample ``k`` is photo
+``k mod n``, its window and flare fixed by ``(seed, k)``. Training then serves them, ``pool_size`` per epoch, each
+draw with fresh flips (and a fresh ``gt_size`` crop where one is set), keyed as every sample is, so a resumed run
+sees the same draws. It is for flare that costs more than a training step: a whole 192x256 frame costs about what
+a step of a wf-16 HINet on 48x64 frames does. Memory: two float32 images per sample (3,000 frames of 48x64: 221 MB).
+
 Outside phase ``train`` images are whole (no crop, flip or rotation) and the flare of image ``i`` is
-fixed by ``(seed, i)``, so validation scores stay comparable.
+fixed by ``(seed, i)``, so validation scores stay comparable; ``downscale_to`` applies to them too.
 
 The held-out families (``flare_sr.data.heldout``) are deliberately not reachable from here: they are for
 test sets only (tests/test_data/test_heldout.py checks it on sampled data).
 """
 import os
 
+import cv2
 import numpy as np
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
+from tqdm import tqdm
 
 from flare_sr.data.lmdb_pack import LmdbImages, key_of_name, read_meta_info, read_meta_info_names
 from flare_sr.data.sampling import item_index, sample_rng
@@ -51,7 +70,9 @@ from flare_sr.data.synthesis import FlareConfig, synthesize_flare
 from flare_sr.data.synthesis.options import settings_problems
 from flare_sr.data.transforms import augment, img2tensor, paired_random_crop
 from flare_sr.errors import FlareSRError
-from flare_sr.utils.img_util import list_images, read_image_native, to_float32
+from flare_sr.utils.img_util import list_images, read_image_native, short_side_size, to_float32
+
+POOL_STREAM = 7  # the pool's generators are [seed, POOL_STREAM, k]: apart from the keyed samples' [seed, n]
 
 
 @DATASET_REGISTRY.register()
@@ -67,10 +88,11 @@ class SyntheticFlareDataset(data.Dataset):
         self.root = os.fspath(root)
         self.io_opt = dict(opt.get('io_backend') or {'type': 'disk'})
         self.gt_size = opt.get('gt_size')
-        problems = frame_size_problems(opt, 'option ')
+        problems = frame_size_problems(opt, 'option ') + whole_frame_problems(opt, 'option ')
         if problems:
             raise FlareSRError('; '.join(problems))
         self.frame_size = _pair(opt.get('frame_size'))
+        self.downscale_to = opt.get('downscale_to')
         self.flare_config = FlareConfig.from_options(opt.get('flare'), option_name='flare')
         if self.io_opt['type'] == 'lmdb':
             if not os.path.isfile(os.path.join(self.root, 'meta_info.txt')):
@@ -85,6 +107,7 @@ class SyntheticFlareDataset(data.Dataset):
             raise FlareSRError(f'option io_backend.type {self.io_opt["type"]!r}: expected disk or lmdb')
         if opt.get('meta_info_file'):
             self.paths = self._listed(opt['meta_info_file'])
+        self.pool = self._draw_pool(opt.get('pool_size')) if opt.get('phase', 'train') == 'train' else None
 
     def _listed(self, meta_info_file):
         """The images ``meta_info_file`` lists, in its order; a name that is not in ``dataroot_gt`` is an error."""
@@ -98,16 +121,31 @@ class SyntheticFlareDataset(data.Dataset):
             listed.append(found)
         return listed
 
+    def _draw_pool(self, size):
+        """``pool_size`` flared samples, drawn once (module docstring): [(label, flared)], or None without a pool."""
+        if not size:
+            return None
+        pool = []
+        for k in tqdm(range(int(size)), desc=f'flare pool {os.path.basename(self.root)}', unit='sample'):
+            path = self.paths[k % len(self.paths)]
+            rng = np.random.default_rng([int(self.opt.get('seed', 0)), POOL_STREAM, k])
+            clean = self._read_clean(path)
+            if self.downscale_to or self.frame_size is not None:
+                clean = paired_random_crop(clean, [], self._frame(clean), rng, path)[0]
+            flared, label = self._flare(clean, rng)
+            pool.append(self._downscaled(label, flared))
+        return pool
+
     @staticmethod
     def check_options(opt, key_path):
-        """Problems with ``frame_size`` and the ``flare`` overrides (FlareConfig's fields), as option-checker
-        lines; [] when none."""
+        """Problems with ``frame_size``, ``downscale_to``, ``pool_size`` and the ``flare`` overrides (FlareConfig's
+        fields), as option-checker lines; [] when none."""
         flare = opt.get('flare')
-        problems = frame_size_problems(opt, f'{key_path}.')
+        problems = frame_size_problems(opt, f'{key_path}.') + whole_frame_problems(opt, f'{key_path}.')
         return problems + ([] if flare is None else settings_problems(FlareConfig, flare, f'{key_path}.flare')[1])
 
     def __len__(self):
-        return len(self.paths)
+        return len(self.pool) if self.pool is not None else len(self.paths)
 
     def _read_clean(self, path):
         """HxWx3 RGB in the file's own dtype: crop before converting to float."""
@@ -115,26 +153,56 @@ class SyntheticFlareDataset(data.Dataset):
 
     def __getitem__(self, key):
         index = item_index(key, len(self))
-        path = self.paths[index]
-        clean = self._read_clean(path)
+        path = self.paths[index % len(self.paths)]
         flips = self.opt.get('use_hflip', False), self.opt.get('use_rot', False)
-        if self.opt.get('phase', 'train') != 'train':  # validation compares like with like: whole image i, one flare
-            flared, label = self._flare(clean, np.random.default_rng([int(self.opt.get('seed', 0)), index]))
+        if self.pool is not None:
+            label, flared = self._pool_draw(self.pool[index], sample_rng(self.opt, key, len(self)), flips, path)
+        elif self.opt.get('phase', 'train') != 'train':  # validation: like with like, whole image i, one flare
+            flared, label = self._flare(self._read_clean(path),
+                                        np.random.default_rng([int(self.opt.get('seed', 0)), index]))
+            label, flared = self._downscaled(label, flared)
+        elif self.downscale_to:  # the flare of a frame, downscaled whole
+            rng = sample_rng(self.opt, key, len(self))
+            clean = self._read_clean(path)
+            flared, label = self._flare(paired_random_crop(clean, [], self._frame(clean), rng, path)[0], rng)
+            label, flared = augment(list(self._downscaled(label, flared)), *flips, rng, transpose=False)
         elif self.frame_size is None:  # the flare of the crop itself
+            clean = self._read_clean(path)
             rng = sample_rng(self.opt, key, len(self))
             if self.gt_size:
                 clean = paired_random_crop(clean, [], int(self.gt_size), rng, path)[0]
             flared, label = self._flare(augment(clean, *flips, rng), rng)
         else:  # the flare of a frame, then the training crop of it
             rng = sample_rng(self.opt, key, len(self))
+            clean = self._read_clean(path)
             flared, label = self._flare(paired_random_crop(clean, [], self._frame(clean), rng, path)[0], rng)
             label, flared = paired_random_crop(label, flared, int(self.gt_size), rng, path)
             label, flared = augment([label, flared], *flips, rng)
         source = path if self.io_opt['type'] == 'disk' else f'{self.root}/{path}'
         return {'lq': img2tensor(flared), 'gt': img2tensor(label), 'lq_path': source, 'gt_path': source}
 
+    def _pool_draw(self, sample, rng, flips, path):
+        """(label, flared) of one draw from a pooled sample: a fresh ``gt_size`` crop (where set), then fresh flips."""
+        label, flared = sample
+        if self.gt_size:
+            label, flared = paired_random_crop(label, flared, int(self.gt_size), rng, path)
+        return augment([label, flared], *flips, rng, transpose=label.shape[0] == label.shape[1])
+
+    def _downscaled(self, label, flared):
+        """(label, flared) area-downscaled to a short side of ``downscale_to`` px and turned to landscape; unchanged
+        when it is not set."""
+        if not self.downscale_to:
+            return label, flared
+        height, width = label.shape[:2]
+        size = short_side_size(height, width, self.downscale_to)[::-1]  # cv2: (width, height)
+        pair = [cv2.resize(image, size, interpolation=cv2.INTER_AREA) for image in (label, flared)]
+        return tuple(image.transpose(1, 0, 2) if height > width else image for image in pair)
+
     def _frame(self, clean):
-        """(height, width) of the frame window: ``frame_size`` turned to the image's orientation, clipped to it."""
+        """(height, width) of the frame window: ``frame_size`` turned to the image's orientation, clipped to it (the
+        whole image without ``frame_size``)."""
+        if self.frame_size is None:
+            return clean.shape[:2]
         height, width = clean.shape[:2]
         frame_h, frame_w = self.frame_size
         if (frame_h > frame_w) != (height > width) and frame_h != frame_w and height != width:
@@ -164,8 +232,20 @@ def frame_size_problems(opt, where):
             isinstance(side, int) and not isinstance(side, bool) and side > 0 for side in sides):
         return [f'{where}frame_size: expected a positive integer or [height, width] of positive integers, got {size!r}']
     gt_size = opt.get('gt_size')
-    if not gt_size:
-        return [f'{where}frame_size: needs gt_size (the training crop taken from the flared frame)']
+    if not gt_size and opt.get('downscale_to') is None:
+        return [f'{where}frame_size: needs gt_size (the training crop taken from the flared frame) or downscale_to '
+                '(the whole frame, downscaled)']
     if isinstance(gt_size, int) and min(sides) < gt_size:
         return [f'{where}frame_size: {size!r} is smaller than gt_size {gt_size}, the crop taken from the frame']
     return []
+
+
+def whole_frame_problems(opt, where):
+    """Lines about ``downscale_to`` and ``pool_size`` (``where`` starts each); [] when absent or fine."""
+    bad = [key for key in ('downscale_to', 'pool_size') if opt.get(key) is not None and (
+        not isinstance(opt[key], int) or isinstance(opt[key], bool) or opt[key] < 1)]
+    problems = [f'{where}{key}: expected a positive integer (or ~: off), got {opt[key]!r}' for key in bad]
+    if opt.get('downscale_to') is not None and 'downscale_to' not in bad and opt.get('gt_size'):
+        problems.append(f'{where}downscale_to: a sample is then the whole downscaled frame; remove gt_size '
+                        f'({opt["gt_size"]!r})')
+    return problems

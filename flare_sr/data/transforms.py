@@ -54,16 +54,17 @@ def paired_random_crop(img_gts, img_lqs, gt_patch_size, rng, gt_path=None):
     return _unwrap([img[window] for img in gts]), _unwrap([img[window] for img in lqs]) if lqs else []
 
 
-def augment(imgs, hflip, rotation, rng):
+def augment(imgs, hflip, rotation, rng, transpose=True):
     """The same horizontal flip, and with ``rotation`` vertical flip and transpose, on every image (the 8
     symmetries of a square). Draws one number per enabled flip, in BasicSR's order (hflip, vflip, rot90).
 
-    Args: ``imgs`` HxWxC array or list of them. Returns views in the same form.
+    Args: ``imgs`` HxWxC array or list of them; ``transpose`` False keeps the shape (whole non-square frames,
+    which a batch stacks): ``rotation`` is then the vertical flip only. Returns views in the same form.
     """
     imgs = _as_list(imgs)
     do_hflip = hflip and rng.random() < 0.5
     vflip = rotation and rng.random() < 0.5
-    rot90 = rotation and rng.random() < 0.5
+    rot90 = rotation and transpose and rng.random() < 0.5
     out = []
     for img in imgs:
         if do_hflip:

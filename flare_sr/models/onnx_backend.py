@@ -25,6 +25,9 @@ from flare_sr.utils.flare_floor import apply_flare_floor
 from flare_sr.utils.light_source import restore_light_source_tensor
 from flare_sr.utils.tiling import tiled_forward
 
+# CascadeModel's glow stage runs on the whole frame, outside the tile function the file holds
+NO_GLOW = ('network_glow: the glow stage sees the whole frame and is not in the ONNX file (it holds the tile '
+           'function); use --backend pytorch, or cascade.use_glow: false for the tiled networks alone')
 OPSET = 17  # InstanceNormalization, Resize, Pad and every op our archs use exist unchanged since opset 13
 OPSETS = range(13, 21)  # 13: the ops above; 20: the newest the TorchScript exporter (dynamo=False) writes
 
@@ -71,10 +74,12 @@ def export_onnx(model, out_path, opset=OPSET, probe_size=None):
     """Write ``model``'s tile function to ``out_path`` (fp32, CPU, dynamic batch/height/width).
 
     ``probe_size`` is the side of the example tile traced (default: 2 multiples, at least 64).
-    Returns the metadata dict stored in the file. Raises FlareSRError when onnx is not installed or ``opset``
-    is outside ``OPSETS``.
+    Returns the metadata dict stored in the file. Raises FlareSRError when onnx is not installed, ``opset``
+    is outside ``OPSETS`` or the model runs a glow stage (``NO_GLOW``).
     """
     check_opset(opset)
+    if 'glow' in getattr(model, 'nets', {}):
+        raise FlareSRError(NO_GLOW)
     try:
         import onnx
     except ImportError:

@@ -190,12 +190,16 @@ class TiledValidationMixin:
                     self_ensemble=tile['self_ensemble'],
                     precision=resolve_precision(val.get('precision', 'fp32'), self.device))
 
+    def forward_frame(self, lq_cpu):
+        """1x3xHxW CPU [0,1] -> the nets' 1x3xHxW CPU float32 result: ``tiled_forward`` with the ``val.tile``
+        options (CascadeModel adds its whole-frame glow stage)."""
+        return tiled_forward(self.forward_tiles, lq_cpu, multiple=self.size_multiple, device=self.device,
+                             **self.tile_options())
+
     def predict(self, lq_cpu):
-        """1x3xHxW CPU [0,1] -> 1x3xHxW CPU [0,1], through ``tiled_forward`` with the ``val.tile`` options, then
-        ``val.restore_light_source`` and ``val.flare_floor``."""
-        out = tiled_forward(self.forward_tiles, lq_cpu, multiple=self.size_multiple, device=self.device,
-                            **self.tile_options())
-        out = self.restore_light_sources(lq_cpu, out.clamp(0, 1))
+        """1x3xHxW CPU [0,1] -> 1x3xHxW CPU [0,1]: ``forward_frame``, then ``val.restore_light_source`` and
+        ``val.flare_floor``."""
+        out = self.restore_light_sources(lq_cpu, self.forward_frame(lq_cpu).clamp(0, 1))
         return apply_flare_floor(lq_cpu, out, (self.opt.get('val') or {}).get('flare_floor', 0))
 
     def darken_only(self, lq, out):

@@ -23,7 +23,8 @@ from basicsr.models import build_model
 from tqdm import tqdm
 
 from flare_sr.errors import FlareSRError
-from flare_sr.models.onnx_backend import OnnxRuntimePredictor, checkpoint_digests, model_size_multiple
+from flare_sr.models.cascade_model import CascadeModel
+from flare_sr.models.onnx_backend import NO_GLOW, OnnxRuntimePredictor, checkpoint_digests, model_size_multiple
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.hardware import fit_to_hardware, warn
 from flare_sr.utils.img_util import (check_decodable, list_photos, photo_extensions, read_image, read_photo,
@@ -188,11 +189,14 @@ def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_e
     full = load_option_file(option_file)
     opt = dict(full, datasets={}, path={})  # checkpoints are not loaded (nor needed), only compared with the export's
     if isinstance(full.get('cascade'), dict):
-        opt['cascade'] = {key: value for key, value in full['cascade'].items() if key != 'main_ensemble'}
+        opt['cascade'] = {key: value for key, value in full['cascade'].items()
+                          if key not in ('main_ensemble', 'glow_ensemble')}
     opt.pop('train', None)
     problems = OptionChecker(is_train=False).check(opt)
     if problems:
         raise FlareSRError(f'{option_file}: ' + '; '.join(problems))
+    if opt.get('model_type') == 'CascadeModel' and 'glow' in CascadeModel.enabled_roles(opt):
+        raise FlareSRError(f'{option_file}: {NO_GLOW}')
     tile_opt, flags = _apply_tile_flags(opt, tile, overlap, self_ensemble)
     check_tile(tile_opt, None, option_file, flags)
     gpu = torch.cuda.is_available() and opt.get('num_gpu', 'auto') != 0

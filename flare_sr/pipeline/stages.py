@@ -18,6 +18,10 @@ derived, never hand-edited (``DERIVED``), and the resolved option files are kept
 - with ``stage3_source.cross_fit``, K fold models (stages I.1 .. I.K: stage I's options, each without one fold
   of the photos, ``cross_fit.parallel`` at a time) train after stage I, and ``stage3_source.fold_checkpoints``
   <- their checkpoints (flare_sr/pipeline/cross_fit.py).
+With ``--glow FILE`` the glow stage (G: CascadeModel's whole-frame net, trained on SyntheticFlareDataset's
+``downscale_to`` frames) needs nothing from the others, so it trains beside them from the start, on its share of the
+CPU threads (``thread_share(2)``; the others keep theirs): on 2 cores a tiny U-Net's step is no faster on 2 threads
+than on 1, so the glow stage costs the demo about a minute instead of four (docs/evaluation.md, round 19).
 The option files may leave these keys out; a value that differs from the derived one is overridden, with one
 ``warning:`` line each (standalone ``train.py`` runs read them from the file).
 It ends with a table of each stage's last validation PSNR/SSIM and the raw input's, from its metrics.json.
@@ -47,7 +51,9 @@ STAGES = (('I', 'stage1'), ('II', 'stage2'), ('III', 'stage3'))  # (label in pro
 # What each stage trains, and with which model_type: a file given for the wrong stage would train the wrong role.
 STAGE_ROLES = {'stage1': ('Pix2PixModel', 'the main network'),
                'stage2': ('HINetModel', 'the post network on the flared inputs'),
-               'stage3': ('HINetModel', 'the post network on stage-I outputs')}
+               'stage3': ('HINetModel', 'the post network on stage-I outputs'),
+               'glow': ('HINetModel', 'the glow network on whole downscaled frames')}
+GLOW = ('G', 'glow')  # the optional stage, trained beside the others (``--glow``)
 # Keys of the stage-III file the pipeline fills in: (section, key, what it is derived from).
 DERIVED = (('path', 'pretrain_network_g', "stage II's checkpoint"),
            ('stage3_source', 'main_opt', "stage I's option file"),
@@ -154,11 +160,13 @@ def run_stages(planned, pipeline_dir, quiet=False, parallel=1):
 
 
 def stage_title(label, opt):
-    """'Pix2Pix' for stage I, the post net's arch (HINet, NAFNet, ...) for stages II and III."""
+    """'Pix2Pix' for stage I, the post net's arch (HINet, NAFNet, ...) for stages II and III, 'glow ' + its arch for
+    the glow stage."""
     if label == 'I':
         return 'Pix2Pix'
     network = opt.get('network_g')
-    return str(network.get('type')) if isinstance(network, dict) and network.get('type') else 'post net'
+    arch = str(network.get('type')) if isinstance(network, dict) and network.get('type') else 'post net'
+    return f'glow {arch}' if label == GLOW[0] else arch
 
 
 def derive_stage3_keys(stage3, option_file, derived_values):
@@ -186,30 +194,41 @@ def derive_stage3_keys(stage3, option_file, derived_values):
         stage3[section] = holder
 
 
+def given_stages(option_files):
+    """(label, key) of the stages ``option_files`` names: the three, and the glow stage where ``glow`` is set."""
+    return STAGES + ((GLOW,) if option_files.get('glow') else ())
+
+
 def check_stage_files(option_files):
-    """Load the three option files ({'stage1', 'stage2', 'stage3'}: paths) and check that each fits its stage
-    (``STAGE_ROLES``; only stage III has ``stage3_source``) and that their names differ, before anything trains.
-    Returns {key: options}; one FlareSRError naming the flag and the file otherwise."""
-    opts = {key: load_option_file(option_files[key]) for _, key in STAGES}
+    """Load the option files ({'stage1', 'stage2', 'stage3'[, 'glow']}: paths) and check that each fits its stage
+    (``STAGE_ROLES``; only stage III has ``stage3_source``; the glow stage trains on whole downscaled frames) and that
+    their names differ, before anything trains. Returns {key: options}; one FlareSRError naming the flag and the file
+    otherwise."""
+    stages = given_stages(option_files)
+    opts = {key: load_option_file(option_files[key]) for _, key in stages}
     problems = []
-    for label, key in STAGES:
+    for label, key in stages:
         where = f'--{key} {option_files[key]}'
         model_type, (expected, role) = opts[key].get('model_type'), STAGE_ROLES[key]
+        train = (opts[key].get('datasets') or {}).get('train') if isinstance(opts[key].get('datasets'), dict) else {}
         if model_type != expected:
             problems.append(f'{where}: model_type {model_type}; stage {label} trains {role} ({expected})')
-        elif key == 'stage2' and 'stage3_source' in opts[key]:
-            problems.append(f'{where}: has stage3_source, so it trains on stage-I outputs (stage III); stage II '
-                            'trains on the flared inputs (swapped with --stage3?)')
+        elif key in ('stage2', 'glow') and 'stage3_source' in opts[key]:
+            problems.append(f'{where}: has stage3_source, so it trains on stage-I outputs (stage III); stage '
+                            f'{label} trains on the flared inputs (swapped with --stage3?)')
         elif key == 'stage3' and not isinstance(opts[key].get('stage3_source'), dict):
             problems.append(f'{where}: stage3_source: missing (stage III trains on stage-I outputs)')
+        elif key == 'glow' and not (isinstance(train, dict) and train.get('downscale_to')):
+            problems.append(f'{where}: datasets.train.downscale_to: missing; the glow stage trains on whole frames, '
+                            'downscaled (SyntheticFlareDataset, options/tiny/glow.yml)')
     if problems:
         raise FlareSRError('; '.join(problems))
-    names = [opts[key].get('name') for _, key in STAGES]
-    for _, key in STAGES:  # the pipeline writes stage_<label>_<name>.yml before the stage's own check
+    names = [opts[key].get('name') for _, key in stages]
+    for _, key in stages:  # the pipeline writes stage_<label>_<name>.yml before the stage's own check
         check_name(opts[key].get('name'), f'--{key} {option_files[key]}: name', 'experiments/')
-    if len(set(names)) != 3:
-        raise FlareSRError(f'the three option files need different `name`s (got {", ".join(map(str, names))}): '
-                           'each stage trains in experiments/<name>/')
+    if len(set(names)) != len(stages):
+        raise FlareSRError(f'the {len(stages)} option files need different `name`s (got '
+                           f'{", ".join(map(str, names))}): each stage trains in experiments/<name>/')
     return opts
 
 
@@ -219,17 +238,17 @@ def pipeline_name(option_files, name=None):
     opts = check_stage_files(option_files)
     name = f'pipeline_{opts["stage3"]["name"]}' if name is None else name
     check_name(name, '--name', 'experiments/')
-    if name in {opts[key]['name'] for _, key in STAGES}:
+    if name in {opts[key]['name'] for key in opts}:
         raise FlareSRError(f'--name {name}: is also the name of a stage, which trains in experiments/{name}/; give '
                            'the pipeline its own name')
     return name
 
 
 def resolve(option_files, pipeline_dir):
-    """Load, check (``check_stage_files``) and cross-link the three option files ({'stage1', 'stage2', 'stage3'}:
+    """Load, check (``check_stage_files``) and cross-link the option files ({'stage1', 'stage2', 'stage3'[, 'glow']}:
     paths); derive stage III's DERIVED keys. With ``stage3_source.cross_fit`` the fold models (labels I.1 .. I.K)
-    follow stage I, and their training lists are written into ``pipeline_dir``. Returns
-    [(label, title, resolved path, opt)] and the cross_fit settings (None when off)."""
+    follow stage I, and their training lists are written into ``pipeline_dir``; the glow stage (G) comes last.
+    Returns [(label, title, resolved path, opt)] and the cross_fit settings (None when off)."""
     opts = check_stage_files(option_files)
     source = opts['stage3']['stage3_source']
     cross_fit = cross_fit_settings(source, option_files['stage3'])
@@ -263,7 +282,7 @@ def resolve(option_files, pipeline_dir):
         derived['fold_checkpoints'] = [latest_checkpoint(opt) for opt in folds]
     derive_stage3_keys(opts['stage3'], option_files['stage3'], derived)
     planned = []
-    for label, key in STAGES:
+    for label, key in given_stages(option_files):
         resolved_path = osp.join(pipeline_dir, f'stage_{label}_{opts[key]["name"]}.yml')
         planned.append((label, stage_title(label, opts[key]), resolved_path, opts[key]))
         if key == 'stage1':
@@ -338,9 +357,29 @@ def run_pipeline(option_files, name=None, quiet=False):
     pipeline_dir = osp.join(ROOT, 'experiments', name)
     planned, cross_fit = resolve(option_files, pipeline_dir)
     folds = [entry for entry in planned if entry[0].startswith('I.')]
+    glow = [entry for entry in planned if entry[0] == GLOW[0]]
+    beside = None
+    for label, title, resolved_path, opt in glow:  # from the start, beside the others (module docstring)
+        write_yaml(resolved_path, opt)
+        beside = _start_stage(label, title, resolved_path, opt, pipeline_dir, quiet=True, threads=thread_share(2))
+    try:
+        _run_in_turn(planned, folds, cross_fit, pipeline_dir, quiet)
+    except FlareSRError:
+        if beside is not None:  # a started stage is waited for before the failure is said
+            _finish_stage(GLOW[0], glow[0][3], pipeline_dir, beside, quiet=True)
+        raise
+    if beside is not None:
+        _finish_stage(GLOW[0], glow[0][3], pipeline_dir, beside, quiet=True)
+    print(summary_table(planned))
+    print(f'pipeline {name}: {len(planned)} stages done in {time.time() - start:.0f} s; resolved options in '
+          f'{osp.relpath(pipeline_dir)}')
+
+
+def _run_in_turn(planned, folds, cross_fit, pipeline_dir, quiet):
+    """Stages I (then its fold models, ``cross_fit.parallel`` at a time), II and III, one after the other."""
     for label, title, resolved_path, opt in planned:
-        if label.startswith('I.'):
-            continue  # the fold models train together right after stage I, below
+        if label.startswith('I.') or label == GLOW[0]:
+            continue  # the fold models train together right after stage I, below; the glow stage beside
         if label == 'III':
             if ensure_stage3_data(opt, resolved_path)[1]:
                 archive_stale_stage(label, opt, pipeline_dir)
@@ -352,6 +391,3 @@ def run_pipeline(option_files, name=None, quiet=False):
             for _, _, fold_path, fold_opt in folds:
                 write_yaml(fold_path, fold_opt)
             run_stages(folds, pipeline_dir, quiet, cross_fit['parallel'])
-    print(summary_table(planned))
-    print(f'pipeline {name}: {len(planned)} stages done in {time.time() - start:.0f} s; resolved options in '
-          f'{osp.relpath(pipeline_dir)}')

@@ -237,8 +237,8 @@ def sha256_of(path, chunk=1 << 20):
 
 def named_checkpoints(opt, role=None):
     """[(option key, path)] of the network checkpoints an option file names, ``~`` expanded, in load order: each
-    ``path.pretrain_network_<x>``, and right after ``path.pretrain_network_main`` each ``cascade.main_ensemble[i]``
-    (CascadeModel's stage I as a mean of checkpoints). ``role``: only ``pretrain_network_<role>`` and, for ``main``,
+    ``path.pretrain_network_<x>``, and right after it each ``cascade.<x>_ensemble[i]`` (CascadeModel's stage I or
+    glow stage as a mean of checkpoints: main_ensemble, glow_ensemble). ``role``: only ``pretrain_network_<role>`` and
     its ensemble. Values that are not paths (``str``, ``os.PathLike``) are left out (the options checker and the model
     name them); files are not opened."""
     named = []
@@ -250,8 +250,9 @@ def named_checkpoints(opt, role=None):
         if role is not None and key_role != role:
             continue
         named.append((f'path.{key}', osp.expanduser(os.fspath(value))))
-        ensemble = (opt.get('cascade') or {}).get('main_ensemble') if key_role == 'main' else None
-        named += [(f'cascade.main_ensemble[{index}]', osp.expanduser(os.fspath(member)))
+        cascade = opt.get('cascade') if isinstance(opt.get('cascade'), dict) else {}
+        ensemble = cascade.get(f'{key_role}_ensemble')
+        named += [(f'cascade.{key_role}_ensemble[{index}]', osp.expanduser(os.fspath(member)))
                   for index, member in enumerate(ensemble if isinstance(ensemble, (list, tuple)) else [])
                   if isinstance(member, (str, os.PathLike))]
     return named

@@ -157,6 +157,14 @@ def to_float32(img):
     return img.astype(np.float32) / np.float32(scale)
 
 
+def short_side_size(height, width, short_side):
+    """(h, w) of an image of ``height`` x ``width`` resized to a short side of ``short_side`` px, the long side after
+    the aspect ratio (192x256 at 48 -> (48, 64)); the whole-frame size of SyntheticFlareDataset's ``downscale_to``
+    and CascadeModel's ``glow_size``."""
+    long_side = max(1, round(max(height, width) * short_side / min(height, width)))
+    return (short_side, long_side) if height <= width else (long_side, short_side)
+
+
 def read_image_native(path):
     """HxWx3 RGB of the file's own depth (uint8 or uint16): crop this, then ``to_float32`` only what is kept."""
     return _decode(os.fspath(path))

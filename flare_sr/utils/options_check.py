@@ -223,16 +223,17 @@ def fold_deprecated_keys(opt):
 
 # CascadeModel's networks from the stage option files: ``cascade.<key>: FILE`` fills ``<network>`` with FILE's
 # network_g (its residual switch included), so the test options never copy a network block.
-CASCADE_SOURCES = (('main_opt', 'network_main'), ('post_opt', 'network_post'))
+CASCADE_SOURCES = (('main_opt', 'network_main'), ('post_opt', 'network_post'), ('glow_opt', 'network_glow'))
 
 
 def resolve_cascade_sources(opt):
-    """Fill ``network_main`` / ``network_post`` from ``cascade.main_opt`` / ``cascade.post_opt``, in place.
+    """Fill ``network_main`` / ``network_post`` / ``network_glow`` from ``cascade.main_opt`` / ``post_opt`` /
+    ``glow_opt``, in place; ``glow_opt`` also gives ``cascade.glow_size`` (its ``datasets.train.downscale_to``).
 
-    The two keys are consumed (the ``cascade`` section is replaced, never written into). Paths are relative to the
+    The keys are consumed (the ``cascade`` section is replaced, never written into). Paths are relative to the
     working directory, as every path in an option file. Returns (notes, problems): the stage files' own
     deprecation notes, and one problem per key that names a missing or unreadable file, a file without
-    ``network_g``, or a network that is also given directly.
+    ``network_g``, a network that is also given directly, or a ``glow_size`` other than the file's.
     """
     cascade = opt.get('cascade')
     if not isinstance(cascade, dict) or not any(key in cascade for key, _ in CASCADE_SOURCES):
@@ -261,8 +262,26 @@ def resolve_cascade_sources(opt):
             problems.append(f'cascade.{key}: {path} has no network_g section')
             continue
         opt[network] = dict(stage['network_g'])
+        if key == 'glow_opt':
+            problems += _glow_size_from(stage, path, remaining)
     opt['cascade'] = remaining
     return notes, problems
+
+
+def _glow_size_from(stage, path, cascade):
+    """Set ``cascade['glow_size']`` to the glow net's training ``downscale_to`` where absent; problem lines when the
+    file trains no whole-frame net and none is given, or when the two differ."""
+    train = ((stage.get('datasets') or {}).get('train') or {}) if isinstance(stage.get('datasets'), dict) else {}
+    trained = train.get('downscale_to') if isinstance(train, dict) else None
+    given = cascade.get('glow_size')
+    if trained is None:
+        return [] if given else [f'cascade.glow_opt: {path} trains on no whole downscaled frames '
+                                 '(datasets.train.downscale_to is not set); set cascade.glow_size']
+    if given is not None and given != trained:
+        return [f'cascade.glow_size: {given!r}, but the glow net of {path} was trained at downscale_to {trained!r}; '
+                'remove glow_size (it follows the file)']
+    cascade['glow_size'] = trained
+    return []
 
 
 def load_option_file(path):
@@ -585,7 +604,8 @@ class OptionChecker:
         file is loaded as weights only. A missing file or a network option that does not build is reported on its
         own key; a network the model does not load (a test run's ``network_d``) is not checked."""
         paths = opt['path']
-        loaded = getattr(model_cls, 'networks' if self.is_train else 'tiled_networks', None)
+        loaded = (getattr(model_cls, 'networks', None) if self.is_train else
+                  getattr(model_cls, 'tested_networks', getattr(model_cls, 'tiled_networks', None)))
         for key, load_path in paths.items():
             if not str(key).startswith('pretrain_network_') or not isinstance(load_path, str):
                 continue
@@ -1024,13 +1044,28 @@ class OptionChecker:
             if known is None:
                 self.problems.append(f'cascade: only CascadeModel reads it, not {opt.get("model_type")}; remove it')
             else:
-                self._keys('cascade', cascade, dict(_schema(known), main_ensemble=(LIST, NULL)), strict=True)
-                ensemble = cascade.get('main_ensemble')
-                for index, value in enumerate(ensemble if isinstance(ensemble, list) else []):
-                    if isinstance(value, str):
-                        self._existing_path(f'cascade.main_ensemble[{index}]', value)
-                    else:
-                        self.problems.append(f'cascade.main_ensemble[{index}]: {value!r} is not a checkpoint path')
+                self._keys('cascade', cascade, dict(_schema(known), main_ensemble=(LIST, NULL),
+                                                    glow_ensemble=(LIST, NULL)), strict=True)
+                for key in ('main_ensemble', 'glow_ensemble'):
+                    ensemble = cascade.get(key)
+                    for index, value in enumerate(ensemble if isinstance(ensemble, list) else []):
+                        if isinstance(value, str):
+                            self._existing_path(f'cascade.{key}[{index}]', value)
+                        else:
+                            self.problems.append(f'cascade.{key}[{index}]: {value!r} is not a checkpoint path')
+                self._glow(opt, cascade, model_cls)
+
+    def _glow(self, opt, cascade, model_cls):
+        """CascadeModel's glow stage: a size and floor it can use, and a size at all where it runs."""
+        size, floor = cascade.get('glow_size'), cascade.get('glow_floor')
+        if isinstance(size, int) and not isinstance(size, bool) and size < 1:
+            self.problems.append(f'cascade.glow_size: {size!r}, but it is the short side in px of the frame the glow '
+                                 'net sees (48 for the demo)')
+        if isinstance(floor, (int, float)) and not isinstance(floor, bool) and not 0 <= floor < 1:
+            self.problems.append(f'cascade.glow_floor: {floor!r}, but it is a fraction of full scale in [0, 1)')
+        if 'glow' in model_cls.enabled_roles(opt) and size is None:
+            self.problems.append('cascade.glow_size: not set; give the short side (px) the glow net was trained at '
+                                 '(its datasets.train.downscale_to), or cascade.glow_opt: its option file')
 
     def _tile(self, tile, opt, model_cls):
         """Tile values that cannot run: each out of its range, or a size and overlap the networks' grid does not allow,

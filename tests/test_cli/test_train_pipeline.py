@@ -19,7 +19,7 @@ from flare_sr.data.meta_csv import resolve_pairs, select_rows, write_split_csv
 from flare_sr.errors import FlareSRError
 from flare_sr.pipeline.stages import resolve
 from flare_sr.utils.img_util import write_image
-from tests.helpers import REPO, make_photo_pairs, run_main_in_process, unique_name
+from tests.helpers import REPO, make_photo_pairs, run_main_in_process, unique_name, write_clean_photos
 
 VAL = dict(val_freq=1000, save_img=False, tile=dict(size=None),
            metrics=dict(psnr=dict(type='calculate_psnr', crop_border=0, test_y_channel=False)))
@@ -120,6 +120,61 @@ def test_pipeline_resumes_an_interrupted_stage_and_skips_finished_ones(tmp_path,
         for name in [*names, tag]:
             shutil.rmtree(os.path.join(experiments, name), ignore_errors=True)
             shutil.rmtree(os.path.join(repo_root, 'tb_logger', name), ignore_errors=True)
+
+
+def _glow_options(tmp_path, tag):
+    """A tiny glow stage: HINet on a pool of whole frames of clean photos, downscaled to 12 px; (path, name)."""
+    clean = write_clean_photos(tmp_path / 'clean', size=(48, 64))
+    opt = dict(name=f'{tag}_glow', model_type='HINetModel', num_gpu=0, manual_seed=0,
+               datasets=dict(train=dict(name='frames', type='SyntheticFlareDataset', dataroot_gt=str(clean),
+                                        io_backend=dict(type='disk'), downscale_to=12, pool_size=6, seed=0,
+                                        use_hflip=True, use_rot=True, batch_size_per_gpu=3, num_worker_per_gpu=0)),
+               network_g=dict(type='HINet', wf=4, depth=2), path=dict(pretrain_network_g=None, resume_state=None),
+               train=dict(total_iter=4, optim_g=dict(type='Adam', lr=1e-3),
+                          scheduler=dict(type='MultiStepLR', milestones=[1000]),
+                          pixel_opt=dict(type='L1Loss', loss_weight=1.0)),
+               logger=dict(print_freq=2, save_checkpoint_freq=4, use_tb_logger=False))
+    path = tmp_path / 'glow.yml'
+    path.write_text(yaml.safe_dump(opt, sort_keys=False))
+    return str(path), opt['name']
+
+
+@pytest.mark.slow
+def test_the_glow_stage_trains_beside_the_others_and_is_skipped_when_done(tmp_path, repo_root):
+    tag = f'pytest_glowpipe_{os.getpid()}'
+    files, names = _options(tmp_path, tag)
+    glow_file, glow_name = _glow_options(tmp_path, tag)
+    command = [sys.executable, 'flare_sr/train_pipeline.py', *files, '--glow', glow_file, '--name', tag]
+    experiments = os.path.join(repo_root, 'experiments')
+    try:
+        run = _run_pipeline(command, repo_root)
+        started = f'stage G (glow HINet, {glow_name}): training with'
+        assert run.stdout.index(started) < run.stdout.index(f'stage I (Pix2Pix, {names[0]}): training with')
+        assert os.path.isfile(os.path.join(experiments, glow_name, 'models', 'net_g_latest.pth'))
+        assert os.path.isfile(os.path.join(experiments, tag, 'stage_G_console.txt'))  # beside: its own console
+        assert os.path.isfile(os.path.join(experiments, tag, f'stage_G_{glow_name}.yml'))
+        assert any(line.startswith('G glow HINet') and glow_name in line for line in run.stdout.splitlines())
+        assert '4 stages done' in run.stdout
+        again = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=200)
+        assert again.returncode == 0 and again.stdout.count('done, skipped') == 4, again.stdout[-3000:]
+    finally:
+        _remove_runs(repo_root, [*names, glow_name, tag])
+
+
+def test_a_glow_file_that_does_not_train_whole_frames_is_one_line(tmp_path, capsys):
+    files, names = _options(tmp_path, unique_name('glowfile'))
+    stage2 = files[files.index('--stage2') + 1]
+    code, lines = _pipeline_in_process(capsys, [*files, '--glow', stage2])
+    assert (code, lines) == (2, [f'error: --glow {stage2}: datasets.train.downscale_to: missing; the glow stage trains '
+                                 'on whole frames, downscaled (SyntheticFlareDataset, options/tiny/glow.yml)'])
+    glow_file, _ = _glow_options(tmp_path, names[1].rsplit('_', 1)[0])
+    glow = yaml.safe_load(open(glow_file))
+    glow['name'] = names[0]
+    open(glow_file, 'w').write(yaml.safe_dump(glow))
+    code, lines = _pipeline_in_process(capsys, [*files, '--glow', glow_file])
+    assert code == 2 and lines[0].startswith('error: the 4 option files need different `name`s')
+    for name in names + [f'pipeline_{names[2]}']:
+        assert not os.path.exists(os.path.join(REPO, 'experiments', name))
 
 
 def _run_pipeline(command, repo_root):

@@ -4,6 +4,7 @@ import copy
 import io
 import os
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -11,8 +12,8 @@ from basicsr.data import build_dataset
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 
 from flare_sr.data.sampling import SampleKey, sample_rng
-from flare_sr.data.synthesis import COMPONENTS, synthesize_flare
-from flare_sr.data.transforms import paired_random_crop
+from flare_sr.data.synthesis import COMPONENTS, FlareConfig, synthesize_flare
+from flare_sr.data.transforms import img2tensor, paired_random_crop
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import read_image, read_image_native, to_float32, write_image
 from flare_sr.utils.options_check import check_options
@@ -189,7 +190,8 @@ def synthetic_option(clean_dir, tmp_path_factory):
     ([64], 32, 'frame_size: expected a positive integer or [height, width] of positive integers, got [64]'),
     (True, 32, 'frame_size: expected a positive integer or [height, width] of positive integers, got True'),
     ([24, 64], 32, 'frame_size: [24, 64] is smaller than gt_size 32, the crop taken from the frame'),
-    (64, None, 'frame_size: needs gt_size (the training crop taken from the flared frame)'),
+    (64, None, 'frame_size: needs gt_size (the training crop taken from the flared frame) or downscale_to (the whole '
+               'frame, downscaled)'),
 ])
 def test_bad_frame_size_is_one_checker_line(synthetic_option, frame_size, gt_size, line):
     opt = copy.deepcopy(synthetic_option)
@@ -215,3 +217,80 @@ def test_bad_frame_size_stops_train_py_with_one_line(synthetic_option, tmp_path)
     assert [line for line in (result.stdout + result.stderr).splitlines() if line.startswith('error:')] == [
         f'error: {tmp_path / "bad_frame.yml"}: datasets.train.frame_size: [16, 16] is smaller than gt_size 32, '
         'the crop taken from the frame']
+
+
+# ---------------------------------------------------------------- whole downscaled frames and the pool
+
+
+def test_downscale_to_is_the_flare_of_the_whole_frame_area_downscaled(clean_dir, tmp_path):
+    """Validation samples with ``downscale_to`` are the full-resolution synthesis of (seed, image), area-downscaled
+    (cv2.INTER_AREA) to the short side asked; a portrait photo comes out turned to landscape."""
+    landscape = read_image(str(clean_dir / PHOTOS[0]))
+    write_image(tmp_path / 'portrait.png', np.ascontiguousarray(landscape.transpose(1, 0, 2)))
+    for root, turned in ((clean_dir, False), (tmp_path, True)):
+        dataset = make_dataset(root, phase='val', gt_size=None, downscale_to=15)
+        for index, path in enumerate(dataset.paths):
+            clean = to_float32(read_image_native(path))
+            flared, info = synthesize_flare(clean, np.random.default_rng([3, index]), FlareConfig())
+            expected = [cv2.resize(image, (15, 20) if turned else (20, 15), interpolation=cv2.INTER_AREA)
+                        for image in (flared, info['label'])]
+            if turned:
+                expected = [image.transpose(1, 0, 2) for image in expected]
+            sample = dataset[index]
+            assert sample['lq'].shape == sample['gt'].shape == (3, 15, 20)
+            assert torch.allclose(sample['lq'], img2tensor(expected[0]), atol=1e-6)
+            assert torch.allclose(sample['gt'], img2tensor(expected[1]), atol=1e-6)
+            assert (sample['lq'] - sample['gt']).abs().mean() > 0.005  # the flare survives the downscale
+
+
+def test_pool_serves_fresh_flips_of_samples_drawn_once(clean_dir):
+    """``pool_size`` samples drawn once (the same in a new dataset; photo k mod n, each with its own flare); every
+    draw is one of the 4 flips of its pooled pair, all 4 occur, and a non-square frame is never transposed."""
+    dataset, again = (make_dataset(clean_dir, gt_size=None, frame_size=[40, 60], downscale_to=10, pool_size=7)
+                      for _ in range(2))
+    assert len(dataset) == 7
+    for (label, flared), (label_again, flared_again) in zip(dataset.pool, again.pool):
+        assert label.shape == (10, 15, 3)
+        assert np.array_equal(flared, flared_again) and np.array_equal(label, label_again)
+    assert not np.array_equal(dataset.pool[0][1], dataset.pool[3][1])  # photo 0 twice, two flares
+    seen = set()
+    for draw in range(6):
+        for k in range(len(dataset)):
+            sample = dataset[SampleKey(k, draw)]
+            label, flared = dataset.pool[k]
+            flips = {'none': (slice(None), slice(None)), 'h': (slice(None), slice(None, None, -1)),
+                     'v': (slice(None, None, -1), slice(None)), 'hv': (slice(None, None, -1), slice(None, None, -1))}
+            match = [name for name, index in flips.items()
+                     if torch.equal(sample['gt'], img2tensor(label[index])) and
+                     torch.equal(sample['lq'], img2tensor(flared[index]))]
+            assert len(match) == 1 and sample['lq'].shape == (3, 10, 15), (draw, k)
+            assert torch.equal(sample['lq'], again[SampleKey(k, draw)]['lq'])  # keyed: a resumed run draws the same
+            seen.add(match[0])
+    assert seen == {'none', 'h', 'v', 'hv'}
+
+
+def test_pool_with_gt_size_crops_afresh_from_pooled_frames(clean_dir):
+    dataset = make_dataset(clean_dir, gt_size=24, frame_size=[40, 60], pool_size=3)
+    assert dataset.pool[0][0].shape == (40, 60, 3)
+    crops = [dataset[SampleKey(0, draw)]['lq'] for draw in range(4)]
+    assert all(crop.shape == (3, 24, 24) for crop in crops)
+    assert len({crop.sum().item() for crop in crops}) > 1
+
+
+@pytest.mark.parametrize('extra, line', [
+    (dict(downscale_to=0), 'downscale_to: expected a positive integer (or ~: off), got 0'),
+    (dict(downscale_to=12.5), 'downscale_to: expected a positive integer (or ~: off), got 12.5'),
+    (dict(pool_size='many'), "pool_size: expected a positive integer (or ~: off), got 'many'"),
+    (dict(downscale_to=12), 'downscale_to: a sample is then the whole downscaled frame; remove gt_size (32)'),
+])
+def test_bad_downscale_to_and_pool_size_are_one_checker_line(synthetic_option, extra, line):
+    opt = copy.deepcopy(synthetic_option)
+    opt['datasets']['train'].update(extra)
+    with pytest.raises(FlareSRError) as error:
+        check_options(opt, 'x.yml', stream=io.StringIO())
+    assert str(error.value) == f'x.yml: datasets.train.{line}'
+    with pytest.raises(FlareSRError, match=f'^option {line.split(":")[0]}: '):  # built without the checker
+        build_dataset({**opt['datasets']['train'], 'phase': 'train'})
+    del opt['datasets']['train']['gt_size']
+    opt['datasets']['train'].update(frame_size=[48, 64], downscale_to=12, pool_size=4)
+    check_options(opt, 'x.yml', stream=io.StringIO())  # a whole-frame set needs no gt_size
