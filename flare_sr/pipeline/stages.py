@@ -20,8 +20,9 @@ derived, never hand-edited (``DERIVED``), and the resolved option files are kept
   <- their checkpoints (flare_sr/pipeline/cross_fit.py).
 With ``--glow FILE`` the glow stage (G: CascadeModel's whole-frame net, trained on SyntheticFlareDataset's
 ``downscale_to`` frames) needs nothing from the others, so it trains beside them from the start, on its share of the
-CPU threads (``thread_share(2)``; the others keep theirs): on 2 cores a tiny U-Net's step is no faster on 2 threads
-than on 1, so the glow stage costs the demo about a minute instead of four (docs/evaluation.md, round 19).
+CPU threads (``thread_share(2)``; the others keep theirs, so their training is unchanged): on 2 cores a tiny U-Net's
+step is no faster on 2 threads than on 1, so the glow stage adds 136 s to the demo's pipeline where it takes about
+250 s alone (docs/training.md).
 The option files may leave these keys out; a value that differs from the derived one is overridden, with one
 ``warning:`` line each (standalone ``train.py`` runs read them from the file).
 It ends with a table of each stage's last validation PSNR/SSIM and the raw input's, from its metrics.json.
