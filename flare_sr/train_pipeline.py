@@ -2,7 +2,9 @@
 stage-I outputs.
 
     python flare_sr/train_pipeline.py --stage1 options/pix2pix.yml --stage2 options/hinet_phase1.yml \
-        --stage3 options/hinet_phase2.yml [--name NAME] [--quiet]
+        --stage3 options/hinet_phase2.yml [--glow GLOW.yml] [--name NAME] [--quiet]
+
+``--glow`` trains CascadeModel's whole-frame glow net beside the three stages (stage G).
 
 ``flare-sr-pipeline`` once installed. Rerun the same command to resume: finished stages are skipped, an
 interrupted one resumes. Exit status: 0 done, 2 bad input or a failed stage. The code is flare_sr/cli.py
