@@ -134,6 +134,11 @@ class SyntheticFlareDataset(data.Dataset):
                 clean = paired_random_crop(clean, [], self._frame(clean), rng, path)[0]
             flared, label = self._flare(clean, rng)
             pool.append(self._downscaled(label, flared))
+            if pool[-1][0].shape != pool[0][0].shape and int(self.opt.get('batch_size_per_gpu', 1)) > 1:
+                raise FlareSRError(
+                    f'option pool_size: {path} gives a {"x".join(map(str, pool[-1][0].shape[:2]))} sample, '
+                    f'{self.paths[0]} a {"x".join(map(str, pool[0][0].shape[:2]))} one, and a batch stacks them; use '
+                    'photos of one aspect ratio, or a frame_size no larger than any photo')
         return pool
 
     @staticmethod
@@ -248,4 +253,8 @@ def whole_frame_problems(opt, where):
     if opt.get('downscale_to') is not None and 'downscale_to' not in bad and opt.get('gt_size'):
         problems.append(f'{where}downscale_to: a sample is then the whole downscaled frame; remove gt_size '
                         f'({opt["gt_size"]!r})')
+    frame = _pair(opt.get('frame_size')) if not frame_size_problems(opt, where) else None
+    if frame and 'downscale_to' not in bad and opt.get('downscale_to') and opt['downscale_to'] > min(frame):
+        problems.append(f'{where}downscale_to: {opt["downscale_to"]} is larger than the frame\'s short side '
+                        f'{min(frame)} (frame_size {opt["frame_size"]!r}); it downscales the frame')
     return problems

@@ -222,12 +222,13 @@ class CascadeModel(TiledValidationMixin, BaseModel):
     def glow_combined(self, lq_cpu, out):
         """``min(out, clip(lq - max(glow - glow_floor, 0), 0, 1))``, glow from the whole frame at ``glow_size``.
 
-        Args: ``lq_cpu`` and ``out`` 1x3xHxW CPU float32 in [0, 1] (the input and the tiled cascade's output).
-        Returns the same shape and range, never brighter than ``out``.
+        Args: ``lq_cpu`` and ``out`` 1x3xHxW CPU float32 in [0, 1] (the input and the tiled cascade's output). An
+        image smaller than ``glow_size`` is seen at its own size. Returns the same shape and range, never brighter than
+        ``out``.
         """
         height, width = lq_cpu.shape[-2:]
-        small = F.interpolate(lq_cpu.float(), size=short_side_size(height, width, self.cascade['glow_size']),
-                              mode='area')
+        short = min(self.cascade['glow_size'], height, width)  # downscaled, never upscaled
+        small = F.interpolate(lq_cpu.float(), size=short_side_size(height, width, short), mode='area')
         net = self.nets['glow']
         restored = tiled_forward(lambda batch: final_output(net(self.tile_input(batch))), small,
                                  multiple=getattr(self.get_bare_model(net), 'size_multiple', 1), device=self.device,

@@ -363,24 +363,33 @@ def run_pipeline(option_files, name=None, quiet=False):
     for label, title, resolved_path, opt in glow:  # from the start, beside the others (module docstring)
         write_yaml(resolved_path, opt)
         beside = _start_stage(label, title, resolved_path, opt, pipeline_dir, quiet=True, threads=thread_share(2))
+    pending = [(glow[0][3], beside)] if beside is not None else []
     try:
-        _run_in_turn(planned, folds, cross_fit, pipeline_dir, quiet)
+        _run_in_turn(planned, folds, cross_fit, pipeline_dir, quiet, pending)
     except FlareSRError:
-        if beside is not None:  # a started stage is waited for before the failure is said
-            _finish_stage(GLOW[0], glow[0][3], pipeline_dir, beside, quiet=True)
+        for opt, handles in pending:  # a started stage is waited for before the first failure is said
+            try:
+                _finish_stage(GLOW[0], opt, pipeline_dir, handles, quiet=True)
+            except FlareSRError:
+                pass
         raise
-    if beside is not None:
-        _finish_stage(GLOW[0], glow[0][3], pipeline_dir, beside, quiet=True)
+    for opt, handles in pending:
+        _finish_stage(GLOW[0], opt, pipeline_dir, handles, quiet=True)
     print(summary_table(planned))
     print(f'pipeline {name}: {len(planned)} stages done in {time.time() - start:.0f} s; resolved options in '
           f'{osp.relpath(pipeline_dir)}')
 
 
-def _run_in_turn(planned, folds, cross_fit, pipeline_dir, quiet):
-    """Stages I (then its fold models, ``cross_fit.parallel`` at a time), II and III, one after the other."""
+def _run_in_turn(planned, folds, cross_fit, pipeline_dir, quiet, pending=()):
+    """Stages I (then its fold models, ``cross_fit.parallel`` at a time), II and III, one after the other.
+    ``pending``: [(opt, started handles)] of the glow stage beside them; one that failed stops the pipeline before the
+    next stage starts, not after the last (it is taken off the list once waited for)."""
     for label, title, resolved_path, opt in planned:
         if label.startswith('I.') or label == GLOW[0]:
             continue  # the fold models train together right after stage I, below; the glow stage beside
+        if pending and pending[0][1][0].poll() not in (None, 0):
+            glow_opt, handles = pending.pop()
+            _finish_stage(GLOW[0], glow_opt, pipeline_dir, handles, quiet=True)  # raises, naming its console
         if label == 'III':
             if ensure_stage3_data(opt, resolved_path)[1]:
                 archive_stale_stage(label, opt, pipeline_dir)

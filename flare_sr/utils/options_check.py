@@ -43,6 +43,7 @@ from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTR
 
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.checkpoint import load_checked_state_dict, named_checkpoints, repeated_checkpoints
+from flare_sr.utils.img_util import short_side_size
 from flare_sr.utils.light_source import LIGHT_SOURCE_METHODS, restore_light_source_tensor
 from flare_sr.utils.optim import OPTIMIZERS, REFUSED_SCHEDULERS, SCHEDULERS
 from flare_sr.utils.safe_yaml import load_yaml, yaml_shown
@@ -277,6 +278,11 @@ def _glow_size_from(stage, path, cascade):
     if trained is None:
         return [] if given else [f'cascade.glow_opt: {path} trains on no whole downscaled frames '
                                  '(datasets.train.downscale_to is not set); set cascade.glow_size']
+    if not isinstance(trained, int) or isinstance(trained, bool) or trained < 1:
+        return [f'cascade.glow_opt: {path}: datasets.train.downscale_to: expected a positive integer, got '
+                f'{trained!r}']
+    if given is not None and (not isinstance(given, int) or isinstance(given, bool)):
+        return []  # another type: the schema's line names it
     if given is not None and given != trained:
         return [f'cascade.glow_size: {given!r}, but the glow net of {path} was trained at downscale_to {trained!r}; '
                 'remove glow_size (it follows the file)']
@@ -1031,6 +1037,9 @@ class OptionChecker:
         if val.get('darken_only') and model_cls is not None and not hasattr(model_cls, 'darken_only'):
             self.problems.append(f'val.darken_only: {model_cls.__name__} does not apply it; use a flare_sr model '
                                  '(HINetModel, Pix2PixModel, CascadeModel) or remove it')
+        train = (opt.get('datasets') or {}).get('train') if isinstance(opt.get('datasets'), dict) else None
+        if self.is_train and isinstance(train, dict) and isinstance(opt.get('network_g'), dict):
+            self._training_sample_fits(opt, train)
         source = opt.get('stage3_source')
         if isinstance(source, dict):
             self._keys('stage3_source', source, STAGE3_SOURCE, strict=True)
@@ -1046,14 +1055,47 @@ class OptionChecker:
             else:
                 self._keys('cascade', cascade, dict(_schema(known), main_ensemble=(LIST, NULL),
                                                     glow_ensemble=(LIST, NULL)), strict=True)
-                for key in ('main_ensemble', 'glow_ensemble'):
+                enabled = model_cls.enabled_roles(opt)
+                for role in ('main', 'glow'):
+                    key = f'{role}_ensemble'
                     ensemble = cascade.get(key)
+                    if ensemble and role not in enabled:
+                        self.problems.append(f'cascade.{key}: network_{role} does not run (cascade.use_{role}: '
+                                             f'false{", or no network_glow" if role == "glow" else ""}); remove the '
+                                             'ensemble or switch it on')
                     for index, value in enumerate(ensemble if isinstance(ensemble, list) else []):
-                        if isinstance(value, str):
+                        if isinstance(value, str) and osp.isdir(osp.expanduser(value)):
+                            self.problems.append(f'cascade.{key}[{index}]: {value} is a folder, not a checkpoint')
+                        elif isinstance(value, str):
                             self._existing_path(f'cascade.{key}[{index}]', value)
                         else:
                             self.problems.append(f'cascade.{key}[{index}]: {value!r} is not a checkpoint path')
                 self._glow(opt, cascade, model_cls)
+
+    def _training_sample_fits(self, opt, train):
+        """network_g takes the training samples' size (``gt_size``, or the frame ``downscale_to`` makes of
+        ``frame_size``), tried on the meta device: HINet and the U-Net refuse sides that are not multiples of theirs,
+        which would stop the first iteration with a traceback."""
+        if any(line.startswith(('datasets.train.', 'network_g')) for line in self.problems):
+            return
+        frame, short = train.get('frame_size'), train.get('downscale_to')
+        if isinstance(short, int) and frame is not None:
+            sides = [frame] * 2 if isinstance(frame, int) else list(frame)
+            size, key = sorted(short_side_size(sides[0], sides[1], short)), 'downscale_to'
+        elif isinstance(train.get('gt_size'), int) and short is None:
+            size, key = [train['gt_size']] * 2, 'gt_size'
+        else:
+            return
+        try:
+            net = self._network(opt, 'network_g')
+            with torch.no_grad():
+                net(torch.empty(1, 3, *size, device='meta'))
+        except ValueError as error:  # the arch's own size check
+            reason = (str(error).strip().splitlines() or [''])[0]
+            self.problems.append(f'datasets.train.{key}: training samples of {size[0]}x{size[1]} do not fit '
+                                 f'network_g ({reason})')
+        except Exception:  # noqa: BLE001  (a net the meta device cannot run, or a bad network option: said elsewhere)
+            return
 
     def _glow(self, opt, cascade, model_cls):
         """CascadeModel's glow stage: a size and floor it can use, and a size at all where it runs."""
@@ -1066,6 +1108,9 @@ class OptionChecker:
         if 'glow' in model_cls.enabled_roles(opt) and size is None:
             self.problems.append('cascade.glow_size: not set; give the short side (px) the glow net was trained at '
                                  '(its datasets.train.downscale_to), or cascade.glow_opt: its option file')
+        if 'network_glow' not in opt and ((opt.get('path') or {}).get('pretrain_network_glow') or size is not None):
+            self.warnings.append('path.pretrain_network_glow / cascade.glow_size: there is no network_glow (nor '
+                                 'cascade.glow_opt), so the glow stage does not run and they are ignored')
 
     def _tile(self, tile, opt, model_cls):
         """Tile values that cannot run: each out of its range, or a size and overlap the networks' grid does not allow,

@@ -161,6 +161,26 @@ def test_the_glow_stage_trains_beside_the_others_and_is_skipped_when_done(tmp_pa
         _remove_runs(repo_root, [*names, glow_name, tag])
 
 
+@pytest.mark.slow
+def test_a_failing_glow_stage_stops_the_pipeline_before_the_next_stage_not_after_the_last(tmp_path, repo_root):
+    tag = f'pytest_glowfail_{os.getpid()}'
+    files, names = _options(tmp_path, tag)
+    glow_file, glow_name = _glow_options(tmp_path, tag)
+    glow = yaml.safe_load(open(glow_file))
+    del glow['network_g']  # passes the pipeline's own check; train.py refuses it in one line
+    open(glow_file, 'w').write(yaml.safe_dump(glow))
+    command = [sys.executable, 'flare_sr/train_pipeline.py', *files, '--glow', glow_file, '--name', tag]
+    try:
+        run = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=400)
+        assert run.returncode == 2, (run.stdout + run.stderr)[-3000:]
+        assert f'stage III (HINet, {names[2]}): training' not in run.stdout
+        assert run.stderr.strip().splitlines()[-1].startswith(f'error: stage G ({glow_name}) stopped with exit status')
+        console = open(os.path.join(repo_root, 'experiments', tag, 'stage_G_console.txt')).read()
+        assert 'network_g: missing' in console
+    finally:
+        _remove_runs(repo_root, [*names, glow_name, tag])
+
+
 def test_a_glow_file_that_does_not_train_whole_frames_is_one_line(tmp_path, capsys):
     files, names = _options(tmp_path, unique_name('glowfile'))
     stage2 = files[files.index('--stage2') + 1]

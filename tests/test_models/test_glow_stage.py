@@ -16,7 +16,7 @@ from flare_sr.errors import FlareSRError
 from flare_sr.models.onnx_backend import NO_GLOW, export_onnx
 from flare_sr.pipeline.inference import build_onnx_predictor
 from flare_sr.utils.img_util import write_image
-from flare_sr.utils.options_check import load_option_file, resolve_cascade_sources
+from flare_sr.utils.options_check import OptionChecker, load_option_file, resolve_cascade_sources
 from tests.helpers import (POST, REPO, TEST_SCRIPT, cascade_checkpoints, cascade_options, read_metrics, run_train,
                            write_clean_photos, write_options, zero_output_layer)
 
@@ -196,3 +196,44 @@ def test_a_glow_net_trained_on_pooled_frames_runs_beside_the_cascade_in_test_py(
     finally:
         for folder in (os.path.join(REPO, 'experiments', name), results, os.path.join(REPO, 'tb_logger', name)):
             shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.parametrize('change, line', [
+    (dict(downscale_to=50), 'datasets.train.downscale_to: training samples of 50x67 do not fit network_g '
+                            '(HINet(depth=3) needs H and W divisible by 4, got 50x67'),
+    (dict(downscale_to=400), "datasets.train.downscale_to: 400 is larger than the frame's short side 192 (frame_size "
+                             '[192, 256]); it downscales the frame'),
+])
+def test_a_glow_training_frame_the_net_cannot_take_is_one_checker_line(repo_root, tmp_path, change, line):
+    opt = load_option_file(os.path.join(repo_root, 'options', 'tiny', 'glow.yml'))
+    opt['datasets']['train'].update(change, dataroot_gt=str(write_clean_photos(tmp_path / 'clean')))
+    opt['datasets'].pop('val')
+    problems = OptionChecker(True).check(opt)
+    assert len(problems) == 1 and problems[0].startswith(line), problems
+
+
+def test_glow_options_that_would_be_ignored_or_fail_late_are_said_before_the_run(tmp_path):
+    _, _, paths = cascade_checkpoints(tmp_path)
+    opt = {k: v for k, v in cascade_options(paths).items() if k not in ('is_train', 'dist', 'rank', 'world_size')}
+    opt.update(datasets={}, cascade=dict(use_glow=False, glow_ensemble=[paths['post']]), network_glow=dict(GLOW))
+    checker = OptionChecker(False)
+    assert checker.check(dict(opt)) == ['cascade.glow_ensemble: network_glow does not run (cascade.use_glow: false, '
+                                        'or no network_glow); remove the ensemble or switch it on']
+    opt.update(cascade=dict(glow_size=12, glow_ensemble=[str(tmp_path)]))
+    assert OptionChecker(False).check(dict(opt)) == [f'cascade.glow_ensemble[0]: {tmp_path} is a folder, not a '
+                                                     'checkpoint']
+    del opt['network_glow']
+    opt['cascade'] = {}
+    opt['path'] = dict(opt['path'], pretrain_network_glow=paths['post'])
+    checker = OptionChecker(False)
+    assert checker.check(dict(opt)) == []
+    assert any(warning.startswith('path.pretrain_network_glow / cascade.glow_size: there is no network_glow')
+               for warning in checker.warnings)
+
+
+def test_an_image_smaller_than_glow_size_is_seen_at_its_own_size(tmp_path):
+    model = _glow_model(tmp_path, Halving(), glow_floor=0.1, glow_self_ensemble=False)
+    lq = _image(height=8, width=20)  # short side 8 < glow_size 12: no upscaling
+    out = model.predict(lq)
+    expected = torch.minimum(lq, (lq - (lq * 0.5 - 0.1).clamp(min=0)).clamp(0, 1))
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
