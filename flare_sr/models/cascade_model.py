@@ -106,6 +106,23 @@ class CascadeModel(TiledValidationMixin, BaseModel):
         return [role for role in cls.ROLES if switches[f'use_{role}'] and (
             role not in cls.OPTIONAL_ROLES or f'network_{role}' in opt or f'{role}_opt' in switches)]
 
+    @classmethod
+    def switch_problems(cls, opt):
+        """Lines for switches that contradict each other: an ensemble of a network that does not run, a glow stage
+        without ``glow_size``. The model raises the first; the option checker says them all before the run."""
+        enabled = cls.enabled_roles(opt)
+        cascade = dict(cls.CASCADE_OPTIONS, **(opt.get('cascade') or {}))
+        problems = []
+        for role, off in (('main', 'stage I is switched off (use_main: false)'),
+                          ('glow', 'the glow stage does not run (use_glow: false, or no network_glow)')):
+            if cascade[f'{role}_ensemble'] and role not in enabled:
+                problems.append(f'cascade.{role}_ensemble: {off}; remove the ensemble or switch '
+                                f'{"stage I" if role == "main" else "it"} on')
+        if 'glow' in enabled and cascade['glow_size'] is None:
+            problems.append('cascade.glow_size: not set; give the short side (px) the glow net was trained at '
+                            '(its datasets.train.downscale_to), or cascade.glow_opt: its option file')
+        return problems
+
     def __init__(self, opt):
         if opt.get('is_train'):
             raise FlareSRError('model_type CascadeModel is for testing only: train each network with '
@@ -114,16 +131,11 @@ class CascadeModel(TiledValidationMixin, BaseModel):
         self.enabled = self.enabled_roles(opt)
         if not {'main', 'post'} & set(self.enabled):
             raise FlareSRError('cascade: use_main and use_post are both false; enable at least one network')
-        cascade = dict(self.CASCADE_OPTIONS, **(opt.get('cascade') or {}))
-        for role, off in (('main', 'stage I is switched off (use_main: false)'),
-                          ('glow', 'the glow stage does not run (use_glow: false, or no network_glow)')):
-            if cascade[f'{role}_ensemble'] and role not in self.enabled:
-                raise FlareSRError(f'cascade.{role}_ensemble: {off}; remove the ensemble or switch '
-                                   f'{"stage I" if role == "main" else "it"} on')
-        if 'glow' in self.enabled and not cascade['glow_size']:
-            raise FlareSRError('cascade.glow_size: not set; give the short side (px) the glow net was trained at '
-                               '(its datasets.train.downscale_to), or cascade.glow_opt: its option file')
-        self.cascade = cascade
+        problems = self.switch_problems(opt)
+        if problems:
+            raise FlareSRError(problems[0])
+        self.cascade = dict(self.CASCADE_OPTIONS, **(opt.get('cascade') or {}))
+        cascade = self.cascade
         self.nets = {}
         for role in self.enabled:
             net = self.model_to_device(build_network(opt[f'network_{role}']))

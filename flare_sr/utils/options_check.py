@@ -1055,14 +1055,11 @@ class OptionChecker:
             else:
                 self._keys('cascade', cascade, dict(_schema(known), main_ensemble=(LIST, NULL),
                                                     glow_ensemble=(LIST, NULL)), strict=True)
-                enabled = model_cls.enabled_roles(opt)
+                if not any(line.startswith('cascade.') for line in self.problems):
+                    self.problems += model_cls.switch_problems(opt)
                 for role in ('main', 'glow'):
                     key = f'{role}_ensemble'
                     ensemble = cascade.get(key)
-                    if ensemble and role not in enabled:
-                        self.problems.append(f'cascade.{key}: network_{role} does not run (cascade.use_{role}: '
-                                             f'false{", or no network_glow" if role == "glow" else ""}); remove the '
-                                             'ensemble or switch it on')
                     for index, value in enumerate(ensemble if isinstance(ensemble, list) else []):
                         if isinstance(value, str) and osp.isdir(osp.expanduser(value)):
                             self.problems.append(f'cascade.{key}[{index}]: {value} is a folder, not a checkpoint')
@@ -1098,16 +1095,13 @@ class OptionChecker:
             return
 
     def _glow(self, opt, cascade, model_cls):
-        """CascadeModel's glow stage: a size and floor it can use, and a size at all where it runs."""
+        """CascadeModel's glow stage: a size and floor it can use; a checkpoint or size with no glow net (ignored)."""
         size, floor = cascade.get('glow_size'), cascade.get('glow_floor')
         if isinstance(size, int) and not isinstance(size, bool) and size < 1:
             self.problems.append(f'cascade.glow_size: {size!r}, but it is the short side in px of the frame the glow '
                                  'net sees (48 for the demo)')
         if isinstance(floor, (int, float)) and not isinstance(floor, bool) and not 0 <= floor < 1:
             self.problems.append(f'cascade.glow_floor: {floor!r}, but it is a fraction of full scale in [0, 1)')
-        if 'glow' in model_cls.enabled_roles(opt) and size is None:
-            self.problems.append('cascade.glow_size: not set; give the short side (px) the glow net was trained at '
-                                 '(its datasets.train.downscale_to), or cascade.glow_opt: its option file')
         if 'network_glow' not in opt and ((opt.get('path') or {}).get('pretrain_network_glow') or size is not None):
             self.warnings.append('path.pretrain_network_glow / cascade.glow_size: there is no network_glow (nor '
                                  'cascade.glow_opt), so the glow stage does not run and they are ignored')

@@ -217,8 +217,8 @@ def test_glow_options_that_would_be_ignored_or_fail_late_are_said_before_the_run
     opt = {k: v for k, v in cascade_options(paths).items() if k not in ('is_train', 'dist', 'rank', 'world_size')}
     opt.update(datasets={}, cascade=dict(use_glow=False, glow_ensemble=[paths['post']]), network_glow=dict(GLOW))
     checker = OptionChecker(False)
-    assert checker.check(dict(opt)) == ['cascade.glow_ensemble: network_glow does not run (cascade.use_glow: false, '
-                                        'or no network_glow); remove the ensemble or switch it on']
+    assert checker.check(dict(opt)) == ['cascade.glow_ensemble: the glow stage does not run (use_glow: false, or no '
+                                        'network_glow); remove the ensemble or switch it on']
     opt.update(cascade=dict(glow_size=12, glow_ensemble=[str(tmp_path)]))
     assert OptionChecker(False).check(dict(opt)) == [f'cascade.glow_ensemble[0]: {tmp_path} is a folder, not a '
                                                      'checkpoint']
