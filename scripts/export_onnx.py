@@ -36,7 +36,7 @@ def main(argv=None):
     check_output_file(args.out, '--out', inputs=files_named_by(args.opt))
     model = build_inference_model(args.opt)
     with atomic_path(args.out) as tmp:
-        metadata = export_onnx(model, tmp, opset=args.opset)
+        metadata = export_onnx(model, tmp, opset=args.opset, source=args.opt)
     print(f"exported {metadata['model_type']} tile function (size multiple {metadata['size_multiple']}, "
           f'opset {args.opset}, dynamic batch/height/width) to {args.out} ({osp.getsize(args.out) / 2**20:.1f} MiB)')
 

@@ -14,7 +14,14 @@ Options (BasicSR style):
         the patches of the selected images. ``fold`` without ``meta_csv``, or ``meta_csv`` with
         ``meta_info_file`` or a ``filename_tmpl``, is an error (``check_options``): one of them would be ignored.
     gt_size, use_hflip, use_rot: paired random crop and flips/rotations, in phase ``train`` only;
-        ``val``/``test`` return whole images.
+        ``val``/``test`` return whole images. Without ``gt_size`` a training sample is the whole pair, which
+        ``use_rot`` transposes only where it is square, and a batch above 1 needs pairs of one shape (one
+        FlareSRError naming two that differ, from the image headers, when the dataset is built).
+    downscale_to: short side in px: every pair whole, area-downscaled and turned to landscape
+        (flare_sr.data.whole_frames), for a net that sees the whole frame small (CascadeModel's glow stage, trained
+        on real pairs). The pairs are read and downscaled once, when the dataset is built (a progress bar), and
+        kept as float32: 2 x 3 x 4 bytes per pixel of the small frame (the challenge's 622 pairs at 384: 2.9 GB).
+        Excludes ``gt_size``; applies in every phase.
 Returns dict(lq, gt, lq_path, gt_path): float32 RGB CHW tensors in [0, 1]; outside phase ``train`` also
 ``bit_depth`` (8 or 16, the input file's), so saved outputs keep a 16-bit input's depth.
 
@@ -29,15 +36,18 @@ import os
 import numpy as np
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
+from tqdm import tqdm
 
 from flare_sr.data.lmdb_pack import (LmdbImages, image_key_of_patch, key_of_name, lmdb_image_key, lmdb_keys,
-                                     quick_check_lmdb, read_meta_info_names)
+                                     quick_check_lmdb, read_meta_info, read_meta_info_names)
 from flare_sr.data.meta_csv import read_split_csv, resolve_pairs, select_rows
 from flare_sr.data.pairing import pair_names, pair_paths
 from flare_sr.data.sampling import item_index, sample_rng
 from flare_sr.data.transforms import augment, img2tensor, paired_random_crop
+from flare_sr.data.whole_frames import (check_batch_shapes, downscale_frames, downscale_problems, frame_shape,
+                                        positive_whole, store_whole)
 from flare_sr.errors import FlareSRError
-from flare_sr.utils.img_util import list_images, read_image_native
+from flare_sr.utils.img_util import list_images, peek_size, read_image_native, to_float32
 
 
 def _disk_items(opt, quiet):
@@ -120,10 +130,17 @@ class PairedFlareDataset(data.Dataset):
         if self.gt_root is None and self.phase != 'test':
             raise FlareSRError(f'dataset {opt.get("name")}: dataroot_gt is required in phase {self.phase}')
         self.gt_size = opt.get('gt_size')
+        problems = downscale_problems(opt, 'option ')
+        if problems:
+            raise FlareSRError('; '.join(problems))
+        self.downscale_to = positive_whole(opt.get('downscale_to'))
         self.items = self.select_items(opt)
         if self.backend == 'lmdb':
             readahead = self.io_backend_opt.get('readahead', False)
             self.lmdbs = {'lq': LmdbImages(self.lq_root, readahead), 'gt': LmdbImages(self.gt_root, readahead)}
+        if self.phase == 'train' and not self.gt_size:
+            self._check_batch_shapes()
+        self.frames = self._read_frames() if self.downscale_to else None
 
     @staticmethod
     def check_options(opt, key_path):
@@ -140,6 +157,8 @@ class PairedFlareDataset(data.Dataset):
         if opt.get('meta_csv') and opt.get('filename_tmpl', '{}') != '{}':
             problems.append(f'{key_path}.filename_tmpl: not read with meta_csv, whose rows name both files of each '
                             'pair; remove one of them')
+        problems += downscale_problems(opt, f'{key_path}.')
+        store_whole(opt, ('downscale_to',))
         paths = ('dataroot_lq', 'dataroot_gt', 'meta_info_file', 'meta_csv')
         paths_exist = all(os.path.exists(opt[key]) for key in paths if isinstance(opt.get(key), str))  # else reported
         if not problems and paths_exist:
@@ -170,20 +189,55 @@ class PairedFlareDataset(data.Dataset):
         """HxWx3 RGB in the record's or file's own dtype (uint8 / uint16)."""
         return self.lmdbs[client_key].get(path) if self.backend == 'lmdb' else read_image_native(path)
 
+    def _read_pair(self, lq_path, gt_path):
+        """(lq, gt or None) in their own dtype; a label of another size than its input is one FlareSRError."""
+        lq = self._read(lq_path, 'lq')
+        gt = None if gt_path is None else self._read(gt_path, 'gt')
+        if gt is not None and lq.shape != gt.shape:
+            raise FlareSRError(f'{lq_path}: size {lq.shape[0]}x{lq.shape[1]} differs from its label {gt_path} '
+                               f'({gt.shape[0]}x{gt.shape[1]})')
+        return lq, gt
+
+    def _check_batch_shapes(self):
+        """Whole training samples (no ``gt_size``) of other shapes than the first pair's, which a batch cannot stack:
+        one FlareSRError from the inputs' headers (an LMDB's meta_info.txt), before any pair is read."""
+        batch = positive_whole(self.opt.get('batch_size_per_gpu')) or 1
+        if batch < 2:
+            return
+        recorded = dict(read_meta_info(self.lq_root)) if self.backend == 'lmdb' else {}
+        sizes = ((lq, recorded[lq][:2] if recorded else peek_size(lq)) for lq, _ in self.items)
+        shapes = ((lq, frame_shape(*size, self.downscale_to) if self.downscale_to else tuple(size))
+                  for lq, size in sizes)
+        check_batch_shapes(shapes, batch, 'use pairs of one ' + ('aspect ratio' if self.downscale_to else 'size') +
+                           ', gt_size crops')
+
+    def _read_frames(self):
+        """``downscale_to``: [(lq, gt or None, bit depth)], every pair read once, whole, as float32, area-downscaled
+        and turned to landscape (flare_sr.data.whole_frames)."""
+        frames = []
+        for lq_path, gt_path in tqdm(self.items, desc=f'frames {self.opt.get("name")} at {self.downscale_to} px',
+                                     unit='pair'):
+            lq, gt = self._read_pair(lq_path, gt_path)
+            small = downscale_frames([to_float32(image) for image in (lq, gt) if image is not None], self.downscale_to,
+                                     lq_path)
+            frames.append((small[0], small[1] if gt is not None else None, 16 if lq.dtype == np.uint16 else 8))
+        return frames
+
     def __getitem__(self, key):
         index = item_index(key, len(self))
         lq_path, gt_path = self.items[index]
-        lq = self._read(lq_path, 'lq')
-        depth = {} if self.phase == 'train' else {'bit_depth': 16 if lq.dtype == np.uint16 else 8}  # saved outputs
-        if gt_path is None:
+        if self.frames is not None:
+            lq, gt, bit_depth = self.frames[index]
+        else:
+            lq, gt = self._read_pair(lq_path, gt_path)
+            bit_depth = 16 if lq.dtype == np.uint16 else 8
+        depth = {} if self.phase == 'train' else {'bit_depth': bit_depth}  # saved outputs keep the input's depth
+        if gt is None:
             return {'lq': img2tensor(lq), 'lq_path': lq_path, **depth}
-        gt = self._read(gt_path, 'gt')
-        if lq.shape != gt.shape:
-            raise FlareSRError(f'{lq_path}: size {lq.shape[0]}x{lq.shape[1]} differs from its label {gt_path} '
-                               f'({gt.shape[0]}x{gt.shape[1]})')
         if self.phase == 'train':
             rng = sample_rng(self.opt, key, len(self))
             if self.gt_size:
                 gt, lq = paired_random_crop(gt, lq, self.gt_size, rng, f'{lq_path} / {gt_path}')
-            lq, gt = augment([lq, gt], self.opt.get('use_hflip', False), self.opt.get('use_rot', False), rng)
+            lq, gt = augment([lq, gt], self.opt.get('use_hflip', False), self.opt.get('use_rot', False), rng,
+                             transpose=lq.shape[0] == lq.shape[1])  # a whole frame keeps its shape
         return {'lq': img2tensor(lq), 'gt': img2tensor(gt), 'lq_path': lq_path, 'gt_path': gt_path, **depth}

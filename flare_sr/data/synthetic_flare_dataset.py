@@ -37,18 +37,21 @@ drawn on the whole frame, so a sample costs what the frame's pixels cost: on a 1
 Intel Xeon, load ~1.6; ``docs/synthesis.md``).
 
 ``downscale_to`` makes whole-frame pairs for a net that sees the whole frame small (CascadeModel's glow stage,
-``cascade.glow_size``): the flare is drawn on the ``frame_size`` window (or the whole image) at full resolution,
-then input and label are area-downscaled (cv2.INTER_AREA) so that the short side is ``downscale_to`` px, the long
-side following the frame's aspect ratio; drawing the flare small instead loses its fine structure (0.5 dB on
-flare from elsewhere in docs/evaluation.md, round 17). A portrait frame is turned to landscape, so one batch holds one
-shape, and ``use_rot`` then flips vertically but never transposes a non-square frame. Without ``gt_size`` there is no
-crop; the two options exclude each other.
+``cascade.glow_size``; flare_sr.data.whole_frames): the flare is drawn on the ``frame_size`` window (or the whole
+image) at full resolution, then input and label are area-downscaled to a short side of ``downscale_to`` px and turned
+to landscape; drawing the flare small instead loses its fine structure (0.5 dB on flare from elsewhere in
+docs/evaluation.md, round 17). It excludes ``gt_size``.
 
 ``pool_size`` draws that many flared samples once, when the dataset is built (a progress bar): sample ``k`` is photo
 ``k mod n``, its window and flare fixed by ``(seed, k)``. Training then serves them, ``pool_size`` per epoch, each
 draw with fresh flips (and a fresh ``gt_size`` crop where one is set), keyed as every sample is, so a resumed run
 sees the same draws. It is for flare that costs more than a training step: a whole 192x256 frame costs about what
 a step of a wf-16 HINet on 48x64 frames does. Memory: two float32 images per sample (3,000 frames of 48x64: 221 MB).
+
+Without ``gt_size`` a training sample is the whole frame (with ``downscale_to``) or the whole image, and ``use_rot``
+transposes it only where it is square. A batch above 1 then needs every photo to give one shape: photos of another
+shape, or smaller than ``frame_size``, are one FlareSRError naming two of them, read from the headers before the
+pool is drawn, not a stacking error in the first batch.
 
 Outside phase ``train`` images are whole (no crop, flip or rotation) and the flare of image ``i`` is
 fixed by ``(seed, i)``, so validation scores stay comparable; ``downscale_to`` applies to them too.
@@ -58,7 +61,6 @@ test sets only (tests/test_data/test_heldout.py checks it on sampled data).
 """
 import os
 
-import cv2
 import numpy as np
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
@@ -69,10 +71,13 @@ from flare_sr.data.sampling import item_index, sample_rng
 from flare_sr.data.synthesis import FlareConfig, synthesize_flare
 from flare_sr.data.synthesis.options import settings_problems
 from flare_sr.data.transforms import augment, img2tensor, paired_random_crop
+from flare_sr.data.whole_frames import (check_batch_shapes, downscale_frames, downscale_problems, frame_shape,
+                                        positive_whole, store_whole)
 from flare_sr.errors import FlareSRError
-from flare_sr.utils.img_util import list_images, read_image_native, short_side_size, to_float32
+from flare_sr.utils.img_util import list_images, peek_size, read_image_native, to_float32
 
 POOL_STREAM = 7  # the pool's generators are [seed, POOL_STREAM, k]: apart from the keyed samples' [seed, n]
+WHOLE_FRAME_KEYS = ('downscale_to', 'pool_size')
 
 
 @DATASET_REGISTRY.register()
@@ -92,7 +97,7 @@ class SyntheticFlareDataset(data.Dataset):
         if problems:
             raise FlareSRError('; '.join(problems))
         self.frame_size = _pair(opt.get('frame_size'))
-        self.downscale_to = opt.get('downscale_to')
+        self.downscale_to = positive_whole(opt.get('downscale_to'))
         self.flare_config = FlareConfig.from_options(opt.get('flare'), option_name='flare')
         if self.io_opt['type'] == 'lmdb':
             if not os.path.isfile(os.path.join(self.root, 'meta_info.txt')):
@@ -107,7 +112,10 @@ class SyntheticFlareDataset(data.Dataset):
             raise FlareSRError(f'option io_backend.type {self.io_opt["type"]!r}: expected disk or lmdb')
         if opt.get('meta_info_file'):
             self.paths = self._listed(opt['meta_info_file'])
-        self.pool = self._draw_pool(opt.get('pool_size')) if opt.get('phase', 'train') == 'train' else None
+        self.pool = None
+        if opt.get('phase', 'train') == 'train':
+            self._check_batch_shapes()
+            self.pool = self._draw_pool(positive_whole(opt.get('pool_size')))
 
     def _listed(self, meta_info_file):
         """The images ``meta_info_file`` lists, in its order; a name that is not in ``dataroot_gt`` is an error."""
@@ -126,27 +134,43 @@ class SyntheticFlareDataset(data.Dataset):
         if not size:
             return None
         pool = []
-        for k in tqdm(range(int(size)), desc=f'flare pool {os.path.basename(self.root)}', unit='sample'):
+        for k in tqdm(range(size), desc=f'flare pool {os.path.basename(self.root)}', unit='sample'):
             path = self.paths[k % len(self.paths)]
             rng = np.random.default_rng([int(self.opt.get('seed', 0)), POOL_STREAM, k])
             clean = self._read_clean(path)
             if self.downscale_to or self.frame_size is not None:
-                clean = paired_random_crop(clean, [], self._frame(clean), rng, path)[0]
+                clean = paired_random_crop(clean, [], self._frame(*clean.shape[:2]), rng, path)[0]
             flared, label = self._flare(clean, rng)
-            pool.append(self._downscaled(label, flared))
-            if pool[-1][0].shape != pool[0][0].shape and int(self.opt.get('batch_size_per_gpu', 1)) > 1:
-                raise FlareSRError(
-                    f'option pool_size: {path} gives a {"x".join(map(str, pool[-1][0].shape[:2]))} sample, '
-                    f'{self.paths[0]} a {"x".join(map(str, pool[0][0].shape[:2]))} one, and a batch stacks them; use '
-                    'photos of one aspect ratio, or a frame_size no larger than any photo')
+            pool.append(self._downscaled(label, flared, path))
         return pool
+
+    def _check_batch_shapes(self):
+        """Without ``gt_size`` a sample is its photo's frame, whole (downscaled with ``downscale_to``), so photos of
+        other shapes, or smaller than ``frame_size``, give samples that a batch cannot stack: one FlareSRError naming
+        two of them, from the image headers (or the LMDB's meta_info.txt), before anything is drawn."""
+        batch = positive_whole(self.opt.get('batch_size_per_gpu')) or 1
+        if self.gt_size or batch < 2:
+            return
+        recorded = dict(read_meta_info(self.root)) if self.io_opt['type'] == 'lmdb' else {}
+        shapes = ((path, self._sample_shape(*(recorded[path][:2] if recorded else peek_size(path))))
+                  for path in self.paths)
+        smaller = ' and no smaller than frame_size' if self.frame_size is not None else ''
+        check_batch_shapes(shapes, batch, f'use photos of one shape{smaller}, gt_size crops')
+
+    def _sample_shape(self, height, width):
+        """(height, width) of a sample of a ``height`` x ``width`` photo without ``gt_size``: its frame, downscaled and
+        turned to landscape with ``downscale_to``."""
+        frame = self._frame(height, width)
+        return frame_shape(*frame, self.downscale_to) if self.downscale_to else frame
 
     @staticmethod
     def check_options(opt, key_path):
         """Problems with ``frame_size``, ``downscale_to``, ``pool_size`` and the ``flare`` overrides (FlareConfig's
-        fields), as option-checker lines; [] when none."""
+        fields), as option-checker lines; [] when none. A whole float of ``downscale_to`` or ``pool_size`` is stored
+        as an int."""
         flare = opt.get('flare')
         problems = frame_size_problems(opt, f'{key_path}.') + whole_frame_problems(opt, f'{key_path}.')
+        store_whole(opt, WHOLE_FRAME_KEYS)
         return problems + ([] if flare is None else settings_problems(FlareConfig, flare, f'{key_path}.flare')[1])
 
     def __len__(self):
@@ -165,22 +189,24 @@ class SyntheticFlareDataset(data.Dataset):
         elif self.opt.get('phase', 'train') != 'train':  # validation: like with like, whole image i, one flare
             flared, label = self._flare(self._read_clean(path),
                                         np.random.default_rng([int(self.opt.get('seed', 0)), index]))
-            label, flared = self._downscaled(label, flared)
+            label, flared = self._downscaled(label, flared, path)
         elif self.downscale_to:  # the flare of a frame, downscaled whole
             rng = sample_rng(self.opt, key, len(self))
             clean = self._read_clean(path)
-            flared, label = self._flare(paired_random_crop(clean, [], self._frame(clean), rng, path)[0], rng)
-            label, flared = augment(list(self._downscaled(label, flared)), *flips, rng, transpose=False)
+            flared, label = self._flare(paired_random_crop(clean, [], self._frame(*clean.shape[:2]), rng, path)[0],
+                                        rng)
+            label, flared = augment(list(self._downscaled(label, flared, path)), *flips, rng, transpose=False)
         elif self.frame_size is None:  # the flare of the crop itself
             clean = self._read_clean(path)
             rng = sample_rng(self.opt, key, len(self))
             if self.gt_size:
                 clean = paired_random_crop(clean, [], int(self.gt_size), rng, path)[0]
-            flared, label = self._flare(augment(clean, *flips, rng), rng)
+            flared, label = self._flare(augment(clean, *flips, rng, transpose=clean.shape[0] == clean.shape[1]), rng)
         else:  # the flare of a frame, then the training crop of it
             rng = sample_rng(self.opt, key, len(self))
             clean = self._read_clean(path)
-            flared, label = self._flare(paired_random_crop(clean, [], self._frame(clean), rng, path)[0], rng)
+            flared, label = self._flare(paired_random_crop(clean, [], self._frame(*clean.shape[:2]), rng, path)[0],
+                                        rng)
             label, flared = paired_random_crop(label, flared, int(self.gt_size), rng, path)
             label, flared = augment([label, flared], *flips, rng)
         source = path if self.io_opt['type'] == 'disk' else f'{self.root}/{path}'
@@ -193,22 +219,18 @@ class SyntheticFlareDataset(data.Dataset):
             label, flared = paired_random_crop(label, flared, int(self.gt_size), rng, path)
         return augment([label, flared], *flips, rng, transpose=label.shape[0] == label.shape[1])
 
-    def _downscaled(self, label, flared):
-        """(label, flared) area-downscaled to a short side of ``downscale_to`` px and turned to landscape; unchanged
-        when it is not set."""
+    def _downscaled(self, label, flared, path):
+        """(label, flared) area-downscaled and turned to landscape with ``downscale_to`` (flare_sr.data.whole_frames);
+        unchanged when it is not set. ``path`` names the photo when its frame is smaller than ``downscale_to``."""
         if not self.downscale_to:
             return label, flared
-        height, width = label.shape[:2]
-        size = short_side_size(height, width, self.downscale_to)[::-1]  # cv2: (width, height)
-        pair = [cv2.resize(image, size, interpolation=cv2.INTER_AREA) for image in (label, flared)]
-        return tuple(image.transpose(1, 0, 2) if height > width else image for image in pair)
+        return tuple(downscale_frames([label, flared], self.downscale_to, path))
 
-    def _frame(self, clean):
-        """(height, width) of the frame window: ``frame_size`` turned to the image's orientation, clipped to it (the
-        whole image without ``frame_size``)."""
+    def _frame(self, height, width):
+        """(height, width) of the frame window in a ``height`` x ``width`` image: ``frame_size`` turned to the image's
+        orientation, clipped to it (the whole image without ``frame_size``)."""
         if self.frame_size is None:
-            return clean.shape[:2]
-        height, width = clean.shape[:2]
+            return height, width
         frame_h, frame_w = self.frame_size
         if (frame_h > frame_w) != (height > width) and frame_h != frame_w and height != width:
             frame_h, frame_w = frame_w, frame_h
@@ -247,14 +269,12 @@ def frame_size_problems(opt, where):
 
 def whole_frame_problems(opt, where):
     """Lines about ``downscale_to`` and ``pool_size`` (``where`` starts each); [] when absent or fine."""
-    bad = [key for key in ('downscale_to', 'pool_size') if opt.get(key) is not None and (
-        not isinstance(opt[key], int) or isinstance(opt[key], bool) or opt[key] < 1)]
-    problems = [f'{where}{key}: expected a positive integer (or ~: off), got {opt[key]!r}' for key in bad]
-    if opt.get('downscale_to') is not None and 'downscale_to' not in bad and opt.get('gt_size'):
-        problems.append(f'{where}downscale_to: a sample is then the whole downscaled frame; remove gt_size '
-                        f'({opt["gt_size"]!r})')
+    problems = downscale_problems(opt, where)
+    if opt.get('pool_size') is not None and positive_whole(opt['pool_size']) is None:
+        problems.append(f'{where}pool_size: expected a positive integer (or ~: off), got {opt["pool_size"]!r}')
+    short = positive_whole(opt.get('downscale_to'))
     frame = _pair(opt.get('frame_size')) if not frame_size_problems(opt, where) else None
-    if frame and 'downscale_to' not in bad and opt.get('downscale_to') and opt['downscale_to'] > min(frame):
-        problems.append(f'{where}downscale_to: {opt["downscale_to"]} is larger than the frame\'s short side '
+    if frame and short and short > min(frame):
+        problems.append(f'{where}downscale_to: {short} is larger than the frame\'s short side '
                         f'{min(frame)} (frame_size {opt["frame_size"]!r}); it downscales the frame')
     return problems

@@ -70,16 +70,17 @@ def check_opset(opset):
                            f'(default {OPSET})')
 
 
-def export_onnx(model, out_path, opset=OPSET, probe_size=None):
+def export_onnx(model, out_path, opset=OPSET, probe_size=None, source=None):
     """Write ``model``'s tile function to ``out_path`` (fp32, CPU, dynamic batch/height/width).
 
     ``probe_size`` is the side of the example tile traced (default: 2 multiples, at least 64).
     Returns the metadata dict stored in the file. Raises FlareSRError when onnx is not installed, ``opset``
-    is outside ``OPSETS`` or the model runs a glow stage (``NO_GLOW``).
+    is outside ``OPSETS`` or the model runs a glow stage (``NO_GLOW``, after ``source``: the option file that
+    built the model, where given).
     """
     check_opset(opset)
     if 'glow' in getattr(model, 'nets', {}):
-        raise FlareSRError(NO_GLOW)
+        raise FlareSRError(f'{source}: {NO_GLOW}' if source else NO_GLOW)
     try:
         import onnx
     except ImportError:

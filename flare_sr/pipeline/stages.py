@@ -20,18 +20,20 @@ derived, never hand-edited (``DERIVED``), and the resolved option files are kept
   <- their checkpoints (flare_sr/pipeline/cross_fit.py).
 With ``--glow FILE`` the glow stage (G: CascadeModel's whole-frame net, trained on SyntheticFlareDataset's
 ``downscale_to`` frames) needs nothing from the others, so it trains beside them from the start, on its share of the
-CPU threads (``thread_share(2)``; the others keep theirs, so their training is unchanged): on 2 cores a tiny U-Net's
-step is no faster on 2 threads than on 1, so the glow stage adds 136 s to the demo's pipeline where it takes about
-250 s alone (docs/training.md).
+CPU threads (``thread_share(2)``; the others keep theirs, so their training is unchanged): on 2 cores the demo's
+small steps are no faster on 2 threads than on 1, so the glow stage makes the demo's training 1.55 times as long
+(scripts/bench/bench_pipeline.py, docs/benchmarks.md).
 The option files may leave these keys out; a value that differs from the derived one is overridden, with one
 ``warning:`` line each (standalone ``train.py`` runs read them from the file).
-It ends with a table of each stage's last validation PSNR/SSIM and the raw input's, from its metrics.json.
+It ends with a table of each stage's last validation PSNR/SSIM and the raw input's, from its metrics.json, and its
+training time (wall seconds to its own end, also for the glow stage, from its done marker).
 A failed stage is a FlareSRError (rerun the same command to resume).
 """
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from os import path as osp
 
@@ -95,20 +97,26 @@ def last_validation(opt):
     return metrics
 
 
-def _marked_done(marker, opt):
-    """Whether ``marker`` says that ``opt``'s experiment finished (a fold model of another K has the same label)."""
-    if not osp.isfile(marker):
-        return False
+def read_marker(marker):
+    """A stage's done marker ({'experiment', 'checkpoint', 'finished', 'seconds'}: its wall seconds, from the start
+    of the run that finished it to its process's end), or {} when there is none or it is unreadable."""
     try:
         with open(marker, encoding='utf-8') as handle:
-            return json.load(handle).get('experiment') == opt['name']
-    except (OSError, ValueError, AttributeError):
-        return False
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _marked_done(marker, opt):
+    """Whether ``marker`` says that ``opt``'s experiment finished (a fold model of another K has the same label)."""
+    return read_marker(marker).get('experiment') == opt['name']
 
 
 def _start_stage(label, title, resolved_path, opt, pipeline_dir, quiet=False, threads=None):
     """Start training one stage in a subprocess (resuming it if it was interrupted); None when its done marker and
-    checkpoint exist. ``threads``: OMP_NUM_THREADS of the subprocess (default: inherited)."""
+    checkpoint exist. ``threads``: OMP_NUM_THREADS of the subprocess (default: inherited). Returns the handles
+    ``_finish_stage`` takes: the process, its console sink and path, its start time and ``_end_clock``."""
     if _marked_done(osp.join(pipeline_dir, f'stage_{label}.done'), opt) and osp.isfile(latest_checkpoint(opt)):
         print(f'stage {label} ({title}, {opt["name"]}): done, skipped', flush=True)
         return None
@@ -117,16 +125,31 @@ def _start_stage(label, title, resolved_path, opt, pipeline_dir, quiet=False, th
     console = osp.join(pipeline_dir, f'stage_{label}_console.txt')
     sink = open(console if quiet else os.devnull, 'a', encoding='utf-8')
     env = None if threads is None else dict(os.environ, OMP_NUM_THREADS=str(threads))
+    started = time.time()
     process = subprocess.Popen(command, stdout=sink if quiet else None, stderr=subprocess.STDOUT if quiet else None,
                                env=env)
-    return process, sink, console
+    return process, sink, console, started, _end_clock(process)
 
 
-def _finish_stage(label, opt, pipeline_dir, started, quiet=False):
-    """Wait for a started stage; write its done marker, or raise naming where its output is."""
-    process, sink, console = started
+def _end_clock(process):
+    """A thread that waits for ``process`` and keeps the time it ended as ``.ended``: a stage trained beside others
+    is waited for only after them."""
+    def wait():
+        process.wait()
+        clock.ended = time.time()
+
+    clock = threading.Thread(target=wait, daemon=True)
+    clock.start()
+    return clock
+
+
+def _finish_stage(label, opt, pipeline_dir, handles, quiet=False):
+    """Wait for a started stage; write its done marker (with its wall seconds), or raise naming where its output
+    is."""
+    process, sink, console, started, clock = handles
     with sink:
         code = process.wait()
+    clock.join()
     checkpoint = latest_checkpoint(opt)
     if code != 0:
         where = console if quiet else experiment_dir(opt)
@@ -136,7 +159,8 @@ def _finish_stage(label, opt, pipeline_dir, started, quiet=False):
         raise FlareSRError(f'stage {label} ({opt["name"]}) ended without {checkpoint}')
     with atomic_path(osp.join(pipeline_dir, f'stage_{label}.done')) as tmp:
         with open(tmp, 'w', encoding='utf-8') as handle:
-            json.dump({'experiment': opt['name'], 'checkpoint': checkpoint, 'finished': time.time()}, handle)
+            json.dump({'experiment': opt['name'], 'checkpoint': checkpoint, 'finished': clock.ended,
+                       'seconds': round(clock.ended - started, 1)}, handle)
 
 
 def run_stages(planned, pipeline_dir, quiet=False, parallel=1):
@@ -162,12 +186,14 @@ def run_stages(planned, pipeline_dir, quiet=False, parallel=1):
 
 def stage_title(label, opt):
     """'Pix2Pix' for stage I, the post net's arch (HINet, NAFNet, ...) for stages II and III, 'glow ' + its arch for
-    the glow stage."""
+    the glow stage; 'post net' / 'glow net' for a file without ``network_g.type`` (refused right after)."""
     if label == 'I':
         return 'Pix2Pix'
     network = opt.get('network_g')
-    arch = str(network.get('type')) if isinstance(network, dict) and network.get('type') else 'post net'
-    return f'glow {arch}' if label == GLOW[0] else arch
+    arch = str(network['type']) if isinstance(network, dict) and network.get('type') else None
+    if label == GLOW[0]:
+        return f'glow {arch or "net"}'
+    return arch or 'post net'
 
 
 def derive_stage3_keys(stage3, option_file, derived_values):
@@ -221,7 +247,7 @@ def check_stage_files(option_files):
             problems.append(f'{where}: stage3_source: missing (stage III trains on stage-I outputs)')
         elif key == 'glow' and not (isinstance(train, dict) and train.get('downscale_to')):
             problems.append(f'{where}: datasets.train.downscale_to: missing; the glow stage trains on whole frames, '
-                            'downscaled (SyntheticFlareDataset, options/tiny/glow.yml)')
+                            'downscaled (options/glow.yml: real pairs; options/tiny/glow.yml: synthetic flare)')
     if problems:
         raise FlareSRError('; '.join(problems))
     names = [opts[key].get('name') for _, key in stages]
@@ -334,15 +360,19 @@ def fold_change(selection, text, opt, marker):
     return [experiment] + ([marker] if _marked_done(marker, opt) else [])
 
 
-def summary_table(planned):
-    rows = [('stage', 'experiment', 'val PSNR', 'val SSIM', 'input PSNR', 'checkpoint')]
+def summary_table(planned, pipeline_dir):
+    """Each stage's last validation (flare_sr/models/tiled_validation.py's metrics.json), its checkpoint and its
+    training time (wall seconds of the run that finished it, from its done marker)."""
+    rows = [('stage', 'experiment', 'val PSNR', 'val SSIM', 'input PSNR', 'time', 'checkpoint')]
     for label, title, _, opt in planned:
         metrics = last_validation(opt)
+        seconds = read_marker(osp.join(pipeline_dir, f'stage_{label}.done')).get('seconds')
 
         def number(name, digits):
             return f'{metrics[name]:.{digits}f}' if name in metrics else '-'
 
         rows.append((f'{label} {title}', opt['name'], number('psnr', 2), number('ssim', 4), number('input_psnr', 2),
+                     f'{seconds:.0f} s' if isinstance(seconds, (int, float)) else '-',
                      osp.relpath(latest_checkpoint(opt))))
     widths = [max(len(row[index]) for row in rows) for index in range(len(rows[0]))]
     return '\n'.join('  '.join(cell.ljust(width) for cell, width in zip(row, widths)) for row in rows)
@@ -375,7 +405,7 @@ def run_pipeline(option_files, name=None, quiet=False):
         raise
     for opt, handles in pending:
         _finish_stage(GLOW[0], opt, pipeline_dir, handles, quiet=True)
-    print(summary_table(planned))
+    print(summary_table(planned, pipeline_dir))
     print(f'pipeline {name}: {len(planned)} stages done in {time.time() - start:.0f} s; resolved options in '
           f'{osp.relpath(pipeline_dir)}')
 

@@ -274,6 +274,7 @@ def _glow_size_from(stage, path, cascade):
     file trains no whole-frame net and none is given, or when the two differ."""
     train = ((stage.get('datasets') or {}).get('train') or {}) if isinstance(stage.get('datasets'), dict) else {}
     trained = train.get('downscale_to') if isinstance(train, dict) else None
+    trained = int(trained) if _is_whole_float(trained) else trained  # 48.0 trains as 48
     given = cascade.get('glow_size')
     if trained is None:
         return [] if given else [f'cascade.glow_opt: {path} trains on no whole downscaled frames '

@@ -17,7 +17,7 @@ from flare_sr.cli import pipeline_main, renamed_pipeline_flags
 from flare_sr.data.lmdb_pack import pack_lmdb
 from flare_sr.data.meta_csv import resolve_pairs, select_rows, write_split_csv
 from flare_sr.errors import FlareSRError
-from flare_sr.pipeline.stages import resolve
+from flare_sr.pipeline.stages import resolve, stage_title
 from flare_sr.utils.img_util import write_image
 from tests.helpers import REPO, make_photo_pairs, run_main_in_process, unique_name, write_clean_photos
 
@@ -155,6 +155,14 @@ def test_the_glow_stage_trains_beside_the_others_and_is_skipped_when_done(tmp_pa
         assert os.path.isfile(os.path.join(experiments, tag, f'stage_G_{glow_name}.yml'))
         assert any(line.startswith('G glow HINet') and glow_name in line for line in run.stdout.splitlines())
         assert '4 stages done' in run.stdout
+        markers = {label: json.load(open(os.path.join(experiments, tag, f'stage_{label}.done')))
+                   for label in ('I', 'II', 'III', 'G')}
+        # timed to its own end, not to when the pipeline waited for it after stage III: 4 iterations end early
+        assert markers['G']['finished'] < markers['III']['finished'], markers
+        assert 0 < markers['G']['seconds'] < markers['I']['seconds'] + markers['II']['seconds'], markers
+        for label, marker in markers.items():  # the summary's time column
+            row = next(line for line in run.stdout.splitlines() if line.startswith(f'{label} '))
+            assert f"{marker['seconds']:.0f} s" in row, row
         again = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=200)
         assert again.returncode == 0 and again.stdout.count('done, skipped') == 4, again.stdout[-3000:]
     finally:
@@ -186,7 +194,8 @@ def test_a_glow_file_that_does_not_train_whole_frames_is_one_line(tmp_path, caps
     stage2 = files[files.index('--stage2') + 1]
     code, lines = _pipeline_in_process(capsys, [*files, '--glow', stage2])
     assert (code, lines) == (2, [f'error: --glow {stage2}: datasets.train.downscale_to: missing; the glow stage trains '
-                                 'on whole frames, downscaled (SyntheticFlareDataset, options/tiny/glow.yml)'])
+                                 'on whole frames, downscaled (options/glow.yml: real pairs; options/tiny/glow.yml: '
+                                 'synthetic flare)'])
     glow_file, _ = _glow_options(tmp_path, names[1].rsplit('_', 1)[0])
     glow = yaml.safe_load(open(glow_file))
     glow['name'] = names[0]
@@ -195,6 +204,13 @@ def test_a_glow_file_that_does_not_train_whole_frames_is_one_line(tmp_path, caps
     assert code == 2 and lines[0].startswith('error: the 4 option files need different `name`s')
     for name in names + [f'pipeline_{names[2]}']:
         assert not os.path.exists(os.path.join(REPO, 'experiments', name))
+
+
+def test_stage_titles_name_the_arch_or_the_role():
+    hinet = {'network_g': {'type': 'HINet'}}
+    assert [stage_title(label, opt) for label, opt in (('I', hinet), ('II', hinet), ('G', hinet), ('II', {}),
+                                                       ('G', {}), ('G', {'network_g': 'HINet'}))] == [
+        'Pix2Pix', 'HINet', 'glow HINet', 'post net', 'glow net', 'glow net']
 
 
 def _run_pipeline(command, repo_root):

@@ -2,13 +2,16 @@
 import os
 import pickle
 
+import cv2
 import numpy as np
 import pytest
 import skimage.data
 import torch
 from basicsr.data import build_dataset
+from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 
 from flare_sr.data.meta_csv import make_split, write_split_csv
+from flare_sr.data.paired_flare_dataset import PairedFlareDataset
 from flare_sr.data.pairing import pair_paths
 from flare_sr.data.sampling import ResumableSampler, SampleKey, item_index
 from flare_sr.errors import FlareSRError
@@ -187,3 +190,92 @@ def test_images_a_dataset_folder_leaves_out_are_named_once(tmp_path, capsys):
         f'warning: {lq_dir}: skipped 1 image(s) of a format datasets do not read (test_input_10002.webp; they read '
         '.png, .jpg, .jpeg, .bmp, .tif, .tiff: convert them) and 1 broken link(s) or non-file(s) '
         '(test_input_10003.png)']
+
+
+def _area(image_uint8, size_wh):
+    """An independent computation of a downscaled frame: float in [0, 1], cv2's area mean."""
+    return cv2.resize(image_uint8.astype(np.float32) / 255.0, size_wh, interpolation=cv2.INTER_AREA)
+
+
+def test_downscale_to_gives_whole_pairs_area_downscaled_and_turned_to_landscape(tmp_path):
+    lq_dir, gt_dir = make_pairs(tmp_path, [(60, 80), (80, 60)])  # 3:4 landscape and portrait
+    for phase in ('val', 'train'):
+        ds = dataset(lq_dir, gt_dir, phase=phase, gt_size=None, downscale_to=12, batch_size_per_gpu=2)
+        photo = skimage.data.astronaut()
+        for index, (height, width) in enumerate([(60, 80), (80, 60)]):
+            gt = np.roll(photo, 17 * index, axis=1)[:height, :width]
+            expected = [_area(image, (16, 12) if height < width else (12, 16)) for image in (255 - gt, gt)]
+            if height > width:
+                expected = [image.transpose(1, 0, 2) for image in expected]
+            if phase == 'val':
+                sample = ds[index]
+                assert sample['bit_depth'] == 8
+                assert np.allclose(sample['lq'].numpy().transpose(1, 2, 0), expected[0], atol=1e-6)
+                assert np.allclose(sample['gt'].numpy().transpose(1, 2, 0), expected[1], atol=1e-6)
+                continue
+            flips = set()
+            for draw in range(16):  # training: one of the 4 flips of the frame, never transposed
+                sample = ds[SampleKey(index, draw)]
+                assert sample['lq'].shape == sample['gt'].shape == (3, 12, 16)
+                label = sample['gt'].numpy().transpose(1, 2, 0)
+                views = {'none': expected[1], 'h': expected[1][:, ::-1], 'v': expected[1][::-1],
+                         'hv': expected[1][::-1, ::-1]}
+                found = [name for name, view in views.items() if np.allclose(label, view, atol=1e-6)]
+                assert len(found) == 1 and np.allclose(sample['lq'].numpy() + sample['gt'].numpy(), 1, atol=1e-5)
+                flips.add(found[0])
+            assert flips == {'none', 'h', 'v', 'hv'}
+    batch = torch.utils.data.default_collate([ds[SampleKey(index, 0)] for index in range(2)])
+    assert batch['lq'].shape == (2, 3, 12, 16)
+
+
+def test_downscaled_frames_are_read_once_when_the_dataset_is_built(tmp_path):
+    lq_dir, gt_dir = make_pairs(tmp_path, [(60, 80)])
+    ds = dataset(lq_dir, gt_dir, gt_size=None, downscale_to=30)
+    for path in (*lq_dir.iterdir(), *gt_dir.iterdir()):
+        path.unlink()  # nothing is read from disk after this
+    assert ds[SampleKey(0, 3)]['lq'].shape == (3, 30, 40)
+
+
+def test_whole_pairs_a_batch_cannot_stack_are_one_line_before_any_is_read(tmp_path):
+    lq_dir, gt_dir = make_pairs(tmp_path, [(60, 80), (60, 60)])
+    for extra, shapes, advice in ((dict(downscale_to=12), ('12x16', '12x12'), 'aspect ratio'),
+                                  (dict(), ('60x80', '60x60'), 'size')):
+        with pytest.raises(FlareSRError) as error:
+            dataset(lq_dir, gt_dir, gt_size=None, batch_size_per_gpu=2, **extra)
+        assert str(error.value) == (
+            f'option batch_size_per_gpu 2: {lq_dir / "train_input_10001.png"} gives a {shapes[1]} sample, '
+            f'{lq_dir / "train_input_10000.png"} a {shapes[0]} one, and a batch stacks them; use pairs of one '
+            f'{advice}, gt_size crops, or batch_size_per_gpu: 1')
+    ds = dataset(lq_dir, gt_dir, gt_size=None, batch_size_per_gpu=1)  # whole pairs one at a time
+    shapes = {ds[SampleKey(index, draw)]['lq'].shape for index in range(2) for draw in range(8)}
+    assert shapes == {(3, 60, 80), (3, 60, 60)}  # the 60x80 pair is never transposed
+
+
+def test_downscale_to_from_whole_image_lmdbs(tmp_path):
+    lq_dir, gt_dir = make_pairs(tmp_path, [(60, 80), (60, 80)])
+    roots = {}
+    for kind, folder in (('lq', lq_dir), ('gt', gt_dir)):
+        names = sorted(os.listdir(folder))
+        roots[kind] = str(tmp_path / f'{kind}.lmdb')
+        make_lmdb_from_imgs(str(folder), roots[kind], names, [os.path.splitext(name)[0] for name in names])
+    disk = dataset(lq_dir, gt_dir, phase='val', gt_size=None, downscale_to=15)
+    packed = dataset(roots['lq'], roots['gt'], io_backend={'type': 'lmdb'}, phase='val', gt_size=None,
+                     downscale_to=15)
+    assert torch.equal(disk[1]['lq'], packed[1]['lq']) and packed[1]['lq'].shape == (3, 15, 20)
+
+
+@pytest.mark.parametrize('extra, line', [
+    (dict(downscale_to=-4), 'downscale_to: expected a positive integer (or ~: off), got -4'),
+    (dict(downscale_to=24, gt_size=32), 'downscale_to: a sample is then the whole downscaled frame; remove gt_size '
+                                        '(32)'),
+])
+def test_bad_downscale_to_of_pairs_is_one_line(tmp_path, extra, line):
+    lq_dir, gt_dir = make_pairs(tmp_path, [(60, 80)])
+    opt = dict(name='pairs', type='PairedFlareDataset', dataroot_lq=str(lq_dir), dataroot_gt=str(gt_dir),
+               io_backend={'type': 'disk'}, **extra)
+    assert PairedFlareDataset.check_options(dict(opt), 'datasets.train') == [f'datasets.train.{line}']
+    with pytest.raises(FlareSRError) as error:  # built without the checker
+        dataset(lq_dir, gt_dir, **extra)
+    assert str(error.value) == f'option {line}'
+    whole = dict(opt, downscale_to=24.0, gt_size=None)
+    assert PairedFlareDataset.check_options(whole, 'datasets.train') == [] and type(whole['downscale_to']) is int

@@ -294,3 +294,63 @@ def test_bad_downscale_to_and_pool_size_are_one_checker_line(synthetic_option, e
     del opt['datasets']['train']['gt_size']
     opt['datasets']['train'].update(frame_size=[48, 64], downscale_to=12, pool_size=4)
     check_options(opt, 'x.yml', stream=io.StringIO())  # a whole-frame set needs no gt_size
+
+
+@pytest.fixture(scope='module')
+def mixed_dir(tmp_path_factory):
+    """Two 60x80 photos and one 60x60: samples of the whole frame differ in shape."""
+    folder = write_clean_photos(tmp_path_factory.mktemp('mixed'), PHOTOS[:2], size=(60, 80))
+    return write_clean_photos(folder, PHOTOS[2:], size=(60, 60))
+
+
+@pytest.mark.parametrize('extra, shapes', [
+    (dict(downscale_to=12), ('12x16', '12x12')),                       # the whole frame, downscaled
+    (dict(downscale_to=12, pool_size=4), ('12x16', '12x12')),          # ... drawn once: said before the draws
+    (dict(frame_size=[60, 80], downscale_to=12), ('12x16', '12x12')),  # a photo smaller than the frame
+    (dict(), ('60x80', '60x60')),                                      # the whole image
+])
+def test_photos_whose_whole_frames_a_batch_cannot_stack_are_one_line(mixed_dir, extra, shapes):
+    photos = sorted(PHOTOS)  # astronaut, chelsea (60x80); coffee (60x60)
+    with pytest.raises(FlareSRError) as error:
+        make_dataset(mixed_dir, gt_size=None, batch_size_per_gpu=2, **extra)
+    assert str(error.value) == (
+        f'option batch_size_per_gpu 2: {mixed_dir / photos[2]} gives a {shapes[1]} sample, {mixed_dir / photos[0]} a '
+        f'{shapes[0]} one, and a batch stacks them; use photos of one shape'
+        f'{" and no smaller than frame_size" if "frame_size" in extra else ""}, gt_size crops, or '
+        'batch_size_per_gpu: 1')
+    dataset = make_dataset(mixed_dir, gt_size=None, batch_size_per_gpu=1, **extra)  # one at a time: no stacking
+    assert {dataset[SampleKey(index, 0)]['lq'].shape[1:] for index in range(3)} == {
+        tuple(map(int, shape.split('x'))) for shape in shapes}
+
+
+def test_a_batch_of_whole_frames_from_an_lmdb_is_checked_from_its_meta_info(mixed_dir, tmp_path):
+    lmdb = str(tmp_path / 'mixed.lmdb')
+    names = sorted(PHOTOS)
+    make_lmdb_from_imgs(str(mixed_dir), lmdb, names, [os.path.splitext(name)[0] for name in names])
+    with pytest.raises(FlareSRError, match=r'^option batch_size_per_gpu 3: coffee gives a 12x12 sample, astronaut a '):
+        make_dataset(lmdb, io_backend={'type': 'lmdb'}, gt_size=None, downscale_to=12, batch_size_per_gpu=3)
+
+
+def test_pooled_frames_of_mixed_shapes_are_fine_when_gt_size_crops_them(mixed_dir):
+    dataset = make_dataset(mixed_dir, gt_size=24, frame_size=[60, 80], pool_size=3, batch_size_per_gpu=3)
+    assert {sample[0].shape for sample in dataset.pool} == {(60, 80, 3), (60, 60, 3)}
+    batch = torch.utils.data.default_collate([dataset[SampleKey(index, 0)] for index in range(3)])
+    assert batch['lq'].shape == (3, 3, 24, 24)
+
+
+def test_use_rot_never_transposes_a_whole_image_that_is_not_square(clean_dir):
+    dataset = make_dataset(clean_dir, gt_size=None, batch_size_per_gpu=3)
+    shapes = {dataset[SampleKey(index, draw)]['lq'].shape for index in range(3) for draw in range(12)}
+    assert shapes == {(3, 60, 80)}
+
+
+def test_a_whole_float_downscale_to_or_pool_size_is_the_integer(synthetic_option, clean_dir):
+    as_int, as_float = (make_dataset(clean_dir, gt_size=None, downscale_to=value, pool_size=size)
+                        for value, size in ((15, 3), (15.0, 3.0)))
+    assert len(as_float) == 3 and as_float.downscale_to == 15
+    assert torch.equal(as_int[SampleKey(1, 2)]['lq'], as_float[SampleKey(1, 2)]['lq'])
+    opt = copy.deepcopy(synthetic_option)
+    del opt['datasets']['train']['gt_size']
+    opt['datasets']['train'].update(frame_size=[48, 64], downscale_to=12.0, pool_size=4.0)
+    check_options(opt, 'x.yml', stream=io.StringIO())
+    assert opt['datasets']['train']['downscale_to'] == 12 and type(opt['datasets']['train']['downscale_to']) is int

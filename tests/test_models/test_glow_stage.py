@@ -12,13 +12,15 @@ import yaml
 from basicsr.models import build_model
 
 from flare_sr.archs.hinet_arch import HINet
+from flare_sr.data.meta_csv import write_split_csv
 from flare_sr.errors import FlareSRError
 from flare_sr.models.onnx_backend import NO_GLOW, export_onnx
 from flare_sr.pipeline.inference import build_onnx_predictor
 from flare_sr.utils.img_util import write_image
 from flare_sr.utils.options_check import OptionChecker, load_option_file, resolve_cascade_sources
-from tests.helpers import (POST, REPO, TEST_SCRIPT, cascade_checkpoints, cascade_options, read_metrics, run_train,
-                           write_clean_photos, write_options, zero_output_layer)
+from flare_sr.utils.safe_yaml import plain
+from tests.helpers import (POST, REPO, TEST_SCRIPT, cascade_checkpoints, cascade_options, make_photo_pairs,
+                           read_metrics, run_script, run_train, write_clean_photos, write_options, zero_output_layer)
 
 GLOW = dict(type='HINet', in_chn=3, wf=4, depth=2)
 
@@ -115,17 +117,20 @@ def test_a_glow_ensemble_is_the_mean_of_its_checkpoints(tmp_path):
         _glow_model(tmp_path, use_glow=False, glow_ensemble=[member])
 
 
-def test_the_onnx_export_and_runtime_refuse_the_glow_stage(tmp_path):
+def test_the_onnx_export_and_runtime_refuse_the_glow_stage(tmp_path, capsys):
     model = _glow_model(tmp_path)
     with pytest.raises(FlareSRError, match=f'^{NO_GLOW}$'.replace('(', r'\(').replace(')', r'\)')):
         export_onnx(model, str(tmp_path / 'x.onnx'))
     opt = {k: v for k, v in model.opt.items() if k not in ('is_train', 'dist', 'rank', 'world_size', 'path')}
-    opt.update(datasets={}, path={})
+    opt.update(datasets={}, path={k: v for k, v in model.opt['path'].items() if k.startswith('pretrain_network')})
     option_file = write_options(tmp_path / 'glow_test.yml', opt)
     (tmp_path / 'some.onnx').write_bytes(b'not read')
     with pytest.raises(FlareSRError) as error:
         build_onnx_predictor(str(option_file), str(tmp_path / 'some.onnx'))
     assert str(error.value) == f'{option_file}: {NO_GLOW}'
+    code, _, err = run_script('export_onnx', ['-opt', option_file, '--out', tmp_path / 'glow.onnx'], capsys)
+    assert (code, err) == (2, f'error: {option_file}: {NO_GLOW}\n')  # the option file named, as infer.py does
+    assert not os.path.exists(tmp_path / 'glow.onnx')
 
 
 def test_glow_opt_gives_the_network_and_the_size_it_was_trained_at(tmp_path, repo_root, monkeypatch):
@@ -142,6 +147,10 @@ def test_glow_opt_gives_the_network_and_the_size_it_was_trained_at(tmp_path, rep
     assert resolve_cascade_sources(mismatch)[1] == [
         f'cascade.glow_size: 48, but the glow net of {tmp_path / "glow.yml"} was trained at downscale_to 24; '
         'remove glow_size (it follows the file)']
+    trained['datasets']['train']['downscale_to'] = 24.0  # a whole float trains as 24 (SyntheticFlareDataset)
+    (tmp_path / 'glow.yml').write_text(yaml.safe_dump(trained))
+    whole = dict(cascade=dict(glow_opt=str(tmp_path / 'glow.yml')))
+    assert resolve_cascade_sources(whole)[1] == [] and whole['cascade']['glow_size'] == 24
     del trained['datasets']
     (tmp_path / 'glow.yml').write_text(yaml.safe_dump(trained))
     assert resolve_cascade_sources(dict(cascade=dict(glow_opt=str(tmp_path / 'glow.yml'))))[1] == [
@@ -193,6 +202,48 @@ def test_a_glow_net_trained_on_pooled_frames_runs_beside_the_cascade_in_test_py(
             f'error: {tmp_path / "test.yml"}: cascade.glow_size: not set; give the short side (px) the glow net was '
             'trained at (its datasets.train.downscale_to), or cascade.glow_opt: its option file']
         assert not os.path.exists(results)
+    finally:
+        for folder in (os.path.join(REPO, 'experiments', name), results, os.path.join(REPO, 'tb_logger', name)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_the_full_size_glow_recipe_trains_on_real_pairs_and_runs_beside_the_cascade(tmp_path):
+    """options/glow.yml as shipped (HINet wf 32, depth 4, whole real pairs downscaled, bf16 where the CPU has it),
+    pointed at a tiny challenge-style folder and split, trained for 4 iterations by train.py; test.py then runs it
+    beside the cascade through cascade.glow_opt, at the file's downscale_to."""
+    lq_dir, gt_dir = make_photo_pairs(tmp_path / 'dacon', [(96, 128)] * 3 + [(128, 96)])  # one portrait: turned
+    rows = [dict(img_id=f'train_{10000 + k}', input_img=f'train_input_{10000 + k}.png',
+                 label_img=f'train_label_{10000 + k}.png', fold='val' if k == 3 else 'train') for k in range(4)]
+    write_split_csv(tmp_path / 'split.csv', rows)
+    name = f'pytest_fullglow_{os.getpid()}'
+    opt = plain(load_option_file(os.path.join(REPO, 'options', 'glow.yml')))
+    for phase in ('train', 'val'):
+        opt['datasets'][phase].update(dataroot_lq=str(lq_dir), dataroot_gt=str(gt_dir),
+                                      meta_csv=str(tmp_path / 'split.csv'), downscale_to=48)
+    opt['datasets']['train'].update(batch_size_per_gpu=3, num_worker_per_gpu=0, pin_memory=False)
+    opt['train'].update(total_iter=4, scheduler=dict(opt['train']['scheduler'], periods=[4]))
+    opt.update(name=name, num_gpu=0, val=dict(opt['val'], val_freq=4),
+               logger=dict(opt['logger'], print_freq=2, save_checkpoint_freq=4, use_tb_logger=False))
+    glow_file = write_options(tmp_path / 'glow.yml', opt)
+    results = os.path.join(REPO, 'results', f'{name}_test')
+    try:
+        trained = run_train(glow_file, tmp_path)
+        assert trained.returncode == 0, trained.stderr[-3000:]
+        validation = read_metrics(os.path.join(REPO, 'experiments', name, 'metrics.json'))['validations'][-1]
+        assert validation['iter'] == 4 and validation['datasets']['dacon_val_frames_384']['images'] == 1
+        _, _, paths = cascade_checkpoints(tmp_path)
+        test = {k: v for k, v in cascade_options(paths).items() if k not in ('is_train', 'dist', 'rank', 'world_size')}
+        test.update(name=f'{name}_test', cascade=dict(glow_opt=str(glow_file)),
+                    datasets=dict(test_1=dict(name='set', type='PairedFlareDataset', phase='test',
+                                              dataroot_lq=str(lq_dir), dataroot_gt=str(gt_dir),
+                                              io_backend=dict(type='disk'))))
+        test['path']['pretrain_network_glow'] = os.path.join(REPO, 'experiments', name, 'models', 'net_g_latest.pth')
+        test['val'].update(metrics=dict(psnr=dict(type='calculate_psnr', crop_border=0, test_y_channel=False)))
+        run = run_train(write_options(tmp_path / 'test.yml', test), tmp_path, script=TEST_SCRIPT)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert 'beside them the glow net on the frame at 48 px (floor 0.1, self-ensemble)' in run.stdout + run.stderr
+        assert read_metrics(os.path.join(results, 'metrics.json'))['datasets']['set']['images'] == 4
     finally:
         for folder in (os.path.join(REPO, 'experiments', name), results, os.path.join(REPO, 'tb_logger', name)):
             shutil.rmtree(folder, ignore_errors=True)
