@@ -556,7 +556,7 @@ def _wrap_create_train_val_dataloader(create_train_val_dataloader):
                 logger.warning(f"Resume: iteration {resumed['iter']} is not inside epoch {resumed['epoch']} "
                                'with the current batch size; the epoch restarts from its first sample.')
             else:
-                sampler.skip_next(skip)
+                sampler.skip_next(skip, resumed['epoch'])
                 logger.info(f"Resume: skipping the {skip} samples of epoch {resumed['epoch']} already trained on.")
         return train_loader, sampler, val_loaders, total_epochs, total_iters
 

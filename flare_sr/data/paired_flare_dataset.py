@@ -17,11 +17,13 @@ Options (BasicSR style):
         ``val``/``test`` return whole images. Without ``gt_size`` a training sample is the whole pair, which
         ``use_rot`` transposes only where it is square, and a batch above 1 needs pairs of one shape (one
         FlareSRError naming two that differ, from the image headers, when the dataset is built).
-    downscale_to: short side in px: every pair whole, area-downscaled and turned to landscape
-        (flare_sr.data.whole_frames), for a net that sees the whole frame small (CascadeModel's glow stage, trained
+    downscale_to: short side in px: every pair whole, area-downscaled (and in training turned to landscape;
+        flare_sr.data.whole_frames), for a net that sees the whole frame small (CascadeModel's glow stage, trained
         on real pairs). The pairs are read and downscaled once, when the dataset is built (a progress bar), and
         kept as float32: 2 x 3 x 4 bytes per pixel of the small frame (the challenge's 622 pairs at 384: 2.9 GB).
-        Excludes ``gt_size``; applies in every phase.
+        Excludes ``gt_size``; applies in every phase. It needs whole images: an LMDB of patches is refused.
+        Frames smaller than it, and in training whole samples of mixed shapes, are one line from the headers
+        (the option checker's too), before any pair is read.
 Returns dict(lq, gt, lq_path, gt_path): float32 RGB CHW tensors in [0, 1]; outside phase ``train`` also
 ``bit_depth`` (8 or 16, the input file's), so saved outputs keep a 16-bit input's depth.
 
@@ -44,8 +46,8 @@ from flare_sr.data.meta_csv import read_split_csv, resolve_pairs, select_rows
 from flare_sr.data.pairing import pair_names, pair_paths
 from flare_sr.data.sampling import item_index, sample_rng
 from flare_sr.data.transforms import augment, img2tensor, paired_random_crop
-from flare_sr.data.whole_frames import (check_batch_shapes, downscale_frames, downscale_problems, frame_shape,
-                                        positive_whole, store_whole)
+from flare_sr.data.whole_frames import (dataset_phase, downscale_frames, downscale_problems, positive_whole,
+                                        sample_problem, store_whole, whole_sample_shape)
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import list_images, peek_size, read_image_native, to_float32
 
@@ -54,6 +56,10 @@ def _disk_items(opt, quiet):
     """[(lq_path, gt_path or None)] after pairing and the optional CSV / meta_info selection."""
     lq_root, gt_root, filename_tmpl = opt['dataroot_lq'], opt.get('dataroot_gt'), opt.get('filename_tmpl') or '{}'
     if gt_root is None:
+        selection = next((key for key in ('meta_csv', 'meta_info_file') if opt.get(key)), None)
+        if selection:  # they name pairs: without labels every image of dataroot_lq would be read, silently
+            raise FlareSRError(f'{selection} selects pairs, but dataroot_gt is not set; set it, or remove {selection} '
+                               'to read every image of dataroot_lq')
         return [(path, None) for path in list_images(lq_root)]
     if opt.get('meta_csv'):
         csv_path = opt['meta_csv']
@@ -138,8 +144,10 @@ class PairedFlareDataset(data.Dataset):
         if self.backend == 'lmdb':
             readahead = self.io_backend_opt.get('readahead', False)
             self.lmdbs = {'lq': LmdbImages(self.lq_root, readahead), 'gt': LmdbImages(self.gt_root, readahead)}
-        if self.phase == 'train' and not self.gt_size:
-            self._check_batch_shapes()
+        try:
+            self.sample_shape(opt, self.phase, self.items)
+        except FlareSRError as error:
+            raise FlareSRError(sample_problem(error)) from None
         self.frames = self._read_frames() if self.downscale_to else None
 
     @staticmethod
@@ -148,7 +156,7 @@ class PairedFlareDataset(data.Dataset):
         problems = []
         if not opt.get('dataroot_lq'):
             problems.append(f'{key_path}.dataroot_lq: missing (the folder or LMDB of flared inputs)')
-        if not opt.get('dataroot_gt') and key_path.split('.')[-1].split('_')[0] != 'test':
+        if not opt.get('dataroot_gt') and dataset_phase(key_path) != 'test':
             problems.append(f'{key_path}.dataroot_gt: missing (the clean labels; only a test_* set may leave it out)')
         if opt.get('fold') is not None and not opt.get('meta_csv'):
             problems.append(f'{key_path}.fold: selects rows of a split CSV, but meta_csv is not set')
@@ -163,11 +171,41 @@ class PairedFlareDataset(data.Dataset):
         paths_exist = all(os.path.exists(opt[key]) for key in paths if isinstance(opt.get(key), str))  # else reported
         if not problems and paths_exist:
             try:  # lists folders and meta files only: no image is read
-                PairedFlareDataset.select_items(opt, quiet=True)
+                items = PairedFlareDataset.select_items(opt, quiet=True)
             except FlareSRError as error:
                 key, _, rest = str(error).partition(' ')
                 problems.append(f'{key_path}.{key}: {rest}' if key in opt else f'{key_path}: {error}')
+            else:
+                try:  # the image headers, where samples are whole
+                    PairedFlareDataset.sample_shape(opt, dataset_phase(key_path), items)
+                except FlareSRError as error:
+                    problems.append(sample_problem(error, key_path))
         return problems
+
+    @staticmethod
+    def sample_shape(opt, phase='train', items=None):
+        """(height, width) of every sample in ``phase``: ``gt_size``'s square in training; otherwise the whole pair,
+        downscaled and turned to landscape with ``downscale_to``, from the inputs' headers (an LMDB's meta_info.txt)
+        of ``items`` (default: ``select_items(opt)``); None where samples may differ (validation and test of whole
+        images). FlareSRError, its text starting with the key at fault, for a frame smaller than ``downscale_to``,
+        an LMDB of patches with ``downscale_to``, or whole samples of other shapes in a training batch
+        (flare_sr.data.whole_frames.whole_sample_shape), before any pair is read."""
+        short = positive_whole(opt.get('downscale_to'))
+        if phase == 'train' and opt.get('gt_size'):
+            return int(opt['gt_size']), int(opt['gt_size'])
+        if phase != 'train' and not short:
+            return None
+        items = PairedFlareDataset.select_items(opt, quiet=True) if items is None else items
+        lmdb = (opt.get('io_backend') or {}).get('type', 'disk') == 'lmdb'
+        recorded = dict(read_meta_info(opt['dataroot_lq'])) if lmdb else {}
+        patch = next((lq for lq, _ in items if image_key_of_patch(lq) != lq), None) if lmdb and short else None
+        if patch is not None:
+            raise FlareSRError(f'downscale_to {short}: {opt["dataroot_lq"]} holds patches ({patch}), not whole frames; '
+                               'read the image folders (io_backend: disk)')
+        sizes = ((lq, recorded[lq][:2] if lmdb else peek_size(lq)) for lq, _ in items)
+        batch = (positive_whole(opt.get('batch_size_per_gpu')) or 1) if phase == 'train' else 1
+        return whole_sample_shape(sizes, short, batch, 'use pairs of one ' +
+                                  ('aspect ratio' if short else 'size') + ', gt_size crops')
 
     @staticmethod
     def select_items(opt, quiet=False):
@@ -198,28 +236,15 @@ class PairedFlareDataset(data.Dataset):
                                f'({gt.shape[0]}x{gt.shape[1]})')
         return lq, gt
 
-    def _check_batch_shapes(self):
-        """Whole training samples (no ``gt_size``) of other shapes than the first pair's, which a batch cannot stack:
-        one FlareSRError from the inputs' headers (an LMDB's meta_info.txt), before any pair is read."""
-        batch = positive_whole(self.opt.get('batch_size_per_gpu')) or 1
-        if batch < 2:
-            return
-        recorded = dict(read_meta_info(self.lq_root)) if self.backend == 'lmdb' else {}
-        sizes = ((lq, recorded[lq][:2] if recorded else peek_size(lq)) for lq, _ in self.items)
-        shapes = ((lq, frame_shape(*size, self.downscale_to) if self.downscale_to else tuple(size))
-                  for lq, size in sizes)
-        check_batch_shapes(shapes, batch, 'use pairs of one ' + ('aspect ratio' if self.downscale_to else 'size') +
-                           ', gt_size crops')
-
     def _read_frames(self):
         """``downscale_to``: [(lq, gt or None, bit depth)], every pair read once, whole, as float32, area-downscaled
-        and turned to landscape (flare_sr.data.whole_frames)."""
+        and, in training, turned to landscape (flare_sr.data.whole_frames)."""
         frames = []
         for lq_path, gt_path in tqdm(self.items, desc=f'frames {self.opt.get("name")} at {self.downscale_to} px',
                                      unit='pair'):
             lq, gt = self._read_pair(lq_path, gt_path)
             small = downscale_frames([to_float32(image) for image in (lq, gt) if image is not None], self.downscale_to,
-                                     lq_path)
+                                     landscape=self.phase == 'train')
             frames.append((small[0], small[1] if gt is not None else None, 16 if lq.dtype == np.uint16 else 8))
         return frames
 

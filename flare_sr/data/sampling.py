@@ -53,11 +53,13 @@ class ResumableSampler(EnlargedSampler):
 
     def __init__(self, dataset, num_replicas, rank, ratio=1):
         super().__init__(dataset, num_replicas, rank, ratio)
-        self.skip = 0
+        self.skip = None
 
-    def skip_next(self, num_samples):
-        """Skip the first ``num_samples`` of the next epoch this rank iterates (the part already trained on)."""
-        self.skip = num_samples
+    def skip_next(self, num_samples, epoch):
+        """Skip the first ``num_samples`` of ``epoch`` on this rank (the part a resumed run already trained on), in
+        every iteration of that epoch: with DataLoader workers, BasicSR's prefetcher starts an iterator, which
+        draws its first batches at once, before the training loop sets the epoch and starts the one it trains on."""
+        self.skip = (epoch, num_samples)
 
     def __iter__(self):
         generator = torch.Generator()
@@ -66,9 +68,8 @@ class ResumableSampler(EnlargedSampler):
         dataset_size = len(self.dataset)
         draw_base = (self.epoch + 1) * self.total_size  # from 1 epoch's worth: the seeds of earlier versions
         keys = [SampleKey(position % dataset_size, draw_base + slot) for slot, position in enumerate(positions)]
-        keys = keys[self.rank:self.total_size:self.num_replicas][self.skip:]
-        self.skip = 0
-        return iter(keys)
+        skip = self.skip[1] if self.skip is not None and self.skip[0] == self.epoch else 0
+        return iter(keys[self.rank:self.total_size:self.num_replicas][skip:])
 
     def __len__(self):
         return self.num_samples

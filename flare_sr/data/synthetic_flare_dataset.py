@@ -38,9 +38,9 @@ Intel Xeon, load ~1.6; ``docs/synthesis.md``).
 
 ``downscale_to`` makes whole-frame pairs for a net that sees the whole frame small (CascadeModel's glow stage,
 ``cascade.glow_size``; flare_sr.data.whole_frames): the flare is drawn on the ``frame_size`` window (or the whole
-image) at full resolution, then input and label are area-downscaled to a short side of ``downscale_to`` px and turned
-to landscape; drawing the flare small instead loses its fine structure (0.5 dB on flare from elsewhere in
-docs/evaluation.md, round 17). It excludes ``gt_size``.
+image) at full resolution, then input and label are area-downscaled to a short side of ``downscale_to`` px (and in
+training turned to landscape); drawing the flare small instead loses its fine structure (0.5 dB on flare from
+elsewhere in docs/evaluation.md, round 17). It excludes ``gt_size``.
 
 ``pool_size`` draws that many flared samples once, when the dataset is built (a progress bar): sample ``k`` is photo
 ``k mod n``, its window and flare fixed by ``(seed, k)``. Training then serves them, ``pool_size`` per epoch, each
@@ -60,6 +60,7 @@ The held-out families (``flare_sr.data.heldout``) are deliberately not reachable
 test sets only (tests/test_data/test_heldout.py checks it on sampled data).
 """
 import os
+from functools import partial
 
 import numpy as np
 from basicsr.utils.registry import DATASET_REGISTRY
@@ -71,8 +72,8 @@ from flare_sr.data.sampling import item_index, sample_rng
 from flare_sr.data.synthesis import FlareConfig, synthesize_flare
 from flare_sr.data.synthesis.options import settings_problems
 from flare_sr.data.transforms import augment, img2tensor, paired_random_crop
-from flare_sr.data.whole_frames import (check_batch_shapes, downscale_frames, downscale_problems, frame_shape,
-                                        positive_whole, store_whole)
+from flare_sr.data.whole_frames import (dataset_phase, downscale_frames, downscale_problems, positive_whole,
+                                        sample_problem, store_whole, whole_sample_shape)
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import list_images, peek_size, read_image_native, to_float32
 
@@ -87,10 +88,8 @@ class SyntheticFlareDataset(data.Dataset):
     def __init__(self, opt):
         super().__init__()
         self.opt = opt
-        root = opt.get('dataroot_gt')
-        if not root:
-            raise FlareSRError('option dataroot_gt: SyntheticFlareDataset needs a folder (or LMDB) of clean images')
-        self.root = os.fspath(root)
+        self.paths = clean_images(opt)
+        self.root = os.fspath(opt['dataroot_gt'])
         self.io_opt = dict(opt.get('io_backend') or {'type': 'disk'})
         self.gt_size = opt.get('gt_size')
         problems = frame_size_problems(opt, 'option ') + whole_frame_problems(opt, 'option ')
@@ -100,34 +99,13 @@ class SyntheticFlareDataset(data.Dataset):
         self.downscale_to = positive_whole(opt.get('downscale_to'))
         self.flare_config = FlareConfig.from_options(opt.get('flare'), option_name='flare')
         if self.io_opt['type'] == 'lmdb':
-            if not os.path.isfile(os.path.join(self.root, 'meta_info.txt')):
-                raise FlareSRError(f'{self.root}: not an LMDB made by basicsr.utils.lmdb_util (no meta_info.txt)')
-            if not self.root.endswith('.lmdb'):
-                raise FlareSRError(f'option dataroot_gt {self.root}: an LMDB folder name must end with .lmdb')
-            self.paths = [key for key, _ in read_meta_info(self.root)]
             self.lmdb = LmdbImages(self.root, self.io_opt.get('readahead', False))
-        elif self.io_opt['type'] == 'disk':
-            self.paths = list_images(self.root)
-        else:
-            raise FlareSRError(f'option io_backend.type {self.io_opt["type"]!r}: expected disk or lmdb')
-        if opt.get('meta_info_file'):
-            self.paths = self._listed(opt['meta_info_file'])
-        self.pool = None
-        if opt.get('phase', 'train') == 'train':
-            self._check_batch_shapes()
-            self.pool = self._draw_pool(positive_whole(opt.get('pool_size')))
-
-    def _listed(self, meta_info_file):
-        """The images ``meta_info_file`` lists, in its order; a name that is not in ``dataroot_gt`` is an error."""
-        lmdb = self.io_opt['type'] == 'lmdb'
-        available = {(key_of_name(name) if lmdb else os.path.basename(name)): name for name in self.paths}
-        listed = []
-        for name in read_meta_info_names(meta_info_file):
-            found = available.get(key_of_name(name) if lmdb else os.path.basename(name))
-            if found is None:
-                raise FlareSRError(f'{meta_info_file}: lists {name}, which is not in {self.root}')
-            listed.append(found)
-        return listed
+        phase = opt.get('phase', 'train')
+        try:
+            self.sample_shape(opt, phase, self.paths)
+        except FlareSRError as error:
+            raise FlareSRError(sample_problem(error)) from None
+        self.pool = self._draw_pool(positive_whole(opt.get('pool_size'))) if phase == 'train' else None
 
     def _draw_pool(self, size):
         """``pool_size`` flared samples, drawn once (module docstring): [(label, flared)], or None without a pool."""
@@ -139,29 +117,32 @@ class SyntheticFlareDataset(data.Dataset):
             rng = np.random.default_rng([int(self.opt.get('seed', 0)), POOL_STREAM, k])
             clean = self._read_clean(path)
             if self.downscale_to or self.frame_size is not None:
-                clean = paired_random_crop(clean, [], self._frame(*clean.shape[:2]), rng, path)[0]
+                clean = self._window(clean, rng, path)
             flared, label = self._flare(clean, rng)
-            pool.append(self._downscaled(label, flared, path))
+            pool.append(self._downscaled(label, flared))
         return pool
 
-    def _check_batch_shapes(self):
-        """Without ``gt_size`` a sample is its photo's frame, whole (downscaled with ``downscale_to``), so photos of
-        other shapes, or smaller than ``frame_size``, give samples that a batch cannot stack: one FlareSRError naming
-        two of them, from the image headers (or the LMDB's meta_info.txt), before anything is drawn."""
-        batch = positive_whole(self.opt.get('batch_size_per_gpu')) or 1
-        if self.gt_size or batch < 2:
-            return
-        recorded = dict(read_meta_info(self.root)) if self.io_opt['type'] == 'lmdb' else {}
-        shapes = ((path, self._sample_shape(*(recorded[path][:2] if recorded else peek_size(path))))
-                  for path in self.paths)
-        smaller = ' and no smaller than frame_size' if self.frame_size is not None else ''
-        check_batch_shapes(shapes, batch, f'use photos of one shape{smaller}, gt_size crops')
-
-    def _sample_shape(self, height, width):
-        """(height, width) of a sample of a ``height`` x ``width`` photo without ``gt_size``: its frame, downscaled and
-        turned to landscape with ``downscale_to``."""
-        frame = self._frame(height, width)
-        return frame_shape(*frame, self.downscale_to) if self.downscale_to else frame
+    @staticmethod
+    def sample_shape(opt, phase='train', paths=None):
+        """(height, width) of every sample in ``phase``: ``gt_size``'s square in training; otherwise the frame (the
+        ``frame_size`` window or the whole image), downscaled and turned to landscape with ``downscale_to``, from the
+        image headers (an LMDB's meta_info.txt) of ``paths`` (default: ``clean_images(opt)``); None where samples
+        may differ (validation of whole images). FlareSRError, its text starting with the key at fault, for a frame
+        smaller than ``downscale_to`` or whole samples of other shapes in a training batch
+        (flare_sr.data.whole_frames.whole_sample_shape), before anything is drawn."""
+        short = positive_whole(opt.get('downscale_to'))
+        if phase == 'train' and opt.get('gt_size'):
+            return int(opt['gt_size']), int(opt['gt_size'])
+        if phase != 'train' and not short:
+            return None
+        paths = clean_images(opt) if paths is None else paths
+        lmdb = (opt.get('io_backend') or {}).get('type') == 'lmdb'
+        recorded = dict(read_meta_info(os.fspath(opt['dataroot_gt']))) if lmdb else {}
+        sizes = ((path, recorded[path][:2] if lmdb else peek_size(path)) for path in paths)
+        frame = _pair(opt.get('frame_size'))
+        batch = (positive_whole(opt.get('batch_size_per_gpu')) or 1) if phase == 'train' else 1
+        advice = f'use photos of one shape{" and no smaller than frame_size" if frame else ""}, gt_size crops'
+        return whole_sample_shape(sizes, short, batch, advice, partial(frame_window, frame))
 
     @staticmethod
     def check_options(opt, key_path):
@@ -171,6 +152,16 @@ class SyntheticFlareDataset(data.Dataset):
         flare = opt.get('flare')
         problems = frame_size_problems(opt, f'{key_path}.') + whole_frame_problems(opt, f'{key_path}.')
         store_whole(opt, WHOLE_FRAME_KEYS)
+        if not problems and isinstance(opt.get('dataroot_gt'), str) and os.path.exists(opt['dataroot_gt']):
+            try:
+                paths = clean_images(opt)
+            except FlareSRError:
+                paths = None  # the dataset says it when it is built
+            if paths is not None:
+                try:  # the image headers, where samples are whole
+                    SyntheticFlareDataset.sample_shape(opt, dataset_phase(key_path), paths)
+                except FlareSRError as error:
+                    problems.append(sample_problem(error, key_path))
         return problems + ([] if flare is None else settings_problems(FlareConfig, flare, f'{key_path}.flare')[1])
 
     def __len__(self):
@@ -189,13 +180,12 @@ class SyntheticFlareDataset(data.Dataset):
         elif self.opt.get('phase', 'train') != 'train':  # validation: like with like, whole image i, one flare
             flared, label = self._flare(self._read_clean(path),
                                         np.random.default_rng([int(self.opt.get('seed', 0)), index]))
-            label, flared = self._downscaled(label, flared, path)
+            label, flared = self._downscaled(label, flared)
         elif self.downscale_to:  # the flare of a frame, downscaled whole
             rng = sample_rng(self.opt, key, len(self))
             clean = self._read_clean(path)
-            flared, label = self._flare(paired_random_crop(clean, [], self._frame(*clean.shape[:2]), rng, path)[0],
-                                        rng)
-            label, flared = augment(list(self._downscaled(label, flared, path)), *flips, rng, transpose=False)
+            flared, label = self._flare(self._window(clean, rng, path), rng)
+            label, flared = augment(list(self._downscaled(label, flared)), *flips, rng, transpose=False)
         elif self.frame_size is None:  # the flare of the crop itself
             clean = self._read_clean(path)
             rng = sample_rng(self.opt, key, len(self))
@@ -205,8 +195,7 @@ class SyntheticFlareDataset(data.Dataset):
         else:  # the flare of a frame, then the training crop of it
             rng = sample_rng(self.opt, key, len(self))
             clean = self._read_clean(path)
-            flared, label = self._flare(paired_random_crop(clean, [], self._frame(*clean.shape[:2]), rng, path)[0],
-                                        rng)
+            flared, label = self._flare(self._window(clean, rng, path), rng)
             label, flared = paired_random_crop(label, flared, int(self.gt_size), rng, path)
             label, flared = augment([label, flared], *flips, rng)
         source = path if self.io_opt['type'] == 'disk' else f'{self.root}/{path}'
@@ -219,27 +208,62 @@ class SyntheticFlareDataset(data.Dataset):
             label, flared = paired_random_crop(label, flared, int(self.gt_size), rng, path)
         return augment([label, flared], *flips, rng, transpose=label.shape[0] == label.shape[1])
 
-    def _downscaled(self, label, flared, path):
-        """(label, flared) area-downscaled and turned to landscape with ``downscale_to`` (flare_sr.data.whole_frames);
-        unchanged when it is not set. ``path`` names the photo when its frame is smaller than ``downscale_to``."""
+    def _window(self, clean, rng, path):
+        """A random frame window of ``clean`` (``frame_window``), for the flare of the whole frame."""
+        return paired_random_crop(clean, [], frame_window(self.frame_size, *clean.shape[:2]), rng, path)[0]
+
+    def _downscaled(self, label, flared):
+        """(label, flared) area-downscaled with ``downscale_to`` (flare_sr.data.whole_frames), turned to landscape in
+        training; unchanged when it is not set."""
         if not self.downscale_to:
             return label, flared
-        return tuple(downscale_frames([label, flared], self.downscale_to, path))
-
-    def _frame(self, height, width):
-        """(height, width) of the frame window in a ``height`` x ``width`` image: ``frame_size`` turned to the image's
-        orientation, clipped to it (the whole image without ``frame_size``)."""
-        if self.frame_size is None:
-            return height, width
-        frame_h, frame_w = self.frame_size
-        if (frame_h > frame_w) != (height > width) and frame_h != frame_w and height != width:
-            frame_h, frame_w = frame_w, frame_h
-        return min(frame_h, height), min(frame_w, width)
+        landscape = self.opt.get('phase', 'train') == 'train'
+        return tuple(downscale_frames([label, flared], self.downscale_to, landscape))
 
     def _flare(self, clean, rng):
         """(flared, label), HxWx3 float32 in [0, 1]: ``synthesize_flare`` on a clean image in its file's dtype."""
         flared, info = synthesize_flare(np.ascontiguousarray(to_float32(clean)), rng, self.flare_config)
         return flared, info['label']
+
+
+def clean_images(opt):
+    """The clean images ``opt`` selects: paths (``io_backend`` disk) or LMDB keys, all of ``dataroot_gt`` or those
+    ``meta_info_file`` lists, in its order. FlareSRError for an LMDB without meta_info.txt or a name that does not end
+    in .lmdb, another backend, or a listed name that is not there."""
+    if not opt.get('dataroot_gt'):
+        raise FlareSRError('option dataroot_gt: SyntheticFlareDataset needs a folder (or LMDB) of clean images')
+    root, backend = os.fspath(opt['dataroot_gt']), (opt.get('io_backend') or {}).get('type', 'disk')
+    if backend == 'lmdb':
+        if not os.path.isfile(os.path.join(root, 'meta_info.txt')):
+            raise FlareSRError(f'{root}: not an LMDB made by basicsr.utils.lmdb_util (no meta_info.txt)')
+        if not root.endswith('.lmdb'):
+            raise FlareSRError(f'option dataroot_gt {root}: an LMDB folder name must end with .lmdb')
+        paths = [key for key, _ in read_meta_info(root)]
+    elif backend == 'disk':
+        paths = list_images(root)
+    else:
+        raise FlareSRError(f'option io_backend.type {backend!r}: expected disk or lmdb')
+    if not opt.get('meta_info_file'):
+        return paths
+    available = {(key_of_name(name) if backend == 'lmdb' else os.path.basename(name)): name for name in paths}
+    listed = []
+    for name in read_meta_info_names(opt['meta_info_file']):
+        found = available.get(key_of_name(name) if backend == 'lmdb' else os.path.basename(name))
+        if found is None:
+            raise FlareSRError(f'{opt["meta_info_file"]}: lists {name}, which is not in {root}')
+        listed.append(found)
+    return listed
+
+
+def frame_window(frame_size, height, width):
+    """(height, width) of the frame window in a ``height`` x ``width`` image: ``frame_size`` ((h, w) or None) turned
+    to the image's orientation, clipped to it (the whole image without ``frame_size``)."""
+    if frame_size is None:
+        return height, width
+    frame_h, frame_w = frame_size
+    if (frame_h > frame_w) != (height > width) and frame_h != frame_w and height != width:
+        frame_h, frame_w = frame_w, frame_h
+    return min(frame_h, height), min(frame_w, width)
 
 
 def _pair(size):

@@ -14,6 +14,12 @@ from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import short_side_size
 
 
+def dataset_phase(key_path):
+    """BasicSR's phase of the dataset at ``key_path`` (``datasets.train`` -> train, ``datasets.val_2`` -> val): its
+    key up to the first ``_``, as BasicSR reads it."""
+    return key_path.split('.')[-1].split('_')[0]
+
+
 def positive_whole(value):
     """``value`` as an int where it is a positive whole number (48, or 48.0 as the option checker takes counts), else
     None."""
@@ -48,30 +54,50 @@ def frame_shape(height, width, short):
     return tuple(sorted(short_side_size(height, width, short)))
 
 
-def downscale_frames(images, short, source):
-    """HxWxC float32 images of one size, area-downscaled to a short side of ``short`` px and turned to landscape
-    (``frame_shape``); a list, in order. A frame smaller than ``short`` is a FlareSRError naming ``source``: it
-    would be upscaled, and a net that sees frames at ``short`` px would learn blur."""
+def downscale_frames(images, short, landscape=True):
+    """HxWxC float32 images of one size, area-downscaled to a short side of ``short`` px and, with ``landscape`` (in
+    training, where a batch stacks them), turned to landscape (``frame_shape``); a list, in order. The sizes were
+    checked from the headers (``whole_sample_shape``): no frame is smaller than ``short``."""
     height, width = images[0].shape[:2]
-    if min(height, width) < short:
-        raise FlareSRError(f'{source}: a {height}x{width} frame is smaller than downscale_to {short} (frames are '
-                           'downscaled, never upscaled); lower downscale_to or leave the photo out')
     size = short_side_size(height, width, short)[::-1]  # cv2: (width, height)
     small = [cv2.resize(image, size, interpolation=cv2.INTER_AREA) for image in images]
-    return [image.transpose(1, 0, 2) if height > width else image for image in small]
+    return [image.transpose(1, 0, 2) if landscape and height > width else image for image in small]
 
 
-def check_batch_shapes(shapes, batch, advice):
-    """One FlareSRError when the samples of ``shapes`` ([(name, (height, width))], in order) differ in shape and
-    ``batch`` (batch_size_per_gpu) stacks more than one: it names the first two that differ and ends with
-    ``advice``."""
-    if batch < 2:
-        return
+SAMPLE_KEYS = ('downscale_to', 'batch_size_per_gpu')  # the keys whole_sample_shape's lines start with
+
+
+def sample_problem(error, key_path=None):
+    """The line of a FlareSRError from a dataset's ``sample_shape``: after ``key_path.`` (the option checker's
+    ``datasets.train``) or ``option `` (the dataset's own, ``key_path`` None) where it starts with the key at fault,
+    after ``key_path: `` (or as it is) where it names a file (an unreadable header)."""
+    text = str(error)
+    if text.split(' ', 1)[0] in SAMPLE_KEYS:
+        return f'{key_path}.{text}' if key_path else f'option {text}'
+    return f'{key_path}: {text}' if key_path else text
+
+
+def whole_sample_shape(sizes, short, batch, advice, frame=None):
+    """The (height, width) of the whole samples of images of ``sizes`` ([(name, (height, width))], from the headers,
+    in order): each image's frame (``frame(height, width)``, default the whole image), downscaled to a short side of
+    ``short`` px and turned to landscape where ``short`` is set; the first one's, or None without images.
+
+    Raises FlareSRError (its text starts with the key at fault, without the key path) for a frame smaller than
+    ``short`` (it would be upscaled, and a net that sees frames at ``short`` px would learn blur), and, when ``batch``
+    (batch_size_per_gpu) stacks more than one, for a frame of another shape than the first, naming both and ending
+    with ``advice``.
+    """
     first = None
-    for name, shape in shapes:
+    for name, (height, width) in sizes:
+        height, width = frame(height, width) if frame else (height, width)
+        if short and min(height, width) < short:
+            raise FlareSRError(f'downscale_to {short}: {name} gives a {height}x{width} frame, smaller (frames are '
+                               'downscaled, never upscaled); lower downscale_to or leave the photo out')
+        shape = frame_shape(height, width, short) if short else (height, width)
         if first is None:
-            first = name, tuple(shape)
-        elif tuple(shape) != first[1]:
+            first = name, shape
+        elif shape != first[1] and batch > 1:
             raise FlareSRError(
-                f'option batch_size_per_gpu {batch}: {name} gives a {shape[0]}x{shape[1]} sample, {first[0]} a '
+                f'batch_size_per_gpu {batch}: {name} gives a {shape[0]}x{shape[1]} sample, {first[0]} a '
                 f'{first[1][0]}x{first[1][1]} one, and a batch stacks them; {advice}, or batch_size_per_gpu: 1')
+    return None if first is None else first[1]

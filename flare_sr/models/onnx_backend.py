@@ -27,7 +27,7 @@ from flare_sr.utils.tiling import tiled_forward
 
 # CascadeModel's glow stage runs on the whole frame, outside the tile function the file holds
 NO_GLOW = ('network_glow: the glow stage sees the whole frame and is not in the ONNX file (it holds the tile '
-           'function); use --backend pytorch, or cascade.use_glow: false for the tiled networks alone')
+           'function)')
 OPSET = 17  # InstanceNormalization, Resize, Pad and every op our archs use exist unchanged since opset 13
 OPSETS = range(13, 21)  # 13: the ops above; 20: the newest the TorchScript exporter (dynamo=False) writes
 
@@ -80,7 +80,8 @@ def export_onnx(model, out_path, opset=OPSET, probe_size=None, source=None):
     """
     check_opset(opset)
     if 'glow' in getattr(model, 'nets', {}):
-        raise FlareSRError(f'{source}: {NO_GLOW}' if source else NO_GLOW)
+        advice = '; set cascade.use_glow: false to export the tiled networks alone'
+        raise FlareSRError(f'{source}: {NO_GLOW}{advice}' if source else f'{NO_GLOW}{advice}')
     try:
         import onnx
     except ImportError:

@@ -196,7 +196,8 @@ def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_e
     if problems:
         raise FlareSRError(f'{option_file}: ' + '; '.join(problems))
     if opt.get('model_type') == 'CascadeModel' and 'glow' in CascadeModel.enabled_roles(opt):
-        raise FlareSRError(f'{option_file}: {NO_GLOW}')
+        raise FlareSRError(f'{option_file}: {NO_GLOW}; use --backend pytorch, or cascade.use_glow: false for the '
+                           'tiled networks alone')
     tile_opt, flags = _apply_tile_flags(opt, tile, overlap, self_ensemble)
     check_tile(tile_opt, None, option_file, flags)
     gpu = torch.cuda.is_available() and opt.get('num_gpu', 'auto') != 0

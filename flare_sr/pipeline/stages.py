@@ -29,6 +29,7 @@ It ends with a table of each stage's last validation PSNR/SSIM and the raw input
 training time (wall seconds to its own end, also for the glow stage, from its done marker).
 A failed stage is a FlareSRError (rerun the same command to resume).
 """
+import io
 import json
 import os
 import subprocess
@@ -44,7 +45,7 @@ from flare_sr.pipeline.cross_fit import (cross_fit_settings, fold_options, fold_
                                          selection_members, thread_share, write_text)
 from flare_sr.pipeline.stage3_data import ensure_stage3_data, select_pairs
 from flare_sr.utils.atomic import atomic_path
-from flare_sr.utils.options_check import load_option_file
+from flare_sr.utils.options_check import check_options, load_option_file
 from flare_sr.utils.run_folder import archive, check_name, lock_run
 from flare_sr.utils.safe_yaml import plain
 
@@ -245,7 +246,7 @@ def check_stage_files(option_files):
                             f'{label} trains on the flared inputs (swapped with --stage3?)')
         elif key == 'stage3' and not isinstance(opts[key].get('stage3_source'), dict):
             problems.append(f'{where}: stage3_source: missing (stage III trains on stage-I outputs)')
-        elif key == 'glow' and not (isinstance(train, dict) and train.get('downscale_to')):
+        elif key == 'glow' and not (isinstance(train, dict) and train.get('downscale_to') is not None):
             problems.append(f'{where}: datasets.train.downscale_to: missing; the glow stage trains on whole frames, '
                             'downscaled (options/glow.yml: real pairs; options/tiny/glow.yml: synthetic flare)')
     if problems:
@@ -257,6 +258,19 @@ def check_stage_files(option_files):
         raise FlareSRError(f'the {len(stages)} option files need different `name`s (got '
                            f'{", ".join(map(str, names))}): each stage trains in experiments/<name>/')
     return opts
+
+
+def check_late_starters(option_files):
+    """The option checker, as their train.py will run it, on the files whose train.py starts long after the pipeline:
+    stage II's (when stage I ends) and the glow stage's (at once, but beside the others, so its failure is seen
+    only when the stage in turn ends). One FlareSRError naming the flag, before anything trains. Stage I's train.py
+    starts at once; stage III's checkpoints and data are derived later, and it is checked when it starts."""
+    for key in ('stage2', 'glow'):
+        if option_files.get(key):
+            try:
+                check_options(load_option_file(option_files[key]), option_files[key], stream=io.StringIO())
+            except FlareSRError as error:
+                raise FlareSRError(f'--{key} {error}') from None
 
 
 def pipeline_name(option_files, name=None):
@@ -385,6 +399,7 @@ def run_pipeline(option_files, name=None, quiet=False):
     start = time.time()
     name = pipeline_name(option_files, name)
     lock_run(osp.join(ROOT, 'experiments'), name)  # a second pipeline of this name stops here, in one line
+    check_late_starters(option_files)
     pipeline_dir = osp.join(ROOT, 'experiments', name)
     planned, cross_fit = resolve(option_files, pipeline_dir)
     folds = [entry for entry in planned if entry[0].startswith('I.')]

@@ -43,7 +43,6 @@ from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTR
 
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.checkpoint import load_checked_state_dict, named_checkpoints, repeated_checkpoints
-from flare_sr.utils.img_util import short_side_size
 from flare_sr.utils.light_source import LIGHT_SOURCE_METHODS, restore_light_source_tensor
 from flare_sr.utils.optim import OPTIMIZERS, REFUSED_SCHEDULERS, SCHEDULERS
 from flare_sr.utils.safe_yaml import load_yaml, yaml_shown
@@ -784,6 +783,21 @@ class OptionChecker:
                                      'val_* or test_* datasets only')
                 continue
             self._dataset(key_path, dataset_opt)
+        self._validated_frames(datasets)
+
+    def _validated_frames(self, datasets):
+        """A net trained on whole downscaled frames (``downscale_to``) validated at another size: its scores would not
+        be the ones CascadeModel gets, which runs it at the training size (``cascade.glow_size``)."""
+        train = datasets.get('train')
+        short = train.get('downscale_to') if isinstance(train, dict) else None
+        if short is None:
+            return
+        for phase, dataset_opt in datasets.items():
+            if str(phase).split('_')[0] == 'val' and isinstance(dataset_opt, dict) and \
+                    dataset_opt.get('downscale_to') != short:
+                self.warnings.append(f'datasets.{phase}.downscale_to: {dataset_opt.get("downscale_to")!r}, but '
+                                     f'datasets.train.downscale_to is {short!r}: the net is validated on frames of '
+                                     'another size than it trains on and runs at (cascade.glow_size)')
 
     def _dataset(self, key_path, dataset_opt):
         type_name = dataset_opt.get('type')
@@ -1071,19 +1085,23 @@ class OptionChecker:
                 self._glow(opt, cascade, model_cls)
 
     def _training_sample_fits(self, opt, train):
-        """network_g takes the training samples' size (``gt_size``, or the frame ``downscale_to`` makes of
-        ``frame_size``), tried on the meta device: HINet and the U-Net refuse sides that are not multiples of theirs,
-        which would stop the first iteration with a traceback."""
+        """network_g takes the training samples' size (the dataset's ``sample_shape``: ``gt_size``, or the whole
+        frame ``downscale_to`` makes, from the image headers; ``gt_size`` for other datasets), tried on the meta
+        device: HINet and the U-Net refuse sides that are not multiples of theirs, which would stop the first
+        iteration with a traceback."""
         if any(line.startswith(('datasets.train.', 'network_g')) for line in self.problems):
             return
-        frame, short = train.get('frame_size'), train.get('downscale_to')
-        if isinstance(short, int) and frame is not None:
-            sides = [frame] * 2 if isinstance(frame, int) else list(frame)
-            size, key = sorted(short_side_size(sides[0], sides[1], short)), 'downscale_to'
-        elif isinstance(train.get('gt_size'), int) and short is None:
-            size, key = [train['gt_size']] * 2, 'gt_size'
-        else:
+        dataset_cls = DATASET_REGISTRY.get(train['type']) if train.get('type') in DATASET_REGISTRY else None
+        try:
+            if hasattr(dataset_cls, 'sample_shape'):
+                size = dataset_cls.sample_shape(train, 'train')
+            else:
+                size = (train['gt_size'],) * 2 if isinstance(train.get('gt_size'), int) else None
+        except FlareSRError:  # the dataset's check_options said it
             return
+        if size is None:
+            return
+        key = 'downscale_to' if train.get('downscale_to') else 'gt_size'
         try:
             net = self._network(opt, 'network_g')
             with torch.no_grad():

@@ -9,9 +9,11 @@ run's folder from under it. Here:
   ``val.suffix``, the pipeline's ``--name``) is ONE folder name that means the same on Linux, macOS and Windows;
   anything else is refused, never rewritten (a rewritten name would put the run, and a later ``--auto_resume``,
   somewhere the user did not name).
-- ``lock_run``: ``fcntl.flock`` on ``<root>/.locks/<name>.lock``, held until the process ends (the OS releases
+- ``lock_run``: ``fcntl.lockf`` on ``<root>/.locks/<name>.lock``, held until the process ends (the OS releases
   it on SIGKILL too, so kill-and-resume works); a second run of that name stops with one line naming the first
-  run's pid, before it archives or creates anything. POSIX only (no ``fcntl`` on Windows: no lock there).
+  run's pid, before it archives or creates anything. A POSIX record lock belongs to the process, so the DataLoader
+  workers it forks do not hold it (an ``flock`` they inherited outlived a killed run by seconds, and its resume
+  was refused). POSIX only (no ``fcntl`` on Windows: no lock there).
 - ``archive``: ``<path>_archived_<time>`` with ``_2``, ``_3``, ... when that name is taken (BasicSR's one-second
   timestamp made two runs of one second crash with "Directory not empty").
 """
@@ -97,8 +99,8 @@ def lock_run(root, name, command=None):
     except OSError as error:
         raise FlareSRError(f'{path}: cannot create the lock of {folder} ({error.strerror})') from None
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (BlockingIOError, PermissionError):  # EAGAIN or EACCES: another process holds it
         handle.seek(0)
         holder = handle.read().strip() or 'a process that is starting'
         handle.close()

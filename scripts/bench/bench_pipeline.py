@@ -124,24 +124,27 @@ def run_pipeline(workdir, scale, glow, log_dir):
         command += [flag, os.path.join('options', 'tiny', f'{name}.yml')]
     log = os.path.join(log_dir, f'pipeline_{"glow" if glow else "plain"}.txt')
     print(f'training the demo pipeline{" with --glow" if glow else ""} (output in {log}) ...', flush=True)
-    start = time.perf_counter()
-    with open(log, 'w') as handle:
-        code = subprocess.run([sys.executable, *command], cwd=root, stdout=handle, stderr=subprocess.STDOUT).returncode
-    total = time.perf_counter() - start
-    if code:
-        raise FlareSRError(f'train_pipeline.py stopped with exit status {code}; see {log}')
-    pipeline_dir = os.path.join(root, 'experiments', 'bench_pipeline')
-    seconds, scores = {}, {}
-    for marker in sorted(os.listdir(pipeline_dir)):
-        if marker.startswith('stage_') and marker.endswith('.done'):
-            label, record = marker[len('stage_'):-len('.done')], read_marker(os.path.join(pipeline_dir, marker))
-            seconds[label] = record['seconds']
-            experiment = os.path.join(root, 'experiments', record['experiment'])
-            with open(os.path.join(experiment, 'metrics.json'), encoding='utf-8') as handle:
-                validation = list(json.load(handle)['validations'][-1]['datasets'].values())[-1]['mean']
-            scores[label] = (validation['psnr']['output'], validation['ssim']['output'])
-    shutil.rmtree(root)
-    return seconds, scores, total
+    try:
+        start = time.perf_counter()
+        with open(log, 'w') as handle:
+            code = subprocess.run([sys.executable, *command], cwd=root, stdout=handle,
+                                  stderr=subprocess.STDOUT).returncode
+        total = time.perf_counter() - start
+        if code:
+            raise FlareSRError(f'train_pipeline.py stopped with exit status {code}; see {log}')
+        pipeline_dir = os.path.join(root, 'experiments', 'bench_pipeline')
+        seconds, scores = {}, {}
+        for marker in sorted(os.listdir(pipeline_dir)):
+            if marker.startswith('stage_') and marker.endswith('.done'):
+                label, record = marker[len('stage_'):-len('.done')], read_marker(os.path.join(pipeline_dir, marker))
+                seconds[label] = record['seconds']
+                experiment = os.path.join(root, 'experiments', record['experiment'])
+                with open(os.path.join(experiment, 'metrics.json'), encoding='utf-8') as handle:
+                    validation = list(json.load(handle)['validations'][-1]['datasets'].values())[-1]['mean']
+                scores[label] = (validation['psnr']['output'], validation['ssim']['output'])
+        return seconds, scores, total
+    finally:
+        shutil.rmtree(root, ignore_errors=True)  # the temp copy, also after a failure (the log stays)
 
 
 @exit_on_user_error
@@ -150,12 +153,20 @@ def main():
     parser.add_argument('--scale', type=float, default=1.0, help="multiplies every file's total_iter (default 1.0)")
     parser.add_argument('--steps', type=int, default=20, help='steps per round in table 2')
     parser.add_argument('--repeats', type=int, default=3, help='rounds in table 2 (the best one counts)')
-    parser.add_argument('--workdir', default=None, help='where the temp repositories go (default: the system temp)')
+    parser.add_argument('--workdir', default=None, help='an existing folder for the temp repositories (default: the '
+                        'system temp)')
     args = parser.parse_args()
     if not os.path.isfile(os.path.join(ROOT, 'datasets', 'demo', 'test.csv')):
         raise FlareSRError(f'{os.path.join(ROOT, "datasets", "demo")}: no demo dataset; run {DEMO_DATA}')
     if not 0 < args.scale <= 1:
         raise FlareSRError(f'--scale {args.scale}: expected a number in (0, 1]')
+    for flag, value in (('--steps', args.steps), ('--repeats', args.repeats)):
+        if value < 1:
+            raise FlareSRError(f'{flag} {value}: expected 1 or more')
+    if args.workdir is not None:
+        if not os.path.isdir(args.workdir):
+            raise FlareSRError(f'--workdir {args.workdir}: not an existing folder')
+        args.workdir = os.path.abspath(args.workdir)  # each pipeline runs from its own temp copy
     log_dir = tempfile.mkdtemp(prefix='bench_pipeline_logs_', dir=args.workdir)
 
     steps = step_rows((*STAGE_FILES, GLOW_FILE), args.steps, args.repeats)
@@ -169,7 +180,7 @@ def main():
                      *[f'{seconds[label]:.0f}' if label in seconds else '-' for label in labels],
                      f'{total:.0f}', f'{total / plain_total:.2f}', '' if not glow else ('yes' if same else 'NO')])
     title = f'Demo pipeline (options/tiny, --scale {args.scale}), wall seconds; {machine_name()}'
-    print_table(title, ['pipeline', *[f'stage {label}' for label in labels], 'pipeline', 'x stages I-III',
+    print_table(title, ['run', *[f'stage {label}' for label in labels], 'pipeline', 'x stages I-III',
                         'I-III trained the same'], rows,
                 [f'Stage seconds from each done marker (to the stage\'s own end; the fold models I.k side by side). '
                  f'Logs: {log_dir}'])

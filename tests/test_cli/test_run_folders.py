@@ -5,6 +5,7 @@ records and checkpoints; a full disk (or a file-size limit) while saving is one 
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -190,6 +191,36 @@ def _hold_lock(root, name):
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert holder.stdout.readline().strip() == 'locked'
     return holder
+
+
+HOLD_AND_FORK = '''
+import os, sys, time
+from flare_sr.utils.run_folder import lock_run
+lock_run(sys.argv[1], sys.argv[2], command='run A')
+child = os.fork()  # as a DataLoader worker is forked, after the lock
+if child == 0:
+    time.sleep(300)
+    os._exit(0)
+print(child, flush=True)
+time.sleep(300)
+'''
+
+
+def test_a_killed_runs_lock_is_free_at_once_though_its_forked_workers_live_on(tmp_path):
+    """kill -9 of a training leaves its DataLoader workers alive for a few seconds; the lock is the process's, so the
+    resume started at once is not refused."""
+    killed = subprocess.Popen([sys.executable, '-c', HOLD_AND_FORK, str(tmp_path), 'run'], env=subprocess_env(),
+                              text=True, stdout=subprocess.PIPE)
+    worker = int(killed.stdout.readline())
+    try:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        os.kill(worker, 0)  # the worker lives on
+        resumed = _hold_lock(str(tmp_path), 'run')  # asserts it gets the lock
+        resumed.kill()
+        resumed.wait()
+    finally:
+        os.kill(worker, signal.SIGKILL)
 
 
 @pytest.mark.slow

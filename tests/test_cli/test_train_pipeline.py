@@ -1,5 +1,6 @@
 """train_pipeline.py: three real stages on tiny data; an interrupted stage resumes, finished ones are skipped.
 The keys the pipeline derives may be left out (or are overridden with a warning); the former flags still work."""
+import copy
 import glob
 import json
 import os
@@ -175,7 +176,7 @@ def test_a_failing_glow_stage_stops_the_pipeline_before_the_next_stage_not_after
     files, names = _options(tmp_path, tag)
     glow_file, glow_name = _glow_options(tmp_path, tag)
     glow = yaml.safe_load(open(glow_file))
-    del glow['network_g']  # passes the pipeline's own check; train.py refuses it in one line
+    glow['train']['optim_g']['lr'] = 1e30  # passes every check; the loss is no longer finite once it trains
     open(glow_file, 'w').write(yaml.safe_dump(glow))
     command = [sys.executable, 'flare_sr/train_pipeline.py', *files, '--glow', glow_file, '--name', tag]
     try:
@@ -184,7 +185,7 @@ def test_a_failing_glow_stage_stops_the_pipeline_before_the_next_stage_not_after
         assert f'stage III (HINet, {names[2]}): training' not in run.stdout
         assert run.stderr.strip().splitlines()[-1].startswith(f'error: stage G ({glow_name}) stopped with exit status')
         console = open(os.path.join(repo_root, 'experiments', tag, 'stage_G_console.txt')).read()
-        assert 'network_g: missing' in console
+        assert 'non-finite' in console or 'nonfinite' in console, console[-2000:]
     finally:
         _remove_runs(repo_root, [*names, glow_name, tag])
 
@@ -203,6 +204,28 @@ def test_a_glow_file_that_does_not_train_whole_frames_is_one_line(tmp_path, caps
     code, lines = _pipeline_in_process(capsys, [*files, '--glow', glow_file])
     assert code == 2 and lines[0].startswith('error: the 4 option files need different `name`s')
     for name in names + [f'pipeline_{names[2]}']:
+        assert not os.path.exists(os.path.join(REPO, 'experiments', name))
+
+
+def test_a_glow_file_its_train_py_would_refuse_is_one_line_before_anything_trains(tmp_path, capsys):
+    """The glow stage trains beside the others, so a file its train.py refuses (a missing folder, a bad
+    downscale_to, photos a batch cannot stack) is said by the pipeline first, not when stage I has ended."""
+    tag = unique_name('glowcheck')
+    files, names = _options(tmp_path, tag)
+    glow_file, glow_name = _glow_options(tmp_path, tag)
+    glow = yaml.safe_load(open(glow_file))
+    for change, line in (
+            (dict(downscale_to=0), 'datasets.train.downscale_to: expected a positive integer (or ~: off), got 0'),
+            (dict(dataroot_gt=str(tmp_path / 'nowhere')), f'datasets.train.dataroot_gt: {tmp_path / "nowhere"} does '
+                                                          'not exist'),
+            (dict(downscale_to=60), "datasets.train.downscale_to 60: "),  # larger than the 48x64 photos
+    ):
+        broken = copy.deepcopy(glow)
+        broken['datasets']['train'].update(change)
+        open(glow_file, 'w').write(yaml.safe_dump(broken))
+        code, lines = _pipeline_in_process(capsys, [*files, '--glow', glow_file])
+        assert code == 2 and len(lines) == 1 and lines[0].startswith(f'error: --glow {glow_file}: {line}'), lines
+    for name in [*names, glow_name, f'pipeline_{names[2]}']:
         assert not os.path.exists(os.path.join(REPO, 'experiments', name))
 
 

@@ -37,14 +37,16 @@ def tiny_layers(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('train_set', ['pairs', 'layers', 'synthetic'])
+@pytest.mark.parametrize('train_set', ['pairs', 'layers', 'synthetic', 'pairs with a worker'])
 def test_sigkill_then_auto_resume_equals_uninterrupted_run(tmp_path, tiny_data, tiny_layers, experiment, train_set):
     """Pix2Pix with dropout, BatchNorm, random crops/flips/rotations and two optimizers (AdamW as HINet and
     NAFNet write it, and Adam) under TrueCosineAnnealingLR: every source of randomness and state must
     survive. 7 images, batch 2: epochs of 3 iterations and checkpoints every 5 (at 5 and 10, both inside
     an epoch), so the run resumes mid-epoch and must skip exactly the samples already trained on. With
     ``layers`` the 7 images are backgrounds of Flare7kpp_Pair_Loader, with ``synthetic`` the clean images of
-    SyntheticFlareDataset: each sample a fresh composite, which the resumed run must redraw bit for bit."""
+    SyntheticFlareDataset: each sample a fresh composite, which the resumed run must redraw bit for bit. With a
+    DataLoader worker, BasicSR's prefetcher starts an iterator before the loop sets the resumed epoch, and the
+    worker draws from it at once: the skip must still apply to the epoch trained on."""
     total, every, lr, eta_min = 14, 5, 2e-3, 1e-4
     names = {'whole': experiment('test_kill_whole'), 'killed': experiment('test_kill_killed')}
     paths = {}
@@ -56,6 +58,8 @@ def test_sigkill_then_auto_resume_equals_uninterrupted_run(tmp_path, tiny_data, 
         elif train_set == 'synthetic':
             opt['datasets']['train'].update(type='SyntheticFlareDataset', seed=5, flare={'frame_scale': 2.0})
             del opt['datasets']['train']['dataroot_lq']
+        elif train_set == 'pairs with a worker':
+            opt['datasets']['train']['num_worker_per_gpu'] = 1
         opt['train']['optim_g'] = {'type': 'AdamW', 'lr': lr, 'betas': [0.9, 0.9], 'weight_decay': 0.01}
         opt['logger']['save_checkpoint_freq'] = every
         opt['val']['val_freq'] = 5  # validation between checkpoints must not shift any RNG

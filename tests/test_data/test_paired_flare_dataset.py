@@ -1,4 +1,6 @@
 """PairedFlareDataset on real files: pairing, aligned crops, deterministic keys, selections, bad inputs."""
+import copy
+import io
 import os
 import pickle
 
@@ -10,12 +12,15 @@ import torch
 from basicsr.data import build_dataset
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs
 
+from flare_sr.data.lmdb_pack import pack_lmdb
 from flare_sr.data.meta_csv import make_split, write_split_csv
 from flare_sr.data.paired_flare_dataset import PairedFlareDataset
 from flare_sr.data.pairing import pair_paths
 from flare_sr.data.sampling import ResumableSampler, SampleKey, item_index
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import write_image
+from flare_sr.utils.options_check import check_options
+from tests.helpers import hinet_options
 
 
 def make_pairs(root, sizes, name='train'):
@@ -96,8 +101,12 @@ def test_sample_keys_are_explicit_values_and_plain_indices_still_work(tmp_path):
     epoch = list(sampler)
     assert all(isinstance(k, SampleKey) for k in epoch) and len(epoch) == 6
     assert sorted(k.index for k in epoch) == [0, 0, 1, 1, 2, 2] and sorted(k.draw for k in epoch) == list(range(12, 18))
-    sampler.skip_next(4)
-    assert list(sampler) == epoch[4:] and list(sampler) == epoch  # the skip applies once
+    sampler.skip_next(4, epoch=1)
+    assert list(sampler) == epoch[4:] and list(sampler) == epoch[4:]  # every iterator of epoch 1 (workers prefetch)
+    sampler.set_epoch(2)
+    assert len(list(sampler)) == 6  # and no other epoch
+    sampler = ResumableSampler(ds, num_replicas=1, rank=0, ratio=2)
+    sampler.set_epoch(1)
     loader = torch.utils.data.DataLoader(ds, batch_size=3, sampler=sampler, num_workers=1)
     batch = next(iter(loader))
     assert batch['gt'].shape == (3, 3, 32, 32)
@@ -205,7 +214,7 @@ def test_downscale_to_gives_whole_pairs_area_downscaled_and_turned_to_landscape(
         for index, (height, width) in enumerate([(60, 80), (80, 60)]):
             gt = np.roll(photo, 17 * index, axis=1)[:height, :width]
             expected = [_area(image, (16, 12) if height < width else (12, 16)) for image in (255 - gt, gt)]
-            if height > width:
+            if height > width and phase == 'train':  # turned to landscape for a batch; validation keeps portrait
                 expected = [image.transpose(1, 0, 2) for image in expected]
             if phase == 'val':
                 sample = ds[index]
@@ -279,3 +288,62 @@ def test_bad_downscale_to_of_pairs_is_one_line(tmp_path, extra, line):
     assert str(error.value) == f'option {line}'
     whole = dict(opt, downscale_to=24.0, gt_size=None)
     assert PairedFlareDataset.check_options(whole, 'datasets.train') == [] and type(whole['downscale_to']) is int
+
+
+def test_a_frame_smaller_than_downscale_to_is_said_first_from_its_header(tmp_path):
+    lq_dir, gt_dir = make_pairs(tmp_path, [(60, 80), (30, 40), (60, 60)])
+    for phase, batch in (('train', 3), ('train', 1), ('val', 1)):  # before the batch's shapes, in every phase
+        with pytest.raises(FlareSRError) as error:
+            dataset(lq_dir, gt_dir, phase=phase, gt_size=None, downscale_to=36, batch_size_per_gpu=batch)
+        assert str(error.value) == (f'option downscale_to 36: {lq_dir / "train_input_10001.png"} gives a 30x40 frame, '
+                                    'smaller (frames are downscaled, never upscaled); lower downscale_to or leave the '
+                                    'photo out')
+
+
+def test_downscale_to_on_an_lmdb_of_patches_is_refused(tmp_path):
+    lq_dir, gt_dir = make_pairs(tmp_path, [(64, 64), (64, 64)])
+    pack_lmdb(pair_paths(str(lq_dir), str(gt_dir), '{}'), tmp_path / 'patches', 32, 32, progress=False)
+    lq_root = str(tmp_path / 'patches' / 'lq.lmdb')
+    with pytest.raises(FlareSRError, match=rf'^option downscale_to 16: {lq_root} holds patches \(train_10000_s0000_0000'
+                                           r'\), not whole frames; read the image folders \(io_backend: disk\)$'):
+        dataset(lq_root, str(tmp_path / 'patches' / 'gt.lmdb'), io_backend={'type': 'lmdb'}, gt_size=None,
+                downscale_to=16)
+
+
+def test_the_option_checker_reads_the_headers_of_whole_frame_pairs(tmp_path):
+    """The checker tries network_g on the frame the pairs give (HINet depth 4: 16-px grid), says frames that are too
+    small in one line, and warns of a validation set at another size than training."""
+    lq_dir, gt_dir = make_pairs(tmp_path, [(96, 128), (96, 128)])
+    opt = hinet_options({'train': (str(lq_dir), str(gt_dir)), 'val': (str(lq_dir), str(gt_dir))}, 'never_trained',
+                        total_iter=1)
+    opt['network_g'].update(wf=4, depth=4)
+    opt['datasets']['train'].pop('gt_size')
+    stream = io.StringIO()
+    for short, line in ((50, 'datasets.train.downscale_to: training samples of 50x67 do not fit network_g (HINet('
+                             'depth=4) needs H and W divisible by 8, got 50x67'),
+                        (100, f'datasets.train.downscale_to 100: {lq_dir / "train_input_10000.png"} gives a 96x128 '
+                              'frame, smaller'),
+                        (48, None)):
+        checked = copy.deepcopy(opt)
+        checked['datasets']['train']['downscale_to'] = short
+        if line is None:
+            check_options(checked, 'glow.yml', stream=stream)
+            continue
+        with pytest.raises(FlareSRError) as error:
+            check_options(checked, 'glow.yml', stream=io.StringIO())
+        assert str(error.value).startswith(f'glow.yml: {line}'), error.value
+    assert 'warning: glow.yml: datasets.val.downscale_to: None, but datasets.train.downscale_to is 48: the net is ' \
+           'validated on frames of another size' in stream.getvalue()
+
+
+def test_a_selection_without_labels_is_one_line_not_every_image(tmp_path):
+    lq_dir, gt_dir = make_pairs(tmp_path, [(20, 30), (20, 30)], name='test')
+    (tmp_path / 'list.txt').write_text('test_label_10000.png\n')
+    with pytest.raises(FlareSRError, match=r'^meta_info_file selects pairs, but dataroot_gt is not set; set it, or '
+                                           r'remove meta_info_file to read every image of dataroot_lq$'):
+        dataset(lq_dir, None, phase='test', meta_info_file=str(tmp_path / 'list.txt'))
+    opt = dict(name='t', type='PairedFlareDataset', dataroot_lq=str(lq_dir), io_backend={'type': 'disk'},
+               meta_info_file=str(tmp_path / 'list.txt'))
+    assert PairedFlareDataset.check_options(opt, 'datasets.test_1') == [
+        'datasets.test_1.meta_info_file: selects pairs, but dataroot_gt is not set; set it, or remove meta_info_file '
+        'to read every image of dataroot_lq']

@@ -224,20 +224,19 @@ def test_bad_frame_size_stops_train_py_with_one_line(synthetic_option, tmp_path)
 
 def test_downscale_to_is_the_flare_of_the_whole_frame_area_downscaled(clean_dir, tmp_path):
     """Validation samples with ``downscale_to`` are the full-resolution synthesis of (seed, image), area-downscaled
-    (cv2.INTER_AREA) to the short side asked; a portrait photo comes out turned to landscape."""
+    (cv2.INTER_AREA) to the short side asked; a portrait photo stays portrait (only training turns it, for a batch),
+    so saved outputs keep the photo's orientation."""
     landscape = read_image(str(clean_dir / PHOTOS[0]))
     write_image(tmp_path / 'portrait.png', np.ascontiguousarray(landscape.transpose(1, 0, 2)))
-    for root, turned in ((clean_dir, False), (tmp_path, True)):
+    for root, portrait in ((clean_dir, False), (tmp_path, True)):
         dataset = make_dataset(root, phase='val', gt_size=None, downscale_to=15)
         for index, path in enumerate(dataset.paths):
             clean = to_float32(read_image_native(path))
             flared, info = synthesize_flare(clean, np.random.default_rng([3, index]), FlareConfig())
-            expected = [cv2.resize(image, (15, 20) if turned else (20, 15), interpolation=cv2.INTER_AREA)
+            expected = [cv2.resize(image, (15, 20) if portrait else (20, 15), interpolation=cv2.INTER_AREA)
                         for image in (flared, info['label'])]
-            if turned:
-                expected = [image.transpose(1, 0, 2) for image in expected]
             sample = dataset[index]
-            assert sample['lq'].shape == sample['gt'].shape == (3, 15, 20)
+            assert sample['lq'].shape == sample['gt'].shape == ((3, 20, 15) if portrait else (3, 15, 20))
             assert torch.allclose(sample['lq'], img2tensor(expected[0]), atol=1e-6)
             assert torch.allclose(sample['gt'], img2tensor(expected[1]), atol=1e-6)
             assert (sample['lq'] - sample['gt']).abs().mean() > 0.005  # the flare survives the downscale
@@ -354,3 +353,27 @@ def test_a_whole_float_downscale_to_or_pool_size_is_the_integer(synthetic_option
     opt['datasets']['train'].update(frame_size=[48, 64], downscale_to=12.0, pool_size=4.0)
     check_options(opt, 'x.yml', stream=io.StringIO())
     assert opt['datasets']['train']['downscale_to'] == 12 and type(opt['datasets']['train']['downscale_to']) is int
+
+
+def test_a_photo_smaller_than_downscale_to_is_one_line_when_the_dataset_is_built(mixed_dir):
+    """Without a pool, with a batch of 1, and in validation too: from the headers, not when the photo is drawn."""
+    for phase, extra in (('train', dict(batch_size_per_gpu=1)), ('train', dict(pool_size=3)), ('val', dict())):
+        with pytest.raises(FlareSRError) as error:
+            make_dataset(mixed_dir, phase=phase, gt_size=None, downscale_to=61, **extra)
+        assert str(error.value) == (f'option downscale_to 61: {mixed_dir / sorted(PHOTOS)[0]} gives a 60x80 frame, '
+                                    'smaller (frames are downscaled, never upscaled); lower downscale_to or leave the '
+                                    'photo out')
+
+
+def test_an_unreadable_photo_among_whole_frames_is_named_once(synthetic_option, tmp_path):
+    folder = write_clean_photos(tmp_path / 'clean', PHOTOS[:2], size=(48, 64))
+    (folder / 'notes.png').write_bytes(b'not a picture')
+    opt = copy.deepcopy(synthetic_option)
+    train = opt['datasets']['train']
+    del train['gt_size']
+    train.update(dataroot_gt=str(folder), downscale_to=12)
+    with pytest.raises(FlareSRError) as error:
+        check_options(opt, 'x.yml', stream=io.StringIO())
+    assert str(error.value).startswith(f'x.yml: datasets.train: {folder / "notes.png"}: not a readable image')
+    with pytest.raises(FlareSRError, match=rf'^{folder / "notes.png"}: not a readable image'):
+        build_dataset({**train, 'phase': 'train'})
