@@ -263,14 +263,17 @@ def check_stage_files(option_files):
 def check_late_starters(option_files):
     """The option checker, as their train.py will run it, on the files whose train.py starts long after the pipeline:
     stage II's (when stage I ends) and the glow stage's (at once, but beside the others, so its failure is seen
-    only when the stage in turn ends). One FlareSRError naming the flag, before anything trains. Stage I's train.py
-    starts at once; stage III's checkpoints and data are derived later, and it is checked when it starts."""
+    only when the stage in turn ends). One FlareSRError naming each flag at fault, before anything trains. Stage I's
+    train.py starts at once; stage III's checkpoints and data are derived later, and it is checked when it starts."""
+    problems = []
     for key in ('stage2', 'glow'):
         if option_files.get(key):
             try:
                 check_options(load_option_file(option_files[key]), option_files[key], stream=io.StringIO())
             except FlareSRError as error:
-                raise FlareSRError(f'--{key} {error}') from None
+                problems.append(f'--{key} {error}')
+    if problems:  # both files at once: a relative path that is wrong in one is often wrong in the other
+        raise FlareSRError('; '.join(problems))
 
 
 def pipeline_name(option_files, name=None):

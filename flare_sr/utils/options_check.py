@@ -1101,15 +1101,20 @@ class OptionChecker:
             return
         if size is None:
             return
-        key = 'downscale_to' if train.get('downscale_to') else 'gt_size'
         try:
             net = self._network(opt, 'network_g')
             with torch.no_grad():
                 net(torch.empty(1, 3, *size, device='meta'))
         except ValueError as error:  # the arch's own size check
             reason = (str(error).strip().splitlines() or [''])[0]
-            self.problems.append(f'datasets.train.{key}: training samples of {size[0]}x{size[1]} do not fit '
-                                 f'network_g ({reason})')
+            if train.get('downscale_to') or train.get('gt_size'):
+                key = 'downscale_to' if train.get('downscale_to') else 'gt_size'
+                self.problems.append(f'datasets.train.{key}: training samples of {size[0]}x{size[1]} do not fit '
+                                     f'network_g ({reason})')
+            else:  # whole images: the size is the photos'
+                self.problems.append(f'datasets.train: whole training samples of {size[0]}x{size[1]} (the images\' '
+                                     f'size, without gt_size) do not fit network_g ({reason}); set gt_size to crop '
+                                     'them')
         except Exception:  # noqa: BLE001  (a net the meta device cannot run, or a bad network option: said elsewhere)
             return
 

@@ -86,6 +86,8 @@ def lock_run(root, name, command=None):
 
     A run that holds it already (this process) is fine. Another live process holding it is one FlareSRError naming
     ``<root>/<name>`` and that process (pid, host, start, command line), written into the file by its holder.
+    A POSIX record lock is dropped when its process closes any handle of the file, so nothing else in the process may
+    open the lock file (``_held`` keeps the one handle; a second ``lock_run`` of the path returns at once).
     """
     if fcntl is None:
         return

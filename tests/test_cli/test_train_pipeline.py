@@ -225,6 +225,13 @@ def test_a_glow_file_its_train_py_would_refuse_is_one_line_before_anything_train
         open(glow_file, 'w').write(yaml.safe_dump(broken))
         code, lines = _pipeline_in_process(capsys, [*files, '--glow', glow_file])
         assert code == 2 and len(lines) == 1 and lines[0].startswith(f'error: --glow {glow_file}: {line}'), lines
+    stage2 = files[files.index('--stage2') + 1]  # both files at once, stage II's first
+    broken = yaml.safe_load(open(stage2))
+    broken['datasets']['train']['dataroot_lq'] = str(tmp_path / 'nowhere')
+    open(stage2, 'w').write(yaml.safe_dump(broken))
+    code, lines = _pipeline_in_process(capsys, [*files, '--glow', glow_file])
+    assert code == 2 and len(lines) == 1 and lines[0].startswith(f'error: --stage2 {stage2}: datasets.train.'), lines
+    assert f'; --glow {glow_file}: datasets.train.downscale_to 60: ' in lines[0]
     for name in [*names, glow_name, f'pipeline_{names[2]}']:
         assert not os.path.exists(os.path.join(REPO, 'experiments', name))
 

@@ -347,3 +347,17 @@ def test_a_selection_without_labels_is_one_line_not_every_image(tmp_path):
     assert PairedFlareDataset.check_options(opt, 'datasets.test_1') == [
         'datasets.test_1.meta_info_file: selects pairs, but dataroot_gt is not set; set it, or remove meta_info_file '
         'to read every image of dataroot_lq']
+
+
+def test_whole_training_pairs_the_net_cannot_take_are_said_as_the_images_size(tmp_path):
+    lq_dir, gt_dir = make_pairs(tmp_path, [(52, 68), (52, 68)])
+    opt = hinet_options({'train': (str(lq_dir), str(gt_dir)), 'val': (str(lq_dir), str(gt_dir))}, 'never_trained',
+                        total_iter=1)
+    opt['network_g'].update(wf=4, depth=4)
+    opt['datasets']['train'].pop('gt_size')
+    with pytest.raises(FlareSRError) as error:
+        check_options(opt, 'whole.yml', stream=io.StringIO())
+    assert str(error.value).startswith(
+        "whole.yml: datasets.train: whole training samples of 52x68 (the images' size, without gt_size) do not fit "
+        'network_g (HINet(depth=4) needs H and W divisible by 8')
+    assert str(error.value).endswith('; set gt_size to crop them')
