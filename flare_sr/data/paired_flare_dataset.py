@@ -46,10 +46,11 @@ from flare_sr.data.meta_csv import read_split_csv, resolve_pairs, select_rows
 from flare_sr.data.pairing import pair_names, pair_paths
 from flare_sr.data.sampling import item_index, sample_rng
 from flare_sr.data.transforms import augment, img2tensor, paired_random_crop
-from flare_sr.data.whole_frames import (dataset_phase, downscale_frames, downscale_problems, positive_whole,
-                                        sample_problem, store_whole, whole_sample_shape)
+from flare_sr.data.whole_frames import (dataset_phase, downscale_frames, downscale_problems, sample_problem,
+                                        store_whole, whole_sample_shape)
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import list_images, peek_size, read_image_native, to_float32
+from flare_sr.utils.yaml_numbers import positive_whole
 
 
 def _disk_items(opt, quiet):

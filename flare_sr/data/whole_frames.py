@@ -12,20 +12,13 @@ import cv2
 
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import short_side_size
+from flare_sr.utils.yaml_numbers import positive_whole
 
 
 def dataset_phase(key_path):
     """BasicSR's phase of the dataset at ``key_path`` (``datasets.train`` -> train, ``datasets.val_2`` -> val): its
     key up to the first ``_``, as BasicSR reads it."""
     return key_path.split('.')[-1].split('_')[0]
-
-
-def positive_whole(value):
-    """``value`` as an int where it is a positive whole number (48, or 48.0 as the option checker takes counts), else
-    None."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def store_whole(opt, keys):

@@ -47,7 +47,7 @@ from flare_sr.utils.light_source import LIGHT_SOURCE_METHODS, restore_light_sour
 from flare_sr.utils.optim import OPTIMIZERS, REFUSED_SCHEDULERS, SCHEDULERS
 from flare_sr.utils.safe_yaml import load_yaml, yaml_shown
 from flare_sr.utils.tiling import TILE_MINIMUMS, TILE_OPTIONS, tile_problems
-from flare_sr.utils.yaml_numbers import text_number_hint
+from flare_sr.utils.yaml_numbers import positive_whole, text_number_hint
 
 NUMBER, INT, BOOL, STR, DICT, LIST = 'a number', 'an integer', 'true or false', 'a string', 'a mapping', 'a list'
 NULL = None
@@ -273,14 +273,14 @@ def _glow_size_from(stage, path, cascade):
     file trains no whole-frame net and none is given, or when the two differ."""
     train = ((stage.get('datasets') or {}).get('train') or {}) if isinstance(stage.get('datasets'), dict) else {}
     trained = train.get('downscale_to') if isinstance(train, dict) else None
-    trained = int(trained) if _is_whole_float(trained) else trained  # 48.0 trains as 48
     given = cascade.get('glow_size')
     if trained is None:
         return [] if given else [f'cascade.glow_opt: {path} trains on no whole downscaled frames '
                                  '(datasets.train.downscale_to is not set); set cascade.glow_size']
-    if not isinstance(trained, int) or isinstance(trained, bool) or trained < 1:
+    if positive_whole(trained) is None:
         return [f'cascade.glow_opt: {path}: datasets.train.downscale_to: expected a positive integer, got '
                 f'{trained!r}']
+    trained = positive_whole(trained)  # 48.0 trains as 48
     if given is not None and (not isinstance(given, int) or isinstance(given, bool)):
         return []  # another type: the schema's line names it
     if given is not None and given != trained:
