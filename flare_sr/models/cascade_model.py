@@ -23,7 +23,7 @@ Options:
                                         FILE's network_g and its datasets.train.downscale_to as glow_size
     cascade.glow_size                  short side in px of the frame the glow net sees (default: glow_opt's
                                         downscale_to; required without it)
-    cascade.glow_floor                 glow under this fraction of full scale is left in (default 0.10)
+    cascade.glow_floor                 glow under this fraction of full scale is left in (default 0.06)
     cascade.glow_self_ensemble         the glow net's output is the mean over the 8 flips and rotations (default
                                         true: a false glow changes with the flip, a real one does not)
     cascade.glow_ensemble / use_glow   as main_ensemble / use_main, for network_glow
@@ -93,7 +93,7 @@ class CascadeModel(TiledValidationMixin, BaseModel):
     OPTIONAL_ROLES = ('glow',)  # run only where network_<role> or cascade.<role>_opt is given
     CASCADE_OPTIONS = {'use_main': True, 'use_post': True, 'use_glow': True,  # ``cascade:`` keys, defaults
                        'main_ensemble': [], 'glow_ensemble': [],
-                       'glow_size': None, 'glow_floor': 0.10, 'glow_self_ensemble': True}
+                       'glow_size': None, 'glow_floor': 0.06, 'glow_self_ensemble': True}
     tiled_networks = ('network_main', 'network_post')  # the tile grid follows their size_multiple
     networks = tiled_networks + ('network_glow',)  # the network_* it builds (the option checker warns about others)
     tested_networks = networks  # test-only: the checkpoints the option checker loads before the run

@@ -194,7 +194,7 @@ def test_a_glow_net_trained_on_pooled_frames_runs_beside_the_cascade_in_test_py(
         test['val'].update(metrics=dict(psnr=dict(type='calculate_psnr', crop_border=0, test_y_channel=False)))
         run = run_train(write_options(tmp_path / 'test.yml', test), tmp_path, script=TEST_SCRIPT)
         assert run.returncode == 0, run.stderr[-3000:]
-        assert 'beside them the glow net on the frame at 12 px (floor 0.1, self-ensemble)' in run.stdout + run.stderr
+        assert 'beside them the glow net on the frame at 12 px (floor 0.06, self-ensemble)' in run.stdout + run.stderr
         assert read_metrics(os.path.join(results, 'metrics.json'))['datasets']['set']['images'] == 1
         shutil.rmtree(results)
         test['cascade'] = {}
