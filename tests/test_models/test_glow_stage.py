@@ -245,7 +245,7 @@ def test_the_full_size_glow_recipe_trains_on_real_pairs_and_runs_beside_the_casc
         test['val'].update(metrics=dict(psnr=dict(type='calculate_psnr', crop_border=0, test_y_channel=False)))
         run = run_train(write_options(tmp_path / 'test.yml', test), tmp_path, script=TEST_SCRIPT)
         assert run.returncode == 0, run.stderr[-3000:]
-        assert 'beside them the glow net on the frame at 48 px (floor 0.1, self-ensemble)' in run.stdout + run.stderr
+        assert 'beside them the glow net on the frame at 48 px (floor 0.06, self-ensemble)' in run.stdout + run.stderr
         assert read_metrics(os.path.join(results, 'metrics.json'))['datasets']['set']['images'] == 4
     finally:
         for folder in (os.path.join(REPO, 'experiments', name), results, os.path.join(REPO, 'tb_logger', name)):
