@@ -533,7 +533,7 @@ class OptionChecker:
                 if built is not None and key not in built:
                     self.warnings.append(f'{key}: {model_cls.__name__} builds no such network (it builds '
                                          f'{" and ".join(built)}); ignored')
-        if built is not None and 'network_g' in built:
+        if built is not None and ('network_g' in built or hasattr(model_cls, 'enabled_roles')):
             self._required_networks(opt, model_cls, built)
         self._buildable_networks(opt, built)
         self._datasets(opt.get('datasets'))
@@ -577,13 +577,23 @@ class OptionChecker:
 
     def _required_networks(self, opt, model_cls, built):
         """The networks the model builds are there (BasicSR would raise KeyError after creating the folders);
-        a test without ``path.pretrain_network_<x>`` would score random weights."""
-        needed = built if self.is_train else getattr(model_cls, 'tiled_networks', ('network_g',))
+        a test without ``path.pretrain_network_<x>`` would score random weights. A model with ``enabled_roles``
+        (CascadeModel) needs the networks its switches run, those from ``cascade.<role>_opt`` files included."""
+        if self.is_train:
+            needed = built
+        elif hasattr(model_cls, 'enabled_roles'):
+            if not isinstance(opt.get('cascade') or {}, dict):
+                return  # the schema reports the section
+            needed = [f'network_{role}' for role in model_cls.enabled_roles(opt)]
+        else:
+            needed = getattr(model_cls, 'tiled_networks', ('network_g',))
         for key in needed:
             if not isinstance(opt.get(key), dict):
                 typo = difflib.get_close_matches(key, [str(k) for k in opt if k not in built], n=1, cutoff=0.8)
                 hint = f' (is {typo[0]} meant to be {key}?)' if typo else ''
-                self.problems.append(f'{key}: missing ({model_cls.__name__} builds it){hint}')
+                source = f": give {key}, or cascade.{key[len('network_'):]}_opt: its option file" if hasattr(
+                    model_cls, 'enabled_roles') else ''
+                self.problems.append(f'{key}: missing ({model_cls.__name__} builds it{source}){hint}')
             elif not self.is_train and not (opt.get('path') or {}).get(f'pretrain_network_{key[len("network_"):]}'):
                 self.warnings.append(f'path.pretrain_network_{key[len("network_"):]}: not set, so {key} is tested '
                                      'with random weights')
@@ -905,7 +915,7 @@ class OptionChecker:
         """Numbers BasicSR takes unchecked whose wrong value trains silently wrong."""
         def number(key):
             value = train.get(key)
-            return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+            return value if _matches(value, NUMBER) else None
 
         total, decay, clip = number('total_iter'), number('ema_decay'), number('grad_clip')
         if total is not None and total < 1:  # BasicSR would save the untrained net as the result
@@ -990,7 +1000,7 @@ class OptionChecker:
             value = values.get(key)
             if value is None:
                 self.problems.append(f'{section}.{key}: missing (every how many iterations)')
-            elif isinstance(value, (int, float)) and not isinstance(value, bool) and value < 1:
+            elif _matches(value, NUMBER) and value < 1:
                 self.problems.append(f'{section}.{key}: {value}; expected a number of iterations, at least 1')
         logger = opt.get('logger') if isinstance(opt.get('logger'), dict) else {}
         wandb = logger.get('wandb') if isinstance(logger.get('wandb'), dict) else {}
@@ -1040,10 +1050,10 @@ class OptionChecker:
             self.problems.append(f'val.save_flare: {model_cls.__name__} predicts no flare layer (DeflareModel does); '
                                  'remove it')
         floor = val.get('flare_floor')
-        if isinstance(floor, (int, float)) and not isinstance(floor, bool) and not 0 <= floor < 1:
+        if _matches(floor, NUMBER) and not 0 <= floor < 1:
             self.problems.append(f'val.flare_floor: {floor!r}, but it is a fraction of full scale in [0, 1) '
                                  '(2 levels of 255: 0.0078; 0: off)')
-        elif isinstance(floor, (int, float)) and not isinstance(floor, bool) and floor > FLARE_FLOOR_WARN:
+        elif _matches(floor, NUMBER) and floor > FLARE_FLOOR_WARN:
             self.warnings.append(f'val.flare_floor: {floor} undoes every change under {floor:.0%} of full scale: the '
                                  'output is nearly the input (it is a fraction of full scale; 2 levels of 255: 0.0078)')
         if floor and model_cls is not None and not hasattr(model_cls, 'darken_only'):
@@ -1124,11 +1134,13 @@ class OptionChecker:
         if isinstance(size, int) and not isinstance(size, bool) and size < 1:
             self.problems.append(f'cascade.glow_size: {size!r}, but it is the short side in px of the frame the glow '
                                  'net sees (48 for the demo)')
-        if isinstance(floor, (int, float)) and not isinstance(floor, bool) and not 0 <= floor < 1:
+        if _matches(floor, NUMBER) and not 0 <= floor < 1:
             self.problems.append(f'cascade.glow_floor: {floor!r}, but it is a fraction of full scale in [0, 1)')
-        if 'network_glow' not in opt and ((opt.get('path') or {}).get('pretrain_network_glow') or size is not None):
-            self.warnings.append('path.pretrain_network_glow / cascade.glow_size: there is no network_glow (nor '
-                                 'cascade.glow_opt), so the glow stage does not run and they are ignored')
+        ignored = [f'path.{key}' for key in ('pretrain_network_glow',) if (opt.get('path') or {}).get(key)] + [
+            f'cascade.{key}' for key in ('glow_size', 'glow_floor', 'glow_self_ensemble') if key in cascade]
+        if 'network_glow' not in opt and ignored:
+            self.warnings.append(f'{" / ".join(ignored)}: there is no network_glow (nor cascade.glow_opt), so the glow '
+                                 f'stage does not run and {"they are" if len(ignored) > 1 else "it is"} ignored')
 
     def _tile(self, tile, opt, model_cls):
         """Tile values that cannot run: each out of its range, or a size and overlap the networks' grid does not allow,
@@ -1170,6 +1182,13 @@ class OptionChecker:
             schema = {key: LIGHT_SOURCE_METHODS if key == 'method' else _type_of_default(parameter.default)
                       for key, parameter in known.items()}
             self._keys('val.restore_light_source', restore, schema, strict=True)
+            threshold, scale = restore.get('threshold'), restore.get('scale')
+            if _matches(threshold, NUMBER) and not 0 < threshold < 1:  # pixels above it are lights: 1 finds none, 0 all
+                self.problems.append(f'val.restore_light_source.threshold: {threshold!r}, but it is a luminance in '
+                                     '(0, 1) above which the input counts as a light (default 0.97)')
+            if _matches(scale, NUMBER) and not scale > 0:
+                self.problems.append(f'val.restore_light_source.scale: {scale!r}, but it is how far each light is '
+                                     'grown, in its diameters, and must be > 0 (default 1.5)')
 
 
 def _schema(defaults):

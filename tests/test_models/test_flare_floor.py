@@ -69,3 +69,23 @@ def test_a_floor_of_most_of_full_scale_is_warned_and_one_in_the_wrong_section_na
     wrong = dict(opt, datasets={}, val={}, cascade=dict(flare_floor=0.0078))
     assert OptionChecker(is_train=False).check(wrong) == ['cascade.flare_floor: unknown key (it belongs in '
                                                           'val.flare_floor)']
+
+
+@pytest.mark.parametrize('restore, line', [
+    (dict(threshold=1.5), 'val.restore_light_source.threshold: 1.5, but it is a luminance in (0, 1) above which the '
+                          'input counts as a light (default 0.97)'),
+    (dict(threshold=-0.5), 'val.restore_light_source.threshold: -0.5, but it is a luminance in (0, 1) above which '
+                           'the input counts as a light (default 0.97)'),
+    (dict(threshold=0.5, scale=-3), 'val.restore_light_source.scale: -3, but it is how far each light is grown, in '
+                                    'its diameters, and must be > 0 (default 1.5)'),
+    (dict(scale=float('nan')), 'val.restore_light_source.scale: nan, but it is how far each light is grown, in its '
+                               'diameters, and must be > 0 (default 1.5)'),
+])
+def test_a_light_source_setting_that_restores_nothing_or_everything_is_one_line(tmp_path, restore, line):
+    """threshold 1.5 finds no light (a silent no-op), -0.5 makes every pixel a light (the output is the input)."""
+    _, _, paths = cascade_checkpoints(tmp_path)
+    opt = {k: v for k, v in cascade_options(paths, val=dict(restore_light_source=restore)).items()
+           if k not in ('is_train', 'dist', 'rank', 'world_size')}
+    assert OptionChecker(is_train=False).check(dict(opt, datasets={})) == [line]
+    opt['val'] = dict(restore_light_source=dict(threshold=0.9, scale=2))
+    assert OptionChecker(is_train=False).check(dict(opt, datasets={})) == []

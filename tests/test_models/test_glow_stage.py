@@ -281,8 +281,38 @@ def test_glow_options_that_would_be_ignored_or_fail_late_are_said_before_the_run
     opt['path'] = dict(opt['path'], pretrain_network_glow=paths['post'])
     checker = OptionChecker(False)
     assert checker.check(dict(opt)) == []
-    assert any(warning.startswith('path.pretrain_network_glow / cascade.glow_size: there is no network_glow')
-               for warning in checker.warnings)
+    assert 'path.pretrain_network_glow: there is no network_glow (nor cascade.glow_opt), so the glow stage does not ' \
+           'run and it is ignored' in checker.warnings
+    opt['cascade'] = dict(glow_floor=0.06, glow_self_ensemble=True)  # only the keys the file has are named
+    checker = OptionChecker(False)
+    assert checker.check(dict(opt)) == []
+    assert 'path.pretrain_network_glow / cascade.glow_floor / cascade.glow_self_ensemble: there is no network_glow ' \
+           '(nor cascade.glow_opt), so the glow stage does not run and they are ignored' in checker.warnings
+
+
+def test_a_cascade_network_without_a_checkpoint_is_said_before_the_run(tmp_path):
+    """Each network the cascade's switches run, from its own block or a stage option file (``glow_opt``), without
+    ``path.pretrain_network_<role>`` is a warning line (it would be tested with random weights); a network switched
+    off is not; a network with neither its block nor its option file is a problem."""
+    _, _, paths = cascade_checkpoints(tmp_path)
+    glow_file = tmp_path / 'glow.yml'
+    glow_file.write_text(yaml.safe_dump(dict(name='g', network_g=dict(GLOW), datasets=dict(
+        train=dict(type='SyntheticFlareDataset', downscale_to=12)))))
+    opt = {k: v for k, v in cascade_options(paths).items() if k not in ('is_train', 'dist', 'rank', 'world_size')}
+    opt.update(datasets={}, cascade=dict(glow_opt=str(glow_file)))
+    del opt['path']['pretrain_network_post']
+    checker = OptionChecker(False)
+    assert checker.check(dict(opt)) == []
+    assert [line for line in checker.warnings if 'random weights' in line] == [
+        'path.pretrain_network_post: not set, so network_post is tested with random weights',
+        'path.pretrain_network_glow: not set, so network_glow is tested with random weights']
+    opt.update(cascade=dict(glow_opt=str(glow_file), use_post=False, use_glow=False))
+    checker = OptionChecker(False)
+    assert checker.check(dict(opt)) == []
+    assert not [line for line in checker.warnings if 'random weights' in line]
+    del opt['network_main']
+    assert OptionChecker(False).check(dict(opt)) == [
+        'network_main: missing (CascadeModel builds it: give network_main, or cascade.main_opt: its option file)']
 
 
 def test_an_image_smaller_than_glow_size_is_seen_at_its_own_size(tmp_path):
