@@ -260,18 +260,20 @@ def named_checkpoints(opt, role=None):
 
 def repeated_checkpoints(named):
     """One line for each checkpoint of ``named`` ([(option key, path)]) whose bytes (sha256) equal an earlier entry's:
-    in a mean of checkpoints it would weigh twice. Files not on this machine are skipped; a single entry is not
-    hashed."""
+    in a mean of checkpoints it would weigh twice. The line says whether it is the same file listed again or a copy.
+    Files not on this machine are skipped; a single entry is not hashed."""
     if len(named) < 2:
         return []
-    first, problems = {}, []
+    first, problems = {}, []  # sha256 -> (key, path) of its first entry
     for key, path in named:
         if not osp.isfile(path):
             continue
         digest = sha256_of(path)
         if digest in first:
-            problems.append(f'{key}: {path} holds the same bytes as {first[digest]}; list each checkpoint once')
-        first.setdefault(digest, key)
+            earlier, earlier_path = first[digest]
+            same = 'is the same file as' if osp.samefile(path, earlier_path) else 'holds the same bytes as'
+            problems.append(f'{key}: {path} {same} {earlier}; list each checkpoint once')
+        first.setdefault(digest, (key, path))
     return problems
 
 

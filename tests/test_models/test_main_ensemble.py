@@ -40,11 +40,11 @@ def test_stage_one_is_the_mean_of_the_checkpoints_outputs_before_the_clamp(tmp_p
 
 
 @pytest.mark.parametrize('case, message', [
-    ('duplicate of main', r'^cascade.main_ensemble\[0\]: .*net_main.pth holds the same bytes as '
+    ('duplicate of main', r'^cascade.main_ensemble\[0\]: .*net_main.pth is the same file as '
                           r'path.pretrain_network_main; list each checkpoint once$'),
     ('a byte copy of main', r'^cascade.main_ensemble\[0\]: .*copy.pth holds the same bytes as '
                             r'path.pretrain_network_main; list each checkpoint once$'),
-    ('listed twice', r'^cascade.main_ensemble\[1\]: .*fold1.pth holds the same bytes as '
+    ('listed twice', r'^cascade.main_ensemble\[1\]: .*fold1.pth is the same file as '
                      r'cascade.main_ensemble\[0\]; list each checkpoint once$'),
     ('a HINet checkpoint', r'^cascade.main_ensemble\[0\]: .*net_post.pth does not fit Pix2PixUNet'),
     ('a wider U-Net', r'^cascade.main_ensemble\[0\]: .*wide.pth does not fit Pix2PixUNet: .*; only \d+\.\d% of its '

@@ -280,7 +280,7 @@ def test_repeated_checkpoints_compare_bytes_not_paths_and_skip_missing_files(tmp
     assert repeated_checkpoints(named) == [
         f'cascade.main_ensemble[2]: {tmp_path / "copy_of_a.pth"} holds the same bytes as path.pretrain_network_main; '
         'list each checkpoint once',
-        f'cascade.main_ensemble[3]: {tmp_path / "b.pth"} holds the same bytes as cascade.main_ensemble[0]; list each '
+        f'cascade.main_ensemble[3]: {tmp_path / "b.pth"} is the same file as cascade.main_ensemble[0]; list each '
         'checkpoint once']
     assert repeated_checkpoints(named[:2] + named[3:4]) == repeated_checkpoints(named)[:1]
     assert repeated_checkpoints(named[:1]) == []
