@@ -16,8 +16,9 @@ import torch.distributed as dist
 
 from flare_sr import basicsr_fixes
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
-from flare_sr.pipeline.inference import (TILE_FLAGS, build_inference_model, build_onnx_predictor, check_inputs,
-                                         list_inputs, plan_outputs, predict_files, save_tile_preview, write_zip)
+from flare_sr.pipeline.inference import (TILE_FLAGS, build_inference_model, build_onnx_predictor, check_folders_clear,
+                                         check_inputs, list_inputs, plan_outputs, predict_files, save_tile_preview,
+                                         write_zip)
 from flare_sr.pipeline.stage3_data import prepare_stage3_data
 from flare_sr.pipeline.stages import pipeline_name, run_pipeline
 from flare_sr.utils.atomic import check_output_file, check_writable
@@ -71,7 +72,8 @@ Any flare_sr test option file works (CascadeModel, Pix2PixModel, HINetModel, Def
 DeflareModel's flare layers go to --save-flare FOLDER.
 ``test_input_20000.png`` becomes ``test_20000.png``; other names keep their stem. 16-bit, alpha, EXIF
 orientation, the colour profile and EXIF are kept (docs/inference.md). No output replaces an input, or a file
-flare_sr did not write unless --overwrite. Exit status: 0 done, 2 bad input (one ``error:`` line naming the file).
+flare_sr did not write unless --overwrite. Exit status: 0 done, 2 bad input (one ``error:`` line naming each file
+at fault).
 """
 
 
@@ -80,7 +82,7 @@ def infer_parser():
     parser.add_argument('-opt', required=True, help='test option file (model, checkpoints, val.tile)')
     parser.add_argument('--input', required=True, help='a flared image, or a folder of them')
     parser.add_argument('--output', required=True, help='folder for the restored PNGs (created)')
-    parser.add_argument('--zip', help='also pack the outputs into this submission zip')
+    parser.add_argument('--zip', help='also pack the outputs into this submission zip (a name ending in .zip)')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace files in --output that flare_sr did not write (its own are always replaced)')
     parser.add_argument('--tile', type=int, help='tile size (overrides val.tile.size; smaller if out of memory)')
@@ -128,8 +130,18 @@ def infer_main(argv=None):
     if args.zip:
         check_output_file(args.zip, '--zip', inputs=own_files + [('the --save-tiles picture', args.save_tiles)],
                           make_folder=False)
+        if not args.zip.lower().endswith('.zip'):  # after the above: what it would replace is the better line
+            raise FlareSRError(f'--zip {args.zip}: must end in .zip (a file of that name is replaced by the '
+                               'submission zip)')
     if args.save_tiles:
         check_output_file(args.save_tiles, '--save-tiles', '.png', inputs=own_files, make_folder=False)
+    folders = [('--output', args.output, args.output), ('--save-flare', args.save_flare, args.save_flare)]
+    for flag, path in (('--zip', args.zip), ('--save-tiles', args.save_tiles)):
+        if path:
+            folders.append((flag, path, osp.dirname(osp.abspath(path))))
+    # e.g. --output x.zip --zip x.zip: found now, not after the inference, whether or not the paths exist yet
+    check_folders_clear(folders, own_files + [('the --zip file', args.zip),
+                                              ('the --save-tiles picture', args.save_tiles)])
     # the model before any folder or file: its options, checkpoints and tiles are checked as it is built
     if args.backend == 'onnxruntime':
         model = build_onnx_predictor(args.opt, args.onnx, args.tile, args.overlap, args.self_ensemble)

@@ -4,7 +4,7 @@
         --output results/submission --zip results/submission.zip [--tile 512] [--self-ensemble]
 
 ``flare-sr-infer`` once installed; ``--help`` lists every flag, docs/inference.md explains them. Exit
-status: 0 done, 2 bad input (one ``error:`` line naming the file). The code is flare_sr/cli.py and
+status: 0 done, 2 bad input (one ``error:`` line naming each file at fault). The code is flare_sr/cli.py and
 flare_sr/pipeline/inference.py.
 """
 import os

@@ -7,19 +7,25 @@ Bx3xHxW float32 batch in [0,1] and returns one of the same shape, or for Deflare
 the flare-free image, 3-5 the flare layer; H and W are dynamic and must be multiples of ``size_multiple``,
 which the file carries in its metadata with the model type.
 Tiling, blending, clamping, the split of the two layers, the light-source restore and the flare floor stay outside
-the graph, in :class:`OnnxRuntimePredictor`, which runs them exactly as the PyTorch models do.
+the graph, in :class:`OnnxRuntimePredictor`, which runs them exactly as the PyTorch models do. What the graph fixes
+(its networks' checkpoints, ``checkpoint_digests``; the options baked into it, ``graph_options``) is recorded in the
+file's metadata and compared with the options of each run.
 
 onnx and onnxruntime are optional (``pip install -e ".[onnx]"``); they are imported only here,
 when used.
 """
+import inspect
 import json
+import re
 import sys
 import warnings
 from os import path as osp
 
 import torch
+from basicsr.utils.registry import ARCH_REGISTRY
 
 from flare_sr.errors import FlareSRError
+from flare_sr.models.cascade_model import CascadeModel
 from flare_sr.utils.checkpoint import named_checkpoints, sha256_of
 from flare_sr.utils.flare_floor import apply_flare_floor
 from flare_sr.utils.light_source import restore_light_source_tensor
@@ -52,10 +58,71 @@ class TileModule(torch.nn.Module):
         return self.function(tiles)
 
 
+def graph_roles(opt):
+    """The roles (``network_<role>``, ``path.pretrain_network_<role>``) of the networks in the graph ``export_onnx``
+    writes for test option dict ``opt``: CascadeModel's enabled tiled networks (``cascade.use_main`` / ``use_post``;
+    the glow net is never in it), any other model's ``network_g``."""
+    if opt.get('model_type') == 'CascadeModel':
+        return [role for role in CascadeModel.enabled_roles(opt) if role != 'glow']
+    return ['g']
+
+
 def checkpoint_digests(opt):
     """{option key: sha256, or None where the file is not on this machine} of the checkpoint files a test option file
-    names (``named_checkpoints``): what an export was made from, and what the options of a run with it name."""
-    return {key: sha256_of(path) if osp.isfile(path) else None for key, path in named_checkpoints(opt)}
+    names for the networks in the graph (``named_checkpoints`` of each of ``graph_roles``): what an export was made
+    from, and what the options of a run with it name."""
+    return {key: sha256_of(path) if osp.isfile(path) else None
+            for role in graph_roles(opt) for key, path in named_checkpoints(opt, role)}
+
+
+def arch_arguments(section):
+    """A ``network_*`` section with its arch's defaults that an option file can spell (None, numbers, strings, lists)
+    filled in: an argument left out and one given its default build the same network. The section as given where its
+    ``type`` is not a registered arch."""
+    section = dict(section) if isinstance(section, dict) else {}
+    name = section.get('type')
+    if not isinstance(name, str) or name not in ARCH_REGISTRY:
+        return section
+    parameters = inspect.signature(ARCH_REGISTRY.get(name)).parameters.values()
+    return dict({parameter.name: parameter.default for parameter in parameters
+                 if isinstance(parameter.default, (type(None), bool, int, float, str, list, tuple))}, **section)
+
+
+def graph_options(opt):
+    """{option key: JSON value} of the options of test option dict ``opt`` whose effect ``export_onnx`` bakes into the
+    graph: ``model_type``; CascadeModel's ``cascade.use_main`` / ``use_post``; for each network in the graph
+    (``graph_roles``) every argument of its arch (``network_<role>.<argument>``, defaults filled in, as the option
+    checker folds deprecated names) and ``path.param_key_<role>``; ``val.darken_only``. Its checkpoints are
+    ``checkpoint_digests``'s; tiling, ``val.restore_light_source`` and ``val.flare_floor`` run outside the graph and
+    ``val.precision`` does not apply (the graph is fp32)."""
+    record = {'model_type': opt.get('model_type')}
+    if opt.get('model_type') == 'CascadeModel':
+        switches = dict(CascadeModel.CASCADE_OPTIONS, **(opt.get('cascade') or {}))
+        record.update({f'cascade.use_{role}': bool(switches[f'use_{role}']) for role in ('main', 'post')})
+    path_opt = opt.get('path') or {}
+    for role in graph_roles(opt):
+        record.update({f'network_{role}.{key}': value
+                       for key, value in arch_arguments(opt.get(f'network_{role}')).items()})
+        record[f'path.param_key_{role}'] = path_opt.get(f'param_key_{role}', 'params')
+    record['val.darken_only'] = bool((opt.get('val') or {}).get('darken_only'))
+    return json.loads(json.dumps(record, default=str))  # as read back from the file: tuples as lists
+
+
+# the role of a key of checkpoint_digests: path.pretrain_network_<role> or cascade.<role>_ensemble[<index>]
+_CHECKPOINT_KEY = re.compile(r'path\.pretrain_network_(?P<role>\w+)|cascade\.(?P<member_of>\w+)_ensemble\[\d+\]')
+
+
+def _checkpoint_role(key):
+    match = _CHECKPOINT_KEY.fullmatch(key)
+    return match and (match['role'] or match['member_of'])
+
+
+_NOT_SET = object()  # a key one side of the comparison does not have
+
+
+def _shown(value):
+    """A recorded option value as the option file spells it (``true``, ``'params'``, ``[1, 2]``), or ``not set``."""
+    return 'not set' if value is _NOT_SET else json.dumps(value).replace('"', "'")
 
 
 def model_size_multiple(model):
@@ -74,7 +141,9 @@ def export_onnx(model, out_path, opset=OPSET, probe_size=None, source=None):
     """Write ``model``'s tile function to ``out_path`` (fp32, CPU, dynamic batch/height/width).
 
     ``probe_size`` is the side of the example tile traced (default: 2 multiples, at least 64).
-    Returns the metadata dict stored in the file. Raises FlareSRError when onnx is not installed, ``opset``
+    Returns the metadata dict stored in the file: ``model_type``, ``size_multiple``, ``checkpoints`` and
+    ``graph_options`` (JSON: ``checkpoint_digests`` and ``graph_options`` of ``model.opt``), ``input``, ``output``.
+    Raises FlareSRError when onnx is not installed, ``opset``
     is outside ``OPSETS`` or the model runs a glow stage (``NO_GLOW``, after ``source``: the option file that
     built the model, where given).
     """
@@ -103,6 +172,7 @@ def export_onnx(model, out_path, opset=OPSET, probe_size=None, source=None):
     metadata = {'model_type': type(model).__name__, 'size_multiple': str(multiple),
                 'checkpoints': json.dumps({key: digest for key, digest in checkpoint_digests(model.opt).items()
                                            if digest}, sort_keys=True),
+                'graph_options': json.dumps(graph_options(model.opt)),
                 'input': 'tiles: Bx3xHxW float32 in [0,1], H and W multiples of size_multiple',
                 'output': 'restored: Bx6xHxW float32 in [0,1], channels 0-2 the image, 3-5 the flare layer' if layers
                 else 'restored: Bx3xHxW float32 in [0,1]'}
@@ -121,12 +191,13 @@ class OnnxRuntimePredictor:
     ``opt`` is the test option dict (its ``val.tile``, ``val.restore_light_source``, ``val.flare_floor`` apply as in
     the PyTorch models; networks are not built); ``onnx_path`` a file from ``export_onnx``. A 6-channel
     graph (DeflareModel's) gives the image channels; the flare channels are kept as ``flare_layer``.
-    ``threads``: intra-op threads (default: torch's count). ``checkpoints``: ``checkpoint_digests`` of the options
-    (default: of ``opt``), compared with those the file was exported from. Raises FlareSRError for a missing
-    onnxruntime, an unreadable file, a file without flare_sr's metadata or one exported from other checkpoints.
+    ``threads``: intra-op threads (default: torch's count). ``reference``: the option dict compared with what the file
+    records (default ``opt``; build_onnx_predictor passes the file's options with their checkpoints). Raises
+    FlareSRError for a missing onnxruntime, an unreadable file, a file without flare_sr's metadata, one exported with
+    other options baked into its graph (``graph_options``) or from other checkpoints (``checkpoint_digests``).
     """
 
-    def __init__(self, opt, onnx_path, threads=None, device='cpu', checkpoints=None):
+    def __init__(self, opt, onnx_path, threads=None, device='cpu', reference=None):
         try:
             import onnxruntime
         except ImportError:
@@ -149,30 +220,56 @@ class OnnxRuntimePredictor:
         self.model_type = metadata.get('model_type', '?')
         self.path = onnx_path
         self.channels = self._check_signature()
-        self._check_checkpoints(metadata.get('checkpoints'), checkpoint_digests(opt) if checkpoints is None
-                                else checkpoints)
+        reference = opt if reference is None else reference
+        unrecorded = [self._check_graph_options(metadata.get('graph_options'), graph_options(reference)),
+                      self._check_checkpoints(metadata.get('checkpoints'), checkpoint_digests(reference),
+                                              graph_roles(reference))]
+        if any(unrecorded):  # an export made before the record existed
+            print(f'note: {onnx_path} does not record {" or ".join(filter(None, unrecorded))} (an older export); not '
+                  'compared with the options', file=sys.stderr, flush=True)
         self.predicts_flare = self.channels == 6  # DeflareModel's image and flare layer
         self.flare_layer = None  # the flare of the last predict (1x3xHxW CPU, [0, 1]) for a 6-channel graph
         self.opt = opt
         self.providers = self.session.get_providers()
 
-    def _check_checkpoints(self, recorded, named):
-        """FlareSRError when the options name other checkpoints (``named``: ``checkpoint_digests``) than the graph was
-        exported from (a changed ``cascade.main_ensemble``, a retrained model): the graph would run, silently, without
-        them. A checkpoint not on this machine (a deployment with the graph alone) is not compared; an export without
-        the record (made before it existed) gets a note."""
-        if not named:
-            return
+    def _check_graph_options(self, recorded, current):
+        """FlareSRError naming the first option (``current``: ``graph_options``) whose value differs from the one baked
+        into the graph at export: the graph would run, silently, as the export's options said. Returns what is not
+        recorded (for the note on an older export), else None."""
         if not recorded:
-            print(f'note: {self.path} does not record the checkpoints it was exported from (an older export); it is '
-                  'not compared with the options', file=sys.stderr, flush=True)
-            return
+            return 'the options baked into its graph'
         exported = json.loads(recorded)
-        differing = [key for key, digest in named.items() if digest is not None and exported.get(key) != digest]
-        differing += sorted(set(exported) - set(named))  # no longer named (a member dropped from the ensemble)
-        if differing:
-            raise FlareSRError(f'{self.path}: exported from other checkpoints than the options name ({differing[0]} '
-                               'differs); export it again with scripts/export_onnx.py')
+        for key in list(exported) + [key for key in current if key not in exported]:
+            was, now = exported.get(key, _NOT_SET), current.get(key, _NOT_SET)
+            if was != now:
+                raise FlareSRError(f'{self.path}: exported with {key}: {_shown(was)}, the options have {_shown(now)}; '
+                                   'export it again with scripts/export_onnx.py')
+        return None
+
+    def _check_checkpoints(self, recorded, named, roles):
+        """FlareSRError when the options name other checkpoints (``named``: ``checkpoint_digests``) for the networks in
+        the graph (``roles``: ``graph_roles``) than it was exported from (a changed ``cascade.main_ensemble``, a
+        retrained model): the graph would run, silently, without them. A checkpoint not on this machine (a deployment
+        with the graph alone) is not compared, only its key; a recorded key of another network (older exports recorded
+        the glow net's, a discriminator's) is not compared. Returns what is not recorded (for the note on an older
+        export), else None."""
+        if not named:
+            return None
+        if not recorded:
+            return 'the checkpoints it was exported from'
+        exported = {key: digest for key, digest in json.loads(recorded).items() if _checkpoint_role(key) in roles}
+        for key in list(exported) + [key for key in named if key not in exported]:
+            if key not in named:
+                problem = f'{key} is missing from the options'  # a member dropped from the ensemble
+            elif key not in exported:
+                problem = f'{key} is not in the export'
+            elif named[key] is not None and named[key] != exported[key]:
+                problem = f'{key} differs'
+            else:
+                continue
+            raise FlareSRError(f'{self.path}: exported from other checkpoints than the options name ({problem}); '
+                               'export it again with scripts/export_onnx.py')
+        return None
 
     def _check_signature(self):
         """The graph's output channels (3, or 6 for DeflareModel's two layers); FlareSRError for a graph that does

@@ -24,11 +24,11 @@ from tqdm import tqdm
 
 from flare_sr.errors import FlareSRError
 from flare_sr.models.cascade_model import CascadeModel
-from flare_sr.models.onnx_backend import NO_GLOW, OnnxRuntimePredictor, checkpoint_digests, model_size_multiple
-from flare_sr.utils.atomic import atomic_path
+from flare_sr.models.onnx_backend import NO_GLOW, OnnxRuntimePredictor, model_size_multiple
+from flare_sr.utils.atomic import atomic_path, refuse_file_on_path
 from flare_sr.utils.hardware import fit_to_hardware, warn
-from flare_sr.utils.img_util import (check_decodable, list_photos, photo_extensions, read_image, read_photo,
-                                     unreadable_format, write_image, written_by_flare_sr)
+from flare_sr.utils.img_util import (check_decodable, list_photos, photo_extensions, read_image, read_image_native,
+                                     read_photo, unreadable_format, write_image, written_by_flare_sr)
 from flare_sr.utils.options_check import OptionChecker, load_option_file
 from flare_sr.utils.tiling import TILE_MINIMUMS, tile_grid_preview, tile_problems, tile_value_problem
 
@@ -47,7 +47,9 @@ def submission_name(input_path):
 
 def list_inputs(path):
     """([path], []) for an image file; for a folder, (its photos, lines saying what was skipped and why)
-    (flare_sr.utils.img_util.list_photos)."""
+    (flare_sr.utils.img_util.list_photos; a broken symbolic link is said as one, with its target)."""
+    if osp.islink(path) and not osp.exists(path):
+        raise FlareSRError(f'{path}: --input is a broken link (to {os.readlink(path)}, which does not exist)')
     if osp.isfile(path):
         unreadable = unreadable_format(path)
         if unreadable:
@@ -58,6 +60,10 @@ def list_inputs(path):
     if not osp.exists(path):
         raise FlareSRError(f'{path}: --input is neither an image file nor a folder')
     inputs, skipped = list_photos(path)
+    broken = [name for name in skipped['not images']  # list_photos: not files
+              if osp.islink(osp.join(path, name)) and not osp.exists(osp.join(path, name))]
+    skipped['not images'] = [name for name in skipped['not images'] if name not in broken]
+    skipped['broken links'] = [f'{name} -> {os.readlink(osp.join(path, name))}' for name in broken]
     return inputs, _skipped_lines(skipped)
 
 
@@ -66,13 +72,18 @@ def _some(names, count=3):
 
 
 def _skipped_lines(skipped):
-    """``warning:`` lines for images no reader here decodes (one per format), one ``skipped ...`` line for the rest."""
+    """``warning:`` lines for images no reader here decodes (one per format) and for broken links (``name -> target``:
+    a photo whose file is gone, e.g. on a drive not mounted), one ``skipped ...`` line for the rest."""
     lines, formats = [], {}
     for name in skipped['unreadable']:
         formats.setdefault(unreadable_format(name), []).append(name)
     for kind, names in formats.items():
         lines.append(f'warning: skipped {len(names)} {kind} file{"s" * (len(names) > 1)} ({_some(names)}): '
                      'not readable here; convert to PNG or JPEG')
+    broken = skipped.get('broken links', [])
+    if broken:
+        lines.append(f'warning: skipped {len(broken)} broken link{"s" * (len(broken) > 1)} ({_some(broken)}): '
+                     'the file linked to does not exist')
     parts = []
     for key, one, many, why in (('sub-folders', 'sub-folder', 'sub-folders', 'not searched'),
                                 ('not images', 'file that is not an image', 'files that are not images', ''),
@@ -88,9 +99,31 @@ def _skipped_lines(skipped):
 
 def check_inputs(inputs):
     """Every input read as far as it can be without decoding (``check_decodable``), before the first inference:
-    whatever would stop the run at that image, after earlier outputs were written, stops it now, naming the file."""
+    whatever would stop the run at an image, after earlier outputs were written, stops it now. One FlareSRError
+    names every such file: its own line for one, ``N inputs cannot be read: <line>; <line>; ...`` for several.
+    A TIFF whose header Pillow cannot read (an RGB float32 one, as OpenCV writes it) is decoded to say why."""
+    problems = []
     for path in inputs:
-        check_decodable(path)
+        try:
+            check_decodable(path)
+        except FlareSRError as error:
+            problems.append(str(_decoder_verdict(path) or error))
+    if len(problems) == 1:
+        raise FlareSRError(problems[0])
+    if problems:
+        raise FlareSRError(f'{len(problems)} inputs cannot be read: ' + '; '.join(problems))
+
+
+def _decoder_verdict(path):
+    """The FlareSRError that OpenCV's decoder (``read_image_native``) gives a TIFF, e.g. ``unsupported sample type
+    float32``, else None: Pillow refuses the header of some TIFFs OpenCV reads, with a message that hides why."""
+    if not path.lower().endswith(('.tif', '.tiff')):
+        return None
+    try:
+        read_image_native(path)
+    except FlareSRError as error:
+        return error
+    return None
 
 
 def _file_id(path):
@@ -102,7 +135,8 @@ def plan_outputs(inputs, output_dir, overwrite=False, flag='--output'):
     """[(input, output)], or a FlareSRError where an output would replace something the user had: two inputs
     mapping to one output; an output that is an input (compared after resolving symlinks, and by inode for
     hard links: an ``output_dir`` that is, or resolves into, the input folder is accepted only where no name
-    collides); an existing file that flare_sr did not write (``written_by_flare_sr``), unless ``overwrite``.
+    collides); a folder where an output goes; an existing file that flare_sr did not write (``written_by_flare_sr``),
+    unless ``overwrite``.
     ``flag`` names the option that gave ``output_dir`` (``--save-flare``) in the message."""
     resolved_dir = osp.realpath(output_dir)
     files = {_file_id(path): path for path in inputs}  # a symlink or hard link to an input has the input's id
@@ -118,11 +152,39 @@ def plan_outputs(inputs, output_dir, overwrite=False, flag='--output'):
             where = '' if resolved_dir == osp.abspath(output_dir) else f' ({flag} resolves to {resolved_dir})'
             raise FlareSRError(f'{path}: its output {target} is the input {victim}{where}, which it would replace; '
                                f'choose another {flag}')
+        if osp.isdir(target):
+            raise FlareSRError(f'{target}: is a folder where the output of {path} goes; move it away or choose '
+                               f'another {flag}')
         if osp.lexists(target) and not overwrite and not written_by_flare_sr(target):
             raise FlareSRError(f'{target}: exists and was not written by flare_sr; move it away, choose another '
                                f'{flag}, or pass --overwrite to replace it')
         plan.append((path, target))
     return plan
+
+
+def check_folders_clear(folders, files):
+    """FlareSRError where a folder the run will make is, or lies inside, a file: one the run reads or writes
+    (``files``: ``(what, path)`` pairs as ``check_output_file`` takes them, outputs included, existing or not), or any
+    existing file (``refuse_file_on_path``). ``folders``: ``(flag, value, folder)``, e.g. ``('--output', 'out',
+    'out')`` or ``('--zip', 'a/b.zip', 'a')`` for the zip's folder; None values are skipped. Found before anything is
+    made: ``--output x.zip --zip x.zip``, or ``--zip out/photo.png/sub.zip`` where out/photo.png is an output, would
+    otherwise fail after the inference. Paths are compared after resolving symlinks."""
+    owners = {}
+    for what, path in files:
+        if path and not osp.isdir(path):  # an option file's path section may name folders too
+            owners.setdefault(osp.realpath(path), (what, path))
+    for flag, value, folder in folders:
+        if not value:
+            continue
+        resolved = here = osp.realpath(folder)
+        while here not in owners and osp.dirname(here) != here:
+            here = osp.dirname(here)
+        if here in owners:
+            what, path = owners[here]
+            raise FlareSRError(f'{flag} {value}: {"" if folder == value else f"its folder {folder} "}'
+                               f'{"is" if here == resolved else "lies inside"} {what} {path}, a file, where a folder '
+                               f'must go; choose another {flag}')
+        refuse_file_on_path(folder, flag)
 
 
 def build_test_model(opt, source, tile=None, overlap=None, self_ensemble=False, precision=None):
@@ -201,8 +263,9 @@ def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_e
     tile_opt, flags = _apply_tile_flags(opt, tile, overlap, self_ensemble)
     check_tile(tile_opt, None, option_file, flags)
     gpu = torch.cuda.is_available() and opt.get('num_gpu', 'auto') != 0
-    predictor = OnnxRuntimePredictor(opt, onnx_path, device='cuda' if gpu else 'cpu',
-                                     checkpoints=checkpoint_digests(full))
+    # compared with the file's records: the checked options (networks folded as the export's) with their checkpoints
+    reference = dict(opt, path=full.get('path'), cascade=full.get('cascade'))
+    predictor = OnnxRuntimePredictor(opt, onnx_path, device='cuda' if gpu else 'cpu', reference=reference)
     check_tile(tile_opt, predictor.size_multiple, option_file, flags)
     return predictor
 

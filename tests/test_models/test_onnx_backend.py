@@ -1,8 +1,11 @@
 """ONNX export (scripts/export_onnx.py) and infer.py --backend onnxruntime: same outputs as PyTorch."""
+import copy
+import json
 import os
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from flare_sr.utils.img_util import read_image, write_image
@@ -123,7 +126,9 @@ def test_an_onnx_file_of_another_signature_is_one_line(tmp_path, capsys):
     _graph(tmp_path / 'ok.onnx', TensorProto.FLOAT, 3)  # the identity: the photo comes back
     code, err = infer_in_process(capsys, *common, '--output', tmp_path / 'ok', '--onnx', tmp_path / 'ok.onnx')
     assert code == 0, err
-    assert 'ok.onnx does not record the checkpoints it was exported from (an older export); it is not compared' in err
+    assert err.count('note:') == 1 and (
+        f'note: {tmp_path / "ok.onnx"} does not record the options baked into its graph or the checkpoints it was '
+        'exported from (an older export); not compared with the options\n') in err
 
 
 def test_an_ensemble_cascade_with_a_flare_floor_runs_the_same_in_onnxruntime(tmp_path, capsys):
@@ -162,11 +167,139 @@ def test_an_ensemble_cascade_with_a_flare_floor_runs_the_same_in_onnxruntime(tmp
     code, err = infer_in_process(capsys, *common, '--output', tmp_path / 'ort2', '--backend', 'onnxruntime',
                                  '--onnx', tmp_path / 'model.onnx')
     assert code != 0 and err.strip().splitlines()[-1].endswith(
-        'model.onnx: exported from other checkpoints than the options name (cascade.main_ensemble[1] differs); export '
-        'it again with scripts/export_onnx.py')
+        'model.onnx: exported from other checkpoints than the options name (cascade.main_ensemble[1] is missing from '
+        'the options); export it again with scripts/export_onnx.py')
     # Deployed with the graph alone (the checkpoints are not on this machine): nothing to compare, it runs.
     for path in (tmp_path / 'net_main.pth', tmp_path / 'fold1.pth'):
         path.rename(path.with_suffix('.away'))
     code, err = infer_in_process(capsys, *common, '--output', tmp_path / 'ort3', '--backend', 'onnxruntime',
                                  '--onnx', tmp_path / 'model.onnx')
-    assert code == 2 and 'cascade.main_ensemble[1] differs' in err  # the list itself still lost a member
+    assert code == 2 and 'cascade.main_ensemble[1] is missing from the options' in err  # the list still lost one
+
+
+def _write_options(path, opt):
+    with open(path, 'w', encoding='utf-8') as handle:
+        yaml.safe_dump(opt, handle)
+
+
+def _metadata(onnx_path):
+    import onnx
+    return {entry.key: entry.value for entry in onnx.load(str(onnx_path)).metadata_props}
+
+
+def test_options_baked_into_the_graph_must_be_the_exports(tmp_path, capsys):
+    """The break test: exported with both nets and darken_only off, the graph ran unchanged (exit 0) under options
+    that switch the post net off, darken_only on, the U-Net residual (also by its deprecated name) or load other
+    weights of the same file (param_key). Each is refused in one line naming the key, both values and the fix; the
+    options applied outside the graph (flare floor, light-source restore, tiling) and a default spelled out run."""
+    option_file = cascade_option_file(tmp_path)
+    opt = yaml.safe_load(open(option_file, encoding='utf-8'))
+    write_image(tmp_path / 'in' / 'a.png', np.full((32, 32, 3), 0.5))
+    code, _, err = _export(capsys, '-opt', option_file, '--out', tmp_path / 'model.onnx')
+    assert code == 0, err
+    recorded = json.loads(_metadata(tmp_path / 'model.onnx')['graph_options'])
+    assert recorded['cascade.use_post'] is True and recorded['val.darken_only'] is False
+    assert recorded['network_main.residual'] is False and recorded['path.param_key_post'] == 'params'
+    residual = 'network_main.residual: false, the options have true'
+    changes = [(lambda o: o.update(cascade={'use_post': False}), 'cascade.use_post: true, the options have false'),
+               (lambda o: o['val'].update(darken_only=True), 'val.darken_only: false, the options have true'),
+               (lambda o: o['network_main'].update(residual=True), residual),
+               (lambda o: o.update(cascade={'main_residual': True}), residual),  # the deprecated name of the same
+               (lambda o: o['path'].update(param_key_main='params_ema'),
+                "path.param_key_main: 'params', the options have 'params_ema'")]
+    for index, (change, expected) in enumerate(changes):
+        changed = copy.deepcopy(opt)
+        change(changed)
+        _write_options(tmp_path / 'changed.yml', changed)
+        code, err = infer_in_process(capsys, '-opt', tmp_path / 'changed.yml', '--input', tmp_path / 'in', '--output',
+                                     tmp_path / f'refused{index}', '--backend', 'onnxruntime', '--onnx',
+                                     tmp_path / 'model.onnx')
+        assert code == 2 and err.strip().splitlines()[-1] == (
+            f'error: {tmp_path / "model.onnx"}: exported with {expected}; export it again with '
+            'scripts/export_onnx.py'), err
+        assert not os.path.exists(tmp_path / f'refused{index}' / 'a.png')
+    outside = copy.deepcopy(opt)
+    outside['val'].update(flare_floor=0.01, tile={'size': 64, 'overlap': 0})
+    del outside['val']['restore_light_source']
+    outside['network_main']['residual'] = False  # the arch's default, now spelled out
+    _write_options(tmp_path / 'outside.yml', outside)
+    code, err = infer_in_process(capsys, '-opt', tmp_path / 'outside.yml', '--input', tmp_path / 'in', '--output',
+                                 tmp_path / 'ran', '--backend', 'onnxruntime', '--onnx', tmp_path / 'model.onnx')
+    assert code == 0 and 'note:' not in err, err
+    assert os.listdir(tmp_path / 'ran') == ['a.png']
+
+
+def test_an_export_records_and_compares_only_the_checkpoints_in_its_graph(tmp_path, capsys):
+    """A cascade exported with cascade.use_glow: false recorded the glow net's checkpoint too, so removing that unused
+    path made the backend refuse the file ('path.pretrain_network_glow differs'). Only the graph's checkpoints are
+    recorded and compared; a recorded one the options no longer name is said to be missing; an older export that
+    recorded the glow net and no graph options runs, with the note."""
+    import onnx
+
+    from flare_sr.archs.hinet_arch import HINet
+
+    option_file = cascade_option_file(tmp_path)
+    opt = yaml.safe_load(open(option_file, encoding='utf-8'))
+    glow = dict(type='HINet', in_chn=3, wf=4, depth=2)
+    torch.save({'params': HINet(**{k: v for k, v in glow.items() if k != 'type'}).state_dict()}, tmp_path / 'glow.pth')
+    with_glow = dict(opt, network_glow=glow, cascade={'use_glow': False},
+                     path=dict(opt['path'], pretrain_network_glow=str(tmp_path / 'glow.pth')))
+    _write_options(tmp_path / 'glow.yml', with_glow)
+    code, _, err = _export(capsys, '-opt', tmp_path / 'glow.yml', '--out', tmp_path / 'model.onnx')
+    assert code == 0, err
+    metadata = _metadata(tmp_path / 'model.onnx')
+    assert sorted(json.loads(metadata['checkpoints'])) == ['path.pretrain_network_main', 'path.pretrain_network_post']
+    write_image(tmp_path / 'in' / 'a.png', np.full((32, 32, 3), 0.5))
+
+    def run(options, name):
+        _write_options(tmp_path / f'{name}.yml', options)
+        return infer_in_process(capsys, '-opt', tmp_path / f'{name}.yml', '--input', tmp_path / 'in', '--output',
+                                tmp_path / name, '--backend', 'onnxruntime', '--onnx', tmp_path / 'model.onnx')
+
+    without_glow = dict(opt, cascade={'use_glow': False})  # the unused glow net and its checkpoint removed
+    code, err = run(without_glow, 'no_glow')
+    assert code == 0 and 'note:' not in err, err
+    without_post = dict(without_glow, path={'pretrain_network_main': opt['path']['pretrain_network_main']})
+    code, err = run(without_post, 'no_post')
+    assert code == 2 and err.strip().splitlines()[-1] == (
+        f'error: {tmp_path / "model.onnx"}: exported from other checkpoints than the options name '
+        '(path.pretrain_network_post is missing from the options); export it again with scripts/export_onnx.py'), err
+    # an export made before the graph options were recorded, when the glow net's checkpoint was recorded as well
+    proto = onnx.load(str(tmp_path / 'model.onnx'))
+    kept = [(entry.key, entry.value) for entry in proto.metadata_props if entry.key != 'graph_options']
+    del proto.metadata_props[:]
+    for key, value in kept:
+        if key == 'checkpoints':
+            value = json.dumps(dict(json.loads(value), **{'path.pretrain_network_glow': '0' * 64}))
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(tmp_path / 'model.onnx'))
+    code, err = run(dict(without_glow, val=dict(opt['val'], darken_only=True)), 'older')
+    assert code == 0, err
+    assert (f'note: {tmp_path / "model.onnx"} does not record the options baked into its graph (an older export); not '
+            'compared with the options\n') in err
+
+
+@pytest.mark.parametrize('name', ['models/net_d_latest.pth', 'photo.png', 'new/model.pt'])
+def test_export_out_must_end_in_onnx(tmp_path, capsys, name):
+    """--out experiments/<run>/models/net_d_latest.pth (a checkpoint the options do not name) or --out photo.png was
+    overwritten with an ONNX model. Refused in one line before anything is written or made (no new folder)."""
+    option_file = cascade_option_file(tmp_path)
+    out_path = tmp_path / name
+    if name != 'new/model.pt':
+        out_path.parent.mkdir(exist_ok=True)
+        out_path.write_bytes(b'the bytes of a file the user has')
+    code, out, err = _export(capsys, '-opt', option_file, '--out', out_path)
+    assert (code, out) == (2, '')
+    assert err == f'error: --out {out_path}: must end in .onnx (the file written is an ONNX model)\n'
+    if name == 'new/model.pt':
+        assert not os.path.exists(tmp_path / 'new')
+    else:
+        assert out_path.read_bytes() == b'the bytes of a file the user has'
+
+
+def test_export_help_keeps_its_command_line_continuations(capsys):
+    """The docstring's shell line continuation was taken as Python's: '--onnx model.onnx         --input DIR'."""
+    code, out, _ = _export(capsys, '--help')
+    assert code == 0
+    assert ('--backend onnxruntime --onnx model.onnx \\\n        --input DIR --output DIR\n') in out
