@@ -4,10 +4,12 @@ scripts' generated option files, logged flare_sr runs and in-process restoration
 Not a benchmark itself (no ``bench_`` prefix). The scripts put ``scripts/bench`` on sys.path through
 Python's own rule (a script's folder comes first), so ``import _common`` works from any directory.
 """
+import argparse
 import importlib.util
 import json
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -31,8 +33,17 @@ PHOTOS = ('astronaut.png', 'chelsea.png', 'coffee.png', 'motorcycle_left.png', '
           'rocket.jpg')
 
 
+def size_text(text):
+    """argparse ``type`` of the --size flags: ``text`` as given where it is ``HxW`` with positive whole numbers,
+    else argparse's one-line error (a traceback later, at ``parse_size``, otherwise)."""
+    match = re.fullmatch(r'\s*(\d+)\s*[xX]\s*(\d+)\s*', text)
+    if not match or not int(match[1]) or not int(match[2]):
+        raise argparse.ArgumentTypeError(f'{text!r} is not HEIGHTxWIDTH in pixels (e.g. 2448x3264)')
+    return text
+
+
 def parse_size(text):
-    """'2448x3264' -> (2448, 3264)."""
+    """'2448x3264' (a ``size_text``) -> (2448, 3264)."""
     height, width = (int(part) for part in text.lower().split('x'))
     return height, width
 

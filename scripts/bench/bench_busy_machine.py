@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 
-from _common import machine_name, parse_size, print_table, run_child
+from _common import machine_name, parse_size, print_table, run_child, size_text
 
 from flare_sr.errors import ArgumentParser  # the job's environment is set per child (run_job)
 
@@ -56,7 +56,7 @@ def run_job(first, images, size, competing):
 def main():
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--images', type=int, default=200)
-    parser.add_argument('--size', default='64x64', help='HxW of each image')
+    parser.add_argument('--size', type=size_text, default='64x64', help='HxW of each image')
     parser.add_argument('--repeats', type=int, default=2)
     args = parser.parse_args()
     size = parse_size(args.size)

@@ -26,7 +26,7 @@ import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision modu
 
 # isort: split
 import numpy as np
-from _common import machine_name, natural_pair, parse_size, print_table, write_png_rgb
+from _common import machine_name, natural_pair, parse_size, print_table, size_text, write_png_rgb
 from basicsr.data import build_dataloader, build_dataset
 
 from flare_sr.data.paired_flare_dataset import PairedFlareDataset
@@ -100,7 +100,8 @@ def measure(opt, args, float_first=False):
 
 def main():
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--size', default='2448x3264', help='HxW of the generated PNG pairs (challenge size)')
+    parser.add_argument('--size', type=size_text, default='2448x3264',
+                        help='HxW of the generated PNG pairs (challenge size)')
     parser.add_argument('--pairs', type=int, default=3, help='generated image pairs')
     parser.add_argument('--patch', type=int, default=512, help='LMDB patch size (create_lmdb --patch-size)')
     parser.add_argument('--stride', type=int, default=256, help='LMDB patch stride (create_lmdb --stride)')

@@ -32,7 +32,9 @@ Archs and weights: ``--arch tiny`` (default) reads options/tiny/test_cascade.yml
 (the demo's: ``bash scripts/run_demo.sh`` trains them in minutes) and options/test_cascade.yml's tiling;
 ``--arch full`` reads options/test_cascade.yml whole (challenge-size nets, for a GPU). ``-opt`` picks any
 cascade option file; ``--main-ckpt`` / ``--post-ckpt`` override its checkpoints. Missing checkpoints
-leave random weights (the PSNR column then says so).
+leave random weights (the PSNR column then says so), and a ``main_ensemble`` with a member missing is left out.
+Every row runs the tiled nets only: the glow stage (a whole-frame net beside the tiles, which no ONNX export holds)
+is left out of the options.
 
 Examples:
     python scripts/bench/bench_inference.py
@@ -56,13 +58,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import yaml
-from _common import machine_name, natural_pair, parse_size, peak_rss_mib, print_table, run_child, timed, write_png_rgb
+from _common import (machine_name, natural_pair, parse_size, peak_rss_mib, print_table, run_child, size_text, timed,
+                     write_png_rgb)
 from basicsr.archs import build_network
 from bench_model_cost import count_macs
 
 from flare_sr.data.pairing import pair_paths
 from flare_sr.data.patches import patch_grid
-from flare_sr.errors import ArgumentParser, FlareSRError
+from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.models.main_net import restore_image
 from flare_sr.models.onnx_backend import OnnxRuntimePredictor, export_onnx
 from flare_sr.pipeline.inference import build_test_model
@@ -96,12 +99,24 @@ def bench_options(args):
     for role, ckpt in (('main', args.main_ckpt), ('post', args.post_ckpt)):
         if ckpt:
             path[f'pretrain_network_{role}'] = ckpt
-        value = path.get(f'pretrain_network_{role}')
-        if value and not os.path.isfile(value if os.path.isabs(value) else os.path.join(ROOT, value)):
-            path.pop(f'pretrain_network_{role}')  # the bench still runs; the table says "random weights"
-    opt.update(path=path, num_gpu=1 if args.device.startswith('cuda') else 0, name='bench_inference')
+        if not _on_disk(path.get(f'pretrain_network_{role}')):
+            path.pop(f'pretrain_network_{role}', None)  # the bench still runs; the table says "random weights"
+    # the tiled nets, as the baselines run them: the glow stage is a whole-frame net beside the tiles, not exportable
+    opt.pop('network_glow', None)
+    path.pop('pretrain_network_glow', None)
+    cascade = {key: value for key, value in (opt.get('cascade') or {}).items()
+               if not key.startswith('glow_') and key != 'use_glow'}
+    members = cascade.get('main_ensemble') or []
+    if members and not (path.get('pretrain_network_main') and all(_on_disk(member) for member in members)):
+        cascade['main_ensemble'] = []  # fold models not trained (or stage I untrained): the main U-Net alone
+    opt.update(path=path, cascade=cascade, num_gpu=1 if args.device.startswith('cuda') else 0, name='bench_inference')
     opt['val'] = dict(opt.get('val') or {}, tile=tile, precision='fp32', restore_light_source=False)
     return opt
+
+
+def _on_disk(value):
+    """A checkpoint path of the option file (relative to the repository) that names a file."""
+    return bool(value) and os.path.isfile(value if os.path.isabs(value) else os.path.join(ROOT, value))
 
 
 def trained(opt):
@@ -158,7 +173,8 @@ def build_runner(row, opt, args):
         opt['val']['precision'] = 'bf16'
     model = build_test_model(opt, 'bench options')
     if row in ('fp32', 'bf16', 'onnxruntime'):
-        predictor = OnnxRuntimePredictor(opt, args.onnx, device=args.device) if row == 'onnxruntime' else model
+        predictor = OnnxRuntimePredictor(opt, args.onnx, device=args.device, reference=model.opt) if (
+            row == 'onnxruntime') else model  # the export's records are of the built model's checked options
 
         def run(lq, tile, patch):
             predictor.opt['val']['tile'].update(tile)
@@ -285,7 +301,8 @@ def gmacs(work_items, opt):
 
 def parse_args():
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--size', default='2448x3264', help='HxW of the synthetic full-resolution frame')
+    parser.add_argument('--size', type=size_text, default='2448x3264',
+                        help='HxW of the synthetic full-resolution frame')
     parser.add_argument('--arch', choices=['tiny', 'full'], default='tiny',
                         help='tiny: options/tiny/test_cascade.yml nets (CPU); full: options/test_cascade.yml (GPU)')
     parser.add_argument('-opt', help='cascade option file (nets, checkpoints, val.tile); overrides --arch')
@@ -318,6 +335,7 @@ def child_argv(row, args, opt, onnx_path):
     return argv
 
 
+@exit_on_user_error
 def main():
     args = parse_args()
     torch.set_grad_enabled(False)

@@ -20,12 +20,12 @@ import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision modu
 
 # isort: split
 import torch
-from _common import machine_name
+from _common import machine_name, parse_size, size_text
 from basicsr.archs import build_network
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
-from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
+from flare_sr.errors import ArgumentParser, exit_on_user_error
 
 CONFIGS = [
     ('HINet default', {'type': 'HINet'}),
@@ -105,20 +105,11 @@ def time_forward(opt, size, device, repeats=3):
     return sorted(timings[1:])[repeats // 2]
 
 
-def parse_size(text):
-    try:
-        height, width = (int(part) for part in text.lower().split('x'))
-    except ValueError:
-        raise FlareSRError(f'--size {text!r}: expected HxW, e.g. 256x256') from None
-    if height < 1 or width < 1:
-        raise FlareSRError(f'--size {text!r}: sides must be positive')
-    return height, width
-
-
 @exit_on_user_error
 def main():
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--size', action='append', help='input HxW; repeatable (default: 256x256 and 2448x3264)')
+    parser.add_argument('--size', type=size_text, action='append',
+                        help='input HxW; repeatable (default: 256x256 and 2448x3264)')
     parser.add_argument('--time', action='store_true', help='also time a real forward pass at the first size')
     parser.add_argument('--device', default='cpu', help='device for --time (cpu, cuda)')
     args = parser.parse_args()

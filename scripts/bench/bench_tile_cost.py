@@ -16,7 +16,7 @@ import copy
 import time
 
 import torch
-from _common import machine_name, parse_size, print_table
+from _common import machine_name, parse_size, print_table, size_text
 from bench_inference import ROOT, TINY
 
 from flare_sr.errors import ArgumentParser
@@ -36,7 +36,7 @@ def megapixels(size):
 def main():
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('-opt', default=TINY, help='cascade option file whose nets are timed (weights do not matter)')
-    parser.add_argument('--sizes', nargs='+', default=['512x512', '1280x1664'], help='tile HxW sizes')
+    parser.add_argument('--sizes', type=size_text, nargs='+', default=['512x512', '1280x1664'], help='tile HxW sizes')
     parser.add_argument('--precisions', nargs='+', default=['fp32', 'bf16'], choices=['fp32', 'bf16'])
     parser.add_argument('--repeats', type=int, default=2)
     args = parser.parse_args()

@@ -29,7 +29,7 @@ import time
 import numpy as np
 import torch
 import yaml
-from _common import machine_name, print_table, read_options, run_child
+from _common import machine_name, parse_size, print_table, read_options, run_child, size_text
 from bench_data_loading import make_pairs, pack
 
 from flare_sr.errors import ArgumentParser
@@ -191,7 +191,7 @@ def parse_args():
     parser.add_argument('--opt', default=os.path.join(ROOT, 'options', 'tiny', 'hinet_phase1.yml'),
                         help='option file whose network_g and train section are benchmarked')
     parser.add_argument('--device', default='cpu', help='cpu or cuda')
-    parser.add_argument('--size', default='1224x1632', help='HxW of the generated training images')
+    parser.add_argument('--size', type=size_text, default='1224x1632', help='HxW of the generated training images')
     parser.add_argument('--pairs', type=int, default=2, help='generated image pairs')
     parser.add_argument('--patch', type=int, default=256, help='LMDB patch size (stride patch/2)')
     parser.add_argument('--gt-size', type=int, default=128, help='training crop')
@@ -217,7 +217,6 @@ def main():
     if args.child:
         print(json.dumps(child_record(args.child, args.child_opt, run_bare)))
         return
-    from _common import parse_size
 
     with tempfile.TemporaryDirectory(prefix='bench_train_') as folder:
         lq_dir, gt_dir, _ = make_pairs(folder, args.pairs, parse_size(args.size), args.seed)

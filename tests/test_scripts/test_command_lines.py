@@ -28,6 +28,21 @@ def test_a_bench_script_says_a_bad_flag_in_one_line(tmp_path):
     assert (result.returncode, result.stdout, result.stderr) == (2, '', 'error: unrecognized arguments: --bogus\n')
 
 
+SIZE_FLAGS = (
+    ('bench_inference.py', '--size'), ('bench_model_cost.py', '--size'), ('bench_tile_cost.py', '--sizes'),
+    ('bench_busy_machine.py', '--size'), ('bench_data_loading.py', '--size'), ('bench_training.py', '--size'))
+
+
+@pytest.mark.parametrize('script, flag', SIZE_FLAGS)
+@pytest.mark.parametrize('value', ['256', '0x64'])
+def test_a_bench_size_that_is_not_height_x_width_is_one_line(tmp_path, script, flag, value):
+    """Every bench script's frame size flag: a careless '256' was a traceback after the parse (round 21)."""
+    result = subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'bench', script), flag, value],
+                            cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=240)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2, '', f"error: {flag}: '{value}' is not HEIGHTxWIDTH in pixels (e.g. 2448x3264)\n")
+
+
 def test_a_quoted_home_in_a_path_flag_is_the_home_folder(tmp_path):
     # the shell leaves `--out=~/x` and a quoted '~/x' alone: the parser expands them, as option files' paths are
     home, work = tmp_path / 'home', tmp_path / 'work'
