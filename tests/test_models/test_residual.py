@@ -122,8 +122,11 @@ def test_residual_aliases_refuse_a_bad_or_contradicting_value():
     assert warnings == ['residual: not read (network_g is not a Pix2PixUNet), ignored']
     problems = OptionChecker(False).check(dict(name='x', model_type='CascadeModel', datasets={},
                                                cascade=dict(main_residuall=True)))
-    assert problems == ['cascade.main_residuall: unknown key (known: glow_ensemble, glow_floor, glow_self_ensemble, '
-                        'glow_size, main_ensemble, use_glow, use_main, use_post)']
+    assert problems == [  # no networks either: the two it runs are said with the typo
+        'network_main: missing (CascadeModel builds it: give network_main, or cascade.main_opt: its option file)',
+        'network_post: missing (CascadeModel builds it: give network_post, or cascade.post_opt: its option file)',
+        'cascade.main_residuall: unknown key (known: glow_ensemble, glow_floor, glow_self_ensemble, glow_size, '
+        'main_ensemble, use_glow, use_main, use_post)']
 
 
 @pytest.mark.parametrize('residual', [True, False])

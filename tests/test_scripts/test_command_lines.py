@@ -33,6 +33,7 @@ SIZE_FLAGS = (
     ('bench_busy_machine.py', '--size'), ('bench_data_loading.py', '--size'), ('bench_training.py', '--size'))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('script, flag', SIZE_FLAGS)
 @pytest.mark.parametrize('value', ['256', '0x64'])
 def test_a_bench_size_that_is_not_height_x_width_is_one_line(tmp_path, script, flag, value):
