@@ -25,7 +25,7 @@ from tqdm import tqdm
 from flare_sr.errors import FlareSRError
 from flare_sr.models.cascade_model import CascadeModel
 from flare_sr.models.onnx_backend import NO_GLOW, OnnxRuntimePredictor, model_size_multiple
-from flare_sr.utils.atomic import atomic_path, refuse_file_on_path
+from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.hardware import fit_to_hardware, warn
 from flare_sr.utils.img_util import (check_decodable, list_photos, photo_extensions, read_image, read_image_native,
                                      read_photo, unreadable_format, write_image, written_by_flare_sr)
@@ -60,10 +60,6 @@ def list_inputs(path):
     if not osp.exists(path):
         raise FlareSRError(f'{path}: --input is neither an image file nor a folder')
     inputs, skipped = list_photos(path)
-    broken = [name for name in skipped['not images']  # list_photos: not files
-              if osp.islink(osp.join(path, name)) and not osp.exists(osp.join(path, name))]
-    skipped['not images'] = [name for name in skipped['not images'] if name not in broken]
-    skipped['broken links'] = [f'{name} -> {os.readlink(osp.join(path, name))}' for name in broken]
     return inputs, _skipped_lines(skipped)
 
 
@@ -80,7 +76,7 @@ def _skipped_lines(skipped):
     for kind, names in formats.items():
         lines.append(f'warning: skipped {len(names)} {kind} file{"s" * (len(names) > 1)} ({_some(names)}): '
                      'not readable here; convert to PNG or JPEG')
-    broken = skipped.get('broken links', [])
+    broken = skipped['broken links']
     if broken:
         lines.append(f'warning: skipped {len(broken)} broken link{"s" * (len(broken) > 1)} ({_some(broken)}): '
                      'the file linked to does not exist')
@@ -160,31 +156,6 @@ def plan_outputs(inputs, output_dir, overwrite=False, flag='--output'):
                                f'{flag}, or pass --overwrite to replace it')
         plan.append((path, target))
     return plan
-
-
-def check_folders_clear(folders, files):
-    """FlareSRError where a folder the run will make is, or lies inside, a file: one the run reads or writes
-    (``files``: ``(what, path)`` pairs as ``check_output_file`` takes them, outputs included, existing or not), or any
-    existing file (``refuse_file_on_path``). ``folders``: ``(flag, value, folder)``, e.g. ``('--output', 'out',
-    'out')`` or ``('--zip', 'a/b.zip', 'a')`` for the zip's folder; None values are skipped. Found before anything is
-    made: ``--output x.zip --zip x.zip``, or ``--zip out/photo.png/sub.zip`` where out/photo.png is an output, would
-    otherwise fail after the inference. Paths are compared after resolving symlinks."""
-    owners = {}
-    for what, path in files:
-        if path and not osp.isdir(path):  # an option file's path section may name folders too
-            owners.setdefault(osp.realpath(path), (what, path))
-    for flag, value, folder in folders:
-        if not value:
-            continue
-        resolved = here = osp.realpath(folder)
-        while here not in owners and osp.dirname(here) != here:
-            here = osp.dirname(here)
-        if here in owners:
-            what, path = owners[here]
-            raise FlareSRError(f'{flag} {value}: {"" if folder == value else f"its folder {folder} "}'
-                               f'{"is" if here == resolved else "lies inside"} {what} {path}, a file, where a folder '
-                               f'must go; choose another {flag}')
-        refuse_file_on_path(folder, flag)
 
 
 def build_test_model(opt, source, tile=None, overlap=None, self_ensemble=False, precision=None):

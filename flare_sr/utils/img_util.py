@@ -465,21 +465,24 @@ def list_photos(folder):
     """(sorted photo paths directly in ``folder``, what was skipped): ``read_photo``'s formats, symlinks followed.
 
     Skipped (a dict of lists of names): ``sub-folders`` (not searched: the outputs are one flat folder), ``hidden``,
-    ``unreadable`` (images of a format no reader here decodes, e.g. HEIC), ``not images``. FlareSRError when
-    ``folder`` is missing or holds no photo.
+    ``unreadable`` (images of a format no reader here decodes, e.g. HEIC), ``broken links`` (``name -> target``: a
+    symbolic link whose file does not exist), ``not images``. FlareSRError when ``folder`` is missing or holds no
+    photo.
     """
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
         raise FlareSRError(f'{folder}: ' + ('is a file, not a folder of images' if os.path.exists(folder)
                                             else 'image folder not found'))
     extensions = photo_extensions()
-    paths, skipped = [], {'sub-folders': [], 'hidden': [], 'unreadable': [], 'not images': []}
+    paths, skipped = [], {'sub-folders': [], 'hidden': [], 'unreadable': [], 'broken links': [], 'not images': []}
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
         if name.startswith('.'):
             skipped['hidden'].append(name)
         elif os.path.isdir(path):
             skipped['sub-folders'].append(name)
+        elif os.path.islink(path) and not os.path.exists(path) and not unreadable_format(name):
+            skipped['broken links'].append(f'{name} -> {os.readlink(path)}')
         elif name.lower().endswith(extensions) and os.path.isfile(path):
             paths.append(path)
         else:
