@@ -16,12 +16,11 @@ import torch.distributed as dist
 
 from flare_sr import basicsr_fixes
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
-from flare_sr.pipeline.inference import (TILE_FLAGS, build_inference_model, build_onnx_predictor, check_folders_clear,
-                                         check_inputs, list_inputs, plan_outputs, predict_files, save_tile_preview,
-                                         write_zip)
+from flare_sr.pipeline.inference import (TILE_FLAGS, build_inference_model, build_onnx_predictor, check_inputs,
+                                         list_inputs, plan_outputs, predict_files, save_tile_preview, write_zip)
 from flare_sr.pipeline.stage3_data import prepare_stage3_data
 from flare_sr.pipeline.stages import pipeline_name, run_pipeline
-from flare_sr.utils.atomic import check_output_file, check_writable
+from flare_sr.utils.atomic import check_folders_clear, check_output_file, check_writable
 from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
 from flare_sr.utils.options_check import files_named_by
 from flare_sr.utils.precision import PRECISIONS

@@ -109,6 +109,26 @@ def refuse_file_on_path(folder, flag, note=''):
         raise FlareSRError(f'{folder}: {flag} is{where} a file, not a folder{note}')
 
 
+def check_folders_clear(folders, files):
+    """FlareSRError where a folder the run will make is, or lies inside, a file: one the run reads or writes
+    (``files``: ``(what, path)`` pairs as ``check_output_file`` takes them, outputs included, existing or not), or any
+    existing file (``refuse_file_on_path``). ``folders``: ``(flag, value, folder)``, e.g. ``('--output', 'out',
+    'out')`` or ``('--zip', 'a/b.zip', 'a')`` for the zip's folder; None values are skipped. Found before anything is
+    made: ``--output x.zip --zip x.zip``, or ``--zip out/photo.png/sub.zip`` where out/photo.png is an output, would
+    otherwise fail after the work. Paths are compared after resolving symlinks (``same_file``, ``inside``)."""
+    owners = [(what, path) for what, path in files if path and not os.path.isdir(path)]  # a path section names folders
+    for flag, value, folder in folders:
+        if not value:
+            continue
+        holders = [(what, path) for what, path in owners if same_file(folder, path) or inside(folder, path)]
+        if holders:
+            what, path = max(holders, key=lambda holder: len(os.path.realpath(holder[1])))  # the nearest
+            raise FlareSRError(f'{flag} {value}: {"" if folder == value else f"its folder {folder} "}'
+                               f'{"is" if same_file(folder, path) else "lies inside"} {what} {path}, a file, where a '
+                               f'folder must go; choose another {flag}')
+        refuse_file_on_path(folder, flag)
+
+
 def check_writable(output_dir, flag='--output'):
     """Create the folder and prove it takes a file now, before any work is done; FlareSRError names the
     folder and the command-line ``flag`` that set it: a file given (or lying on its path) where the folder goes
