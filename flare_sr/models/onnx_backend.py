@@ -97,8 +97,8 @@ def graph_options(opt):
     ``val.precision`` does not apply (the graph is fp32)."""
     record = {'model_type': opt.get('model_type')}
     if opt.get('model_type') == 'CascadeModel':
-        switches = dict(CascadeModel.CASCADE_OPTIONS, **(opt.get('cascade') or {}))
-        record.update({f'cascade.use_{role}': bool(switches[f'use_{role}']) for role in ('main', 'post')})
+        enabled = CascadeModel.enabled_roles(opt)  # main and post run exactly where their use_<role> is true
+        record.update({f'cascade.use_{role}': role in enabled for role in ('main', 'post')})
     path_opt = opt.get('path') or {}
     for role in graph_roles(opt):
         record.update({f'network_{role}.{key}': value
