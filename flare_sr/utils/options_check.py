@@ -588,6 +588,8 @@ class OptionChecker:
         else:
             needed = getattr(model_cls, 'tiled_networks', ('network_g',))
         for key in needed:
+            if any(line.startswith(f'cascade.{key[len("network_"):]}_opt:') for line in self.problems):
+                continue  # its option file's own line says why the network is not there
             if not isinstance(opt.get(key), dict):
                 typo = difflib.get_close_matches(key, [str(k) for k in opt if k not in built], n=1, cutoff=0.8)
                 hint = f' (is {typo[0]} meant to be {key}?)' if typo else ''

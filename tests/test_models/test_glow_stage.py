@@ -313,6 +313,9 @@ def test_a_cascade_network_without_a_checkpoint_is_said_before_the_run(tmp_path)
     del opt['network_main']
     assert OptionChecker(False).check(dict(opt)) == [
         'network_main: missing (CascadeModel builds it: give network_main, or cascade.main_opt: its option file)']
+    opt['cascade'] = dict(opt['cascade'], main_opt=str(tmp_path / 'gone.yml'))  # said by its own line, once
+    problems = OptionChecker(False).check(dict(opt))
+    assert len(problems) == 1 and problems[0].startswith(f'cascade.main_opt: {tmp_path / "gone.yml"}')
 
 
 def test_an_image_smaller_than_glow_size_is_seen_at_its_own_size(tmp_path):
