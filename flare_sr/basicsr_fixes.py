@@ -50,6 +50,9 @@ idempotent. What each wrapper fixes:
   with fewer than two 96x96 blocks; a textureless image is not scored (NaN) (``flare_sr/metrics/niqe_size.py``).
   ``calculate_ssim`` under 11x11 pixels and ``calculate_psnr`` with nothing left after ``crop_border`` (a silent NaN)
   are one line too, checked before the first iteration as NIQE's size.
+- ``PrefetchGenerator`` (``prefetch_mode: cpu``): its daemon thread, caught inside a torch operation when the
+  process ends, aborted it (SIGABRT, most often rank 1 of a torchrun); ours is stopped at exit
+  (``flare_sr/data/prefetch.py``).
 """
 import argparse
 import contextlib
@@ -64,6 +67,7 @@ import types
 from os import path as osp
 
 import basicsr.data.paired_image_dataset
+import basicsr.data.prefetch_dataloader
 import basicsr.test
 import basicsr.train
 import basicsr.utils.misc
@@ -74,6 +78,7 @@ from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.utils.dist_util import get_dist_info
 from basicsr.utils.registry import DATASET_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
+from flare_sr.data.prefetch import StoppablePrefetchGenerator
 from flare_sr.data.sampling import ResumableSampler
 from flare_sr.errors import ArgumentParser, FlareSRError, expand_home
 from flare_sr.metrics.mask_inputs import check_mask_inputs
@@ -126,6 +131,7 @@ def apply():
     basicsr.utils.misc.mkdir_and_rename = basicsr.train.mkdir_and_rename = _wrap_mkdir_and_rename(
         basicsr.utils.misc.mkdir_and_rename)  # misc's make_exp_dirs and train's tb_logger folder
     basicsr.train.copy_opt_file = _wrap_copy_opt_file(basicsr.train.copy_opt_file)
+    basicsr.data.prefetch_dataloader.PrefetchGenerator = StoppablePrefetchGenerator  # PrefetchDataLoader.__iter__'s
     setattr(basicsr.train, _MARK, True)
 
 
