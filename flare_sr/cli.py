@@ -20,7 +20,7 @@ from flare_sr.pipeline.inference import (TILE_FLAGS, build_inference_model, buil
                                          list_inputs, plan_outputs, predict_files, save_tile_preview, write_zip)
 from flare_sr.pipeline.stage3_data import prepare_stage3_data
 from flare_sr.pipeline.stages import pipeline_name, run_pipeline
-from flare_sr.utils.atomic import check_folders_clear, check_output_file, check_writable
+from flare_sr.utils.atomic import check_folders_clear, check_output_file, check_writable, inside
 from flare_sr.utils.cpu_memory import keep_freed_cpu_memory
 from flare_sr.utils.options_check import files_named_by
 from flare_sr.utils.precision import PRECISIONS
@@ -122,18 +122,21 @@ def infer_main(argv=None):
         if osp.realpath(args.save_flare) == osp.realpath(args.output):
             raise FlareSRError(f'--save-flare {args.save_flare}: is the --output folder, where the flare layers would '
                                'replace the restored images; choose another folder')
+        for flag, folder, other_flag, other in (('--save-flare', args.save_flare, '--output', args.output),
+                                                ('--output', args.output, '--save-flare', args.save_flare)):
+            if inside(folder, other):  # one folder of outputs would hold the other's: a mixed submission
+                raise FlareSRError(f'{flag} {folder}: lies inside the {other_flag} folder {other}; the restored images '
+                                   'and the flare layers go in folders side by side')
         flare_plan = dict(plan_outputs(inputs, args.save_flare, args.overwrite, flag='--save-flare'))
     own_files = ([('the input', path) for path in inputs] + [('the output', target) for _, target in plan]
                  + [('the flare layer', target) for target in flare_plan.values()]
                  + files_named_by(args.opt) + [('the --onnx file', args.onnx)])
     if args.zip:
-        check_output_file(args.zip, '--zip', inputs=own_files + [('the --save-tiles picture', args.save_tiles)],
-                          make_folder=False)
-        if not args.zip.lower().endswith('.zip'):  # after the above: what it would replace is the better line
-            raise FlareSRError(f'--zip {args.zip}: must end in .zip (a file of that name is replaced by the '
-                               'submission zip)')
+        check_output_file(args.zip, '--zip', '.zip', 'the submission zip',
+                          inputs=own_files + [('the --save-tiles picture', args.save_tiles)], make_folder=False)
     if args.save_tiles:
-        check_output_file(args.save_tiles, '--save-tiles', '.png', inputs=own_files, make_folder=False)
+        check_output_file(args.save_tiles, '--save-tiles', '.png', 'a PNG picture', inputs=own_files,
+                          make_folder=False)
     folders = [('--output', args.output, args.output), ('--save-flare', args.save_flare, args.save_flare)]
     for flag, path in (('--zip', args.zip), ('--save-tiles', args.save_tiles)):
         if path:

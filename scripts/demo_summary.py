@@ -105,7 +105,7 @@ def main(argv=None):
     parser.add_argument('--data', default='datasets/demo')
     parser.add_argument('--picture', default='experiments/demo_results.png')
     args = parser.parse_args(argv)
-    check_output_file(args.picture, '--picture', '.png',
+    check_output_file(args.picture, '--picture', '.png', 'a PNG picture',
                       input_folders=[('the --results folder', args.results), ('the --data folder', args.data)])
     scores = read_scores(args.results)
     try:  # metrics.json is read back: a file of another shape is named, not a traceback

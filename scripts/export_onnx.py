@@ -16,7 +16,7 @@ Needs ``pip install -e ".[onnx]"``. Exit status: 0 done, 2 bad input (one ``erro
 import argparse
 from os import path as osp
 
-from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
+from flare_sr.errors import ArgumentParser, exit_on_user_error
 from flare_sr.models.onnx_backend import OPSET, check_opset, export_onnx
 from flare_sr.pipeline.inference import build_inference_model
 from flare_sr.utils.atomic import atomic_path, check_output_file, check_writable
@@ -35,9 +35,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     check_opset(args.opset)  # before the model is built and its checkpoints load
-    check_output_file(args.out, '--out', inputs=files_named_by(args.opt), make_folder=False)
-    if not args.out.lower().endswith('.onnx'):  # never a checkpoint or a photo overwritten with a graph
-        raise FlareSRError(f'--out {args.out}: must end in .onnx (the file written is an ONNX model)')
+    check_output_file(args.out, '--out', '.onnx', 'an ONNX model', inputs=files_named_by(args.opt), make_folder=False)
     check_writable(osp.dirname(osp.abspath(args.out)), flag='--out')
     model = build_inference_model(args.opt)
     with atomic_path(args.out) as tmp:

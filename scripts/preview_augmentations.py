@@ -158,8 +158,8 @@ def main(argv=None):
     dataset_opt = None if args.components else dataset_options(args)
     folders = [(f'the {key} folder', root) for key, root in (dataset_opt or {}).items()
                if key.startswith('dataroot') and isinstance(root, str)]
-    check_output_file(args.out, '--out', '.png', inputs=[('the option file', args.opt),
-                                                         ('the --components image', args.components)],
+    check_output_file(args.out, '--out', '.png', 'a PNG picture',
+                      inputs=[('the option file', args.opt), ('the --components image', args.components)],
                       input_folders=folders)
     if args.components:
         grid = component_grid(args.components, args.n, args.cell, args.seed)

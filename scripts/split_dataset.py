@@ -46,7 +46,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     pairs = pair_paths(args.lq, args.gt, args.filename_tmpl)
-    check_output_file(args.out, '--out', inputs=[('the input', path) for _, lq, gt in pairs for path in (lq, gt)])
+    check_output_file(args.out, '--out', '.csv', 'a CSV table',
+                      inputs=[('the input', path) for _, lq, gt in pairs for path in (lq, gt)])
     sizes = []
     for _, lq_path, gt_path in pairs:
         size = peek_size(lq_path)

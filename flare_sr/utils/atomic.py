@@ -142,18 +142,19 @@ def check_writable(output_dir, flag='--output'):
         raise FlareSRError(f'{output_dir}: {flag} folder is not writable ({error.strerror or error})') from None
 
 
-def check_output_file(path, flag, suffix=None, inputs=(), input_folders=(), make_folder=True):
+def check_output_file(path, flag, suffix=None, written=None, inputs=(), input_folders=(), make_folder=True):
     """Refuse, before any work is done, an output file that would replace one of the run's own files, is a
-    folder, lacks ``suffix`` (e.g. ``'.png'``: the format written whatever the name) or cannot be written.
+    folder, lacks ``suffix`` or cannot be written.
 
-    ``inputs``: ``(what, path)`` pairs (e.g. ``('the option file', 'a.yml')``, also the run's other outputs);
-    ``input_folders``: ``(what, folder)`` pairs whose files the run reads, which the output must not join.
-    ``make_folder`` False: its folder is not made (nor proven writable) yet; ``check_writable`` it later, once
-    everything else is checked. FlareSRError names ``flag``, the path and what it would replace.
+    ``suffix`` (e.g. ``'.png'``) and ``written`` (what the file holds, e.g. ``'a PNG picture'``): the name must end in
+    ``suffix``, so that a file of any other kind (a photo, a checkpoint) is never replaced, and the name says what
+    was written whatever the format. ``inputs``: ``(what, path)`` pairs (e.g. ``('the option file', 'a.yml')``,
+    also the run's other outputs); ``input_folders``: ``(what, folder)`` pairs whose files the run reads, which the
+    output must not join. ``make_folder`` False: its folder is not made (nor proven writable) yet; ``check_writable``
+    it later, once everything else is checked. FlareSRError names ``flag``, the path and what is wrong; what the file
+    would replace comes before a wrong suffix, the better line.
     """
     path = os.fspath(path)
-    if suffix and not path.lower().endswith(suffix):
-        raise FlareSRError(f'{flag} {path}: must be a {suffix} file (the picture is written as {suffix[1:].upper()})')
     if os.path.isdir(path):
         raise FlareSRError(f'{path}: {flag} is a folder; give a file name')
     for what, other in inputs:
@@ -163,6 +164,8 @@ def check_output_file(path, flag, suffix=None, inputs=(), input_folders=(), make
         if folder and inside(path, folder):
             raise FlareSRError(f'{flag} {path}: inside {what} {folder}, whose files it would join or replace; '
                                'choose another folder')
+    if suffix and not path.lower().endswith(suffix):
+        raise FlareSRError(f'{flag} {path}: must end in {suffix} (the file written is {written})')
     if make_folder:
         check_writable(os.path.dirname(os.path.abspath(path)), flag=flag)
 

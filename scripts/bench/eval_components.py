@@ -155,7 +155,7 @@ def untrained_networks(opt):
 def check_picture(path, clean_folder, option_file):
     """Refuse a ``--picture`` that is not a .png, lies in the ``--clean`` folder, is the option file, is a folder
     or cannot be written, before any work is done."""
-    check_output_file(path, '--picture', '.png', inputs=[('the option file', option_file)],
+    check_output_file(path, '--picture', '.png', 'a PNG picture', inputs=[('the option file', option_file)],
                       input_folders=[('the --clean folder', clean_folder)])
 
 

@@ -391,7 +391,7 @@ def main(argv=None):
     if args.json:
         if os.path.isfile(args.json):
             raise FlareSRError(f'--json {args.json}: exists; choose another name (results are never replaced)')
-        check_output_file(args.json, '--json', inputs=[('the option file', args.opt)])
+        check_output_file(args.json, '--json', '.json', 'a JSON record', inputs=[('the option file', args.opt)])
     known = list(families())
     names = args.families or known
     unknown = [name for name in names if name not in known]

@@ -37,7 +37,7 @@ def _tree(tmp_path):
 @pytest.mark.parametrize('args, message', [
     # was: every image inferred and written, then 'error: .../oA: Is a directory'
     (['--output', '{t}/oA', '--zip', '{t}/oA'],
-     '--zip {t}/oA: must end in .zip (a file of that name is replaced by the submission zip)'),
+     '--zip {t}/oA: must end in .zip (the file written is the submission zip)'),
     (['--output', '{t}/oA.zip', '--zip', '{t}/oA.zip'],
      '--output {t}/oA.zip: is the --zip file {t}/oA.zip, a file, where a folder must go; choose another --output'),
     (['--output', '{t}/sub.zip/out', '--zip', '{t}/sub.zip'],
@@ -81,7 +81,7 @@ def test_zip_must_end_in_zip_so_no_other_file_of_the_user_is_replaced(tmp_path, 
     code, err = infer_in_process(capsys, '-opt', option_file, '--input', tmp_path / 'in', '--output', tmp_path / 'out',
                                  '--zip', victim)
     assert code == 2
-    assert err == f'error: --zip {victim}: must end in .zip (a file of that name is replaced by the submission zip)\n'
+    assert err == f'error: --zip {victim}: must end in .zip (the file written is the submission zip)\n'
     assert victim.read_bytes() == b'the user\'s own file' and not (tmp_path / 'out').exists()
 
 

@@ -192,3 +192,19 @@ def test_flare_layers_never_replace_an_input_or_another_output(tmp_path, capsys,
                               flares, flag, flares / 'beach.png')
         _refused(code, err, flag, 'is the flare layer')
     assert _digests(photos) == before and not os.path.exists(flares)
+
+
+@pytest.mark.parametrize('output, save_flare, flag, other', [
+    ('out', 'out/flares', '--save-flare', '--output'),  # was accepted: the flare layers joined the submission folder
+    ('flares/out', 'flares', '--output', '--save-flare'),
+])
+def test_flare_layers_and_restored_images_are_kept_in_folders_side_by_side(
+        tmp_path, capsys, option_file, output, save_flare, flag, other):
+    photos = _photos(tmp_path / 'photos', 'beach.png')
+    output, save_flare = tmp_path / output, tmp_path / save_flare
+    before = sorted(os.listdir(tmp_path))
+    code, _, err = _infer(capsys, option_file, '--input', photos, '--output', output, '--save-flare', save_flare)
+    folder, other_folder = (save_flare, output) if flag == '--save-flare' else (output, save_flare)
+    assert code == 2 and err == (f'error: {flag} {folder}: lies inside the {other} folder {other_folder}; the '
+                                 'restored images and the flare layers go in folders side by side\n')
+    assert sorted(os.listdir(tmp_path)) == before  # no folder made

@@ -126,7 +126,7 @@ def test_bad_arguments_are_refused_before_any_work_and_nothing_is_overwritten(tm
     before = {path.name: path.read_bytes() for path in clean.iterdir()}
     cases = [(['-opt', untrained], 'path.pretrain_network_g not set'),
              (['--seed', '-1'], '--seed -1: must be non-negative'),
-             (['--picture', victim], 'must be a .png file'),
+             (['--picture', victim], 'must end in .png (the file written is a PNG picture)'),
              (['--picture', clean / 'clean_0.png'], 'inside the --clean folder'),
              (['--picture', tmp_path / 'notes.txt' / 'x.png'], 'notes.txt: --picture is a file, not a folder')]
     for extra, words in cases:

@@ -84,3 +84,24 @@ def test_demo_summary_picture_never_joins_the_data_it_reads(tmp_path, clean_dir,
     code, _, err = run_main_in_process(load_script('demo_summary').main, [
         '--data', clean_dir, '--results', tmp_path / 'results', '--picture', clean_dir / 'photo_0.png'], capsys)
     _refused(code, err, '--picture', 'inside the --data folder')
+
+
+def test_split_csv_of_another_kind_is_refused_and_the_file_kept(tmp_path, capsys):
+    """A checkpoint (any file of the user's not among the inputs) given as --out was replaced by the table."""
+    make_flare_pairs(tmp_path / 'data', 2)
+    victim = tmp_path / 'net_g_latest.pth'
+    victim.write_bytes(b'weights')
+    code, _, err = run_main_in_process(load_script('split_dataset').main, [
+        '--lq', tmp_path / 'data' / 'train_input_img', '--gt', tmp_path / 'data' / 'train_label_img', '--out', victim],
+        capsys)
+    assert code == 2 and err == f'error: --out {victim}: must end in .csv (the file written is a CSV table)\n'
+    assert victim.read_bytes() == b'weights'
+
+
+def test_eval_transfer_record_must_be_json(tmp_path, capsys):
+    """--compare reads records back by that name; refused before any training run."""
+    record = tmp_path / 'record.txt'
+    code, _, err = run_main_in_process(load_script('bench/eval_transfer').main, ['--seeds', '0', '--json', record],
+                                       capsys)
+    assert code == 2 and err == f'error: --json {record}: must end in .json (the file written is a JSON record)\n'
+    assert not record.exists()

@@ -145,7 +145,7 @@ def test_a_picture_output_that_is_not_a_png_is_refused_and_the_file_kept(script,
     argv = {'preview_augmentations': ['--components', str(clean_dir / 'photo_0.png'), '--n', '1', '--cell', '32'],
             'demo_summary': ['--results', str(tmp_path / 'no_results')]}[script]
     code, _, err = run_main_in_process(load_script(script).main, [*argv, flag, str(victim)], capsys)
-    assert code == 2 and err == f'error: {flag} {victim}: must be a .png file (the picture is written as PNG)\n'
+    assert code == 2 and err == f'error: {flag} {victim}: must end in .png (the file written is a PNG picture)\n'
     assert victim.read_text() == 'keep me'
 
 
