@@ -53,7 +53,6 @@ from flare_sr.losses.flare7k_loss import missing_vgg19_message, vgg19_weights_pa
 from flare_sr.models.flare_base import FlareBaseModel
 from flare_sr.utils.hardware import warn
 from flare_sr.utils.img_util import write_image
-from flare_sr.utils.light_source import restore_light_source_tensor
 
 PAIR_GAMMA = 2.2  # the gamma of Flare7K's test scripts; used where a dataset gives none (plain pairs, testing)
 _FLOOR = 1e-7  # Flare7K clips linear sums to [1e-7, 1] before the inverse power (its gradient is infinite at 0)
@@ -93,7 +92,7 @@ class DeflareModel(FlareBaseModel):
     train_losses = ('l1_opt',)  # the train.*_opt it applies (the option checker refuses others)
     optional_train_losses = ('perceptual',)  # Flare7K's key for its VGG term (not named *_opt)
     networks = ('network_g',)  # the network_* it builds (the option checker warns about others)
-    predicts_flare = True  # val.save_flare / infer.py --save-flare have a flare layer to save
+    predicts_flare = True  # predict keeps the flare channels: val.save_flare / infer.py --save-flare save them
     unapplied_train_options = ('saturation_mask',)  # FlareBaseModel's, which Flare7K's loss has no place for
 
     def __init__(self, opt):
@@ -193,21 +192,15 @@ class DeflareModel(FlareBaseModel):
         image = self.darken_only(batch, image)
         return torch.cat([image, flare], 1)
 
-    def light_source_setting(self):
-        """``val.restore_light_source``; where it is not set and ``train.out_deflare`` is false, Flare7K's blend."""
-        restore = (self.opt.get('val') or {}).get('restore_light_source')
-        if restore is None and self.train_opt.get('out_deflare') is False:
+    @classmethod
+    def light_source_setting(cls, opt):
+        """``val.restore_light_source``; where it is not set and ``train.out_deflare`` is false, Flare7K's blend
+        (``{'method': 'flare7k'}``). Applied to the image by the tiled ``predict``, which keeps the flare channels as
+        ``flare_layer``; the ONNX Runtime predictor asks the same."""
+        restore = super().light_source_setting(opt)
+        if restore is None and (opt.get('train') or {}).get('out_deflare') is False:
             return {'method': 'flare7k'}
         return restore
-
-    def restore_light_sources(self, lq_cpu, out):
-        """Split the tiled 6-channel prediction: the flare is kept as ``flare_layer``, the image (light sources
-        restored as ``light_source_setting`` says) is returned."""
-        image, self.flare_layer = out[:, :3], out[:, 3:]
-        restore = self.light_source_setting()
-        if not restore:
-            return image
-        return restore_light_source_tensor(lq_cpu, image, **(restore if isinstance(restore, dict) else {}))
 
     def _save_images(self, dataset_name, image_name, current_iter, output, panels, bit_depth=8, *more):
         """The mixin's images, plus the flare layer with ``val.save_flare: true``: ``<image>_<iter>_flare.png`` beside

@@ -6,15 +6,16 @@ CascadeModel the chained U-Net -> [0,1] -> HINet -> clamp (``run_networks``), fo
 Bx3xHxW float32 batch in [0,1] and returns one of the same shape, or for DeflareModel Bx6xHxW: channels 0-2
 the flare-free image, 3-5 the flare layer; H and W are dynamic and must be multiples of ``size_multiple``,
 which the file carries in its metadata with the model type.
-Tiling, blending, clamping, the split of the two layers, the light-source restore and the flare floor stay outside
-the graph, in :class:`OnnxRuntimePredictor`, which runs them exactly as the PyTorch models do. What the graph fixes
-(its networks' checkpoints, ``checkpoint_digests``; the options baked into it, ``graph_options``) is recorded in the
-file's metadata and compared with the options of each run.
+Tiling, blending, clamping, the split of the two layers, the light-source restore (``light_source_setting`` of the
+options' model class: DeflareModel's Flare7K default included) and the flare floor stay outside the graph, in
+:class:`OnnxRuntimePredictor`, which runs the PyTorch models' own code for them (``TiledPredictionMixin``). What the
+graph fixes (its networks' checkpoints, ``checkpoint_digests``; the options baked into it, ``graph_options``) is
+recorded in the file's metadata and compared with the options of each run; its precision is fp32, whatever
+``val.precision`` says (one ``warning:`` line).
 
 onnx and onnxruntime are optional (``pip install -e ".[onnx]"``); they are imported only here,
 when used.
 """
-import inspect
 import json
 import re
 import sys
@@ -22,14 +23,14 @@ import warnings
 from os import path as osp
 
 import torch
-from basicsr.utils.registry import ARCH_REGISTRY
+from basicsr.utils.registry import ARCH_REGISTRY, MODEL_REGISTRY
 
 from flare_sr.errors import FlareSRError
 from flare_sr.models.cascade_model import CascadeModel
+from flare_sr.models.tiled_validation import TiledPredictionMixin
 from flare_sr.utils.checkpoint import named_checkpoints, sha256_of
-from flare_sr.utils.flare_floor import apply_flare_floor
-from flare_sr.utils.light_source import restore_light_source_tensor
-from flare_sr.utils.tiling import tiled_forward
+from flare_sr.utils.hardware import warn
+from flare_sr.utils.options_check import parameters_of
 
 # CascadeModel's glow stage runs on the whole frame, outside the tile function the file holds
 NO_GLOW = ('network_glow: the glow stage sees the whole frame and is not in the ONNX file (it holds the tile '
@@ -78,13 +79,13 @@ def checkpoint_digests(opt):
 def arch_arguments(section):
     """A ``network_*`` section with its arch's defaults that an option file can spell (None, numbers, strings, lists)
     filled in: an argument left out and one given its default build the same network. The section as given where its
-    ``type`` is not a registered arch."""
+    ``type`` is not a registered arch (or its signature cannot be read: ``parameters_of``)."""
     section = dict(section) if isinstance(section, dict) else {}
     name = section.get('type')
     if not isinstance(name, str) or name not in ARCH_REGISTRY:
         return section
-    parameters = inspect.signature(ARCH_REGISTRY.get(name)).parameters.values()
-    return dict({parameter.name: parameter.default for parameter in parameters
+    parameters, _ = parameters_of(ARCH_REGISTRY.get(name))
+    return dict({key: parameter.default for key, parameter in (parameters or {}).items()
                  if isinstance(parameter.default, (type(None), bool, int, float, str, list, tuple))}, **section)
 
 
@@ -93,8 +94,9 @@ def graph_options(opt):
     graph: ``model_type``; CascadeModel's ``cascade.use_main`` / ``use_post``; for each network in the graph
     (``graph_roles``) every argument of its arch (``network_<role>.<argument>``, defaults filled in, as the option
     checker folds deprecated names) and ``path.param_key_<role>``; ``val.darken_only``. Its checkpoints are
-    ``checkpoint_digests``'s; tiling, ``val.restore_light_source`` and ``val.flare_floor`` run outside the graph and
-    ``val.precision`` does not apply (the graph is fp32)."""
+    ``checkpoint_digests``'s; tiling (``val.tile``, self-ensemble included), the light sources
+    (``val.restore_light_source``, DeflareModel's ``train.out_deflare``) and ``val.flare_floor`` run outside the graph,
+    in ``OnnxRuntimePredictor``, and ``val.precision`` does not apply (the graph is fp32: a warning says so)."""
     record = {'model_type': opt.get('model_type')}
     if opt.get('model_type') == 'CascadeModel':
         enabled = CascadeModel.enabled_roles(opt)  # main and post run exactly where their use_<role> is true
@@ -185,17 +187,24 @@ def export_onnx(model, out_path, opset=OPSET, probe_size=None, source=None):
     return metadata
 
 
-class OnnxRuntimePredictor:
+class OnnxRuntimePredictor(TiledPredictionMixin):
     """``predict`` of a flare_sr test model, with the tile function run by ONNX Runtime.
 
-    ``opt`` is the test option dict (its ``val.tile``, ``val.restore_light_source``, ``val.flare_floor`` apply as in
-    the PyTorch models; networks are not built); ``onnx_path`` a file from ``export_onnx``. A 6-channel
+    ``opt`` is the test option dict; networks are not built. ``predict`` is the PyTorch models' own
+    (``TiledPredictionMixin``): ``val.tile``, the light sources (``light_source_setting`` of ``opt``'s model class:
+    ``val.restore_light_source``, and for DeflareModel Flare7K's blend under ``train.out_deflare: false``) and
+    ``val.flare_floor`` apply as there. ``val.precision`` does not: the graph runs in fp32, and a bf16 or fp16 there
+    is said in one ``warning:`` line (``auto`` is not). ``onnx_path`` a file from ``export_onnx``. A 6-channel
     graph (DeflareModel's) gives the image channels; the flare channels are kept as ``flare_layer``.
-    ``threads``: intra-op threads (default: torch's count). ``reference``: the option dict compared with what the file
+    ``threads``: intra-op threads (default: torch's count). ``device``: ``cuda...`` runs the graph on the CUDA
+    execution provider where onnxruntime has it. ``reference``: the option dict compared with what the file
     records (default ``opt``; build_onnx_predictor passes the file's options with their checkpoints). Raises
     FlareSRError for a missing onnxruntime, an unreadable file, a file without flare_sr's metadata, one exported with
     other options baked into its graph (``graph_options``) or from other checkpoints (``checkpoint_digests``).
     """
+
+    # the mixin's host: tiles are handed to the session as CPU arrays (a CUDA provider copies them itself)
+    device = torch.device('cpu')
 
     def __init__(self, opt, onnx_path, threads=None, device='cpu', reference=None):
         try:
@@ -216,7 +225,7 @@ class OnnxRuntimePredictor:
         metadata = self.session.get_modelmeta().custom_metadata_map
         if 'size_multiple' not in metadata:
             raise FlareSRError(f'{onnx_path}: no size_multiple in its metadata; export it with scripts/export_onnx.py')
-        self.size_multiple = int(metadata['size_multiple'])
+        self.multiple = int(metadata['size_multiple'])
         self.model_type = metadata.get('model_type', '?')
         self.path = onnx_path
         self.channels = self._check_signature()
@@ -230,7 +239,12 @@ class OnnxRuntimePredictor:
         self.predicts_flare = self.channels == 6  # DeflareModel's image and flare layer
         self.flare_layer = None  # the flare of the last predict (1x3xHxW CPU, [0, 1]) for a 6-channel graph
         self.opt = opt
+        self.model_class = MODEL_REGISTRY.get(opt['model_type'])
         self.providers = self.session.get_providers()
+        precision = (opt.get('val') or {}).get('precision')
+        if precision not in (None, 'fp32', 'auto'):  # auto asks for no dtype: fp32 is what it picks without bf16
+            warn(f'val.precision: {precision} does not apply to the onnxruntime backend (the exported graph is fp32); '
+                 'using fp32', rank=0)
 
     def _check_graph_options(self, recorded, current):
         """FlareSRError naming the first option (``current``: ``graph_options``) whose value differs from the one baked
@@ -288,13 +302,24 @@ class OnnxRuntimePredictor:
                                '(DeflareModel: image and flare layer)')
         return channels
 
-    def tile_options(self):
-        tile = (self.opt.get('val') or {}).get('tile') or {}
-        return dict(tile_size=tile.get('size'), overlap=tile.get('overlap', 32), batch=tile.get('batch', 1),
-                    self_ensemble=tile.get('self_ensemble', False))
+    @property
+    def size_multiple(self):
+        """The graph's (from its metadata): tile sides are multiples of it."""
+        return self.multiple
 
-    def run_tiles(self, tiles):
-        """Bx3xhxw float32 CPU tensor -> the session's output as a tensor."""
+    def tile_options(self):
+        """The PyTorch models' ``val.tile`` options, in fp32 (the graph's precision; ``val.precision`` is warned
+        about at load)."""
+        return dict(super().tile_options(), precision='fp32')
+
+    def light_source_setting(self, opt):
+        """The light-source restore that ``opt``'s model class applies after its tiles (DeflareModel's default
+        included), so that the graph's output is finished as the PyTorch model's."""
+        return self.model_class.light_source_setting(opt)
+
+    def forward_tiles(self, tiles):
+        """Bx3xhxw float32 CPU tensor -> the session's output as a Bx3xhxw (6-channel graph: Bx6xhxw) tensor; a
+        FlareSRError for a graph whose output has another shape than it declares."""
         (out,) = self.session.run(None, {'tiles': tiles.float().contiguous().numpy()})
         expected = (tiles.shape[0], self.channels, *tiles.shape[2:])
         if out.shape != expected:  # a graph whose runs differ from what it declares
@@ -302,19 +327,6 @@ class OnnxRuntimePredictor:
                                f'px for a {tiles.shape[2]}x{tiles.shape[3]} tile; it declares {self.channels} channels '
                                'of the tile\'s size (export_onnx\'s graphs keep the size)')
         return torch.from_numpy(out)
-
-    def predict(self, lq_cpu):
-        """1x3xHxW CPU [0,1] -> 1x3xHxW float32 CPU [0,1], tiled and blended as the PyTorch model does."""
-        out = tiled_forward(self.run_tiles, lq_cpu, multiple=self.size_multiple, device='cpu',
-                            **self.tile_options()).clamp(0, 1)
-        if self.predicts_flare:
-            out, self.flare_layer = out[:, :3], out[:, 3:]
-        # as every flare_sr model's predict: light sources restored, then the flare floor (TiledValidationMixin)
-        val = self.opt.get('val') or {}
-        restore = val.get('restore_light_source')
-        if restore:
-            out = restore_light_source_tensor(lq_cpu, out, **(restore if isinstance(restore, dict) else {}))
-        return apply_flare_floor(lq_cpu, out, val.get('flare_floor', 0))
 
     def describe(self):
         return json.dumps({'model_type': self.model_type, 'size_multiple': self.size_multiple,

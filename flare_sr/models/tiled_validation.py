@@ -4,13 +4,15 @@ Used by the training models (FlareBaseModel, on BasicSR's SRModel) and by the te
 (on BasicSR's BaseModel) alike. The host provides ``opt``, ``device`` and BasicSR's best-metric helpers
 (every BaseModel does), plus two hooks:
 
-- ``forward_tiles(batch)``: a CPU Bx3xhxw batch of [0,1] tiles -> the restored [0,1] batch (any device);
+- ``forward_tiles(batch)``: a CPU Bx3xhxw batch of [0,1] tiles -> the restored [0,1] batch (any device; Bx6xhxw,
+  image and flare layer, where the host ``predicts_flare``);
 - ``size_multiple``: the multiple the tile sides must have (the archs' ``size_multiple``).
 
 What it does, from the options:
-- ``predict``: a whole image through ``tiled_forward`` with ``val.tile`` (defaults ``TILE_OPTIONS``) and
-  ``val.precision``; then ``val.restore_light_source`` puts the input's saturated lights back and ``val.flare_floor``
-  undoes the changes fainter than it (flare_sr/utils/flare_floor.py).
+- ``predict`` (``TiledPredictionMixin``, which the ONNX Runtime predictor shares): a whole image through
+  ``tiled_forward`` with ``val.tile`` (defaults ``TILE_OPTIONS``) and ``val.precision``; then the light sources
+  (``light_source_setting``: ``val.restore_light_source``, DeflareModel adds Flare7K's default) put the input's
+  saturated lights back and ``val.flare_floor`` undoes the changes fainter than it (flare_sr/utils/flare_floor.py).
 - ``darken_only``: the hosts' tile functions apply ``val.darken_only`` (the output never brighter than the input).
 - ``validation`` (BasicSR's hook; also what ``test.py`` calls): every configured metric on uint8 images for the
   output AND the raw input (the baseline); metrics that take ``img_lq`` (calculate_flare_psnr) get the input.
@@ -169,12 +171,16 @@ class MetricsFile:
                 handle.write('\n')
 
 
-class TiledValidationMixin:
-    """Tiled ``predict`` and validation with the input baseline; see the module docstring for the hooks."""
+class TiledPredictionMixin:
+    """Tiled ``predict`` of a whole image from the options, with the hooks ``opt``, ``device``, ``forward_tiles`` and
+    ``size_multiple`` (module docstring). Hosts: every flare_sr model (through TiledValidationMixin) and the ONNX
+    Runtime predictor (flare_sr/models/onnx_backend.py), so that an exported graph's tiles go through this same
+    code: one home for the tiling, the light sources and the flare floor."""
 
-    # ---------------------------------------------------------------- prediction
+    predicts_flare = False  # True: the tile function gives 6 channels, the image and the flare layer (DeflareModel)
+
     def forward_tiles(self, batch):
-        """A CPU batch of [0,1] tiles -> the restored [0,1] batch. Models define it."""
+        """A CPU batch of [0,1] tiles -> the restored [0,1] batch. Hosts define it."""
         raise NotImplementedError
 
     @property
@@ -191,16 +197,40 @@ class TiledValidationMixin:
                     precision=resolve_precision(val.get('precision', 'fp32'), self.device))
 
     def forward_frame(self, lq_cpu):
-        """1x3xHxW CPU [0,1] -> the nets' 1x3xHxW CPU float32 result: ``tiled_forward`` with the ``val.tile``
-        options (CascadeModel adds its whole-frame glow stage)."""
+        """1x3xHxW CPU [0,1] -> the nets' 1x3xHxW (``predicts_flare``: 1x6xHxW) CPU float32 result: ``tiled_forward``
+        with the ``val.tile`` options (CascadeModel adds its whole-frame glow stage)."""
         return tiled_forward(self.forward_tiles, lq_cpu, multiple=self.size_multiple, device=self.device,
                              **self.tile_options())
 
     def predict(self, lq_cpu):
-        """1x3xHxW CPU [0,1] -> 1x3xHxW CPU [0,1]: ``forward_frame``, then ``val.restore_light_source`` and
+        """1x3xHxW CPU [0,1] -> 1x3xHxW CPU [0,1]: ``forward_frame`` clamped to [0,1] (``predicts_flare``: channels
+        3-5 kept as ``flare_layer``, 1x3xHxW, the image goes on), then ``restore_light_sources`` and
         ``val.flare_floor``."""
-        out = self.restore_light_sources(lq_cpu, self.forward_frame(lq_cpu).clamp(0, 1))
+        out = self.forward_frame(lq_cpu).clamp(0, 1)
+        if self.predicts_flare:
+            out, self.flare_layer = out[:, :3], out[:, 3:]
+        out = self.restore_light_sources(lq_cpu, out)
         return apply_flare_floor(lq_cpu, out, (self.opt.get('val') or {}).get('flare_floor', 0))
+
+    @classmethod
+    def light_source_setting(cls, opt):
+        """What ``restore_light_sources`` applies under option dict ``opt``: ``val.restore_light_source`` (absent,
+        ``~`` or false: nothing; true: the defaults; a dict: ``restore_light_source_tensor``'s keyword arguments).
+        A classmethod, so that the ONNX Runtime predictor asks the model class of its options (DeflareModel has its
+        own default) without building the model."""
+        return (opt.get('val') or {}).get('restore_light_source')
+
+    def restore_light_sources(self, lq_cpu, out):
+        """Saturated lights of the input ``lq_cpu`` put back into ``out`` (both 1x3xHxW CPU [0,1]) as
+        ``light_source_setting`` says; ``out`` as it is when it says nothing."""
+        restore = self.light_source_setting(self.opt)
+        if not restore:
+            return out
+        return restore_light_source_tensor(lq_cpu, out, **(restore if isinstance(restore, dict) else {}))
+
+
+class TiledValidationMixin(TiledPredictionMixin):
+    """Tiled ``predict`` and validation with the input baseline; see the module docstring for the hooks."""
 
     def darken_only(self, lq, out):
         """``val.darken_only: true``: ``min(out, lq)`` per pixel and channel, else ``out`` (both [0,1], same shape).
@@ -210,13 +240,6 @@ class TiledValidationMixin:
         additive flare only: leave it off for data whose labels are also sharper or brighter than the inputs.
         """
         return torch.minimum(out, lq) if (self.opt.get('val') or {}).get('darken_only') else out
-
-    def restore_light_sources(self, lq_cpu, out):
-        """``val.restore_light_source`` (``true`` or ``{threshold, scale}``): saturated lights of the input put back."""
-        restore = (self.opt.get('val') or {}).get('restore_light_source')
-        if not restore:
-            return out
-        return restore_light_source_tensor(lq_cpu, out, **(restore if isinstance(restore, dict) else {}))
 
     def test(self):
         """BasicSR's hook (used by its own callers): the predicted image for the fed ``lq``."""

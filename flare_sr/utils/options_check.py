@@ -497,8 +497,11 @@ def _type_of_default(default):
     return None  # None or another object: any value
 
 
-def _parameters(target, skip):
-    """Named parameters of a constructor or function, and whether it also takes ``**kwargs``."""
+def parameters_of(target, skip=()):
+    """``({name: inspect.Parameter}, takes_kwargs)``: the named parameters of a constructor or function ``target``
+    (an arch class, a loss, a metric) but those in ``skip`` and ``*args`` / ``**kwargs``, and whether it also takes
+    ``**kwargs``; ``(None, True)`` where its signature cannot be read. What the option checker checks keys against and
+    what the ONNX export fills in as an arch's defaults (flare_sr/models/onnx_backend.py)."""
     try:
         parameters = list(inspect.signature(target).parameters.values())
     except (TypeError, ValueError):
@@ -707,7 +710,7 @@ class OptionChecker:
         further keys the caller reads, with their types (a metric's ``better``). ``filled``: required
         parameters the caller fills in when the options leave them out.
         """
-        by_name, takes_kwargs = _parameters(target, skip)
+        by_name, takes_kwargs = parameters_of(target, skip)
         if by_name is None:
             return
         extra = extra or {}
@@ -1180,7 +1183,7 @@ class OptionChecker:
             self.problems.append(f'val.restore_light_source: {model_cls.__name__} does not apply it; use a flare_sr '
                                  'model (HINetModel, Pix2PixModel, CascadeModel) or remove it')
         if isinstance(restore, dict):
-            known, _ = _parameters(restore_light_source_tensor, skip=('lq', 'out'))
+            known, _ = parameters_of(restore_light_source_tensor, skip=('lq', 'out'))
             schema = {key: LIGHT_SOURCE_METHODS if key == 'method' else _type_of_default(parameter.default)
                       for key, parameter in known.items()}
             self._keys('val.restore_light_source', restore, schema, strict=True)

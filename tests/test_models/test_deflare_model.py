@@ -254,12 +254,12 @@ def test_resume_with_ema_continues_exactly(tmp_path):
 def test_out_deflare_false_blends_the_light_back_with_flare7ks_blend(tmp_path):
     """Flare7K++'s ``train.out_deflare`` read as test.py's --flare7kpp: true or absent, the image as the net gives it;
     false (a Flare7K net trained without light sources in its targets), Flare7K's blend unless val says otherwise."""
-    assert DeflareModel(deflare_options(tmp_path, out_deflare=True)).light_source_setting() is None
-    assert DeflareModel(deflare_options(tmp_path)).light_source_setting() is None
-    model = DeflareModel(deflare_options(tmp_path, out_deflare=False))
-    assert model.light_source_setting() == {'method': 'flare7k'}
-    model.opt['val'] = {'restore_light_source': False}
-    assert model.light_source_setting() is False
+    assert DeflareModel.light_source_setting(deflare_options(tmp_path, out_deflare=True)) is None
+    assert DeflareModel.light_source_setting(deflare_options(tmp_path)) is None
+    opt = deflare_options(tmp_path, out_deflare=False)
+    assert DeflareModel.light_source_setting(opt) == {'method': 'flare7k'}
+    opt['val'] = {'restore_light_source': False}
+    assert DeflareModel.light_source_setting(opt) is False
 
 
 def test_the_option_checker_refuses_what_deflare_model_would_ignore(tmp_path):

@@ -303,3 +303,112 @@ def test_export_help_keeps_its_command_line_continuations(capsys):
     code, out, _ = _export(capsys, '--help')
     assert code == 0
     assert ('--backend onnxruntime --onnx model.onnx \\\n        --input DIR --output DIR\n') in out
+
+
+# DeflareModel's 6-channel stand-in for Uformer (tests/test_models/test_deflare_model.py), size multiple 32
+DEFLARE_NET = {'type': 'Pix2PixUNet', 'num_out_ch': 6, 'num_feat': 4, 'num_downs': 5, 'norm': 'none'}
+LIGHT = (slice(None), slice(None), slice(12, 16), slice(22, 26))  # inside the saturated 8x8 light of _flared_photo
+
+
+@pytest.fixture(scope='module')
+def deflare_export(tmp_path_factory):
+    """(folder, option dict, ONNX file) of a DeflareModel exported once: the test options below run outside its
+    graph, so one export serves them all (and each run compares its options with the file's records)."""
+    from flare_sr.archs.pix2pix_unet_arch import Pix2PixUNet
+    from flare_sr.models.onnx_backend import export_onnx
+    from flare_sr.pipeline.inference import build_inference_model
+
+    folder = tmp_path_factory.mktemp('deflare_onnx')
+    torch.manual_seed(0)
+    torch.save({'params': Pix2PixUNet(**{k: v for k, v in DEFLARE_NET.items() if k != 'type'}).state_dict()},
+               folder / 'net_g.pth')
+    opt = {'name': 'deflare_onnx', 'model_type': 'DeflareModel', 'num_gpu': 0, 'network_g': dict(DEFLARE_NET),
+           'path': {'pretrain_network_g': str(folder / 'net_g.pth')}, 'val': {}}
+    _write_options(folder / 'export.yml', opt)
+    export_onnx(build_inference_model(str(folder / 'export.yml')), str(folder / 'deflare.onnx'))
+    return folder, opt, folder / 'deflare.onnx'
+
+
+def _flared_photo():
+    """1x3x48x80 in [0, 0.7] with a saturated 8x8 light at rows 10-17, columns 20-27 (what both blends put back)."""
+    image = torch.rand(1, 3, 48, 80, generator=torch.Generator().manual_seed(1)) * 0.7
+    image[..., 10:18, 20:28] = 1.0
+    return image
+
+
+# (train, val) of a DeflareModel test file -> whether the light is put back from the input; the model's own rule
+# (DeflareModel.light_source_setting): val.restore_light_source wins, unset it is Flare7K's blend under
+# train.out_deflare: false; tiling, self-ensemble and the flare floor run outside the graph as well
+DEFLARE_SETTINGS = [
+    ({}, {}, False),
+    ({'out_deflare': True}, {}, False),
+    ({'out_deflare': False}, {}, True),
+    ({'out_deflare': False}, {'restore_light_source': False}, False),
+    ({'out_deflare': True}, {'restore_light_source': {'method': 'flare7k', 'threshold': 0.95}}, True),
+    ({'out_deflare': False}, {'restore_light_source': True}, True),  # flare_sr's own method
+    ({'out_deflare': False}, {'flare_floor': 0.02, 'tile': {'size': 64, 'overlap': 16, 'self_ensemble': True}}, True),
+]
+
+
+@pytest.mark.parametrize('train, val, restored', DEFLARE_SETTINGS)
+def test_deflare_onnx_output_is_the_pytorch_models_for_every_test_option(deflare_export, train, val, restored,
+                                                                         capsys):
+    """The ONNX backend applied val.restore_light_source only, so a DeflareModel file with train.out_deflare: false
+    (a Flare7K net: its light is blended back, as test.py --flare7kpp off) gave an unblended image there. Both
+    backends now finish the graph's tiles with the model's own code and rule: the same image and flare layer, as
+    test.py builds the model (its train section read) and as infer.py builds it."""
+    from flare_sr.models.deflare_model import DeflareModel
+    from flare_sr.models.onnx_backend import OnnxRuntimePredictor
+    from flare_sr.pipeline.inference import build_inference_model, build_onnx_predictor
+
+    folder, exported, onnx_path = deflare_export
+    opt = dict(copy.deepcopy(exported), train=train, val=val)
+    lq = _flared_photo()
+    # as test.py builds it: the option file's train section is read (train.out_deflare)
+    model = DeflareModel(dict(copy.deepcopy(opt), is_train=False, dist=False, rank=0, world_size=1))
+    predictor = OnnxRuntimePredictor(copy.deepcopy(opt), str(onnx_path))
+    with torch.inference_mode():
+        expected, got = model.predict(lq), predictor.predict(lq)
+    assert got.shape == expected.shape == predictor.flare_layer.shape == (1, 3, 48, 80)
+    assert (got - expected).abs().max() <= 1e-5
+    assert (predictor.flare_layer - model.flare_layer).abs().max() <= 1e-5
+    assert torch.equal(got[LIGHT], lq[LIGHT]) is restored  # the light is the input's exactly, or the net's
+    assert torch.equal(expected[LIGHT], lq[LIGHT]) is restored
+    # as infer.py builds them from the file (--backend pytorch and onnxruntime)
+    _write_options(folder / 'run.yml', opt)
+    model = build_inference_model(str(folder / 'run.yml'))
+    predictor = build_onnx_predictor(str(folder / 'run.yml'), str(onnx_path))
+    with torch.inference_mode():
+        expected, got = model.predict(lq), predictor.predict(lq)
+    assert (got - expected).abs().max() <= 1e-5
+    assert (predictor.flare_layer - model.flare_layer).abs().max() <= 1e-5
+    assert torch.equal(got[LIGHT], lq[LIGHT]) is restored  # infer.py reads train.out_deflare as test.py does
+    assert 'warning' not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('precision', ['bf16', 'fp16', 'auto', 'fp32'])
+def test_val_precision_of_the_option_file_is_said_where_the_onnx_graph_runs_fp32(deflare_export, precision,
+                                                                                 capsys):
+    """val.precision: bf16 in the option file was silently ignored by the ONNX backend (its graph is fp32): now one
+    warning line says the key, the value and what runs, at load and in infer.py's run. auto (the docs' ONNX example)
+    and fp32 say nothing; the tiles run in fp32 either way."""
+    from flare_sr.pipeline.inference import build_onnx_predictor
+
+    folder, opt, onnx_path = deflare_export
+    _write_options(folder / 'precision.yml', dict(opt, val={'precision': precision}))
+    capsys.readouterr()
+    predictor = build_onnx_predictor(str(folder / 'precision.yml'), str(onnx_path))
+    warning = (f'warning: val.precision: {precision} does not apply to the onnxruntime backend (the exported graph is '
+               'fp32); using fp32\n')
+    assert capsys.readouterr().err == (warning if precision in ('bf16', 'fp16') else '')
+    assert predictor.tile_options()['precision'] == 'fp32'
+    write_image(folder / 'in' / 'a.png', _flared_photo()[0].permute(1, 2, 0).numpy())
+    code, err = infer_in_process(capsys, '-opt', folder / 'precision.yml', '--input', folder / 'in', '--output',
+                                 folder / f'out_{precision}', '--backend', 'onnxruntime', '--onnx', onnx_path)
+    assert code == 0, err
+    assert [line + '\n' for line in err.splitlines() if line.startswith('warning:')] == (
+        [warning] if precision in ('bf16', 'fp16') else [])
+    code, err = infer_in_process(capsys, '-opt', folder / 'precision.yml', '--input', folder / 'in', '--output',
+                                 folder / f'out_{precision}_cli', '--backend', 'onnxruntime', '--onnx', onnx_path,
+                                 '--precision', 'fp32')
+    assert code == 0 and 'warning:' not in err  # --precision fp32 replaces the file's: nothing to say

@@ -106,3 +106,27 @@ def test_dataset_folders_may_start_at_home_and_reach_the_dataset_expanded(tmp_pa
             dataset[key] = '~' + dataset[key].removeprefix(str(tmp_path))
     checked = check_option_file(write_options(tmp_path / 'home.yml', opt))
     assert {(phase, key): checked['datasets'][phase][key] for phase, key in given} == given
+
+
+def test_parameters_of_is_the_one_list_of_a_constructors_keys():
+    """The option checker's key check and the ONNX export's record of an arch's arguments read a signature through
+    one function: named parameters (``skip`` and ``*args``/``**kwargs`` left out), whether ``**kwargs`` is taken, and
+    (None, True) for a signature Python cannot read."""
+    from flare_sr.archs.hinet_arch import HINet
+    from flare_sr.models.onnx_backend import arch_arguments
+    from flare_sr.utils.light_source import restore_light_source_tensor
+    from flare_sr.utils.options_check import parameters_of
+
+    named, takes_kwargs = parameters_of(HINet)
+    assert (list(named), takes_kwargs) == (
+        ['in_chn', 'wf', 'depth', 'relu_slope', 'hin_position_left', 'hin_position_right'], False)
+    named, takes_kwargs = parameters_of(restore_light_source_tensor, skip=('lq', 'out'))
+    assert ({key: parameter.default for key, parameter in named.items()}, takes_kwargs) == (
+        {'threshold': 0.97, 'scale': 1.5, 'method': 'flare_sr'}, False)
+    named, takes_kwargs = parameters_of(lambda a, *rest, b=2, **more: None)
+    assert (list(named), takes_kwargs) == (['a', 'b'], True)
+    assert parameters_of(dict) == (None, True)
+    assert arch_arguments({'type': 'HINet', 'wf': 4}) == {'type': 'HINet', 'in_chn': 3, 'wf': 4, 'depth': 5,
+                                                          'relu_slope': 0.2, 'hin_position_left': 0,
+                                                          'hin_position_right': 4}
+    assert arch_arguments({'type': 'NoSuchArch', 'wf': 4}) == {'type': 'NoSuchArch', 'wf': 4}
