@@ -69,10 +69,10 @@ INFER_DESCRIPTION = """Remove flare from an image or a folder of images at full 
 
 Any flare_sr test option file works (CascadeModel, Pix2PixModel, HINetModel, DeflareModel); its datasets are ignored.
 DeflareModel's flare layers go to --save-flare FOLDER.
-``test_input_20000.png`` becomes ``test_20000.png``; other names keep their stem. 16-bit, alpha, EXIF
-orientation, the colour profile and EXIF are kept (docs/inference.md). No output replaces an input, or a file
-flare_sr did not write unless --overwrite. Exit status: 0 done, 2 bad input (one ``error:`` line naming each file
-at fault).
+``test_input_20000.png`` becomes ``test_20000.png``; other names keep their stem. 16-bit, grayscale, alpha, EXIF
+orientation, the colour profile and EXIF are kept (docs/inference.md); an animated or multi-page image is refused.
+No output replaces an input, or a file flare_sr did not write unless --overwrite. Exit status: 0 done, 2 bad input
+(one ``error:`` line naming each file at fault).
 """
 
 
@@ -146,7 +146,7 @@ def infer_main(argv=None):
                                               ('the --save-tiles picture', args.save_tiles)])
     # the model before any folder or file: its options, checkpoints and tiles are checked as it is built
     if args.backend == 'onnxruntime':
-        model = build_onnx_predictor(args.opt, args.onnx, args.tile, args.overlap, args.self_ensemble)
+        model = build_onnx_predictor(args.opt, args.onnx, args.tile, args.overlap, args.self_ensemble, args.precision)
         backend = f'backend: onnxruntime {model.describe()}'
     else:
         model = build_inference_model(args.opt, args.tile, args.overlap, args.self_ensemble, args.precision)

@@ -1,6 +1,7 @@
 """Shared helpers of the test suite (a plain module, no tests): tiny generated data, option files, tiny networks
 and checkpoints, real train.py/test.py runs and scripts/*.py loaded or run in this process."""
 import copy
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -268,6 +269,17 @@ def infer_in_process(capsys, *args):
 
     code, _, err = run_main_in_process(infer_main, args, capsys)
     return code, err
+
+
+@functools.lru_cache(maxsize=None)
+def icc_profile(space=b'RGB '):
+    """ICC profile bytes whose header declares the colour space ``space`` (b'RGB ', b'GRAY', b'CMYK'): Pillow's sRGB
+    profile with that field set, the same bytes on every call (the header holds the time it was made). flare_sr
+    reads only that field; a colour manager would refuse the gray and CMYK ones."""
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile('sRGB')).tobytes()
+    return profile[:16] + space + profile[20:]
 
 
 # the stage-I U-Net of the residual, cascade-option and stage-III data tests (Pix2PixUNet's arguments)

@@ -3,8 +3,9 @@
 Works with any flare_sr test option file (CascadeModel, Pix2PixModel, HINetModel): the model and its
 checkpoints come from it, its datasets are ignored (no labels needed). One PNG per input, same size;
 ``test_input_20000.png`` becomes ``test_20000.png`` (the challenge's naming), other names keep their
-stem. A 16-bit input gives a 16-bit PNG, an alpha channel is kept, and the EXIF orientation is applied
-(the output looks as the photo does in a viewer); the ICC profile, gAMA/cHRM/sRGB and EXIF go with it.
+stem. A 16-bit input gives a 16-bit PNG, a grayscale one a grayscale PNG, an alpha channel is kept, and the EXIF
+orientation is applied (the output looks as the photo does in a viewer); the ICC profile, gAMA/cHRM/sRGB and EXIF go
+with it. An animated or multi-page image is refused (one photo per file).
 Every file is written atomically, so an interrupted run never leaves half an image or half a zip, and no
 output may replace an input or a file flare_sr did not write. Errors are one-line ``FlareSRError``s naming
 the file.
@@ -27,8 +28,8 @@ from flare_sr.models.cascade_model import CascadeModel
 from flare_sr.models.onnx_backend import NO_GLOW, OnnxRuntimePredictor, model_size_multiple
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.hardware import fit_to_hardware, warn
-from flare_sr.utils.img_util import (check_decodable, list_photos, photo_extensions, read_image, read_image_native,
-                                     read_photo, unreadable_format, write_image, written_by_flare_sr)
+from flare_sr.utils.img_util import (check_decodable, list_photos, photo_extensions, read_image, read_photo,
+                                     unreadable_format, write_image, written_by_flare_sr)
 from flare_sr.utils.options_check import OptionChecker, load_option_file
 from flare_sr.utils.tiling import TILE_MINIMUMS, tile_grid_preview, tile_problems, tile_value_problem
 
@@ -95,31 +96,19 @@ def _skipped_lines(skipped):
 
 def check_inputs(inputs):
     """Every input read as far as it can be without decoding (``check_decodable``), before the first inference:
-    whatever would stop the run at an image, after earlier outputs were written, stops it now. One FlareSRError
-    names every such file: its own line for one, ``N inputs cannot be read: <line>; <line>; ...`` for several.
-    A TIFF whose header Pillow cannot read (an RGB float32 one, as OpenCV writes it) is decoded to say why."""
+    whatever would stop the run at an image, after earlier outputs were written, stops it now, and so does an
+    animated or multi-page image, whose frames but the first would be lost. One FlareSRError names every such file:
+    its own line for one, ``N inputs cannot be read: <line>; <line>; ...`` for several."""
     problems = []
     for path in inputs:
         try:
             check_decodable(path)
         except FlareSRError as error:
-            problems.append(str(_decoder_verdict(path) or error))
+            problems.append(str(error))
     if len(problems) == 1:
         raise FlareSRError(problems[0])
     if problems:
         raise FlareSRError(f'{len(problems)} inputs cannot be read: ' + '; '.join(problems))
-
-
-def _decoder_verdict(path):
-    """The FlareSRError that OpenCV's decoder (``read_image_native``) gives a TIFF, e.g. ``unsupported sample type
-    float32``, else None: Pillow refuses the header of some TIFFs OpenCV reads, with a message that hides why."""
-    if not path.lower().endswith(('.tif', '.tiff')):
-        return None
-    try:
-        read_image_native(path)
-    except FlareSRError as error:
-        return error
-    return None
 
 
 def _file_id(path):
@@ -162,8 +151,7 @@ def build_test_model(opt, source, tile=None, overlap=None, self_ensemble=False, 
     """A test-mode model from option dict ``opt`` (read from ``source``; datasets ignored), tile and
     precision overrides applied. The option checker's problems raise one FlareSRError; its warnings (a
     network without a checkpoint, an ignored key) are printed as ``warning:`` lines on stderr."""
-    opt = dict(opt, datasets={})
-    opt.pop('train', None)
+    opt = dict(opt, datasets={})  # the train section stays: DeflareModel reads train.out_deflare, as test.py does
     checker = OptionChecker(is_train=False)
     problems = checker.check(opt)
     if problems:
@@ -212,8 +200,9 @@ def build_inference_model(option_file, tile=None, overlap=None, self_ensemble=Fa
     return build_test_model(load_option_file(option_file), option_file, tile, overlap, self_ensemble, precision)
 
 
-def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_ensemble=False):
-    """An OnnxRuntimePredictor for ``onnx_path`` with ``option_file``'s val options (its networks are not built)."""
+def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_ensemble=False, precision=None):
+    """An OnnxRuntimePredictor for ``onnx_path`` with ``option_file``'s val options (its networks are not built).
+    ``precision``: infer.py's --precision (only fp32 reaches here), which replaces the file's ``val.precision``."""
     if not onnx_path:
         raise FlareSRError('--backend onnxruntime needs --onnx FILE (written by scripts/export_onnx.py)')
     if not osp.isfile(onnx_path):
@@ -224,7 +213,8 @@ def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_e
     if isinstance(full.get('cascade'), dict):
         opt['cascade'] = {key: value for key, value in full['cascade'].items()
                           if key not in ('main_ensemble', 'glow_ensemble')}
-    opt.pop('train', None)
+    if precision is not None:  # given on the command line: the file's val.precision is not said
+        opt['val'] = dict(opt.get('val') or {}, precision=precision)
     problems = OptionChecker(is_train=False).check(opt)
     if problems:
         raise FlareSRError(f'{option_file}: ' + '; '.join(problems))
@@ -253,10 +243,11 @@ def save_tile_preview(model, image_path, png_path):
 def predict_files(model, plan, progress=True, flare_plan=None):
     """Restore every ``(input, output)`` of ``plan`` (from ``plan_outputs``) with ``model.predict``.
 
-    Outputs keep the input's size, bit depth, alpha, colour profile and EXIF; one ``warning:`` line names the
-    metadata that no output carries (e.g. XMP). ``flare_plan`` (``{input: path}``, from ``plan_outputs`` on the
-    ``--save-flare`` folder): each image's predicted flare layer (``model.flare_layer``, DeflareModel) is written
-    there too, same size and bit depth. Returns (images, pixels, seconds).
+    Outputs keep the input's size, bit depth, grayscale or colour, alpha, colour profile and EXIF; one ``warning:``
+    line names the metadata that no output carries (e.g. XMP). ``flare_plan`` (``{input: path}``, from
+    ``plan_outputs`` on the ``--save-flare`` folder): each image's predicted flare layer (``model.flare_layer``,
+    DeflareModel) is written there too, same size, bit depth and grayscale or colour. Returns (images, pixels,
+    seconds).
     """
     if flare_plan and not getattr(model, 'predicts_flare', False):
         raise FlareSRError(f'--save-flare: {getattr(model, "model_type", type(model).__name__)} predicts no flare '
@@ -268,9 +259,11 @@ def predict_files(model, plan, progress=True, flare_plan=None):
         lq = torch.from_numpy(image).permute(2, 0, 1)[None]
         out = model.predict(lq)[0].permute(1, 2, 0).numpy()
         assert out.shape == image.shape, (out.shape, image.shape)
-        write_image(target, out, bit_depth=info['bit_depth'], alpha=info['alpha'], metadata=info['metadata'])
+        write_image(target, out, bit_depth=info['bit_depth'], alpha=info['alpha'], metadata=info['metadata'],
+                    gray=info['gray'])
         if flare_plan:
-            write_image(flare_plan[source], model.flare_layer[0].permute(1, 2, 0).numpy(), bit_depth=info['bit_depth'])
+            write_image(flare_plan[source], model.flare_layer[0].permute(1, 2, 0).numpy(), bit_depth=info['bit_depth'],
+                        gray=info['gray'])
         pixels += image.shape[0] * image.shape[1]
         for what in info['not_carried']:
             not_carried.setdefault(what, []).append(osp.basename(source))

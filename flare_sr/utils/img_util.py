@@ -1,9 +1,11 @@
 """Read, write, list and pair images so that every odd file either converts in a documented way or fails by name.
 
 Conversions (all readers): grayscale -> 3 equal channels; gray+alpha and RGBA -> alpha simply dropped
-(no compositing); 16-bit -> divided by 65535; CMYK JPEG -> RGB (libjpeg's conversion); EXIF
-orientation is ignored on purpose, so inputs stay pixel-aligned with their labels. ``read_photo`` (for
-inference) instead applies the EXIF orientation and keeps the bit depth and alpha for ``write_image``.
+(no compositing); 16-bit -> divided by 65535; CMYK JPEG and TIFF -> RGB (libjpeg's / libtiff's conversion);
+palette -> RGB; EXIF orientation is ignored on purpose, so inputs stay pixel-aligned with their labels.
+``read_photo`` (for inference) instead applies the EXIF orientation and keeps the bit depth, grayscale and alpha
+for ``write_image``, which writes a grayscale photo back as one channel; it refuses an animated or multi-page image
+(the decoder reads the first frame alone) and a gray image whose transparency the decoder drops.
 Errors (FlareSRError naming the path): missing, zero-byte, not an image, truncated PNG/JPEG, unsupported
 sample type, more pixels than OpenCV decodes (OPENCV_IO_MAX_IMAGE_PIXELS). Files are read as bytes
 (``numpy.fromfile`` + ``cv2.imdecode``) because ``cv2.imread`` fails on some non-ASCII paths.
@@ -34,6 +36,8 @@ SOFTWARE = 'flare_sr'  # the PNG text chunk Software of every file write_image w
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 _JPEG_START = b'\xff\xd8'
 _EXIF_ORIENTATION = 0x0112
+# ICC colour spaces a photo's profile may describe, as the warning names them when the output cannot carry it
+_PROFILE_SPACES = {b'GRAY': 'gray', b'RGB ': 'RGB', b'CMYK': 'CMYK'}
 
 
 def _check_file(path):
@@ -86,13 +90,20 @@ _TAIL = 1 << 16  # bytes read from a file's end: a cut-off PNG or JPEG shows the
 
 def check_decodable(path):
     """FlareSRError naming ``path`` for what ``read_photo`` would refuse, found without decoding: not an image, a
-    float or 32-bit TIFF (the decoder takes 8- and 16-bit samples), more pixels than OpenCV decodes, a truncated PNG
-    or JPEG (its end). For a pre-flight over many large photos: well under a second each."""
-    height, width = peek_size(path)
-    with Image.open(path) as img:
-        sample = _header_sample(img)
-    if sample:
-        raise _unsupported_sample(path, sample)
+    float or 32-bit TIFF (the decoder takes 8- and 16-bit samples), several frames or pages (``_refusal``), a
+    transparency the decoder drops, more pixels than OpenCV decodes, a truncated PNG or JPEG (its end). Pillow reads
+    the header once, the end is read once; only a TIFF whose header Pillow cannot read (an RGB float32 one, as OpenCV
+    writes it) is decoded, to say why. For a pre-flight over many large photos: well under a second each."""
+    path = os.fspath(path)
+    try:
+        header = _header(path)
+    except FlareSRError:
+        if path.lower().endswith(('.tif', '.tiff')):
+            read_image_native(path)  # OpenCV's reason, e.g. unsupported sample type float32
+        raise
+    if header['refusal']:
+        raise header['refusal']
+    height, width = header['size']
     limit = int(os.environ.get('OPENCV_IO_MAX_IMAGE_PIXELS', 1 << 30))  # OpenCV's own default
     if height * width > limit:
         raise _too_large(path, f'{width}x{height} = {height * width:,} pixels, limit {limit:,}')
@@ -100,6 +111,44 @@ def check_decodable(path):
         head = handle.read(8)
         handle.seek(max(8, os.fstat(handle.fileno()).st_size - _TAIL))
         _check_complete(path, np.frombuffer(head + handle.read(), np.uint8))
+
+
+# Multi-frame formats as the refusal names them: (kind, unit); any other Pillow reads is named by its format.
+_MULTI_FRAME = {'GIF': ('animated GIF', 'frame'), 'PNG': ('animated PNG', 'frame'), 'WEBP': ('animated WebP', 'frame'),
+                'AVIF': ('animated AVIF', 'frame'), 'TIFF': ('multi-page TIFF', 'page')}
+
+
+def _refusal(img, path):
+    """The FlareSRError for what ``read_photo`` refuses although Pillow reads the header (``img``), else None.
+
+    A float or 32-bit sample; several frames or pages (the decoder reads the first alone, so the others would be
+    lost without a word; an MPO is accepted: a camera JPEG whose first image is the photo, the rest its previews or
+    a second view); a gray image with a transparency OpenCV drops (a gray+alpha TIFF, a gray PNG's transparent
+    colour), whose output would come out opaque.
+    """
+    sample = _header_sample(img)
+    if sample:
+        return _unsupported_sample(path, sample)
+    if getattr(img, 'is_animated', False) and img.format != 'MPO':  # it stops at frame 2; n_frames reads them all
+        kind, unit = _MULTI_FRAME.get(img.format, (img.format, 'frame'))
+        return FlareSRError(f'{path}: {kind} with {img.n_frames} {unit}s: flare_sr removes flare from still photos; '
+                            f'export the {unit} you want as PNG')
+    if _is_gray(img) and _has_alpha(img) and (img.format == 'TIFF' or 'transparency' in img.info):
+        what = 'an alpha channel' if img.format == 'TIFF' else 'a transparent colour (tRNS)'
+        return FlareSRError(f'{path}: gray {img.format} with {what}, which OpenCV drops (the output would be '
+                            'opaque); save it as a gray+alpha PNG')
+    return None
+
+
+def _is_gray(img):
+    """Whether a Pillow image (header only) is grayscale: modes 1, L, LA, I;16, I... (1-, 2-, 4-, 8-, 16-bit gray),
+    and a 16-bit gray+alpha PNG, which Pillow opens as RGBA (it has no such mode; its raw mode says LA)."""
+    return Image.getmodebase(img.mode) == 'L' or bool(img.format == 'PNG' and img.tile and img.tile[0][3] == 'LA;16B')
+
+
+def _has_alpha(img):
+    """Whether a Pillow image (header only) has an alpha channel or a transparent colour (tRNS, GIF)."""
+    return bool({'A', 'a'} & set(img.getbands())) or 'transparency' in img.info
 
 
 def _header_sample(img):
@@ -174,7 +223,7 @@ def read_image_upright(path):
     """``read_image_native`` with the EXIF orientation applied, as viewers show the file: for layers that must
     align with another file (a flare and its light source) when only one carries an orientation tag."""
     path = os.fspath(path)
-    return _orient(_decode(path), _header(path)[1])
+    return _orient(_decode(path), _header(path)['orientation'])
 
 
 def read_image(path):
@@ -185,19 +234,26 @@ def read_image(path):
 def read_photo(path):
     """A photo to restore, as the user sees it: (HxWx3 float32 RGB in [0, 1], info).
 
-    Unlike ``read_image`` (training pairs must stay pixel-aligned) the EXIF orientation is applied.
-    ``info``: ``bit_depth`` 8 or 16, ``alpha`` (HxW array of that depth, oriented) or None, ``orientation``
-    (the EXIF value applied, 1 = none), ``metadata`` (the photo's ICC profile, gAMA/cHRM/sRGB and EXIF as PNG
-    chunks, EXIF Orientation set to 1 where it was applied) and ``not_carried`` (names of metadata the chunks
-    leave out, e.g. ``XMP``). Write the result back with ``write_image(..., bit_depth, alpha, metadata)``.
+    Unlike ``read_image`` (training pairs must stay pixel-aligned) the EXIF orientation is applied; a grayscale
+    photo comes as 3 equal channels. ``info``: ``bit_depth`` 8 or 16 (1-, 2- and 4-bit gray: 8), ``gray`` (the file
+    is grayscale: Pillow modes 1, L, LA, I;16, I), ``alpha`` (HxW array of that depth, oriented) or None,
+    ``orientation`` (the EXIF value applied, 1 = none), ``metadata`` (the photo's ICC profile, gAMA/cHRM/sRGB and
+    EXIF as PNG chunks, EXIF Orientation set to 1 where it was applied) and ``not_carried`` (names of metadata the
+    chunks leave out, e.g. ``XMP``). Write the result back with ``write_image(..., bit_depth, alpha, metadata,
+    gray)``. A palette image (GIF, 8-bit PNG) is RGB (``gray`` False): its output is no longer 256 colours.
+    FlareSRError for all that ``check_decodable`` names, and a file the decoder cannot decode.
     """
     path = os.fspath(path)
-    _, orientation, (metadata, not_carried) = _header(path, metadata=True)
+    header = _header(path, metadata=True)
+    if header['refusal']:
+        raise header['refusal']
+    orientation = header['orientation']
     rgb, alpha = _decode(path, keep_alpha=True)
     rgb = _orient(rgb, orientation)
-    alpha = None if alpha is None else _orient(alpha, orientation)
-    info = dict(bit_depth=16 if rgb.dtype == np.uint16 else 8, alpha=alpha, orientation=orientation,
-                metadata=metadata, not_carried=not_carried)
+    # OpenCV gives a CMYK TIFF an opaque alpha channel the file does not have
+    alpha = None if alpha is None or not header['alpha'] else _orient(alpha, orientation)
+    info = dict(bit_depth=16 if rgb.dtype == np.uint16 else 8, gray=header['gray'], alpha=alpha,
+                orientation=orientation, metadata=header['chunks'], not_carried=header['not_carried'])
     return to_float32(rgb), info
 
 
@@ -220,11 +276,17 @@ def _exif_orientation_reset(tiff):
     return tiff
 
 
-def _metadata_chunks(img, orientation):
-    """(PNG chunks carrying ``img``'s colour description and EXIF, names of what they leave out)."""
+def _metadata_chunks(img, orientation, gray):
+    """(PNG chunks carrying ``img``'s colour description and EXIF into a ``gray`` or RGB PNG, names of what they
+    leave out)."""
     info, chunks, not_carried = img.info, [], []
-    if info.get('icc_profile'):
-        chunks.append(_png_chunk(b'iCCP', b'ICC Profile\0\0' + zlib.compress(info['icc_profile'])))
+    profile = info.get('icc_profile')
+    space = profile[16:20] if profile else None  # the ICC header's data colour space
+    if space in _PROFILE_SPACES and space != (b'GRAY' if gray else b'RGB '):
+        # a PNG's profile must describe its own colour model (a gray one in a colour PNG is ignored by libpng)
+        not_carried.append(f'{_PROFILE_SPACES[space]} ICC profile (the output is {"gray" if gray else "RGB"})')
+    elif profile:
+        chunks.append(_png_chunk(b'iCCP', b'ICC Profile\0\0' + zlib.compress(profile)))
     if 'gamma' in info:  # Pillow reads gAMA and cHRM as value / 100000
         chunks.append(_png_chunk(b'gAMA', struct.pack('>I', round(info['gamma'] * 100000))))
     if 'chromaticity' in info:
@@ -287,9 +349,12 @@ def image_size(path):
     return img.shape[0], img.shape[1]
 
 
-def _header(path, metadata=False, turned=True):
-    """((height, width), EXIF orientation) from the file header only; with ``metadata``, a third item: the
-    ``(chunks, not_carried)`` of ``_metadata_chunks`` (for pixels ``turned`` by the EXIF orientation, or not).
+def _header(path, metadata=False, photo=True):
+    """What the file's header says (Pillow opens it once; no pixels are decoded), a dict: ``size`` (height, width),
+    ``orientation`` (EXIF, 1..8), ``gray`` (``_is_gray``), ``alpha`` (``_has_alpha``), ``refusal`` (``_refusal``:
+    a FlareSRError, or None). With ``metadata`` also ``chunks`` and ``not_carried`` (``_metadata_chunks``), for
+    a ``photo`` (``read_photo``'s output: turned by the EXIF orientation, gray where the file is) or else for an
+    RGB image pixel-aligned with the file (``read_metadata``).
 
     PIL's decompression-bomb guard (MAX_IMAGE_PIXELS, 89 Mpixel) is for decoding untrusted pixels; a header
     read allocates nothing, and a 200-Mpixel camera photo is a real input, so it is lifted here.
@@ -301,13 +366,16 @@ def _header(path, metadata=False, turned=True):
         with Image.open(path) as img:
             width, height = img.size
             orientation = _exif(img, path).get(_EXIF_ORIENTATION, 1)
-            orientation = orientation if orientation in range(1, 9) else 1
-            extra = (_metadata_chunks(img, orientation if turned else 1),) if metadata else ()
+            header = dict(size=(height, width), orientation=orientation if orientation in range(1, 9) else 1,
+                          gray=_is_gray(img), alpha=_has_alpha(img), refusal=_refusal(img, path))
+            if metadata:
+                header['chunks'], header['not_carried'] = _metadata_chunks(  # gray+alpha is written as RGBA
+                    img, header['orientation'] if photo else 1, header['gray'] and not header['alpha'] and photo)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise FlareSRError(f'{path}: not a readable image ({error})') from error
     finally:
         Image.MAX_IMAGE_PIXELS = limit
-    return ((height, width), orientation) + extra
+    return header
 
 
 def _png_chunks_after_pixels(path):
@@ -346,14 +414,14 @@ def read_metadata(path):
     pixel-aligned with the file (not turned: its EXIF orientation still applies); () for a path that is not a
     readable file (e.g. an LMDB key)."""
     try:
-        return _header(os.fspath(path), metadata=True, turned=False)[2][0]
+        return _header(os.fspath(path), metadata=True, photo=False)['chunks']
     except FlareSRError:
         return ()
 
 
 def peek_size(path):
     """(height, width) from the file header only: fast for listing hundreds of large photos, not a validation."""
-    return _header(os.fspath(path))[0]
+    return _header(os.fspath(path))['size']
 
 
 def to_uint8(img):
@@ -372,13 +440,16 @@ def to_uint16(img):
     return (np.clip(img, 0, 1) * 65535.0 + 0.5).astype(np.uint16)
 
 
-def encode_png(img_rgb, compress_level=1, bit_depth=8, alpha=None):
-    """PNG bytes of an RGB image (uint8, uint16, or float in [0, 1]) at ``bit_depth`` 8 or 16.
+def encode_png(img, compress_level=1, bit_depth=8, alpha=None):
+    """PNG bytes of an HxWx3 RGB or HxW gray image (uint8, uint16, or float in [0, 1]) at ``bit_depth`` 8 or 16.
 
-    ``alpha``: optional HxW channel (any of those dtypes, converted to ``bit_depth``) written as RGBA.
+    ``alpha``: optional HxW channel (any of those dtypes, converted to ``bit_depth``) written as RGBA (a gray image
+    with alpha too, its three channels equal: OpenCV writes 1, 3 or 4 channels).
     """
     convert = to_uint16 if bit_depth == 16 else to_uint8
-    img = convert(np.asarray(img_rgb))
+    img = convert(np.asarray(img))
+    if img.ndim == 2 and alpha is not None:  # OpenCV writes no 2-channel PNG: gray+alpha as RGBA, channels equal
+        img = np.dstack([img] * 3)
     if img.ndim == 3:
         img = img[:, :, ::-1]
         if alpha is not None:
@@ -389,11 +460,21 @@ def encode_png(img_rgb, compress_level=1, bit_depth=8, alpha=None):
     return buffer.tobytes()
 
 
-def write_image(path, img, bit_depth=8, alpha=None, metadata=()):
-    """Write an RGB image (float in [0, 1], uint8 or uint16) as an 8- or 16-bit PNG atomically (RGBA with
-    ``alpha``); parent folders are created. ``metadata``: PNG chunks from ``read_photo``'s info (the input's
-    colour profile and EXIF); the text chunk ``Software: flare_sr`` is always written (``written_by_flare_sr``)."""
+def write_image(path, img, bit_depth=8, alpha=None, metadata=(), gray=False):
+    """Write an HxWx3 RGB or HxW gray image (float in [0, 1], uint8 or uint16) as an 8- or 16-bit PNG atomically
+    (RGBA with ``alpha``); parent folders are created. ``gray``: an RGB image is written as one channel, the mean of
+    its three (a grayscale photo restored on 3 equal channels, ``read_photo``'s ``gray``); with ``alpha``, as RGBA
+    whose three channels are that mean.
+    ``metadata``: PNG chunks from ``read_photo``'s info (the input's colour profile and EXIF); the text chunk
+    ``Software: flare_sr`` is always written (``written_by_flare_sr``)."""
     path = os.fspath(path)
+    img = np.asarray(img)
+    if gray and img.ndim == 3:
+        # The mean, not ITU-R luma: the model saw one gray value in 3 equal channels, so its 3 outputs are 3
+        # estimates of that value, each as good, and their mean has the least noise (1/3 of one channel's variance;
+        # BT.601's weights 0.299/0.587/0.114 leave 0.45). Luma weighs colours by how bright they look: a gray photo
+        # has none. Both give back a gray value unchanged.
+        img = (img if img.dtype.kind == 'f' else to_float32(img)).mean(axis=2)
     payload = encode_png(img, compress_level=3, bit_depth=bit_depth, alpha=alpha)
     pieces = _with_chunks(payload, [_png_chunk(b'tEXt', b'Software\0' + SOFTWARE.encode()), *metadata])
     with atomic_path(path) as tmp:
