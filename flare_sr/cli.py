@@ -108,7 +108,7 @@ def infer_main(argv=None):
         raise FlareSRError('; '.join(problems))
     if args.backend != 'onnxruntime' and args.onnx:
         raise FlareSRError('--onnx is only read with --backend onnxruntime')
-    if args.backend == 'onnxruntime' and args.precision not in (None, 'fp32'):
+    if args.backend == 'onnxruntime' and args.precision not in (None, 'fp32', 'auto'):  # auto: fp32 without bf16
         raise FlareSRError(f'--precision {args.precision}: the onnxruntime backend runs the exported fp32 model')
     if not torch.cuda.is_available():
         keep_freed_cpu_memory()
@@ -165,8 +165,8 @@ def infer_main(argv=None):
     if args.save_tiles:
         save_tile_preview(model, plan[0][0], args.save_tiles)
     count, pixels, seconds = predict_files(model, plan, flare_plan=flare_plan)
-    summary = (f'wrote {count} images ({pixels / 1e6:.1f} Mpixel) to {args.output} in {seconds:.1f} s '
-               f'({seconds / count:.2f} s/image)')
+    summary = (f'wrote {count} image{"s" if count != 1 else ""} ({pixels / 1e6:.1f} Mpixel) to {args.output} in '
+               f'{seconds:.1f} s ({seconds / count:.2f} s/image)')
     if args.zip:
         write_zip(args.zip, [target for _, target in plan])
         summary += f'; submission zip {args.zip} ({osp.getsize(args.zip) / 2**20:.1f} MiB)'

@@ -12,6 +12,8 @@ sample type, more pixels than OpenCV decodes (OPENCV_IO_MAX_IMAGE_PIXELS). Files
 ``read_photo`` also reads the photo's colour description and EXIF (Pillow, header only), and ``write_image``
 writes them into the PNG as chunks, beside a ``Software: flare_sr`` text chunk that marks the file as ours.
 """
+import functools
+import io
 import os
 import struct
 import zlib
@@ -130,14 +132,27 @@ def _refusal(img, path):
     if sample:
         return _unsupported_sample(path, sample)
     if getattr(img, 'is_animated', False) and img.format != 'MPO':  # it stops at frame 2; n_frames reads them all
+        frames = _full_resolution_pages(img) if img.format == 'TIFF' else img.n_frames
         kind, unit = _MULTI_FRAME.get(img.format, (img.format, 'frame'))
-        return FlareSRError(f'{path}: {kind} with {img.n_frames} {unit}s: flare_sr removes flare from still photos; '
-                            f'export the {unit} you want as PNG')
+        if frames > 1:
+            return FlareSRError(f'{path}: {kind} with {frames} {unit}s: flare_sr removes flare from still photos; '
+                                f'export the {unit} you want as PNG')
     if _is_gray(img) and _has_alpha(img) and (img.format == 'TIFF' or 'transparency' in img.info):
         what = 'an alpha channel' if img.format == 'TIFF' else 'a transparent colour (tRNS)'
         return FlareSRError(f'{path}: gray {img.format} with {what}, which OpenCV drops (the output would be '
                             'opaque); save it as a gray+alpha PNG')
     return None
+
+
+def _full_resolution_pages(img):
+    """The pages of a TIFF (Pillow, header only) that are images of their own, not a reduced-resolution copy of one
+    (NewSubfileType bit 0: a thumbnail or preview, as a camera's TIFF or DNG carries; the first page is the photo)."""
+    pages = 0
+    for index in range(img.n_frames):
+        img.seek(index)
+        pages += not img.tag_v2.get(254, 0) & 1
+    img.seek(0)
+    return pages
 
 
 def _is_gray(img):
@@ -178,6 +193,8 @@ def decode_image(data, source, keep_alpha=False):
         raise _decode_limit_error(source, error) from None
     if img is None or img.size == 0:
         raise FlareSRError(f'{source}: not a readable image (corrupt or unsupported format)')
+    if bytes(data[:4]) in _TIFF_MAGIC and _opencv_turns_tiffs():
+        img = _orient(img, _UNDO_ORIENTATION.get(_tiff_orientation(data), 1))  # back to the order the file stores
     if img.dtype not in (np.uint8, np.uint16):
         raise _unsupported_sample(source, img.dtype)
     if img.ndim == 2:
@@ -190,6 +207,32 @@ def decode_image(data, source, keep_alpha=False):
     else:
         raise FlareSRError(f'{source}: unsupported channel count {channels}')
     return (rgb, alpha) if keep_alpha else rgb
+
+
+_TIFF_MAGIC = (b'II*\x00', b'MM\x00*')
+# the EXIF orientation that undoes each (6 and 8 turn opposite ways; the others are their own inverse)
+_UNDO_ORIENTATION = {orientation: {6: 8, 8: 6}.get(orientation, orientation) for orientation in range(1, 9)}
+
+
+@functools.cache
+def _opencv_turns_tiffs():
+    """Whether this OpenCV applies a TIFF's Orientation tag while decoding, ``IMREAD_UNCHANGED`` or not (5.x does;
+    every other format, and the pixel order the readers here promise, is the file's stored order): probed once on a
+    1x2 TIFF turned 180 degrees."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.array([[0, 255]], np.uint8)).save(buffer, format='TIFF', tiffinfo={_EXIF_ORIENTATION: 3})
+    img = cv2.imdecode(np.frombuffer(buffer.getvalue(), np.uint8), cv2.IMREAD_UNCHANGED)
+    return img is not None and int(img.reshape(-1)[0]) == 255
+
+
+def _tiff_orientation(data):
+    """The Orientation tag (1..8) of TIFF bytes, from the header only; 1 where it is absent or not 1..8."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return 1
+    return orientation if orientation in range(1, 9) else 1
 
 
 def _decode(path, keep_alpha=False):
@@ -365,6 +408,8 @@ def _header(path, metadata=False, photo=True):
         Image.MAX_IMAGE_PIXELS = None
         with Image.open(path) as img:
             width, height = img.size
+            if img.format == 'TIFF':  # Pillow 13 gives an oriented TIFF's size turned; its tags give what is stored
+                width, height = img.tag_v2.get(256, width), img.tag_v2.get(257, height)
             orientation = _exif(img, path).get(_EXIF_ORIENTATION, 1)
             header = dict(size=(height, width), orientation=orientation if orientation in range(1, 9) else 1,
                           gray=_is_gray(img), alpha=_has_alpha(img), refusal=_refusal(img, path))

@@ -412,3 +412,7 @@ def test_val_precision_of_the_option_file_is_said_where_the_onnx_graph_runs_fp32
                                  folder / f'out_{precision}_cli', '--backend', 'onnxruntime', '--onnx', onnx_path,
                                  '--precision', 'fp32')
     assert code == 0 and 'warning:' not in err  # --precision fp32 replaces the file's: nothing to say
+    code, err = infer_in_process(capsys, '-opt', folder / 'precision.yml', '--input', folder / 'in', '--output',
+                                 folder / f'out_{precision}_auto', '--backend', 'onnxruntime', '--onnx', onnx_path,
+                                 '--precision', 'auto')
+    assert code == 0 and 'warning:' not in err  # auto picks fp32 where there is no native bf16: it was refused

@@ -12,7 +12,7 @@ import skimage.data
 from PIL import Image, ImageOps, PngImagePlugin
 
 from flare_sr.errors import FlareSRError
-from flare_sr.utils.img_util import peek_size, read_photo
+from flare_sr.utils.img_util import peek_size, read_image_native, read_photo
 
 
 @pytest.mark.parametrize('orientation', range(1, 9))
@@ -26,6 +26,31 @@ def test_exif_orientation_is_applied_as_viewers_do(tmp_path, orientation):
     shown = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / 'phone.png')))
     assert info['orientation'] == orientation and info['bit_depth'] == 8 and info['alpha'] is None
     assert np.array_equal(np.round(image * 255).astype(np.uint8), shown)
+
+
+# Each orientation as numpy turns the stored pixels for display (EXIF / TIFF 6.0 Orientation), independent of
+# any decoder: 6 is stored turned 90 degrees counter-clockwise, so it is shown turned clockwise.
+SHOWN = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+         5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, -1)[::-1],
+         8: lambda a: np.rot90(a, 1)}
+
+
+@pytest.mark.parametrize('orientation', range(1, 9))
+def test_a_tiffs_orientation_is_applied_once_and_its_pixels_read_as_stored(tmp_path, orientation):
+    """OpenCV 5 turns a TIFF by its Orientation tag while decoding (and Pillow 13 gives its size turned), so
+    read_photo turned it twice: orientation 6 came out turned 180 degrees from the input, with no word. Now a TIFF
+    reads as every other format: the stored pixels and size for training, turned once for inference."""
+    stored = skimage.data.astronaut()[:30, :50]
+    Image.fromarray(stored).save(tmp_path / 'scan.tif', tiffinfo={0x0112: orientation})
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(stored).save(tmp_path / 'scan.png', exif=exif)  # the same, as PNG eXIf
+    for name in ('scan.tif', 'scan.png'):
+        image, info = read_photo(tmp_path / name)
+        assert info['orientation'] == orientation, name
+        assert np.array_equal(np.round(image * 255).astype(np.uint8), SHOWN[orientation](stored)), name
+        assert np.array_equal(read_image_native(tmp_path / name), stored), name  # training pairs stay as stored
+        assert peek_size(tmp_path / name) == (30, 50), name
 
 
 def _move_exif_after_pixels(path):

@@ -132,6 +132,25 @@ def test_what_opencv_would_read_only_in_part_is_refused_by_name(tmp_path, name, 
         assert str(refusal.value) == f'{tmp_path / name}: {line}'
 
 
+@pytest.mark.parametrize('subfiletype, refused', [(1, False), (0, True)])
+def test_a_tiffs_reduced_resolution_pages_are_not_pages_of_its_own(tmp_path, subfiletype, refused):
+    """A camera's TIFF carries its preview as a second page marked reduced-resolution (NewSubfileType 1): the photo
+    is the first page, as an MPO's is; a second page of its own is refused."""
+    tifffile = pytest.importorskip('tifffile')
+    photo = np.dstack([GRAY, GRAY[::-1], GRAY[:, ::-1]])
+    tifffile.imwrite(tmp_path / 'camera.tif', photo, photometric='rgb')
+    tifffile.imwrite(tmp_path / 'camera.tif', photo[::2, ::2], photometric='rgb', append=True, subfiletype=subfiletype)
+    if refused:
+        with pytest.raises(FlareSRError) as refusal:
+            check_decodable(tmp_path / 'camera.tif')
+        assert str(refusal.value) == (f'{tmp_path / "camera.tif"}: multi-page TIFF with 2 pages: flare_sr removes '
+                                      'flare from still photos; export the page you want as PNG')
+        return
+    check_decodable(tmp_path / 'camera.tif')
+    image, info = read_photo(tmp_path / 'camera.tif')
+    assert np.array_equal(np.round(image * 255).astype(np.uint8), photo) and info['bit_depth'] == 8
+
+
 def test_the_input_check_reads_a_header_once_and_decodes_nothing(tmp_path, monkeypatch):
     """A multi-page TIFF was decoded whole after its header, to look for a reason OpenCV might give."""
     first, *rest = (Image.new('RGB', (9, 6), (index, 0, 0)) for index in range(3))
