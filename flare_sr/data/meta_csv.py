@@ -129,7 +129,11 @@ def make_split(pairs, sizes, strategy, val_ratio=0.1, folds=5, seed=0, full_trai
         if strategy == 'size':
             candidates = [index for index in order if tuple(sizes[index]) == tuple(test_size)]
             if not candidates:
-                raise FlareSRError(f'no pair of the test size {test_size[0]}x{test_size[1]} (HxW) to validate on')
+                found = sorted({f'{height}x{width}' for height, width in map(tuple, sizes)})
+                found = ', '.join(found[:5]) + (f' and {len(found) - 5} more sizes' if len(found) > 5 else '')
+                raise FlareSRError(f'no pair of the test size {test_size[0]}x{test_size[1]} (HxW) to validate on (the '
+                                   f'pairs are {found}); give --test-size HxW of the photos yours will be judged on, '
+                                   'or --strategy random')
         val = set(candidates[:_validation_count(candidates, val_ratio, len(pairs))])
         val_tag = 'train+val' if full_train else 'val'
         tags = [val_tag if index in val else 'train' for index in range(len(pairs))]

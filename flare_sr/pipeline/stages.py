@@ -152,6 +152,11 @@ def _finish_stage(label, opt, pipeline_dir, handles, quiet=False):
         code = process.wait()
     clock.join()
     checkpoint = latest_checkpoint(opt)
+    if code == 2:  # train.py refused (flare_sr.errors): resuming as it is would be refused again
+        where = f'its error line, in {osp.relpath(console)},' if quiet else 'the error line above'
+        flag = '--' + dict((GLOW,) + STAGES)[label.split('.')[0]]  # fold models I.k are stage I's file
+        raise FlareSRError(f'stage {label} ({opt["name"]}) was refused: {where} names the pipeline\'s resolved copy '
+                           f'of the {flag} file; mend that file, then rerun the same command')
     if code != 0:
         where = console if quiet else experiment_dir(opt)
         raise FlareSRError(f'stage {label} ({opt["name"]}) stopped with exit status {code}; rerun the same command '
@@ -260,19 +265,21 @@ def check_stage_files(option_files):
     return opts
 
 
-def check_late_starters(option_files):
-    """The option checker, as their train.py will run it, on the files whose train.py starts long after the pipeline:
-    stage II's (when stage I ends) and the glow stage's (at once, but beside the others, so its failure is seen
-    only when the stage in turn ends). One FlareSRError naming each flag at fault, before anything trains. Stage I's
-    train.py starts at once; stage III's checkpoints and data are derived later, and it is checked when it starts."""
+def check_stage_options(option_files):
+    """The option checker, as their train.py will run it, on the user's files of stages I and II and the glow stage,
+    before anything trains. Each stage's train.py reads the pipeline's resolved copy
+    (``experiments/<pipeline>/stage_<label>_<name>.yml``), so its own error line would name that copy instead of the
+    file to mend, and stage II's and the glow stage's would come only when their turn ends. One FlareSRError naming
+    each flag at fault. Stage III's checkpoints and data are derived later: it is checked when it starts, and a
+    refusal then is said with its flag (``_finish_stage``)."""
     problems = []
-    for key in ('stage2', 'glow'):
+    for key in ('stage1', 'stage2', 'glow'):
         if option_files.get(key):
             try:
                 check_options(load_option_file(option_files[key]), option_files[key], stream=io.StringIO())
             except FlareSRError as error:
                 problems.append(f'--{key} {error}')
-    if problems:  # both files at once: a relative path that is wrong in one is often wrong in the other
+    if problems:  # all files at once: a relative path that is wrong in one is often wrong in the others
         raise FlareSRError('; '.join(problems))
 
 
@@ -402,7 +409,7 @@ def run_pipeline(option_files, name=None, quiet=False):
     start = time.time()
     name = pipeline_name(option_files, name)
     lock_run(osp.join(ROOT, 'experiments'), name)  # a second pipeline of this name stops here, in one line
-    check_late_starters(option_files)
+    check_stage_options(option_files)
     pipeline_dir = osp.join(ROOT, 'experiments', name)
     planned, cross_fit = resolve(option_files, pipeline_dir)
     folds = [entry for entry in planned if entry[0].startswith('I.')]

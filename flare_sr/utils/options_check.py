@@ -69,6 +69,10 @@ DATASET = {
     'prefetch_mode': ('cpu', 'cuda', NULL), 'pin_memory': BOOL, 'persistent_workers': BOOL, 'num_prefetch_queue': INT,
     'filename_tmpl': STR, 'scale': INT,
 }
+# Dataset integers that torch's DataLoader, BasicSR's samplers and the crops take unchecked (a batch of 0 is a
+# traceback in BatchSampler, a negative gt_size a crop of a few pixels), with the least value that means something.
+DATASET_MINIMUMS = {'batch_size_per_gpu': 1, 'num_worker_per_gpu': 0, 'dataset_enlarge_ratio': 1, 'gt_size': 1,
+                    'num_prefetch_queue': 1, 'scale': 1}
 IO_BACKEND = {'type': ('disk', 'lmdb'), 'readonly': BOOL, 'lock': BOOL, 'readahead': BOOL, 'meminit': BOOL}
 PATH = {'resume_state': (STR, NULL), 'ignore_resume_networks': (LIST, NULL), 'visualization': STR,
         'experiments_root': STR, 'models': STR, 'training_states': STR, 'log': STR, 'results_root': STR}
@@ -840,6 +844,10 @@ class OptionChecker:
             for key in ('batch_size_per_gpu', 'num_worker_per_gpu'):
                 if key not in dataset_opt:
                     self.problems.append(f'{key_path}.{key}: missing')
+        for key, least in DATASET_MINIMUMS.items():
+            value = dataset_opt.get(key)
+            if _matches(value, INT) and value < least:
+                self.problems.append(f'{key_path}.{key}: {value}; expected an integer >= {least}')
         check = getattr(dataset_cls, 'check_options', None)
         if check is not None:
             self.problems += check(dataset_opt, key_path)

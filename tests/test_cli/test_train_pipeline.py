@@ -443,3 +443,36 @@ def test_an_unknown_pipeline_flag_is_said_with_the_missing_one(capsys):
     code, lines = _pipeline_in_process(capsys, ['--stage1', 'a.yml', '--stage2', 'b.yml', '--phase3', 'c.yml'])
     assert (code, lines) == (2, ['error: unrecognized arguments: --phase3 c.yml; the following arguments are '
                                  'required: --stage3'])
+
+
+@pytest.mark.slow
+def test_a_stage_file_that_its_train_py_refuses_is_named_as_the_user_gave_it(tmp_path, repo_root):
+    """Stage I's problems were said by its train.py about the pipeline's resolved copy
+    (experiments/<pipeline>/stage_I_<name>.yml), followed by 'rerun the same command to resume it', which is refused
+    again. Stage I is now checked up front with II and G, naming --stage1 and the user's file; stage III, checked
+    when it starts, is said as refused, with its flag, not as a stage to resume."""
+    tag = f'pytest_refused_{os.getpid()}'
+    files, names = _options(tmp_path, tag)
+    paths = {key: files[files.index(f'--{key}') + 1] for key in ('stage1', 'stage3')}
+    command = [sys.executable, 'flare_sr/train_pipeline.py', *files, '--name', tag]
+    try:
+        for key in ('stage1', 'stage3'):
+            opt = yaml.safe_load(open(paths[key]))
+            opt['datasets']['train']['batch_size_per_gpu'] = 0
+            open(paths[key], 'w').write(yaml.safe_dump(opt))
+            run = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=300)
+            assert run.returncode == 2 and 'Traceback' not in run.stderr, (run.stdout + run.stderr)[-3000:]
+            lines = run.stderr.strip().splitlines()
+            if key == 'stage1':  # before anything trains
+                assert lines == [f'error: --stage1 {paths[key]}: datasets.train.batch_size_per_gpu: 0; expected an '
+                                 'integer >= 1']
+                assert not os.path.exists(os.path.join(repo_root, 'experiments', names[0]))
+                opt['datasets']['train']['batch_size_per_gpu'] = 2
+                open(paths[key], 'w').write(yaml.safe_dump(opt))
+            else:  # after stages I and II trained
+                assert lines[-1] == (f'error: stage III ({names[2]}) was refused: the error line above names the '
+                                     "pipeline's resolved copy of the --stage3 file; mend that file, then rerun the "
+                                     'same command')
+                assert lines[-2].endswith('datasets.train.batch_size_per_gpu: 0; expected an integer >= 1')
+    finally:
+        _remove_runs(repo_root, [*names, tag])

@@ -39,8 +39,11 @@ def test_size_split_validates_only_on_test_sized_images():
     rows = make_split(fake_pairs(30), sizes, 'size', val_ratio=0.2, seed=0)
     val = [row for row in rows if row['fold'] == 'val']
     assert len(val) == 6 and all((row['height'], row['width']) == (2448, 3264) for row in val)
-    with pytest.raises(FlareSRError, match='no pair of the test size 2448x3264'):
-        make_split(fake_pairs(5), [(10, 10)] * 5, 'size')
+    with pytest.raises(FlareSRError) as refusal:  # photos of other sizes, e.g. HxW given as WxH by mistake
+        make_split(fake_pairs(5), [(10, 12)] * 4 + [(96, 128)], 'size')
+    assert str(refusal.value) == ('no pair of the test size 2448x3264 (HxW) to validate on (the pairs are 10x12, '
+                                  '96x128); give --test-size HxW of the photos yours will be judged on, or '
+                                  '--strategy random')
 
 
 def test_full_train_rows_are_selected_by_train_and_by_val():

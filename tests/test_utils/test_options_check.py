@@ -130,3 +130,19 @@ def test_parameters_of_is_the_one_list_of_a_constructors_keys():
                                                           'relu_slope': 0.2, 'hin_position_left': 0,
                                                           'hin_position_right': 4}
     assert arch_arguments({'type': 'NoSuchArch', 'wf': 4}) == {'type': 'NoSuchArch', 'wf': 4}
+
+
+@pytest.mark.parametrize('key, value, least', [('batch_size_per_gpu', 0, 1), ('gt_size', -64, 1), ('gt_size', 0, 1),
+                                               ('num_worker_per_gpu', -1, 0), ('dataset_enlarge_ratio', 0, 1),
+                                               ('num_prefetch_queue', 0, 1)])
+def test_dataset_integers_below_their_least_meaningful_value_are_one_line(tmp_path, key, value, least):
+    """A batch of 0 was torch's BatchSampler traceback after the run folder was made; a negative gt_size cropped a
+    few pixels and failed inside the network; each is now said before anything is made."""
+    from tests.helpers import flare_data, hinet_options, write_options
+    opt = hinet_options(flare_data(tmp_path / 'pairs', 2, 1), 'dataset_minimums', total_iter=2)
+    opt['datasets']['train'][key] = value
+    with pytest.raises(FlareSRError) as error:
+        check_option_file(write_options(tmp_path / 'x.yml', opt))
+    assert f'datasets.train.{key}: {value}; expected an integer >= {least}' in str(error.value)
+    opt['datasets']['train'][key] = least if key != 'gt_size' else 32
+    check_option_file(write_options(tmp_path / 'x.yml', opt))
