@@ -98,7 +98,7 @@ def check_decodable(path):
     writes it) is decoded, to say why. For a pre-flight over many large photos: well under a second each."""
     path = os.fspath(path)
     try:
-        header = _header(path)
+        header = _header(path, refusal=True)
     except FlareSRError:
         if path.lower().endswith(('.tif', '.tiff')):
             read_image_native(path)  # OpenCV's reason, e.g. unsupported sample type float32
@@ -225,14 +225,19 @@ def _opencv_turns_tiffs():
     return img is not None and int(img.reshape(-1)[0]) == 255
 
 
+def _orientation(exif):
+    """The EXIF orientation (1..8) of an ``Image.Exif``; 1 where it is absent or not 1..8."""
+    orientation = exif.get(_EXIF_ORIENTATION, 1)
+    return orientation if orientation in range(1, 9) else 1
+
+
 def _tiff_orientation(data):
-    """The Orientation tag (1..8) of TIFF bytes, from the header only; 1 where it is absent or not 1..8."""
+    """The Orientation tag (1..8) of TIFF bytes, from the header only; 1 where it is absent or unreadable."""
     try:
         with Image.open(io.BytesIO(data)) as img:
-            orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+            return _orientation(img.getexif())
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return 1
-    return orientation if orientation in range(1, 9) else 1
 
 
 def _decode(path, keep_alpha=False):
@@ -287,7 +292,7 @@ def read_photo(path):
     FlareSRError for all that ``check_decodable`` names, and a file the decoder cannot decode.
     """
     path = os.fspath(path)
-    header = _header(path, metadata=True)
+    header = _header(path, metadata=True, refusal=True)
     if header['refusal']:
         raise header['refusal']
     orientation = header['orientation']
@@ -392,10 +397,11 @@ def image_size(path):
     return img.shape[0], img.shape[1]
 
 
-def _header(path, metadata=False, photo=True):
+def _header(path, metadata=False, photo=True, refusal=False):
     """What the file's header says (Pillow opens it once; no pixels are decoded), a dict: ``size`` (height, width),
-    ``orientation`` (EXIF, 1..8), ``gray`` (``_is_gray``), ``alpha`` (``_has_alpha``), ``refusal`` (``_refusal``:
-    a FlareSRError, or None). With ``metadata`` also ``chunks`` and ``not_carried`` (``_metadata_chunks``), for
+    ``orientation`` (EXIF, 1..8), ``gray`` (``_is_gray``), ``alpha`` (``_has_alpha``). With ``refusal`` also
+    ``refusal`` (``_refusal``: a FlareSRError, or None; it reads past the first frame, which listing sizes does not
+    need). With ``metadata`` also ``chunks`` and ``not_carried`` (``_metadata_chunks``), for
     a ``photo`` (``read_photo``'s output: turned by the EXIF orientation, gray where the file is) or else for an
     RGB image pixel-aligned with the file (``read_metadata``).
 
@@ -410,9 +416,10 @@ def _header(path, metadata=False, photo=True):
             width, height = img.size
             if img.format == 'TIFF':  # Pillow 13 gives an oriented TIFF's size turned; its tags give what is stored
                 width, height = img.tag_v2.get(256, width), img.tag_v2.get(257, height)
-            orientation = _exif(img, path).get(_EXIF_ORIENTATION, 1)
-            header = dict(size=(height, width), orientation=orientation if orientation in range(1, 9) else 1,
-                          gray=_is_gray(img), alpha=_has_alpha(img), refusal=_refusal(img, path))
+            header = dict(size=(height, width), orientation=_orientation(_exif(img, path)), gray=_is_gray(img),
+                          alpha=_has_alpha(img))
+            if refusal:
+                header['refusal'] = _refusal(img, path)
             if metadata:
                 header['chunks'], header['not_carried'] = _metadata_chunks(  # gray+alpha is written as RGBA
                     img, header['orientation'] if photo else 1, header['gray'] and not header['alpha'] and photo)
