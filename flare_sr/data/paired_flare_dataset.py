@@ -192,12 +192,14 @@ class PairedFlareDataset(data.Dataset):
         an LMDB of patches with ``downscale_to``, or whole samples of other shapes in a training batch
         (flare_sr.data.whole_frames.whole_sample_shape), before any pair is read."""
         short = positive_whole(opt.get('downscale_to'))
+        lmdb = (opt.get('io_backend') or {}).get('type', 'disk') == 'lmdb'
         if phase == 'train' and opt.get('gt_size'):
+            if lmdb:  # its meta_info.txt holds every size: a crop larger than a patch is said now, not at its sample
+                _check_crop_fits(opt, PairedFlareDataset.select_items(opt, quiet=True) if items is None else items)
             return int(opt['gt_size']), int(opt['gt_size'])
         if phase != 'train' and not short:
             return None
         items = PairedFlareDataset.select_items(opt, quiet=True) if items is None else items
-        lmdb = (opt.get('io_backend') or {}).get('type', 'disk') == 'lmdb'
         recorded = dict(read_meta_info(opt['dataroot_lq'])) if lmdb else {}
         patch = next((lq for lq, _ in items if image_key_of_patch(lq) != lq), None) if lmdb and short else None
         if patch is not None:
@@ -267,3 +269,16 @@ class PairedFlareDataset(data.Dataset):
             lq, gt = augment([lq, gt], self.opt.get('use_hflip', False), self.opt.get('use_rot', False), rng,
                              transpose=lq.shape[0] == lq.shape[1])  # a whole frame keeps its shape
         return {'lq': img2tensor(lq), 'gt': img2tensor(gt), 'lq_path': lq_path, 'gt_path': gt_path, **depth}
+
+
+def _check_crop_fits(opt, items):
+    """FlareSRError (text starting with ``gt_size``) when an LMDB input of ``items`` (keys) is smaller than the
+    ``gt_size`` crop, from the LMDB's meta_info.txt: the smallest named with its size."""
+    gt_size = int(opt['gt_size'])
+    recorded = dict(read_meta_info(opt['dataroot_lq']))
+    smallest = min((lq for lq, _ in items), key=lambda key: min(recorded[key][:2]), default=None)
+    if smallest is not None and min(recorded[smallest][:2]) < gt_size:
+        height, width = recorded[smallest][:2]
+        raise FlareSRError(f'gt_size {gt_size}: larger than {smallest} ({height}x{width} in '
+                           f'{os.path.join(opt["dataroot_lq"], "meta_info.txt")}); use gt_size {min(height, width)} or '
+                           'less, or pack larger patches')

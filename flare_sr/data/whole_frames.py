@@ -57,7 +57,7 @@ def downscale_frames(images, short, landscape=True):
     return [image.transpose(1, 0, 2) if landscape and height > width else image for image in small]
 
 
-SAMPLE_KEYS = ('downscale_to', 'batch_size_per_gpu')  # the keys whole_sample_shape's lines start with
+SAMPLE_KEYS = ('downscale_to', 'batch_size_per_gpu', 'gt_size')  # the keys sample_shape's lines start with
 
 
 def sample_problem(error, key_path=None):

@@ -54,7 +54,7 @@ from flare_sr.pipeline.inference import build_test_model
 from flare_sr.utils.atomic import atomic_path, inside
 from flare_sr.utils.checkpoint import sha256_of
 from flare_sr.utils.img_util import read_image, write_image
-from flare_sr.utils.options_check import fold_deprecated_keys, load_option_file
+from flare_sr.utils.options_check import fold_deprecated_keys, load_option_file, stage3_source_problems
 from flare_sr.utils.safe_yaml import yaml_shown
 
 REQUIRED = ('main_opt', 'main_checkpoint', 'dataroot_lq', 'dataroot_gt', 'patch_size', 'stride')
@@ -161,15 +161,16 @@ def _stage1_model(source, main_opt, checkpoint):
     return build_test_model(opt, source['main_opt'])
 
 
-def run_stage1(source, main_opt, pairs, images_dir, pair_fold=None, include_main=True, progress=True):
+def run_stage1(source, main_opt, pairs, images_dir, option_file, pair_fold=None, include_main=True, progress=True):
     """Tiled stage-I inference of every input; full-size PNGs named by pairing key, written atomically. With
     ``pair_fold`` (the fold of each pair), also each pair's output of its fold model, named ``<key>_oof``; with
-    ``include_main`` false, only those. Returns [(key, output, label)] to pack."""
+    ``include_main`` false, only those. Returns [(key, output, label)] to pack. ``option_file``: the stage-III file,
+    named by errors in its ``stage3_source``."""
     keys = {key for key, _, _ in pairs}
     clash = [key for key in keys if f'{key}_oof' in keys] if pair_fold is not None else []
     if clash:  # before any model is built: the out-of-fold output of one pair would replace another pair's output
-        raise FlareSRError(f'stage3_source: the pairs {clash[0]} and {clash[0]}_oof clash with cross_fit, which names '
-                           f'out-of-fold outputs <key>_oof; rename the files of {clash[0]}_oof')
+        raise FlareSRError(f'{option_file}: stage3_source: the pairs {clash[0]} and {clash[0]}_oof clash with '
+                           f'cross_fit, which names out-of-fold outputs <key>_oof; rename the files of {clash[0]}_oof')
     jobs = []
     if pair_fold is None or include_main:
         main = _stage1_model(source, main_opt, source['main_checkpoint'])
@@ -209,6 +210,9 @@ def ensure_stage3_data(stage3_opt, option_file, force=False, progress=True):
         raise FlareSRError(f"{source['main_opt']}: " + '; '.join(problems))
     for note in notes:
         print(f"note: {source['main_opt']}: {note}", file=sys.stderr)
+    problems = stage3_source_problems(stage3_opt, main_opt)  # before stage I runs on every pair
+    if problems:
+        raise FlareSRError(f'{option_file}: ' + '; '.join(problems))
     pairs = select_pairs(source, option_file)
     pair_fold = None if cross_fit is None else pair_folds(cross_fit, pairs)
     manifest = build_manifest(source, main_opt, pairs, cross_fit, pair_fold)
@@ -226,7 +230,7 @@ def ensure_stage3_data(stage3_opt, option_file, force=False, progress=True):
     if osp.exists(manifest_path):
         os.remove(manifest_path)  # from here on the old LMDBs no longer count as current
     start = time.time()
-    packed = run_stage1(source, main_opt, pairs, images_dir, pair_fold,
+    packed = run_stage1(source, main_opt, pairs, images_dir, option_file, pair_fold,
                         cross_fit is None or cross_fit['include_main'], progress)
     summary = pack_lmdb(packed, out_dir, source['patch_size'], source['stride'], overwrite=True, progress=progress)
     _write_manifest(manifest_path, manifest)

@@ -45,7 +45,7 @@ from flare_sr.pipeline.cross_fit import (cross_fit_settings, fold_options, fold_
                                          selection_members, thread_share, write_text)
 from flare_sr.pipeline.stage3_data import ensure_stage3_data, select_pairs
 from flare_sr.utils.atomic import atomic_path
-from flare_sr.utils.options_check import check_options, load_option_file
+from flare_sr.utils.options_check import check_options, load_option_file, stage3_source_problems
 from flare_sr.utils.run_folder import archive, check_name, lock_run
 from flare_sr.utils.safe_yaml import plain
 
@@ -271,7 +271,8 @@ def check_stage_options(option_files):
     (``experiments/<pipeline>/stage_<label>_<name>.yml``), so its own error line would name that copy instead of the
     file to mend, and stage II's and the glow stage's would come only when their turn ends. One FlareSRError naming
     each flag at fault. Stage III's checkpoints and data are derived later: it is checked when it starts, and a
-    refusal then is said with its flag (``_finish_stage``)."""
+    refusal then is said with its flag (``_finish_stage``); only what its ``stage3_source`` makes of stage I
+    (``stage3_source_problems``: the tile on stage I's networks, the patches its crops are cut from) is checked here."""
     problems = []
     for key in ('stage1', 'stage2', 'glow'):
         if option_files.get(key):
@@ -279,6 +280,8 @@ def check_stage_options(option_files):
                 check_options(load_option_file(option_files[key]), option_files[key], stream=io.StringIO())
             except FlareSRError as error:
                 problems.append(f'--{key} {error}')
+    problems += [f"--stage3 {option_files['stage3']}: {line}" for line in stage3_source_problems(
+        load_option_file(option_files['stage3']), load_option_file(option_files['stage1']))]
     if problems:  # all files at once: a relative path that is wrong in one is often wrong in the others
         raise FlareSRError('; '.join(problems))
 

@@ -46,7 +46,7 @@ from flare_sr.utils.checkpoint import load_checked_state_dict, named_checkpoints
 from flare_sr.utils.light_source import LIGHT_SOURCE_METHODS, restore_light_source_tensor
 from flare_sr.utils.optim import OPTIMIZERS, REFUSED_SCHEDULERS, SCHEDULERS
 from flare_sr.utils.safe_yaml import load_yaml, yaml_shown
-from flare_sr.utils.tiling import TILE_MINIMUMS, TILE_OPTIONS, tile_problems
+from flare_sr.utils.tiling import TILE_OPTIONS, tile_problems
 from flare_sr.utils.yaml_numbers import positive_whole, text_number_hint
 
 NUMBER, INT, BOOL, STR, DICT, LIST = 'a number', 'an integer', 'true or false', 'a string', 'a mapping', 'a list'
@@ -402,6 +402,27 @@ def check_options(opt, source, is_train=True, stream=None):
     return opt
 
 
+def stage3_source_problems(opt, main_opt=None):
+    """Lines for a stage-III option dict ``opt`` whose ``stage3_source`` cannot make the data its training reads;
+    [] when it can. ``stage3_source.tile`` values out of range, or, given stage I's option dict ``main_opt``, off the
+    grid of its networks (``tile_problems``); a ``datasets.train.gt_size`` crop larger than
+    ``stage3_source.patch_size``, the side of every packed patch. Said before stage I trains (``train_pipeline.py``)
+    and before stage I runs on the pairs (``ensure_stage3_data``), not on the first pair or the first sample."""
+    source = opt.get('stage3_source') if isinstance(opt.get('stage3_source'), dict) else {}
+    multiple = None
+    if isinstance(main_opt, dict):
+        checker = OptionChecker(is_train=False)
+        multiple = checker._size_multiple(main_opt, checker._model_type(main_opt.get('model_type')))
+    problems = tile_problems(source.get('tile') if isinstance(source.get('tile'), dict) else None, multiple,
+                             prefix='stage3_source.tile')
+    train = (opt.get('datasets') or {}).get('train') if isinstance(opt.get('datasets'), dict) else None
+    gt_size, patch = (train or {}).get('gt_size'), source.get('patch_size')
+    if _matches(gt_size, INT) and _matches(patch, INT) and gt_size > patch > 0:
+        problems.append(f'datasets.train.gt_size: {gt_size} is larger than stage3_source.patch_size {patch}, the side '
+                        f'of every stage-III patch; use gt_size {patch} or less, or a larger patch_size')
+    return problems
+
+
 def check_option_file(path, is_train=True, stream=None):
     """Load and check ``path`` as it stands (no command-line overrides); returns the normalised options."""
     opt = load_option_file(path)
@@ -520,6 +541,7 @@ class OptionChecker:
     def __init__(self, is_train):
         self.is_train = is_train
         self.problems, self.warnings, self.notes = [], [], []
+        self._built = {}  # network key -> the built network or the exception its constructor raised
 
     def check(self, opt):
         """Check ``opt`` (normalising it in place); returns the problems (errors)."""
@@ -1083,8 +1105,12 @@ class OptionChecker:
             self._keys('stage3_source', source, STAGE3_SOURCE, strict=True)
             if isinstance(source.get('tile'), dict):
                 self._keys('stage3_source.tile', source['tile'], _schema(TILE_OPTIONS), strict=True)
-                self.problems += tile_problems(source['tile'],
-                                               flags={key: f'stage3_source.tile.{key}' for key in TILE_MINIMUMS})
+            main_opt = source.get('main_opt')
+            try:  # stage I's networks, for the tile's grid; a main_opt that cannot be read is said on its own key
+                main = load_option_file(main_opt) if isinstance(main_opt, str) and osp.isfile(main_opt) else None
+            except FlareSRError:
+                main = None
+            self.problems += stage3_source_problems(opt, main)
         cascade = opt.get('cascade')
         if isinstance(cascade, dict):
             known = getattr(model_cls, 'CASCADE_OPTIONS', None)

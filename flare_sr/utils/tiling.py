@@ -68,34 +68,35 @@ def _axis_tiles(length, tile, overlap, multiple):
 TILE_MINIMUMS = {'size': ('> 0', 1), 'overlap': ('>= 0', 0), 'batch': ('>= 1', 1)}
 
 
-def tile_value_problem(key, value, name=None):
-    """``'<name> must be >= 0, got -5'`` for a ``val.tile`` size, overlap or batch below its least value, else None
-    (other keys, ``None`` and values of another type: nothing to say here). ``name``: what the value is called
-    (default ``val.tile.<key>``; a command-line flag such as ``--overlap`` where it came from one)."""
+def tile_value_problem(key, value, name=None, prefix='val.tile'):
+    """``'<name> must be >= 0, got -5'`` for a tile size, overlap or batch below its least value, else None (other
+    keys, ``None`` and values of another type: nothing to say here). ``prefix``: the option the tile values sit under
+    (``val.tile``; ``stage3_source.tile`` for stage III's stage-I outputs); ``name``: what the value is called where a
+    command-line flag such as ``--overlap`` gave it (default ``<prefix>.<key>``)."""
     if key not in TILE_MINIMUMS or not isinstance(value, int) or isinstance(value, bool):
         return None
     shown, least = TILE_MINIMUMS[key]
     if value >= least:
         return None
-    hint = ' (leave val.tile.size unset, ~, for the whole frame)' if key == 'size' else ''
-    return f'{name or "val.tile." + key} must be {shown}, got {value}{hint}'
+    hint = f' (leave {prefix}.size unset, ~, for the whole frame)' if key == 'size' else ''
+    return f'{name or prefix + "." + key} must be {shown}, got {value}{hint}'
 
 
-def tile_problems(tile, multiple=None, flags=None):
-    """Lines for ``val.tile`` values (``{'size', 'overlap', 'batch'}``, ``TILE_OPTIONS`` defaults) that cannot run:
-    one per value out of range, else the problem of ``tile_size_problem`` on the networks' ``multiple``-pixel grid
-    (None: not known yet, ranges only); [] when they run. A value None is the default. ``flags``: ``{key: flag}``
-    for values a command line gave (``{'overlap': '--overlap'}``), named so."""
+def tile_problems(tile, multiple=None, flags=None, prefix='val.tile'):
+    """Lines for tile values (``{'size', 'overlap', 'batch'}`` under the option ``prefix``, ``TILE_OPTIONS``
+    defaults) that cannot run: one per value out of range, else the problem of ``tile_size_problem`` on the networks'
+    ``multiple``-pixel grid (None: not known yet, ranges only); [] when they run. A value None is the default.
+    ``flags``: ``{key: flag}`` for values a command line gave (``{'overlap': '--overlap'}``), named so."""
     tile = dict(TILE_OPTIONS, **{key: value for key, value in (tile or {}).items() if value is not None})
     flags = flags or {}
     problems = [problem for key in TILE_MINIMUMS
-                for problem in [tile_value_problem(key, tile.get(key), flags.get(key))] if problem]
+                for problem in [tile_value_problem(key, tile.get(key), flags.get(key), prefix)] if problem]
     size, overlap = tile.get('size'), tile.get('overlap')
     if problems or multiple is None or not isinstance(size, int) or not isinstance(overlap, int):
         return problems
     grid = tile_size_problem(size, overlap, multiple)
     given = '/'.join(flags[key] for key in ('size', 'overlap') if key in flags)
-    return [f'val.tile{f" ({given})" if given else ""}: {grid}'] if grid else []
+    return [f'{prefix}{f" ({given})" if given else ""}: {grid}'] if grid else []
 
 
 def tile_size_problem(tile_size, overlap, multiple):

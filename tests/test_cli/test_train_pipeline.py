@@ -236,6 +236,29 @@ def test_a_glow_file_its_train_py_would_refuse_is_one_line_before_anything_train
         assert not os.path.exists(os.path.join(REPO, 'experiments', name))
 
 
+def test_a_stage3_source_that_cannot_make_stage3_data_is_one_line_before_anything_trains(tmp_path, capsys):
+    """stage3_source.tile runs stage I's network (Pix2PixUNet, num_downs 5: a 32-pixel grid) once stages I and II
+    have trained, and stage III crops gt_size from its patches; the pipeline says either first, naming --stage3."""
+    files, names = _options(tmp_path, unique_name('s3tile'))
+    stage3 = files[files.index('--stage3') + 1]
+    broken = yaml.safe_load(open(stage3))
+    broken['stage3_source']['tile'] = dict(size=40, overlap=16)
+    open(stage3, 'w').write(yaml.safe_dump(broken))
+    code, lines = _pipeline_in_process(capsys, files)
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(f"error: --stage3 {stage3}: stage3_source.tile: size 40 with overlap 16 cannot tile "
+                               "on the network's 32-pixel grid")
+    broken['stage3_source']['tile'] = dict(size=None)  # the same kind: stage III's crops are cut from its patches
+    broken['datasets']['train']['gt_size'] = 48
+    open(stage3, 'w').write(yaml.safe_dump(broken))
+    code, lines = _pipeline_in_process(capsys, files)
+    assert (code, lines) == (2, [f'error: --stage3 {stage3}: datasets.train.gt_size: 48 is larger than '
+                                 'stage3_source.patch_size 32, the side of every stage-III patch; use gt_size 32 or '
+                                 'less, or a larger patch_size'])
+    for name in [*names, f'pipeline_{names[2]}']:
+        assert not os.path.exists(os.path.join(REPO, 'experiments', name))
+
+
 def test_stage_titles_name_the_arch_or_the_role():
     hinet = {'network_g': {'type': 'HINet'}}
     assert [stage_title(label, opt) for label, opt in (('I', hinet), ('II', hinet), ('G', hinet), ('II', {}),

@@ -273,6 +273,24 @@ def test_downscale_to_from_whole_image_lmdbs(tmp_path):
     assert torch.equal(disk[1]['lq'], packed[1]['lq']) and packed[1]['lq'].shape == (3, 15, 20)
 
 
+def test_a_gt_size_larger_than_the_lmdb_patches_is_one_line_from_meta_info(tmp_path):
+    """An LMDB records every size in meta_info.txt, so a crop larger than its patches is said by the option checker
+    (and the dataset, built without it), naming the smallest patch, not at the first sample drawn from it."""
+    lq_dir, gt_dir = make_pairs(tmp_path, [(48, 64), (40, 40)])
+    pack_lmdb(pair_paths(lq_dir, gt_dir), tmp_path / 'out', 32, 16, progress=False)
+    opt = dict(name='pairs', type='PairedFlareDataset', dataroot_lq=str(tmp_path / 'out' / 'lq.lmdb'),
+               dataroot_gt=str(tmp_path / 'out' / 'gt.lmdb'), io_backend={'type': 'lmdb'}, gt_size=48)
+    line = (f'gt_size 48: larger than train_10000_s0000_0000 (32x32 in {tmp_path / "out" / "lq.lmdb" / "meta_info.txt"}'
+            '); use gt_size 32 or less, or pack larger patches')
+    assert PairedFlareDataset.check_options(dict(opt), 'datasets.train') == [f'datasets.train.{line}']
+    with pytest.raises(FlareSRError) as error:
+        dataset(opt['dataroot_lq'], opt['dataroot_gt'], io_backend={'type': 'lmdb'}, gt_size=48)
+    assert str(error.value) == f'option {line}'
+    assert PairedFlareDataset.check_options(dict(opt, gt_size=32), 'datasets.train') == []
+    validation = dict(opt, gt_size=None)  # whole patches: no crop
+    assert PairedFlareDataset.check_options(validation, 'datasets.val') == []
+
+
 @pytest.mark.parametrize('extra, line', [
     (dict(downscale_to=-4), 'downscale_to: expected a positive integer (or ~: off), got -4'),
     (dict(downscale_to=24, gt_size=32), 'downscale_to: a sample is then the whole downscaled frame; remove gt_size '

@@ -232,8 +232,8 @@ def test_a_pair_named_like_another_pairs_out_of_fold_output_is_refused_before_in
                                      fold_checkpoints=[str(tmp_path / 'fold1.pth'), str(tmp_path / 'fold2.pth')]))
     with pytest.raises(FlareSRError) as error:
         ensure_stage3_data(stage3, 'stage3.yml', progress=False)
-    assert str(error.value) == ('stage3_source: the pairs train_0 and train_0_oof clash with cross_fit, which names '
-                                'out-of-fold outputs <key>_oof; rename the files of train_0_oof')
+    assert str(error.value) == ('stage3.yml: stage3_source: the pairs train_0 and train_0_oof clash with cross_fit, '
+                                'which names out-of-fold outputs <key>_oof; rename the files of train_0_oof')
     assert not (tmp_path / 'stage3_images').exists()  # nothing was written
 
 

@@ -68,6 +68,43 @@ def test_stage3_options_are_checked(setup):
     assert str(error.value) == 'stage3.yml: stage3_source.fold: selects rows of a split CSV, but meta_csv is not set'
 
 
+@pytest.mark.parametrize('tile, line', [
+    (dict(size=40, overlap=16), "stage3_source.tile: size 40 with overlap 16 cannot tile on the network's 32-pixel "
+                                'grid'),
+    (dict(size=64, overlap=40), "stage3_source.tile: size 64 with overlap 40 cannot tile on the network's 32-pixel "
+                                'grid'),
+    (dict(size=0), 'stage3_source.tile.size must be > 0, got 0 (leave stage3_source.tile.size unset, ~, for the '
+                   'whole frame)'),
+    (dict(batch=0), 'stage3_source.tile.batch must be >= 1, got 0'),
+])
+def test_a_stage3_tile_that_cannot_run_is_said_against_the_stage3_file_and_key(setup, tile, line):
+    """The tile runs stage I's network, whose options are main_opt's: the error names the stage-III file and
+    stage3_source.tile, not main_opt's val.tile (which it does not have), before any stage-I output is written."""
+    from flare_sr.utils.options_check import OptionChecker
+
+    tmp_path, stage3_opt, _, _, out = setup
+    broken = dict(stage3_opt, stage3_source=dict(stage3_opt['stage3_source'], tile=tile))
+    with pytest.raises(FlareSRError) as error:
+        ensure_stage3_data(broken, 'stage3.yml', progress=False)
+    assert str(error.value).startswith(f'stage3.yml: {line}')
+    assert not out.exists() and not (tmp_path / 'stage3_images').exists()
+    checker = OptionChecker(is_train=True)  # train.py's checker says it too, with stage I's grid
+    checker.check(broken)
+    assert [problem for problem in checker.problems if problem.startswith('stage3_source.tile')][0].startswith(line)
+
+
+def test_a_crop_larger_than_the_stage3_patches_is_said_before_stage_one_runs(setup):
+    tmp_path, stage3_opt, _, _, out = setup
+    broken = dict(stage3_opt, datasets=dict(train=dict(stage3_opt['datasets']['train'], gt_size=48)))
+    with pytest.raises(FlareSRError) as error:
+        ensure_stage3_data(broken, 'stage3.yml', progress=False)
+    assert str(error.value) == ('stage3.yml: datasets.train.gt_size: 48 is larger than stage3_source.patch_size 32, '
+                                'the side of every stage-III patch; use gt_size 32 or less, or a larger patch_size')
+    assert not out.exists() and not (tmp_path / 'stage3_images').exists()
+    fits = dict(stage3_opt, datasets=dict(train=dict(stage3_opt['datasets']['train'], gt_size=32)))
+    assert ensure_stage3_data(fits, 'stage3.yml', progress=False)[1]
+
+
 def test_train_py_builds_stage3_data_from_the_stage3_option_file(setup, monkeypatch):
     """`python flare_sr/train.py -opt hinet_phase2.yml` alone: the data exists before the options are checked."""
     from flare_sr.pipeline.stage3_data import prepare_stage3_data
