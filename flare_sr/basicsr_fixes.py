@@ -237,9 +237,29 @@ def _wrap_parse_options(parse_options):
             val.setdefault('suffix', None)
         if is_train:
             opt['logger'].setdefault('use_tb_logger', False)
+            _TRAINING_RUN['opt'] = opt
         return opt, args
 
     return wrapper
+
+
+_TRAINING_RUN = {}  # 'opt': this process's training options, once parse_options accepted them (for resume_hint)
+
+
+def resume_hint():
+    """What a training run stopped by Ctrl-C goes on from: ``'the same command goes on from iteration 400
+    (experiments/<name>/training_states/400.state)'`` (``--auto_resume`` added when the run had none), or that no
+    training state was saved yet; None before the options were accepted, and on ranks other than 0."""
+    opt = _TRAINING_RUN.get('opt')
+    if opt is None or opt['rank'] != 0:
+        return None
+    command = 'the same command' + ('' if opt['auto_resume'] else ' with --auto_resume')
+    state = latest_training_state(opt['path']['training_states'])
+    if state is None:
+        return (f"no training state was saved yet (logger.save_checkpoint_freq: "
+                f"{opt['logger']['save_checkpoint_freq']}): the same command starts again from iteration 0")
+    shown = osp.relpath(state) if not osp.relpath(state).startswith('..') else state
+    return f'{command} goes on from iteration {osp.basename(state).split(".")[0]} ({shown})'
 
 
 def debug_name_warning(name, by_flag=False):

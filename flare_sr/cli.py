@@ -44,6 +44,11 @@ def run(pipeline_name, is_train):
     except FloatingPointError as error:
         print(f'error: {error}', file=sys.stderr)
         sys.exit(3)
+    except KeyboardInterrupt:
+        hint = basicsr_fixes.resume_hint() if is_train else None
+        if hint is None:
+            raise
+        raise KeyboardInterrupt(hint) from None
     finally:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()

@@ -16,7 +16,8 @@ class FlareSRError(Exception):
 
 
 def exit_on_user_error(main):
-    """Decorate a command-line ``main``: print a FlareSRError as one line and exit with status 2."""
+    """Decorate a command-line ``main``: print a FlareSRError as one line and exit with status 2; Ctrl-C is
+    ``interrupted`` (with the interrupt's message: how to go on, where known) and status 130."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
@@ -25,8 +26,8 @@ def exit_on_user_error(main):
         except FlareSRError as error:
             print(f'error: {error}', file=sys.stderr)
             sys.exit(2)
-        except KeyboardInterrupt:
-            print('interrupted', file=sys.stderr)
+        except KeyboardInterrupt as interrupt:  # its message, if any, says how to go on (a training run's resume)
+            print('interrupted' + (f': {interrupt}' if str(interrupt) else ''), file=sys.stderr)
             sys.exit(130)
 
     return wrapper

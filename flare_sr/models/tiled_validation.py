@@ -258,9 +258,14 @@ class TiledValidationMixin(TiledPredictionMixin):
 
     def _validate(self, dataloader, current_iter, tb_logger, save_img):
         total_iter = (self.opt.get('train') or {}).get('total_iter')
+        dataset_name = dataloader.dataset.opt['name']
+        validated = self.__dict__.setdefault('_validated_at', {})  # dataset name -> iteration, in this process
         if self.opt['is_train'] and isinstance(current_iter, int) and total_iter and current_iter > total_iter:
             current_iter = int(total_iter)  # BasicSR's final validation passes total_iter + 1 for total_iter's weights
-        dataset_name = dataloader.dataset.opt['name']
+            if validated.get(dataset_name) == current_iter:  # val_freq divides total_iter: the same weights again
+                get_root_logger().info(f'{dataset_name}: validated at iteration {current_iter} already; not again')
+                return
+        validated[dataset_name] = current_iter
         val_opt = self.opt['val']
         check_mask_inputs(val_opt, dataloader.dataset)  # before the first image, not at the first without a mask
         metrics = val_opt.get('metrics') or {}

@@ -227,3 +227,44 @@ def test_good_options_pass_and_broken_files_fail_in_one_line(tmp_path, tiny_data
     assert result.stderr.strip().splitlines() == [
         f'error: {tmp_path / "typo.yml"}: train.optim_g.lrr: unknown key (did you mean lr?)']
     assert not os.path.exists(experiment_dirs('never_created')[0])
+
+
+@pytest.mark.slow
+def test_ctrl_c_says_which_training_state_the_same_command_goes_on_from(tmp_path, tiny_data, experiment):
+    """A real train.py stopped by SIGINT (Ctrl-C): one line naming the newest training state, and --auto_resume
+    when the run had none; before the first state, that the run starts again."""
+    def interrupted(option_file, *args, state=None):
+        """SIGINT once ``state`` exists, else once the training loop has started; the last stderr line."""
+        process = subprocess.Popen(train_command(option_file, *args), cwd=tmp_path, env=subprocess_env(),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for line in process.stderr:  # BasicSR's logger: "Start training from epoch: 0, iter: 0"
+            if 'Start training' in line:
+                break
+        assert process.poll() is None, 'the run ended before its training loop'
+        deadline = time.time() + 180
+        while state is not None and not os.path.isfile(state):
+            assert process.poll() is None and time.time() < deadline, 'the run ended before its checkpoint'
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        stderr = process.communicate(timeout=60)[1]
+        assert process.returncode == 130 and 'Traceback' not in stderr, stderr[-2000:]
+        return stderr.splitlines()[-1]
+
+    name = experiment('test_ctrl_c')
+    opt = hinet_options(tiny_data, name, total_iter=100000)
+    opt['logger'].update(save_checkpoint_freq=3, print_freq=100000)
+    opt['val']['val_freq'] = 100000
+    option_file = write_options(tmp_path / 'ctrl_c.yml', opt)
+    state_dir = os.path.join(experiment_dirs(name)[0], 'training_states')
+    for args in ((), ('--auto_resume',)):
+        last = interrupted(option_file, *args, state=os.path.join(state_dir, '6.state' if args else '3.state'))
+        newest = max(int(entry.split('.')[0]) for entry in os.listdir(state_dir) if entry.endswith('.state'))
+        resume = '' if args else ' with --auto_resume'
+        assert last == (f'interrupted: the same command{resume} goes on from iteration {newest} '
+                        f'({os.path.join(state_dir, f"{newest}.state")})')
+    early = hinet_options(tiny_data, experiment('test_ctrl_c_early'), total_iter=100000)
+    early['logger'].update(save_checkpoint_freq=100000, print_freq=100000)
+    early['val']['val_freq'] = 100000
+    assert interrupted(write_options(tmp_path / 'early.yml', early)) == (
+        'interrupted: no training state was saved yet (logger.save_checkpoint_freq: 100000): the same command starts '
+        'again from iteration 0')

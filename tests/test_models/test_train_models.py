@@ -34,6 +34,9 @@ def _train_resume_and_check(tmp_path, opt, loss_tag, iters, more_iters, net_labe
     opt['val']['val_freq'] = iters
     result = run_train(write_options(tmp_path / 'first.yml', opt), first_cwd)
     assert result.returncode == 0, result.stderr[-3000:]
+    log = result.stdout + result.stderr  # val_freq == total_iter: BasicSR's final validation would repeat it
+    assert log.count('  val test_input_10000: psnr') == 1
+    assert f'val: validated at iteration {iters} already; not again' in log
     exp_dir, tb_dir = experiment_dirs(name)
     for label in net_labels:
         assert os.path.isfile(os.path.join(exp_dir, 'models', f'{label}_{iters}.pth'))
