@@ -80,10 +80,24 @@ PATH_PREFIXES = {'pretrain_network_': (STR, NULL), 'strict_load_': BOOL, 'param_
 FLARE_FLOOR_WARN = 0.1  # val.flare_floor above it (10 % of full scale) undoes most flare: said as a warning
 # BasicSR's make_exp_dirs makes a folder of every other path key's value (basicsr/utils/misc.py)
 BASICSR_UNMADE_PATH_KEYS = ('strict_load', 'pretrain_network', 'resume', 'param_key')
-# flare_sr's own keys and the one section each belongs in: named when one turns up elsewhere
+# Keys read in one section only, and that section: one turning up elsewhere is an error naming it (nobody reads it
+# there, and the run would go on without it). flare_sr's own keys:
 KEY_HOMES = {'main_ensemble': 'cascade.main_ensemble', 'flare_floor': 'val.flare_floor',
              'darken_only': 'val.darken_only', 'restore_light_source': 'val.restore_light_source',
              'cross_fit': 'stage3_source.cross_fit'}
+# Keys of common names (BasicSR's, the tile's; "<phase>": train, val, test_1, ...), named only inside another section:
+# at the top level other projects' models read some of them (Real-ESRGAN's gt_size)
+SECTION_KEY_HOMES = {
+    **{key: f'datasets.<phase>.{key}' for key in (
+        'dataroot_lq', 'dataroot_gt', 'io_backend', 'meta_info_file', 'meta_csv', 'filename_tmpl', 'gt_size',
+        'use_hflip', 'use_rot', 'batch_size_per_gpu', 'num_worker_per_gpu', 'dataset_enlarge_ratio', 'frame_size',
+        'downscale_to', 'pool_size')},
+    **{key: f'train.{key}' for key in ('total_iter', 'warmup_iter', 'ema_decay', 'optim_g', 'pixel_opt')},
+    **{key: f'val.{key}' for key in ('val_freq', 'save_img', 'metrics')},
+    **{key: f'val.tile.{key}' for key in ('size', 'overlap', 'self_ensemble')},
+    **{key: f'logger.{key}' for key in ('print_freq', 'save_checkpoint_freq', 'use_tb_logger')},
+    **{key: f'path.{key}' for key in ('pretrain_network_g', 'resume_state', 'strict_load_g')},
+    **{key: key for key in ('model_type', 'manual_seed', 'num_gpu')}}
 TRAIN = {
     'total_iter': INT, 'warmup_iter': INT, 'ema_decay': NUMBER, 'scheduler': DICT,
     'net_d_iters': INT, 'net_d_init_iters': INT, 'grad_clip': (NUMBER, NULL), 'use_grad_clip': BOOL,
@@ -443,9 +457,19 @@ def closest(key, known, cutoff=0.8):
 
 
 def home_hint(key, key_path):
-    """`` (it belongs in X)`` when ``key``, one of flare_sr's own keys (``KEY_HOMES``), is at ``key_path``, else ''."""
-    home = KEY_HOMES.get(str(key))
-    return f' (it belongs in {home})' if home and home != key_path else ''
+    """`` (it belongs in X)`` when ``key``, read in one section only (``KEY_HOMES``; inside a section also
+    ``SECTION_KEY_HOMES``), is at ``key_path``, elsewhere; else ''. A dataset key's home is the dataset ``key_path``
+    lies in (``datasets.train.io_backend.gt_size``: ``datasets.train.gt_size``), from the ``train`` and ``val``
+    sections that phase's set, else ``datasets.<phase>.<key>``."""
+    parts = str(key_path).split('.')
+    home = KEY_HOMES.get(str(key)) or (SECTION_KEY_HOMES.get(str(key)) if len(parts) > 1 else None)
+    if home and home.startswith('datasets.<phase>.') and parts[0] == 'datasets' and len(parts) > 2:
+        home = f'datasets.{parts[1]}.{key}'
+    elif home and home.startswith('datasets.<phase>.') and parts[0] in ('train', 'val'):  # the same phase's set
+        home = f'datasets.{parts[0]}.{key}'
+    if not home or home == key_path:
+        return ''
+    return f' (it belongs {"at the top level" if "." not in home else "in " + home})'
 
 
 def suggestion(key, known, cutoff=0.8):

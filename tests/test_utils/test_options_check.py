@@ -146,3 +146,39 @@ def test_dataset_integers_below_their_least_meaningful_value_are_one_line(tmp_pa
     assert f'datasets.train.{key}: {value}; expected an integer >= {least}' in str(error.value)
     opt['datasets']['train'][key] = least if key != 'gt_size' else 32
     check_option_file(write_options(tmp_path / 'x.yml', opt))
+
+
+@pytest.mark.parametrize('section, key, value, line', [
+    (('datasets', 'train', 'io_backend'), 'gt_size', 64,
+     'datasets.train.io_backend.gt_size: not read here (it belongs in datasets.train.gt_size); move it'),
+    (('train',), 'gt_size', 64, 'train.gt_size: not read here (it belongs in datasets.train.gt_size); move it'),
+    (('val',), 'overlap', 16, 'val.overlap: not read here (it belongs in val.tile.overlap); move it'),
+    (('logger',), 'val_freq', 5, 'logger.val_freq: not read here (it belongs in val.val_freq); move it'),
+    (('train',), 'manual_seed', 3, 'train.manual_seed: not read here (it belongs at the top level); move it'),
+    (('val',), 'print_freq', 1, 'val.print_freq: not read here (it belongs in logger.print_freq); move it'),
+])
+def test_a_known_key_in_another_section_is_an_error_naming_its_home(section, key, value, line):
+    """Indented one level too deep (or under the wrong heading), a key nobody reads there was only a warning, and the
+    run went on without it: whole images instead of crops, no tiles, no seed."""
+    from flare_sr.utils.options_check import OptionChecker
+
+    opt = yaml.safe_load(FILE.format(lr='2.0e-4'))
+    opt['datasets'] = {'train': {'type': 'PairedFlareDataset', 'name': 'pairs', 'io_backend': {'type': 'disk'}}}
+    opt.update(logger={'print_freq': 1, 'save_checkpoint_freq': 5}, val={'val_freq': 5})
+    place = opt
+    for part in section:
+        place = place[part]
+    place[key] = value
+    checker = OptionChecker(is_train=True)
+    assert line in checker.check(opt)
+    assert not any(key in warning for warning in checker.warnings)
+
+
+def test_a_common_key_at_the_top_level_stays_a_warning():
+    """Real-ESRGAN's models read a top-level gt_size; flare_sr's do not, but that is no misplaced key."""
+    from flare_sr.utils.options_check import OptionChecker
+
+    opt = dict(yaml.safe_load(FILE.format(lr='2.0e-4')), gt_size=256)
+    checker = OptionChecker(is_train=True)
+    assert not any('gt_size' in problem for problem in checker.check(opt))
+    assert 'gt_size: not read by flare_sr, ignored' in checker.warnings
