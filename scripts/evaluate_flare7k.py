@@ -82,9 +82,12 @@ def paired_lists(args):
 
 
 def numbers_disagree(paths):
-    """True when the files of one pair carry different numbers in their names (a likely misalignment)."""
-    numbers = {tuple(_NUMBER.findall(os.path.basename(path))) for path in paths if path}
-    return len(numbers) > 1
+    """True when the names of one pair's files share no number (a likely misalignment). Numbers are compared as
+    values, so Flare7K's ``00000_deflare.png`` is ``gt_000000.png``'s, and any one shared number will do
+    (``flare7kpp_real_000000`` and ``gt_000000``); names without a number say nothing."""
+    numbers = [{int(number) for number in _NUMBER.findall(os.path.basename(path))} for path in paths if path]
+    numbers = [found for found in numbers if found]
+    return len(numbers) > 1 and not set.intersection(*numbers)
 
 
 def disagreeing_pairs_warning(pairs):
@@ -120,9 +123,12 @@ def score_pair(result_path, gt_path, mask_path, lpips_model=None):
         if mask.shape[:2] != gt.shape[:2]:
             raise FlareSRError(f'{mask_path} is {mask.shape[1]}x{mask.shape[0]}, its label {gt_path} '
                                f'{gt.shape[1]}x{gt.shape[0]}')
-    scores = flare7k_scores(gt, result, mask)
-    if lpips_model is not None:
-        scores['lpips'] = flare7k_lpips(lpips_model, gt, result)
+    try:  # too small for SSIM's or LPIPS's window: the message names the size, this the file
+        scores = flare7k_scores(gt, result, mask)
+        if lpips_model is not None:
+            scores['lpips'] = flare7k_lpips(lpips_model, gt, result)
+    except FlareSRError as error:
+        raise FlareSRError(f'{result_path}: {error}') from None
     return scores, gt.shape[:2]
 
 

@@ -40,7 +40,7 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from flare_sr.errors import FlareSRError
-from flare_sr.metrics.flare_psnr_metric import find_mask
+from flare_sr.metrics.flare_psnr_metric import GRAY_MODES, find_mask
 from flare_sr.utils.img_util import read_image_native
 
 PROTOCOL = ('Flare7K evaluate.py (8-bit RGB; skimage PSNR data_range 255 and SSIM 7x7 uniform per channel; '
@@ -51,7 +51,6 @@ REGIONS = ('glare', 'streak', 'global')
 REGION_NAMES = {'glare': 'G-PSNR', 'streak': 'S-PSNR', 'global': 'Global-PSNR'}
 METRIC_NAMES = {'glare': 'calculate_g_psnr_flare7k', 'streak': 'calculate_s_psnr_flare7k',
                 'global': 'calculate_global_psnr_flare7k'}
-GRAY_MODES = ('1', 'L', 'LA', 'I', 'I;16', 'I;16B', 'F')
 
 
 def region_weights(mask):
@@ -109,12 +108,17 @@ def read_image_8bit(path, role='image'):
 
 
 def read_mask(path):
-    """HxWx3 uint8 RGB of a colour Flare7K mask; FlareSRError for a grayscale one (its classes are colours)."""
+    """HxWx3 uint8 RGB of a colour Flare7K mask; FlareSRError for a grayscale one (its classes are colours) and a
+    JPEG one: its compression noise puts green a level above red, which the wrapped ``R - G`` reads as a full
+    streak (S-PSNR then scores images without a streak, and on wrong pixels)."""
     mask = read_image_8bit(path, 'mask')
     with Image.open(path) as img:
         if img.mode in GRAY_MODES:
             raise FlareSRError(f'{path}: a grayscale mask; Flare7K masks are colour-coded (glare [255,255,0], '
                                'streak [255,0,0], light source [0,0,255])')
+        if img.format == 'JPEG':
+            raise FlareSRError(f'{path}: a JPEG mask; its compression noise, where green comes out above red, is a '
+                               'full streak in the Flare7K protocol (uint8 R - G wraps): use the PNG masks')
     return mask
 
 

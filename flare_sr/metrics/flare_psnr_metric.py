@@ -29,11 +29,13 @@ from os import path as osp
 import numpy as np
 from basicsr.metrics.metric_util import reorder_image, to_y_channel
 from basicsr.utils.registry import METRIC_REGISTRY
+from PIL import Image
 
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import IMAGE_EXTENSIONS, read_image_uint8
 
 MASK_TYPES = ('flare', 'glare', 'streak', 'global')
+GRAY_MODES = ('1', 'L', 'LA', 'I', 'I;16', 'I;16B', 'F')  # PIL modes of one-channel (binary) masks
 # "input_000000" / "train_input_10000" / "gt_000000" -> "mask_000000" / "train_mask_10000" (Flare7K naming).
 _ROLE_WORD = re.compile(r'(^|_)(input|lq|gt|label)(?=_|\d|$)')
 
@@ -59,6 +61,23 @@ def mask_weights(mask_rgb, mask_type):
     if mask_type == 'global':
         return 1.0 - blue
     return red  # flare: glare [255,255,0] or streak [255,0,0]
+
+
+def option_problem(threshold=0.03, mask_folder=None, mask_type=None):
+    """None when ``calculate_flare_psnr``'s options can give a score, else why not (a phrase naming the key).
+
+    ``threshold`` outside [0, 1) makes every derived region empty (every image NaN, not scored) or the whole image
+    (the plain PSNR); ``mask_type`` without ``mask_folder`` would be ignored (the derived region scored instead).
+    """
+    if mask_type is not None and mask_type not in MASK_TYPES:
+        return f'mask_type must be one of {", ".join(MASK_TYPES)}, got {mask_type!r}'
+    if mask_type is not None and mask_folder is None:
+        return (f'mask_type {mask_type} reads annotated masks, but no mask_folder is set (the region would be the '
+                'derived one): set mask_folder, or drop mask_type')
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold < 1:
+        return (f'threshold must be a fraction of full scale in [0, 1) (0.03 = 3 %), got {threshold!r}: above it no '
+                'pixel is flare (every image unscored), below 0 every pixel is')
+    return None
 
 
 def find_mask(mask_folder, *image_paths, metric='calculate_flare_psnr'):
@@ -102,7 +121,7 @@ def region_psnr(img, img2, weights):
 
 @METRIC_REGISTRY.register()
 def calculate_flare_psnr(img, img2, crop_border=0, input_order='HWC', test_y_channel=False, threshold=0.03,
-                         mask_folder=None, mask_type='flare', img_lq=None, lq_path=None, gt_path=None, **kwargs):
+                         mask_folder=None, mask_type=None, img_lq=None, lq_path=None, gt_path=None, **kwargs):
     """PSNR inside the flare region (dB); see the module docstring for the region and the formula.
 
     Args:
@@ -111,7 +130,7 @@ def calculate_flare_psnr(img, img2, crop_border=0, input_order='HWC', test_y_cha
             the cropped colour images, the PSNR then taken on Y when ``test_y_channel``).
         threshold: derived region: input-label difference above this fraction of full scale (default 0.03).
         mask_folder: folder of Flare7K-style colour masks, one per image; the region then comes from them.
-        mask_type: flare | glare | streak | global (masks only).
+        mask_type: flare (the default) | glare | streak | global; masks only.
         img_lq, lq_path, gt_path: passed by flare_sr's validation, not by option files: the input image
             (needed for the derived region) and the file paths (to find an image's mask).
 
@@ -119,12 +138,13 @@ def calculate_flare_psnr(img, img2, crop_border=0, input_order='HWC', test_y_cha
         float: the region's PSNR; inf for a perfect match there; NaN when the region is empty.
 
     Raises:
-        FlareSRError: unknown ``mask_type``, no ``img_lq`` without a mask folder, a missing mask or a mask
-            whose size differs from the image.
+        FlareSRError: what ``option_problem`` names, no ``img_lq`` without a mask folder, a missing mask, a mask
+            whose size differs from the image, a grayscale mask with a ``mask_type`` other than flare, a
+            ``crop_border`` that leaves no pixel.
     """
-    if mask_type not in MASK_TYPES:
-        raise FlareSRError(f'calculate_flare_psnr: mask_type must be one of {", ".join(MASK_TYPES)}, '
-                           f'got {mask_type!r}')
+    problem = option_problem(threshold, mask_folder, mask_type)
+    if problem:
+        raise FlareSRError(f'calculate_flare_psnr: {problem}')
     if img.shape != img2.shape:
         raise FlareSRError(f'calculate_flare_psnr: image shapes differ: {img.shape} vs {img2.shape}')
     img, img2 = reorder_image(img, input_order=input_order), reorder_image(img2, input_order=input_order)
@@ -135,7 +155,12 @@ def calculate_flare_psnr(img, img2, crop_border=0, input_order='HWC', test_y_cha
         if mask.shape[:2] != (height, width):
             raise FlareSRError(f'{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]}, '
                                f'the image {width}x{height}')
-        weights = mask_weights(mask, mask_type)
+        if mask_type not in (None, 'flare'):
+            with Image.open(mask_path) as handle:
+                if handle.mode in GRAY_MODES:  # white is every class at once: streak R-G = 0 (every image NaN)
+                    raise FlareSRError(f'{mask_path}: a grayscale mask has no classes, so mask_type {mask_type} '
+                                       'cannot be read from it; use mask_type: flare (white = flare)')
+        weights = mask_weights(mask, mask_type or 'flare')
     else:
         if img_lq is None:
             raise FlareSRError('calculate_flare_psnr needs the input image (img_lq, passed by flare_sr models) '
@@ -143,6 +168,9 @@ def calculate_flare_psnr(img, img2, crop_border=0, input_order='HWC', test_y_cha
         weights = derived_flare_region(reorder_image(img_lq, input_order=input_order), img2,
                                        threshold).astype(np.float64)
     if crop_border:
+        if 2 * crop_border >= min(height, width):  # else an empty region: NaN, every image silently unscored
+            raise FlareSRError(f'calculate_flare_psnr: crop_border {crop_border} leaves no pixel of the '
+                               f'{width}x{height} image')
         crop = (slice(crop_border, -crop_border), slice(crop_border, -crop_border))
         img, img2, weights = img[crop], img2[crop], weights[crop]
     if test_y_channel:

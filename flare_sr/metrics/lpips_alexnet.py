@@ -32,6 +32,9 @@ LIN_SOURCE = 'github.com/richzhang/PerceptualSimilarity, lpips/weights/v0.1/alex
 # the ReLU outputs LPIPS compares: features[0:2], [2:5], [5:8], [8:10], [10:12] of torchvision's AlexNet
 SLICES = ((0, 2), (2, 5), (5, 8), (8, 10), (10, 12))
 CHANNELS = (64, 192, 384, 256, 256)
+# the smallest side whose features survive the trunk: conv1 (11, stride 4, pad 2) must leave 7 for two 3x3 stride-2
+# max-pools to leave 1; below it torch stops with "Output size is too small" (the lpips package alike)
+MIN_SIDE = 31
 
 
 def default_weight_paths():
@@ -72,7 +75,7 @@ class AlexNetFeatures(nn.Module):
 
 
 class LPIPSAlex(nn.Module):
-    """LPIPS v0.1, AlexNet. ``forward(x, y)``: Bx3xHxW tensors (H, W >= 32) -> B distances (0 = identical)."""
+    """LPIPS v0.1, AlexNet. ``forward(x, y)``: Bx3xHxW tensors (H, W >= MIN_SIDE) -> B distances (0 = identical)."""
 
     def __init__(self):
         super().__init__()
@@ -139,7 +142,13 @@ def load_lpips_alex(alexnet_path=None, lin_path=None, device='cpu'):
 
 @torch.no_grad()
 def flare7k_lpips(model, gt, result):
-    """evaluate.py's ``compare_lpips``: the distance of two HxWx3 uint8 RGB images entered as [0, 1] tensors."""
+    """evaluate.py's ``compare_lpips``: the distance of two HxWx3 uint8 RGB images entered as [0, 1] tensors.
+
+    Raises FlareSRError for a side under MIN_SIDE pixels.
+    """
+    if min(gt.shape[:2]) < MIN_SIDE:
+        raise FlareSRError(f'LPIPS (AlexNet) needs images of at least {MIN_SIDE}x{MIN_SIDE} pixels (its pooled '
+                           f'features), got {gt.shape[1]}x{gt.shape[0]}')
     device = next(model.parameters()).device
 
     def to_tensor(img):

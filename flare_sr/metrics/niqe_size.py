@@ -21,6 +21,9 @@ from flare_sr.errors import FlareSRError
 NIQE_BLOCK = 96  # pixels, BasicSR's block_size_h and block_size_w
 NIQE_MIN_BLOCKS = 2
 MIN_SIDE = {'calculate_ssim': 11, 'calculate_psnr': 1}  # pixels a side after crop_border (SSIM: its window)
+# flare_sr's own metrics, refusing these sizes themselves, checked before training as BasicSR's
+OWN_MIN_SIDE = {'calculate_flare_psnr': 1, 'calculate_ssim_flare7k': 7}
+WINDOWS = {'calculate_ssim': ' (its 11x11 window)', 'calculate_ssim_flare7k': ' (its 7x7 window)'}
 
 
 def niqe_size_problem(height, width, crop_border=0):
@@ -53,20 +56,21 @@ def checked_niqe(calculate_niqe):
 
 
 def side_size_problem(metric_type, height, width, crop_border=0):
-    """None when ``metric_type`` (a key of MIN_SIDE) can score a ``height`` x ``width`` image, else why not."""
+    """None when ``metric_type`` (a key of MIN_SIDE or OWN_MIN_SIDE) can score a ``height`` x ``width`` image, else
+    why not."""
     crop = 2 * int(crop_border or 0)
-    side = MIN_SIDE[metric_type]
+    side = {**MIN_SIDE, **OWN_MIN_SIDE}[metric_type]
     if min(height, width) - crop >= side:
         return None
     return (f'{width}x{height} pixels (width x height), crop_border {crop_border or 0}: {metric_type} needs at least '
-            f'{side + crop}x{side + crop} pixels' + (' (its 11x11 window)' if metric_type == 'calculate_ssim' else ''))
+            f'{side + crop}x{side + crop} pixels' + WINDOWS.get(metric_type, ''))
 
 
 def size_problem(metric_type, height, width, crop_border=0):
     """None when the metric can score the image (or has no minimum size), else why not (a phrase)."""
     if metric_type == 'calculate_niqe':
         return niqe_size_problem(height, width, crop_border)
-    if metric_type in MIN_SIDE:
+    if metric_type in MIN_SIDE or metric_type in OWN_MIN_SIDE:
         return side_size_problem(metric_type, height, width, crop_border)
     return None
 
@@ -87,11 +91,13 @@ def checked_size(metric_type, metric):
 
 def check_metric_sizes(val_opt, dataset, read_size):
     """One FlareSRError before training when a validation image is too small for a metric of ``val_opt``
-    (``calculate_niqe``, ``calculate_ssim``, ``calculate_psnr``'s crop; flare_sr models keep the input's size).
+    (``calculate_niqe``, ``calculate_ssim``, ``calculate_psnr``'s and ``calculate_flare_psnr``'s crop,
+    ``calculate_ssim_flare7k``; flare_sr models keep the input's size).
     ``dataset``: its ``items`` are (lq path, gt path) pairs; other datasets (LMDB keys) are checked when scored.
     ``read_size``: path -> (height, width)."""
     sized = [(name, metric) for name, metric in ((val_opt or {}).get('metrics') or {}).items()
-             if isinstance(metric, dict) and (metric.get('type') == 'calculate_niqe' or metric.get('type') in MIN_SIDE)]
+             if isinstance(metric, dict) and (metric.get('type') == 'calculate_niqe' or metric.get('type') in MIN_SIDE
+                                              or metric.get('type') in OWN_MIN_SIDE)]
     items = getattr(dataset, 'items', None)
     if not sized or not isinstance(items, (list, tuple)):
         return

@@ -332,3 +332,71 @@ def test_a_grayscale_result_against_a_colour_label_is_refused_by_name(tmp_path, 
     cv2.imwrite(label, cv2.cvtColor(cv2.imread(label), cv2.COLOR_BGR2GRAY))  # both gray: 3 equal channels, scored
     code, out, err = run_script('evaluate_flare7k', ['--result', folders['input'], '--gt', folders['gt']], capsys)
     assert code == 0, err
+
+
+def _small_pairs(root, result_names, gt_names):
+    """32x32 noise labels and results a little off them, saved under ``root/result`` and ``root/gt``."""
+    rng = np.random.RandomState(0)
+    for result_name, gt_name in zip(result_names, gt_names):
+        label = rng.randint(0, 256, (32, 32, 3)).astype(np.uint8)
+        write_image(os.path.join(root, 'gt', gt_name), label)
+        write_image(os.path.join(root, 'result', result_name), np.clip(label.astype(int) + 3, 0, 255).astype(np.uint8))
+    return os.path.join(root, 'result'), os.path.join(root, 'gt')
+
+
+def test_numbers_in_names_are_compared_as_values(tmp_path, capsys):
+    """Flare7K's test scripts name results 00000_deflare.png: every pair of a right pairing was warned about. Results
+    numbered without padding (result_10 sorts before result_2) were warned about naming result_0 | gt_000000, a right
+    pair; the warning names the first wrong one."""
+    result, gt = _small_pairs(str(tmp_path / 'flare7k'), [f'{i:05d}_deflare.png' for i in range(3)],
+                              [f'gt_{i:06d}.png' for i in range(3)])
+    code, out, err = run_script('evaluate_flare7k', ['--result', result, '--gt', gt], capsys)
+    assert code == 0 and 'warning' not in err, err
+    result, gt = _small_pairs(str(tmp_path / 'unpadded'), [f'result_{i}.png' for i in range(12)],
+                              [f'gt_{i:06d}.png' for i in range(12)])
+    code, out, err = run_script('evaluate_flare7k', ['--result', result, '--gt', gt], capsys)
+    assert code == 0
+    assert [line for line in err.splitlines() if line.startswith('warning:')] == [
+        'warning: 10 of 12 pairs join names with different numbers, the first: result_10.png | gt_000002.png; pairs '
+        'are by sorted name order, as evaluate.py: check the folders']
+
+
+def test_a_jpeg_mask_is_refused(tmp_path, capsys):
+    """JPEG noise puts green a level above red, which evaluate.py's wrapped uint8 R - G reads as a full streak: S-PSNR
+    was scored over 2 images where 1 has a streak, on wrong pixels, exit 0."""
+    folders = write_case(str(tmp_path / 'case'), '256x384')
+    jpeg = os.path.join(folders['mask'], 'mask_000001.jpg')
+    png = os.path.join(folders['mask'], 'mask_000001.png')
+    cv2.imwrite(jpeg, cv2.imread(png))
+    os.remove(png)
+    mask = cv2.imread(jpeg)[..., ::-1]
+    assert (mask[..., 1] > mask[..., 0]).any() and region_weights(mask)['streak'].max() == 1  # no streak drawn
+    code, out, err = run_script('evaluate_flare7k', ['--result', folders['input'], '--gt', folders['gt'], '--mask',
+                                                     folders['mask']], capsys)
+    assert code == 2 and out == ''
+    assert err.splitlines()[-1] == (f'error: {jpeg}: a JPEG mask; its compression noise, where green comes out above '
+                                    'red, is a full streak in the Flare7K protocol (uint8 R - G wraps): use the PNG '
+                                    'masks')
+    with pytest.raises(FlareSRError, match='a JPEG mask'):  # the validation metrics read masks through it too
+        calculate_metric({'img': mask, 'img2': mask, 'lq_path': 'input_000001.png'},
+                         {'type': 'calculate_s_psnr_flare7k', 'mask_folder': folders['mask']})
+
+
+def test_images_too_small_for_ssim_or_lpips_are_one_line_naming_the_file(tmp_path, capsys):
+    """LPIPS under 31 pixels a side stopped with torch's traceback ("Output size is too small"); SSIM under 7 said
+    the size without the file."""
+    alexnet_path, lin_path = write_lpips_weights(str(tmp_path))
+    for side, message in ((6, 'Flare7K SSIM needs images of at least 7x7 pixels (its window), got 9x6'),
+                          (30, 'LPIPS (AlexNet) needs images of at least 31x31 pixels (its pooled features), got '
+                               '33x30')):
+        rng = np.random.RandomState(side)
+        label = rng.randint(0, 256, (side, side + 3, 3)).astype(np.uint8)
+        write_image(str(tmp_path / f'gt{side}' / 'gt_000000.png'), label)
+        result = str(tmp_path / f'result{side}' / 'result_000000.png')
+        write_image(result, 255 - label)
+        code, out, err = run_script('evaluate_flare7k', ['--result', os.path.dirname(result), '--gt',
+                                                         str(tmp_path / f'gt{side}'), '--alexnet', alexnet_path,
+                                                         '--lpips-lin', lin_path], capsys)
+        assert code == 2 and err.splitlines()[-1] == f'error: {result}: {message}'
+    label = np.random.RandomState(31).randint(0, 256, (31, 31, 3)).astype(np.uint8)
+    assert 0 < flare7k_lpips(load_lpips_alex(alexnet_path, lin_path), label, 255 - label) < 1

@@ -149,3 +149,63 @@ def test_a_missing_mask_is_found_before_any_image_is_scored(tmp_path):
     os.rename(tmp_path / 'mask', tmp_path / 'masks')
     with pytest.raises(FlareSRError, match=r'^val.metrics.s: calculate_s_psnr_flare7k: no mask_folder given and no '):
         check_mask_inputs(beside, dataset)
+
+
+def test_options_that_would_score_nothing_or_another_region_are_one_line(tmp_path):
+    """threshold 3 (meant as 3 %) left every region empty: every image NaN, "not scored", exit 0; a negative one scored
+    the whole image; mask_type without mask_folder scored the derived region under the glare's name; a crop_border
+    past the middle left no pixel (NaN). Each is refused when scored, and before any image by check_mask_inputs and
+    check_metric_sizes (training: before the first iteration)."""
+    from flare_sr.data.flare7k_pair_dataset import Image_Pair_Loader
+    from flare_sr.metrics.mask_inputs import check_mask_inputs
+    from flare_sr.metrics.niqe_size import check_metric_sizes
+    from flare_sr.utils.img_util import peek_size
+    gt = np.full((8, 8, 3), 100, np.uint8)
+    lq, out = gt + 40, gt + 5
+    assert calculate_flare_psnr(out, gt, img_lq=lq, threshold=0.0) == pytest.approx(psnr_of_mse(25))
+    assert calculate_flare_psnr(out, gt, img_lq=lq, crop_border=3) == pytest.approx(psnr_of_mse(25))
+    bad = {'threshold': 3, 'mask_type': 'glare', 'crop_border': 4}
+    messages = {'threshold': r'threshold must be a fraction of full scale in \[0, 1\) \(0.03 = 3 %\), got 3: above it',
+                'mask_type': 'mask_type glare reads annotated masks, but no mask_folder is set',
+                'crop_border': 'crop_border 4 leaves no pixel of the 8x8 image'}
+    for key, value in bad.items():
+        with pytest.raises(FlareSRError, match=f'^calculate_flare_psnr: {messages[key]}'):
+            calculate_metric({'img': out, 'img2': gt, 'img_lq': lq}, {'type': 'calculate_flare_psnr', key: value})
+    with pytest.raises(FlareSRError, match=r'threshold must be .*got -0.1'):
+        calculate_flare_psnr(out, gt, img_lq=lq, threshold=-0.1)
+    for index in range(2):
+        for folder in ('input', 'gt'):
+            write_image(tmp_path / folder / f'{index:05d}.png', gt)
+    dataset = Image_Pair_Loader({'name': 'real', 'phase': 'val', 'dataroot_lq': str(tmp_path / 'input'),
+                                 'dataroot_gt': str(tmp_path / 'gt')})
+    for key in ('threshold', 'mask_type'):
+        with pytest.raises(FlareSRError, match=f'^val.metrics.fp.{messages[key]}'):
+            check_mask_inputs({'metrics': {'fp': {'type': 'calculate_flare_psnr', key: bad[key]}}}, dataset)
+    val = {'metrics': {'fp': {'type': 'calculate_flare_psnr', 'crop_border': 4}}}
+    with pytest.raises(FlareSRError, match=r'^val.metrics.fp: \S+00000.png is 8x8 pixels .*crop_border 4: '
+                                           r'calculate_flare_psnr needs at least 9x9 pixels$'):
+        check_metric_sizes(val, dataset, peek_size)
+    check_mask_inputs({'metrics': {'fp': {'type': 'calculate_flare_psnr', 'threshold': 0.05}}}, dataset)
+    check_metric_sizes({'metrics': {'fp': {'type': 'calculate_flare_psnr', 'crop_border': 3}}}, dataset, peek_size)
+
+
+def test_a_grayscale_mask_is_read_as_flare_only(tmp_path):
+    """A binary (grayscale) mask has no classes: white is glare, streak and light source at once. As ``flare`` it
+    scores the white pixels; as ``streak`` (R - G = 0 everywhere) it would leave every image unscored, and as
+    ``glare`` or ``global`` score another region than the name says, so those are one line naming the file."""
+    masks = tmp_path / 'mask'
+    masks.mkdir()
+    white = np.zeros((6, 5), np.uint8)
+    white[0, :2] = 255
+    write_image(str(masks / 'mask_000000.png'), white.astype(np.float32) / 255, gray=True)
+    gt = np.full((6, 5, 3), 60, np.uint8)
+    out = gt.copy()
+    out[0, 0] += 4
+    paths = {'lq_path': '/data/input/input_000000.png', 'gt_path': '/data/gt/gt_000000.png'}
+    for mask_type in (None, 'flare'):
+        assert calculate_flare_psnr(out, gt, mask_folder=str(masks), mask_type=mask_type, **paths) == pytest.approx(
+            psnr_of_mse(3 * 4**2 / (2 * 3)), abs=1e-12)
+    for mask_type in ('streak', 'glare', 'global'):
+        with pytest.raises(FlareSRError, match=rf'mask_000000.png: a grayscale mask has no classes, so mask_type '
+                                               rf'{mask_type} cannot be read from it; use mask_type: flare'):
+            calculate_flare_psnr(out, gt, mask_folder=str(masks), mask_type=mask_type, **paths)

@@ -68,3 +68,20 @@ def test_ssim_and_psnr_on_images_too_small_are_one_line_not_a_silent_nan(tmp_pat
         with pytest.raises(FlareSRError, match=f'^val.metrics.m: {tmp_path}/a.png is {width}x{height} pixels'):
             check_metric_sizes(val, dataset, lambda path: (height, width))
     check_metric_sizes(val, type('Keys', (), {'items': [('lmdb_key', 'lmdb_key')]})(), None)
+
+
+def test_flare_sr_metrics_too_small_are_refused_before_training(tmp_path):
+    """calculate_ssim_flare7k (7x7 window) and calculate_flare_psnr's crop_border, checked before the first iteration
+    as BasicSR's metrics are (they failed, or scored NaN, at the first validation)."""
+    from flare_sr.metrics.niqe_size import check_metric_sizes
+    (tmp_path / 'a.png').write_bytes(b'')  # read_size stands for the reader
+    dataset = type('Pairs', (), {'items': [(str(tmp_path / 'a.png'), 'b.png')]})()
+    val = {'metrics': {'s': {'type': 'calculate_ssim_flare7k'}}}
+    with pytest.raises(FlareSRError, match=r'^val.metrics.s: \S+a.png is 9x6 pixels \(width x height\), crop_border 0: '
+                                           r'calculate_ssim_flare7k needs at least 7x7 pixels \(its 7x7 window\)$'):
+        check_metric_sizes(val, dataset, lambda path: (6, 9))
+    check_metric_sizes(val, dataset, lambda path: (7, 7))
+    val = {'metrics': {'f': {'type': 'calculate_flare_psnr', 'crop_border': 5}}}
+    with pytest.raises(FlareSRError, match=r'crop_border 5: calculate_flare_psnr needs at least 11x11 pixels$'):
+        check_metric_sizes(val, dataset, lambda path: (10, 64))
+    check_metric_sizes(val, dataset, lambda path: (11, 11))
