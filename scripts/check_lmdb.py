@@ -7,7 +7,7 @@ Example:
 import argparse
 import os
 
-from flare_sr.data.lmdb_pack import LMDB_NAMES, full_check_lmdb, quick_check_lmdb
+from flare_sr.data.lmdb_pack import LMDB_NAMES, full_check_lmdb, killed_packs, quick_check_lmdb
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 
 
@@ -22,8 +22,16 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     if not os.path.isdir(args.dir):
-        raise FlareSRError(f'{args.dir}: folder not found')
+        left = killed_packs(args.dir)
+        raise FlareSRError(f'{args.dir}: ' + ('is a file, not a folder' if os.path.exists(args.dir) else
+                                              'folder not found') +
+                           (f'; {left[0]} is a pack killed half way: delete it and pack again' if left else ''))
     lq_path, gt_path = (os.path.join(args.dir, name) for name in LMDB_NAMES)
+    if not any(os.path.exists(path) for path in (lq_path, gt_path)):
+        lone = os.path.isfile(os.path.join(args.dir, 'data.mdb'))
+        inside = ('it is itself an LMDB; give the folder holding lq.lmdb and gt.lmdb' if lone
+                  else 'it is not a folder made by create_lmdb.py')
+        raise FlareSRError(f'{args.dir}: holds no {" or ".join(LMDB_NAMES)} ({inside})')
     if args.quick:
         count = len(quick_check_lmdb(lq_path, gt_path))
         print(f'ok (quick): {args.dir}: {count} patch pairs, lq and gt key sets equal and match meta_info.txt counts')

@@ -52,6 +52,9 @@ def _exit_on_sigterm(signum, frame):
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
+    if args.stride > args.patch_size:
+        raise FlareSRError(f'--stride {args.stride} is larger than --patch-size {args.patch_size}: the pixels between '
+                           'patches would never be packed')
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     summary = pack_lmdb(select_pairs(args), args.out, args.patch_size, args.stride, workers=args.workers,
                         overwrite=args.overwrite, compress_level=args.compress_level)

@@ -23,7 +23,7 @@ from flare_sr.data.heldout import HELDOUT_FAMILIES
 from flare_sr.data.meta_csv import FIRST_ID, dacon_names, write_dacon_csv
 from flare_sr.data.synthesis import synthesize_flare
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
-from flare_sr.utils.atomic import atomic_path, inside, same_file
+from flare_sr.utils.atomic import atomic_path, inside, refuse_file_on_path, same_file
 from flare_sr.utils.img_util import list_images, read_image, to_uint8, write_image
 
 FAMILIES = {'procedural': synthesize_flare, **HELDOUT_FAMILIES}  # training family first, then the held-out ones
@@ -56,6 +56,7 @@ def main(argv=None):
     if args.per_image < 1:
         raise FlareSRError(f'--per-image {args.per_image}: must be at least 1')
     clean_paths = list_images(args.clean)
+    refuse_file_on_path(args.out, '--out', ' (it receives the split\'s folders and CSV)')
     input_dir, label_dir, csv_path = split_outputs(args.out, args.split)
     for folder in (input_dir, label_dir):  # replaced whole
         if os.path.exists(folder) and (same_file(args.clean, folder) or inside(args.clean, folder)):

@@ -30,7 +30,8 @@ from tqdm import tqdm
 
 from flare_sr.data.patches import patch_grid
 from flare_sr.errors import FlareSRError
-from flare_sr.utils.atomic import atomic_path
+from flare_sr.utils.atomic import atomic_path, refuse_file_on_path
+from flare_sr.utils.hardware import warn
 from flare_sr.utils.img_util import IMAGE_EXTENSIONS, decode_image, encode_png, image_size, read_image_uint8
 
 LMDB_NAMES = ('lq.lmdb', 'gt.lmdb')
@@ -177,7 +178,8 @@ def _open_readonly(lmdb_path):
 
 def _record_count(lmdb_path):
     """Entries in the LMDB, or None when this process already has it open (py-lmdb allows one handle per
-    process, e.g. a second dataset on the same LMDB); the meta key checks still run then."""
+    process, e.g. a second dataset on the same LMDB); the meta key checks still run then. A data.mdb shorter than
+    its last page is an error."""
     try:
         env = lmdb.open(lmdb_path, readonly=True, lock=False, readahead=False, subdir=True)
     except lmdb.Error as error:
@@ -185,9 +187,14 @@ def _record_count(lmdb_path):
             return None
         raise FlareSRError(f'{lmdb_path}: cannot open LMDB ({error})') from error
     try:
-        return env.stat()['entries']
+        stat, last_page = env.stat(), env.info()['last_pgno']
     finally:
         env.close()
+    needed, size = (last_page + 1) * stat['psize'], os.path.getsize(os.path.join(lmdb_path, 'data.mdb'))
+    if size < needed:  # reading the missing pages kills the process with SIGBUS, without a word
+        raise FlareSRError(f'{lmdb_path}: data.mdb is truncated ({size} of {needed} bytes; an interrupted copy or a '
+                           'full disk): copy or pack it again')
+    return stat['entries']
 
 
 def _describe_difference(first_name, first, second_name, second):
@@ -317,6 +324,7 @@ def estimate_map_size(num_patches, patch):
 
 def check_output_folder(out_dir, overwrite):
     """Refuse an OUT that holds an LMDB (unless overwrite) or anything else we would replace with it."""
+    refuse_file_on_path(out_dir, '--out')
     if not os.path.lexists(out_dir):
         return
     if not os.path.isdir(out_dir):
@@ -331,6 +339,22 @@ def check_output_folder(out_dir, overwrite):
                            '(the old one stays until the new one is complete)')
 
 
+def killed_packs(out_dir):
+    """The hidden temporary folders that runs killed by SIGKILL left beside ``out_dir`` (``atomic_path``'s names)."""
+    parent, name = os.path.split(os.path.abspath(out_dir))
+    if not os.path.isdir(parent):
+        return []
+    return sorted(os.path.join(parent, entry) for entry in os.listdir(parent)
+                  if entry.startswith(f'.{name}.') and entry.endswith('.tmp'))
+
+
+def _warn_killed_packs(out_dir):
+    left = killed_packs(out_dir)
+    if left:  # not deleted here: one may belong to a run still packing
+        warn(f'{left[0]}: left by a killed pack of {out_dir} ({len(left)} such folder(s)); delete it once no other '
+             'pack runs, it may hold gigabytes')
+
+
 def make_unique_image_keys(pairs):
     """Replace pairing keys by LMDB-safe keys; two keys that become equal are an error naming both files."""
     owners = {}
@@ -338,8 +362,10 @@ def make_unique_image_keys(pairs):
     for key, lq_path, gt_path in pairs:
         safe = lmdb_image_key(key)
         if safe in owners:
-            raise FlareSRError(f'{lq_path}: its LMDB key "{safe}" collides with {owners[safe]}; rename one of them')
-        owners[safe] = lq_path
+            raise FlareSRError(f'{lq_path}: its LMDB key "{safe}" (from "{key}") collides with that of '
+                               f'{owners[safe][0]} (from "{owners[safe][1]}"); rename one of them (or its img_id in '
+                               'the split CSV)')
+        owners[safe] = (lq_path, key)
         safe_pairs.append((safe, lq_path, gt_path))
     return safe_pairs
 
@@ -354,6 +380,7 @@ def pack_lmdb(pairs, out_dir, patch, stride, workers=1, overwrite=False, compres
     if not pairs:
         raise FlareSRError(f'{out_dir}: nothing to pack (no image pairs selected)')
     check_output_folder(out_dir, overwrite)
+    _warn_killed_packs(out_dir)
     pairs = make_unique_image_keys(pairs)
     start = time.time()
     sizes = list(_map(_measure_pair, pairs, workers, 'checking pairs', 'pair', progress))

@@ -7,17 +7,19 @@ k-fold number ``0``..``k-1``. ``train+val`` is a validation pair that ``--full-t
 A dataset option ``fold: val`` or ``fold: ['0', '1', '3']`` keeps the rows carrying any of those tags.
 """
 import csv
+import difflib
 import io
 import os
 
 import numpy as np
 
 from flare_sr.errors import FlareSRError
-from flare_sr.utils.atomic import atomic_path
+from flare_sr.utils.atomic import atomic_path, same_file
 
 COLUMNS = ('img_id', 'input_img', 'label_img', 'fold', 'width', 'height')
 REQUIRED_COLUMNS = COLUMNS[:4]
 STRATEGIES = ('random', 'kfold', 'size')
+RESERVED_TAGS = ('train', 'val', 'except')  # fold tags with a meaning of their own
 TEST_SIZE = (2448, 3264)  # (height, width) of every challenge test image
 
 
@@ -38,23 +40,61 @@ def write_split_csv(path, rows):
             handle.write(split_csv_text(rows))
 
 
+def _fold_cell(tags, where):
+    """A fold cell as written back: tags stripped, the reserved ones lower-cased (``Train + val`` -> ``train+val``);
+    a near miss of a reserved tag (``trian``, ``vall``, ``train val``) is an error, as its row would never be
+    selected."""
+    cleaned = []
+    for tag in (tag.strip() for tag in tags.split('+')):
+        if tag.lower() in RESERVED_TAGS:
+            tag = tag.lower()
+        else:
+            near = difflib.get_close_matches(tag.lower(), RESERVED_TAGS, n=1, cutoff=0.7)
+            if near:
+                raise FlareSRError(f'{where}: fold tag "{tag}" is none of {", ".join(RESERVED_TAGS)} (did you mean '
+                                   f'"{near[0]}"?); join tags with "+", e.g. train+val')
+        cleaned.append(tag)
+    return '+'.join(cleaned)
+
+
 def read_split_csv(path):
-    """Rows as dicts of strings; a missing file, missing column or empty cell is an error naming the line."""
+    """Rows as dicts of strings, cells stripped; errors name the line: a missing file, column or cell, a row with
+    extra cells, an img_id or input_img listed twice, a misspelt fold tag (``_fold_cell``)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FlareSRError(f'{path}: meta CSV not found')
-    with open(path, encoding='utf-8-sig', newline='') as handle:
-        reader = csv.DictReader(handle)
-        missing = [column for column in REQUIRED_COLUMNS if column not in (reader.fieldnames or [])]
-        if missing:
-            raise FlareSRError(f'{path}: missing column(s) {", ".join(missing)} (need {",".join(REQUIRED_COLUMNS)}; '
-                               'write a split with scripts/split_dataset.py)')
-        rows = []
-        for line_number, row in enumerate(reader, start=2):
-            empty = [column for column in REQUIRED_COLUMNS if not (row.get(column) or '').strip()]
-            if empty:
-                raise FlareSRError(f'{path}: line {line_number} has an empty {empty[0]}')
-            rows.append({key: (value or '').strip() for key, value in row.items() if key})
+    try:
+        with open(path, encoding='utf-8-sig', newline='') as handle:
+            return _read_rows(csv.DictReader(handle), path)
+    except UnicodeDecodeError:
+        raise FlareSRError(f'{path}: meta CSV is not UTF-8 text (save it as UTF-8)') from None
+
+
+def _read_rows(reader, path):
+    reader.fieldnames = [name.strip() for name in reader.fieldnames or []]  # "img_id, input_img" by hand
+    missing = [column for column in REQUIRED_COLUMNS if column not in reader.fieldnames]
+    if missing:
+        header = ','.join(reader.fieldnames)
+        hint = '; columns must be separated by commas' if ';' in header or '\t' in header else ''
+        raise FlareSRError(f'{path}: missing column(s) {", ".join(missing)} (need {",".join(REQUIRED_COLUMNS)}{hint}; '
+                           'write a split with scripts/split_dataset.py)')
+    rows, first_line = [], {}
+    for line_number, row in enumerate(reader, start=2):
+        where = f'{path}: line {line_number}'
+        if row.get(None):  # DictReader's key for cells beyond the header: an unquoted comma in a file name
+            raise FlareSRError(f'{where} has {len(reader.fieldnames) + len(row[None])} cells, the header '
+                               f'{len(reader.fieldnames)} (quote a name holding a comma: "a, b.png")')
+        empty = [column for column in REQUIRED_COLUMNS if not (row.get(column) or '').strip()]
+        if empty:
+            raise FlareSRError(f'{where} has an empty {empty[0]}')
+        row = {key: (value or '').strip() for key, value in row.items() if key}
+        for column in ('img_id', 'input_img'):  # a pair listed twice is trained or packed twice
+            if (column, row[column]) in first_line:
+                raise FlareSRError(f'{where}: {column} {row[column]} is listed twice (also line '
+                                   f'{first_line[column, row[column]]}); keep one row')
+            first_line[column, row[column]] = line_number
+        row['fold'] = _fold_cell(row['fold'], where)
+        rows.append(row)
     if not rows:
         raise FlareSRError(f'{path}: meta CSV has no rows')
     return rows
@@ -69,7 +109,8 @@ def normalize_fold(fold):
     if fold is None:
         return None
     values = fold if isinstance(fold, (list, tuple)) else [fold]
-    return {str(value).strip() for value in values}
+    tags = {str(value).strip() for value in values}
+    return {tag.lower() if tag.lower() in RESERVED_TAGS else tag for tag in tags}
 
 
 def select_rows(rows, fold, csv_path):
@@ -85,7 +126,8 @@ def select_rows(rows, fold, csv_path):
 
 
 def resolve_pairs(rows, lq_dir, gt_dir, csv_path):
-    """[(img_id, lq_path, gt_path)] with the CSV's file names joined to the folders; missing files are errors."""
+    """[(img_id, lq_path, gt_path)] with the CSV's file names joined to the folders; a missing file, or an input that
+    is its own label (one folder given twice, a symlink), is an error."""
     pairs = []
     for row in rows:
         lq_path = os.path.join(lq_dir, row['input_img'])
@@ -93,6 +135,9 @@ def resolve_pairs(rows, lq_dir, gt_dir, csv_path):
         for path in (lq_path, gt_path):
             if not os.path.isfile(path):
                 raise FlareSRError(f'{path}: listed in {csv_path} (img_id {row["img_id"]}) but not found')
+        if same_file(lq_path, gt_path):
+            raise FlareSRError(f'{lq_path}: listed in {csv_path} (img_id {row["img_id"]}) as its own label '
+                               f'{gt_path}: the pair would be an input without flare')
         pairs.append((row['img_id'], lq_path, gt_path))
     return pairs
 

@@ -49,6 +49,7 @@ from flare_sr.data.transforms import augment, img2tensor, paired_random_crop
 from flare_sr.data.whole_frames import (dataset_phase, downscale_frames, downscale_problems, sample_problem,
                                         store_whole, whole_sample_shape)
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.atomic import same_file
 from flare_sr.utils.img_util import list_images, peek_size, read_image_native, to_float32
 from flare_sr.utils.yaml_numbers import positive_whole
 
@@ -95,6 +96,9 @@ def lmdb_items(opt, quiet):
     for root in (lq_root, gt_root):
         if not str(root).endswith('.lmdb'):
             raise FlareSRError(f'{root}: io_backend lmdb needs a folder ending in .lmdb (e.g. OUT/lq.lmdb)')
+    if same_file(lq_root, gt_root):  # every key would pair with itself: inputs without flare
+        raise FlareSRError(f'{gt_root}: the same LMDB as dataroot_lq {lq_root}; an input would be its own label '
+                           '(dataroot_gt is OUT/gt.lmdb beside OUT/lq.lmdb)')
     lq_keys, gt_keys = lmdb_keys(lq_root), lmdb_keys(gt_root)
     if set(lq_keys) & set(gt_keys):  # BasicSR's convention: the same keys in both (a difference is an error)
         pairs = [(key, key, key) for key in quick_check_lmdb(lq_root, gt_root)]

@@ -26,6 +26,7 @@ import os
 import re
 
 from flare_sr.errors import FlareSRError
+from flare_sr.utils.atomic import same_file
 from flare_sr.utils.hardware import warn
 from flare_sr.utils.img_util import list_images
 
@@ -112,9 +113,10 @@ def pair_names(lq_names, gt_names, filename_tmpl='{}', lq_where='lq', gt_where='
     gt names, so other lq files may be left over). Two files with the same stem on one side, and an
     unpaired file, are FlareSRErrors naming the file, the rules tried and ``meta_csv``. ``lq_where`` /
     ``gt_where`` name the folders (or LMDBs) in messages. ``quiet``: no warning line for a template that pairs
-    only some files.
+    only some files. Paired paths that name one file (one folder given as both) are an error too.
     """
     filename_tmpl = _check_template(filename_tmpl)
+    paths = not keys
     _stem = _key_stem if keys else _file_stem
     for names, where in ((lq_names, lq_where), (gt_names, gt_where)):
         seen = {}
@@ -177,7 +179,15 @@ def pair_names(lq_names, gt_names, filename_tmpl='{}', lq_where='lq', gt_where='
         warn(f'filename_tmpl {filename_tmpl!r} pairs only {by_template} of {len(gt_names)} files of {gt_where}; the '
              f'others by the other rules (e.g. {os.path.basename(unmatched)} <-> '
              f'{os.path.basename(partner[unmatched][1])})')
-    return [(partner[gt_name][0], partner[gt_name][1], gt_name) for gt_name in gt_names]
+    pairs = [(partner[gt_name][0], partner[gt_name][1], gt_name) for gt_name in gt_names]
+    if paths:  # bare file names (no folder) cannot be told apart
+        selves = [(lq_name, gt_name) for _, lq_name, gt_name in pairs
+                  if os.path.dirname(lq_name) and os.path.dirname(gt_name) and same_file(lq_name, gt_name)]
+        if selves:  # one folder as lq and gt (or links to the labels): every input would be its own label
+            raise FlareSRError(f'{selves[0][0]}: the same file as its partner {selves[0][1]} ({len(selves)} of '
+                               f'{len(pairs)} pair(s)): an input would be its own label; give the flared inputs and '
+                               'the labels in two folders')
+    return pairs
 
 
 def pair_paths(lq_dir, gt_dir, filename_tmpl='{}', quiet=False):

@@ -171,7 +171,8 @@ def test_unicode_names_become_safe_unique_keys(tmp_path):
     assert keys == ['caf__1_s0000_0000', 'caf_-2_s0000_0000']
     write_image(lq_dir / 'café_1.png', photo)
     write_image(gt_dir / 'café_1.png', photo)
-    with pytest.raises(FlareSRError, match=r'caf__1" collides with'):
+    with pytest.raises(FlareSRError, match=r'caf__1" \(from "café_1"\) collides with that of .*café 1\.png '
+                                           r'\(from "café 1"\)'):
         pack_lmdb(pair_paths(lq_dir, gt_dir), tmp_path / 'out2', 40, 8, progress=False)
 
 
@@ -191,3 +192,26 @@ def test_dataloader_workers_read_an_lmdb_this_process_has_read(tmp_path):
         loader = torch.utils.data.DataLoader(dataset, batch_size=len(dataset), num_workers=2)
         assert torch.equal(next(iter(loader))['lq'], torch.stack(here))
     assert torch.equal(dataset[0]['lq'], here[0])  # reopened here after the forks
+
+
+def test_truncated_data_mdb_is_one_line_not_a_bus_error(tmp_path):
+    """An LMDB copied half way: reading its missing pages killed the process with SIGBUS, without a word."""
+    lq_dir, gt_dir = make_photo_pairs(tmp_path, [(96, 96)] * 2)
+    pack_lmdb(pair_paths(lq_dir, gt_dir), tmp_path / 'out', 32, 8, progress=False)
+    data = tmp_path / 'out' / 'lq.lmdb' / 'data.mdb'
+    full = data.stat().st_size
+    os.truncate(data, full // 2)
+    with pytest.raises(FlareSRError) as refusal:
+        full_check_lmdb(str(tmp_path / 'out' / 'lq.lmdb'), str(tmp_path / 'out' / 'gt.lmdb'), progress=False)
+    assert str(refusal.value) == (f'{tmp_path / "out" / "lq.lmdb"}: data.mdb is truncated ({full // 2} of {full} '
+                                  'bytes; an interrupted copy or a full disk): copy or pack it again')
+
+
+def test_out_inside_a_file_is_said_as_such(tmp_path):
+    lq_dir, gt_dir = make_photo_pairs(tmp_path, [(40, 40)])
+    (tmp_path / 'notes.txt').write_text('mine')
+    with pytest.raises(FlareSRError) as refusal:
+        pack_lmdb(pair_paths(lq_dir, gt_dir), tmp_path / 'notes.txt' / 'out', 32, 8, progress=False)
+    assert str(refusal.value) == (f'{tmp_path / "notes.txt" / "out"}: --out is inside {tmp_path / "notes.txt"}, '
+                                  'which is a file, not a folder')
+    assert (tmp_path / 'notes.txt').read_text() == 'mine'

@@ -3,7 +3,7 @@ import collections
 
 import pytest
 
-from flare_sr.data.meta_csv import make_split, read_split_csv, select_rows, write_split_csv
+from flare_sr.data.meta_csv import make_split, read_split_csv, resolve_pairs, select_rows, write_split_csv
 from flare_sr.errors import FlareSRError
 
 
@@ -63,3 +63,50 @@ def test_csv_round_trip_and_bad_csv_errors(tmp_path):
     (tmp_path / 'bad.csv').write_text('img_id,input_img,label_img,fold\n1,a.png,b.png,train\n2,c.png,,val\n')
     with pytest.raises(FlareSRError, match=r'bad\.csv: line 3 has an empty label_img'):
         read_split_csv(tmp_path / 'bad.csv')
+
+
+def test_a_split_csv_edited_by_hand_reads_as_meant(tmp_path):
+    """Spaces around cells, header names and '+', a BOM, Windows line ends and reserved tags in capitals select
+    the rows meant; without the clean-up the header was 'missing' and 'train + val' rows were never selected."""
+    (tmp_path / 'split.csv').write_bytes('\ufeffimg_id, input_img ,label_img,fold\r\n a , a.png , b.png , Train \r\n'
+                                         'c,c.png,d.png,train + val\r\ne,e.png,f.png,val\r\n'.encode())
+    rows = read_split_csv(tmp_path / 'split.csv')
+    assert [row['fold'] for row in rows] == ['train', 'train+val', 'val']
+    assert rows[0] == dict(img_id='a', input_img='a.png', label_img='b.png', fold='train')
+    assert [row['img_id'] for row in select_rows(rows, 'train', 'split.csv')] == ['a', 'c']
+    assert [row['img_id'] for row in select_rows(rows, ' Val', 'split.csv')] == ['c', 'e']
+
+
+@pytest.mark.parametrize('body, message', [
+    ('a,a.png,b.png,trian\n', 'line 2: fold tag "trian" is none of train, val, except (did you mean "train"?)'),
+    ('a,a.png,b.png,train val\n', 'line 2: fold tag "train val" is none of train, val, except'),
+    ('a,a.png,b.png,train\na,c.png,d.png,val\n', 'line 3: img_id a is listed twice (also line 2); keep one row'),
+    ('a,a.png,b.png,train\nc,a.png,b.png,val\n', 'line 3: input_img a.png is listed twice (also line 2)'),
+    ('a,flare, 1.png,b.png,train\n', 'line 2 has 5 cells, the header 4 (quote a name holding a comma'),
+])
+def test_hand_edited_rows_that_would_be_dropped_or_doubled_are_errors(tmp_path, body, message):
+    """A misspelt fold tag was never selected, a repeated row trained twice, an unquoted comma shifted the cells."""
+    (tmp_path / 'split.csv').write_text('img_id,input_img,label_img,fold\n' + body)
+    with pytest.raises(FlareSRError) as refusal:
+        read_split_csv(tmp_path / 'split.csv')
+    assert str(refusal.value).startswith(f'{tmp_path / "split.csv"}: {message}')
+
+
+def test_other_tags_are_kept_and_bad_encodings_or_separators_are_one_line(tmp_path):
+    (tmp_path / 'test.csv').write_text('img_id,input_img,label_img,fold\na,a.png,b.png,psf\nc,c.png,d.png,clean\n')
+    assert [row['fold'] for row in read_split_csv(tmp_path / 'test.csv')] == ['psf', 'clean']  # the demo's families
+    (tmp_path / 'latin.csv').write_bytes(b'img_id,input_img,label_img,fold\ncaf\xe9,a.png,b.png,train\n')
+    with pytest.raises(FlareSRError, match=r'latin\.csv: meta CSV is not UTF-8 text \(save it as UTF-8\)$'):
+        read_split_csv(tmp_path / 'latin.csv')
+    (tmp_path / 'semi.csv').write_text('img_id;input_img;label_img;fold\na;a.png;b.png;train\n')
+    with pytest.raises(FlareSRError, match='columns must be separated by commas'):
+        read_split_csv(tmp_path / 'semi.csv')
+
+
+def test_a_csv_row_naming_one_file_as_input_and_label_is_refused(tmp_path):
+    (tmp_path / 'lq').mkdir()
+    (tmp_path / 'gt').mkdir()
+    (tmp_path / 'gt' / 'a.png').write_bytes(b'')
+    rows = [dict(img_id='a', input_img='../gt/a.png', label_img='a.png', fold='train')]
+    with pytest.raises(FlareSRError, match=r'lq/\.\./gt/a\.png: listed in split\.csv \(img_id a\) as its own label'):
+        resolve_pairs(rows, str(tmp_path / 'lq'), str(tmp_path / 'gt'), 'split.csv')

@@ -3,6 +3,7 @@ import copy
 import io
 import os
 import pickle
+import re
 
 import cv2
 import numpy as np
@@ -289,6 +290,23 @@ def test_a_gt_size_larger_than_the_lmdb_patches_is_one_line_from_meta_info(tmp_p
     assert PairedFlareDataset.check_options(dict(opt, gt_size=32), 'datasets.train') == []
     validation = dict(opt, gt_size=None)  # whole patches: no crop
     assert PairedFlareDataset.check_options(validation, 'datasets.val') == []
+
+
+def test_one_lmdb_as_input_and_label_is_refused(tmp_path):
+    """One LMDB (or a link to it) given as both sides pairs every key with itself: a model trained on it learns to
+    leave flare in. The option checker and the dataset say so, naming both options' paths."""
+    lq_dir, gt_dir = make_pairs(tmp_path, [(48, 64)])
+    pack_lmdb(pair_paths(lq_dir, gt_dir), tmp_path / 'out', 32, 16, progress=False)
+    gt_root = str(tmp_path / 'out' / 'gt.lmdb')
+    os.symlink(gt_root, tmp_path / 'link.lmdb')
+    for lq_root in (gt_root, str(tmp_path / 'link.lmdb')):
+        opt = dict(name='pairs', type='PairedFlareDataset', dataroot_lq=lq_root, dataroot_gt=gt_root,
+                   io_backend={'type': 'lmdb'}, gt_size=32)
+        line = (f'{gt_root}: the same LMDB as dataroot_lq {lq_root}; an input would be its own label (dataroot_gt is '
+                'OUT/gt.lmdb beside OUT/lq.lmdb)')
+        assert PairedFlareDataset.check_options(dict(opt), 'datasets.train') == [f'datasets.train: {line}']
+        with pytest.raises(FlareSRError, match=re.escape(line)):
+            dataset(lq_root, gt_root, io_backend={'type': 'lmdb'})
 
 
 @pytest.mark.parametrize('extra, line', [

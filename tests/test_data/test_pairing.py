@@ -256,3 +256,18 @@ def test_selection_keys_a_dataset_never_reads_are_warned_about(tmp_path):
                                         'fold': 'val', 'filename_tmpl': '{}_flare'}}})
     assert checker.warnings == ['datasets.val.fold: not read by SyntheticFlareDataset, ignored',
                                 'datasets.val.filename_tmpl: not read by SyntheticFlareDataset, ignored']
+
+
+@pytest.mark.parametrize('lq_folder', ['gt', 'link'])
+def test_one_folder_as_lq_and_gt_is_refused_not_paired_with_itself(tmp_path, lq_folder):
+    """--lq and --gt naming one folder (or a link to it) paired every label with itself: training on inputs
+    without flare, without a word."""
+    write_pairs(tmp_path / 'lq', tmp_path / 'gt', [('a.png', 'a.png'), ('b.png', 'b.png')])
+    (tmp_path / 'link').symlink_to(tmp_path / 'gt')
+    with pytest.raises(FlareSRError) as refusal:
+        dataset(tmp_path / lq_folder, tmp_path / 'gt')
+    assert str(refusal.value) == (f'{tmp_path / lq_folder / "a.png"}: the same file as its partner '
+                                  f'{tmp_path / "gt" / "a.png"} (2 of 2 pair(s)): an input would be its own label; '
+                                  'give the flared inputs and the labels in two folders')
+    assert len(pair_paths(tmp_path / 'lq', tmp_path / 'gt')) == 2
+    assert len(pair_names(['a.png'], ['a.png'])) == 1  # bare names: nothing to compare

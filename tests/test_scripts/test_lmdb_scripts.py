@@ -133,6 +133,19 @@ def test_killed_pack_never_leaves_a_complete_looking_lmdb(tmp_path, kill_signal)
         assert process.returncode == 128 + signal.SIGTERM and leftovers == []
     else:
         assert process.returncode == -signal.SIGKILL and len(leftovers) == 1
+        # the next pack names the leftover (it may hold gigabytes), and check_lmdb of a pack never made points at it
+        result = subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'create_lmdb.py'), '--lq', str(lq_dir),
+                                 '--gt', str(gt_dir), '--out', str(tmp_path / 'out'), '--patch-size', '256',
+                                 '--stride', '256', '--workers', '1', '--overwrite'], capture_output=True, text=True)
+        assert result.returncode == 0
+        assert f'warning: {tmp_path / leftovers[0]}: left by a killed pack of {tmp_path / "out"} (1 such folder(s)); ' \
+               'delete it once no other pack runs, it may hold gigabytes\n' in result.stderr
+        os.rename(tmp_path / 'out', tmp_path / 'other')
+        result = subprocess.run([sys.executable, os.path.join(REPO, 'scripts', 'check_lmdb.py'), str(tmp_path / 'out')],
+                                capture_output=True, text=True)
+        assert result.returncode == 2 and result.stderr == (
+            f'error: {tmp_path / "out"}: folder not found; {tmp_path / leftovers[0]} is a pack killed half way: '
+            'delete it and pack again\n')
 
 
 @pytest.mark.slow
@@ -145,3 +158,26 @@ def test_cli_with_more_workers_than_pairs_exits(tmp_path):
                              '--stride', '32', '--workers', '2'], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert 'packed 2 pairs into 8 patch pairs' in result.stdout
+
+
+def test_check_lmdb_on_what_is_not_a_pack_says_what_it_is(tmp_path, capsys):
+    lq_dir, gt_dir = make_photo_pairs(tmp_path, [(40, 40)])
+    pack_lmdb(pair_paths(lq_dir, gt_dir), tmp_path / 'out', 40, 8, progress=False)
+    (tmp_path / 'notes.txt').write_text('x')
+    for folder, problem in [
+            (tmp_path / 'out' / 'lq.lmdb', 'holds no lq.lmdb or gt.lmdb (it is itself an LMDB; give the folder holding '
+                                           'lq.lmdb and gt.lmdb)'),
+            (lq_dir, 'holds no lq.lmdb or gt.lmdb (it is not a folder made by create_lmdb.py)'),
+            (tmp_path / 'notes.txt', 'is a file, not a folder')]:
+        code, out, err = run_script('check_lmdb', [str(folder)], capsys)
+        assert (code, out, err) == (2, '', f'error: {folder}: {problem}\n')
+
+
+def test_a_stride_larger_than_the_patch_is_refused(tmp_path, capsys):
+    """Stride 100 at patch 48 left bands of every image out of the pack, without a word."""
+    lq_dir, gt_dir = make_photo_pairs(tmp_path, [(200, 200)])
+    code, out, err = run_script('create_lmdb', ['--lq', lq_dir, '--gt', gt_dir, '--out', tmp_path / 'out',
+                                                '--patch-size', '48', '--stride', '100', '--workers', '1'], capsys)
+    assert (code, out, err) == (2, '', 'error: --stride 100 is larger than --patch-size 48: the pixels between patches '
+                                       'would never be packed\n')
+    assert not (tmp_path / 'out').exists()

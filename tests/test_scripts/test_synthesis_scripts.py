@@ -201,3 +201,15 @@ def test_demo_summary_names_a_metrics_file_of_another_shape(tmp_path, capsys, co
         '--results', tmp_path / 'results', '--data', tmp_path / 'data', '--picture', tmp_path / 'grid.png'], capsys)
     assert code == 2 and err.startswith(f'error: {tmp_path / "results" / "metrics.json"}: ') and out == '', err
     assert err.count('\n') == 1 and not (tmp_path / 'grid.png').exists()
+
+
+def test_synthesize_flare_out_inside_a_file_is_said_as_such(clean_dir, tmp_path, capsys):
+    """It was the OS's '<out>/train_input_img: Not a directory' (or 'File exists' for --out the file itself)."""
+    (tmp_path / 'notes.txt').write_text('mine')
+    for out, where in [(tmp_path / 'notes.txt', ''),
+                       (tmp_path / 'notes.txt' / 'out', f' inside {tmp_path / "notes.txt"}, which is')]:
+        code, stdout, err = run_main_in_process(load_script('synthesize_flare').main,
+                                                ['--clean', clean_dir, '--out', out], capsys)
+        assert (code, stdout, err) == (2, '', f"error: {out}: --out is{where} a file, not a folder (it receives the "
+                                              "split's folders and CSV)\n")
+    assert (tmp_path / 'notes.txt').read_text() == 'mine'
