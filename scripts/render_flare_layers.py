@@ -11,8 +11,8 @@ black frame, the light source its label, which holds the light only (``keep_sour
 family's ``source`` component, the held-out families' source discs). 8-bit sRGB, as captured layers are.
 Layer ``i`` of family ``f`` uses the generator seeded by ``(seed, f's index in FAMILIES, i)``.
 
-``procedural`` is the training family; ``psf``, ``raytrace`` and ``anamorphic`` are held out
-(flare_sr/data/heldout): train on them only to measure something else. The loader centre-crops
+``procedural`` is the training family; ``psf``, ``raytrace``, ``anamorphic``, ``overlay`` and ``veiling`` are
+held out (flare_sr/data/heldout): train on them only to measure something else. The loader centre-crops
 ``transform_base.img_size`` from each layer without resizing, so render at about 1.25 x that size. A
 family's folder is written whole or not at all, and an existing one is never replaced.
 """
