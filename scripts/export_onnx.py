@@ -9,8 +9,9 @@ The model is the one test.py and infer.py build from the option file (same netwo
 a one-network model (Pix2PixModel, HINetModel) that network with its input/output mapping. Input
 ``tiles`` and output ``restored``: Bx3xHxW float32 in [0,1], dynamic B, H and W (multiples of the
 ``size_multiple`` stored in the file's metadata). fp32 only. The file is written atomically; --out must end in
-``.onnx``. The metadata also records the checkpoints of the networks in the graph and the options baked into it
-(e.g. ``cascade.use_post``, ``val.darken_only``, ``network_*``): infer.py stops when its options differ.
+``.onnx``. A training option file is refused: its checkpoints are the weights its training starts from. The metadata
+also records the checkpoints of the networks in the graph and the options baked into it (e.g. ``cascade.use_post``,
+``val.darken_only``, ``network_*``): infer.py stops when its options differ.
 Needs ``pip install -e ".[onnx]"``. Exit status: 0 done, 2 bad input (one ``error:`` line).
 """
 import argparse
@@ -18,9 +19,9 @@ from os import path as osp
 
 from flare_sr.errors import ArgumentParser, exit_on_user_error
 from flare_sr.models.onnx_backend import OPSET, check_opset, export_onnx
-from flare_sr.pipeline.inference import build_inference_model
+from flare_sr.pipeline.inference import build_inference_model, refuse_training_file
 from flare_sr.utils.atomic import atomic_path, check_output_file, check_writable
-from flare_sr.utils.options_check import files_named_by
+from flare_sr.utils.options_check import files_named_by, load_option_file
 
 
 def parse_args(argv=None):
@@ -35,6 +36,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     check_opset(args.opset)  # before the model is built and its checkpoints load
+    refuse_training_file(load_option_file(args.opt), args.opt)  # before --out is checked
     check_output_file(args.out, '--out', '.onnx', 'an ONNX model', inputs=files_named_by(args.opt), make_folder=False)
     check_writable(osp.dirname(osp.abspath(args.out)), flag='--out')
     model = build_inference_model(args.opt)

@@ -195,9 +195,23 @@ def check_tile(tile_opt, multiple, source, flags):
         raise FlareSRError(('' if set(at_fault) <= set(flags) else f'{source}: ') + '; '.join(problems))
 
 
+def refuse_training_file(opt, option_file):
+    """A FlareSRError for a training option file (one with ``datasets.train``) given where a trained model is run:
+    its ``path.pretrain_network_*`` are the weights its training starts from (stage III's: stage II's), not those
+    it trained, which would be run without a word."""
+    if 'train' in (opt.get('datasets') or {}):
+        raise FlareSRError(f'{option_file}: a training option file (datasets.train): its path.pretrain_network_* are '
+                           'the weights its training starts from, not those it trained; give a test option file '
+                           f"naming the trained checkpoint (e.g. experiments/{opt.get('name')}/models/"
+                           'net_g_latest.pth)')
+
+
 def build_inference_model(option_file, tile=None, overlap=None, self_ensemble=False, precision=None):
-    """The test model of ``option_file`` (CascadeModel, Pix2PixModel or HINetModel)."""
-    return build_test_model(load_option_file(option_file), option_file, tile, overlap, self_ensemble, precision)
+    """The test model of test option file ``option_file`` (CascadeModel, Pix2PixModel or HINetModel); a training
+    file is refused (``refuse_training_file``)."""
+    opt = load_option_file(option_file)
+    refuse_training_file(opt, option_file)
+    return build_test_model(opt, option_file, tile, overlap, self_ensemble, precision)
 
 
 def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_ensemble=False, precision=None):
@@ -209,6 +223,7 @@ def build_onnx_predictor(option_file, onnx_path, tile=None, overlap=None, self_e
         raise FlareSRError(f'{onnx_path}: --onnx ' + ('is a folder, not a file' if osp.isdir(onnx_path) else
                                                       'file not found'))
     full = load_option_file(option_file)
+    refuse_training_file(full, option_file)
     opt = dict(full, datasets={}, path={})  # checkpoints are not loaded (nor needed), only compared with the export's
     if isinstance(full.get('cascade'), dict):
         opt['cascade'] = {key: value for key, value in full['cascade'].items()

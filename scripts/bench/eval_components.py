@@ -20,7 +20,8 @@ should gain on every row and keep the rest's PSNR high; the last line says wheth
 the demo are in docs/evaluation.md. ``--picture`` (default experiments/eval_components.png, "" for none) is a
 PNG with one row per component: input | output | label | 4x |output - label|.
 
-Refused in one line, before any work: a model with no checkpoint to score, a ``--picture`` that is not a .png,
+Refused in one line, before any work: a training option file (its checkpoints are where training starts), a
+model with no checkpoint to score, a ``--picture`` that is not a .png,
 lies in the ``--clean`` folder or cannot be written, a missing or empty ``--clean`` folder or an image in it
 smaller than 8 pixels, a count below 1, a negative seed, a threshold outside (0, 1).
 """
@@ -39,7 +40,7 @@ from flare_sr.data.synthesis.procedural import COMPONENTS, FlareConfig
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.metrics.flare_psnr_metric import derived_flare_region, region_psnr
 from flare_sr.models.cascade_model import CascadeModel
-from flare_sr.pipeline.inference import build_inference_model
+from flare_sr.pipeline.inference import build_inference_model, refuse_training_file
 from flare_sr.utils.atomic import check_output_file
 from flare_sr.utils.img_util import list_images, read_image_uint8, to_uint8, write_image
 from flare_sr.utils.options_check import load_option_file
@@ -184,7 +185,9 @@ def parse_args(argv=None):
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
-    missing = untrained_networks(load_option_file(args.opt))
+    opt = load_option_file(args.opt)
+    refuse_training_file(opt, args.opt)
+    missing = untrained_networks(opt)
     if missing:
         raise FlareSRError(f'{args.opt}: {", ".join(missing)} not set; this script scores trained checkpoints '
                            '(set it to e.g. experiments/<name>/models/net_g_latest.pth)')

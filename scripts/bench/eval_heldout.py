@@ -21,10 +21,14 @@ it, with ``val.darken_only`` (output <= input) and ``val.tile.self_ensemble``; o
 without ``darken_only``.
 Outputs are written by ``flare_sr/test.py`` and scored here with skimage's
 PSNR and SSIM. Prints one Markdown table (input first, then each model) and the machine.
+A rerun of one ``--prefix`` trains every model anew: the earlier run's pipeline and stage folders move aside
+(``<name>_archived_<time>``), since the pipeline would skip (or resume) its stages and score their old models.
 """
 import argparse
 import copy
 import os
+import re
+import sys
 
 import flare_sr  # noqa: F401  (registers flare_sr; aliases the torchvision module BasicSR 1.4.2 imports)
 
@@ -38,7 +42,7 @@ from tqdm import tqdm
 from flare_sr.data.meta_csv import read_split_csv
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.utils.img_util import read_image_uint8
-from flare_sr.utils.run_folder import check_name
+from flare_sr.utils.run_folder import archive, check_name, lock_run
 
 FAMILIES = ('psf', 'raytrace', 'anamorphic', 'overlay', 'veiling', 'clean')
 NAFNET = {'type': 'NAFNet', 'img_channel': 3, 'width': 16, 'middle_blk_num': 1,
@@ -65,8 +69,42 @@ def budgeted(opt, name, args, iters):
     return opt
 
 
+def stage3_options(args):
+    """Tiny stage III (options/tiny/hinet_phase2.yml) on the budget: its LMDB under datasets/lmdb/<prefix>_..., its
+    photos and their groups (``cross_fit.groups``) from --data, not the demo's the file names; the keys
+    train_pipeline derives from stages I and II left out."""
+    stage3 = budgeted(load('options/tiny/hinet_phase2.yml'), f'{args.prefix}_hinet_stage3', args, args.iters // 2)
+    lmdb = os.path.join(ROOT, 'datasets', 'lmdb', f'{args.prefix}_stage3_p64_s32')
+    stage3['datasets']['train'].update(dataroot_lq=f'{lmdb}/lq.lmdb', dataroot_gt=f'{lmdb}/gt.lmdb')
+    stage3['datasets']['train']['gt_size'] = min(args.patch, 64)
+    source = stage3['stage3_source']
+    for key in ('main_opt', 'main_checkpoint'):  # train_pipeline derives these three from stages I and II
+        source.pop(key)
+    stage3['path'].pop('pretrain_network_g')
+    source.update(dataroot_lq=os.path.join(args.data, 'train_input_img'),
+                  dataroot_gt=os.path.join(args.data, 'train_label_img'))
+    if (source.get('cross_fit') or {}).get('groups'):  # the file's is relative to the repository: the default demo's
+        source['cross_fit']['groups'] = os.path.join(args.data, os.path.basename(source['cross_fit']['groups']))
+    return stage3
+
+
 def checkpoint(name):
     return os.path.join(ROOT, 'experiments', name, 'models', 'net_g_latest.pth')
+
+
+def archive_earlier_runs(owner, names, root=ROOT):
+    """Move the folders ``root/experiments/<name>`` of ``names`` (the pipeline's and its stages') and
+    ``<name>_fold<k>of<K>`` (stage I's cross-fit fold models) that an earlier run of this --prefix left aside
+    (``<name>_archived_<time>``, nothing deleted); returns the moved paths. The pipeline skips a stage its done marker
+    calls finished and resumes one with a training state, so without this the cascade, "Pix2Pix alone" and "HINet
+    alone" columns would be that run's models, trained on its budget. First this process holds the run lock of
+    ``owner`` (``<prefix>_heldout``): a live run of the prefix is one FlareSRError, its folders left in place."""
+    experiments = os.path.join(root, 'experiments')
+    lock_run(experiments, owner)
+    entries = os.listdir(experiments) if os.path.isdir(experiments) else []
+    folds = [entry for name in names for entry in entries if re.fullmatch(re.escape(name) + r'_fold\d+of\d+', entry)]
+    moved = [archive(os.path.join(experiments, name)) for name in [*names, *folds]]
+    return [path for path in moved if path]
 
 
 def test_options(args, name, main_opt, post_net, main_ckpt, post_ckpt, darken_only=True):
@@ -123,29 +161,27 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     check_name(args.prefix, '--prefix', 'experiments/, results/ and datasets/lmdb/')  # it starts folder names there
-    if args.stat_pairs < 1:
-        raise FlareSRError('--stat-pairs: must be at least 1')
+    for flag, least in (('iters', 2), ('batch', 1), ('patch', 1), ('stat_pairs', 1)):  # stage III: iters // 2
+        if getattr(args, flag) < least:
+            raise FlareSRError(f'--{flag.replace("_", "-")} {getattr(args, flag)}: must be at least {least}')
     args.data = os.path.abspath(args.data)
     if not os.path.isfile(os.path.join(args.data, 'test.csv')) or not os.path.isdir(
             os.path.join(args.data, 'train_clean_img')):
         raise FlareSRError(f'{args.data}: not a demo dataset with held-out test folds; run '
                            'python scripts/make_demo_dataset.py --out datasets/demo')
-    folder = os.path.join(ROOT, 'experiments', f'{args.prefix}_heldout')
-    os.makedirs(folder, exist_ok=True)
     p2p = budgeted(load('options/tiny/pix2pix.yml'), f'{args.prefix}_pix2pix', args, args.iters)
     hinet = budgeted(load('options/tiny/hinet_phase1.yml'), f'{args.prefix}_hinet', args, args.iters)
-    stage3 = budgeted(load('options/tiny/hinet_phase2.yml'), f'{args.prefix}_hinet_stage3', args, args.iters // 2)
-    lmdb = os.path.join(ROOT, 'datasets', 'lmdb', f'{args.prefix}_stage3_p64_s32')
-    stage3['datasets']['train'].update(dataroot_lq=f'{lmdb}/lq.lmdb', dataroot_gt=f'{lmdb}/gt.lmdb')
-    stage3['datasets']['train']['gt_size'] = min(args.patch, 64)
+    stage3 = stage3_options(args)
+    moved = archive_earlier_runs(f'{args.prefix}_heldout', [f'{args.prefix}_pipeline', p2p['name'], hinet['name'],
+                                                            stage3['name']])
+    if moved:
+        print(f'note: --prefix {args.prefix}: an earlier run\'s folders (their models would be scored instead of this '
+              f'run\'s) moved to {", ".join(os.path.relpath(path, ROOT) for path in moved)}', file=sys.stderr,
+              flush=True)
+    folder = os.path.join(ROOT, 'experiments', f'{args.prefix}_heldout')
+    os.makedirs(folder, exist_ok=True)
     paths = {name: write_options(folder, name, opt) for name, opt in
-             (('pix2pix', p2p), ('hinet', hinet))}
-    for key in ('main_opt', 'main_checkpoint'):  # train_pipeline derives these three from stages I and II
-        stage3['stage3_source'].pop(key)
-    stage3['path'].pop('pretrain_network_g')
-    stage3['stage3_source'].update(dataroot_lq=os.path.join(args.data, 'train_input_img'),
-                                   dataroot_gt=os.path.join(args.data, 'train_label_img'))
-    paths['stage3'] = write_options(folder, 'stage3', stage3)
+             (('pix2pix', p2p), ('hinet', hinet), ('stage3', stage3))}
     seconds = {}
     jobs = [('cascade (I+II+III)', ['flare_sr/train_pipeline.py', '--stage1', paths['pix2pix'], '--stage2',
                                     paths['hinet'], '--stage3', paths['stage3'], '--name', f'{args.prefix}_pipeline',

@@ -24,8 +24,10 @@ from _common import machine_name
 from skimage import data as skdata
 
 from flare_sr.data.flare_layer_dataset import Flare7kpp_Pair_Loader
+from flare_sr.data.heldout import HELDOUT_FAMILIES
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
 from flare_sr.utils.img_util import read_image_uint8, to_uint8, write_image
+from flare_sr.utils.run_folder import check_name
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAIN_PHOTOS = ('astronaut.png', 'chelsea.png', 'motorcycle_left.png', 'motorcycle_right.png', 'camera.png',
@@ -85,6 +87,13 @@ def run(command, log_path):
 @exit_on_user_error
 def main(argv=None):
     args = parse_args(argv)
+    for flag in ('iters', 'batch', 'img_size', 'layers'):  # else train.py or the renderer stops minutes later
+        if getattr(args, flag) < 1:
+            raise FlareSRError(f'--{flag.replace("_", "-")} {getattr(args, flag)}: must be at least 1')
+    unknown = [family for family in args.heldout if family not in HELDOUT_FAMILIES]
+    if unknown:
+        raise FlareSRError(f'--heldout: unknown {", ".join(unknown)}; choose from {", ".join(HELDOUT_FAMILIES)}')
+    check_name(args.name, '--name', 'experiments/')
     work = os.path.abspath(args.work)
     if os.path.exists(work):
         raise FlareSRError(f'--work {work}: already exists; remove it or choose another folder')

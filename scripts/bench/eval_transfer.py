@@ -27,7 +27,8 @@ is output minus input PSNR, the mean over the family's test pairs.
 Prints one Markdown table (rows: families and their mean; columns: input PSNR, left-out and in-family gain, mean
 +- standard deviation over seeds) with the flare-free PSNR, the machine and the wall time; ``--json`` keeps the
 per-seed numbers. ``--compare A.json B.json`` prints the paired difference B - A per family and overall (mean and
-standard error over the seeds both have) and applies ADOPTION_RULE, fixed before any run.
+standard error over the seeds both have) and applies ADOPTION_RULE, fixed before any run; files of other families
+or another ``--test-per-family`` (other test pairs) are refused.
 Use one ``--prefix`` per configuration: runs of one prefix share their experiment names.
 """
 import argparse
@@ -288,8 +289,14 @@ def load_record(path):
     except ValueError:
         record = None
     if not (isinstance(record, dict) and isinstance(record.get('seeds'), dict)
-            and isinstance(record.get('config'), dict) and 'families' in record['config']):
+            and isinstance(record.get('config'), dict) and isinstance(record['config'].get('families'), list)):
         raise FlareSRError(f'{path}: not a --json file of eval_transfer.py')
+    for seed, numbers in record['seeds'].items():  # what verdict reads, so that an edited file is one line
+        if not (isinstance(numbers, dict) and all(isinstance(numbers.get(key), dict) and set(
+                record['config']['families']) <= set(numbers[key]) for key in ('left_out', 'in_family'))
+                and isinstance(numbers.get('flare_free'), dict)):
+            raise FlareSRError(f'{path}: seed {seed} lacks the left-out or in-family gain of a family, or the '
+                               'flare-free scores; not a complete --json file of eval_transfer.py')
     return record
 
 
@@ -306,6 +313,10 @@ def verdict(a, b):
     if b['config']['families'] != names:
         raise FlareSRError(f'--compare: the files have different families ({", ".join(names)} vs '
                            f'{", ".join(b["config"]["families"])})')
+    was, now = a['config'].get('test_per_family'), b['config'].get('test_per_family')
+    if was != now:  # each seed's test pairs are the first test_per_family of a fixed sequence: more pairs, other means
+        raise FlareSRError(f'--compare: the files were scored on other test pairs (--test-per-family {was} vs {now}); '
+                           'run both with the same --test-per-family')
     seeds = [seed for seed in a['seeds'] if seed in b['seeds']]
     if not seeds:
         raise FlareSRError('--compare: the files have no seed in common')

@@ -81,6 +81,8 @@ def main(argv=None):
                            f'choose from {", ".join(sorted(HELDOUT_FAMILIES))}')
     if args.count < 1:
         raise FlareSRError('--count: must be at least 1')
+    if args.seed < 0:  # numpy's generators take non-negative seeds only
+        raise FlareSRError(f'--seed {args.seed}: must be non-negative')
     rows = measure(args.families, args.count, args.seed, args.scale)
     print(f'Held-out flare statistics, {args.count} pairs per family on the demo test photos; '
           f'machine: {machine_name()}\n')

@@ -9,6 +9,7 @@ import struct
 import cv2
 import pytest
 import skimage.data
+import yaml
 from PIL import Image, ImageCms, PngImagePlugin
 
 from flare_sr.cli import infer_main
@@ -208,3 +209,20 @@ def test_flare_layers_and_restored_images_are_kept_in_folders_side_by_side(
     assert code == 2 and err == (f'error: {flag} {folder}: lies inside the {other} folder {other_folder}; the '
                                  'restored images and the flare layers go in folders side by side\n')
     assert sorted(os.listdir(tmp_path)) == before  # no folder made
+
+
+@pytest.mark.parametrize('backend', [[], ['--backend', 'onnxruntime', '--onnx', 'model.onnx']])
+def test_a_training_option_file_is_refused_not_run_with_its_starting_weights(tmp_path, capsys, option_file, backend):
+    """A training file's path.pretrain_network_* are where its training starts (stage III's: stage II's weights):
+    infer.py ran them as if they were the trained model, without a word. Both backends refuse it before any photo
+    is read or any output folder made."""
+    opt = yaml.safe_load(open(option_file))
+    opt.update(name='stage3', datasets={'train': {'type': 'PairedFlareDataset'}})
+    (tmp_path / 'train.yml').write_text(yaml.safe_dump(opt))
+    (tmp_path / 'model.onnx').write_bytes(b'')
+    photos = _photos(tmp_path / 'photos', 'beach.png')
+    code, _, err = _infer(capsys, tmp_path / 'train.yml', '--input', photos, '--output', tmp_path / 'out',
+                          *[str(tmp_path / arg) if arg.endswith('.onnx') else arg for arg in backend])
+    _refused(code, err, f"{tmp_path / 'train.yml'}: a training option file (datasets.train)",
+             'give a test option file naming the trained checkpoint (e.g. experiments/stage3/models/net_g_latest.pth)')
+    assert not (tmp_path / 'out').exists()

@@ -86,6 +86,20 @@ def test_export_refuses_a_bad_opset_before_building_the_model(tmp_path, capsys):
     assert not os.path.exists(tmp_path / 'm.onnx')
 
 
+def test_export_refuses_a_training_option_file(tmp_path, capsys):
+    """A training file's path.pretrain_network_g is where its training starts (options/tiny/hinet_phase2.yml: stage
+    II's weights): it was exported as if it were the trained model, silently."""
+    opt = yaml.safe_load(open(cascade_option_file(tmp_path)))
+    opt.update(name='stage3', datasets={'train': {'type': 'PairedFlareDataset'}})
+    (tmp_path / 'train.yml').write_text(yaml.safe_dump(opt))
+    code, out, err = _export(capsys, '-opt', tmp_path / 'train.yml', '--out', tmp_path / 'm.onnx')
+    assert code == 2 and err == (f"error: {tmp_path / 'train.yml'}: a training option file (datasets.train): its "
+                                 'path.pretrain_network_* are the weights its training starts from, not those it '
+                                 'trained; give a test option file naming the trained checkpoint (e.g. '
+                                 'experiments/stage3/models/net_g_latest.pth)\n')
+    assert not os.path.exists(tmp_path / 'm.onnx')
+
+
 def _graph(path, elem_type, channels_out, height_repeats=1):
     """A tiny graph with flare_sr's metadata: fp16/fp32 input 'tiles' -> the input's channels repeated to
     ``channels_out``, its rows ``height_repeats`` times (a 2x upscaler's shape)."""

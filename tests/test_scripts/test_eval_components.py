@@ -121,10 +121,15 @@ def test_bad_arguments_are_refused_before_any_work_and_nothing_is_overwritten(tm
     trained = _identity_option_file(tmp_path)
     untrained = tmp_path / 'untrained.yml'
     untrained.write_text(open(trained).read().replace(str(tmp_path / 'zero.pth'), 'null'))
+    training = tmp_path / 'training.yml'  # path.pretrain_network_g there is where its training starts
+    opt = yaml.safe_load(open(trained).read())
+    training.write_text(yaml.safe_dump(dict(opt, datasets={'train': {'type': 'PairedFlareDataset'}})))
     victim = tmp_path / 'notes.txt'
     victim.write_text('keep me')
     before = {path.name: path.read_bytes() for path in clean.iterdir()}
     cases = [(['-opt', untrained], 'path.pretrain_network_g not set'),
+             (['-opt', training], 'training.yml: a training option file (datasets.train): its path.pretrain_network_* '
+                                  'are the weights its training starts from'),
              (['--seed', '-1'], '--seed -1: must be non-negative'),
              (['--picture', victim], 'must end in .png (the file written is a PNG picture)'),
              (['--picture', clean / 'clean_0.png'], 'inside the --clean folder'),

@@ -7,11 +7,14 @@ each condition.
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 import yaml
 
 from flare_sr.data.meta_csv import write_dacon_csv
+from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import read_image_uint8, write_image
 from tests.helpers import REPO, load_script, remove_experiment, run_main_in_process, unique_name, write_clean_photos
 
@@ -137,3 +140,82 @@ def test_compare_cautions_when_the_runs_did_not_learn_their_own_families(tmp_pat
     code, out, err = run_main_in_process(load_script('bench/eval_transfer').main, ['--compare', a, b], capsys)
     assert code == 0, err
     assert 'Caution: B gains +0.10 dB in-family (< 0.5 dB)' in out and 'Caution: A' not in out
+
+
+def test_compare_refuses_records_scored_on_other_test_pairs_or_incomplete(tmp_path, capsys):
+    """A record of --test-per-family 12 holds six more test pairs per seed than one of 6: their paired difference
+    would mix test sets, silently. A record that an edit left without a family's gain is one line, not a KeyError."""
+    a, b, partial = tmp_path / 'a.json', tmp_path / 'b.json', tmp_path / 'partial.json'
+    record = _record({'a': [1.0, 1.1, 0.9], 'b': [2.0, 2.0, 2.0]}, [45, 45, 45])
+    a.write_text(json.dumps(dict(record, config=dict(record['config'], test_per_family=6))))
+    b.write_text(json.dumps(dict(record, config=dict(record['config'], test_per_family=12))))
+    del record['seeds']['1']['in_family']['b']
+    partial.write_text(json.dumps(record))
+    bench = load_script('bench/eval_transfer')
+    for pair, words in (([a, b], '--compare: the files were scored on other test pairs (--test-per-family 6 vs 12)'),
+                        ([a, partial], 'partial.json: seed 1 lacks the left-out or in-family gain of a family')):
+        code, out, err = run_main_in_process(bench.main, ['--compare', *pair], capsys)
+        assert code == 2 and words in err and err.strip().count('\n') == 0, err
+        assert 'Verdict' not in out
+
+
+def test_a_held_out_rerun_moves_the_earlier_runs_pipeline_and_stages_aside(tmp_path, capsys):
+    """eval_heldout.py trains the cascade with train_pipeline.py, which skips a stage its done marker calls finished:
+    a second run of one --prefix with another --iters scored the first run's cascade, Pix2Pix and HINet as its own.
+    Its earlier folders move aside (nothing deleted); bad budgets are one line before anything is made."""
+    heldout = load_script('bench/eval_heldout')
+    experiments = tmp_path / 'experiments'
+    (experiments / 'p_pipeline').mkdir(parents=True)
+    (experiments / 'p_pipeline' / 'stage_I.done').write_text(json.dumps({'experiment': 'p_pix2pix'}))
+    for name in ('p_pix2pix', 'p_pix2pix_fold2of2', 'other_pix2pix_fold1of2'):
+        (experiments / name / 'models').mkdir(parents=True)
+        (experiments / name / 'models' / 'net_g_latest.pth').write_bytes(b'earlier')
+    script = (f'import time; from flare_sr.utils.run_folder import lock_run; lock_run({str(experiments)!r}, '
+              '"p_heldout"); print(flush=True); time.sleep(60)')
+    holder = subprocess.Popen([sys.executable, '-c', script], stdout=subprocess.PIPE, text=True)
+    try:  # a live run of the prefix holds its lock: its folders stay where they are
+        holder.stdout.readline()
+        with pytest.raises(FlareSRError, match='p_heldout is in use by another run'):
+            heldout.archive_earlier_runs('p_heldout', ['p_pipeline', 'p_pix2pix', 'p_hinet'], root=str(tmp_path))
+        assert (experiments / 'p_pipeline' / 'stage_I.done').is_file()
+    finally:
+        holder.kill()
+        holder.wait()
+    moved = heldout.archive_earlier_runs('p_heldout', ['p_pipeline', 'p_pix2pix', 'p_hinet'], root=str(tmp_path))
+    assert sorted(os.path.basename(path).split('_archived_')[0] for path in moved) == [
+        'p_pipeline', 'p_pix2pix', 'p_pix2pix_fold2of2']
+    kept = ['.locks', 'other_pix2pix_fold1of2']  # the locks, and another prefix's fold model
+    assert sorted(os.listdir(experiments)) == sorted([*kept, *map(os.path.basename, moved)])
+    assert all(os.path.isfile(os.path.join(path, 'models', 'net_g_latest.pth')) for path in moved[1:])
+    for flag, value, words in (('--iters', 1, '--iters 1: must be at least 2'),
+                               ('--batch', 0, '--batch 0: must be at least 1')):
+        code, _, err = run_main_in_process(heldout.main, [flag, value, '--data', tmp_path / 'none'], capsys)
+        assert code == 2 and words in err and err.strip().count('\n') == 0, err
+
+
+def test_held_out_stage_three_reads_the_data_folders_photo_groups(tmp_path):
+    """eval_heldout.py's stage III takes its photos from --data, and so the photo groups of its cross-fit folds: the
+    option file's datasets/demo/train_photos.csv is the default demo's, another dataset's or none."""
+    heldout = load_script('bench/eval_heldout')
+    args = heldout.parse_args(['--data', str(tmp_path), '--prefix', 'p', '--iters', '4'])
+    source = heldout.stage3_options(args)['stage3_source']
+    assert source['cross_fit']['groups'] == os.path.join(str(tmp_path), 'train_photos.csv')
+    assert source['dataroot_lq'] == os.path.join(str(tmp_path), 'train_input_img')
+
+
+def test_held_out_statistics_refuse_a_negative_seed_in_one_line(capsys):
+    code, out, err = run_main_in_process(load_script('bench/heldout_statistics').main, ['--seed', '-1'], capsys)
+    assert code == 2 and err.strip() == 'error: --seed -1: must be non-negative' and 'measured' not in out
+
+
+@pytest.mark.parametrize('flag, value, words', [
+    ('--heldout', 'bogus', '--heldout: unknown bogus; choose from psf'),
+    ('--iters', '0', '--iters 0: must be at least 1'),
+    ('--name', '../x', "--name: '../x' holds the path separator")])
+def test_eval_layers_refuses_bad_arguments_before_making_its_work_folder(tmp_path, capsys, flag, value, words):
+    """eval_layers.py made --work, rendered the training layers and only then failed in a subprocess (see a log);
+    the --work it had made then refused the corrected rerun."""
+    code, _, err = run_main_in_process(load_script('bench/eval_layers').main,
+                                       ['--work', tmp_path / 'work', flag, value], capsys)
+    assert code == 2 and words in err and err.strip().count('\n') == 0, err
+    assert not os.path.exists(tmp_path / 'work')
