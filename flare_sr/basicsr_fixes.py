@@ -88,6 +88,7 @@ from flare_sr.utils.checkpoint import (latest_training_state, load_training_stat
                                        network_state_dict)
 from flare_sr.utils.hardware import check_launcher_env, choose_backend, fit_to_hardware, warn
 from flare_sr.utils.img_util import peek_size
+from flare_sr.utils.optim import OPTIMIZERS, SCHEDULERS, build_scheduler
 from flare_sr.utils.options_check import (DATASET_PATHS, build_network_quietly, check_options, check_parseable,
                                           load_option_file)
 from flare_sr.utils.precision import PRECISIONS
@@ -463,35 +464,120 @@ def load_resume_state(opt):
             raise
         raise FlareSRError(f'{error}; --auto_resume picked it as the latest state: move it away to resume from the '
                            'one before') from None
+    _check_state_experiment(opt, state_path, state['iter'])
     saved_by = state.get('model_type')
     if saved_by is not None and saved_by != opt['model_type']:
         raise FlareSRError(f'path.resume_state: {state_path} was saved by {saved_by}, but model_type is '
                            f"{opt['model_type']}; resume with the options it was trained with, or start from its "
                            'weights with path.pretrain_network_g')
-    _check_total_iter(opt, state_path, state['iter'])
+    note = _check_total_iter(opt, state_path, state['iter'])
+    _check_state_schedule(opt, state_path, state)
     said = io.StringIO()
     with contextlib.redirect_stdout(said):  # "Set pretrain_network_g to ...": said once the networks fit
         basicsr.train.check_resume(opt, state['iter'])
     _check_state_networks(opt, state_path, state['iter'])
+    if note and opt['rank'] == 0:  # only once nothing refused the state
+        print(note, flush=True)
     sys.stdout.write(said.getvalue())
     opt['resumed_from'] = {'epoch': state['epoch'], 'iter': state['iter']}
     return state
 
 
+def _check_state_experiment(opt, state_path, state_iter):
+    """A state in another experiment's ``training_states/`` is refused: BasicSR resumed it with the network files of
+    this run's ``experiments/<name>/models/`` (another run's weights under its optimizer state, silently, or "missing")
+    and went on overwriting this run's later checkpoints. A state kept elsewhere (a copy) resumes as before."""
+    state_dir = osp.dirname(osp.abspath(state_path))
+    if osp.basename(state_dir) != 'training_states' or \
+            osp.realpath(state_dir) == osp.realpath(opt['path']['training_states']):
+        return
+    other = osp.dirname(state_dir)
+    raise FlareSRError(f"path.resume_state: {state_path} is a training state of the experiment {other}, but this run "
+                       f"is {opt['path']['experiments_root']} (name: {opt['name']}): a resumed run takes its networks "
+                       f'from its own models/ and goes on writing there; resume it under name: {osp.basename(other)}, '
+                       f'or start a new run from its weights (path.pretrain_network_g: '
+                       f"{osp.join(other, 'models', f'net_g_{state_iter}.pth')})")
+
+
 def _check_total_iter(opt, state_path, state_iter):
     """A state past ``train.total_iter`` is refused (BasicSR trained nothing, said nothing and recorded the state's
-    weights as iteration ``total_iter``); one at ``total_iter`` only finishes the run, and says so."""
+    weights as iteration ``total_iter``); for one at ``total_iter``, which only finishes the run, the ``note:`` line
+    that says so (None otherwise)."""
     total = (opt.get('train') or {}).get('total_iter')
     if total is None or state_iter < total:
-        return
+        return None
     if state_iter > total:
         network = osp.join(opt['path']['models'], f'net_g_{state_iter}.pth')
         raise FlareSRError(f'path.resume_state: {state_path} is at iteration {state_iter}, past train.total_iter '
                            f'{int(total)}: there is nothing to train; set train.total_iter above {state_iter} to '
                            f'train on, or test its weights ({network}) with test.py')
-    if opt['rank'] == 0:
-        print(f'note: path.resume_state: {state_path} is at train.total_iter ({int(total)}): nothing left to train; '
-              'its networks are saved as *_latest.pth and validated', flush=True)
+    return (f'note: path.resume_state: {state_path} is at train.total_iter ({int(total)}): nothing left to train; '
+            'its networks are saved as *_latest.pth and validated')
+
+
+# What a scheduler's state_dict holds besides its settings: its position and the rates it derived.
+SCHEDULER_PROGRESS = ('base_lrs', 'last_epoch', '_step_count', '_is_initial', '_get_lr_called_within_step', '_last_lr',
+                      'verbose', 'cumulative_period')  # cumulative_period: derived from periods
+
+
+def _plain_setting(value):
+    """A scheduler setting comparable across a save and a load, as the options write it: milestones (a Counter) as
+    a sorted list, tuples as lists."""
+    if isinstance(value, dict):
+        return sorted(key for key, count in value.items() for _ in range(count))
+    if isinstance(value, (list, tuple)):
+        return [_plain_setting(item) for item in value]
+    return value
+
+
+def _check_state_schedule(opt, state_path, state):
+    """The learning rates and the schedule a state was saved with are what its resume trains with: torch loads the
+    saved ``lr`` and scheduler settings over the options'. So options that changed them are refused in one line
+    naming each key: a raised ``total_iter`` under ``LinearLR`` trained on with a negative rate, a longer
+    ``periods`` crashed after the old one (TypeError), a new ``lr`` or ``milestones`` was silently ignored. Another
+    optimizer or scheduler type is refused here too, before BasicSR logs anything."""
+    train = opt.get('train') or {}
+    scheduler_opt = train.get('scheduler') or {'type': 'Constant'}
+    weights = osp.join(opt['path']['models'], f"net_g_{state['iter']}.pth")
+    names = [key for key in ('optim_g', 'optim_d') if isinstance(train.get(key), dict)]
+    # the model refuses other types too, but only once BasicSR has logged its start (and written its log file)
+    built = {'optimizer': [OPTIMIZERS.get(train[name].get('type')) for name in names],
+             'scheduler': [SCHEDULERS.get(scheduler_opt.get('type'))] * len(names)}
+    for kind, classes in built.items():
+        saved_types = state.get(f'{kind}_types')
+        own_types = [each.__name__ for each in classes if each is not None]
+        if saved_types is not None and len(own_types) == len(names) == len(saved_types) \
+                and list(saved_types) != own_types:
+            raise FlareSRError(f'path.resume_state: {state_path} was saved with {kind}(s) {", ".join(saved_types)}, '
+                               f'but the options build {", ".join(own_types)}; resume with the {kind} it was trained '
+                               'with, or start a new run under another name from its weights '
+                               f'(path.pretrain_network_g: {weights})')
+    differences = []
+    for name, saved in zip(names, state.get('optimizers') or []):
+        group = (saved.get('param_groups') or [{}])[0]
+        saved_lr, lr = group.get('initial_lr', group.get('lr')), train[name].get('lr')
+        if isinstance(lr, (int, float)) and isinstance(saved_lr, (int, float)) and not math.isclose(lr, saved_lr):
+            differences.append(f'train.{name}.lr {saved_lr:g} (the options give {lr:g})')
+    saved_types, saved_schedulers = state.get('scheduler_types'), state.get('schedulers') or []
+    kind = SCHEDULERS.get(scheduler_opt.get('type'))
+    if saved_schedulers and kind is not None and saved_types and saved_types[0] == kind.__name__:
+        # a scheduler of another type is refused by the model, with its own line
+        fresh = build_scheduler(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), scheduler_opt,
+                                train.get('total_iter')).state_dict()
+        for key, value in fresh.items():
+            saved = saved_schedulers[0].get(key)
+            if key in SCHEDULER_PROGRESS or saved is None or _plain_setting(saved) == _plain_setting(value):
+                continue
+            # the forks' LinearLR and VibrateLR take train.total_iter unless the scheduler gives its own
+            key_path = 'train.total_iter' if key == 'total_iter' and key not in scheduler_opt else \
+                f'train.scheduler.{key}'
+            differences.append(f'{key_path} {_plain_setting(saved)} (the options give {_plain_setting(value)})')
+    if differences:
+        raise FlareSRError(f'path.resume_state: {state_path} was saved with {"; ".join(differences)}: a resumed run '
+                           'keeps the learning rates and the schedule of its state (torch loads them over the '
+                           'options), so it would not train as these options say; resume with the settings the run '
+                           f"was trained with (copied in {opt['path']['experiments_root']}), or start a new run under "
+                           f'another name from its weights (path.pretrain_network_g: {weights})')
 
 
 def _check_state_networks(opt, state_path, state_iter):

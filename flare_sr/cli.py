@@ -44,11 +44,12 @@ def run(pipeline_name, is_train):
     except FloatingPointError as error:
         print(f'error: {error}', file=sys.stderr)
         sys.exit(3)
-    except KeyboardInterrupt:
-        hint = basicsr_fixes.resume_hint() if is_train else None
-        if hint is None:
+    except (KeyboardInterrupt, RuntimeError) as error:
+        # Ctrl-C while torch.save writes a checkpoint reaches us as torch's RuntimeError "unexpected pos"
+        if not isinstance(error, KeyboardInterrupt) and not isinstance(error.__context__, KeyboardInterrupt):
             raise
-        raise KeyboardInterrupt(hint) from None
+        hint = basicsr_fixes.resume_hint() if is_train else None
+        raise KeyboardInterrupt(*([hint] if hint else [])) from None
     finally:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()

@@ -46,7 +46,7 @@ from flare_sr.pipeline.cross_fit import (cross_fit_settings, fold_options, fold_
 from flare_sr.pipeline.stage3_data import ensure_stage3_data, select_pairs
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.options_check import check_options, load_option_file, stage3_source_problems
-from flare_sr.utils.run_folder import archive, check_name, lock_run
+from flare_sr.utils.run_folder import archive, check_name, lock_run, run_in_use
 from flare_sr.utils.safe_yaml import plain
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))  # the repository: experiments/ lives here
@@ -99,14 +99,51 @@ def last_validation(opt):
 
 
 def read_marker(marker):
-    """A stage's done marker ({'experiment', 'checkpoint', 'finished', 'seconds'}: its wall seconds, from the start
-    of the run that finished it to its process's end), or {} when there is none or it is unreadable."""
+    """A stage's done marker ({'experiment', 'checkpoint', 'finished', 'seconds', 'options'}: its wall seconds, from
+    the start of the run that finished it to its process's end; the options it trained with), or {} when there is none
+    or it is unreadable."""
     try:
         with open(marker, encoding='utf-8') as handle:
             record = json.load(handle)
     except (OSError, ValueError):
         return {}
     return record if isinstance(record, dict) else {}
+
+
+def trained_options(opt):
+    """The options a stage trains with, as its done marker keeps them (JSON's types; stage III's ``stage3_source`` is
+    consumed before it trains)."""
+    return json.loads(json.dumps(plain({key: value for key, value in opt.items() if key != 'stage3_source'}),
+                                 default=str))
+
+
+def option_changes(before, after, prefix=''):
+    """Each key path whose value differs between two option dicts, as ``'train.total_iter: 8 then, 12 now'``."""
+    if not (isinstance(before, dict) and isinstance(after, dict)):
+        return [] if before == after else [f'{prefix}: {before!r:.40} then, {after!r:.40} now']
+    changes = []
+    for key in list(before) + [key for key in after if key not in before]:
+        path = f'{prefix}.{key}' if prefix else str(key)
+        changes += option_changes(before.get(key), after.get(key), path)
+    return changes
+
+
+def check_done_stages(planned, option_files, pipeline_dir):
+    """A finished stage is skipped, so one whose options changed since it trained is refused in one line naming the
+    keys (it was skipped as done, its edit ignored, and its resolved copy rewritten as if it had trained so). Done
+    markers written before they kept the options are taken as they are."""
+    for label, _, resolved_path, opt in planned:
+        marker = osp.join(pipeline_dir, f'stage_{label}.done')
+        trained = read_marker(marker).get('options')
+        changes = option_changes(trained, trained_options(opt)) if trained is not None else []
+        if changes and _marked_done(marker, opt):
+            key = dict((GLOW,) + STAGES)[label.split('.')[0]]  # fold models I.k are stage I's file
+            raise FlareSRError(
+                f'--{key} {option_files[key]}: stage {label} ({opt["name"]}) finished with other options '
+                f'({"; ".join(changes[:3])}{"; ..." if len(changes) > 3 else ""}), and a finished stage is skipped: '
+                f'give the options it was trained with (in {osp.relpath(resolved_path)}), or move '
+                f'{osp.relpath(experiment_dir(opt))} and {osp.relpath(marker)} aside (and those of the later stages, '
+                'trained from it) to train it anew')
 
 
 def _marked_done(marker, opt):
@@ -154,6 +191,11 @@ def _finish_stage(label, opt, pipeline_dir, handles, quiet=False):
     checkpoint = latest_checkpoint(opt)
     if code == 2:  # train.py refused (flare_sr.errors): resuming as it is would be refused again
         where = f'its error line, in {osp.relpath(console)},' if quiet else 'the error line above'
+        # no file to mend when another run (a standalone train.py of this name) holds the experiment
+        if run_in_use(osp.join(ROOT, 'experiments'), opt['name']):
+            raise FlareSRError(f'stage {label} ({opt["name"]}) was refused: {where} names another run that is using '
+                               f'{osp.relpath(experiment_dir(opt))}; let it finish or stop it, then rerun the same '
+                               'command')
         flag = '--' + dict((GLOW,) + STAGES)[label.split('.')[0]]  # fold models I.k are stage I's file
         raise FlareSRError(f'stage {label} ({opt["name"]}) was refused: {where} names the pipeline\'s resolved copy '
                            f'of the {flag} file; mend that file, then rerun the same command')
@@ -166,7 +208,7 @@ def _finish_stage(label, opt, pipeline_dir, handles, quiet=False):
     with atomic_path(osp.join(pipeline_dir, f'stage_{label}.done')) as tmp:
         with open(tmp, 'w', encoding='utf-8') as handle:
             json.dump({'experiment': opt['name'], 'checkpoint': checkpoint, 'finished': clock.ended,
-                       'seconds': round(clock.ended - started, 1)}, handle)
+                       'seconds': round(clock.ended - started, 1), 'options': trained_options(opt)}, handle)
 
 
 def run_stages(planned, pipeline_dir, quiet=False, parallel=1):
@@ -311,15 +353,22 @@ def resolve(option_files, pipeline_dir):
         kind, lists = fold_training_lists(cross_fit, opts['stage1'], option_files['stage1'],
                                           select_pairs(source, option_files['stage3']))
         os.makedirs(pipeline_dir, exist_ok=True)
-        planned_folds, stale = [], []
+        planned_folds, stale, unrecorded = [], [], False
         for fold, units in enumerate(lists):
             selection, text = fold_selection(kind, pipeline_dir, fold, len(lists), units)
             opt = fold_options(opts['stage1'], fold, len(lists), kind, selection)
-            stale += fold_change(selection, text, opt, osp.join(pipeline_dir, f'stage_I.{fold + 1}.done'))
+            changed = fold_change(selection, text, opt, osp.join(pipeline_dir, f'stage_I.{fold + 1}.done'))
+            stale += changed
+            unrecorded = unrecorded or bool(changed and not recorded_selections(selection))
             planned_folds.append((selection, text, opt))
         if stale:  # every fold at once, so that one run says all there is to delete
+            delete = f'delete {" and ".join(osp.relpath(path) for path in stale)} to train them again'
+            if unrecorded:  # e.g. a pipeline of another --name trained them: nothing says their photos changed
+                raise FlareSRError(f'{pipeline_dir}: the fold models exist, but this pipeline holds no record of the '
+                                   'photos they were trained on (a pipeline of another --name started them, or its '
+                                   f'fold files were removed): rerun with the --name that trained them, or {delete}')
             raise FlareSRError(f'{pipeline_dir}: fold models were trained on other photos than their folds now hold; '
-                               f'delete {" and ".join(osp.relpath(path) for path in stale)} to train them again')
+                               f'{delete}')
         for selection, text, opt in planned_folds:
             write_text(selection, text)
             for path in recorded_selections(selection):  # an equal record of the other kind (fold_change said so)
@@ -415,6 +464,7 @@ def run_pipeline(option_files, name=None, quiet=False):
     check_stage_options(option_files)
     pipeline_dir = osp.join(ROOT, 'experiments', name)
     planned, cross_fit = resolve(option_files, pipeline_dir)
+    check_done_stages(planned, option_files, pipeline_dir)  # before any resolved copy is rewritten
     folds = [entry for entry in planned if entry[0].startswith('I.')]
     glow = [entry for entry in planned if entry[0] == GLOW[0]]
     beside = None

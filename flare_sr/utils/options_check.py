@@ -44,7 +44,7 @@ from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTR
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.checkpoint import load_checked_state_dict, named_checkpoints, repeated_checkpoints
 from flare_sr.utils.light_source import LIGHT_SOURCE_METHODS, restore_light_source_tensor
-from flare_sr.utils.optim import OPTIMIZERS, REFUSED_SCHEDULERS, SCHEDULERS
+from flare_sr.utils.optim import OPTIMIZERS, REFUSED_SCHEDULERS, SCHEDULERS, build_scheduler
 from flare_sr.utils.safe_yaml import load_yaml, yaml_shown
 from flare_sr.utils.tiling import TILE_OPTIONS, tile_problems
 from flare_sr.utils.yaml_numbers import positive_whole, text_number_hint
@@ -950,7 +950,7 @@ class OptionChecker:
             if isinstance(train[name], dict):
                 self._optimizer(f'train.{name}', train[name])
         if isinstance(train.get('scheduler'), dict):
-            self._scheduler(train['scheduler'])
+            self._scheduler(train['scheduler'], train.get('total_iter'))
         losses = [key for key in train if (str(key).endswith('_opt') or key in loss_keys)
                   and isinstance(train[key], dict)]
         for name in losses:
@@ -1013,7 +1013,7 @@ class OptionChecker:
                                       and all(_matches(beta, NUMBER) for beta in betas)):
             self.problems.append(f'{key_path}.betas: expected two numbers, e.g. [0.5, 0.999], got {betas!r}')
 
-    def _scheduler(self, scheduler):
+    def _scheduler(self, scheduler, total_iter=None):
         kind = scheduler.get('type')
         if kind in REFUSED_SCHEDULERS:
             self.problems.append(f'train.scheduler.type: {kind} is not supported: {REFUSED_SCHEDULERS[kind]}')
@@ -1021,11 +1021,26 @@ class OptionChecker:
         if kind not in SCHEDULERS:
             self.problems.append(f'train.scheduler.type: unknown scheduler {kind!r} (one of {", ".join(SCHEDULERS)})')
             return
+        before = len(self.problems)
         for key in SCHEDULER_COUNTS:
             self._counts(scheduler, key, f'train.scheduler.{key}')
         self._constructor_keys('train.scheduler', scheduler, SCHEDULERS[kind],
                                skip=('self', 'optimizer', 'last_epoch', 'verbose'),
                                filled=('total_iter',))  # the forks' LinearLR/VibrateLR: from train.total_iter
+        if len(self.problems) > before:
+            return
+        for key in ('periods', 'T_max'):  # a period of 0 divides by zero at the first step
+            value = scheduler.get(key)
+            if any(isinstance(each, int) and each < 1 for each in (value if isinstance(value, list) else [value])):
+                self.problems.append(f'train.scheduler.{key}: {value!r}: a period is at least 1 iteration')
+                return
+        # built once here, as the model builds it: what only the scheduler refuses (periods shorter than total_iter,
+        # restart_weights of another length) is said before BasicSR creates or archives the run's folder
+        try:
+            build_scheduler(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), scheduler,
+                            total_iter if _matches(total_iter, INT) else None)
+        except FlareSRError as error:
+            self.problems.append(str(error))
 
     def _val(self, val, model_cls):
         self._keys('val', val, VAL)

@@ -117,6 +117,21 @@ def lock_run(root, name, command=None):
     _held[path] = handle
 
 
+def run_in_use(root, name):
+    """Whether another process holds ``<root>/.locks/<name>.lock`` (``lock_run``); False where there are no locks.
+    Only for a process that holds no lock of that path itself: closing the probe's handle would drop its own."""
+    path = osp.join(root, '.locks', f'{name}.lock')
+    if fcntl is None or path in _held or not osp.isfile(path):
+        return False
+    with open(path, 'a+', encoding='utf-8') as handle:
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except (BlockingIOError, PermissionError):  # EAGAIN or EACCES: held
+            return True
+        fcntl.lockf(handle, fcntl.LOCK_UN)
+    return False
+
+
 def archive(path):
     """Rename an existing ``path`` to ``<path>_archived_<time>`` (a file keeps its extension after that; ``_2``,
     ``_3``, ... when the name is taken) and return the new name; None when ``path`` does not exist. The name is

@@ -274,12 +274,15 @@ def _run_pipeline(command, repo_root):
 
 
 def _remove_runs(repo_root, names):
-    """The experiments (archived ones too) and TensorBoard folders of ``names``."""
+    """The experiments (archived ones too), TensorBoard folders and run locks of ``names``."""
     for name in names:
         pattern = os.path.join(repo_root, 'experiments', name)
         for folder in glob.glob(pattern) + glob.glob(f'{pattern}_archived_*'):
             shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(os.path.join(repo_root, 'tb_logger', name), ignore_errors=True)
+        lock = os.path.join(repo_root, 'experiments', '.locks', f'{name}.lock')
+        if os.path.exists(lock):
+            os.remove(lock)
 
 
 @pytest.mark.slow
@@ -498,4 +501,93 @@ def test_a_stage_file_that_its_train_py_refuses_is_named_as_the_user_gave_it(tmp
                                      'same command')
                 assert lines[-2].endswith('datasets.train.batch_size_per_gpu: 0; expected an integer >= 1')
     finally:
+        _remove_runs(repo_root, [*names, tag])
+
+
+@pytest.mark.slow
+def test_a_finished_stage_whose_file_changed_is_one_line_not_skipped_as_done(tmp_path, repo_root):
+    """A rerun after editing a finished stage's file skipped it as done, ignoring the edit, and rewrote its resolved
+    copy as if it had trained so; now one line names the stage and the key, and nothing is rewritten."""
+    tag = f'pytest_pipe_edit_{os.getpid()}'
+    files, names = _options(tmp_path, tag)
+    stage2_file = files[files.index('--stage2') + 1]
+    stage2 = yaml.safe_load(open(stage2_file))
+    stage2['train']['total_iter'] = 4
+    with open(stage2_file, 'w') as handle:
+        yaml.safe_dump(stage2, handle, sort_keys=False)
+    command = [sys.executable, 'flare_sr/train_pipeline.py', *files, '--name', tag]
+    resolved = os.path.join(repo_root, 'experiments', tag, f'stage_II_{names[1]}.yml')
+    try:
+        _run_pipeline(command, repo_root)
+        with open(resolved) as handle:
+            trained = handle.read()
+        edited = copy.deepcopy(stage2)
+        edited['train']['pixel_opt']['loss_weight'] = 0.5
+        with open(stage2_file, 'w') as handle:
+            yaml.safe_dump(edited, handle, sort_keys=False)
+        run = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=400)
+        assert run.returncode == 2, (run.stdout + run.stderr)[-3000:]
+        assert 'done, skipped' not in run.stdout
+        assert run.stderr.strip().splitlines() == [
+            f'error: --stage2 {stage2_file}: stage II ({names[1]}) finished with other options '
+            '(train.pixel_opt.loss_weight: 1.0 then, 0.5 now), and a finished stage is skipped: give the options it '
+            f'was trained with (in experiments/{tag}/stage_II_{names[1]}.yml), or move experiments/{names[1]} and '
+            f'experiments/{tag}/stage_II.done aside (and those of the later stages, trained from it) to train it anew']
+        with open(resolved) as handle:
+            assert handle.read() == trained
+        with open(stage2_file, 'w') as handle:
+            yaml.safe_dump(stage2, handle, sort_keys=False)
+        assert _run_pipeline(command, repo_root).stdout.count('done, skipped') == 3
+    finally:
+        _remove_runs(repo_root, [*names, tag])
+
+
+def test_fold_models_of_a_pipeline_of_another_name_are_not_said_to_have_other_photos(tmp_path, monkeypatch):
+    """The same files under another --name: the fold models were refused as "trained on other photos than their
+    folds now hold", advice to delete models trained on exactly these photos; the line now says what is known."""
+    from flare_sr.pipeline import stages
+
+    files, names = _options(tmp_path, 'pytest_foldname')
+    paths = dict(zip(('stage1', 'stage2', 'stage3'), files[1::2]))
+    stage3 = yaml.safe_load(open(paths['stage3']))
+    stage3['stage3_source']['cross_fit'] = dict(folds=2)
+    open(paths['stage3'], 'w').write(yaml.safe_dump(stage3))
+    monkeypatch.setattr(stages, 'ROOT', str(tmp_path))  # the fold experiments live under tmp_path/experiments
+    resolve(paths, str(tmp_path / 'first'))
+    folds = [tmp_path / 'experiments' / f'{names[0]}_fold{k}of2' for k in (1, 2)]
+    for folder in folds:  # both fold models started by the pipeline named "first"
+        os.makedirs(folder)
+    resolve(paths, str(tmp_path / 'first'))  # its own rerun goes on with them
+    with pytest.raises(FlareSRError) as error:
+        resolve(paths, str(tmp_path / 'second'))
+    assert str(error.value) == (
+        f'{tmp_path / "second"}: the fold models exist, but this pipeline holds no record of the photos they were '
+        'trained on (a pipeline of another --name started them, or its fold files were removed): rerun with the '
+        f'--name that trained them, or delete {os.path.relpath(folds[0])} and {os.path.relpath(folds[1])} to train '
+        'them again')
+    assert all(folder.is_dir() for folder in folds)
+
+
+@pytest.mark.slow
+def test_a_stage_whose_experiment_another_run_is_using_is_not_blamed_on_its_file(tmp_path, repo_root):
+    """A stage's train.py refused because a standalone run of its name holds the experiment: the pipeline said
+    "mend that file"; it now says which run is in the way."""
+    tag = f'pytest_pipe_busy_{os.getpid()}'
+    files, names = _options(tmp_path, tag)
+    holder = subprocess.Popen(
+        [sys.executable, '-c', 'import sys, time; from flare_sr.utils.run_folder import lock_run; '
+         'lock_run(sys.argv[1], sys.argv[2], "train.py -opt standalone.yml"); print("held", flush=True); '
+         'time.sleep(300)', os.path.join(repo_root, 'experiments'), names[0]],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'held'
+        command = [sys.executable, 'flare_sr/train_pipeline.py', *files, '--name', tag]
+        run = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=400)
+        assert run.returncode == 2, (run.stdout + run.stderr)[-3000:]
+        assert run.stderr.strip().splitlines()[-1] == (
+            f'error: stage I ({names[0]}) was refused: the error line above names another run that is using '
+            f'experiments/{names[0]}; let it finish or stop it, then rerun the same command')
+    finally:
+        holder.kill()
+        holder.wait()
         _remove_runs(repo_root, [*names, tag])

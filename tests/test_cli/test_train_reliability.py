@@ -276,3 +276,64 @@ def test_ctrl_c_says_which_training_state_the_same_command_goes_on_from(tmp_path
     assert interrupted(write_options(tmp_path / 'early.yml', early)) == (
         'interrupted: no training state was saved yet (logger.save_checkpoint_freq: 100000): the same command starts '
         'again from iteration 0')
+
+
+INTERRUPTING_LAUNCHER = '''
+import os, runpy, signal, sys
+import torch
+real_save, states = torch.save, []
+
+
+class Interrupting:
+    """The file a training state is written to; Ctrl-C arrives while torch.save writes it (at its 3rd write: at the
+    1st, torch passes the KeyboardInterrupt on as it is)."""
+
+    def __init__(self, handle):
+        self.handle, self.writes = handle, 0
+
+    def write(self, data):
+        self.writes += 1
+        if self.writes == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return self.handle.write(data)
+
+    def flush(self):
+        return self.handle.flush()
+
+
+def save(obj, f, *args, **kwargs):
+    if isinstance(obj, dict) and 'optimizers' in obj:
+        states.append(f)
+        if len(states) == 2:
+            f = Interrupting(f)
+    return real_save(obj, f, *args, **kwargs)
+
+
+torch.save = save
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name='__main__')
+'''
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_a_training_state_is_written_says_where_to_go_on(tmp_path, tiny_data, experiment):
+    """torch.save turns a Ctrl-C during its write into RuntimeError "unexpected pos" (a traceback, status 1): it is
+    the interrupted line too, naming the state before, and --auto_resume goes on from it."""
+    name = experiment('test_ctrl_c_saving')
+    opt = hinet_options(tiny_data, name, total_iter=6)
+    opt['logger'].update(save_checkpoint_freq=2, print_freq=100000)
+    option_file = write_options(tmp_path / 'saving.yml', opt)
+    launcher = tmp_path / 'launcher.py'
+    launcher.write_text(INTERRUPTING_LAUNCHER)
+    command = train_command(option_file)
+    result = subprocess.run([command[0], str(launcher), *command[1:]], cwd=tmp_path, env=subprocess_env(),
+                            capture_output=True, text=True, timeout=240,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    state_dir = os.path.join(experiment_dirs(name)[0], 'training_states')
+    assert result.returncode == 130 and 'Traceback' not in result.stderr, result.stderr[-3000:]
+    assert result.stderr.splitlines()[-1] == ('interrupted: the same command with --auto_resume goes on from iteration '
+                                              f'2 ({os.path.join(state_dir, "2.state")})')
+    assert sorted(os.listdir(state_dir)) == ['2.state']  # no half-written 4.state, no temporary file
+    result = run_train(option_file, tmp_path, '--auto_resume')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(os.listdir(state_dir)) == ['2.state', '4.state', '6.state']

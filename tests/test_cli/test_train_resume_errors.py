@@ -35,3 +35,65 @@ def test_command_line_resume_from_network_file_or_malicious_state_is_one_error_l
     assert not marker.exists()
     assert sorted(os.listdir(exp_dir)) == before
     assert not [entry for entry in os.listdir(os.path.dirname(exp_dir)) if entry.startswith(f'{name}_archived')]
+
+
+@pytest.mark.slow
+def test_resume_with_a_changed_schedule_or_learning_rate_is_one_error_line(tmp_path, experiment):
+    # torch loads a state's lr and scheduler settings over the options': a raised total_iter under LinearLR trained
+    # on with a negative rate, a new lr or milestones was ignored. Unchanged options resume as before.
+    data = {'train': make_flare_pairs(str(tmp_path / 'train'), 2, seed=1),
+            'val': make_flare_pairs(str(tmp_path / 'val'), 1, seed=2, prefix='test')}
+    name = experiment('test_resume_schedule')
+    opt = hinet_options(data, name, total_iter=2, scheduler={'type': 'LinearLR'})
+    opt['logger']['save_checkpoint_freq'] = 2
+    result = run_train(write_options(tmp_path / 'first.yml', opt), tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    exp_dir = experiment_dirs(name)[0]
+    before = sorted(os.listdir(os.path.join(exp_dir, 'models')))
+    state = os.path.join(exp_dir, 'training_states', '2.state')
+    for changes, message in (({'total_iter': 4}, 'was saved with train.total_iter 2 (the options give 4)'),
+                             ({'optim_g': {'type': 'Adam', 'lr': 1e-4, 'betas': [0.9, 0.999]}},
+                              'was saved with train.optim_g.lr 0.002 (the options give 0.0001)'),
+                             ({'scheduler': {'type': 'MultiStepLR', 'milestones': [1000], 'gamma': 0.5}},
+                              'was saved with scheduler(s) LinearLR')):
+        changed = hinet_options(data, name, total_iter=2, scheduler={'type': 'LinearLR'})
+        changed['logger']['save_checkpoint_freq'] = 2
+        changed['train'].update(changes)
+        result = run_train(write_options(tmp_path / 'resume.yml', changed), tmp_path, '--auto_resume')
+        assert result.returncode == 2, result.stderr[-3000:]
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f'error: path.resume_state: {state}'), lines
+        assert message in lines[0]
+        assert 'note:' not in result.stdout  # "nothing left to train" is said only for a state that resumes
+    assert sorted(os.listdir(os.path.join(exp_dir, 'models'))) == before
+    result = run_train(write_options(tmp_path / 'same.yml', opt), tmp_path, '--auto_resume')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'is at train.total_iter (2): nothing left to train' in result.stdout
+
+
+@pytest.mark.slow
+def test_a_state_of_another_experiment_is_refused_and_this_runs_checkpoints_are_kept(tmp_path, experiment):
+    """BasicSR resumed another experiment's state with the network files of this run's models/ (its own weights
+    under the other run's optimizers, silently) and overwrote this run's later checkpoints."""
+    data = {'train': make_flare_pairs(str(tmp_path / 'train'), 2, seed=1),
+            'val': make_flare_pairs(str(tmp_path / 'val'), 1, seed=2, prefix='test')}
+    names = [experiment('test_resume_theirs'), experiment('test_resume_mine')]
+    for name in names:
+        opt = hinet_options(data, name, total_iter=4)
+        opt['logger']['save_checkpoint_freq'] = 2
+        result = run_train(write_options(tmp_path / f'{name}.yml', opt), tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+    theirs, mine = (experiment_dirs(name)[0] for name in names)
+    state = os.path.join(theirs, 'training_states', '2.state')
+    opt['path']['resume_state'] = state
+    before = {path: os.path.getmtime(path) for path in
+              [os.path.join(mine, folder, entry) for folder in ('models', 'training_states')
+               for entry in os.listdir(os.path.join(mine, folder))]}
+    result = run_train(write_options(tmp_path / 'resume.yml', opt), tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines() == [
+        f'error: path.resume_state: {state} is a training state of the experiment {theirs}, but this run is {mine} '
+        f'(name: {names[1]}): a resumed run takes its networks from its own models/ and goes on writing there; resume '
+        f'it under name: {names[0]}, or start a new run from its weights (path.pretrain_network_g: '
+        f'{os.path.join(theirs, "models", "net_g_2.pth")})']
+    assert {path: os.path.getmtime(path) for path in before} == before

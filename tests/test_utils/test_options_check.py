@@ -182,3 +182,28 @@ def test_a_common_key_at_the_top_level_stays_a_warning():
     checker = OptionChecker(is_train=True)
     assert not any('gt_size' in problem for problem in checker.check(opt))
     assert 'gt_size: not read by flare_sr, ignored' in checker.warnings
+
+
+@pytest.mark.parametrize('scheduler, message', [
+    ('{type: CosineAnnealingRestartLR, periods: [4]}',
+     'train.scheduler.periods: they add up to 4 iterations, but train.total_iter is 10'),
+    ('{type: CosineAnnealingRestartLR, periods: [5, 5], restart_weights: [1]}',
+     'train.scheduler: CosineAnnealingRestartLR: periods and restart_weights should have the same length'),
+    ('{type: MultiStepRestartLR, milestones: [3], restarts: [4], restart_weights: [1, 1]}',
+     'train.scheduler: MultiStepRestartLR: restarts and their weights do not match'),
+    ('{type: TrueCosineAnnealingLR, T_max: 0}', 'train.scheduler.T_max: 0: a period is at least 1 iteration'),
+    ('{type: CosineAnnealingRestartLR, periods: [10, 0], restart_weights: [1, 1]}',
+     'train.scheduler.periods: [10, 0]: a period is at least 1 iteration'),
+])
+def test_a_scheduler_that_only_its_constructor_or_first_step_refuses_is_one_line(tmp_path, scheduler, message):
+    """The model refused these only once BasicSR had created (or archived) the run's folder and logged its start; a
+    period of 0 was a ZeroDivisionError after the first iteration."""
+    path = tmp_path / 'x.yml'
+    path.write_text(re.sub(r'  scheduler: .*\n', f'  scheduler: {scheduler}\n', FILE.format(lr=0.001)))
+    with pytest.raises(FlareSRError) as error:
+        check_option_file(str(path))
+    assert message in str(error.value)
+    path.write_text(FILE.format(lr=0.001))
+    with pytest.raises(FlareSRError) as error:  # a scheduler that fits: only the missing sections are left
+        check_option_file(str(path))
+    assert 'train.' not in str(error.value)
