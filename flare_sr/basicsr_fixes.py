@@ -224,6 +224,7 @@ def _wrap_parse_options(parse_options):
             for message in fit_to_hardware(opt, torch.cuda.device_count()):
                 warn(message, opt['rank'])
             _check_dataset_names(opt)
+            _check_scored_inputs(opt, option_path)
             if is_train and 'debug' in opt['name']:
                 warn(debug_name_warning(opt['name'], args.debug), opt['rank'])
             _claim_run_folders(opt, option_path, root_path, is_train)
@@ -281,6 +282,24 @@ def _without_bom(read_paths):
                 for paths in read_paths(*args, **kwargs)]
 
     return wrapper
+
+
+def _check_scored_inputs(opt, option_path):
+    """Each validation or test set's pairs against ``val.metrics``, before any run folder exists (not at the first
+    validation): images too small for a metric (``check_metric_sizes``) and masks that are missing or of another size
+    (``check_mask_inputs``). Sets whose dataset lists its pairs without reading them (``select_items``); the others
+    are checked when scored."""
+    for phase, dataset_opt in (opt.get('datasets') or {}).items():
+        dataset_cls = DATASET_REGISTRY.get(dataset_opt['type'])
+        if phase.split('_')[0] == 'train' or not hasattr(dataset_cls, 'select_items'):
+            continue
+        dataset = types.SimpleNamespace(items=dataset_cls.select_items(dict(dataset_opt, phase=phase), quiet=True),
+                                        opt=dataset_opt)
+        try:
+            check_metric_sizes(opt.get('val'), dataset, peek_size)
+            check_mask_inputs(opt.get('val'), dataset)
+        except FlareSRError as error:  # named as the option checker names its lines
+            raise FlareSRError(f'{option_path}: {error}') from None
 
 
 def _check_dataset_names(opt):
@@ -649,9 +668,6 @@ def _wrap_create_train_val_dataloader(create_train_val_dataloader):
         if train_opt is not None and _registered_in_flare_sr(train_opt['type']):
             train_opt['seed'] = opt['manual_seed']
         train_loader, sampler, val_loaders, total_epochs, total_iters = create_train_val_dataloader(opt, logger)
-        for val_loader in val_loaders:  # before any iteration, not at the first validation
-            check_metric_sizes(opt.get('val'), val_loader.dataset, peek_size)
-            check_mask_inputs(opt.get('val'), val_loader.dataset)
         # The loader's own generator seeds its workers, so building an iterator (every epoch, and
         # once more on resume) leaves the global torch RNG, which the model uses, untouched.
         train_loader.generator = torch.Generator().manual_seed(int(opt['manual_seed']) + int(opt['rank']))

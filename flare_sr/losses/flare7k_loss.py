@@ -103,6 +103,17 @@ class L_percepture(nn.Module):  # noqa: N801  (Flare7K's registered name, spelli
             raise FlareSRError(f'L_percepture: {missing_vgg19_message()}')
         self.vgg = load_vgg19_features(path)
 
+    @staticmethod
+    def check_options(opt, key_path):
+        """Option-checker lines (before any run folder exists): a ``vgg_path`` or ``$FLARE_SR_VGG19`` naming no
+        file. Weights missing from torchvision's folder are not a problem: DeflareModel drops the term with a
+        warning."""
+        try:
+            vgg19_weights_path(opt.get('vgg_path'))
+        except FlareSRError as error:
+            return [str(error).replace('train.perceptual.', f'{key_path}.', 1)]
+        return []
+
     def train(self, mode=True):
         super().train(mode)
         self.vgg.eval()  # frozen features: never in training mode

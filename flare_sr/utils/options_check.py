@@ -795,6 +795,9 @@ class OptionChecker:
             return None
         target = table.get(type_name)
         self._constructor_keys(key_path, values, target, skip=skip, extra=extra)
+        check = getattr(target, 'check_options', None)  # e.g. a loss's weights file (L_percepture's vgg_path)
+        if check is not None:
+            self.problems += check(values, key_path)
         return target
 
     def _unknown_choice(self, key_path, value, choices):

@@ -4,6 +4,7 @@ every key of the originals, only paths, sizes and num_gpu changed, CRLF line end
 the CPU through flare_sr/train.py on a drawn Flare7K++ tree, validation with Image_Pair_Loader included; without VGG19
 weights the perceptual term is dropped with one warning line."""
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+from flare_sr.errors import FlareSRError
 from flare_sr.utils.img_util import write_image
 from flare_sr.utils.options_check import check_option_file
 from tests.helpers import (DATA_DIR, REPO, experiment_dirs, make_flare7kpp_tree, read_metrics, remove_experiment,
@@ -83,6 +85,28 @@ def test_the_example_option_file_passes_the_checker_silently(flare7k_root, tmp_p
     path.write_text(text.replace('datasets/', f'{flare7k_root}/'), encoding='utf-8')
     check_option_file(str(path))
     assert capsys.readouterr().err == ''
+
+
+def test_a_vgg19_file_named_but_missing_is_said_by_the_option_check(flare7k_root, tmp_path, monkeypatch):
+    """A vgg_path or $FLARE_SR_VGG19 naming no file was refused when the model was built, after train.py had made (or
+    archived) experiments/<name>; the option check, which runs before any folder, says it now. VGG19 weights simply
+    absent from torchvision's folder stay a warning (the term is dropped)."""
+    with open(os.path.join(REPO, 'options', 'deflare_uformer_flare7kpp.yml'), encoding='utf-8') as handle:
+        opt = yaml.safe_load(handle.read().replace('datasets/Flare7Kpp/test_data/real', f'{flare7k_root}/val')
+                             .replace('datasets/', f'{flare7k_root}/'))
+    monkeypatch.delenv('FLARE_SR_VGG19', raising=False)
+    missing = str(tmp_path / 'vgg19.pth')
+    opt['train']['perceptual']['vgg_path'] = missing
+    path = tmp_path / 'vgg_path.yml'
+    path.write_text(yaml.safe_dump(opt), encoding='utf-8')
+    with pytest.raises(FlareSRError, match=re.escape(f"train.perceptual.vgg_path: {missing} does not exist "
+                                                     "(torchvision's vgg19-dcbb9e9d.pth)")):
+        check_option_file(str(path))
+    del opt['train']['perceptual']['vgg_path']
+    path.write_text(yaml.safe_dump(opt), encoding='utf-8')
+    monkeypatch.setenv('FLARE_SR_VGG19', str(tmp_path))
+    with pytest.raises(FlareSRError, match=re.escape(f"$FLARE_SR_VGG19: {tmp_path} is a folder, not a file")):
+        check_option_file(str(path))
 
 
 PEER_OPTIONS = os.path.join(os.path.dirname(REPO), 'shared', 'peer_options')  # the shipped files, not in the repo

@@ -64,6 +64,29 @@ def test_a_filename_tmpl_that_pairs_nothing_is_said_by_the_option_check(data, tm
     assert _no_folders(name)
 
 
+@pytest.mark.parametrize('main', [cli.train_main, cli.test_main], ids=['train', 'test'])
+@pytest.mark.parametrize('metric, words', [
+    ({'type': 'calculate_flare_psnr', 'mask_folder': 'MASKS'}, 'no mask for '),
+    ({'type': 'calculate_niqe', 'crop_border': 0}, 'calculate_niqe fits a covariance to the blocks'),
+    ({'type': 'calculate_ssim', 'crop_border': 30}, 'crop_border 30: calculate_ssim needs at least 71x71 pixels')])
+def test_validation_pairs_a_metric_cannot_score_are_said_before_any_folder(data, tmp_path, capsys, monkeypatch, main,
+                                                                           metric, words):
+    """A mask missing for a validation pair, or an image too small for a metric, was found when the validation set
+    was built: after BasicSR had made (or archived) experiments/<name> and tb_logger/<name>."""
+    name = unique_name('refused_metric')
+    opt = hinet_options(data, name, total_iter=1)
+    (tmp_path / 'masks').mkdir()
+    opt['val']['metrics']['scored'] = {key: str(tmp_path / 'masks') if value == 'MASKS' else value
+                                       for key, value in metric.items()}
+    if main is cli.test_main:
+        del opt['datasets']['train'], opt['train']
+    path = write_options(tmp_path / 'metric.yml', opt)
+    code, lines = _in_process(main, path, capsys, monkeypatch)
+    assert code == 2 and len(lines) == 1 and lines[0].startswith(f'error: {path}: val.metrics.scored: '), lines
+    assert words in lines[0], lines[0]
+    assert _no_folders(name)
+
+
 def test_selections_that_select_nothing_are_option_problems(data, tmp_path):
     """A fold no row has, a split CSV naming a missing file, a meta_info_file listing a missing image: said by the
     check (folders listed, meta files read, no image decoded)."""
