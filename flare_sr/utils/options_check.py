@@ -63,7 +63,7 @@ TOP_LEVEL = {
 PARSER_ADDED = {'is_train', 'dist', 'rank', 'world_size', 'auto_resume'}  # set by BasicSR's parse_options
 DATASET = {
     'type': STR, 'name': STR, 'phase': STR, 'dataroot_lq': STR, 'dataroot_gt': STR, 'io_backend': DICT,
-    'meta_info_file': STR, 'meta_csv': STR, 'fold': (STR, INT, LIST), 'gt_size': INT, 'use_hflip': BOOL,
+    'meta_info_file': STR, 'meta_csv': STR, 'fold': (STR, INT, LIST), 'gt_size': (INT, NULL), 'use_hflip': BOOL,
     'use_rot': BOOL, 'use_flip': BOOL, 'use_shuffle': BOOL, 'color': (STR, NULL),
     'seed': INT, 'batch_size_per_gpu': INT, 'num_worker_per_gpu': INT, 'dataset_enlarge_ratio': INT,
     'prefetch_mode': ('cpu', 'cuda', NULL), 'pin_memory': BOOL, 'persistent_workers': BOOL, 'num_prefetch_queue': INT,
@@ -420,8 +420,9 @@ def stage3_source_problems(opt, main_opt=None):
     """Lines for a stage-III option dict ``opt`` whose ``stage3_source`` cannot make the data its training reads;
     [] when it can. ``stage3_source.tile`` values out of range, or, given stage I's option dict ``main_opt``, off the
     grid of its networks (``tile_problems``); a ``datasets.train.gt_size`` crop larger than
-    ``stage3_source.patch_size``, the side of every packed patch. Said before stage I trains (``train_pipeline.py``)
-    and before stage I runs on the pairs (``ensure_stage3_data``), not on the first pair or the first sample."""
+    ``stage3_source.patch_size``, the side of every packed patch; a ``stride`` larger than it (gaps). Said before
+    stage I trains (``train_pipeline.py``) and before stage I runs on the pairs (``ensure_stage3_data``), not on the
+    first pair or the first sample."""
     source = opt.get('stage3_source') if isinstance(opt.get('stage3_source'), dict) else {}
     multiple = None
     if isinstance(main_opt, dict):
@@ -434,6 +435,10 @@ def stage3_source_problems(opt, main_opt=None):
     if _matches(gt_size, INT) and _matches(patch, INT) and gt_size > patch > 0:
         problems.append(f'datasets.train.gt_size: {gt_size} is larger than stage3_source.patch_size {patch}, the side '
                         f'of every stage-III patch; use gt_size {patch} or less, or a larger patch_size')
+    stride = source.get('stride')
+    if _matches(stride, INT) and _matches(patch, INT) and stride > patch > 0:  # as create_lmdb.py --stride
+        problems.append(f'stage3_source.stride: {stride} is larger than patch_size {patch}: the pixels between '
+                        'patches would never be packed; use a stride of at most the patch size')
     return problems
 
 
@@ -582,10 +587,11 @@ class OptionChecker:
         built = getattr(model_cls, 'networks', None)
         for key, value in opt.items():
             if str(key).startswith('network_') and isinstance(value, dict):
-                self._registered('ARCH', key, value)
-                if built is not None and key not in built:
+                if built is not None and key not in built:  # not checked either: e.g. Real-ESRGAN's network_d
                     self.warnings.append(f'{key}: {model_cls.__name__} builds no such network (it builds '
                                          f'{" and ".join(built)}); ignored')
+                else:
+                    self._registered('ARCH', key, value)
         if built is not None and ('network_g' in built or hasattr(model_cls, 'enabled_roles')):
             self._required_networks(opt, model_cls, built)
         self._buildable_networks(opt, built)

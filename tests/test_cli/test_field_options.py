@@ -252,6 +252,29 @@ def test_hinet_grids_map_to_val_tile(tiny_data):
     assert 'tile' not in checked['val'] and notes == warnings == []
 
 
+def test_gt_size_null_means_unset(tiny_data):
+    """``gt_size: ~`` (or ``--force_yml datasets:val:gt_size=~``, which BasicSR parses to None) unsets the crop, as
+    leaving the key out does; it was refused as "expected an integer"."""
+    opt = hinet_options(tiny_data, 'unused', total_iter=2)
+    opt['datasets']['val']['gt_size'] = None
+    checked, notes, warnings = _check(opt)
+    assert checked['datasets']['val']['gt_size'] is None and notes == warnings == []
+
+
+def test_a_network_the_model_does_not_build_is_ignored_unchecked(tiny_data):
+    """Real-ESRGAN's network_d (``UNetDiscriminatorSN``, which BasicSR 1.4.2 registers as
+    ``UNetDiscriminatorSN_basicsr``) on a model without a discriminator: said to be ignored, so its type is not
+    refused either (it was: an error for a section the run never reads, with a wrong "did you mean")."""
+    opt = hinet_options(tiny_data, 'unused', total_iter=2)
+    opt['network_d'] = {'type': 'UNetDiscriminatorSN', 'num_in_ch': 3, 'num_feat': 64, 'skip_connection': True}
+    _, notes, warnings = _check(opt)
+    assert warnings == ['network_d: HINetModel builds no such network (it builds network_g); ignored'] and notes == []
+    opt['model_type'] = 'Pix2PixModel'  # a model that builds it: its type is checked
+    opt['network_g'] = {'type': 'Pix2PixUNet', 'num_downs': 5, 'num_feat': 4}
+    with pytest.raises(FlareSRError, match=r"network_d\.type: unknown 'UNetDiscriminatorSN'"):
+        _check(opt)
+
+
 @pytest.mark.slow
 def test_unknown_basicsr_keys_warn_and_the_run_goes_on(tmp_path, tiny_data, experiment):
     name = experiment('test_unknown_warns')

@@ -255,6 +255,13 @@ def test_a_stage3_source_that_cannot_make_stage3_data_is_one_line_before_anythin
     assert (code, lines) == (2, [f'error: --stage3 {stage3}: datasets.train.gt_size: 48 is larger than '
                                  'stage3_source.patch_size 32, the side of every stage-III patch; use gt_size 32 or '
                                  'less, or a larger patch_size'])
+    broken['datasets']['train']['gt_size'] = 32  # the same kind: a stride that leaves pixels out of every patch
+    broken['stage3_source']['stride'] = 48
+    open(stage3, 'w').write(yaml.safe_dump(broken))
+    code, lines = _pipeline_in_process(capsys, files)
+    assert (code, lines) == (2, [f'error: --stage3 {stage3}: stage3_source.stride: 48 is larger than patch_size 32: '
+                                 'the pixels between patches would never be packed; use a stride of at most the '
+                                 'patch size'])
     for name in [*names, f'pipeline_{names[2]}']:
         assert not os.path.exists(os.path.join(REPO, 'experiments', name))
 
