@@ -498,7 +498,7 @@ def load_resume_state(opt):
     if note and opt['rank'] == 0:  # only once nothing refused the state
         print(note, flush=True)
     sys.stdout.write(said.getvalue())
-    opt['resumed_from'] = {'epoch': state['epoch'], 'iter': state['iter']}
+    opt['resumed_from'] = {'epoch': state['epoch'], 'iter': state['iter'], 'epoch_layout': state.get('epoch_layout')}
     return state
 
 
@@ -677,10 +677,18 @@ def _wrap_create_train_val_dataloader(create_train_val_dataloader):
                                f"full batch of batch_size_per_gpu {train_loader.batch_size}: lower batch_size_per_gpu "
                                "or add pairs")
         total_epochs = math.ceil(total_iters / iters_per_epoch)
+        # kept in every training state (FlareBaseModel), so that a resume knows how its epoch was cut
+        opt['epoch_layout'] = {'batch_size_per_gpu': train_loader.batch_size, 'iters_per_epoch': iters_per_epoch}
         resumed = opt.get('resumed_from')
         if resumed and hasattr(sampler, 'skip_next'):
+            saved = resumed.get('epoch_layout')  # None in states saved before it was kept
             skip = resumed_epoch_skip(resumed['iter'], resumed['epoch'], iters_per_epoch, train_loader.batch_size)
-            if skip is None:
+            if saved is not None and saved != opt['epoch_layout']:
+                logger.warning(f"Resume: the batch size or the training set changed since iteration {resumed['iter']} "
+                               f"(then {saved['batch_size_per_gpu']} per batch, {saved['iters_per_epoch']} iterations "
+                               f'per epoch; now {train_loader.batch_size}, {iters_per_epoch}); epoch '
+                               f"{resumed['epoch']} restarts from its first sample.")
+            elif skip is None:
                 logger.warning(f"Resume: iteration {resumed['iter']} is not inside epoch {resumed['epoch']} "
                                'with the current batch size; the epoch restarts from its first sample.')
             else:

@@ -234,7 +234,8 @@ class FlareBaseModel(TiledValidationMixin, SRModel):
         atomic_torch_save(save_dict, osp.join(self.opt['path']['models'], f'{net_label}_{label}.pth'))
 
     def save_training_state(self, epoch, current_iter):
-        """Optimizers, schedulers, scaler, skip count, best metrics and each rank's RNG states, atomically.
+        """Optimizers, schedulers, scaler, skip count, best metrics, each rank's RNG states and the train loader's
+        ``epoch_layout`` (batch size and iterations per epoch: a resume with others restarts its epoch), atomically.
 
         Also the model type and the optimizer and scheduler classes, so a resume with other ones is refused.
         Everything is tensors and plain data, so it loads with ``weights_only=True``. Called on every rank
@@ -259,6 +260,7 @@ class FlareBaseModel(TiledValidationMixin, SRModel):
             'scheduler_types': [type(scheduler).__name__ for scheduler in self.schedulers],
             'scaler': self.scaler.state_dict(), 'skipped_steps': self.skipped_steps,
             'best_metric_results': getattr(self, 'best_metric_results', {}), 'rng_per_rank': rng_per_rank,
+            'epoch_layout': self.opt.get('epoch_layout'),  # the train loader's batch and epoch (basicsr_fixes)
         }
         atomic_torch_save(to_plain(state), osp.join(self.opt['path']['training_states'], f'{current_iter}.state'))
 

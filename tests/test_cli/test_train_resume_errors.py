@@ -97,3 +97,31 @@ def test_a_state_of_another_experiment_is_refused_and_this_runs_checkpoints_are_
         f'it under name: {names[0]}, or start a new run from its weights (path.pretrain_network_g: '
         f'{os.path.join(theirs, "models", "net_g_2.pth")})']
     assert {path: os.path.getmtime(path) for path in before} == before
+
+
+@pytest.mark.slow
+def test_a_resume_with_another_batch_size_restarts_its_epoch_and_says_so(tmp_path, experiment):
+    """8 pairs in batches of 2: iteration 2 is half of epoch 0 (4 samples). Resumed in batches of 1, iteration 2
+    also lies inside epoch 0 (8 iterations), so the skip was 2 samples, not 4, without a word; the training state
+    now keeps the loader's batch and epoch, and the resume restarts the epoch with a warning. The same batch resumes
+    mid-epoch as before."""
+    data = {'train': make_flare_pairs(str(tmp_path / 'train'), 8, seed=1),
+            'val': make_flare_pairs(str(tmp_path / 'val'), 1, seed=2, prefix='test')}
+    name = experiment('test_resume_batch')
+    opt = hinet_options(data, name, total_iter=2)
+    opt['logger']['save_checkpoint_freq'] = 2
+    result = run_train(write_options(tmp_path / 'first.yml', opt), tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = torch.load(os.path.join(experiment_dirs(name)[0], 'training_states', '2.state'), weights_only=True)
+    assert state['epoch_layout'] == {'batch_size_per_gpu': 2, 'iters_per_epoch': 4}
+    opt['train']['total_iter'] = 3
+    for batch, line in ((1, 'Resume: the batch size or the training set changed since iteration 2 (then 2 per batch, '
+                            '4 iterations per epoch; now 1, 8); epoch 0 restarts from its first sample.'),
+                        (2, 'Resume: skipping the 4 samples of epoch 0 already trained on.')):
+        opt['datasets']['train']['batch_size_per_gpu'] = batch
+        result = run_train(write_options(tmp_path / f'batch{batch}.yml', opt), tmp_path, '--auto_resume')
+        assert result.returncode == 0, result.stderr[-3000:]
+        log = max((os.path.join(experiment_dirs(name)[0], entry) for entry in os.listdir(experiment_dirs(name)[0])
+                   if entry.endswith('.log')), key=os.path.getmtime)
+        assert line in open(log).read()
+        opt['train']['total_iter'] += 1
