@@ -373,18 +373,25 @@ def test_cross_fit_on_the_full_size_recipe_stage_one_on_an_lmdb_of_a_split_csv(t
         _remove_runs(repo_root, [*names, *folds, tag])
 
 
-def test_started_fold_models_are_kept_across_the_way_stage_one_reads_its_photos_and_refused_all_at_once(
-        tmp_path, monkeypatch):
-    """The same photos read from a split CSV instead of the folder: the fold models stand (the old record goes).
-    Other photos: one error naming every started fold model; nothing is deleted."""
+def _cross_fit_files(tmp_path, stem, monkeypatch):
+    """The tiny stage files with stage III cross-fitted on 2 folds, as {'stage1', 'stage2', 'stage3'}: paths, and
+    the stage names; the fold experiments live under tmp_path/experiments."""
     from flare_sr.pipeline import stages
 
-    files, names = _options(tmp_path, 'pytest_foldkinds')
+    files, names = _options(tmp_path, stem)
     paths = dict(zip(('stage1', 'stage2', 'stage3'), files[1::2]))
     stage3 = yaml.safe_load(open(paths['stage3']))
     stage3['stage3_source']['cross_fit'] = dict(folds=2)
     open(paths['stage3'], 'w').write(yaml.safe_dump(stage3))
-    monkeypatch.setattr(stages, 'ROOT', str(tmp_path))  # the fold experiments live under tmp_path/experiments
+    monkeypatch.setattr(stages, 'ROOT', str(tmp_path))
+    return paths, names
+
+
+def test_started_fold_models_are_kept_across_the_way_stage_one_reads_its_photos_and_refused_all_at_once(
+        tmp_path, monkeypatch):
+    """The same photos read from a split CSV instead of the folder: the fold models stand (the old record goes).
+    Other photos: one error naming every started fold model; nothing is deleted."""
+    paths, names = _cross_fit_files(tmp_path, 'pytest_foldkinds', monkeypatch)
     pipe = str(tmp_path / 'pipe')
     resolve(paths, pipe)
     for k in (1, 2):  # both fold models started
@@ -552,14 +559,7 @@ def test_a_finished_stage_whose_file_changed_is_one_line_not_skipped_as_done(tmp
 def test_fold_models_of_a_pipeline_of_another_name_are_not_said_to_have_other_photos(tmp_path, monkeypatch):
     """The same files under another --name: the fold models were refused as "trained on other photos than their
     folds now hold", advice to delete models trained on exactly these photos; the line now says what is known."""
-    from flare_sr.pipeline import stages
-
-    files, names = _options(tmp_path, 'pytest_foldname')
-    paths = dict(zip(('stage1', 'stage2', 'stage3'), files[1::2]))
-    stage3 = yaml.safe_load(open(paths['stage3']))
-    stage3['stage3_source']['cross_fit'] = dict(folds=2)
-    open(paths['stage3'], 'w').write(yaml.safe_dump(stage3))
-    monkeypatch.setattr(stages, 'ROOT', str(tmp_path))  # the fold experiments live under tmp_path/experiments
+    paths, names = _cross_fit_files(tmp_path, 'pytest_foldname', monkeypatch)
     resolve(paths, str(tmp_path / 'first'))
     folds = [tmp_path / 'experiments' / f'{names[0]}_fold{k}of2' for k in (1, 2)]
     for folder in folds:  # both fold models started by the pipeline named "first"

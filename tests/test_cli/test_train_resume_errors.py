@@ -7,15 +7,29 @@ import torch
 from tests.helpers import Payload, experiment_dirs, hinet_options, make_flare_pairs, run_train, write_options
 
 
+def _pairs(tmp_path, count):
+    return {'train': make_flare_pairs(str(tmp_path / 'train'), count, seed=1),
+            'val': make_flare_pairs(str(tmp_path / 'val'), 1, seed=2, prefix='test')}
+
+
+def _options(data, name, total_iter=2, **train_extra):
+    """A tiny HINet run's options, a training state every 2 iterations."""
+    opt = hinet_options(data, name, total_iter=total_iter, **train_extra)
+    opt['logger']['save_checkpoint_freq'] = 2
+    return opt
+
+
+def _trained(tmp_path, opt):
+    """``opt`` trained to its end in a real train.py process; returns it."""
+    result = run_train(write_options(tmp_path / f'{opt["name"]}.yml', opt), tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return opt
+
+
 @pytest.mark.slow
 def test_command_line_resume_from_network_file_or_malicious_state_is_one_error_line(tmp_path, experiment):
-    data = {'train': make_flare_pairs(str(tmp_path / 'train'), 2, seed=1),
-            'val': make_flare_pairs(str(tmp_path / 'val'), 1, seed=2, prefix='test')}
     name = experiment('test_resume_misuse')
-    opt = hinet_options(data, name, total_iter=2)
-    opt['logger']['save_checkpoint_freq'] = 2
-    result = run_train(write_options(tmp_path / 'first.yml', opt), tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    opt = _trained(tmp_path, _options(_pairs(tmp_path, 2), name))
     exp_dir = experiment_dirs(name)[0]
     before = sorted(os.listdir(exp_dir))
     network = os.path.join(exp_dir, 'models', 'net_g_2.pth')
@@ -41,13 +55,9 @@ def test_command_line_resume_from_network_file_or_malicious_state_is_one_error_l
 def test_resume_with_a_changed_schedule_or_learning_rate_is_one_error_line(tmp_path, experiment):
     # torch loads a state's lr and scheduler settings over the options': a raised total_iter under LinearLR trained
     # on with a negative rate, a new lr or milestones was ignored. Unchanged options resume as before.
-    data = {'train': make_flare_pairs(str(tmp_path / 'train'), 2, seed=1),
-            'val': make_flare_pairs(str(tmp_path / 'val'), 1, seed=2, prefix='test')}
+    data = _pairs(tmp_path, 2)
     name = experiment('test_resume_schedule')
-    opt = hinet_options(data, name, total_iter=2, scheduler={'type': 'LinearLR'})
-    opt['logger']['save_checkpoint_freq'] = 2
-    result = run_train(write_options(tmp_path / 'first.yml', opt), tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    opt = _trained(tmp_path, _options(data, name, scheduler={'type': 'LinearLR'}))
     exp_dir = experiment_dirs(name)[0]
     before = sorted(os.listdir(os.path.join(exp_dir, 'models')))
     state = os.path.join(exp_dir, 'training_states', '2.state')
@@ -56,8 +66,7 @@ def test_resume_with_a_changed_schedule_or_learning_rate_is_one_error_line(tmp_p
                               'was saved with train.optim_g.lr 0.002 (the options give 0.0001)'),
                              ({'scheduler': {'type': 'MultiStepLR', 'milestones': [1000], 'gamma': 0.5}},
                               'was saved with scheduler(s) LinearLR')):
-        changed = hinet_options(data, name, total_iter=2, scheduler={'type': 'LinearLR'})
-        changed['logger']['save_checkpoint_freq'] = 2
+        changed = _options(data, name, scheduler={'type': 'LinearLR'})
         changed['train'].update(changes)
         result = run_train(write_options(tmp_path / 'resume.yml', changed), tmp_path, '--auto_resume')
         assert result.returncode == 2, result.stderr[-3000:]
@@ -75,14 +84,10 @@ def test_resume_with_a_changed_schedule_or_learning_rate_is_one_error_line(tmp_p
 def test_a_state_of_another_experiment_is_refused_and_this_runs_checkpoints_are_kept(tmp_path, experiment):
     """BasicSR resumed another experiment's state with the network files of this run's models/ (its own weights
     under the other run's optimizers, silently) and overwrote this run's later checkpoints."""
-    data = {'train': make_flare_pairs(str(tmp_path / 'train'), 2, seed=1),
-            'val': make_flare_pairs(str(tmp_path / 'val'), 1, seed=2, prefix='test')}
+    data = _pairs(tmp_path, 2)
     names = [experiment('test_resume_theirs'), experiment('test_resume_mine')]
     for name in names:
-        opt = hinet_options(data, name, total_iter=4)
-        opt['logger']['save_checkpoint_freq'] = 2
-        result = run_train(write_options(tmp_path / f'{name}.yml', opt), tmp_path)
-        assert result.returncode == 0, result.stderr[-3000:]
+        opt = _trained(tmp_path, _options(data, name, total_iter=4))
     theirs, mine = (experiment_dirs(name)[0] for name in names)
     state = os.path.join(theirs, 'training_states', '2.state')
     opt['path']['resume_state'] = state
@@ -105,13 +110,8 @@ def test_a_resume_with_another_batch_size_restarts_its_epoch_and_says_so(tmp_pat
     also lies inside epoch 0 (8 iterations), so the skip was 2 samples, not 4, without a word; the training state
     now keeps the loader's batch and epoch, and the resume restarts the epoch with a warning. The same batch resumes
     mid-epoch as before."""
-    data = {'train': make_flare_pairs(str(tmp_path / 'train'), 8, seed=1),
-            'val': make_flare_pairs(str(tmp_path / 'val'), 1, seed=2, prefix='test')}
     name = experiment('test_resume_batch')
-    opt = hinet_options(data, name, total_iter=2)
-    opt['logger']['save_checkpoint_freq'] = 2
-    result = run_train(write_options(tmp_path / 'first.yml', opt), tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    opt = _trained(tmp_path, _options(_pairs(tmp_path, 8), name))
     state = torch.load(os.path.join(experiment_dirs(name)[0], 'training_states', '2.state'), weights_only=True)
     assert state['epoch_layout'] == {'batch_size_per_gpu': 2, 'iters_per_epoch': 4}
     opt['train']['total_iter'] = 3
