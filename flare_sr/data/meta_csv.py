@@ -10,11 +10,13 @@ import csv
 import difflib
 import io
 import os
+from collections import Counter
 
 import numpy as np
 
 from flare_sr.errors import FlareSRError
 from flare_sr.utils.atomic import atomic_path, same_file
+from flare_sr.utils.hardware import warn
 
 COLUMNS = ('img_id', 'input_img', 'label_img', 'fold', 'width', 'height')
 REQUIRED_COLUMNS = COLUMNS[:4]
@@ -40,26 +42,15 @@ def write_split_csv(path, rows):
             handle.write(split_csv_text(rows))
 
 
-def _fold_cell(tags, where):
-    """A fold cell as written back: tags stripped, the reserved ones lower-cased (``Train + val`` -> ``train+val``);
-    a near miss of a reserved tag (``trian``, ``vall``, ``train val``) is an error, as its row would never be
-    selected."""
-    cleaned = []
-    for tag in (tag.strip() for tag in tags.split('+')):
-        if tag.lower() in RESERVED_TAGS:
-            tag = tag.lower()
-        else:
-            near = difflib.get_close_matches(tag.lower(), RESERVED_TAGS, n=1, cutoff=0.7)
-            if near:
-                raise FlareSRError(f'{where}: fold tag "{tag}" is none of {", ".join(RESERVED_TAGS)} (did you mean '
-                                   f'"{near[0]}"?); join tags with "+", e.g. train+val')
-        cleaned.append(tag)
-    return '+'.join(cleaned)
+def _fold_cell(tags):
+    """A fold cell as written back: tags stripped, the reserved ones lower-cased (``Train + val`` -> ``train+val``)."""
+    tags = (tag.strip() for tag in tags.split('+'))
+    return '+'.join(tag.lower() if tag.lower() in RESERVED_TAGS else tag for tag in tags)
 
 
 def read_split_csv(path):
-    """Rows as dicts of strings, cells stripped; errors name the line: a missing file, column or cell, a row with
-    extra cells, an img_id or input_img listed twice, a misspelt fold tag (``_fold_cell``)."""
+    """Rows as dicts of strings, cells stripped, reserved fold tags lower-cased; errors name the line: a missing file,
+    column or cell, a row with extra cells, an img_id or input_img listed twice."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FlareSRError(f'{path}: meta CSV not found')
@@ -93,7 +84,7 @@ def _read_rows(reader, path):
                 raise FlareSRError(f'{where}: {column} {row[column]} is listed twice (also line '
                                    f'{first_line[column, row[column]]}); keep one row')
             first_line[column, row[column]] = line_number
-        row['fold'] = _fold_cell(row['fold'], where)
+        row['fold'] = _fold_cell(row['fold'])
         rows.append(row)
     if not rows:
         raise FlareSRError(f'{path}: meta CSV has no rows')
@@ -113,8 +104,13 @@ def normalize_fold(fold):
     return {tag.lower() if tag.lower() in RESERVED_TAGS else tag for tag in tags}
 
 
+_WARNED = set()  # (csv path, tag): said once per process (the option check and the dataset both select)
+
+
 def select_rows(rows, fold, csv_path):
-    """Rows carrying any of the requested fold tags; an empty selection names the folds that do exist."""
+    """Rows carrying any of the requested fold tags; an empty selection names the folds that do exist. Rows left out
+    whose tag is close to a requested one (``trian`` for ``train``, ``valid`` for ``val``) get one ``warning:`` line:
+    a misspelt tag drops its rows, and a tag of one's own (``rain``) may look alike."""
     wanted = normalize_fold(fold)
     if wanted is None:
         raise FlareSRError(f'{csv_path}: a meta CSV needs the option "fold" (e.g. fold: train)')
@@ -122,12 +118,19 @@ def select_rows(rows, fold, csv_path):
     if not chosen:
         available = sorted(set().union(*(fold_tags(row) for row in rows)))
         raise FlareSRError(f'{csv_path}: no row has fold {sorted(wanted)}; folds present: {available}')
+    left = Counter(tag for row in rows if not fold_tags(row) & wanted for tag in fold_tags(row))
+    for tag, count in sorted(left.items()):
+        near = difflib.get_close_matches(tag.lower(), sorted(wanted), n=1, cutoff=0.7)
+        if near and (csv_path, tag) not in _WARNED:
+            _WARNED.add((csv_path, tag))
+            warn(f'{csv_path}: {count} row(s) tagged "{tag}" are not selected by fold {near[0]} (a misspelling? '
+                 'tags are joined with "+", e.g. train+val)')
     return chosen
 
 
 def resolve_pairs(rows, lq_dir, gt_dir, csv_path):
-    """[(img_id, lq_path, gt_path)] with the CSV's file names joined to the folders; a missing file, or an input that
-    is its own label (one folder given twice, a symlink), is an error."""
+    """[(img_id, lq_path, gt_path)] with the CSV's file names joined to the folders; a missing file, or inputs that are
+    all their own labels (one folder given twice, a symlink), is an error (some are flare-free pairs)."""
     pairs = []
     for row in rows:
         lq_path = os.path.join(lq_dir, row['input_img'])
@@ -135,10 +138,11 @@ def resolve_pairs(rows, lq_dir, gt_dir, csv_path):
         for path in (lq_path, gt_path):
             if not os.path.isfile(path):
                 raise FlareSRError(f'{path}: listed in {csv_path} (img_id {row["img_id"]}) but not found')
-        if same_file(lq_path, gt_path):
-            raise FlareSRError(f'{lq_path}: listed in {csv_path} (img_id {row["img_id"]}) as its own label '
-                               f'{gt_path}: the pair would be an input without flare')
         pairs.append((row['img_id'], lq_path, gt_path))
+    if pairs and all(same_file(lq_path, gt_path) for _, lq_path, gt_path in pairs):  # flare-free pairs may be links
+        raise FlareSRError(f'{pairs[0][1]}: listed in {csv_path} (img_id {pairs[0][0]}) as its own label '
+                           f'{pairs[0][2]}, as is every input ({len(pairs)} row(s)): the input and label folders are '
+                           'one; give the flared inputs and the labels in two folders')
     return pairs
 
 

@@ -113,7 +113,8 @@ def pair_names(lq_names, gt_names, filename_tmpl='{}', lq_where='lq', gt_where='
     gt names, so other lq files may be left over). Two files with the same stem on one side, and an
     unpaired file, are FlareSRErrors naming the file, the rules tried and ``meta_csv``. ``lq_where`` /
     ``gt_where`` name the folders (or LMDBs) in messages. ``quiet``: no warning line for a template that pairs
-    only some files. Paired paths that name one file (one folder given as both) are an error too.
+    only some files. Pairs that all name one file (one folder given as both) are an error too; some (flare-free
+    pairs linked to their labels) are not.
     """
     filename_tmpl = _check_template(filename_tmpl)
     paths = not keys
@@ -183,10 +184,10 @@ def pair_names(lq_names, gt_names, filename_tmpl='{}', lq_where='lq', gt_where='
     if paths:  # bare file names (no folder) cannot be told apart
         selves = [(lq_name, gt_name) for _, lq_name, gt_name in pairs
                   if os.path.dirname(lq_name) and os.path.dirname(gt_name) and same_file(lq_name, gt_name)]
-        if selves:  # one folder as lq and gt (or links to the labels): every input would be its own label
-            raise FlareSRError(f'{selves[0][0]}: the same file as its partner {selves[0][1]} ({len(selves)} of '
-                               f'{len(pairs)} pair(s)): an input would be its own label; give the flared inputs and '
-                               'the labels in two folders')
+        if pairs and len(selves) == len(pairs):  # one folder as lq and gt (or a link to it): no input has flare
+            raise FlareSRError(f'{selves[0][0]}: the same file as its partner {selves[0][1]}, as is every input '
+                               f'({len(pairs)} pair(s)): one folder given as both; give the flared inputs and the '
+                               'labels in two folders')
     return pairs
 
 

@@ -110,22 +110,39 @@ def read_marker(marker):
     return record if isinstance(record, dict) else {}
 
 
+# What decides a stage's weights; validation, logging and the launch settings do not (stage III's ``stage3_source``
+# is consumed before it trains, into its data)
+TRAINED_KEYS = ('model_type', 'manual_seed', 'train')
+TRAINED_PATH_KEYS = ('pretrain_network_', 'strict_load_', 'param_key_')
+
+
 def trained_options(opt):
-    """The options a stage trains with, as its done marker keeps them (JSON's types; stage III's ``stage3_source`` is
-    consumed before it trains)."""
-    return json.loads(json.dumps(plain({key: value for key, value in opt.items() if key != 'stage3_source'}),
-                                 default=str))
+    """The options a stage trains with, as its done marker keeps them: ``TRAINED_KEYS``, the networks, the training set
+    and the weights it starts from, in JSON's types, paths inside the repository relative to it (a moved or renamed
+    clone trained with the same options)."""
+    kept = {key: value for key, value in opt.items() if key in TRAINED_KEYS or str(key).startswith('network_')}
+    kept['datasets'] = {'train': (opt.get('datasets') or {}).get('train')}
+    kept['path'] = {key: value for key, value in (opt.get('path') or {}).items()
+                    if str(key).startswith(TRAINED_PATH_KEYS)}
+    text = json.dumps(plain(kept), default=str)
+    return json.loads(text.replace(json.dumps(ROOT + os.sep)[1:-1], ''))  # JSON-escaped, as in the text
 
 
 def option_changes(before, after, prefix=''):
     """Each key path whose value differs between two option dicts, as ``'train.total_iter: 8 then, 12 now'``."""
     if not (isinstance(before, dict) and isinstance(after, dict)):
-        return [] if before == after else [f'{prefix}: {before!r:.40} then, {after!r:.40} now']
+        return [] if before == after else [f'{prefix}: {_shown(before)} then, {_shown(after)} now']
     changes = []
     for key in list(before) + [key for key in after if key not in before]:
         path = f'{prefix}.{key}' if prefix else str(key)
         changes += option_changes(before.get(key), after.get(key), path)
     return changes
+
+
+def _shown(value, width=60):
+    """``value``'s repr, its middle cut out when long: paths differ at their ends."""
+    text = repr(value)
+    return text if len(text) <= width else f'{text[:width // 3]}...{text[-(2 * width // 3):]}'
 
 
 def check_done_stages(planned, option_files, pipeline_dir):

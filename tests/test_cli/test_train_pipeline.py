@@ -18,7 +18,7 @@ from flare_sr.cli import pipeline_main, renamed_pipeline_flags
 from flare_sr.data.lmdb_pack import pack_lmdb
 from flare_sr.data.meta_csv import resolve_pairs, select_rows, write_split_csv
 from flare_sr.errors import FlareSRError
-from flare_sr.pipeline.stages import resolve, stage_title
+from flare_sr.pipeline.stages import option_changes, resolve, stage_title, trained_options
 from flare_sr.utils.img_util import write_image
 from tests.helpers import REPO, make_photo_pairs, run_main_in_process, unique_name, write_clean_photos
 
@@ -554,6 +554,27 @@ def test_a_finished_stage_whose_file_changed_is_one_line_not_skipped_as_done(tmp
         assert _run_pipeline(command, repo_root).stdout.count('done, skipped') == 3
     finally:
         _remove_runs(repo_root, [*names, tag])
+
+
+def test_a_finished_stage_is_compared_on_what_decides_its_weights_in_any_clone(monkeypatch):
+    """The done marker's options: a moved or renamed clone (the pipeline's derived paths are absolute) and edits of
+    logging or validation are no change, so its finished stages are skipped; a training setting is one."""
+    from flare_sr.pipeline import stages
+
+    def options(root, print_freq=100, val_freq=10, lr=1e-3):
+        return {'name': 's', 'model_type': 'HINetModel', 'manual_seed': 0, 'network_g': {'type': 'HINet', 'wf': 4},
+                'datasets': {'train': {'meta_info_file': f'{root}/experiments/pipe/fold1_train.txt', 'gt_size': 32},
+                             'val': {'dataroot_lq': f'{root}/val'}},
+                'path': {'pretrain_network_g': f'{root}/experiments/s2/models/net_g_latest.pth', 'resume_state': None},
+                'train': {'optim_g': {'type': 'Adam', 'lr': lr}, 'total_iter': 8},
+                'val': {'val_freq': val_freq}, 'logger': {'print_freq': print_freq}}
+
+    monkeypatch.setattr(stages, 'ROOT', '/data/old/flare_sr')
+    trained = trained_options(options('/data/old/flare_sr'))
+    monkeypatch.setattr(stages, 'ROOT', '/home/me/flare_sr copy')
+    assert option_changes(trained, trained_options(options('/home/me/flare_sr copy', print_freq=5, val_freq=2))) == []
+    assert option_changes(trained, trained_options(options('/home/me/flare_sr copy', lr=2e-3))) == [
+        'train.optim_g.lr: 0.001 then, 0.002 now']
 
 
 def test_fold_models_of_a_pipeline_of_another_name_are_not_said_to_have_other_photos(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@
 plus the Flare7K/Flare7K++ test layout and the other role-word namings."""
 import copy
 import gc
+import os
 
 import cv2
 import numpy as np
@@ -267,7 +268,10 @@ def test_one_folder_as_lq_and_gt_is_refused_not_paired_with_itself(tmp_path, lq_
     with pytest.raises(FlareSRError) as refusal:
         dataset(tmp_path / lq_folder, tmp_path / 'gt')
     assert str(refusal.value) == (f'{tmp_path / lq_folder / "a.png"}: the same file as its partner '
-                                  f'{tmp_path / "gt" / "a.png"} (2 of 2 pair(s)): an input would be its own label; '
-                                  'give the flared inputs and the labels in two folders')
+                                  f'{tmp_path / "gt" / "a.png"}, as is every input (2 pair(s)): one folder given as '
+                                  'both; give the flared inputs and the labels in two folders')
     assert len(pair_paths(tmp_path / 'lq', tmp_path / 'gt')) == 2
     assert len(pair_names(['a.png'], ['a.png'])) == 1  # bare names: nothing to compare
+    os.remove(tmp_path / 'lq' / 'b.png')  # a flare-free pair kept as a hard link of its label is a pair
+    os.link(tmp_path / 'gt' / 'b.png', tmp_path / 'lq' / 'b.png')
+    assert len(pair_paths(tmp_path / 'lq', tmp_path / 'gt')) == 2
