@@ -112,14 +112,22 @@ def read_mask(path):
     JPEG one: its compression noise puts green a level above red, which the wrapped ``R - G`` reads as a full
     streak (S-PSNR then scores images without a streak, and on wrong pixels)."""
     mask = read_image_8bit(path, 'mask')
+    problem = mask_problem(path)
+    if problem:
+        raise FlareSRError(problem)
+    return mask
+
+
+def mask_problem(path):
+    """None, or why the file ``path`` cannot be a Flare7K mask: grayscale (its classes are colours) or JPEG."""
     with Image.open(path) as img:
         if img.mode in GRAY_MODES:
-            raise FlareSRError(f'{path}: a grayscale mask; Flare7K masks are colour-coded (glare [255,255,0], '
-                               'streak [255,0,0], light source [0,0,255])')
+            return (f'{path}: a grayscale mask; Flare7K masks are colour-coded (glare [255,255,0], streak [255,0,0], '
+                    'light source [0,0,255])')
         if img.format == 'JPEG':
-            raise FlareSRError(f'{path}: a JPEG mask; its compression noise, where green comes out above red, is a '
-                               'full streak in the Flare7K protocol (uint8 R - G wraps): use the PNG masks')
-    return mask
+            return (f'{path}: a JPEG mask; its compression noise, where green comes out above red, is a full streak '
+                    'in the Flare7K protocol (uint8 R - G wraps): use the PNG masks')
+    return None
 
 
 def flare7k_scores(gt, result, mask=None):

@@ -80,6 +80,25 @@ def option_problem(threshold=0.03, mask_folder=None, mask_type=None):
     return None
 
 
+def mask_type_problem(mask_path, mask_type):
+    """None, or why the mask file ``mask_path`` cannot give ``mask_type``'s region: a grayscale mask has no classes
+    (white is glare, streak and light source at once: as streak, R - G = 0, every image would be unscored)."""
+    if mask_type in (None, 'flare'):
+        return None
+    with Image.open(mask_path) as handle:
+        if handle.mode in GRAY_MODES:
+            return (f'{mask_path}: a grayscale mask has no classes, so mask_type {mask_type} cannot be read from it; '
+                    'use mask_type: flare (white = flare)')
+    return None
+
+
+def check_options(opt, key_path):
+    """Option-checker lines for ``calculate_flare_psnr``'s options (``option_problem``), said before any run folder
+    exists; [] when they can give a score."""
+    problem = option_problem(**{key: opt[key] for key in ('threshold', 'mask_folder', 'mask_type') if key in opt})
+    return [f'{key_path}.{problem}'] if problem else []
+
+
 def find_mask(mask_folder, *image_paths, metric='calculate_flare_psnr'):
     """The mask file in ``mask_folder`` for an image: same stem, or the stem with input/lq/gt/label -> mask.
 
@@ -155,11 +174,9 @@ def calculate_flare_psnr(img, img2, crop_border=0, input_order='HWC', test_y_cha
         if mask.shape[:2] != (height, width):
             raise FlareSRError(f'{mask_path}: mask is {mask.shape[1]}x{mask.shape[0]}, '
                                f'the image {width}x{height}')
-        if mask_type not in (None, 'flare'):
-            with Image.open(mask_path) as handle:
-                if handle.mode in GRAY_MODES:  # white is every class at once: streak R-G = 0 (every image NaN)
-                    raise FlareSRError(f'{mask_path}: a grayscale mask has no classes, so mask_type {mask_type} '
-                                       'cannot be read from it; use mask_type: flare (white = flare)')
+        problem = mask_type_problem(mask_path, mask_type)
+        if problem:
+            raise FlareSRError(problem)
         weights = mask_weights(mask, mask_type or 'flare')
     else:
         if img_lq is None:
@@ -176,3 +193,6 @@ def calculate_flare_psnr(img, img2, crop_border=0, input_order='HWC', test_y_cha
     if test_y_channel:
         img, img2 = to_y_channel(img), to_y_channel(img2)
     return region_psnr(img, img2, weights)
+
+
+calculate_flare_psnr.check_options = check_options  # the option checker's hook on registered metrics and losses

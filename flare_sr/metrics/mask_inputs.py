@@ -8,22 +8,17 @@ check runs once per validation, from flare_sr's validation (``tiled_validation``
 (``basicsr_fixes``).
 """
 from flare_sr.errors import FlareSRError
-from flare_sr.metrics.flare7k_metric import METRIC_NAMES, beside_folder
-from flare_sr.metrics.flare_psnr_metric import find_mask, option_problem
+from flare_sr.metrics.flare7k_metric import METRIC_NAMES, beside_folder, mask_problem
+from flare_sr.metrics.flare_psnr_metric import find_mask, mask_type_problem
 from flare_sr.utils.img_util import peek_size
 
 
 def check_mask_inputs(val_opt, dataset):
     """One FlareSRError before any image is scored when a pair of ``dataset`` has no mask in the ``mask_folder`` of
     a metric of ``val_opt`` (else it failed at that image: after the images before it, or after the training
-    iterations before the first validation), or when a ``calculate_flare_psnr``'s options cannot give a score
-    (``option_problem``). ``dataset.items``: (lq path, gt path, ...) tuples; other datasets are checked when scored."""
-    for name, metric in ((val_opt or {}).get('metrics') or {}).items():
-        if isinstance(metric, dict) and metric.get('type') == 'calculate_flare_psnr':
-            problem = option_problem(**{key: metric[key] for key in ('threshold', 'mask_folder', 'mask_type')
-                                        if key in metric})
-            if problem:
-                raise FlareSRError(f'val.metrics.{name}.{problem}')
+    iterations before the first validation), or when a mask is of another size, or cannot give the metric's region
+    (``mask_problem``, ``mask_type_problem``). ``dataset.items``: (lq path, gt path, ...) tuples; other datasets are
+    checked when scored."""
     metrics = [(name, metric) for name, metric in ((val_opt or {}).get('metrics') or {}).items()
                if isinstance(metric, dict) and (isinstance(metric.get('mask_folder'), str)
                                                 or metric.get('type') in METRIC_NAMES.values())]
@@ -46,3 +41,7 @@ def check_mask_inputs(val_opt, dataset):
                 why = ' (gt_size resizes images, not masks: leave it unset to score with masks)' if resized else ''
                 raise FlareSRError(f'val.metrics.{name}: {mask}: mask is {mask_size[1]}x{mask_size[0]}, the image '
                                    f'{size[1]}x{size[0]}{why}')
+            problem = mask_problem(mask) if kind in METRIC_NAMES.values() else mask_type_problem(
+                mask, metric.get('mask_type'))
+            if problem:
+                raise FlareSRError(f'val.metrics.{name}: {problem}')

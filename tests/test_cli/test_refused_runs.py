@@ -8,11 +8,13 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
 from flare_sr import cli
 from flare_sr.archs.hinet_arch import HINet
+from flare_sr.utils.img_util import write_image
 from flare_sr.utils.options_check import OptionChecker
 from tests.helpers import (REPO, TEST_SCRIPT, TRAIN_SCRIPT, flare_data, hinet_options, pix2pix_options,
                            remove_experiment, run_main_in_process, run_train, subprocess_env, unique_name,
@@ -66,23 +68,33 @@ def test_a_filename_tmpl_that_pairs_nothing_is_said_by_the_option_check(data, tm
 
 @pytest.mark.parametrize('main', [cli.train_main, cli.test_main], ids=['train', 'test'])
 @pytest.mark.parametrize('metric, words', [
-    ({'type': 'calculate_flare_psnr', 'mask_folder': 'MASKS'}, 'no mask for '),
+    ({'type': 'calculate_flare_psnr', 'mask_folder': 'MASKS'}, ': calculate_flare_psnr: no mask for '),
+    ({'type': 'calculate_flare_psnr', 'mask_folder': 'MASKS', 'mask_type': 'glare', 'gray': True},
+     'a grayscale mask has no classes, so mask_type glare cannot be read from it'),
+    ({'type': 'calculate_flare_psnr', 'threshold': 3}, '.threshold must be a fraction of full scale in [0, 1)'),
+    ({'type': 'calculate_flare_psnr', 'mask_type': 'streak'}, '.mask_type streak reads annotated masks, but no '
+                                                              'mask_folder is set'),
     ({'type': 'calculate_niqe', 'crop_border': 0}, 'calculate_niqe fits a covariance to the blocks'),
     ({'type': 'calculate_ssim', 'crop_border': 30}, 'crop_border 30: calculate_ssim needs at least 71x71 pixels')])
 def test_validation_pairs_a_metric_cannot_score_are_said_before_any_folder(data, tmp_path, capsys, monkeypatch, main,
                                                                            metric, words):
-    """A mask missing for a validation pair, or an image too small for a metric, was found when the validation set
-    was built: after BasicSR had made (or archived) experiments/<name> and tb_logger/<name>."""
+    """A mask missing for a validation pair or unable to give the metric's region, metric options that score
+    nothing, or an image too small for a metric, were found when the validation set was built or scored: after
+    BasicSR had made (or archived) experiments/<name> and tb_logger/<name>, or after training."""
     name = unique_name('refused_metric')
     opt = hinet_options(data, name, total_iter=1)
     (tmp_path / 'masks').mkdir()
+    metric = dict(metric)
+    if metric.pop('gray', False):  # binary masks, one per validation input, of its size
+        for lq_name in os.listdir(data['val'][0]):
+            write_image(tmp_path / 'masks' / lq_name, np.zeros((64, 64), np.uint8), gray=True)
     opt['val']['metrics']['scored'] = {key: str(tmp_path / 'masks') if value == 'MASKS' else value
                                        for key, value in metric.items()}
     if main is cli.test_main:
         del opt['datasets']['train'], opt['train']
     path = write_options(tmp_path / 'metric.yml', opt)
     code, lines = _in_process(main, path, capsys, monkeypatch)
-    assert code == 2 and len(lines) == 1 and lines[0].startswith(f'error: {path}: val.metrics.scored: '), lines
+    assert code == 2 and len(lines) == 1 and lines[0].startswith(f'error: {path}: val.metrics.scored'), lines
     assert words in lines[0], lines[0]
     assert _no_folders(name)
 

@@ -1,6 +1,7 @@
 """calculate_flare_psnr: exact on constructed regions and Flare7K masks, through BasicSR's calculate_metric."""
 import math
 import os
+import re
 
 import numpy as np
 import pytest
@@ -154,8 +155,8 @@ def test_a_missing_mask_is_found_before_any_image_is_scored(tmp_path):
 def test_options_that_would_score_nothing_or_another_region_are_one_line(tmp_path):
     """threshold 3 (meant as 3 %) left every region empty: every image NaN, "not scored", exit 0; a negative one scored
     the whole image; mask_type without mask_folder scored the derived region under the glare's name; a crop_border
-    past the middle left no pixel (NaN). Each is refused when scored, and before any image by check_mask_inputs and
-    check_metric_sizes (training: before the first iteration)."""
+    past the middle left no pixel (NaN). Each is refused when scored, and before any image by the option checker
+    (``check_options``) and check_metric_sizes."""
     from flare_sr.data.flare7k_pair_dataset import Image_Pair_Loader
     from flare_sr.metrics.mask_inputs import check_mask_inputs
     from flare_sr.metrics.niqe_size import check_metric_sizes
@@ -178,9 +179,9 @@ def test_options_that_would_score_nothing_or_another_region_are_one_line(tmp_pat
             write_image(tmp_path / folder / f'{index:05d}.png', gt)
     dataset = Image_Pair_Loader({'name': 'real', 'phase': 'val', 'dataroot_lq': str(tmp_path / 'input'),
                                  'dataroot_gt': str(tmp_path / 'gt')})
-    for key in ('threshold', 'mask_type'):
-        with pytest.raises(FlareSRError, match=f'^val.metrics.fp.{messages[key]}'):
-            check_mask_inputs({'metrics': {'fp': {'type': 'calculate_flare_psnr', key: bad[key]}}}, dataset)
+    for key in ('threshold', 'mask_type'):  # the option checker's hook (before any run folder: test_refused_runs)
+        lines = calculate_flare_psnr.check_options({key: bad[key]}, 'val.metrics.fp')
+        assert len(lines) == 1 and re.match(f'^val.metrics.fp.{messages[key]}', lines[0]), lines
     val = {'metrics': {'fp': {'type': 'calculate_flare_psnr', 'crop_border': 4}}}
     with pytest.raises(FlareSRError, match=r'^val.metrics.fp: \S+00000.png is 8x8 pixels .*crop_border 4: '
                                            r'calculate_flare_psnr needs at least 9x9 pixels$'):
