@@ -1021,6 +1021,8 @@ class OptionChecker:
         if betas is not None and not (isinstance(betas, (list, tuple)) and len(betas) == 2
                                       and all(_matches(beta, NUMBER) for beta in betas)):
             self.problems.append(f'{key_path}.betas: expected two numbers, e.g. [0.5, 0.999], got {betas!r}')
+        if _matches(optim.get('lr'), NUMBER) and optim['lr'] < 0:
+            self.problems.append(f'{key_path}.lr: {optim["lr"]}: a negative learning rate climbs the loss')
 
     def _scheduler(self, scheduler, total_iter=None):
         kind = scheduler.get('type')
@@ -1043,6 +1045,7 @@ class OptionChecker:
             if any(isinstance(each, int) and each < 1 for each in (value if isinstance(value, list) else [value])):
                 self.problems.append(f'train.scheduler.{key}: {value!r}: a period is at least 1 iteration')
                 return
+        self._scheduler_rates(scheduler, total_iter)
         # built once here, as the model builds it: what only the scheduler refuses (periods shorter than total_iter,
         # restart_weights of another length) is said before BasicSR creates or archives the run's folder
         try:
@@ -1050,6 +1053,27 @@ class OptionChecker:
                             total_iter if _matches(total_iter, INT) else None)
         except FlareSRError as error:
             self.problems.append(str(error))
+
+    def _scheduler_rates(self, scheduler, total_iter):
+        """Settings that train with a negative learning rate (gradient ascent, without a word) or never apply: a
+        ``gamma``, ``eta_min`` or restart weight below 0, a milestone below 1, the forks' ``LinearLR`` / ``VibrateLR``
+        sized shorter than ``train.total_iter`` (their rate falls below 0 after it)."""
+        for key in ('gamma', 'eta_min'):
+            if _matches(scheduler.get(key), NUMBER) and scheduler[key] < 0:
+                self.problems.append(f'train.scheduler.{key}: {scheduler[key]}: below 0, the learning rate would be '
+                                     'negative (gradient ascent)')
+        for key, least, why in (('restart_weights', 0, 'the learning rate would be negative after that restart'),
+                                ('milestones', 1, 'a milestone before iteration 1 is never reached')):
+            values = scheduler.get(key)
+            low = [value for value in (values if isinstance(values, list) else []) if _matches(value, NUMBER)
+                   and value < least]
+            if low:
+                self.problems.append(f'train.scheduler.{key}: {low[0]} is below {least}: {why}')
+        own = scheduler.get('total_iter')
+        if _matches(own, INT) and _matches(total_iter, INT) and own < total_iter:
+            self.problems.append(f'train.scheduler.total_iter: {own} is below train.total_iter {total_iter}: the '
+                                 f'{scheduler.get("type")} rate falls below 0 after iteration {own} (gradient ascent); '
+                                 'leave it out (it is train.total_iter) or make it at least that')
 
     def _val(self, val, model_cls):
         self._keys('val', val, VAL)

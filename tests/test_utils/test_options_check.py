@@ -25,7 +25,7 @@ train:
 @pytest.mark.parametrize('lr, advice', [
     ('2e-4', "(YAML reads 2e-4 as text: write 2.0e-4 or !!float 2e-4)"),
     ('2e4', "(YAML reads 2e4 as text: write 2.0e+4 or !!float 2e4)"),
-    ('-1E5', "(YAML reads -1E5 as text: write -1.0e+5 or !!float -1E5)"),
+    ('1E-5', "(YAML reads 1E-5 as text: write 1.0e-5 or !!float 1E-5)"),
     ("'3.5e-4'", '(quoted: remove the quotes)'),
 ])
 def test_a_number_read_as_text_gets_a_fix_that_yaml_reads_as_a_number(tmp_path, lr, advice):
@@ -194,6 +194,17 @@ def test_a_common_key_at_the_top_level_stays_a_warning():
     ('{type: TrueCosineAnnealingLR, T_max: 0}', 'train.scheduler.T_max: 0: a period is at least 1 iteration'),
     ('{type: CosineAnnealingRestartLR, periods: [10, 0], restart_weights: [1, 1]}',
      'train.scheduler.periods: [10, 0]: a period is at least 1 iteration'),
+    # the same kind, found by a verifying helper: runs that trained with negative rates (gradient ascent), exit 0
+    ('{type: LinearLR, total_iter: 4}', 'train.scheduler.total_iter: 4 is below train.total_iter 10: the LinearLR '
+                                        'rate falls below 0 after iteration 4'),
+    ('{type: VibrateLR, total_iter: 8}', 'train.scheduler.total_iter: 8 is below train.total_iter 10'),
+    ('{type: MultiStepLR, milestones: [5], gamma: -0.5}', 'train.scheduler.gamma: -0.5: below 0, the learning rate '
+                                                          'would be negative'),
+    ('{type: MultiStepLR, milestones: [-2], gamma: 0.5}', 'train.scheduler.milestones: -2 is below 1: a milestone '
+                                                          'before iteration 1 is never reached'),
+    ('{type: CosineAnnealingRestartLR, periods: [5, 5], restart_weights: [1, -1]}',
+     'train.scheduler.restart_weights: -1 is below 0'),
+    ('{type: TrueCosineAnnealingLR, T_max: 10, eta_min: -1.0e-4}', 'train.scheduler.eta_min: -0.0001: below 0'),
 ])
 def test_a_scheduler_that_only_its_constructor_or_first_step_refuses_is_one_line(tmp_path, scheduler, message):
     """The model refused these only once BasicSR had created (or archived) the run's folder and logged its start; a
@@ -203,6 +214,9 @@ def test_a_scheduler_that_only_its_constructor_or_first_step_refuses_is_one_line
     with pytest.raises(FlareSRError) as error:
         check_option_file(str(path))
     assert message in str(error.value)
+    path.write_text(FILE.format(lr=-0.001))
+    with pytest.raises(FlareSRError, match='train.optim_g.lr: -0.001: a negative learning rate climbs the loss'):
+        check_option_file(str(path))
     path.write_text(FILE.format(lr=0.001))
     with pytest.raises(FlareSRError) as error:  # a scheduler that fits: only the missing sections are left
         check_option_file(str(path))
