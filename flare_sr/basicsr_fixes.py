@@ -549,6 +549,16 @@ def _plain_setting(value):
     return value
 
 
+def _same_setting(saved, given):
+    """Whether an optimizer setting saved in a state equals the options' (numbers to rounding, tuples as lists)."""
+    saved, given = _plain_setting(saved), _plain_setting(given)
+    if isinstance(saved, list) and isinstance(given, list):
+        return len(saved) == len(given) and all(_same_setting(a, b) for a, b in zip(saved, given))
+    if isinstance(saved, (int, float)) and isinstance(given, (int, float)) and not isinstance(given, bool):
+        return math.isclose(saved, given, rel_tol=1e-9, abs_tol=1e-12)
+    return saved == given
+
+
 def _check_state_schedule(opt, state_path, state):
     """The learning rates and the schedule a state was saved with are what its resume trains with: torch loads the
     saved ``lr`` and scheduler settings over the options'. So options that changed them are refused in one line
@@ -577,6 +587,10 @@ def _check_state_schedule(opt, state_path, state):
         saved_lr, lr = group.get('initial_lr', group.get('lr')), train[name].get('lr')
         if isinstance(lr, (int, float)) and isinstance(saved_lr, (int, float)) and not math.isclose(lr, saved_lr):
             differences.append(f'train.{name}.lr {saved_lr:g} (the options give {lr:g})')
+        for key, value in train[name].items():  # betas, weight_decay, momentum, ...: loaded over the options too
+            if key not in ('type', 'lr') and key in group and not _same_setting(group[key], value):
+                differences.append(f'train.{name}.{key} {_plain_setting(group[key])} (the options give '
+                                   f'{_plain_setting(value)})')
     saved_types, saved_schedulers = state.get('scheduler_types'), state.get('schedulers') or []
     kind = SCHEDULERS.get(scheduler_opt.get('type'))
     if saved_schedulers and kind is not None and saved_types and saved_types[0] == kind.__name__:
