@@ -81,13 +81,18 @@ def paired_lists(args):
     return list(zip(lists['--result'], lists['--gt'], masks))
 
 
+def image_number(path):
+    """The image's number in a file name: its longest run of digits (the last of equals), as a value; None without
+    one. ``flare7kpp_real_000000`` -> 0 (not its 7), ``v2_out_000003`` -> 3, Flare7K's ``00000_deflare`` -> 0."""
+    runs = _NUMBER.findall(os.path.splitext(os.path.basename(path))[0])
+    return int(max(reversed(runs), key=len)) if runs else None
+
+
 def numbers_disagree(paths):
-    """True when the names of one pair's files share no number (a likely misalignment). Numbers are compared as
-    values, so Flare7K's ``00000_deflare.png`` is ``gt_000000.png``'s, and any one shared number will do
-    (``flare7kpp_real_000000`` and ``gt_000000``); names without a number say nothing."""
-    numbers = [{int(number) for number in _NUMBER.findall(os.path.basename(path))} for path in paths if path]
-    numbers = [found for found in numbers if found]
-    return len(numbers) > 1 and not set.intersection(*numbers)
+    """True when the files of one pair carry different image numbers (``image_number``; a likely misalignment);
+    names without a number say nothing."""
+    numbers = {image_number(path) for path in paths if path} - {None}
+    return len(numbers) > 1
 
 
 def disagreeing_pairs_warning(pairs):

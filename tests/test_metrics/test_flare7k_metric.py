@@ -359,6 +359,16 @@ def test_numbers_in_names_are_compared_as_values(tmp_path, capsys):
     assert [line for line in err.splitlines() if line.startswith('warning:')] == [
         'warning: 10 of 12 pairs join names with different numbers, the first: result_10.png | gt_000002.png; pairs '
         'are by sorted name order, as evaluate.py: check the folders']
+    # the image's number is a name's longest run of digits: v2_out_000003 | gt_000002 share a 2, not a number
+    result, gt = _small_pairs(str(tmp_path / 'prefixed'), ['v2_out_000001.png', 'v2_out_000003.png'],
+                              ['gt_000001.png', 'gt_000002.png'])
+    code, out, err = run_script('evaluate_flare7k', ['--result', result, '--gt', gt], capsys)
+    assert [line for line in err.splitlines() if line.startswith('warning:')] == [
+        'warning: 1 of 2 pairs join names with different numbers, the first: v2_out_000003.png | gt_000002.png; pairs '
+        'are by sorted name order, as evaluate.py: check the folders']
+    result, gt = _small_pairs(str(tmp_path / 'real'), ['flare7kpp_real_000000.png'], ['gt_000000.png'])
+    code, out, err = run_script('evaluate_flare7k', ['--result', result, '--gt', gt], capsys)
+    assert code == 0 and 'warning' not in err, err
 
 
 def test_a_jpeg_mask_is_refused(tmp_path, capsys):
