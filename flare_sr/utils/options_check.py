@@ -848,6 +848,16 @@ class OptionChecker:
             if str(phase).split('_')[0] not in ('train', 'val', 'test'):
                 self.problems.append(f'{key_path}: unknown phase (use train, val or test, e.g. val_1)')
                 continue
+            # BasicSR's training loop knows "train" and val_*; any other name stops it with a traceback, after the
+            # run's folder was made (or an earlier run's archived)
+            if self.is_train and str(phase).startswith('train') and phase != 'train':
+                self.problems.append(f'{key_path}: BasicSR trains on one set, named train; merge the sets (e.g. one '
+                                     'meta_csv) or rename this one')
+                continue
+            if self.is_train and str(phase).split('_')[0] == 'test':
+                self.problems.append(f'{key_path}: training validates the val* sets only; rename it val_{phase[5:]} '
+                                     '(validated in training) or keep it for test.py')
+                continue
             if not isinstance(dataset_opt, dict):
                 self._value(datasets, phase, key_path, DICT)
                 continue

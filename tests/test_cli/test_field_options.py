@@ -3,6 +3,7 @@ sizes and num_gpu (templates in tests/data/field_options/), train 2 iterations o
 flare_sr/train.py and flare_sr/test.py; and each kind of case of the option checker (issue 9, item 1)."""
 
 import os
+import re
 import shutil
 
 import cv2
@@ -250,6 +251,21 @@ def test_hinet_grids_map_to_val_tile(tiny_data):
     del opt['val']['grids']  # HINet's SIDD file: max_minibatch without grids does nothing there, nor here
     checked, notes, warnings = _check(opt)
     assert 'tile' not in checked['val'] and notes == warnings == []
+
+
+@pytest.mark.parametrize('phase, message', [
+    ('train_a', 'datasets.train_a: BasicSR trains on one set, named train'),
+    ('test_1', 'datasets.test_1: training validates the val* sets only; rename it val_1')])
+def test_a_training_file_with_sets_its_loop_does_not_know_is_refused(tiny_data, phase, message):
+    """BasicSR's training loop knows train and val_*: another set passed the check, then stopped the run with a
+    traceback (ValueError) after its folder was made or an earlier run archived (found by a verifying helper)."""
+    opt = hinet_options(tiny_data, 'unused', total_iter=2)
+    opt['datasets'][phase] = dict(opt['datasets']['val' if phase.startswith('test') else 'train'], name=phase)
+    with pytest.raises(FlareSRError, match=re.escape(message)):
+        _check(opt)
+    del opt['datasets']['train'], opt['train']
+    if phase.startswith('test'):  # test.py scores every set but train
+        _check(opt, is_train=False)
 
 
 def test_gt_size_null_means_unset(tiny_data):
