@@ -110,18 +110,21 @@ def read_marker(marker):
     return record if isinstance(record, dict) else {}
 
 
-# What decides a stage's weights; validation, logging and the launch settings do not (stage III's ``stage3_source``
-# is consumed before it trains, into its data)
+# What decides a stage's weights; validation, logging, the launch and the loader's speed (LOADER_KEYS) do not
+# (stage III's ``stage3_source`` is consumed before it trains, into its data)
 TRAINED_KEYS = ('model_type', 'manual_seed', 'train')
 TRAINED_PATH_KEYS = ('pretrain_network_', 'strict_load_', 'param_key_')
+LOADER_KEYS = ('num_worker_per_gpu', 'prefetch_mode', 'pin_memory', 'persistent_workers', 'num_prefetch_queue')
 
 
 def trained_options(opt):
     """The options a stage trains with, as its done marker keeps them: ``TRAINED_KEYS``, the networks, the training set
-    and the weights it starts from, in JSON's types, paths inside the repository relative to it (a moved or renamed
-    clone trained with the same options)."""
+    (but its loader's speed settings) and the weights it starts from, in JSON's types, paths inside the repository
+    relative to it (a moved or renamed clone trained with the same options)."""
     kept = {key: value for key, value in opt.items() if key in TRAINED_KEYS or str(key).startswith('network_')}
-    kept['datasets'] = {'train': (opt.get('datasets') or {}).get('train')}
+    train_set = (opt.get('datasets') or {}).get('train')
+    kept['datasets'] = {'train': {key: value for key, value in train_set.items() if key not in LOADER_KEYS}
+                        if isinstance(train_set, dict) else train_set}
     kept['path'] = {key: value for key, value in (opt.get('path') or {}).items()
                     if str(key).startswith(TRAINED_PATH_KEYS)}
     text = json.dumps(plain(kept), default=str)

@@ -558,12 +558,14 @@ def test_a_finished_stage_whose_file_changed_is_one_line_not_skipped_as_done(tmp
 
 def test_a_finished_stage_is_compared_on_what_decides_its_weights_in_any_clone(monkeypatch):
     """The done marker's options: a moved or renamed clone (the pipeline's derived paths are absolute) and edits of
-    logging or validation are no change, so its finished stages are skipped; a training setting is one."""
+    logging, validation or the loader's speed are no change, so its finished stages are skipped; a training setting
+    is one."""
     from flare_sr.pipeline import stages
 
-    def options(root, print_freq=100, val_freq=10, lr=1e-3):
+    def options(root, print_freq=100, val_freq=10, lr=1e-3, workers=0):
         return {'name': 's', 'model_type': 'HINetModel', 'manual_seed': 0, 'network_g': {'type': 'HINet', 'wf': 4},
-                'datasets': {'train': {'meta_info_file': f'{root}/experiments/pipe/fold1_train.txt', 'gt_size': 32},
+                'datasets': {'train': {'meta_info_file': f'{root}/experiments/pipe/fold1_train.txt', 'gt_size': 32,
+                                       'num_worker_per_gpu': workers},
                              'val': {'dataroot_lq': f'{root}/val'}},
                 'path': {'pretrain_network_g': f'{root}/experiments/s2/models/net_g_latest.pth', 'resume_state': None},
                 'train': {'optim_g': {'type': 'Adam', 'lr': lr}, 'total_iter': 8},
@@ -572,7 +574,8 @@ def test_a_finished_stage_is_compared_on_what_decides_its_weights_in_any_clone(m
     monkeypatch.setattr(stages, 'ROOT', '/data/old/flare_sr')
     trained = trained_options(options('/data/old/flare_sr'))
     monkeypatch.setattr(stages, 'ROOT', '/home/me/flare_sr copy')
-    assert option_changes(trained, trained_options(options('/home/me/flare_sr copy', print_freq=5, val_freq=2))) == []
+    assert option_changes(trained, trained_options(options('/home/me/flare_sr copy', print_freq=5, val_freq=2,
+                                                           workers=4))) == []
     assert option_changes(trained, trained_options(options('/home/me/flare_sr copy', lr=2e-3))) == [
         'train.optim_g.lr: 0.001 then, 0.002 now']
 
