@@ -84,8 +84,8 @@ from flare_sr.errors import ArgumentParser, FlareSRError, expand_home
 from flare_sr.metrics.mask_inputs import check_mask_inputs
 from flare_sr.metrics.niqe_size import MIN_SIDE, check_metric_sizes, checked_niqe, checked_size
 from flare_sr.utils.atomic import inside
-from flare_sr.utils.checkpoint import (latest_training_state, load_training_state, load_weights_only, misfit,
-                                       network_state_dict)
+from flare_sr.utils.checkpoint import (check_state_types, latest_training_state, load_training_state, load_weights_only,
+                                       misfit, network_state_dict)
 from flare_sr.utils.hardware import check_launcher_env, choose_backend, fit_to_hardware, warn
 from flare_sr.utils.img_util import peek_size
 from flare_sr.utils.optim import OPTIMIZERS, SCHEDULERS, build_scheduler
@@ -573,14 +573,9 @@ def _check_state_schedule(opt, state_path, state):
     built = {'optimizer': [OPTIMIZERS.get(train[name].get('type')) for name in names],
              'scheduler': [SCHEDULERS.get(scheduler_opt.get('type'))] * len(names)}
     for kind, classes in built.items():
-        saved_types = state.get(f'{kind}_types')
         own_types = [each.__name__ for each in classes if each is not None]
-        if saved_types is not None and len(own_types) == len(names) == len(saved_types) \
-                and list(saved_types) != own_types:
-            raise FlareSRError(f'path.resume_state: {state_path} was saved with {kind}(s) {", ".join(saved_types)}, '
-                               f'but the options build {", ".join(own_types)}; resume with the {kind} it was trained '
-                               'with, or start a new run under another name from its weights '
-                               f'(path.pretrain_network_g: {weights})')
+        if len(own_types) == len(names) == len(state.get(f'{kind}_types') or []):  # other counts: the model's line
+            check_state_types(state, kind, own_types, f'path.resume_state: {state_path}', weights)
     differences = []
     for name, saved in zip(names, state.get('optimizers') or []):
         group = (saved.get('param_groups') or [{}])[0]

@@ -38,7 +38,7 @@ from flare_sr.errors import FlareSRError
 from flare_sr.losses.saturation_mask import saturation_keep_mask
 from flare_sr.models.tiled_validation import TiledValidationMixin
 from flare_sr.utils.atomic import atomic_torch_save
-from flare_sr.utils.checkpoint import load_checked_state_dict, to_plain
+from flare_sr.utils.checkpoint import check_state_types, load_checked_state_dict, to_plain
 from flare_sr.utils.optim import build_optimizer, build_scheduler
 from flare_sr.utils.rng import capture_rng_states, restore_rng_states
 
@@ -271,17 +271,12 @@ class FlareBaseModel(TiledValidationMixin, SRModel):
         weights = osp.join(self.opt['path']['models'], f"net_g_{resume_state['iter']}.pth")
         for kind, own in (('optimizer', self.optimizers), ('scheduler', self.schedulers)):
             saved = resume_state.get(f'{kind}s', [])
-            saved_types = resume_state.get(f'{kind}_types')
             own_types = [type(each).__name__ for each in own]
             if len(saved) != len(own):
                 raise FlareSRError(f'{where} holds {len(saved)} {kind}(s), but {type(self).__name__} with these '
                                    f'options trains with {len(own)}: it was saved by another model type; start a '
                                    f'new run under another name from its weights (path.pretrain_network_g: {weights})')
-            if saved_types is not None and list(saved_types) != own_types:
-                raise FlareSRError(f'{where} was saved with {kind}(s) {", ".join(saved_types)}, but the options '
-                                   f'build {", ".join(own_types)}; resume with the {kind} it was trained with, or '
-                                   f'start a new run under another name from its weights (path.pretrain_network_g: '
-                                   f'{weights})')
+            check_state_types(resume_state, kind, own_types, where, weights)
 
     def resume_training(self, resume_state):
         self._check_resumable(resume_state)

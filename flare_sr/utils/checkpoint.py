@@ -386,3 +386,14 @@ def load_checked_state_dict(net, load_path, key_path, strict=True, param_key='pa
     state_dict = network_state_dict(checkpoint, load_path, param_key, key_path, options_of)
     check_fits(net, state_dict, load_path, key_path, strict, options_of)
     return state_dict
+
+
+def check_state_types(state, kind, own_types, where, weights):
+    """One FlareSRError when a training state's ``<kind>_types`` (kind: optimizer or scheduler) are not ``own_types``,
+    the classes the options build (a state without the record passes). ``where`` names the state; ``weights`` is its
+    network file, which a new run under another name can start from."""
+    saved_types = state.get(f'{kind}_types')
+    if saved_types is not None and list(saved_types) != list(own_types):
+        raise FlareSRError(f'{where} was saved with {kind}(s) {", ".join(saved_types)}, but the options build '
+                           f'{", ".join(own_types)}; resume with the {kind} it was trained with, or start a new run '
+                           f'under another name from its weights (path.pretrain_network_g: {weights})')
