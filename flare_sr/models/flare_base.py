@@ -8,7 +8,8 @@
 - Optimizers and schedulers from ``flare_sr/utils/optim.py`` (BasicSR's, its master branch's and the
   HINet/NAFNet forks': AdamW, SGD, TrueCosineAnnealingLR, ...); the options are never modified.
 - ``train.amp: bf16 | fp16 | false`` (fp16 with a GradScaler; on CPU fp16 falls back to bf16),
-  ``train.channels_last`` on GPU, DDP on CPU (gloo) and GPU.
+  ``train.channels_last`` (NHWC: faster GPU convolutions, and oneDNN's on the CPU: a tiny HINet's training step
+  -16 % on a 2-core Xeon, docs/benchmarks.md), DDP on CPU (gloo) and GPU.
 - ``train.fft_opt`` (e.g. FFTLoss) adds a frequency-domain term to every pixel loss; ``train.saturation_mask``
   (``{threshold, dilation, source}``) keeps clipped light sources out of those losses (Wu et al.). Both off
   by default; see ``reconstruction_losses``. Metrics that take ``img_lq`` (calculate_flare_psnr) get the
@@ -55,10 +56,10 @@ class FlareBaseModel(TiledValidationMixin, SRModel):
     # ---------------------------------------------------------------- devices and precision
     @property
     def uses_channels_last(self):
-        return bool(self.train_opt.get('channels_last', False)) and self.device.type == 'cuda'
+        return bool(self.train_opt.get('channels_last', False))
 
     def model_to_device(self, net):
-        """Move to the device; DDP also on CPU (``device_ids=None``), channels_last on GPU when asked."""
+        """Move to the device; DDP also on CPU (``device_ids=None``), channels_last when asked."""
         net = net.to(self.device)
         if self.uses_channels_last:
             net = net.to(memory_format=torch.channels_last)
@@ -87,8 +88,9 @@ class FlareBaseModel(TiledValidationMixin, SRModel):
         """AMP, the non-finite guard and the optional loss settings: what every flare_sr model trains with, before
         SRModel's EMA, losses, optimizers and schedulers (DeflareModel, which has no ``pixel_opt``, builds those
         itself)."""
-        if self.train_opt.get('channels_last') and self.device.type != 'cuda':
-            get_root_logger().warning('train.channels_last: ignored on the CPU (it only speeds up GPU convolutions).')
+        if self.device.type == 'cpu':  # what a CPU run's speed (and its last bits) depend on
+            get_root_logger().info(f'CPU training: {torch.get_num_threads()} threads, '
+                                   f'{"channels_last" if self.uses_channels_last else "NCHW"}.')
         self._setup_amp()
         self.nonfinite_mode = self.train_opt.get('nonfinite', 'stop')
         self.skipped_steps = 0

@@ -286,8 +286,10 @@ def write_text(path, text):
     return path
 
 
-def thread_share(parallel):
-    """OMP_NUM_THREADS for each of ``parallel`` trainings at once: this process's threads, split."""
-    value = os.environ.get('OMP_NUM_THREADS', '')
-    total = int(value) if value.strip().isdigit() else os.cpu_count() or 1
+def thread_share(parallel, total=None):
+    """OMP_NUM_THREADS for each of ``parallel`` trainings at once: ``total`` threads (default: this process's
+    OMP_NUM_THREADS, else the CPU count), split; at least 1."""
+    if total is None:
+        value = os.environ.get('OMP_NUM_THREADS', '')
+        total = int(value) if value.strip().isdigit() else os.cpu_count() or 1
     return max(1, total // parallel)

@@ -19,10 +19,11 @@ derived, never hand-edited (``DERIVED``), and the resolved option files are kept
   of the photos, ``cross_fit.parallel`` at a time) train after stage I, and ``stage3_source.fold_checkpoints``
   <- their checkpoints (flare_sr/pipeline/cross_fit.py).
 With ``--glow FILE`` the glow stage (G: CascadeModel's whole-frame net, trained on SyntheticFlareDataset's
-``downscale_to`` frames) needs nothing from the others, so it trains beside them from the start, on its share of the
-CPU threads (``thread_share(2)``; the others keep theirs, so their training is unchanged): on 2 cores the demo's
-small steps are no faster on 2 threads than on 1, so the glow stage makes the demo's training 1.55 times as long
-(scripts/bench/bench_pipeline.py, docs/benchmarks.md).
+``downscale_to`` frames) needs nothing from the others, so it trains beside them from the start, on half the CPU
+threads (``thread_share(2)``); stages I-III get the rest, split among the fold models that train together, whether
+or not G still runs, so a stage's numerics do not depend on G's timing. On 2 cores that is one thread each: the
+demo's small steps are slower on 2 threads than on 1, and a 2-thread stage beside G waits for the core G holds
+(2.4 times its step time; scripts/bench/bench_pipeline.py, docs/benchmarks.md).
 The option files may leave these keys out; a value that differs from the derived one is overridden, with one
 ``warning:`` line each (standalone ``train.py`` runs read them from the file).
 It ends with a table of each stage's last validation PSNR/SSIM and the raw input's, from its metrics.json, and its
@@ -110,18 +111,22 @@ def read_marker(marker):
     return record if isinstance(record, dict) else {}
 
 
-# What decides a stage's weights; validation, logging, the launch and the loader's speed (LOADER_KEYS) do not
-# (stage III's ``stage3_source`` is consumed before it trains, into its data)
+# What decides a stage's weights; validation, logging, the launch and the speed settings (LOADER_KEYS, SPEED_KEYS:
+# the same training, its sums in another order at most) do not (stage III's ``stage3_source`` is consumed before it
+# trains, into its data)
 TRAINED_KEYS = ('model_type', 'manual_seed', 'train')
 TRAINED_PATH_KEYS = ('pretrain_network_', 'strict_load_', 'param_key_')
 LOADER_KEYS = ('num_worker_per_gpu', 'prefetch_mode', 'pin_memory', 'persistent_workers', 'num_prefetch_queue')
+SPEED_KEYS = ('channels_last',)  # in ``train``
 
 
 def trained_options(opt):
-    """The options a stage trains with, as its done marker keeps them: ``TRAINED_KEYS``, the networks, the training set
-    (but its loader's speed settings) and the weights it starts from, in JSON's types, paths inside the repository
-    relative to it (a moved or renamed clone trained with the same options)."""
+    """The options a stage trains with, as its done marker keeps them: ``TRAINED_KEYS`` (but ``train``'s speed
+    settings), the networks, the training set (but its loader's) and the weights it starts from, in JSON's types,
+    paths inside the repository relative to it (a moved or renamed clone trained with the same options)."""
     kept = {key: value for key, value in opt.items() if key in TRAINED_KEYS or str(key).startswith('network_')}
+    if isinstance(kept.get('train'), dict):
+        kept['train'] = {key: value for key, value in kept['train'].items() if key not in SPEED_KEYS}
     train_set = (opt.get('datasets') or {}).get('train')
     kept['datasets'] = {'train': {key: value for key, value in train_set.items() if key not in LOADER_KEYS}
                         if isinstance(train_set, dict) else train_set}
@@ -231,15 +236,15 @@ def _finish_stage(label, opt, pipeline_dir, handles, quiet=False):
                        'seconds': round(clock.ended - started, 1), 'options': trained_options(opt)}, handle)
 
 
-def run_stages(planned, pipeline_dir, quiet=False, parallel=1):
+def run_stages(planned, pipeline_dir, quiet=False, parallel=1, threads=None):
     """Train the stages of ``planned`` ([(label, title, resolved path, opt)], written already), ``parallel`` at a time
-    with this process's CPU threads split among them, each resuming or skipped as ``_start_stage`` says. Stages run
-    side by side always write their output to ``stage_<label>_console.txt``."""
+    with ``threads`` CPU threads (default: this process's) split among them, each resuming or skipped as
+    ``_start_stage`` says. Stages run side by side always write their output to ``stage_<label>_console.txt``."""
     for first in range(0, len(planned), parallel):
         batch = planned[first:first + parallel]
         together = len(batch) > 1
-        started = [(label, opt, _start_stage(label, title, path, opt, pipeline_dir, quiet or together,
-                                             thread_share(len(batch)) if together else None))
+        share = thread_share(len(batch), threads) if together or threads is not None else None
+        started = [(label, opt, _start_stage(label, title, path, opt, pipeline_dir, quiet or together, share))
                    for label, title, path, opt in batch]
         failures = []
         for label, opt, handles in started:  # every started stage is waited for before one failure is said
@@ -487,13 +492,14 @@ def run_pipeline(option_files, name=None, quiet=False):
     check_done_stages(planned, option_files, pipeline_dir)  # before any resolved copy is rewritten
     folds = [entry for entry in planned if entry[0].startswith('I.')]
     glow = [entry for entry in planned if entry[0] == GLOW[0]]
-    beside = None
+    beside, rest = None, None
     for label, title, resolved_path, opt in glow:  # from the start, beside the others (module docstring)
         write_yaml(resolved_path, opt)
         beside = _start_stage(label, title, resolved_path, opt, pipeline_dir, quiet=True, threads=thread_share(2))
+        rest = max(1, thread_share(1) - thread_share(2))  # also when G is done: each stage's numerics stay fixed
     pending = [(glow[0][3], beside)] if beside is not None else []
     try:
-        _run_in_turn(planned, folds, cross_fit, pipeline_dir, quiet, pending)
+        _run_in_turn(planned, folds, cross_fit, pipeline_dir, quiet, pending, rest)
     except FlareSRError:
         for opt, handles in pending:  # a started stage is waited for before the first failure is said
             try:
@@ -508,10 +514,11 @@ def run_pipeline(option_files, name=None, quiet=False):
           f'{osp.relpath(pipeline_dir)}')
 
 
-def _run_in_turn(planned, folds, cross_fit, pipeline_dir, quiet, pending=()):
-    """Stages I (then its fold models, ``cross_fit.parallel`` at a time), II and III, one after the other.
-    ``pending``: [(opt, started handles)] of the glow stage beside them; one that failed stops the pipeline before the
-    next stage starts, not after the last (it is taken off the list once waited for)."""
+def _run_in_turn(planned, folds, cross_fit, pipeline_dir, quiet, pending=(), threads=None):
+    """Stages I (then its fold models, ``cross_fit.parallel`` at a time), II and III, one after the other, on
+    ``threads`` CPU threads (default: this process's). ``pending``: [(opt, started handles)] of the glow stage beside
+    them; one that failed stops the pipeline before the next stage starts, not after the last (it is taken off the
+    list once waited for)."""
     for label, title, resolved_path, opt in planned:
         if label.startswith('I.') or label == GLOW[0]:
             continue  # the fold models train together right after stage I, below; the glow stage beside
@@ -524,8 +531,8 @@ def _run_in_turn(planned, folds, cross_fit, pipeline_dir, quiet, pending=()):
             opt = dict(opt)
             opt.pop('stage3_source')  # consumed here: the LMDBs it describes now exist
         write_yaml(resolved_path, opt)
-        run_stages([(label, title, resolved_path, opt)], pipeline_dir, quiet)
+        run_stages([(label, title, resolved_path, opt)], pipeline_dir, quiet, threads=threads)
         if label == 'I' and folds:
             for _, _, fold_path, fold_opt in folds:
                 write_yaml(fold_path, fold_opt)
-            run_stages(folds, pipeline_dir, quiet, cross_fit['parallel'])
+            run_stages(folds, pipeline_dir, quiet, cross_fit['parallel'], threads)

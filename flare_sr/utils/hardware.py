@@ -2,10 +2,9 @@
 
 Option files of the field are written for GPU servers. BasicSR's templates carry ``num_gpu: 1|2|4|8|auto``,
 ``dist_params: {backend: nccl, port: 29500}`` and ``prefetch_mode`` (its docs pair ``cuda`` with
-``pin_memory: true``); flare_sr adds ``train.amp`` and ``train.channels_last``. On a machine without
-(enough) GPUs BasicSR crashes on each of them (``num_gpu: 1`` moves the network to a missing CUDA device,
-``nccl`` divides by ``torch.cuda.device_count()`` in ``init_dist``). Here each falls back to what this
-machine has:
+``pin_memory: true``); flare_sr adds ``train.amp``. On a machine without (enough) GPUs BasicSR crashes on each
+of them (``num_gpu: 1`` moves the network to a missing CUDA device, ``nccl`` divides by
+``torch.cuda.device_count()`` in ``init_dist``). Here each falls back to what this machine has:
 
 ======================================  ============================================================
 setting                                 on this machine
@@ -16,7 +15,6 @@ setting                                 on this machine
 ``prefetch_mode: cuda``, no GPU         the CPU prefetcher
 ``pin_memory: true``, no GPU            off (pinned memory only speeds up copies to a GPU)
 ``train.amp: fp16``, no GPU             bf16 autocast (in the model, ``FlareBaseModel._setup_amp``)
-``train.channels_last``, no GPU         ignored (in the model)
 ======================================  ============================================================
 
 A launcher started without its environment (``--launcher pytorch`` outside torchrun, ``--launcher
@@ -72,7 +70,7 @@ def fit_to_hardware(opt, cuda_count):
     """Rewrite the GPU-only settings of parsed options that this machine cannot honour; return the warnings.
 
     ``opt`` is BasicSR's parsed options (``num_gpu`` already an int, ``dist`` set). Settings the models
-    read themselves (``train.amp``, ``train.channels_last``) fall back there.
+    read themselves (``train.amp``) fall back there.
     """
     warnings = []
     num_gpu = opt.get('num_gpu', 0)

@@ -141,15 +141,18 @@ def _glow_options(tmp_path, tag):
 
 
 @pytest.mark.slow
-def test_the_glow_stage_trains_beside_the_others_and_is_skipped_when_done(tmp_path, repo_root):
+def test_the_glow_stage_trains_beside_the_others_on_its_share_of_threads_and_is_skipped_when_done(tmp_path, repo_root):
     tag = f'pytest_glowpipe_{os.getpid()}'
     files, names = _options(tmp_path, tag)
     glow_file, glow_name = _glow_options(tmp_path, tag)
     command = [sys.executable, 'flare_sr/train_pipeline.py', *files, '--glow', glow_file, '--name', tag]
     experiments = os.path.join(repo_root, 'experiments')
     try:
-        run = _run_pipeline(command, repo_root)
+        run = _run_pipeline(command, repo_root, env=dict(os.environ, OMP_NUM_THREADS='4'))
         started = f'stage G (glow HINet, {glow_name}): training with'
+        for name in [*names, glow_name]:  # G half the threads, the others the rest: none waits for G's core
+            log = ''.join(open(path).read() for path in glob.glob(os.path.join(experiments, name, 'train_*.log')))
+            assert 'CPU training: 2 threads, NCHW.' in log, name
         assert run.stdout.index(started) < run.stdout.index(f'stage I (Pix2Pix, {names[0]}): training with')
         assert os.path.isfile(os.path.join(experiments, glow_name, 'models', 'net_g_latest.pth'))
         assert os.path.isfile(os.path.join(experiments, tag, 'stage_G_console.txt'))  # beside: its own console
@@ -273,9 +276,9 @@ def test_stage_titles_name_the_arch_or_the_role():
         'Pix2Pix', 'HINet', 'glow HINet', 'post net', 'glow net', 'glow net']
 
 
-def _run_pipeline(command, repo_root):
+def _run_pipeline(command, repo_root, env=None):
     """train_pipeline.py's ``command`` run from the repository, which must succeed."""
-    run = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=400)
+    run = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=400, env=env)
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     return run
 
@@ -558,24 +561,24 @@ def test_a_finished_stage_whose_file_changed_is_one_line_not_skipped_as_done(tmp
 
 def test_a_finished_stage_is_compared_on_what_decides_its_weights_in_any_clone(monkeypatch):
     """The done marker's options: a moved or renamed clone (the pipeline's derived paths are absolute) and edits of
-    logging, validation or the loader's speed are no change, so its finished stages are skipped; a training setting
+    logging, validation, the loader's speed or the memory format are no change, so its finished stages are skipped; a training setting
     is one."""
     from flare_sr.pipeline import stages
 
-    def options(root, print_freq=100, val_freq=10, lr=1e-3, workers=0):
+    def options(root, print_freq=100, val_freq=10, lr=1e-3, workers=0, channels_last=False):
         return {'name': 's', 'model_type': 'HINetModel', 'manual_seed': 0, 'network_g': {'type': 'HINet', 'wf': 4},
                 'datasets': {'train': {'meta_info_file': f'{root}/experiments/pipe/fold1_train.txt', 'gt_size': 32,
                                        'num_worker_per_gpu': workers},
                              'val': {'dataroot_lq': f'{root}/val'}},
                 'path': {'pretrain_network_g': f'{root}/experiments/s2/models/net_g_latest.pth', 'resume_state': None},
-                'train': {'optim_g': {'type': 'Adam', 'lr': lr}, 'total_iter': 8},
+                'train': {'optim_g': {'type': 'Adam', 'lr': lr}, 'total_iter': 8, 'channels_last': channels_last},
                 'val': {'val_freq': val_freq}, 'logger': {'print_freq': print_freq}}
 
     monkeypatch.setattr(stages, 'ROOT', '/data/old/flare_sr')
     trained = trained_options(options('/data/old/flare_sr'))
     monkeypatch.setattr(stages, 'ROOT', '/home/me/flare_sr copy')
     assert option_changes(trained, trained_options(options('/home/me/flare_sr copy', print_freq=5, val_freq=2,
-                                                           workers=4))) == []
+                                                           workers=4, channels_last=True))) == []
     assert option_changes(trained, trained_options(options('/home/me/flare_sr copy', lr=2e-3))) == [
         'train.optim_g.lr: 0.001 then, 0.002 now']
 

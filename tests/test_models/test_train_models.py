@@ -1,6 +1,7 @@
 """Each model really trains through flare_sr/train.py: the loss falls, TensorBoard gets scalars and
 side-by-side images, checkpoints are written, and --auto_resume continues on CPU from another directory."""
 
+import logging.handlers
 import os
 
 import numpy as np
@@ -228,3 +229,41 @@ def test_input_baseline_is_scored_once_per_image_and_rescored_when_it_changes(tm
         'test_input_10001']['psnr']['input']
     assert third['test_input_10000']['psnr']['input'] == first['datasets']['val']['per_image'][
         'test_input_10000']['psnr']['input']
+
+
+def test_channels_last_trains_on_the_cpu_as_nchw_does_with_nhwc_weights(tmp_path, tiny_data):
+    """``train.channels_last`` on the CPU: the nets and batches are NHWC (oneDNN's faster kernels; it was ignored
+    there before), the gradients are NCHW's up to the order of sums, and the saved weights load into an NCHW net."""
+    models, batch = {}, {'lq': torch.rand(2, 3, 32, 32), 'gt': torch.rand(2, 3, 32, 32)}
+    said, logger = logging.handlers.BufferingHandler(100), logging.getLogger('basicsr')
+    level = logger.level
+    logger.addHandler(said)
+    logger.setLevel('INFO')
+    try:
+        for channels_last in (False, True):
+            torch.manual_seed(0)
+            opt = hinet_options(tiny_data, f'cl_{channels_last}', total_iter=10, channels_last=channels_last)
+            opt.update(is_train=True, dist=False, rank=0, world_size=1,
+                       path={'experiments_root': str(tmp_path), 'visualization': str(tmp_path / 'vis'),
+                             'models': str(tmp_path / 'models')})
+            model = build_model(opt)
+            model.feed_data(batch)
+            model.optimize_parameters(1)
+            models[channels_last] = model, [param.grad.clone() for param in model.net_g.parameters()]
+            model.optimize_parameters(2)
+    finally:
+        logger.removeHandler(said)
+        logger.setLevel(level)
+    lines = [record.getMessage() for record in said.buffer if record.getMessage().startswith('CPU training')]
+    assert lines == [f'CPU training: {torch.get_num_threads()} threads, {layout}.' for layout in ('NCHW', 'channels_last')]
+    (nhwc, nhwc_grads), (nchw, nchw_grads) = models[True], models[False]
+    conv = next(param for param in nhwc.net_g.parameters() if param.dim() == 4 and param.shape[-1] == 3)
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert nhwc.lq.is_contiguous(memory_format=torch.channels_last)
+    for (name, _), grad, reference in zip(nhwc.net_g.named_parameters(), nhwc_grads, nchw_grads):
+        assert torch.allclose(grad, reference, rtol=1e-3, atol=1e-6), name  # the first step's gradients
+    nhwc.save_network(nhwc.net_g, 'net_g', 2)
+    saved = load_params(os.path.join(tmp_path, 'models', 'net_g_2.pth'))
+    plain = build_model(dict(nchw.opt, is_train=False)).net_g
+    plain.load_state_dict(saved)
+    assert all(param.is_contiguous() for param in plain.parameters())
