@@ -141,7 +141,7 @@ def _glow_options(tmp_path, tag):
 
 
 @pytest.mark.slow
-def test_the_glow_stage_trains_beside_the_others_on_its_share_of_threads_and_is_skipped_when_done(tmp_path, repo_root):
+def test_the_glow_stage_trains_beside_the_others_on_half_the_threads_and_is_skipped_when_done(tmp_path, repo_root):
     tag = f'pytest_glowpipe_{os.getpid()}'
     files, names = _options(tmp_path, tag)
     glow_file, glow_name = _glow_options(tmp_path, tag)
@@ -561,8 +561,8 @@ def test_a_finished_stage_whose_file_changed_is_one_line_not_skipped_as_done(tmp
 
 def test_a_finished_stage_is_compared_on_what_decides_its_weights_in_any_clone(monkeypatch):
     """The done marker's options: a moved or renamed clone (the pipeline's derived paths are absolute) and edits of
-    logging, validation, the loader's speed or the memory format are no change, so its finished stages are skipped; a training setting
-    is one."""
+    logging, validation, the loader's speed or the memory format are no change, so its finished stages are skipped;
+    a training setting is one."""
     from flare_sr.pipeline import stages
 
     def options(root, print_freq=100, val_freq=10, lr=1e-3, workers=0, channels_last=False):

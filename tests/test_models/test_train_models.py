@@ -255,7 +255,8 @@ def test_channels_last_trains_on_the_cpu_as_nchw_does_with_nhwc_weights(tmp_path
         logger.removeHandler(said)
         logger.setLevel(level)
     lines = [record.getMessage() for record in said.buffer if record.getMessage().startswith('CPU training')]
-    assert lines == [f'CPU training: {torch.get_num_threads()} threads, {layout}.' for layout in ('NCHW', 'channels_last')]
+    threads = torch.get_num_threads()
+    assert lines == [f'CPU training: {threads} threads, {layout}.' for layout in ('NCHW', 'channels_last')]
     (nhwc, nhwc_grads), (nchw, nchw_grads) = models[True], models[False]
     conv = next(param for param in nhwc.net_g.parameters() if param.dim() == 4 and param.shape[-1] == 3)
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
