@@ -7,7 +7,8 @@
   (``flare_sr/utils/checkpoint.py``); a state of another model type or optimizer is one error line.
 - Optimizers and schedulers from ``flare_sr/utils/optim.py`` (BasicSR's, its master branch's and the
   HINet/NAFNet forks': AdamW, SGD, TrueCosineAnnealingLR, ...); the options are never modified.
-- ``train.amp: bf16 | fp16 | false`` (fp16 with a GradScaler; on CPU fp16 falls back to bf16),
+- ``train.amp: bf16 | fp16 | auto | false`` (fp16 with a GradScaler; on CPU fp16 falls back to bf16; auto: bf16
+  where native),
   ``train.channels_last`` (NHWC: faster GPU convolutions, and oneDNN's on the CPU: a tiny HINet's training step
   -16 % on a 2-core Xeon, docs/benchmarks.md), DDP on CPU (gloo) and GPU.
 - ``train.fft_opt`` (e.g. FFTLoss) adds a frequency-domain term to every pixel loss; ``train.saturation_mask``
@@ -41,6 +42,7 @@ from flare_sr.models.tiled_validation import TiledValidationMixin
 from flare_sr.utils.atomic import atomic_torch_save
 from flare_sr.utils.checkpoint import check_state_types, load_checked_state_dict, to_plain
 from flare_sr.utils.optim import build_optimizer, build_scheduler
+from flare_sr.utils.precision import resolve_precision
 from flare_sr.utils.rng import capture_rng_states, restore_rng_states
 
 
@@ -89,7 +91,8 @@ class FlareBaseModel(TiledValidationMixin, SRModel):
         SRModel's EMA, losses, optimizers and schedulers (DeflareModel, which has no ``pixel_opt``, builds those
         itself)."""
         if self.device.type == 'cpu':  # what a CPU run's speed (and its last bits) depend on
-            get_root_logger().info(f'CPU training: {torch.get_num_threads()} threads, '
+            threads = torch.get_num_threads()
+            get_root_logger().info(f'CPU training: {threads} thread{"s" if threads > 1 else ""}, '
                                    f'{"channels_last" if self.uses_channels_last else "NCHW"}.')
         self._setup_amp()
         self.nonfinite_mode = self.train_opt.get('nonfinite', 'stop')
@@ -97,10 +100,17 @@ class FlareBaseModel(TiledValidationMixin, SRModel):
         self._setup_loss_options()
 
     def _setup_amp(self):
-        """``train.amp``: bf16 autocast, fp16 autocast + GradScaler, or full precision."""
+        """``train.amp``: bf16 autocast, fp16 autocast + GradScaler, or full precision. ``auto`` (or ``true``): bf16
+        where it is native (GPUs from Ampere on, else fp16; CPUs with AMX-BF16 or AVX512-BF16, else full precision:
+        emulated bf16 is slower than fp32; ``flare_sr.utils.precision``)."""
         logger = get_root_logger()
         amp = self.train_opt.get('amp', False)
-        amp = 'false' if amp in (False, None) else str(amp).lower()
+        amp = 'false' if amp in (False, None) else 'auto' if amp is True else str(amp).lower()
+        if amp == 'auto':
+            amp = resolve_precision('auto', self.device)
+            if amp == 'fp32' and self.device.type == 'cuda':
+                amp = 'fp16'
+            logger.info(f'train.amp: auto -> {amp if amp != "fp32" else "full precision (bf16 is not native here)"}.')
         if amp == 'fp16' and self.device.type == 'cpu':
             logger.warning('train.amp: fp16 needs a GPU; using bf16 autocast on the CPU instead.')
             amp = 'bf16'

@@ -286,6 +286,13 @@ def write_text(path, text):
     return path
 
 
+def beside_share():
+    """(OMP_NUM_THREADS of a training run beside the others from the start, those left to the others): half of this
+    process's threads, and the rest (at least 1 each)."""
+    beside = thread_share(2)
+    return beside, max(1, thread_share(1) - beside)
+
+
 def thread_share(parallel, total=None):
     """OMP_NUM_THREADS for each of ``parallel`` trainings at once: ``total`` threads (default: this process's
     OMP_NUM_THREADS, else the CPU count), split; at least 1."""

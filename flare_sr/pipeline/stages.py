@@ -42,8 +42,8 @@ from os import path as osp
 import yaml
 
 from flare_sr.errors import FlareSRError
-from flare_sr.pipeline.cross_fit import (cross_fit_settings, fold_options, fold_selection, fold_training_lists,
-                                         selection_members, thread_share, write_text)
+from flare_sr.pipeline.cross_fit import (beside_share, cross_fit_settings, fold_options, fold_selection,
+                                         fold_training_lists, selection_members, thread_share, write_text)
 from flare_sr.pipeline.stage3_data import ensure_stage3_data, select_pairs
 from flare_sr.utils.atomic import atomic_path
 from flare_sr.utils.options_check import check_options, load_option_file, stage3_source_problems
@@ -495,8 +495,8 @@ def run_pipeline(option_files, name=None, quiet=False):
     beside, rest = None, None
     for label, title, resolved_path, opt in glow:  # from the start, beside the others (module docstring)
         write_yaml(resolved_path, opt)
-        beside = _start_stage(label, title, resolved_path, opt, pipeline_dir, quiet=True, threads=thread_share(2))
-        rest = max(1, thread_share(1) - thread_share(2))  # also when G is done: each stage's numerics stay fixed
+        threads, rest = beside_share()  # the rest also when G is done: each stage's numerics stay fixed
+        beside = _start_stage(label, title, resolved_path, opt, pipeline_dir, quiet=True, threads=threads)
     pending = [(glow[0][3], beside)] if beside is not None else []
     try:
         _run_in_turn(planned, folds, cross_fit, pipeline_dir, quiet, pending, rest)

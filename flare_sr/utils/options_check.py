@@ -103,7 +103,7 @@ TRAIN = {
     'net_d_iters': INT, 'net_d_init_iters': INT, 'grad_clip': (NUMBER, NULL), 'use_grad_clip': BOOL,
     'mixing_augs': DICT,
     # flare_sr's own
-    'amp': (BOOL, 'bf16', 'fp16'), 'nonfinite': ('stop', 'skip'), 'channels_last': BOOL,
+    'amp': (BOOL, 'bf16', 'fp16', 'auto'), 'nonfinite': ('stop', 'skip'), 'channels_last': BOOL,
     'saturation_mask': (DICT, BOOL),  # flare_sr/losses/saturation_mask.py (Wu et al.)
     'out_deflare': BOOL,  # Flare7K++'s (DeflareModel: the net's image keeps the light sources)
 }

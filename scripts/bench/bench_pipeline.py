@@ -1,18 +1,19 @@
 """The demo's training with and without the glow stage, side by side in one run, and the step of each of its nets on
-1 and 2 threads (why the glow stage trains beside the others on half the threads).
+1 and 2 threads, beside a busy core, in channels_last and bf16 (why each stage trains on one thread on 2 cores).
 
 Table 1 runs ``flare_sr/train_pipeline.py`` twice on the demo's option files (``options/tiny``: stage I, its fold
 models, stages II and III), the second time with ``--glow options/tiny/glow.yml``, as ``scripts/run_demo.sh`` does.
 Each row is a fresh run in a temp copy of ``flare_sr/`` and ``options/`` with ``datasets/demo`` linked in, so the
 repository's ``experiments/`` are untouched. The cells are each stage's wall seconds from its done marker (a stage
-beside others is timed to its own end) and the pipeline's wall seconds; the last column says whether stages I-III
-trained the same in both rows (every stage's last validation PSNR and SSIM equal, as the glow stage's thread share
-is meant to keep them).
+beside others is timed to its own end) and the pipeline's wall seconds. Beside the glow stage, stages I-III train on
+the threads it leaves them (one on 2 cores), so the first row runs on those threads too; the last column says whether
+stages I-III trained the same in both rows (every stage's last validation PSNR and SSIM equal).
 
 Table 2 times one training step of each file's ``network_g`` (Adam, L1 against a random label; Pix2Pix's
-discriminator is left out) on a batch of the file's sample size (``gt_size``, or the ``downscale_to`` frame), on 1
-and on 2 threads, each in a fresh process: the best of ``--repeats`` rounds of ``--steps`` steps after 5 warm-up
-steps.
+discriminator is left out) on a batch of the file's sample size (``gt_size``, or the ``downscale_to`` frame), each
+cell in a fresh process (the best of ``--repeats`` rounds of ``--steps`` steps after 5 warm-up steps): on 1 and on 2
+threads, on 2 threads beside one busy-loop process (a stage beside the glow stage), and on 1 thread in channels_last,
+without and with bf16 autocast.
 
     python scripts/bench/bench_pipeline.py [--scale 1.0] [--steps 20] [--repeats 3] [--workdir DIR]
 
@@ -33,6 +34,7 @@ import time
 from _common import ROOT, machine_name, print_table, read_options, run_child, scale_schedule, write_options
 
 from flare_sr.errors import ArgumentParser, FlareSRError, exit_on_user_error
+from flare_sr.pipeline.cross_fit import beside_share
 from flare_sr.pipeline.stages import read_marker
 from flare_sr.utils.img_util import short_side_size
 
@@ -45,16 +47,19 @@ import json, sys, time
 import flare_sr  # noqa: F401 (registers the archs; sets the OpenMP wait policy before torch starts it)
 import torch
 from basicsr.archs import build_network
-opt, batch, height, width, steps, repeats = json.loads(sys.argv[1])
+opt, batch, height, width, steps, repeats, channels_last, bf16 = json.loads(sys.argv[1])
 torch.manual_seed(0)
 net = build_network(opt)
 optimizer = torch.optim.Adam(net.parameters(), 1e-4)
 lq, gt = torch.rand(batch, 3, height, width), torch.rand(batch, 3, height, width)
+if channels_last:
+    net, lq = net.to(memory_format=torch.channels_last), lq.contiguous(memory_format=torch.channels_last)
 
 def step():
     optimizer.zero_grad()
-    out = net(lq)
-    sum((o - gt).abs().mean() for o in (out if isinstance(out, (list, tuple)) else [out])).backward()
+    with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+        out = net(lq)
+    sum((o.float() - gt).abs().mean() for o in (out if isinstance(out, (list, tuple)) else [out])).backward()
     optimizer.step()
 
 for _ in range(5):
@@ -67,6 +72,12 @@ for _ in range(repeats):
     best = min(best, (time.perf_counter() - start) / steps)
 print(json.dumps({'seconds': best}))
 '''
+
+
+# (threads, beside one busy-loop process, channels_last, bf16 autocast) per cell of table 2; the first is the baseline
+STEP_CELLS = ((1, False, False, False), (2, False, False, False), (2, True, False, False), (1, False, True, False),
+              (1, False, True, True))
+STEP_HEADER = ('1 thread', '2 threads', '2 threads, a busy core', '1 thread, channels_last', '+ bf16 autocast')
 
 
 def sample_size(train):
@@ -86,12 +97,18 @@ def step_rows(files, steps, repeats):
         train = opt['datasets']['train']
         batch, (height, width) = train['batch_size_per_gpu'], sample_size(train)
         cells = []
-        for threads in (1, 2):
+        for threads, busy, channels_last, bf16 in STEP_CELLS:
             env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-            job = json.dumps([opt['network_g'], batch, height, width, steps, repeats])
-            cells.append(run_child(['-c', STEP, job], env=env)['seconds'] * 1000)
+            job = json.dumps([opt['network_g'], batch, height, width, steps, repeats, channels_last, bf16])
+            competitor = subprocess.Popen([sys.executable, '-c', 'while True: pass']) if busy else None
+            try:
+                cells.append(run_child(['-c', STEP, job], env=env)['seconds'] * 1000)
+            finally:
+                if competitor is not None:
+                    competitor.kill()
+                    competitor.wait()
         rows.append([f'{flag} {name}.yml: {opt["network_g"]["type"]}', f'{batch} x {height}x{width}',
-                     f'{cells[0]:.1f}', f'{cells[1]:.1f}', f'{cells[0] / cells[1]:.2f}'])
+                     *[f'{cell:.1f}' for cell in cells], *[f'{cells[0] / cell:.2f}' for cell in cells[1:]]])
     return rows
 
 
@@ -116,8 +133,10 @@ def scaled_copy(workdir, scale):
 
 
 def run_pipeline(workdir, scale, glow, log_dir):
-    """Train the demo's stages in a fresh temp repository; ({label: seconds}, {label: (psnr, ssim)}, total s)."""
+    """Train the demo's stages in a fresh temp repository; ({label: seconds}, {label: (psnr, ssim)}, total s).
+    Without ``glow`` on the threads stages I-III get beside it (flare_sr/pipeline/stages.py)."""
     root = scaled_copy(workdir, scale)
+    env = None if glow else dict(os.environ, OMP_NUM_THREADS=str(beside_share()[1]))
     files = [*STAGE_FILES, *([GLOW_FILE] if glow else [])]
     command = [os.path.join(root, 'flare_sr', 'train_pipeline.py'), '--quiet', '--name', 'bench_pipeline']
     for flag, name in files:
@@ -127,8 +146,8 @@ def run_pipeline(workdir, scale, glow, log_dir):
     try:
         start = time.perf_counter()
         with open(log, 'w') as handle:
-            code = subprocess.run([sys.executable, *command], cwd=root, stdout=handle,
-                                  stderr=subprocess.STDOUT).returncode
+            code = subprocess.run([sys.executable, *command], cwd=root, stdout=handle, stderr=subprocess.STDOUT,
+                                  env=env).returncode
         total = time.perf_counter() - start
         if code:
             raise FlareSRError(f'train_pipeline.py stopped with exit status {code}; see {log}')
@@ -185,8 +204,10 @@ def main():
                 [f'Stage seconds from each done marker (to the stage\'s own end; the fold models I.k side by side). '
                  f'Logs: {log_dir}'])
     print_table(f'One training step per net, milliseconds (best of {args.repeats} x {args.steps}); {machine_name()}',
-                ['file: network_g', 'batch x sample', '1 thread', '2 threads', 'speed-up on 2'], steps,
-                ['Adam and L1 on network_g alone, in a fresh process per cell (OMP_NUM_THREADS).'])
+                ['file: network_g', 'batch x sample', *STEP_HEADER, *[f'x: {cell}' for cell in STEP_HEADER[1:]]],
+                steps, ['Adam and L1 on network_g alone, in a fresh process per cell (OMP_NUM_THREADS); "a busy core": '
+                        'one busy-loop process beside it, as the glow stage is beside stages I-III; x: the speed-up '
+                        'over 1 thread, NCHW, fp32.'])
     print(f'last validation of stages I-III: {"equal" if same else "DIFFERENT"} with and without the glow stage '
           f'({", ".join(f"{label} {runs[True][1][label][0]:.2f} dB" for label in labels if label != "G")})')
 

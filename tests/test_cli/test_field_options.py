@@ -318,7 +318,7 @@ def test_unknown_basicsr_keys_warn_and_the_run_goes_on(tmp_path, tiny_data, expe
      'val.restore_light_source.treshold: unknown key (did you mean threshold?)'),
     (lambda o: o.update(model_type='CascadeModel', cascade={'use_mian': False}),
      'cascade.use_mian: unknown key (did you mean use_main?)'),
-    (lambda o: o['train'].update(amp='fp32'), "train.amp: expected true or false or 'bf16' or 'fp16'"),
+    (lambda o: o['train'].update(amp='fp32'), "train.amp: expected true or false or 'bf16' or 'fp16' or 'auto'"),
     (lambda o: o['train'].update(nonfinite='ignore'), "train.nonfinite: expected 'stop' or 'skip'"),
     (lambda o: o.update(stage3_source={'patch_sise': 64}), 'stage3_source.patch_sise: unknown key (did you mean '
                                                            'patch_size?)'),

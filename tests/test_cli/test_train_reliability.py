@@ -192,7 +192,7 @@ def test_nonfinite_loss_skip_mode_drops_steps_and_finishes(tmp_path, tiny_data, 
     (lambda o: o['datasets']['train'].update(dataroot_gt='/no/such/folder'), 'datasets.train.dataroot_gt: '
                                                                              '/no/such/folder does not exist'),
     (lambda o: o['path'].update(pretrain_network_g='missing.pth'), 'path.pretrain_network_g: missing.pth does not'),
-    (lambda o: o['train'].update(amp='fp32'), "train.amp: expected true or false or 'bf16' or 'fp16'"),
+    (lambda o: o['train'].update(amp='fp32'), "train.amp: expected true or false or 'bf16' or 'fp16' or 'auto'"),
     (lambda o: o['train'].update(nonfinite='ignore'), "train.nonfinite: expected 'stop' or 'skip'"),
     (lambda o: o['val']['tile'].update(overlapp=8), 'val.tile.overlapp: unknown key (did you mean overlap?)'),
     (lambda o: o['val']['metrics']['psnr'].update(better='hihger'), "val.metrics.psnr.better: expected 'higher' or "

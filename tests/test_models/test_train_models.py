@@ -255,8 +255,8 @@ def test_channels_last_trains_on_the_cpu_as_nchw_does_with_nhwc_weights(tmp_path
         logger.removeHandler(said)
         logger.setLevel(level)
     lines = [record.getMessage() for record in said.buffer if record.getMessage().startswith('CPU training')]
-    threads = torch.get_num_threads()
-    assert lines == [f'CPU training: {threads} threads, {layout}.' for layout in ('NCHW', 'channels_last')]
+    threads = f'{torch.get_num_threads()} thread' + ('s' if torch.get_num_threads() > 1 else '')
+    assert lines == [f'CPU training: {threads}, {layout}.' for layout in ('NCHW', 'channels_last')]
     (nhwc, nhwc_grads), (nchw, nchw_grads) = models[True], models[False]
     conv = next(param for param in nhwc.net_g.parameters() if param.dim() == 4 and param.shape[-1] == 3)
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
@@ -268,3 +268,21 @@ def test_channels_last_trains_on_the_cpu_as_nchw_does_with_nhwc_weights(tmp_path
     plain = build_model(dict(nchw.opt, is_train=False)).net_g
     plain.load_state_dict(saved)
     assert all(param.is_contiguous() for param in plain.parameters())
+
+
+@pytest.mark.parametrize('native', ['AMX-BF16', None])
+def test_amp_auto_and_true_train_in_bf16_only_where_the_cpu_has_it_natively(tmp_path, tiny_data, monkeypatch, native):
+    """``train.amp: auto`` (and ``true``, which was silently full precision): bf16 autocast on a CPU with native bf16,
+    full precision where bf16 would be emulated (slower than fp32)."""
+    import flare_sr.utils.precision as precision
+    monkeypatch.setattr(precision, 'cpu_bf16_support', lambda: native)
+    for amp in ('auto', True, 'bf16', False):
+        opt = hinet_options(tiny_data, f'amp_{amp}', total_iter=10, amp=amp)
+        opt.update(is_train=True, dist=False, rank=0, world_size=1,
+                   path={'experiments_root': str(tmp_path), 'visualization': str(tmp_path / 'vis')})
+        model = build_model(opt)
+        expected = torch.bfloat16 if amp == 'bf16' or (amp in ('auto', True) and native) else None
+        assert model.amp_dtype == expected, amp
+        model.feed_data({'lq': torch.rand(2, 3, 32, 32), 'gt': torch.rand(2, 3, 32, 32)})
+        model.optimize_parameters(1)
+        assert all(np.isfinite(value) for value in model.get_current_log().values()), amp

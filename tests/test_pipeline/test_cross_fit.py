@@ -11,7 +11,7 @@ from flare_sr.data.paired_flare_dataset import PairedFlareDataset
 from flare_sr.data.pairing import pair_paths
 from flare_sr.data.synthetic_flare_dataset import SyntheticFlareDataset
 from flare_sr.errors import FlareSRError
-from flare_sr.pipeline.cross_fit import (assign_folds, cross_fit_settings, fold_options, fold_selection,
+from flare_sr.pipeline.cross_fit import (assign_folds, beside_share, cross_fit_settings, fold_options, fold_selection,
                                          fold_training_lists, read_groups, thread_share, write_text)
 from flare_sr.pipeline.stage3_data import ensure_stage3_data
 from flare_sr.utils.img_util import write_image
@@ -53,6 +53,11 @@ def test_bad_cross_fit_settings_are_one_line_naming_the_key(block, message):
 def test_threads_are_split_among_trainings_run_side_by_side(monkeypatch):
     monkeypatch.setenv('OMP_NUM_THREADS', '4')
     assert (thread_share(2), thread_share(3), thread_share(8)) == (2, 1, 1)
+    assert beside_share() == (2, 2)  # a run beside the others from the start: half, and the rest for them
+    monkeypatch.setenv('OMP_NUM_THREADS', '3')
+    assert beside_share() == (1, 2)
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    assert beside_share() == (1, 1)
     monkeypatch.setenv('OMP_NUM_THREADS', 'two')  # not a number: the machine's cores, as OpenMP itself would
     assert thread_share(1) == (os.cpu_count() or 1)
 
