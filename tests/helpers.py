@@ -1,11 +1,13 @@
 """Shared helpers of the test suite (a plain module, no tests): tiny generated data, option files, tiny networks
 and checkpoints, real train.py/test.py runs and scripts/*.py loaded or run in this process."""
+import contextlib
 import copy
 import functools
 import hashlib
 import importlib
 import importlib.util
 import json
+import logging.handlers
 import os
 import shlex
 import shutil
@@ -31,6 +33,22 @@ TRAIN_SCRIPT = os.path.join(REPO, 'flare_sr', 'train.py')
 TEST_SCRIPT = os.path.join(REPO, 'flare_sr', 'test.py')
 METRICS = {'psnr': {'type': 'calculate_psnr', 'crop_border': 0, 'test_y_channel': False},
            'ssim': {'type': 'calculate_ssim', 'crop_border': 0, 'test_y_channel': False}}
+
+
+@contextlib.contextmanager
+def basicsr_log(capacity=1000):
+    """The messages BasicSR's logger (which does not propagate to pytest's) takes at INFO and above, as a list that
+    fills while the block runs."""
+    logger, handler, said = logging.getLogger('basicsr'), logging.handlers.BufferingHandler(capacity), []
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel('INFO')
+    try:
+        yield said
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        said.extend(record.getMessage() for record in handler.buffer)
 
 
 def write_clean_photos(folder, names=('astronaut.png', 'chelsea.png', 'coffee.png'), size=(48, 64)):

@@ -114,6 +114,7 @@ class DeflareModel(FlareBaseModel):
             else:
                 self.model_ema(0)
             self.net_g_ema.eval()
+            self.match_ema_layout()
         self.cri_l1 = build_loss(self.train_opt['l1_opt']).to(self.device)
         self.cri_perceptual = self._build_perceptual()
         self.setup_optimizers()

@@ -85,6 +85,13 @@ class FlareBaseModel(TiledValidationMixin, SRModel):
     def init_training_settings(self):
         self.setup_training_guards()
         super().init_training_settings()
+        self.match_ema_layout()
+
+    def match_ema_layout(self):
+        """The EMA copy (SRModel and DeflareModel build it with a plain ``.to(device)``) in the nets' memory format, so
+        that validation and inference with it get channels_last's speed too; its update is element by element."""
+        if self.uses_channels_last and hasattr(self, 'net_g_ema'):
+            self.net_g_ema.to(memory_format=torch.channels_last)
 
     def setup_training_guards(self):
         """AMP, the non-finite guard and the optional loss settings: what every flare_sr model trains with, before
@@ -104,13 +111,14 @@ class FlareBaseModel(TiledValidationMixin, SRModel):
         where it is native (GPUs from Ampere on, else fp16; CPUs with AMX-BF16 or AVX512-BF16, else full precision:
         emulated bf16 is slower than fp32; ``flare_sr.utils.precision``)."""
         logger = get_root_logger()
-        amp = self.train_opt.get('amp', False)
-        amp = 'false' if amp in (False, None) else 'auto' if amp is True else str(amp).lower()
+        given = self.train_opt.get('amp', False)
+        amp = 'false' if given in (False, None) else 'auto' if given is True else str(given).lower()
         if amp == 'auto':
             amp = resolve_precision('auto', self.device)
             if amp == 'fp32' and self.device.type == 'cuda':
                 amp = 'fp16'
-            logger.info(f'train.amp: auto -> {amp if amp != "fp32" else "full precision (bf16 is not native here)"}.')
+            logger.info(f'train.amp: {str(given).lower()} -> '
+                        f'{amp if amp != "fp32" else "full precision (bf16 is not native here)"}.')
         if amp == 'fp16' and self.device.type == 'cpu':
             logger.warning('train.amp: fp16 needs a GPU; using bf16 autocast on the CPU instead.')
             amp = 'bf16'
@@ -246,8 +254,9 @@ class FlareBaseModel(TiledValidationMixin, SRModel):
         atomic_torch_save(save_dict, osp.join(self.opt['path']['models'], f'{net_label}_{label}.pth'))
 
     def save_training_state(self, epoch, current_iter):
-        """Optimizers, schedulers, scaler, skip count, best metrics, each rank's RNG states and the train loader's
-        ``epoch_layout`` (batch size and iterations per epoch: a resume with others restarts its epoch), atomically.
+        """Optimizers, schedulers, scaler, skip count, best metrics, each rank's RNG states, the train loader's
+        ``epoch_layout`` (batch size and iterations per epoch: a resume with others restarts its epoch) and the
+        step's ``numerics`` (a resume with others is said), atomically.
 
         Also the model type and the optimizer and scheduler classes, so a resume with other ones is refused.
         Everything is tensors and plain data, so it loads with ``weights_only=True``. Called on every rank
@@ -273,6 +282,7 @@ class FlareBaseModel(TiledValidationMixin, SRModel):
             'scaler': self.scaler.state_dict(), 'skipped_steps': self.skipped_steps,
             'best_metric_results': getattr(self, 'best_metric_results', {}), 'rng_per_rank': rng_per_rank,
             'epoch_layout': self.opt.get('epoch_layout'),  # the train loader's batch and epoch (basicsr_fixes)
+            'numerics': self.numerics(),
         }
         atomic_torch_save(to_plain(state), osp.join(self.opt['path']['training_states'], f'{current_iter}.state'))
 
@@ -290,8 +300,28 @@ class FlareBaseModel(TiledValidationMixin, SRModel):
                                    f'new run under another name from its weights (path.pretrain_network_g: {weights})')
             check_state_types(resume_state, kind, own_types, where, weights)
 
+    def numerics(self):
+        """What a step's last bits depend on besides the options' training settings: the autocast precision, the
+        memory format and, on the CPU, the thread count (kept in training states; a resume with others is said)."""
+        return {'precision': {torch.bfloat16: 'bf16', torch.float16: 'fp16'}.get(self.amp_dtype, 'fp32'),
+                'layout': 'channels_last' if self.uses_channels_last else 'NCHW',
+                'threads': torch.get_num_threads() if self.device.type == 'cpu' else None}
+
+    def _say_numerics_change(self, resume_state):
+        """One warning when the state trained with other ``numerics``: the run goes on, not bit for bit."""
+        saved, now = resume_state.get('numerics'), self.numerics()  # None in states saved before it was kept
+        changed = [key for key in now if saved is not None and saved.get(key) != now[key]]
+        if changed:
+            get_root_logger().warning(
+                f"Resume: trained until iteration {resume_state['iter']} with "
+                + ', '.join(f'{key} {saved.get(key)}' for key in changed) + '; now '
+                + ', '.join(f'{key} {now[key]}' for key in changed)
+                + ' (train.amp, train.channels_last, OMP_NUM_THREADS): the run goes on, but not bit for bit as '
+                'one uninterrupted run would.')
+
     def resume_training(self, resume_state):
         self._check_resumable(resume_state)
+        self._say_numerics_change(resume_state)
         super().resume_training(resume_state)
         if 'scaler' in resume_state:
             self.scaler.load_state_dict(resume_state['scaler'])

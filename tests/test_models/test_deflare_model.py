@@ -134,8 +134,12 @@ def test_without_vgg_weights_one_line_says_where_they_go_and_a_wrong_path_is_an_
         DeflareModel(deflare_options(tmp_path, perceptual={'type': 'L_percepture', 'vgg_path': str(tmp_path)}))
 
 
-def test_ema_copy_follows_the_decay_and_is_saved_and_used_for_prediction(tmp_path):
-    model = DeflareModel(deflare_options(tmp_path, ema_decay=0.9))
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_ema_copy_follows_the_decay_and_is_saved_and_used_for_prediction(tmp_path, channels_last):
+    """Also in channels_last, where the EMA copy is NHWC like the net it follows."""
+    model = DeflareModel(deflare_options(tmp_path, ema_decay=0.9, channels_last=channels_last))
+    weights = [value for value in model.net_g_ema.parameters() if value.dim() == 4 and value.shape[-1] > 1]
+    assert weights and all(value.is_contiguous(memory_format=torch.channels_last) == channels_last for value in weights)
     start = {name: value.clone() for name, value in model.net_g_ema.named_parameters()}
     model.feed_data(batch())
     model.optimize_parameters(1)

@@ -1,7 +1,6 @@
 """Each model really trains through flare_sr/train.py: the loss falls, TensorBoard gets scalars and
 side-by-side images, checkpoints are written, and --auto_resume continues on CPU from another directory."""
 
-import logging.handlers
 import os
 
 import numpy as np
@@ -12,8 +11,9 @@ from basicsr.models import build_model
 
 import flare_sr.models.tiled_validation as tiled_validation
 from flare_sr.utils.img_util import read_image_uint8, write_image
-from tests.helpers import (REPO, TEST_SCRIPT, dataset_options, experiment_dirs, flare_data, hinet_options, load_params,
-                           make_flare_pairs, pix2pix_options, read_metrics, run_train, tb_scalars, write_options)
+from tests.helpers import (REPO, TEST_SCRIPT, basicsr_log, dataset_options, experiment_dirs, flare_data, hinet_options,
+                           load_params, make_flare_pairs, pix2pix_options, read_metrics, run_train, tb_scalars,
+                           write_options)
 
 
 @pytest.fixture(scope='module')
@@ -232,17 +232,15 @@ def test_input_baseline_is_scored_once_per_image_and_rescored_when_it_changes(tm
 
 
 def test_channels_last_trains_on_the_cpu_as_nchw_does_with_nhwc_weights(tmp_path, tiny_data):
-    """``train.channels_last`` on the CPU: the nets and batches are NHWC (oneDNN's faster kernels; it was ignored
-    there before), the gradients are NCHW's up to the order of sums, and the saved weights load into an NCHW net."""
+    """``train.channels_last`` on the CPU: the nets (the EMA copy too) and batches are NHWC (oneDNN's faster kernels;
+    it was ignored there before), the gradients are NCHW's up to the order of sums, and the saved weights load into
+    an NCHW net."""
     models, batch = {}, {'lq': torch.rand(2, 3, 32, 32), 'gt': torch.rand(2, 3, 32, 32)}
-    said, logger = logging.handlers.BufferingHandler(100), logging.getLogger('basicsr')
-    level = logger.level
-    logger.addHandler(said)
-    logger.setLevel('INFO')
-    try:
+    with basicsr_log() as said:
         for channels_last in (False, True):
             torch.manual_seed(0)
-            opt = hinet_options(tiny_data, f'cl_{channels_last}', total_iter=10, channels_last=channels_last)
+            opt = hinet_options(tiny_data, f'cl_{channels_last}', total_iter=10, channels_last=channels_last,
+                                ema_decay=0.9)
             opt.update(is_train=True, dist=False, rank=0, world_size=1,
                        path={'experiments_root': str(tmp_path), 'visualization': str(tmp_path / 'vis'),
                              'models': str(tmp_path / 'models')})
@@ -251,15 +249,14 @@ def test_channels_last_trains_on_the_cpu_as_nchw_does_with_nhwc_weights(tmp_path
             model.optimize_parameters(1)
             models[channels_last] = model, [param.grad.clone() for param in model.net_g.parameters()]
             model.optimize_parameters(2)
-    finally:
-        logger.removeHandler(said)
-        logger.setLevel(level)
-    lines = [record.getMessage() for record in said.buffer if record.getMessage().startswith('CPU training')]
+    lines = [line for line in said if line.startswith('CPU training')]
     threads = f'{torch.get_num_threads()} thread' + ('s' if torch.get_num_threads() > 1 else '')
     assert lines == [f'CPU training: {threads}, {layout}.' for layout in ('NCHW', 'channels_last')]
     (nhwc, nhwc_grads), (nchw, nchw_grads) = models[True], models[False]
     conv = next(param for param in nhwc.net_g.parameters() if param.dim() == 4 and param.shape[-1] == 3)
-    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    ema_conv = next(param for param in nhwc.net_g_ema.parameters() if param.dim() == 4 and param.shape[-1] == 3)
+    for weight in (conv, ema_conv):  # the EMA copy too, which validation and inference run
+        assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
     assert nhwc.lq.is_contiguous(memory_format=torch.channels_last)
     for (name, _), grad, reference in zip(nhwc.net_g.named_parameters(), nhwc_grads, nchw_grads):
         assert torch.allclose(grad, reference, rtol=1e-3, atol=1e-6), name  # the first step's gradients
@@ -286,3 +283,39 @@ def test_amp_auto_and_true_train_in_bf16_only_where_the_cpu_has_it_natively(tmp_
         model.feed_data({'lq': torch.rand(2, 3, 32, 32), 'gt': torch.rand(2, 3, 32, 32)})
         model.optimize_parameters(1)
         assert all(np.isfinite(value) for value in model.get_current_log().values()), amp
+
+
+def test_a_resume_with_other_numerics_is_said_in_one_warning(tmp_path, tiny_data, monkeypatch):
+    """A state keeps the step's precision, memory format and CPU threads; resuming with others trains on, but not bit
+    for bit as one uninterrupted run (a stage stopped inside a --glow pipeline and resumed alone gets more threads),
+    so it is said once; the same settings say nothing."""
+    import flare_sr.utils.precision as precision
+    monkeypatch.setattr(precision, 'cpu_bf16_support', lambda: 'AMX-BF16')
+
+    def model(**train):
+        opt = hinet_options(tiny_data, 'numerics', total_iter=10, **train)
+        opt.update(is_train=True, dist=False, rank=0, world_size=1,
+                   path={key: str(tmp_path / key) for key in ('experiments_root', 'visualization', 'models',
+                                                              'training_states')})
+        os.makedirs(opt['path']['training_states'], exist_ok=True)
+        return build_model(opt)
+
+    first = model()
+    first.feed_data({'lq': torch.rand(2, 3, 32, 32), 'gt': torch.rand(2, 3, 32, 32)})
+    first.optimize_parameters(1)
+    first.save_training_state(0, 1)
+    state = torch.load(tmp_path / 'training_states' / '1.state', weights_only=True)
+    threads = torch.get_num_threads()
+    assert state['numerics'] == {'precision': 'fp32', 'layout': 'NCHW', 'threads': threads}
+    for train, said in (({}, []), ({'channels_last': True, 'amp': 'auto'}, [
+            'Resume: trained until iteration 1 with precision fp32, layout NCHW; now precision bf16, layout '
+            'channels_last (train.amp, train.channels_last, OMP_NUM_THREADS): the run goes on, but not bit for bit as '
+            'one uninterrupted run would.'])):
+        resumed = model(**train)
+        with basicsr_log() as lines:
+            resumed.resume_training(state)
+        assert [line for line in lines if line.startswith('Resume:')] == said
+    monkeypatch.setattr(torch, 'get_num_threads', lambda: threads + 1)
+    with basicsr_log() as lines:
+        model().resume_training(state)
+    assert f'with threads {threads}; now threads {threads + 1}' in ' '.join(lines)
