@@ -19,8 +19,8 @@ without and with bf16 autocast.
 
 ``--scale`` multiplies every file's ``total_iter`` (and the glow file's ``pool_size``) for a quick look; the figures
 in docs/benchmarks.md use 1.0, the demo's own files. datasets/demo must exist (``bash scripts/run_demo.sh`` or
-``python scripts/make_demo_dataset.py --out datasets/demo --seed 0 --clean-share 0.4``). About 12 minutes on 2
-cores at 1.0.
+``python scripts/make_demo_dataset.py --out datasets/demo --seed 0 --clean-share 0.4``). About 23 minutes on 2
+cores at 1.0 (an Intel Xeon).
 """
 import argparse
 import json
