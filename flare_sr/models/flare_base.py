@@ -9,7 +9,7 @@
   HINet/NAFNet forks': AdamW, SGD, TrueCosineAnnealingLR, ...); the options are never modified.
 - ``train.amp: bf16 | fp16 | auto | false`` (fp16 with a GradScaler; on CPU fp16 falls back to bf16; auto: bf16
   where native), ``train.channels_last`` (NHWC: faster GPU convolutions, and oneDNN's on the CPU: a tiny HINet's
-  training step -16 % on a 2-core Xeon, docs/benchmarks.md), DDP on CPU (gloo) and GPU. Training states keep the
+  training step -10 to -15 % on a 2-core Xeon, docs/benchmarks.md), DDP on CPU (gloo) and GPU. Training states keep the
   step's ``numerics`` (precision, layout, CPU threads); a resume with others is one warning.
 - ``train.fft_opt`` (e.g. FFTLoss) adds a frequency-domain term to every pixel loss; ``train.saturation_mask``
   (``{threshold, dilation, source}``) keeps clipped light sources out of those losses (Wu et al.). Both off
