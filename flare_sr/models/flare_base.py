@@ -42,7 +42,7 @@ from flare_sr.models.tiled_validation import TiledValidationMixin
 from flare_sr.utils.atomic import atomic_torch_save
 from flare_sr.utils.checkpoint import check_state_types, load_checked_state_dict, to_plain
 from flare_sr.utils.optim import build_optimizer, build_scheduler
-from flare_sr.utils.precision import resolve_precision
+from flare_sr.utils.precision import DTYPES, resolve_precision
 from flare_sr.utils.rng import capture_rng_states, restore_rng_states
 
 
@@ -125,7 +125,7 @@ class FlareBaseModel(TiledValidationMixin, SRModel):
         if amp == 'bf16' and self.device.type == 'cuda' and not torch.cuda.is_bf16_supported():
             logger.warning('train.amp: bf16 is not supported by this GPU; using fp16 instead.')
             amp = 'fp16'
-        self.amp_dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(amp)
+        self.amp_dtype = DTYPES[amp] if amp in ('bf16', 'fp16') else None
         self.scaler = torch.amp.GradScaler('cuda', enabled=amp == 'fp16')
         if self.amp_dtype is not None:
             logger.info(f'Mixed precision: {amp} autocast' + (' with a grad scaler.' if amp == 'fp16' else '.'))
@@ -303,7 +303,7 @@ class FlareBaseModel(TiledValidationMixin, SRModel):
     def numerics(self):
         """What a step's last bits depend on besides the options' training settings: the autocast precision, the
         memory format and, on the CPU, the thread count (kept in training states; a resume with others is said)."""
-        return {'precision': {torch.bfloat16: 'bf16', torch.float16: 'fp16'}.get(self.amp_dtype, 'fp32'),
+        return {'precision': next((name for name, dtype in DTYPES.items() if dtype == self.amp_dtype), 'fp32'),
                 'layout': 'channels_last' if self.uses_channels_last else 'NCHW',
                 'threads': torch.get_num_threads() if self.device.type == 'cpu' else None}
 

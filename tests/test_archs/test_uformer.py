@@ -6,7 +6,6 @@ stored but filled by :func:`seeded_fill`, a function of the seed and the state_d
 from the same function (provenance: tests/data/README.md).
 """
 import json
-import logging
 import os
 
 import pytest
@@ -17,7 +16,7 @@ from basicsr.utils.registry import ARCH_REGISTRY
 from flare_sr.archs.uformer_arch import Uformer, level_windows, relative_position_index
 from flare_sr.utils.checkpoint import load_checked_state_dict
 from flare_sr.utils.tiling import pad_to_multiple, tiled_forward
-from tests.helpers import DATA_DIR
+from tests.helpers import DATA_DIR, basicsr_log
 
 REFERENCES = sorted(name for name in os.listdir(DATA_DIR) if name.startswith('uformer_') and name.endswith('.pt'))
 # embed_dim 2 gives the squeeze-excitation layers of the low levels zero width (as the original builds them).
@@ -196,15 +195,6 @@ def test_tiled_forward_runs_any_frame_on_the_size_multiple_grid():
     assert 0 <= tiled.min() and tiled.max() <= 1 and tiled.std() > 0.05
 
 
-class Lines(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.lines = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-
-
 def test_inputs_that_imply_other_windows_than_img_size_warn_once_per_size():
     net = small_net(img_size=64)  # shifted windows at every level, as Flare7K++ (512, win 8)
     assert net.window_mismatch(64, 96) is None and net.window_mismatch(128, 128) is None
@@ -213,16 +203,11 @@ def test_inputs_that_imply_other_windows_than_img_size_warn_once_per_size():
                     'and a build for the input\'s size would use 2x2 windows without shift: outputs differ from that '
                     'build; inputs (or val.tile.size tiles) of 64 px or more per side keep the build\'s')
     x = torch.rand(1, 3, 32, 64)
-    logger, handler = logging.getLogger('basicsr'), Lines()  # BasicSR's logger does not propagate to pytest's
-    logger.addHandler(handler)
-    try:
-        with torch.no_grad():
-            net(x)
-            net(x)
-            net(torch.rand(1, 3, 64, 64))
-    finally:
-        logger.removeHandler(handler)
-    assert handler.lines == [line]
+    with basicsr_log() as said, torch.no_grad():
+        net(x)
+        net(x)
+        net(torch.rand(1, 3, 64, 64))
+    assert said == [line]
     # And the outputs really differ: the same weights in a build for 32 px (no shift in the bottleneck).
     for_32 = Uformer(img_size=32, output_ch=6, embed_dim=2, win_size=2).eval()
     for_32.load_state_dict(net.state_dict(), strict=True)
