@@ -310,7 +310,7 @@ class FlareBaseModel(TiledValidationMixin, SRModel):
     def _say_numerics_change(self, resume_state):
         """One warning when the state trained with other ``numerics``: the run goes on, not bit for bit."""
         saved, now = resume_state.get('numerics'), self.numerics()  # None in states saved before it was kept
-        changed = [key for key in now if saved is not None and saved.get(key) != now[key]]
+        changed = [key for key in now if isinstance(saved, dict) and saved.get(key) != now[key]]
         if changed:
             get_root_logger().warning(
                 f"Resume: trained until iteration {resume_state['iter']} with "

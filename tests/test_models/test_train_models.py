@@ -315,6 +315,10 @@ def test_a_resume_with_other_numerics_is_said_in_one_warning(tmp_path, tiny_data
         with basicsr_log() as lines:
             resumed.resume_training(state)
         assert [line for line in lines if line.startswith('Resume:')] == said
+    for odd in (None, ['fp32'], 'fp32'):  # a state from before the record, or a hand-made one: nothing to say
+        with basicsr_log() as lines:
+            model(channels_last=True).resume_training(dict(state, numerics=odd))
+        assert not [line for line in lines if line.startswith('Resume:')], odd
     monkeypatch.setattr(torch, 'get_num_threads', lambda: threads + 1)
     with basicsr_log() as lines:
         model().resume_training(state)
