@@ -23,7 +23,8 @@ With ``--glow FILE`` the glow stage (G: CascadeModel's whole-frame net, trained 
 threads (``thread_share(2)``); stages I-III get the rest, split among the fold models that train together, whether
 or not G still runs, so a stage's numerics do not depend on G's timing. On 2 cores that is one thread each: the
 demo's small steps are slower on 2 threads than on 1, and a 2-thread stage beside G waits for the core G holds
-(2.4 times its step time; scripts/bench/bench_pipeline.py, docs/benchmarks.md).
+(2.4 times its step time; scripts/bench/bench_pipeline.py, docs/benchmarks.md). No more stages train at once than
+there are threads (``run_stages``): beside G on 2 cores the fold models train in turn, on one thread each.
 The option files may leave these keys out; a value that differs from the derived one is overridden, with one
 ``warning:`` line each (standalone ``train.py`` runs read them from the file).
 It ends with a table of each stage's last validation PSNR/SSIM and the raw input's, from its metrics.json, and its
@@ -239,7 +240,11 @@ def _finish_stage(label, opt, pipeline_dir, handles, quiet=False):
 def run_stages(planned, pipeline_dir, quiet=False, parallel=1, threads=None):
     """Train the stages of ``planned`` ([(label, title, resolved path, opt)], written already), ``parallel`` at a time
     with ``threads`` CPU threads (default: this process's) split among them, each resuming or skipped as
-    ``_start_stage`` says. Stages run side by side always write their output to ``stage_<label>_console.txt``."""
+    ``_start_stage`` says. Stages run side by side always write their output to ``stage_<label>_console.txt``.
+    At most one stage per thread runs at once: more would share cores (beside the glow stage on 2 cores, two fold
+    models and G on 2 cores took G from 0.36 to 0.55-0.72 s a step), and each gets one thread either way, so its
+    numerics are the same."""
+    parallel = max(1, min(parallel, thread_share(1, threads)))
     for first in range(0, len(planned), parallel):
         batch = planned[first:first + parallel]
         together = len(batch) > 1
