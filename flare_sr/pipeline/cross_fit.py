@@ -12,7 +12,8 @@ stage-III training image is then also given as the output of the fold model that
         groups: datasets/demo/train_photos.csv  # optional CSV with columns name,group: files that show one
                                                 # photo or scene share a group, and a group one fold
         include_main: true                      # also stage I's own outputs (default); false: out-of-fold only
-        parallel: 1                             # fold models trained at once (CPU threads are split among them)
+        parallel: 1                             # fold models trained at once (threads split among them; at most
+                                                # one per thread: run_stages)
       fold_checkpoints: [...]                   # train_pipeline.py derives them (a standalone run needs them)
 
 Groups and folds. A stage-III pair belongs to the group of its label file, a stage-I training image to the group
