@@ -84,15 +84,15 @@ from flare_sr.errors import ArgumentParser, FlareSRError, expand_home
 from flare_sr.metrics.mask_inputs import check_mask_inputs
 from flare_sr.metrics.niqe_size import MIN_SIDE, check_metric_sizes, checked_niqe, checked_size
 from flare_sr.utils.atomic import inside
-from flare_sr.utils.checkpoint import (check_state_types, latest_training_state, load_training_state, load_weights_only,
-                                       misfit, network_state_dict)
+from flare_sr.utils.checkpoint import (check_state_types, later_checkpoints, latest_training_state, load_training_state,
+                                       load_weights_only, misfit, network_state_dict)
 from flare_sr.utils.hardware import check_launcher_env, choose_backend, fit_to_hardware, warn
 from flare_sr.utils.img_util import peek_size
 from flare_sr.utils.optim import OPTIMIZERS, SCHEDULERS, build_scheduler
 from flare_sr.utils.options_check import (DATASET_PATHS, build_network_quietly, check_options, check_parseable,
                                           load_option_file)
 from flare_sr.utils.precision import PRECISIONS
-from flare_sr.utils.run_folder import archive, check_name, lock_run
+from flare_sr.utils.run_folder import archive, check_name, lock_run, set_aside
 from flare_sr.utils.safe_yaml import OrderedSafeLoader, load_yaml
 
 _MARK = '_flare_sr_fixes_applied'
@@ -497,9 +497,23 @@ def load_resume_state(opt):
     _check_state_networks(opt, state_path, state['iter'])
     if note and opt['rank'] == 0:  # only once nothing refused the state
         print(note, flush=True)
+    if not opt['auto_resume'] and opt['rank'] == 0:
+        _set_later_checkpoints_aside(opt, state_path, state['iter'])
     sys.stdout.write(said.getvalue())
     opt['resumed_from'] = {'epoch': state['epoch'], 'iter': state['iter'], 'epoch_layout': state.get('epoch_layout')}
     return state
+
+
+def _set_later_checkpoints_aside(opt, state_path, state_iter):
+    """A run resumed from an earlier state than its last trains over the later iterations and overwrote their
+    checkpoints and states, without a word: they are moved into a folder of their own first, with one warning."""
+    root = opt['path']['experiments_root']
+    later = later_checkpoints(root, state_iter)
+    if later:
+        folder = set_aside(root, later, f'after_iter_{state_iter}')
+        warn(f'path.resume_state: {state_path} is at iteration {state_iter}, and this run had saved later ones: '
+             f'their {len(later)} files (checkpoints, training states, *_latest.pth) were moved to {folder}, since '
+             'training on from it writes those names again', rank=0)
 
 
 def _check_state_experiment(opt, state_path, state_iter):

@@ -132,6 +132,23 @@ def run_in_use(root, name):
     return False
 
 
+def set_aside(root, paths, stem):
+    """Move ``paths`` (relative to ``root``) into a new folder ``root/<stem>_archived_<time>`` (``_2``, ``_3``, ...
+    when the name is taken), keeping their relative paths, and return the folder. Nothing is deleted."""
+    stamp = time.strftime('%Y%m%d_%H%M%S')
+    for count in itertools.count(1):
+        target = osp.join(root, f'{stem}_archived_{stamp}{"" if count == 1 else f"_{count}"}')
+        try:
+            os.mkdir(target)  # reserved exclusively, as archive() reserves its name
+        except FileExistsError:
+            continue
+        break
+    for path in paths:
+        os.makedirs(osp.dirname(osp.join(target, path)), exist_ok=True)
+        os.replace(osp.join(root, path), osp.join(target, path))
+    return target
+
+
 def archive(path):
     """Rename an existing ``path`` to ``<path>_archived_<time>`` (a file keeps its extension after that; ``_2``,
     ``_3``, ... when the name is taken) and return the new name; None when ``path`` does not exist. The name is

@@ -128,3 +128,30 @@ def test_a_resume_with_another_batch_size_restarts_its_epoch_and_says_so(tmp_pat
                    if entry.endswith('.log')), key=os.path.getmtime)
         assert line in open(log).read()
         opt['train']['total_iter'] += 1
+
+
+@pytest.mark.slow
+def test_a_resume_from_an_earlier_state_sets_the_later_checkpoints_aside_instead_of_overwriting_them(
+        tmp_path, experiment):
+    """path.resume_state at iteration 2 of a run saved at 4: training on wrote net_g_4.pth, 4.state and
+    net_g_latest.pth again over the later run's, without a word. They are moved into a folder of their own first."""
+    data = _pairs(tmp_path, 2)
+    name = experiment('test_resume_earlier')
+    opt = _trained(tmp_path, _options(data, name, total_iter=4))
+    exp_dir = experiment_dirs(name)[0]
+    later = ['models/net_g_4.pth', 'models/net_g_latest.pth', 'training_states/4.state']
+    before = {path: open(os.path.join(exp_dir, path), 'rb').read() for path in later}
+    state = os.path.join(exp_dir, 'training_states', '2.state')
+    opt['path']['resume_state'] = state
+    result = run_train(write_options(tmp_path / 'earlier.yml', opt), tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    aside = [entry for entry in os.listdir(exp_dir) if entry.startswith('after_iter_2_archived_')]
+    assert len(aside) == 1, os.listdir(exp_dir)
+    folder = os.path.join(exp_dir, aside[0])
+    assert [line for line in result.stderr.splitlines() if line.startswith('warning: path.resume_state')] == [
+        f'warning: path.resume_state: {state} is at iteration 2, and this run had saved later ones: their 3 files '
+        f'(checkpoints, training states, *_latest.pth) were moved to {folder}, since training on from it writes '
+        'those names again']
+    assert {path: open(os.path.join(folder, path), 'rb').read() for path in later} == before
+    assert all(os.path.isfile(os.path.join(exp_dir, path)) for path in later)  # written again by the resumed run
+    assert os.path.isfile(os.path.join(exp_dir, 'models', 'net_g_2.pth'))  # the state's own iteration stays
