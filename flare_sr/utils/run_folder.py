@@ -135,14 +135,7 @@ def run_in_use(root, name):
 def set_aside(root, paths, stem):
     """Move ``paths`` (relative to ``root``) into a new folder ``root/<stem>_archived_<time>`` (``_2``, ``_3``, ...
     when the name is taken), keeping their relative paths, and return the folder. Nothing is deleted."""
-    stamp = time.strftime('%Y%m%d_%H%M%S')
-    for count in itertools.count(1):
-        target = osp.join(root, f'{stem}_archived_{stamp}{"" if count == 1 else f"_{count}"}')
-        try:
-            os.mkdir(target)  # reserved exclusively, as archive() reserves its name
-        except FileExistsError:
-            continue
-        break
+    target = _reserved_name(osp.join(root, stem), folder=True)
     for path in paths:
         os.makedirs(osp.dirname(osp.join(target, path)), exist_ok=True)
         os.replace(osp.join(root, path), osp.join(target, path))
@@ -158,15 +151,22 @@ def archive(path):
         return None
     is_dir = osp.isdir(path) and not osp.islink(path)
     base, ext = (path, '') if is_dir else osp.splitext(path)
+    target = _reserved_name(base, ext, folder=is_dir)
+    os.replace(path, target)
+    return target
+
+
+def _reserved_name(base, ext='', folder=False):
+    """``<base>_archived_<time><ext>`` (``_2``, ``_3``, ... when taken), created empty and exclusively (a folder or a
+    file), so two processes never pick the same one."""
     stamp = time.strftime('%Y%m%d_%H%M%S')
     for count in itertools.count(1):
         target = f'{base}_archived_{stamp}{"" if count == 1 else f"_{count}"}{ext}'
         try:
-            if is_dir:
+            if folder:
                 os.mkdir(target)
             else:
                 open(target, 'x').close()
         except FileExistsError:
             continue
-        os.replace(path, target)
         return target
