@@ -145,15 +145,13 @@ def later_checkpoints(experiment_root, iteration):
     """The files of a run saved after ``iteration``: ``models/net_<label>_<k>.pth`` and ``training_states/<k>.state``
     with ``k > iteration``, and with any of them the ``models/net_<label>_latest.pth`` (the later run's last weights).
     Paths relative to ``experiment_root``, sorted; [] when there are none."""
-    later = []
-    for folder, pattern in (('models', _NETWORK_FILE), ('training_states', _STATE_FILE)):
-        names = os.listdir(osp.join(experiment_root, folder)) if osp.isdir(osp.join(experiment_root, folder)) else []
-        later += [osp.join(folder, match.string) for match in map(pattern.match, names)
-                  if match and match['iter'] != 'latest' and int(match['iter']) > iteration]
-    if later:
-        later += [osp.join('models', name) for name in os.listdir(osp.join(experiment_root, 'models'))
-                  if (match := _NETWORK_FILE.match(name)) and match['iter'] == 'latest']
-    return sorted(later)
+    found = {folder: [(match['iter'], osp.join(folder, match.string))
+                      for match in map(pattern.match, os.listdir(osp.join(experiment_root, folder))) if match]
+             for folder, pattern in (('models', _NETWORK_FILE), ('training_states', _STATE_FILE))
+             if osp.isdir(osp.join(experiment_root, folder))}
+    files = [entry for entries in found.values() for entry in entries]
+    later = [path for k, path in files if k != 'latest' and int(k) > iteration]
+    return sorted(later + [path for k, path in files if k == 'latest'] if later else [])
 
 
 def _folder_hint(folder):
