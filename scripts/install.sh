@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PIP="python -m pip install -q --disable-pip-version-check"
 python -c 'import torch, torchvision' 2>/dev/null || $PIP "torch==2.14.1" "torchvision==0.29.1"
 python -c 'import basicsr' 2>/dev/null || { $PIP cython numpy && $PIP --no-build-isolation "basicsr==1.4.2"; }
-$PIP -r requirements.txt pytest flake8 isort  # the test runner and the linters CI runs
+$PIP -r requirements.txt pytest pytest-xdist flake8 isort  # the test runner, its workers and the linters CI runs
 # Optional extras (pip install -e ".[onnx]"): ONNX export and the ONNX Runtime backend; their tests skip without them.
 [ "${FLARE_SR_NO_ONNX:-0}" = 1 ] || $PIP "onnx>=1.16" "onnxruntime>=1.18"
 $PIP --no-deps -e .
