@@ -497,23 +497,29 @@ def load_resume_state(opt):
     _check_state_networks(opt, state_path, state['iter'])
     if note and opt['rank'] == 0:  # only once nothing refused the state
         print(note, flush=True)
+    set_aside_folder = None
     if not opt['auto_resume'] and opt['rank'] == 0:
-        _set_later_checkpoints_aside(opt, state_path, state['iter'])
+        set_aside_folder = _set_later_checkpoints_aside(opt, state_path, state['iter'])
     sys.stdout.write(said.getvalue())
-    opt['resumed_from'] = {'epoch': state['epoch'], 'iter': state['iter'], 'epoch_layout': state.get('epoch_layout')}
+    # later_set_aside: where metrics.json's later validations go too (MetricsFile, at the first validation)
+    opt['resumed_from'] = {'epoch': state['epoch'], 'iter': state['iter'], 'epoch_layout': state.get('epoch_layout'),
+                           'later_set_aside': set_aside_folder}
     return state
 
 
 def _set_later_checkpoints_aside(opt, state_path, state_iter):
     """A run resumed from an earlier state than its last trains over the later iterations and overwrote their
-    checkpoints and states, without a word: they are moved into a folder of their own first, with one warning."""
+    checkpoints and states, without a word: they are moved into a folder of their own first, with one warning.
+    Returns that folder, or None when there were none."""
     root = opt['path']['experiments_root']
     later = later_checkpoints(root, state_iter)
-    if later:
-        folder = set_aside(root, later, f'after_iter_{state_iter}')
-        warn(f'path.resume_state: {state_path} is at iteration {state_iter}, and this run had saved later ones: '
-             f'their {len(later)} files (checkpoints, training states, *_latest.pth) were moved to {folder}, since '
-             'training on from it writes those names again', rank=0)
+    if not later:
+        return None
+    folder = set_aside(root, later, f'after_iter_{state_iter}')
+    warn(f'path.resume_state: {state_path} is at iteration {state_iter}, and this run had saved later ones: '
+         f'their {len(later)} files (checkpoints, training states, *_latest.pth) were moved to {folder}, since '
+         'training on from it writes those names again', rank=0)
+    return folder
 
 
 def _check_state_experiment(opt, state_path, state_iter):

@@ -112,7 +112,9 @@ class MetricsFile:
         {"name": ..., "model": "CascadeModel", "datasets": {"<dataset name>": RECORD, ...}}
 
     Training (``experiments/<name>/metrics.json``), one entry per validation, oldest first; a resumed run drops
-    the entries from the resumed iteration on, so the file always tells one continuous run::
+    the entries from its first validation on, so the file always tells one continuous run. A run resumed from an
+    earlier state than its last first copies the whole file, later entries included, into the folder its later
+    checkpoints were set aside in (``opt['resumed_from']['later_set_aside']``, basicsr_fixes)::
 
         {"name": ..., "model": ..., "validations": [{"iter": 5000, "datasets": {"<dataset name>": RECORD}}, ...],
          "best": {"<dataset name>": {"psnr": {"value": 27.1, "iter": 5000}}}}
@@ -130,6 +132,7 @@ class MetricsFile:
         self.content = {'name': opt['name'], 'model': model_name}
         if self.is_train:
             self.content.update(validations=[], best={})
+            self.later_set_aside = (opt.get('resumed_from') or {}).get('later_set_aside')
         else:
             self.content['datasets'] = {}
 
@@ -140,7 +143,10 @@ class MetricsFile:
         else:
             validations = self.content['validations']
             if not validations:  # the first validation of this process: keep a resumed run's earlier entries
-                validations.extend(entry for entry in self.read().get('validations', [])
+                before = self.read()
+                if before and self.later_set_aside:  # the later entries go with the later checkpoints
+                    self.write(before, osp.join(self.later_set_aside, METRICS_FILE))
+                validations.extend(entry for entry in before.get('validations', [])
                                    if isinstance(entry.get('iter'), int) and entry['iter'] < current_iter)
             if not validations or validations[-1]['iter'] != current_iter:
                 validations.append({'iter': current_iter, 'time': time.strftime('%Y-%m-%dT%H:%M:%S'),
@@ -162,12 +168,15 @@ class MetricsFile:
             return {}
         return content if isinstance(content, dict) else {}
 
-    def write(self):
-        if self.path is None:
+    def write(self, content=None, path=None):
+        """``content`` (default: this run's) to ``path`` (default: this run's file), atomically."""
+        path = path or self.path
+        if path is None:
             return
-        with atomic_path(self.path) as tmp:
+        with atomic_path(path) as tmp:
             with open(tmp, 'w', encoding='utf-8') as handle:
-                json.dump(_json_ready(self.content), handle, indent=2, allow_nan=False)
+                json.dump(_json_ready(self.content if content is None else content), handle, indent=2,
+                          allow_nan=False)
                 handle.write('\n')
 
 

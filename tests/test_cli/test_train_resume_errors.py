@@ -4,7 +4,8 @@ import os
 import pytest
 import torch
 
-from tests.helpers import Payload, experiment_dirs, hinet_options, make_flare_pairs, run_train, write_options
+from tests.helpers import (Payload, experiment_dirs, hinet_options, make_flare_pairs, read_metrics, run_train,
+                           write_options)
 
 
 def _pairs(tmp_path, count):
@@ -134,13 +135,18 @@ def test_a_resume_with_another_batch_size_restarts_its_epoch_and_says_so(tmp_pat
 def test_a_resume_from_an_earlier_state_sets_the_later_checkpoints_aside_instead_of_overwriting_them(
         tmp_path, experiment):
     """path.resume_state at iteration 2 of a run saved at 4: training on wrote net_g_4.pth, 4.state and
-    net_g_latest.pth again over the later run's, without a word. They are moved into a folder of their own first."""
+    net_g_latest.pth again over the later run's, without a word. They are moved into a folder of their own first,
+    and metrics.json's later validations (dropped from the run's own file, which tells one run) are kept there."""
     data = _pairs(tmp_path, 2)
     name = experiment('test_resume_earlier')
-    opt = _trained(tmp_path, _options(data, name, total_iter=4))
+    opt = _options(data, name, total_iter=4)
+    opt['val']['val_freq'] = 2
+    _trained(tmp_path, opt)
     exp_dir = experiment_dirs(name)[0]
     later = ['models/net_g_4.pth', 'models/net_g_latest.pth', 'training_states/4.state']
     before = {path: open(os.path.join(exp_dir, path), 'rb').read() for path in later}
+    metrics_before = read_metrics(os.path.join(exp_dir, 'metrics.json'))
+    assert [entry['iter'] for entry in metrics_before['validations']] == [2, 4]
     state = os.path.join(exp_dir, 'training_states', '2.state')
     opt['path']['resume_state'] = state
     result = run_train(write_options(tmp_path / 'earlier.yml', opt), tmp_path)
@@ -155,3 +161,7 @@ def test_a_resume_from_an_earlier_state_sets_the_later_checkpoints_aside_instead
     assert {path: open(os.path.join(folder, path), 'rb').read() for path in later} == before
     assert all(os.path.isfile(os.path.join(exp_dir, path)) for path in later)  # written again by the resumed run
     assert os.path.isfile(os.path.join(exp_dir, 'models', 'net_g_2.pth'))  # the state's own iteration stays
+    assert read_metrics(os.path.join(folder, 'metrics.json')) == metrics_before
+    metrics_after = read_metrics(os.path.join(exp_dir, 'metrics.json'))['validations']
+    assert [entry['iter'] for entry in metrics_after] == [2, 4]
+    assert metrics_after[0] == metrics_before['validations'][0]  # the earlier entry is kept; 4 is validated again
